@@ -1,0 +1,63 @@
+"""Plain values that flow between the engine's stages."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SourcePos:
+    file: str          # path as the user gave it (relative to the config dir's parent when possible)
+    line: int
+
+
+@dataclass
+class Lifecycle:
+    prevent_destroy: bool = False
+    ignore_changes: tuple[str, ...] = ()
+
+
+@dataclass
+class ResourceInstance:
+    """One expanded, evaluated resource instance of the desired configuration.
+
+    ``attrs`` holds the configured attributes as evaluated (nested blocks as lists of
+    dicts, values possibly ``UNKNOWN``), without defaults and without the
+    meta-arguments (count, for_each, depends_on, lifecycle, provider).
+    """
+
+    address: str                     # network.lab, network.t[0], network.v["a"]
+    type: str
+    name: str                        # the block label
+    key: int | str | None            # count index / for_each key
+    provider: str                    # provider instance name ("libvirt", "netplan", ...)
+    attrs: dict[str, Any]
+    pos: SourcePos                   # the resource block
+    # line of every attribute and nested block, keyed by path: "mode", "ip[0]",
+    # "ip[0].dhcp_host[1]", "ip[0].dhcp_host[1].mac"
+    attr_lines: dict[str, int] = field(default_factory=dict)
+    depends_on: set[str] = field(default_factory=set)         # instance addresses it depends on
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+
+    @property
+    def resource_address(self) -> str:
+        return f"{self.type}.{self.name}"
+
+    def line_of(self, attribute: str | None) -> int:
+        """Best line for an attribute path like ``ip[0].dhcp_host[1].mac``."""
+        path = attribute or ""
+        while path:
+            if path in self.attr_lines:
+                return self.attr_lines[path]
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""
+        return self.pos.line
+
+
+def format_address(rtype: str, name: str, key: int | str | None = None) -> str:
+    if key is None:
+        return f"{rtype}.{name}"
+    if isinstance(key, int):
+        return f"{rtype}.{name}[{key}]"
+    escaped = str(key).replace("\\", "\\\\").replace('"', '\\"')
+    return f'{rtype}.{name}["{escaped}"]'

@@ -1,0 +1,1 @@
+import sys; from kvmnet.cli import main; sys.exit(main())

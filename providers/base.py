@@ -1,0 +1,166 @@
+"""The provider interface: the four questions a provider answers for the engine.
+
+1. *What exists now?*  :meth:`Provider.read` — one bulk read of all objects of a
+   type (never one call per resource), mapped back to canonical attributes.
+2. *What would this change do?*  Which attributes force a replacement comes from the
+   engine's catalogue (``kvmnet.engine.resources``); a provider may refine it with
+   :meth:`Provider.replace_paths`.
+3. *Do it.*  :meth:`Provider.apply` takes a list of :class:`Change` and yields one
+   :class:`Result` per change as soon as it is done, so the engine writes the state
+   after every single change. A transactional provider (nft) overrides ``apply`` to
+   commit the whole list at once and yields the results after the commit.
+4. *Who still uses this?*  :meth:`Provider.consumers` answers, from this provider's
+   own live view, who uses an object that is about to be deleted or replaced (the
+   object may belong to another provider: libvirt reports the domains on a bridge
+   that the iproute provider manages).
+
+A provider knows nothing of HCL, the state file or the plan; the engine knows
+nothing of libvirt, netlink or nft. Attributes crossing this line are the canonical
+attributes of ``kvmnet.engine.resources`` (plain dicts, lists, str, int, bool).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterable, Iterator
+
+from kvmnet.engine.ownership import Mark
+
+
+class ProviderError(Exception):
+    """A change or read failed; the message is shown to the user as is."""
+
+
+@dataclass
+class LiveObject:
+    """One object as it exists live."""
+
+    id: str                     # the import ID (network name, ifname, DOMAIN/MAC, ...)
+    attrs: dict                 # canonical attributes, computed ones included
+    mark: Mark | None = None    # the ownership mark found on it, if any
+    private: dict = field(default_factory=dict)  # provider-private data kept in state
+
+
+@dataclass
+class Change:
+    """One step of an apply, as given to a provider. ``after`` is fully known."""
+
+    action: str                 # "create" | "update" | "delete"
+    type: str
+    address: str
+    before: dict | None         # attributes in state (None for create)
+    after: dict | None          # desired attributes (None for delete)
+    private: dict = field(default_factory=dict)
+    mark: str = ""              # ownership mark text to put on the object (create/update)
+
+
+@dataclass
+class Result:
+    change: Change
+    attrs: dict | None          # attributes after the change (None after a delete)
+    private: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """Something live that still uses an object (SPEC §5)."""
+
+    kind: str                   # "domain", "port", "network", "bridge"
+    name: str
+    detail: str = ""            # e.g. "running", "shut off"
+    # the managed resource (type, live id) whose removal would end this use, e.g.
+    # ("nic_attachment", "web/52:54:00:12:34:56"); None when nothing kvmnet manages is
+    via: tuple[str, str] | None = None
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.detail})" if self.detail else self.name
+
+
+class Provider:
+    """Base class. Subclasses set ``name`` and ``resource_types`` and implement
+    :meth:`read`, :meth:`create`, :meth:`update` and :meth:`delete`."""
+
+    name: ClassVar[str] = ""
+    resource_types: ClassVar[tuple[str, ...]] = ()
+    transactional: ClassVar[bool] = False
+    # JSON Schema of the provider block's attributes (SPEC §1 "Provider blocks")
+    config_schema: ClassVar[dict] = {"type": "object", "properties": {}, "additionalProperties": False}
+
+    def __init__(self, config: dict | None = None, instance: str | None = None):
+        self.config: dict[str, Any] = dict(config or {})
+        self.instance = instance or self.name   # the provider block's name (aliases later)
+
+    # -- 1. what exists now ---------------------------------------------------
+    def read(self, rtype: str, ids: Iterable[str]) -> dict[str, LiveObject]:
+        """All live objects of ``rtype``, keyed by ID, read in bulk.
+
+        Must include every ID of ``ids`` that exists, and should include every
+        object carrying a kvmnet mark (so that one left by a crash between a change
+        and the state write is adopted). Providers whose objects cannot be listed
+        (sysctl keys) return just ``ids``.
+        """
+        raise NotImplementedError
+
+    def import_object(self, rtype: str, id: str) -> LiveObject | None:
+        """The object ``kvmnet import`` adopts, or None when there is none."""
+        return self.read(rtype, [id]).get(id)
+
+    # -- checks at plan time --------------------------------------------------
+    def check(self, rtype: str, address: str, attrs: dict) -> list[tuple[str | None, str]]:
+        """Provider-specific problems with desired attributes, as (attribute, message).
+
+        Called during plan for every instance of this provider; may look at the live
+        system (a nic_attachment's domain must exist). Values may be UNKNOWN.
+        """
+        return []
+
+    def replace_paths(self, rtype: str, before: dict, after: dict) -> list[str] | None:
+        """Attributes that force a replacement, or None to use the catalogue's."""
+        return None
+
+    # -- 3. do it --------------------------------------------------------------
+    def apply(self, changes: list[Change]) -> Iterator[Result]:
+        """Apply ``changes`` in order, yielding each result as soon as it is done.
+
+        Raise :class:`ProviderError` to stop; results already yielded are kept.
+        """
+        for c in changes:
+            yield self.apply_one(c)
+
+    def apply_one(self, c: Change) -> Result:
+        if c.action == "create":
+            attrs, private = self.create(c.type, c.address, c.after, c.mark)
+        elif c.action == "update":
+            attrs, private = self.update(c.type, c.address, c.before, c.after, c.private, c.mark)
+        elif c.action == "delete":
+            self.delete(c.type, c.address, c.before, c.private)
+            attrs, private = None, {}
+        else:
+            raise ValueError(f"unknown action {c.action!r}")
+        return Result(c, attrs, private)
+
+    def create(self, rtype: str, address: str, after: dict, mark: str) -> tuple[dict, dict]:
+        raise NotImplementedError
+
+    def update(self, rtype: str, address: str, before: dict, after: dict,
+               private: dict, mark: str) -> tuple[dict, dict]:
+        raise NotImplementedError
+
+    def delete(self, rtype: str, address: str, before: dict, private: dict) -> None:
+        raise NotImplementedError
+
+    # -- 4. who still uses this ------------------------------------------------
+    def consumers(self, rtype: str, attrs: dict) -> list[Consumer]:
+        """Live users, in this provider's world, of the object ``rtype``/``attrs``.
+
+        Asked of every configured provider before a ``network``, ``bridge`` or
+        ``vlan`` is deleted or replaced; each answers from what it sees.
+        """
+        return []
+
+    # -- operations (history before apply, doctor) ------------------------------
+    def snapshot(self, rtype: str, ids: Iterable[str]) -> dict:
+        """What is about to change, saved in the state history before an apply."""
+        return {}
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,66 @@
+"""Running things inside a named network namespace (``ip netns`` names).
+
+Shared by every host-level provider: a subprocess argument list prefixed with
+``nsenter --net=/run/netns/NAME`` (never a shell), and a thread that has entered the
+namespace for code that must run there (reading and writing /proc/sys).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, TypeVar
+
+from kvmnet.providers.base import ProviderError
+
+NETNS_DIR = "/run/netns"
+T = TypeVar("T")
+
+
+def netns_path(name: str) -> str:
+    if not name or "/" in name or name in (".", ".."):
+        raise ProviderError(f"invalid network namespace name {name!r}")
+    path = os.path.join(NETNS_DIR, name)
+    if not os.path.exists(path):
+        raise ProviderError(f"network namespace {name!r} does not exist ({path})")
+    return path
+
+
+def command(netns: str | None, argv: list[str]) -> list[str]:
+    """``argv`` to run inside ``netns`` (or as is when None)."""
+    if not netns:
+        return list(argv)
+    return ["nsenter", f"--net={netns_path(netns)}", "--", *argv]
+
+
+def run(netns: str | None, argv: list[str], *, input: str | None = None,
+        check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command (argument list, no shell) inside ``netns``; text in and out."""
+    try:
+        cp = subprocess.run(command(netns, argv), input=input, capture_output=True, text=True)
+    except FileNotFoundError as e:
+        raise ProviderError(f"{argv[0]}: command not found") from e
+    if check and cp.returncode != 0:
+        msg = (cp.stderr or cp.stdout).strip()
+        raise ProviderError(f"{' '.join(argv[:3])} failed (exit {cp.returncode}): {msg}")
+    return cp
+
+
+def call_in(netns: str | None, fn: Callable[[], T]) -> T:
+    """Call ``fn`` in a thread that has entered ``netns`` (setns is per thread)."""
+    if not netns:
+        return fn()
+    path = netns_path(netns)
+
+    def runner():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.setns(fd, os.CLONE_NEWNET)
+        finally:
+            os.close(fd)
+        return fn()
+
+    # a fresh thread each time: a thread that entered a namespace never goes back
+    with ThreadPoolExecutor(max_workers=1) as ex:
+        return ex.submit(runner).result()
