@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # so tests can `import realenv`
+
 
 requires_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (real namespaces)")
 
@@ -16,6 +16,6 @@ requires_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (real n
 @pytest.fixture
 def ns():
     """A fresh network namespace for one test, always deleted."""
-    from realenv.netns import netns
+    from kvmnet.sandbox.netns import netns
     with netns() as name:
         yield name
