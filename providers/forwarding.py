@@ -1,0 +1,310 @@
+"""Port forwards, free of any firewall syntax: shared by the nftables and iptables providers.
+
+A ``port_forward`` becomes a small set of rules (see ``docs/port-forwards.md``):
+
+* a DNAT rule for packets arriving from outside (the prerouting hook);
+* a DNAT rule for connections made on the host itself (the output hook), unless
+  the forward is limited to an ``in_interface`` (a local connection arrives on none);
+* a forward-accept rule for the DNATed connection, so that it passes libvirt's own
+  rules, which reject new inbound connections to the guests of a NAT network.
+
+Both DNAT rules only catch packets addressed to the host itself (``fib daddr type
+local`` / ``-m addrtype --dst-type LOCAL``): traffic routed *through* the host to
+another machine's port 8080 (a guest connecting out, say) is never hijacked, and the
+output rule leaves 127.0.0.0/8 alone (DNAT from loopback to a guest cannot work).
+
+This module holds the forward model, the validation that runs before anything
+reaches ``nft``/``iptables`` (``nft`` would try DNS on ``10.0.0.500``), the
+syntax-free rule values each provider renders and parses, and the bookkeeping of an
+apply: which forwards the new rule set holds after a list of changes.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+from kvmnet.engine.ownership import Mark, parse_mark
+from kvmnet.providers.base import Change, ProviderError
+
+PROTOCOLS = ("tcp", "udp")
+# Comment on the one rule kvmnet places in a chain it does not own (libvirt's
+# ``filter FORWARD``). It is not a resource mark: it belongs to every forward.
+SHARED_RULE_COMMENT = "kvmnet:forward-accept"
+# Prefix of every chain kvmnet owns inside a table it does not own.
+OWN_CHAIN_PREFIX = "KVMNET_"
+LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+
+_IFNAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
+_HOST_PORT = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
+
+
+@dataclass(frozen=True)
+class Forward:
+    """One port forward, validated: ``host_lo..host_hi`` → ``to_address:to_port..``.
+
+    A range maps one to one onto as many ports from ``to_port`` on
+    (``8000-8010`` → ``to_port``..``to_port+10``).
+    """
+
+    protocol: str
+    host_lo: int
+    host_hi: int
+    to_address: str
+    to_port: int
+    in_interface: str | None = None
+    source: str | None = None     # a CIDR without host bits ("198.18.0.0/24")
+    comment: str = ""             # the ownership mark text
+
+    @property
+    def host_port(self) -> str:
+        return port_text(self.host_lo, self.host_hi)
+
+    @property
+    def id(self) -> str:
+        """The import ID, ``PROTOCOL/HOST_PORT``."""
+        return f"{self.protocol}/{self.host_port}"
+
+    @property
+    def to_hi(self) -> int:
+        return self.to_port + (self.host_hi - self.host_lo)
+
+    @property
+    def mark(self) -> Mark | None:
+        return parse_mark(self.comment)
+
+    def attrs(self) -> dict:
+        """The canonical attributes the engine compares (``network`` is config-only)."""
+        return {
+            "protocol": self.protocol,
+            "host_port": self.host_port,
+            "to_address": self.to_address,
+            "to_port": self.to_port,
+            "in_interface": self.in_interface,
+            "source": self.source,
+        }
+
+    # -- the rules this forward consists of -----------------------------------
+    def prerouting_rule(self) -> "DnatRule":
+        return DnatRule("prerouting", self.protocol, self.host_lo, self.host_hi,
+                        self.to_address, self.to_port, self.in_interface, self.source, self.comment)
+
+    def output_rule(self) -> "DnatRule | None":
+        if self.in_interface is not None:
+            return None
+        return DnatRule("output", self.protocol, self.host_lo, self.host_hi,
+                        self.to_address, self.to_port, None, self.source, self.comment)
+
+    def accept_rule(self) -> "AcceptRule":
+        return AcceptRule(self.protocol, self.to_address, self.to_port, self.to_hi,
+                          self.in_interface, self.source, self.comment)
+
+    def rules(self) -> list["DnatRule | AcceptRule"]:
+        return [r for r in (self.prerouting_rule(), self.output_rule(), self.accept_rule()) if r]
+
+
+@dataclass(frozen=True)
+class DnatRule:
+    """A DNAT rule, as both providers mean it whatever their syntax."""
+
+    hook: str                     # "prerouting" | "output"
+    protocol: str
+    host_lo: int
+    host_hi: int
+    to_address: str
+    to_port: int
+    in_interface: str | None
+    source: str | None
+    comment: str
+
+    def forward(self) -> Forward:
+        return Forward(self.protocol, self.host_lo, self.host_hi, self.to_address,
+                       self.to_port, self.in_interface, self.source, self.comment)
+
+
+@dataclass(frozen=True)
+class AcceptRule:
+    """The forward-accept for DNATed packets to ``to_address:to_lo..to_hi``."""
+
+    protocol: str
+    to_address: str
+    to_lo: int
+    to_hi: int
+    in_interface: str | None
+    source: str | None
+    comment: str
+
+
+def port_text(lo: int, hi: int) -> str:
+    return str(lo) if lo == hi else f"{lo}-{hi}"
+
+
+# -- validation (pure) ----------------------------------------------------------
+def _port(value, what: str) -> int:
+    if isinstance(value, bool):
+        raise ProviderError(f"{what}: {value!r} is not a port number")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ProviderError(f"{what}: {value!r} is not a port number (1..65535)")
+    return value
+
+
+def parse_host_port(value) -> tuple[int, int]:
+    """``8080`` / ``"8080"`` / ``"8000-8010"`` → (lo, hi)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        p = _port(value, "host_port")
+        return p, p
+    m = _HOST_PORT.match(str(value).replace(" ", "")) if value is not None else None
+    if not m:
+        raise ProviderError(f"host_port: {value!r} is not a port or a range like \"8000-8010\"")
+    lo = _port(int(m.group(1)), "host_port")
+    hi = _port(int(m.group(2)), "host_port") if m.group(2) else lo
+    if hi < lo:
+        raise ProviderError(f"host_port: range {value!r} is reversed")
+    return lo, hi
+
+
+def parse_ipv4(value, what: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(str(value)))
+    except (ipaddress.AddressValueError, ValueError):
+        raise ProviderError(f"{what}: {value!r} is not an IPv4 address") from None
+
+
+def parse_source(value) -> str | None:
+    if value is None:
+        return None
+    try:
+        net = ipaddress.IPv4Network(str(value), strict=True)
+    except (ipaddress.AddressValueError, ipaddress.NetmaskValueError, ValueError) as e:
+        raise ProviderError(f"source: {value!r} is not an IPv4 CIDR without host bits ({e})") from None
+    return str(net)
+
+
+def parse_ifname(value) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _IFNAME.match(value) or value in (".", ".."):
+        raise ProviderError(f"in_interface: {value!r} is not an interface name "
+                            "(1-15 characters: letters, digits, _ . : @ -)")
+    return value
+
+
+def forward_from_attrs(attrs: dict, comment: str = "") -> Forward:
+    """A validated :class:`Forward` from canonical attributes; ProviderError if malformed."""
+    protocol = attrs.get("protocol")
+    if protocol not in PROTOCOLS:
+        raise ProviderError(f"protocol: {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+    lo, hi = parse_host_port(attrs.get("host_port"))
+    to_address = parse_ipv4(attrs.get("to_address"), "to_address")
+    to_port = _port(attrs.get("to_port"), "to_port")
+    if to_port + (hi - lo) > 65535:
+        raise ProviderError(f"to_port: {to_port} plus the {hi - lo + 1} ports of host_port "
+                            "goes past 65535")
+    if ipaddress.IPv4Address(to_address) in LOOPBACK or to_address == "0.0.0.0":
+        raise ProviderError(f"to_address: {to_address} cannot receive a forward")
+    if comment and len(comment.encode()) > 127:
+        raise ProviderError(f"ownership mark {comment!r} is longer than a rule comment allows (127)")
+    return Forward(protocol, lo, hi, to_address, to_port,
+                   parse_ifname(attrs.get("in_interface")), parse_source(attrs.get("source")),
+                   comment)
+
+
+def check_no_overlap(forwards: Iterable[Forward]) -> None:
+    """Two forwards may not claim the same host port for the same protocol."""
+    by_proto: dict[str, list[Forward]] = {}
+    for f in forwards:
+        by_proto.setdefault(f.protocol, []).append(f)
+    for proto, fs in by_proto.items():
+        fs.sort(key=lambda f: f.host_lo)
+        for a, b in zip(fs, fs[1:]):
+            if b.host_lo <= a.host_hi:
+                raise ProviderError(f"{proto}/{b.host_port} overlaps {proto}/{a.host_port}: "
+                                    "the same host port is forwarded twice")
+
+
+# -- reading back (pure) ----------------------------------------------------------
+def intact_forwards(rules: Iterable[DnatRule | AcceptRule], shared_rule_effective: bool) -> dict[str, Forward]:
+    """The forwards whose every rule is live and effective, keyed by ID.
+
+    ``rules`` are all the rules parsed from kvmnet's own chains. A forward is known
+    by its prerouting DNAT rule; it counts as live only when its output DNAT rule
+    and its forward-accept are there too, exactly as kvmnet renders them, and the
+    rule that hands DNATed traffic past libvirt's rejects is effective. Anything less
+    is drift: the forward is reported missing, so the next plan creates it again and
+    the apply rewrites kvmnet's rules whole.
+    """
+    if not shared_rule_effective:
+        return {}
+    present = set(rules)
+    out: dict[str, Forward] = {}
+    for rule in present:
+        if isinstance(rule, DnatRule) and rule.hook == "prerouting":
+            f = rule.forward()
+            if all(r in present for r in f.rules()):
+                out[f.id] = f
+    return out
+
+
+def shared_rule_first(rules_in_order: list[tuple[bool, bool]]) -> bool:
+    """Whether kvmnet's rule in a foreign chain comes before every foreign rule.
+
+    ``rules_in_order`` lists the chain's rules as (is kvmnet's, is the rule we look for).
+    Other kvmnet rules may precede it (both providers in one namespace); a rule
+    of anyone else may not, since it may reject the packet first.
+    """
+    for is_kvmnet, is_target in rules_in_order:
+        if is_target:
+            return True
+        if not is_kvmnet:
+            return False
+    return False
+
+
+def is_kvmnet_rule(comment: str | None, jump_target: str | None) -> bool:
+    return bool((comment or "").startswith("kvmnet:")
+                or (jump_target or "").startswith(OWN_CHAIN_PREFIX))
+
+
+# -- applying (pure) ----------------------------------------------------------------
+def forwards_after(live: dict[str, Forward], changes: list[Change]) -> tuple[dict[str, Forward], list]:
+    """The full set of forwards once ``changes`` are made, and the per-change outcome.
+
+    ``live`` holds what :func:`intact_forwards` reported (every lineage's forwards,
+    not only this state's: kvmnet's table is rewritten whole, and must keep them).
+    Returns (forwards by ID, [(change, Forward or None)]).
+    """
+    result = dict(live)
+    outcome = []
+    for c in changes:
+        if c.type != "port_forward":
+            raise ProviderError(f"{c.address}: port forwards only, not {c.type}")
+        if c.action in ("delete", "update") and c.before is not None:
+            try:
+                lo, hi = parse_host_port(c.before.get("host_port"))
+                result.pop(f"{c.before.get('protocol')}/{port_text(lo, hi)}", None)
+            except ProviderError:
+                pass   # a malformed old state entry: nothing live can match it
+        if c.action in ("create", "update"):
+            f = forward_from_attrs(c.after or {}, c.mark)
+            result[f.id] = f
+            outcome.append((c, f))
+        elif c.action == "delete":
+            outcome.append((c, None))
+        else:
+            raise ProviderError(f"{c.address}: unknown action {c.action!r}")
+    check_no_overlap(result.values())
+    return result, outcome
+
+
+def result_attrs(change: Change, forward: Forward | None) -> dict | None:
+    """Attributes recorded in state after a change (config-only ``network`` kept)."""
+    if forward is None:
+        return None
+    attrs = forward.attrs()
+    attrs["network"] = (change.after or {}).get("network")
+    return attrs
