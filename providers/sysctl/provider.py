@@ -117,14 +117,14 @@ class SysctlProvider(Provider):
                 original[k] = live[k]
         leaving = sorted((before_keys | set(original)) - set(desired))
         restore = {k: original.pop(k) for k in leaving if k in original}
-        procsys.write(self.netns, restore)
+        self._restore(restore)
         changed = {k: v for k, v in desired.items() if live[k] != v}
         self._write_or_undo(changed, undo={k: live[k] for k in changed})
         self._persist(address, after, desired, mark)
         return self._attrs_now(desired, after), {"original": original}
 
     def delete(self, rtype: str, address: str, before: dict, private: dict) -> None:
-        procsys.write(self.netns, dict((private or {}).get("original") or {}))
+        self._restore(dict((private or {}).get("original") or {}))
         persist.remove(self._path(address))
 
     # -- history ------------------------------------------------------------------------
@@ -145,6 +145,12 @@ class SysctlProvider(Provider):
         if problems:
             raise ProviderError("; ".join(problems[k] for k in sorted(problems)))
         return values
+
+    def _restore(self, original: dict[str, str]) -> None:
+        """Write original values back; a key that no longer exists (its interface is
+        gone) has nothing to restore."""
+        gone = set(procsys.missing(self.netns, original)) if original else set()
+        procsys.write(self.netns, {k: v for k, v in original.items() if k not in gone})
 
     def _write_or_undo(self, values: dict[str, str], undo: dict[str, str]) -> None:
         """Write ``values``; on failure put ``undo`` back (best effort) and re-raise."""

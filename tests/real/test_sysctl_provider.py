@@ -236,3 +236,16 @@ def test_read_adopts_marked_files_and_snapshot(provider, netns_ready):
     snap = provider.snapshot(RT, ["net.core.somaxconn"])
     assert snap["values"] == {"net.core.somaxconn": "1001"}
     assert list(snap["files"].values())[0].startswith(f"# {MARK}\n")
+
+
+@requires_root
+def test_delete_skips_keys_whose_interface_is_gone(provider, netns_ready):
+    ns = netns_ready
+    add_veth(ns, "kvd0", "kvd1")
+    orig = ns_value(ns, "net.core.somaxconn")
+    attrs, private = provider.create(RT, ADDR, {"settings": {"net.ipv4.conf.kvd0.proxy_arp": 1,
+                                                             "net.core.somaxconn": 1500}, "persist": True}, MARK)
+    in_ns(ns, "ip", "link", "del", "kvd0")
+    provider.delete(RT, ADDR, attrs, private)
+    assert ns_value(ns, "net.core.somaxconn") == orig
+    assert not os.path.exists(conf_path(provider))
