@@ -1,0 +1,221 @@
+"""Semantic rules of the ``network`` type: the ip block, DHCP ranges and static
+hosts against the subnet, and the mode-specific rules (SPEC §3, §4)."""
+from __future__ import annotations
+
+import ipaddress
+from typing import Iterator
+
+from .formats import ipv4_problem, mac_problem, netmask_prefix, netmask_problem
+from kvmnet.engine.values import UNKNOWN
+
+from .link_rules import ifname_finding
+from .subject import Finding, Subject, block, blocks, known, show
+
+IPv4 = ipaddress.IPv4Address
+IP = "ip[0]"  # the path of the (single) ip block
+_OVS_PATTERN = (
+    "on a plain Linux bridge, tag traffic with a vlan resource instead: "
+    "a vlan interface (vlan { link = \"eth0\", id = N }) -> a bridge enslaving it "
+    "(bridge { interfaces = [<the vlan's name>] }) -> a bridge-mode network on that bridge "
+    "(network { mode = \"bridge\", bridge = <the bridge's name> })"
+)
+
+
+def network_subnet(attrs: dict) -> ipaddress.IPv4Network | None:
+    """The subnet the ip block defines (address + prefix or netmask), if known and valid."""
+    ip = block(attrs, "ip")
+    if ip is None:
+        return None
+    address, prefix, netmask = ip.get("address"), ip.get("prefix"), ip.get("netmask")
+    if not known(address) or ipv4_problem(address):
+        return None
+    if known(prefix):
+        bits = int(prefix)
+    elif known(netmask) and not netmask_problem(netmask):
+        bits = netmask_prefix(netmask)
+    else:
+        return None
+    return ipaddress.IPv4Interface(f"{address}/{bits}").network
+
+
+def _gateway(attrs: dict) -> IPv4 | None:
+    ip = block(attrs, "ip")
+    address = ip.get("address") if ip else None
+    if known(address) and not ipv4_problem(address):
+        return IPv4(address)
+    return None
+
+
+def _special(subnet: ipaddress.IPv4Network, addr: IPv4) -> str | None:
+    """'the network address' / 'the broadcast address' when addr is one of them."""
+    if subnet.prefixlen > 30:
+        return None
+    if addr == subnet.network_address:
+        return "the network address"
+    if addr == subnet.broadcast_address:
+        return "the broadcast address"
+    return None
+
+
+def _address(path: str, value) -> tuple[IPv4 | None, Finding | None]:
+    """A known address value parsed, or the finding that says why it is not one."""
+    if not known(value):
+        return None, None
+    problem = ipv4_problem(value)
+    if problem:
+        return None, Finding(path, f"{path} = {show(value)} is not a valid IPv4 address: {problem}")
+    return IPv4(value), None
+
+
+def check_ip_block(s: Subject) -> Iterator[Finding]:
+    """ip.address is an IPv4 host address; exactly one of prefix or netmask, valid."""
+    ip = block(s.attrs, "ip")
+    if ip is None:
+        return
+    base = IP
+    _, bad = _address(f"{base}.address", ip.get("address"))
+    if bad:
+        yield bad
+    prefix, netmask = ip.get("prefix"), ip.get("netmask")
+    if prefix is not None and netmask is not None:
+        yield Finding(f"{base}.netmask", f"{base} has both prefix and netmask: give one of them")
+    elif prefix is None and netmask is None:
+        yield Finding(base, f"{base} needs prefix (e.g. prefix = 24) or netmask (e.g. netmask = \"255.255.255.0\")")
+    if known(netmask):
+        problem = netmask_problem(netmask)
+        if problem:
+            yield Finding(f"{base}.netmask", f"{base}.netmask = {show(netmask)} is not a valid netmask: {problem}")
+    subnet = network_subnet(s.attrs)
+    if subnet is not None:
+        special = _special(subnet, IPv4(ip["address"]))
+        if special:
+            yield Finding(f"{base}.address",
+                          f"{base}.address = {show(ip['address'])} is {special} of {subnet}; "
+                          f"the network's own (gateway) address must be a host address such as {next(subnet.hosts())}")
+
+
+def check_dhcp_ranges(s: Subject) -> Iterator[Finding]:
+    """Each range: valid addresses, start <= end, inside the subnet, not covering the
+    gateway or the network/broadcast address; ranges do not overlap each other."""
+    ip = block(s.attrs, "ip")
+    subnet, gateway = network_subnet(s.attrs), _gateway(s.attrs)
+    seen: list[tuple[IPv4, IPv4, str]] = []
+    for i, rng in blocks(ip, "dhcp_range"):
+        path = f"{IP}.dhcp_range[{i}]"
+        start, bad_start = _address(f"{path}.start", rng.get("start"))
+        end, bad_end = _address(f"{path}.end", rng.get("end"))
+        yield from (f for f in (bad_start, bad_end) if f)
+        for end_name, addr in (("start", start), ("end", end)):
+            if addr is None or subnet is None:
+                continue
+            if addr not in subnet:
+                yield Finding(f"{path}.{end_name}",
+                              f"{path}.{end_name} = {show(str(addr))} is outside the network's subnet {subnet}")
+            elif _special(subnet, addr):
+                yield Finding(f"{path}.{end_name}",
+                              f"{path}.{end_name} = {show(str(addr))} is {_special(subnet, addr)} of {subnet}")
+        if start is None or end is None:
+            continue
+        if start > end:
+            yield Finding(path, f"{path} is reversed: start {start} is after end {end}")
+            continue
+        if gateway is not None and start <= gateway <= end:
+            yield Finding(path, f"{path} ({start} - {end}) covers the network's own address {gateway} "
+                                f"(ip.address); start the range after it or end it before it")
+        for other_start, other_end, other_path in seen:
+            if start <= other_end and other_start <= end:
+                yield Finding(path, f"{path} ({start} - {end}) overlaps {other_path} ({other_start} - {other_end})")
+                break
+        seen.append((start, end, path))
+
+
+def check_dhcp_hosts(s: Subject) -> Iterator[Finding]:
+    """Static hosts: a valid unicast MAC or a name; ip inside the subnet, not the
+    gateway; no two hosts share an IP or a MAC."""
+    ip = block(s.attrs, "ip")
+    subnet, gateway = network_subnet(s.attrs), _gateway(s.attrs)
+    by_ip: dict[IPv4, str] = {}
+    by_mac: dict[str, str] = {}
+    for i, host in blocks(ip, "dhcp_host"):
+        path = f"{IP}.dhcp_host[{i}]"
+        mac, name = host.get("mac"), host.get("name")
+        if mac is None and name is None:
+            yield Finding(path, f"{path} needs a mac or a name to identify the guest")
+        if known(mac):
+            problem = mac_problem(mac)
+            if problem:
+                yield Finding(f"{path}.mac", f"{path}.mac = {show(mac)} is not a valid MAC address: {problem}")
+            elif mac.lower() in by_mac:
+                yield Finding(f"{path}.mac",
+                              f"{path}.mac = {show(mac)} is already used by {by_mac[mac.lower()]}; each static host needs its own MAC")
+            else:
+                by_mac[mac.lower()] = path
+        addr, bad = _address(f"{path}.ip", host.get("ip"))
+        if bad:
+            yield bad
+        if addr is None:
+            continue
+        if subnet is not None and addr not in subnet:
+            yield Finding(f"{path}.ip", f"{path}.ip = {show(str(addr))} is outside the network's subnet {subnet}")
+        elif subnet is not None and _special(subnet, addr):
+            yield Finding(f"{path}.ip", f"{path}.ip = {show(str(addr))} is {_special(subnet, addr)} of {subnet}")
+        elif addr == gateway:
+            yield Finding(f"{path}.ip", f"{path}.ip = {show(str(addr))} is the network's own address (ip.address)")
+        if addr in by_ip:
+            yield Finding(f"{path}.ip",
+                          f"{path}.ip = {show(str(addr))} is already given to {by_ip[addr]}; each static host needs its own IP")
+        else:
+            by_ip[addr] = path
+
+
+def check_mode(s: Subject) -> Iterator[Finding]:
+    """Bridge mode: an existing bridge, no ip block; virtualport only in bridge mode."""
+    mode = s.get("mode")
+    if not known(mode):
+        return
+    if mode == "bridge":
+        if s.get("ip") is not None:
+            yield Finding("ip[0]" if isinstance(s.get("ip"), list) else "ip",
+                          'an ip block is not allowed with mode = "bridge": the addresses belong to the '
+                          "existing host bridge and its LAN, libvirt runs no DHCP there")
+        if s.get("bridge") is None:
+            yield Finding("bridge", 'mode = "bridge" needs bridge = "<an existing host bridge>" (e.g. "br0")')
+    virtualport = s.get("virtualport")
+    if virtualport is not None and mode != "bridge":
+        yield Finding("virtualport", f"virtualport is only allowed with mode = \"bridge\" (this network has mode = {show(mode)}): "
+                                     "libvirt attaches an openvswitch virtualport to an existing bridge")
+
+
+def check_nat_port_range(s: Subject) -> Iterator[Finding]:
+    """nat_port_range only with mode = "nat", and start <= end."""
+    rng, mode = s.get("nat_port_range"), s.get("mode")
+    if rng is None:
+        return
+    if known(mode) and mode != "nat":
+        yield Finding("nat_port_range", f"nat_port_range is only allowed with mode = \"nat\" (this network has mode = {show(mode)})")
+    if known(rng) and len(rng) == 2 and known(rng[0]) and known(rng[1]) and rng[0] > rng[1]:
+        yield Finding("nat_port_range", f"nat_port_range = {show(rng)} is reversed: start must be <= end")
+
+
+def check_vlan_tag(s: Subject) -> Iterator[Finding]:
+    """vlan_tag needs virtualport = "openvswitch"; otherwise explain the working pattern."""
+    tag, virtualport = s.get("vlan_tag"), s.get("virtualport")
+    if tag is None or virtualport is UNKNOWN or virtualport == "openvswitch":
+        return
+    yield Finding("vlan_tag", f"vlan_tag = {show(tag)} needs virtualport = \"openvswitch\"; {_OVS_PATTERN}")
+
+
+def check_network_name(s: Subject) -> Iterator[Finding]:
+    name = s.get("name")
+    if known(name) and "/" in name:
+        yield Finding("name", f"name = {show(name)} contains '/', which libvirt does not allow in a network name")
+
+
+def check_bridge_ifname(s: Subject) -> Iterator[Finding]:
+    """A network's ``bridge`` is an interface name (the one libvirt creates, or the
+    existing host bridge in bridge mode)."""
+    yield from ifname_finding("bridge", s.get("bridge"))
+
+
+RULES = (check_network_name, check_ip_block, check_dhcp_ranges, check_dhcp_hosts, check_mode,
+         check_nat_port_range, check_vlan_tag, check_bridge_ifname)
