@@ -34,6 +34,9 @@ class ResourceType:
     computed_if_omitted: frozenset[str] = frozenset()
     # which kinds of object this type is, for the consumer check (SPEC §5)
     consumable: bool = False
+    # whether an existing live object with the same identity is a conflict on create
+    # (False for sysctl keys: they always exist; the profile only sets them)
+    exclusive: bool = True
 
 
 def _ip_key(v):
@@ -159,6 +162,7 @@ TYPES: dict[str, ResourceType] = {
         replace_on=frozenset(),
         defaults={"persist": True},
         identity=lambda a: ",".join(sorted((a.get("settings") or {}).keys())),
+        exclusive=False,
     ),
 }
 

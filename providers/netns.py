@@ -6,6 +6,7 @@ namespace for code that must run there (reading and writing /proc/sys).
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import threading
@@ -47,6 +48,20 @@ def run(netns: str | None, argv: list[str], *, input: str | None = None,
     return cp
 
 
+_CLONE_NEWNET = getattr(os, "CLONE_NEWNET", 0x40000000)
+
+
+def _setns(fd: int, nstype: int) -> None:
+    """setns(2) for the calling thread (``os.setns`` exists only from Python 3.12)."""
+    if hasattr(os, "setns"):
+        os.setns(fd, nstype)
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, nstype) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
 def call_in(netns: str | None, fn: Callable[[], T]) -> T:
     """Call ``fn`` in a thread that has entered ``netns`` (setns is per thread)."""
     if not netns:
@@ -56,7 +71,7 @@ def call_in(netns: str | None, fn: Callable[[], T]) -> T:
     def runner():
         fd = os.open(path, os.O_RDONLY)
         try:
-            os.setns(fd, os.CLONE_NEWNET)
+            _setns(fd, _CLONE_NEWNET)
         finally:
             os.close(fd)
         return fn()
