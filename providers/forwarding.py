@@ -207,6 +207,8 @@ def forward_from_attrs(attrs: dict, comment: str = "") -> Forward:
                             "goes past 65535")
     if ipaddress.IPv4Address(to_address) in LOOPBACK or to_address == "0.0.0.0":
         raise ProviderError(f"to_address: {to_address} cannot receive a forward")
+    if comment and not comment.isprintable():
+        raise ProviderError(f"ownership mark {comment!r} holds a control character")
     if comment and len(comment.encode()) > 127:
         raise ProviderError(f"ownership mark {comment!r} is longer than a rule comment allows (127)")
     return Forward(protocol, lo, hi, to_address, to_port,
