@@ -1,0 +1,121 @@
+"""The plain records the state store keeps: instances, the snapshot, history.
+
+Every record is a dataclass of plain values (str, int, None, dict, list) so it can
+be written as JSON as it is (``dataclasses.asdict`` or :meth:`to_dict`) — into a
+saved plan, ``kvmnet state show --json``, or a future backend's JSON column.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any
+
+
+def now_iso() -> str:
+    """The current time as an ISO 8601 string in UTC, to the microsecond."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass(slots=True)
+class InstanceRecord:
+    """One managed resource instance as the state remembers it."""
+
+    address: str                      # primary key: network.lab, network.t[0], ...
+    type: str
+    name: str                         # the block label
+    key: int | str | None = None      # count index / for_each key
+    provider: str = ""                # provider instance name ("libvirt", ...)
+    id: str | None = None             # live id = import ID
+    attrs: dict = field(default_factory=dict)
+    private: dict = field(default_factory=dict)   # provider-private (e.g. sysctl originals)
+    dependencies: list = field(default_factory=list)  # addresses it depends on
+    created_at: str = ""              # ISO time; set by the store on first put
+    updated_at: str = ""              # ISO time; set by the store on every change
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InstanceRecord:
+        return cls(**_known(cls, data))
+
+
+@dataclass(slots=True)
+class StateSnapshot:
+    """The whole state at one serial.
+
+    ``exists`` is False (and ``lineage`` None, ``serial`` 0) when nothing was ever
+    written; a plan against such a state plans to create everything.
+    """
+
+    lineage: str | None = None
+    serial: int = 0
+    instances: dict[str, InstanceRecord] = field(default_factory=dict)
+    exists: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lineage": self.lineage,
+            "serial": self.serial,
+            "exists": self.exists,
+            "instances": {a: r.to_dict() for a, r in self.instances.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StateSnapshot:
+        return cls(
+            lineage=data.get("lineage"),
+            serial=int(data.get("serial", 0)),
+            exists=bool(data.get("exists", False)),
+            instances={a: InstanceRecord.from_dict(r)
+                       for a, r in (data.get("instances") or {}).items()},
+        )
+
+
+# History statuses the engine uses; the store accepts any string.
+RUNNING = "running"
+SUCCESS = "success"
+FAILED = "failed"
+ROLLED_BACK = "rolled-back"
+
+
+@dataclass(slots=True)
+class HistoryEntry:
+    """One run that changed (or meant to change) the state: an apply, destroy, import.
+
+    ``changes`` holds one dict per applied change — ``address``, ``action``,
+    ``before``, ``after`` — the before-values are what a rollback restores.
+    ``snapshot`` holds what providers saved just before the apply
+    (``Provider.snapshot``: libvirt XML, owned rulesets, files, prior values).
+    """
+
+    command: str
+    started: str = field(default_factory=now_iso)
+    finished: str | None = None
+    status: str = RUNNING
+    serial_before: int = 0
+    serial_after: int | None = None
+    changes: list = field(default_factory=list)
+    snapshot: dict = field(default_factory=dict)
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+    summary: str = ""
+    id: int | None = None             # assigned by the store
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HistoryEntry:
+        return cls(**_known(cls, data))
+
+
+HISTORY_JSON_FIELDS = ("changes", "snapshot")
+HISTORY_FIELDS = tuple(f.name for f in fields(HistoryEntry))
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
