@@ -355,7 +355,8 @@ def read_table(netns: str | None, name: str | None = None) -> LinkTable:
         rest = "addr show\nroute show table main\n"
     else:
         details = f"link show dev {name}\nlink show master {name}\n"
-        rest = f"addr show dev {name}\nroute show table main dev {name}\n"
+        # not "route show dev NAME": ip leaves "dev" out of records filtered by it
+        rest = f"addr show dev {name}\nroute show table main\n"
     outs = _run_parallel(netns, [(["ip", "-j", "-d", "-force", "-batch", "-"], details),
                                  (["ip", "-j", "-force", "-batch", "-"], rest)])
     return parse_table(outs)
