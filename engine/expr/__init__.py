@@ -1,0 +1,56 @@
+"""kvmnet's own HCL expression language: parser, evaluator, functions, types.
+
+python-hcl2 hands the engine every expression as text (``'${var.n + 1}'``,
+``'virbr${count.index}'``); this package turns that text into values.
+
+Design
+------
+- ``parser``: a lazy tokenizer (one compiled regex matched at the current
+  position) and a recursive-descent/Pratt parser producing an immutable tree of
+  ``nodes``. Precedence, loosest first: ``c ? a : b``; ``||``; ``&&``; ``== !=``;
+  ``< > <= >=``; ``+ -``; ``* / %``; unary ``- !``; postfix ``.attr [i] [*] .*``.
+  Templates (``"a-${x}"``, ``%{ if }``/``%{ for }`` directives, ``$${``/``%%{``
+  escapes, heredocs) are scanned by the same parser. No Python ``eval`` anywhere.
+- :func:`parse_template` reads a string as python-hcl2 returns it: the literal
+  parts are already unescaped, the ``${...}`` parts are raw HCL. A string that is
+  exactly ``"${expr}"`` is the expression itself, so ``"${var.n}"`` stays a number.
+  Parsed trees are cached by text; strings without ``${``/``%{`` never reach the
+  parser. (python-hcl2 returns a bare single identifier, ``x = foo``, as the
+  string ``"foo"``: such values are plain strings, which is what
+  ``ignore_changes = [name]`` needs.)
+- :func:`compile_value` compiles a whole raw value (dicts, lists, scalars) once;
+  ``Compiled.evaluate(scope)`` builds a fresh plain value per call.
+- :class:`Scope` holds what the engine provides: ``variables``, ``locals``,
+  ``count`` / ``each`` (via ``with_count(i)`` / ``with_each(k, v)``),
+  ``resolve_resource(type, name)`` and ``resource_types``.
+- Values: str, int/float (whole numbers are always int: ``4/2`` is 2), bool,
+  None, list, dict, :class:`SetValue` (a sorted, de-duplicated ``list`` subclass
+  made by ``toset``; ``for`` iterates a set with key == value) and ``UNKNOWN``
+  (known after apply), which every operation propagates. Maps iterate in sorted
+  key order (``for``, ``keys``, ``values``), as in Terraform.
+- :meth:`Expr.references` / ``Compiled.references()`` return :class:`Reference`
+  objects for the dependency graph. Rule: a reference runs from its root name
+  through attribute names and *constant* index keys, and stops at the first
+  non-constant index or splat (``network.lab[count.index].name`` gives
+  ``("network", "lab")`` plus ``("count", "index")``); names bound by an enclosing
+  ``for`` are left out.
+- Errors are :class:`ExprError` with a message naming the reference or function,
+  an ``offset`` into the text and, from compiled values, a ``path``; the engine
+  adds FILE:LINE.
+- ``types``: :func:`parse_type` / :func:`convert` implement Terraform type
+  constraints and conversions for variables; :func:`parse_cli_value` reads
+  ``--var NAME=VALUE``.
+"""
+from .compiled import Compiled, compile_value
+from .errors import ExprError
+from .functions import FUNCTIONS, Function
+from .nodes import Expr
+from .ops import SetValue
+from .parser import parse_expression, parse_template
+from .reference import Reference
+from .scope import Scope
+
+__all__ = [
+    "Compiled", "ExprError", "Expr", "FUNCTIONS", "Function", "Reference", "Scope",
+    "SetValue", "compile_value", "parse_expression", "parse_template",
+]

@@ -1,0 +1,140 @@
+"""Compile whole raw python-hcl2 values once, evaluate them many times."""
+from __future__ import annotations
+
+from . import nodes as N
+from .errors import ExprError
+from .ops import normalize_number
+from .parser import parse_template
+from .reference import Reference
+
+
+class RawList(N.Expr):
+    """A list as python-hcl2 returned it (nested blocks are lists of dicts)."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items):
+        self.items = tuple(items)
+        self.offset = 0
+
+    def evaluate(self, scope):
+        out = []
+        for i, e in enumerate(self.items):
+            try:
+                out.append(e.evaluate(scope))
+            except ExprError as err:
+                raise err.at(i)
+        return out
+
+    def collect_refs(self, bound, out):
+        for e in self.items:
+            e.collect_refs(bound, out)
+
+
+class RawMap(N.Expr):
+    """A dict as python-hcl2 returned it; keys are plain strings or templates."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items):
+        self.items = tuple(items)   # (str | Expr, Expr)
+        self.offset = 0
+
+    def evaluate(self, scope):
+        out = {}
+        for k, e in self.items:
+            if type(k) is not str:
+                key = k.evaluate(scope)
+                if type(key) is not str:
+                    from kvmnet.engine.values import UNKNOWN
+                    if key is UNKNOWN:
+                        return UNKNOWN
+                    from .ops import to_string
+                    try:
+                        key = to_string(key, "object key: ")
+                    except ExprError as err:
+                        raise ExprError(err.message, k.offset) from None
+            else:
+                key = k
+            try:
+                out[key] = e.evaluate(scope)
+            except ExprError as err:
+                raise err.at(key)
+        return out
+
+    def collect_refs(self, bound, out):
+        for k, e in self.items:
+            if type(k) is not str:
+                k.collect_refs(bound, out)
+            e.collect_refs(bound, out)
+
+
+def _compile(raw) -> N.Expr:
+    t = type(raw)
+    if t is str:
+        return parse_template(raw)
+    if t is int or t is bool or raw is None:
+        return N.Literal(raw)
+    if t is float:
+        return N.Literal(normalize_number(raw))
+    if isinstance(raw, list):
+        items = []
+        for i, x in enumerate(raw):
+            try:
+                items.append(_compile(x))
+            except ExprError as err:
+                raise err.at(i)
+        return RawList(items)
+    if isinstance(raw, dict):
+        items = []
+        for k, v in raw.items():
+            key = k
+            if "${" in k or "%{" in k:
+                try:
+                    key = parse_template(k)
+                except ExprError as err:
+                    raise err.at(k)
+            try:
+                items.append((key, _compile(v)))
+            except ExprError as err:
+                raise err.at(k)
+        return RawMap(items)
+    raise ExprError(f"unsupported value of type {t.__name__}")
+
+
+class Compiled:
+    """A raw value compiled once. ``evaluate(scope)`` returns a fresh plain Python
+    value each time; ``references()`` lists every reference it contains.
+    Errors carry ``path`` (e.g. ``("ip", 0, "address")``) to where they occurred."""
+
+    __slots__ = ("node", "_refs")
+
+    def __init__(self, node: N.Expr):
+        self.node = node
+        self._refs = None
+
+    def evaluate(self, scope):
+        return self.node.evaluate(scope)
+
+    def references(self) -> list[Reference]:
+        if self._refs is None:
+            self._refs = self.node.references()
+        return list(self._refs)
+
+    @property
+    def is_constant(self) -> bool:
+        """True when evaluation needs no scope at all (no references)."""
+        return not self.references()
+
+    def __repr__(self) -> str:
+        return f"Compiled({self.node!r})"
+
+
+def compile_value(raw) -> Compiled:
+    """Compile a raw python-hcl2 value (dict/list/str/number/bool/None, nested).
+
+    Each string is parsed once (and cached by text); strings without ``${``/``%{``
+    cost one substring test. Raises :class:`ExprError` with ``path`` set on a
+    syntax error or unknown function.
+    """
+    return Compiled(_compile(raw))

@@ -1,0 +1,694 @@
+"""The expression tree: each node evaluates itself against a :class:`Scope`.
+
+Nodes are immutable once built, so one parsed tree is shared by every place the
+same text occurs and evaluated many times (once per ``count`` index, say).
+Unknown values propagate: any operation that touches ``UNKNOWN`` yields it.
+"""
+from __future__ import annotations
+
+from kvmnet.engine.values import UNKNOWN, contains_unknown
+
+from . import ops
+from .errors import ExprError
+from .reference import Reference, render_parts
+
+# traversal step kinds
+ATTR, INDEX, INDEX_EXPR, SPLAT = 0, 1, 2, 3
+
+
+class Expr:
+    """Base class of all expression nodes."""
+
+    __slots__ = ("offset",)
+
+    def evaluate(self, scope):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def references(self) -> list[Reference]:
+        """Every reference in the expression, in source order, without duplicates
+        and without names bound by enclosing ``for`` expressions."""
+        out: list[Reference] = []
+        self.collect_refs(frozenset(), out)
+        seen = set()
+        unique = []
+        for r in out:
+            key = (r.parts, r.indexes)
+            if key not in seen:
+                seen.add(key)
+                unique.append(r)
+        return unique
+
+    def collect_refs(self, bound: frozenset, out: list) -> None:
+        pass
+
+    @property
+    def is_constant(self) -> bool:
+        return False
+
+
+class Literal(Expr):
+    __slots__ = ("value",)
+
+    def __init__(self, value, offset: int = 0):
+        self.value = value
+        self.offset = offset
+
+    def evaluate(self, scope):
+        return self.value
+
+    @property
+    def is_constant(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return f"Literal({self.value!r})"
+
+
+class Template(Expr):
+    """``"a-${x}-b"``: literal text and interpolations joined into a string."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts, offset: int = 0):
+        self.parts = tuple(parts)   # str or Expr
+        self.offset = offset
+
+    def evaluate(self, scope):
+        out = []
+        for p in self.parts:
+            if type(p) is str:
+                out.append(p)
+                continue
+            v = p.evaluate(scope)
+            if type(v) is str:
+                out.append(v)
+            elif v is UNKNOWN:
+                return UNKNOWN
+            elif v is None:
+                raise ExprError("cannot include a null value in a string template", p.offset)
+            elif isinstance(v, (list, dict)):
+                raise ExprError(f"cannot include a {ops.type_name(v)} in a string template: "
+                                "a string is required", p.offset)
+            else:
+                out.append(ops.to_string(v))
+        return "".join(out)
+
+    def collect_refs(self, bound, out):
+        for p in self.parts:
+            if type(p) is not str:
+                p.collect_refs(bound, out)
+
+
+class TemplateIf(Expr):
+    """``%{ if c }a%{ else }b%{ endif }`` inside a template."""
+
+    __slots__ = ("cond", "then", "otherwise")
+
+    def __init__(self, cond, then, otherwise, offset=0):
+        self.cond, self.then, self.otherwise, self.offset = cond, then, otherwise, offset
+
+    def evaluate(self, scope):
+        c = self.cond.evaluate(scope)
+        if c is UNKNOWN:
+            return UNKNOWN
+        branch = self.then if ops.to_bool(c, "template condition: ") else self.otherwise
+        return branch.evaluate(scope)
+
+    def collect_refs(self, bound, out):
+        self.cond.collect_refs(bound, out)
+        self.then.collect_refs(bound, out)
+        self.otherwise.collect_refs(bound, out)
+
+
+class TemplateFor(Expr):
+    """``%{ for k, v in coll }...%{ endfor }`` inside a template."""
+
+    __slots__ = ("key_var", "value_var", "collection", "body")
+
+    def __init__(self, key_var, value_var, collection, body, offset=0):
+        self.key_var, self.value_var = key_var, value_var
+        self.collection, self.body, self.offset = collection, body, offset
+
+    def evaluate(self, scope):
+        coll = self.collection.evaluate(scope)
+        if coll is UNKNOWN:
+            return UNKNOWN
+        child = scope.child_loop()
+        loop = child.loop
+        out = []
+        for k, v in iterate_collection(coll, self.collection.offset):
+            if self.key_var is not None:
+                loop[self.key_var] = k
+            loop[self.value_var] = v
+            s = self.body.evaluate(child)
+            if s is UNKNOWN:
+                return UNKNOWN
+            out.append(s)
+        return "".join(out)
+
+    def collect_refs(self, bound, out):
+        self.collection.collect_refs(bound, out)
+        inner = bound | {self.value_var} | ({self.key_var} if self.key_var else set())
+        self.body.collect_refs(frozenset(inner), out)
+
+
+class TupleCons(Expr):
+    """``[a, b, c]``"""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items, offset=0):
+        self.items = tuple(items)
+        self.offset = offset
+
+    def evaluate(self, scope):
+        return [e.evaluate(scope) for e in self.items]
+
+    def collect_refs(self, bound, out):
+        for e in self.items:
+            e.collect_refs(bound, out)
+
+
+class ObjectCons(Expr):
+    """``{a = 1, "b" = x, (k) = v}``"""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items, offset=0):
+        self.items = tuple(items)   # (key Expr, value Expr)
+        self.offset = offset
+
+    def evaluate(self, scope):
+        out = {}
+        for k, v in self.items:
+            key = k.evaluate(scope)
+            if type(key) is not str:
+                if key is UNKNOWN:
+                    return UNKNOWN
+                if key is None:
+                    raise ExprError("object key must not be null", k.offset)
+                key = ops.to_string(key, "object key: ")
+            out[key] = v.evaluate(scope)
+        return out
+
+    def collect_refs(self, bound, out):
+        for k, v in self.items:
+            k.collect_refs(bound, out)
+            v.collect_refs(bound, out)
+
+
+class Traversal(Expr):
+    """``var.x``, ``network.lab[0].name``, ``each.value``, ``f(x)[0]``, ``a[*].b``.
+
+    ``root`` is the root name for a scope traversal, or None when ``source`` is an
+    arbitrary expression being indexed. ``texts[i]`` is the source text up to and
+    including step i (for error messages).
+    """
+
+    __slots__ = ("root", "source", "steps", "texts", "root_text")
+
+    def __init__(self, root, source, steps, texts, root_text, offset=0):
+        self.root = root
+        self.source = source
+        self.steps = tuple(steps)
+        self.texts = tuple(texts)
+        self.root_text = root_text
+        self.offset = offset
+
+    @property
+    def text(self) -> str:
+        return self.texts[-1] if self.texts else self.root_text
+
+    def _first_name(self):
+        if self.steps:
+            kind, arg = self.steps[0]
+            if kind == ATTR or (kind == INDEX and type(arg) is str):
+                return arg
+        return None
+
+    def evaluate(self, scope):
+        if self.source is not None:
+            v = self.source.evaluate(scope)
+            return self.walk(v, 0, scope)
+        root = self.root
+        loop = scope.loop
+        if loop and root in loop:
+            return self.walk(loop[root], 0, scope)
+        if root == "var" or root == "local":
+            name = self._first_name()
+            what = "input variable" if root == "var" else "local value"
+            if name is None:
+                raise ExprError(f'"{root}" must be followed by a name, as in {root}.NAME', self.offset)
+            table = scope.variables if root == "var" else scope.locals
+            try:
+                v = table[name]
+            except KeyError:
+                raise ExprError(f'reference to undeclared {what} "{name}"', self.offset) from None
+            return self.walk(v, 1, scope)
+        if root == "count":
+            if scope.count is None:
+                raise ExprError('"count.index" can only be used in a resource that sets "count"',
+                                self.offset)
+            name = self._first_name()
+            if name != "index":
+                raise ExprError(f'"{self.text}": the "count" object has only the attribute "index"',
+                                self.offset)
+            return self.walk(scope.count["index"], 1, scope)
+        if root == "each":
+            if scope.each is None:
+                raise ExprError(f'"{self.text}": "each.key" and "each.value" can only be used '
+                                'in a resource that sets "for_each"', self.offset)
+            name = self._first_name()
+            if name not in ("key", "value"):
+                raise ExprError(f'"{self.text}": the "each" object has only the attributes '
+                                '"key" and "value"', self.offset)
+            return self.walk(scope.each[name], 1, scope)
+        return self._resource(scope)
+
+    def _resource(self, scope):
+        root = self.root
+        resolve = scope.resolve_resource
+        types = scope.resource_types
+        if resolve is None or (types is not None and root not in types):
+            if not self.steps:
+                raise ExprError(f'unknown name "{root}"', self.offset)
+            raise ExprError(f'unknown reference "{self.text}": "{root}" is not a resource type, '
+                            'and var., local., count. or each. was not used', self.offset)
+        name = self._first_name()
+        if name is None:
+            raise ExprError(f'a reference to resource type "{root}" must be followed by '
+                            f'the resource name, as in {root}.NAME', self.offset)
+        try:
+            v = resolve(root, name)
+        except LookupError:
+            raise ExprError(f'reference to undeclared resource "{root}.{name}"', self.offset) from None
+        return self.walk(v, 1, scope)
+
+    def walk(self, v, start: int, scope):
+        steps = self.steps
+        for i in range(start, len(steps)):
+            if v is UNKNOWN:
+                return UNKNOWN
+            kind, arg = steps[i]
+            if kind == ATTR:
+                v = self._attr(v, arg, i)
+            elif kind == INDEX:
+                v = self._index(v, arg, i)
+            elif kind == INDEX_EXPR:
+                key = arg.evaluate(scope)
+                if key is UNKNOWN:
+                    return UNKNOWN
+                v = self._index(v, key, i)
+            else:  # SPLAT: apply the remaining steps to every element
+                if v is None:
+                    return []
+                if isinstance(v, list):
+                    return [self.walk(e, i + 1, scope) for e in v]
+                return [self.walk(v, i + 1, scope)]
+        return v
+
+    def _attr(self, v, name, i):
+        if isinstance(v, dict):
+            try:
+                return v[name]
+            except KeyError:
+                raise ExprError(f'"{self.texts[i]}": object has no attribute "{name}"',
+                                self.offset) from None
+        if v is None:
+            raise ExprError(f'"{self.texts[i]}": cannot get attribute "{name}" of a null value',
+                            self.offset)
+        raise ExprError(f'"{self.texts[i]}": a {ops.type_name(v)} value has no attributes',
+                        self.offset)
+
+    def _index(self, v, key, i):
+        if isinstance(v, dict):
+            if type(key) is not str:
+                if key is None or isinstance(key, (list, dict)):
+                    raise ExprError(f'"{self.texts[i]}": a map key must be a string, '
+                                    f'got {ops.type_name(key)}', self.offset)
+                key = ops.to_string(key)
+            try:
+                return v[key]
+            except KeyError:
+                raise ExprError(f'"{self.texts[i]}": object has no element with key '
+                                f'"{key}"', self.offset) from None
+        if isinstance(v, list):
+            if isinstance(v, ops.SetValue):
+                raise ExprError(f'"{self.texts[i]}": elements of a set cannot be selected by '
+                                'index; convert it with tolist() first', self.offset)
+            try:
+                n = ops.to_int(key)
+            except ExprError as e:
+                raise ExprError(f'"{self.texts[i]}": invalid index: {e.message}', self.offset) from None
+            if 0 <= n < len(v):
+                return v[n]
+            raise ExprError(f'"{self.texts[i]}": index {n} out of range for a list of '
+                            f'{len(v)} element{"" if len(v) == 1 else "s"}', self.offset)
+        if v is None:
+            raise ExprError(f'"{self.texts[i]}": cannot index a null value', self.offset)
+        raise ExprError(f'"{self.texts[i]}": cannot index a {ops.type_name(v)} value', self.offset)
+
+    def collect_refs(self, bound, out):
+        if self.source is not None:
+            self.source.collect_refs(bound, out)
+            for kind, arg in self.steps:
+                if kind == INDEX_EXPR:
+                    arg.collect_refs(bound, out)
+            return
+        if self.root in bound:
+            for kind, arg in self.steps:
+                if kind == INDEX_EXPR:
+                    arg.collect_refs(bound, out)
+            return
+        parts = [self.root]
+        indexes = []
+        constant = True
+        for kind, arg in self.steps:
+            if kind == INDEX_EXPR:
+                arg.collect_refs(bound, out)
+            if not constant:
+                continue
+            if kind == ATTR:
+                parts.append(arg)
+            elif kind == INDEX:
+                indexes.append(len(parts))
+                parts.append(arg)
+            else:
+                constant = False
+        parts_t, idx_t = tuple(parts), tuple(indexes)
+        out.append(Reference(parts_t, idx_t, render_parts(parts_t, idx_t), self.offset))
+
+    def __repr__(self) -> str:
+        return f"Traversal({self.text!r})"
+
+
+class FunctionCall(Expr):
+    __slots__ = ("name", "function", "args", "expand")
+
+    def __init__(self, name, function, args, expand, offset=0):
+        self.name = name
+        self.function = function
+        self.args = tuple(args)
+        self.expand = expand
+        self.offset = offset
+
+    def evaluate(self, scope):
+        args = [a.evaluate(scope) for a in self.args]
+        if self.expand:
+            last = args.pop()
+            if last is UNKNOWN:
+                return UNKNOWN
+            if not isinstance(last, list):
+                raise ExprError(f'function "{self.name}": the argument before "..." must be '
+                                f'a list, got {ops.type_name(last)}', self.offset)
+            args.extend(last)
+        return self.function.call(args, self.offset)
+
+    def collect_refs(self, bound, out):
+        for a in self.args:
+            a.collect_refs(bound, out)
+
+
+class Unary(Expr):
+    __slots__ = ("op", "operand")
+
+    def __init__(self, op, operand, offset=0):
+        self.op, self.operand, self.offset = op, operand, offset
+
+    def evaluate(self, scope):
+        v = self.operand.evaluate(scope)
+        if v is UNKNOWN:
+            return UNKNOWN
+        if self.op == "-":
+            return -_number(v, "-", self.offset)
+        return not _bool(v, "!", self.offset)
+
+    def collect_refs(self, bound, out):
+        self.operand.collect_refs(bound, out)
+
+
+def _number(v, op, offset):
+    t = type(v)
+    if t is int or t is float:
+        return v
+    if v is None:
+        raise ExprError(f'invalid operand for "{op}": a number is required, got null', offset)
+    try:
+        return ops.to_number(v)
+    except ExprError:
+        if type(v) is str:
+            raise ExprError(f'invalid operand for "{op}": a number is required, got "{v}"', offset) from None
+        raise ExprError(f'invalid operand for "{op}": a number is required, '
+                        f'got {ops.type_name(v)}', offset) from None
+
+
+def _bool(v, op, offset):
+    if type(v) is bool:
+        return v
+    try:
+        return ops.to_bool(v)
+    except ExprError:
+        raise ExprError(f'invalid operand for "{op}": a bool is required, '
+                        f'got {ops.type_name(v) if type(v) is not str else repr(v)}', offset) from None
+
+
+def _add(a, b):
+    return a + b
+
+
+def _sub(a, b):
+    return a - b
+
+
+def _mul(a, b):
+    return a * b
+
+
+def _div(a, b):
+    if b == 0:
+        raise ZeroDivisionError
+    if type(a) is int and type(b) is int:
+        return a // b if a % b == 0 else a / b
+    return a / b
+
+
+def _mod(a, b):
+    # Terraform: the result takes the sign of the dividend (truncated division)
+    if b == 0:
+        raise ZeroDivisionError
+    if type(a) is int and type(b) is int:
+        r = abs(a) % abs(b)
+        return -r if a < 0 else r
+    import math
+    return math.fmod(a, b)
+
+
+ARITHMETIC = {"+": _add, "-": _sub, "*": _mul, "/": _div, "%": _mod}
+COMPARE = {"<": lambda a, b: a < b, ">": lambda a, b: a > b,
+           "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
+
+
+class Arithmetic(Expr):
+    __slots__ = ("op", "fn", "left", "right")
+
+    def __init__(self, op, left, right, offset=0):
+        self.op, self.fn, self.left, self.right, self.offset = op, ARITHMETIC[op], left, right, offset
+
+    def evaluate(self, scope):
+        a = self.left.evaluate(scope)
+        b = self.right.evaluate(scope)
+        if a is UNKNOWN or b is UNKNOWN:
+            return UNKNOWN
+        ta, tb = type(a), type(b)
+        if not (ta is int or ta is float):
+            a = _number(a, self.op, self.offset)
+        if not (tb is int or tb is float):
+            b = _number(b, self.op, self.offset)
+        try:
+            r = self.fn(a, b)
+        except ZeroDivisionError:
+            raise ExprError("division by zero", self.offset) from None
+        if type(r) is float:
+            if r != r or r in (float("inf"), float("-inf")):
+                raise ExprError("arithmetic result is not a finite number", self.offset)
+            return ops.normalize_number(r)
+        return r
+
+    def collect_refs(self, bound, out):
+        self.left.collect_refs(bound, out)
+        self.right.collect_refs(bound, out)
+
+
+class Compare(Expr):
+    __slots__ = ("op", "fn", "left", "right")
+
+    def __init__(self, op, left, right, offset=0):
+        self.op, self.fn, self.left, self.right, self.offset = op, COMPARE[op], left, right, offset
+
+    def evaluate(self, scope):
+        a = self.left.evaluate(scope)
+        b = self.right.evaluate(scope)
+        if a is UNKNOWN or b is UNKNOWN:
+            return UNKNOWN
+        return self.fn(_number(a, self.op, self.offset), _number(b, self.op, self.offset))
+
+    def collect_refs(self, bound, out):
+        self.left.collect_refs(bound, out)
+        self.right.collect_refs(bound, out)
+
+
+class Equality(Expr):
+    __slots__ = ("negate", "left", "right")
+
+    def __init__(self, op, left, right, offset=0):
+        self.negate, self.left, self.right, self.offset = op == "!=", left, right, offset
+
+    def evaluate(self, scope):
+        a = self.left.evaluate(scope)
+        b = self.right.evaluate(scope)
+        if contains_unknown(a) or contains_unknown(b):
+            return UNKNOWN
+        return ops.equals(a, b) != self.negate
+
+    def collect_refs(self, bound, out):
+        self.left.collect_refs(bound, out)
+        self.right.collect_refs(bound, out)
+
+
+class Logical(Expr):
+    """``&&`` and ``||``; a known deciding operand wins over an unknown one."""
+
+    __slots__ = ("is_and", "left", "right")
+
+    def __init__(self, op, left, right, offset=0):
+        self.is_and, self.left, self.right, self.offset = op == "&&", left, right, offset
+
+    def evaluate(self, scope):
+        op = "&&" if self.is_and else "||"
+        decisive = not self.is_and   # && is decided by false, || by true
+        a = self.left.evaluate(scope)
+        if a is not UNKNOWN:
+            a = _bool(a, op, self.offset)
+            if a is decisive:
+                return a
+        b = self.right.evaluate(scope)
+        if b is UNKNOWN:
+            return UNKNOWN
+        b = _bool(b, op, self.offset)
+        if a is UNKNOWN:
+            return b if b is decisive else UNKNOWN
+        return b
+
+    def collect_refs(self, bound, out):
+        self.left.collect_refs(bound, out)
+        self.right.collect_refs(bound, out)
+
+
+class Conditional(Expr):
+    __slots__ = ("cond", "then", "otherwise")
+
+    def __init__(self, cond, then, otherwise, offset=0):
+        self.cond, self.then, self.otherwise, self.offset = cond, then, otherwise, offset
+
+    def evaluate(self, scope):
+        c = self.cond.evaluate(scope)
+        if c is UNKNOWN:
+            return UNKNOWN
+        if c is None:
+            raise ExprError("the condition value is null", self.cond.offset)
+        if type(c) is not bool:
+            try:
+                c = ops.to_bool(c)
+            except ExprError:
+                raise ExprError(f"the condition must be a bool, got {ops.type_name(c)}",
+                                self.cond.offset) from None
+        return (self.then if c else self.otherwise).evaluate(scope)
+
+    def collect_refs(self, bound, out):
+        self.cond.collect_refs(bound, out)
+        self.then.collect_refs(bound, out)
+        self.otherwise.collect_refs(bound, out)
+
+
+def iterate_collection(coll, offset):
+    """(key, value) pairs of a list (index), set (value, value) or map (sorted key)."""
+    if isinstance(coll, ops.SetValue):
+        return [(v, v) for v in coll]
+    if isinstance(coll, list):
+        return list(enumerate(coll))
+    if isinstance(coll, dict):
+        return ops.sorted_items(coll)
+    if coll is None:
+        raise ExprError("a for expression cannot iterate over a null value", offset)
+    raise ExprError(f"a for expression needs a list, set or map, got {ops.type_name(coll)}", offset)
+
+
+class ForExpr(Expr):
+    """``[for i, x in xs : e if c]`` and ``{for k, v in m : ke => ve... if c}``."""
+
+    __slots__ = ("key_var", "value_var", "collection", "key_expr", "value_expr",
+                 "cond", "group", "is_object")
+
+    def __init__(self, key_var, value_var, collection, key_expr, value_expr, cond,
+                 group, is_object, offset=0):
+        self.key_var, self.value_var, self.collection = key_var, value_var, collection
+        self.key_expr, self.value_expr, self.cond = key_expr, value_expr, cond
+        self.group, self.is_object, self.offset = group, is_object, offset
+
+    def evaluate(self, scope):
+        coll = self.collection.evaluate(scope)
+        if coll is UNKNOWN:
+            return UNKNOWN
+        child = scope.child_loop()
+        loop = child.loop
+        key_var, value_var = self.key_var, self.value_var
+        cond, key_expr, value_expr = self.cond, self.key_expr, self.value_expr
+        items = []
+        for k, v in iterate_collection(coll, self.collection.offset):
+            if key_var is not None:
+                loop[key_var] = k
+            loop[value_var] = v
+            if cond is not None:
+                c = cond.evaluate(child)
+                if c is UNKNOWN:
+                    return UNKNOWN
+                if not _bool(c, "if", cond.offset):
+                    continue
+            if key_expr is not None:
+                key = key_expr.evaluate(child)
+                if key is UNKNOWN:
+                    return UNKNOWN
+                if type(key) is not str:
+                    if key is None:
+                        raise ExprError("a for expression produced a null object key",
+                                        key_expr.offset)
+                    key = ops.to_string(key, "object key: ")
+                items.append((key, value_expr.evaluate(child)))
+            else:
+                items.append(value_expr.evaluate(child))
+        if not self.is_object:
+            return items
+        out: dict = {}
+        if self.group:
+            for key, val in items:
+                out.setdefault(key, []).append(val)
+            return out
+        for key, val in items:
+            if key in out:
+                raise ExprError(f'duplicate object key "{key}" in for expression; '
+                                'use "..." after the value to group values by key', self.offset)
+            out[key] = val
+        return out
+
+    def collect_refs(self, bound, out):
+        self.collection.collect_refs(bound, out)
+        inner = set(bound)
+        inner.add(self.value_var)
+        if self.key_var is not None:
+            inner.add(self.key_var)
+        inner = frozenset(inner)
+        if self.key_expr is not None:
+            self.key_expr.collect_refs(inner, out)
+        self.value_expr.collect_refs(inner, out)
+        if self.cond is not None:
+            self.cond.collect_refs(inner, out)

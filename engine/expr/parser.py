@@ -1,0 +1,534 @@
+"""Tokenizer and recursive-descent (Pratt) parser for HCL expressions and templates.
+
+The lexer is lazy: one compiled regex matched at the current position, so a
+quoted string can switch to template scanning (escapes, ``${...}``, ``%{...}``)
+and back. Operator precedence, loosest first: ``? :``, ``||``, ``&&``,
+``== !=``, ``< > <= >=``, ``+ -``, ``* / %``, unary ``- !``, then postfix
+(``.attr``, ``[index]``, ``[*]``, ``.*``, calls).
+"""
+from __future__ import annotations
+
+import re
+
+from . import nodes as N
+from .errors import ExprError
+from .ops import normalize_number
+
+_SKIP = re.compile(r"(?:[ \t\r\n]+|#[^\n]*|//[^\n]*|/\*.*?\*/)*", re.S)
+_TOKEN = re.compile(r"""
+   (?P<num>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
+  |(?P<heredoc><<-?[A-Za-z_][\w-]*[ \t]*\r?\n)
+  |(?P<ident>[A-Za-z_][\w-]*)
+  |(?P<op>\.\.\.|==|!=|<=|>=|&&|\|\||=>|[-+*/%<>!?:=.,()\[\]{}"])
+""", re.X)
+_DIGITS = re.compile(r"\d+")
+_HEREDOC_HEAD = re.compile(r"<<(-?)([A-Za-z_][\w-]*)")
+_HEREDOC_WHOLE = re.compile(r"<<(-?)([A-Za-z_][\w-]*)[ \t]*\r?\n(.*?)^[ \t]*\2[ \t]*\Z", re.S | re.M)
+_TPL_QUOTED = re.compile(r'[\\"$%\n]')
+_TPL_RAW = re.compile(r"[$%]")
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+
+BINARY_PRECEDENCE = {
+    "||": 1, "&&": 2, "==": 3, "!=": 3, "<": 4, ">": 4, "<=": 4, ">=": 4,
+    "+": 5, "-": 5, "*": 6, "/": 6, "%": 6,
+}
+_BINARY_NODE = {
+    "||": N.Logical, "&&": N.Logical, "==": N.Equality, "!=": N.Equality,
+    "<": N.Compare, ">": N.Compare, "<=": N.Compare, ">=": N.Compare,
+    "+": N.Arithmetic, "-": N.Arithmetic, "*": N.Arithmetic, "/": N.Arithmetic,
+    "%": N.Arithmetic,
+}
+KEYWORD_LITERALS = {"true": True, "false": False, "null": None}
+
+
+class Parser:
+    """Parses one source string; ``base`` is added to offsets in errors."""
+
+    def __init__(self, src: str, base: int = 0, type_mode: bool = False):
+        self.src = src
+        self.base = base
+        self.type_mode = type_mode   # type constraints: any call name is allowed
+        self.kind = "eof"
+        self.val = ""
+        self.start = 0
+        self.end = 0
+
+    # ---- lexer -------------------------------------------------------------
+
+    def advance(self) -> None:
+        src = self.src
+        pos = _SKIP.match(src, self.end).end()
+        if pos >= len(src):
+            self.kind, self.val, self.start, self.end = "eof", "", pos, pos
+            return
+        m = _TOKEN.match(src, pos)
+        if m is None:
+            raise self.error(f'unexpected character "{src[pos]}"', pos)
+        kind = m.lastgroup
+        val = m.group()
+        self.kind = val if kind == "op" else kind
+        self.val = val
+        self.start = pos
+        self.end = m.end()
+
+    def peek_kind(self) -> str:
+        saved = (self.kind, self.val, self.start, self.end)
+        self.advance()
+        kind = self.kind
+        self.kind, self.val, self.start, self.end = saved
+        return kind
+
+    def error(self, message: str, pos: int | None = None) -> ExprError:
+        return ExprError(message, self.base + (self.start if pos is None else pos))
+
+    def describe(self) -> str:
+        return "end of expression" if self.kind == "eof" else f'"{self.val}"'
+
+    def expect(self, kind: str, what: str | None = None) -> None:
+        if self.kind != kind:
+            raise self.error(f'expected {what or repr(kind).replace(chr(39), chr(34))} '
+                             f"but found {self.describe()}")
+
+    # ---- expressions ---------------------------------------------------------
+
+    def parse_expr(self) -> N.Expr:
+        start = self.start
+        cond = self.parse_binary(0)
+        if self.kind != "?":
+            return cond
+        self.advance()
+        then = self.parse_expr()
+        self.expect(":", '":" in conditional expression')
+        self.advance()
+        otherwise = self.parse_expr()
+        return N.Conditional(cond, then, otherwise, self.base + start)
+
+    def parse_binary(self, min_prec: int) -> N.Expr:
+        start = self.start
+        left = self.parse_unary()
+        while True:
+            op = self.kind
+            prec = BINARY_PRECEDENCE.get(op)
+            if prec is None or prec <= min_prec:
+                return left
+            self.advance()
+            right = self.parse_binary(prec)
+            left = _BINARY_NODE[op](op, left, right, self.base + start)
+
+    def parse_unary(self) -> N.Expr:
+        kind = self.kind
+        if kind == "-" or kind == "!":
+            start = self.start
+            self.advance()
+            operand = self.parse_unary()
+            if kind == "-" and isinstance(operand, N.Literal) and type(operand.value) in (int, float):
+                return N.Literal(-operand.value, self.base + start)
+            return N.Unary(kind, operand, self.base + start)
+        return self.parse_postfix()
+
+    def parse_primary(self) -> N.Expr:
+        kind = self.kind
+        start = self.start
+        offset = self.base + start
+        if kind == "num":
+            text = self.val
+            value = int(text) if text.isdigit() else normalize_number(float(text))
+            self.advance()
+            return N.Literal(value, offset)
+        if kind == "ident":
+            name = self.val
+            if name in KEYWORD_LITERALS:
+                self.advance()
+                return N.Literal(KEYWORD_LITERALS[name], offset)
+            self.advance()
+            if self.kind == "(":
+                return self.parse_call(name, start)
+            return N.Traversal(name, None, (), (), name, offset)
+        if kind == '"':
+            parts, pos, term = self.scan_template(self.end, quoted=True)
+            self.end = pos
+            self.advance()
+            return make_template(parts, offset)
+        if kind == "heredoc":
+            return self.parse_heredoc()
+        if kind == "(":
+            self.advance()
+            inner = self.parse_expr()
+            self.expect(")")
+            self.advance()
+            return inner
+        if kind == "[":
+            self.advance()
+            if self.kind == "ident" and self.val == "for" and self.peek_kind() == "ident":
+                return self.parse_for("]", offset)
+            return self.parse_tuple(offset)
+        if kind == "{":
+            self.advance()
+            if self.kind == "ident" and self.val == "for" and self.peek_kind() == "ident":
+                return self.parse_for("}", offset)
+            return self.parse_object(offset)
+        if kind == "eof":
+            raise self.error("unexpected end of expression")
+        raise self.error(f"expected an expression but found {self.describe()}")
+
+    def parse_postfix(self) -> N.Expr:
+        start = self.start
+        primary = self.parse_primary()
+        if self.kind != "." and self.kind != "[":
+            return primary
+        primary_end = self.start
+        src = self.src
+        steps, texts = [], []
+        while True:
+            kind = self.kind
+            if kind == ".":
+                nxt = src[self.end:self.end + 1]
+                if nxt.isdigit():                       # legacy index: list.0
+                    m = _DIGITS.match(src, self.end)
+                    steps.append((N.INDEX, int(m.group())))
+                    self.end = m.end()
+                elif nxt == "*":                        # attribute splat: list.*.name
+                    steps.append((N.SPLAT, None))
+                    self.end += 1
+                else:
+                    self.advance()
+                    if self.kind != "ident":
+                        raise self.error(f'expected an attribute name after "." but found '
+                                         f"{self.describe()}")
+                    steps.append((N.ATTR, self.val))
+                texts.append(src[start:self.end])
+                self.advance()
+            elif kind == "[":
+                self.advance()
+                if self.kind == "*" and self.peek_kind() == "]":
+                    self.advance()
+                    steps.append((N.SPLAT, None))
+                else:
+                    key = self.parse_expr()
+                    self.expect("]")
+                    if isinstance(key, N.Literal) and (type(key.value) is str or type(key.value) is int):
+                        steps.append((N.INDEX, key.value))
+                    else:
+                        steps.append((N.INDEX_EXPR, key))
+                texts.append(src[start:self.end])
+                self.advance()
+            else:
+                break
+        offset = self.base + start
+        if isinstance(primary, N.Traversal) and primary.source is None and not primary.steps:
+            return N.Traversal(primary.root, None, steps, texts, primary.root, offset)
+        return N.Traversal(None, primary, steps, texts, src[start:primary_end], offset)
+
+    def parse_call(self, name: str, start: int) -> N.Expr:
+        offset = self.base + start
+        function = None
+        if not self.type_mode:
+            from .functions import FUNCTIONS
+            function = FUNCTIONS.get(name)
+            if function is None:
+                raise ExprError(f'unknown function "{name}"', offset)
+        self.advance()   # past "("
+        args, expand = [], False
+        while self.kind != ")":
+            args.append(self.parse_expr())
+            if self.kind == "...":
+                expand = True
+                self.advance()
+                self.expect(")", f'")" after "..." in the call to "{name}"')
+                break
+            if self.kind == ",":
+                self.advance()
+            elif self.kind != ")":
+                raise self.error(f'expected "," or ")" in the call to "{name}" but found '
+                                 f"{self.describe()}")
+        self.advance()
+        return N.FunctionCall(name, function, args, expand, offset)
+
+    def parse_tuple(self, offset: int) -> N.Expr:
+        items = []
+        while self.kind != "]":
+            items.append(self.parse_expr())
+            if self.kind == ",":
+                self.advance()
+            elif self.kind != "]":
+                raise self.error(f'expected "," or "]" but found {self.describe()}')
+        self.advance()
+        return N.TupleCons(items, offset)
+
+    def parse_object(self, offset: int) -> N.Expr:
+        items = []
+        while self.kind != "}":
+            key_offset = self.base + self.start
+            if self.kind == "ident" and self.peek_kind() in ("=", ":"):
+                key = N.Literal(self.val, key_offset)
+                self.advance()
+            else:
+                key = self.parse_expr()
+            if self.kind != "=" and self.kind != ":":
+                raise self.error(f'expected "=" after an object key but found {self.describe()}')
+            self.advance()
+            items.append((key, self.parse_expr()))
+            if self.kind == ",":
+                self.advance()
+            elif self.kind == "eof":
+                raise self.error('expected "}" but found end of expression')
+        self.advance()
+        return N.ObjectCons(items, offset)
+
+    def parse_for(self, closing: str, offset: int) -> N.Expr:
+        self.advance()   # past "for"
+        names = [self.val]
+        self.advance()
+        if self.kind == ",":
+            self.advance()
+            self.expect("ident", "a variable name")
+            names.append(self.val)
+            self.advance()
+        if not (self.kind == "ident" and self.val == "in"):
+            raise self.error(f'expected "in" in for expression but found {self.describe()}')
+        self.advance()
+        collection = self.parse_expr()
+        self.expect(":", '":" in for expression')
+        self.advance()
+        key_expr = None
+        group = False
+        if closing == "}":
+            key_expr = self.parse_expr()
+            self.expect("=>", '"=>" in object for expression')
+            self.advance()
+        value_expr = self.parse_expr()
+        if closing == "}" and self.kind == "...":
+            group = True
+            self.advance()
+        cond = None
+        if self.kind == "ident" and self.val == "if":
+            self.advance()
+            cond = self.parse_expr()
+        self.expect(closing)
+        self.advance()
+        key_var, value_var = (None, names[0]) if len(names) == 1 else names
+        return N.ForExpr(key_var, value_var, collection, key_expr, value_expr, cond, group,
+                         closing == "}", offset)
+
+    def parse_heredoc(self) -> N.Expr:
+        offset = self.base + self.start
+        strip, marker = _HEREDOC_HEAD.match(self.val).groups()
+        body_start = self.end
+        closing = re.compile(r"^[ \t]*" + re.escape(marker) + r"(?![\w-])", re.M)
+        m = closing.search(self.src, body_start)
+        if m is None:
+            raise self.error(f'unterminated heredoc: no closing "{marker}"')
+        body = self.src[body_start:m.start()]
+        self.end = m.end()
+        self.advance()
+        return heredoc_template(body, bool(strip), self.base + body_start, offset)
+
+    # ---- templates -----------------------------------------------------------
+
+    def scan_template(self, pos: int, quoted: bool):
+        """Scan template text from ``pos``; returns (parts, end pos, terminator).
+
+        ``quoted``: inside ``"..."`` in an expression (escapes are decoded, ends at
+        the closing quote). Otherwise the text is already unescaped (what
+        python-hcl2 returns, or a heredoc body) and runs to the end. The
+        terminator is None, or "else"/"endif"/"endfor" for a nested directive body.
+        """
+        src = self.src
+        special = _TPL_QUOTED if quoted else _TPL_RAW
+        parts: list = []
+        buf: list[str] = []
+        while True:
+            m = special.search(src, pos)
+            if m is None:
+                if quoted:
+                    raise self.error("unterminated string", len(src))
+                buf.append(src[pos:])
+                pos = len(src)
+                term = None
+                break
+            i = m.start()
+            c = src[i]
+            buf.append(src[pos:i])
+            if c == '"':
+                pos, term = i + 1, None
+                break
+            if c == "\n":
+                raise self.error("unterminated string: a quoted string cannot span lines "
+                                 "(use a heredoc)", i)
+            if c == "\\":
+                text, pos = self.decode_escape(i)
+                buf.append(text)
+            elif c == "$":
+                if src.startswith("$${", i):
+                    buf.append("${")
+                    pos = i + 3
+                elif src.startswith("${", i):
+                    _flush(buf, parts)
+                    self.end = i + 2
+                    self.advance()
+                    parts.append(self.parse_expr())
+                    if self.kind != "}":
+                        raise self.error(f'expected "}}" to close "${{" but found {self.describe()}')
+                    pos = self.end
+                else:
+                    buf.append("$")
+                    pos = i + 1
+            else:  # "%"
+                if src.startswith("%%{", i):
+                    buf.append("%{")
+                    pos = i + 3
+                elif src.startswith("%{", i):
+                    _flush(buf, parts)
+                    node, pos, term = self.parse_directive(i, quoted)
+                    if term is not None:
+                        break
+                    parts.append(node)
+                else:
+                    buf.append("%")
+                    pos = i + 1
+        _flush(buf, parts)
+        return parts, pos, term
+
+    def decode_escape(self, i: int):
+        src = self.src
+        c = src[i + 1:i + 2]
+        if c in _ESCAPES:
+            return _ESCAPES[c], i + 2
+        if c in ("u", "U"):
+            n = 4 if c == "u" else 8
+            digits = src[i + 2:i + 2 + n]
+            if len(digits) == n and all(d in "0123456789abcdefABCDEF" for d in digits):
+                return chr(int(digits, 16)), i + 2 + n
+        raise self.error(f'invalid escape sequence "\\{c}"', i)
+
+    def parse_directive(self, i: int, quoted: bool):
+        """``%{ if }``/``%{ for }`` with their bodies, or a closing keyword."""
+        offset = self.base + i
+        self.end = i + 2
+        self.advance()
+        if self.kind != "ident" or self.val not in ("if", "for", "else", "endif", "endfor"):
+            raise self.error(f"expected if, for, else, endif or endfor in a template directive "
+                             f"but found {self.describe()}")
+        keyword = self.val
+        self.advance()
+        if keyword in ("else", "endif", "endfor"):
+            self.expect("}", f'"}}" after "{keyword}"')
+            return None, self.end, keyword
+        if keyword == "if":
+            cond = self.parse_expr()
+            self.expect("}", '"}" after the if condition')
+            then, pos, term = self.scan_template(self.end, quoted)
+            otherwise: list = []
+            if term == "else":
+                otherwise, pos, term = self.scan_template(pos, quoted)
+            if term != "endif":
+                raise ExprError("%{ if } without a matching %{ endif }", offset)
+            return N.TemplateIf(cond, N.Template(then, offset), N.Template(otherwise, offset),
+                                offset), pos, None
+        names = []
+        self.expect("ident", "a variable name")
+        names.append(self.val)
+        self.advance()
+        if self.kind == ",":
+            self.advance()
+            self.expect("ident", "a variable name")
+            names.append(self.val)
+            self.advance()
+        if not (self.kind == "ident" and self.val == "in"):
+            raise self.error(f'expected "in" in a for directive but found {self.describe()}')
+        self.advance()
+        collection = self.parse_expr()
+        self.expect("}", '"}" after the for directive')
+        body, pos, term = self.scan_template(self.end, quoted)
+        if term != "endfor":
+            raise ExprError("%{ for } without a matching %{ endfor }", offset)
+        key_var, value_var = (None, names[0]) if len(names) == 1 else names
+        return N.TemplateFor(key_var, value_var, collection, N.Template(body, offset), offset), pos, None
+
+
+def _flush(buf: list, parts: list) -> None:
+    if buf:
+        text = "".join(buf)
+        buf.clear()
+        if text:
+            if parts and type(parts[-1]) is str:
+                parts[-1] += text
+            else:
+                parts.append(text)
+
+
+def make_template(parts: list, offset: int) -> N.Expr:
+    """A template node; a lone ``${expr}`` is the expression itself (HCL unwrapping)."""
+    if not parts:
+        return N.Literal("", offset)
+    if len(parts) == 1:
+        p = parts[0]
+        if type(p) is str:
+            return N.Literal(p, offset)
+        if not isinstance(p, (N.TemplateIf, N.TemplateFor)):
+            return p
+    return N.Template(parts, offset)
+
+
+def heredoc_template(body: str, strip: bool, base: int, offset: int) -> N.Expr:
+    if strip:
+        lines = body.split("\n")
+        indents = [len(ln) - len(ln.lstrip(" \t")) for ln in lines if ln.strip()]
+        cut = min(indents) if indents else 0
+        body = "\n".join(ln[cut:] for ln in lines)
+    p = Parser(body, base)
+    parts, _, term = p.scan_template(0, quoted=False)
+    if term is not None:
+        raise ExprError(f"%{{ {term} }} without a matching opening directive", offset)
+    return make_template(parts, offset)
+
+
+# ---- public entry points with a parse cache ---------------------------------
+
+_EXPR_CACHE: dict[str, N.Expr] = {}
+_TEMPLATE_CACHE: dict[str, N.Expr] = {}
+_CACHE_LIMIT = 500_000
+
+
+def parse_expression(text: str) -> N.Expr:
+    """Parse HCL expression source text (e.g. ``var.n > 2 ? "big" : "small"``)."""
+    node = _EXPR_CACHE.get(text)
+    if node is None:
+        p = Parser(text)
+        p.advance()
+        node = p.parse_expr()
+        if p.kind != "eof":
+            raise p.error(f"unexpected {p.describe()} after the expression")
+        if len(_EXPR_CACHE) > _CACHE_LIMIT:
+            _EXPR_CACHE.clear()
+        _EXPR_CACHE[text] = node
+    return node
+
+
+def parse_template(s: str) -> N.Expr:
+    """Parse a string value as python-hcl2 returns it: literal text (already
+    unescaped) with ``${...}`` interpolations, ``%{...}`` directives, ``$${`` and
+    ``%%{`` escapes, or a whole heredoc ``<<EOT ... EOT``. A string that is exactly
+    one interpolation yields the expression itself, so its value keeps its type.
+    """
+    if "${" not in s and "%{" not in s and not s.startswith("<<"):
+        return N.Literal(s)
+    node = _TEMPLATE_CACHE.get(s)
+    if node is None:
+        node = _parse_template_uncached(s)
+        if len(_TEMPLATE_CACHE) > _CACHE_LIMIT:
+            _TEMPLATE_CACHE.clear()
+        _TEMPLATE_CACHE[s] = node
+    return node
+
+
+def _parse_template_uncached(s: str) -> N.Expr:
+    if s.startswith("<<"):
+        m = _HEREDOC_WHOLE.match(s)
+        if m is not None:
+            return heredoc_template(m.group(3), bool(m.group(1)), m.start(3), 0)
+    p = Parser(s)
+    parts, _, term = p.scan_template(0, quoted=False)
+    if term is not None:
+        raise ExprError(f"%{{ {term} }} without a matching opening directive", 0)
+    return make_template(parts, 0)

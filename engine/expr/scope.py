@@ -1,0 +1,76 @@
+"""What an expression can see when it is evaluated."""
+from __future__ import annotations
+
+from typing import Any, Callable, Container, Mapping
+
+
+class Scope:
+    """The names an expression is evaluated against; the engine fills it in.
+
+    - ``variables``: ``var.NAME`` values (any mapping; a missing key is an
+      undeclared variable).
+    - ``locals``: ``local.NAME`` values (any mapping, may be lazy: raise KeyError
+      for an undeclared local).
+    - ``count``: ``{"index": n}`` inside a resource with ``count``, else None.
+    - ``each``: ``{"key": k, "value": v}`` inside a resource with ``for_each``.
+    - ``resolve_resource(type, name)``: the value of ``TYPE.NAME``: a dict of
+      attributes for a single instance, a list of them for ``count``, a dict of
+      them keyed by ``for_each`` key. Raises ``LookupError`` (KeyError) for an
+      undeclared resource. None: resource references are not allowed here.
+    - ``resource_types``: the known resource type names (any container), used to
+      tell ``foo.x`` (unknown name) from ``network.nope`` (undeclared resource).
+      None: every other root name is handed to ``resolve_resource``.
+    - ``loop``: names bound by enclosing ``for`` expressions (internal).
+
+    Scopes are cheap: :meth:`with_count` / :meth:`with_each` copy the references.
+    """
+
+    __slots__ = ("variables", "locals", "count", "each", "resolve_resource",
+                 "resource_types", "loop")
+
+    def __init__(
+        self,
+        variables: Mapping[str, Any] | None = None,
+        locals: Mapping[str, Any] | None = None,
+        count: Mapping[str, Any] | None = None,
+        each: Mapping[str, Any] | None = None,
+        resolve_resource: Callable[[str, str], Any] | None = None,
+        resource_types: Container[str] | None = None,
+        loop: dict | None = None,
+    ):
+        self.variables = {} if variables is None else variables
+        self.locals = {} if locals is None else locals
+        self.count = count
+        self.each = each
+        self.resolve_resource = resolve_resource
+        self.resource_types = resource_types
+        self.loop = loop
+
+    def _copy(self) -> "Scope":
+        s = Scope.__new__(Scope)
+        s.variables = self.variables
+        s.locals = self.locals
+        s.count = self.count
+        s.each = self.each
+        s.resolve_resource = self.resolve_resource
+        s.resource_types = self.resource_types
+        s.loop = self.loop
+        return s
+
+    def with_count(self, index: int) -> "Scope":
+        """This scope inside instance ``index`` of a ``count`` resource."""
+        s = self._copy()
+        s.count = {"index": index}
+        return s
+
+    def with_each(self, key, value) -> "Scope":
+        """This scope inside instance ``key`` of a ``for_each`` resource."""
+        s = self._copy()
+        s.each = {"key": key, "value": value}
+        return s
+
+    def child_loop(self) -> "Scope":
+        """A scope for one ``for`` expression; the caller fills ``loop``."""
+        s = self._copy()
+        s.loop = dict(self.loop) if self.loop else {}
+        return s
