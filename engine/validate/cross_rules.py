@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 from .formats import ipv4_problem
 from .forward_rules import host_ports
 from .link_rules import bridge_name, vlan_name
-from .network_rules import IP, network_subnet
+from .network_rules import IP, subnet_of
 from .subject import Finding, Subject, known, show
 
 CrossFinding = tuple[Subject, Finding]
@@ -115,7 +115,7 @@ def check_overlapping_subnets(subjects: list[Subject], scope: Scope) -> Iterator
     """No two networks' subnets overlap (a sweep over the subnets sorted by start)."""
     by_scope: dict[object, list] = defaultdict(list)
     for s in _of_type(subjects, "network"):
-        subnet = network_subnet(s.attrs)
+        subnet = subnet_of(s)
         if subnet is not None and s.get("mode") != "bridge":  # bridge mode: the ip block is an error already
             by_scope[scope(s)].append((subnet, s))
     for nets in by_scope.values():
@@ -179,7 +179,7 @@ def check_forward_network(subjects: list[Subject], scope: Scope) -> Iterator[Cro
         if not known(name) or not known(to) or ipv4_problem(to):
             continue
         network = networks.get(name)
-        subnet = network_subnet(network.attrs) if network is not None else None
+        subnet = subnet_of(network) if network is not None else None
         if subnet is not None and ipaddress.IPv4Address(to) not in subnet:
             yield s, Finding("to_address", f"to_address = {show(to)} is not in the subnet {subnet} of network "
                                            f"{show(name)} ({network.address})")

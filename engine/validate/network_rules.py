@@ -38,6 +38,11 @@ def network_subnet(attrs: dict) -> ipaddress.IPv4Network | None:
     return ipaddress.IPv4Interface(f"{address}/{bits}").network
 
 
+def subnet_of(s: Subject) -> ipaddress.IPv4Network | None:
+    """The network's subnet, computed once per instance."""
+    return s.memo("subnet", network_subnet)
+
+
 def _gateway(attrs: dict) -> IPv4 | None:
     ip = block(attrs, "ip")
     address = ip.get("address") if ip else None
@@ -85,7 +90,7 @@ def check_ip_block(s: Subject) -> Iterator[Finding]:
         problem = netmask_problem(netmask)
         if problem:
             yield Finding(f"{base}.netmask", f"{base}.netmask = {show(netmask)} is not a valid netmask: {problem}")
-    subnet = network_subnet(s.attrs)
+    subnet = subnet_of(s)
     if subnet is not None:
         special = _special(subnet, IPv4(ip["address"]))
         if special:
@@ -98,7 +103,7 @@ def check_dhcp_ranges(s: Subject) -> Iterator[Finding]:
     """Each range: valid addresses, start <= end, inside the subnet, not covering the
     gateway or the network/broadcast address; ranges do not overlap each other."""
     ip = block(s.attrs, "ip")
-    subnet, gateway = network_subnet(s.attrs), _gateway(s.attrs)
+    subnet, gateway = subnet_of(s), _gateway(s.attrs)
     seen: list[tuple[IPv4, IPv4, str]] = []
     for i, rng in blocks(ip, "dhcp_range"):
         path = f"{IP}.dhcp_range[{i}]"
@@ -133,7 +138,7 @@ def check_dhcp_hosts(s: Subject) -> Iterator[Finding]:
     """Static hosts: a valid unicast MAC or a name; ip inside the subnet, not the
     gateway; no two hosts share an IP or a MAC."""
     ip = block(s.attrs, "ip")
-    subnet, gateway = network_subnet(s.attrs), _gateway(s.attrs)
+    subnet, gateway = subnet_of(s), _gateway(s.attrs)
     by_ip: dict[IPv4, str] = {}
     by_mac: dict[str, str] = {}
     for i, host in blocks(ip, "dhcp_host"):

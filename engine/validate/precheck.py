@@ -12,6 +12,7 @@ The unit tests compare this check with jsonschema on many instances.
 """
 from __future__ import annotations
 
+import numbers
 import re
 from typing import Callable
 
@@ -25,20 +26,34 @@ class Unsupported(Exception):
 
 
 def _is_integer(v) -> bool:
-    return (type(v) is int) or (type(v) is float and v.is_integer())
+    if isinstance(v, bool):
+        return False
+    return isinstance(v, int) or (isinstance(v, float) and v.is_integer())
 
 
 def _is_number(v) -> bool:
-    return type(v) in (int, float)
+    return isinstance(v, numbers.Number) and not isinstance(v, bool)
+
+
+def _is_list(v) -> bool:   # subclasses too: the evaluator's sets are lists
+    return isinstance(v, list)
+
+
+def _is_dict(v) -> bool:
+    return isinstance(v, dict)
+
+
+def _is_str(v) -> bool:
+    return isinstance(v, str)
 
 
 _TYPE_TESTS: dict[str, Check] = {
-    "string": lambda v: type(v) is str,
+    "string": _is_str,
     "integer": _is_integer,
     "number": _is_number,
-    "boolean": lambda v: type(v) is bool,
-    "array": lambda v: type(v) is list,
-    "object": lambda v: type(v) is dict,
+    "boolean": lambda v: isinstance(v, bool),
+    "array": _is_list,
+    "object": _is_dict,
     "null": lambda v: v is None,
 }
 
@@ -66,7 +81,7 @@ def _compile(node: dict, root: dict) -> Check:
         if not all(type(c) is str for c in choices):
             raise Unsupported("enum of non-strings")
         allowed = frozenset(choices)
-        checks.append(lambda v: type(v) is str and v in allowed)
+        checks.append(lambda v: isinstance(v, str) and v in allowed)
     if "minimum" in node:
         lo = node["minimum"]
         checks.append(lambda v: not _is_number(v) or v >= lo)
@@ -75,19 +90,19 @@ def _compile(node: dict, root: dict) -> Check:
         checks.append(lambda v: not _is_number(v) or v <= hi)
     if "minLength" in node:
         n = node["minLength"]
-        checks.append(lambda v: type(v) is not str or len(v) >= n)
+        checks.append(lambda v: not isinstance(v, str) or len(v) >= n)
     if "pattern" in node:
         rx = re.compile(node["pattern"])
-        checks.append(lambda v: type(v) is not str or rx.search(v) is not None)
+        checks.append(lambda v: not isinstance(v, str) or rx.search(v) is not None)
     if "minItems" in node:
         n = node["minItems"]
-        checks.append(lambda v: type(v) is not list or len(v) >= n)
+        checks.append(lambda v: not isinstance(v, list) or len(v) >= n)
     if "maxItems" in node:
         n = node["maxItems"]
-        checks.append(lambda v: type(v) is not list or len(v) <= n)
+        checks.append(lambda v: not isinstance(v, list) or len(v) <= n)
     if "items" in node:
         item = _compile(node["items"], root)
-        checks.append(lambda v: type(v) is not list or all(item(x) for x in v))
+        checks.append(lambda v: not isinstance(v, list) or all(item(x) for x in v))
     if {"properties", "required", "additionalProperties"} & set(node):
         checks.append(_object_check(node, root))
     if not checks:
@@ -109,7 +124,7 @@ def _object_check(node: dict, root: dict) -> Check:
         extra_check = _compile(extra, root)
 
     def check(v) -> bool:
-        if type(v) is not dict:
+        if not isinstance(v, dict):
             return True
         for key in required:
             if key not in v:

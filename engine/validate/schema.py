@@ -3,7 +3,8 @@ Schema (``schemas/<type>.json``), with jsonschema's errors turned into findings 
 name the attribute, the bad value and what is allowed.
 
 Values known only after apply are removed before the check (and a ``required``
-error for such a key is dropped), so they never fail a type check. One compiled
+error for such a key is dropped), so they never fail a type check; an attribute
+set to null counts as not set, as in Terraform. One compiled
 validator per type is built once; a fast yes/no check compiled from the same
 schema (:mod:`.precheck`) runs first, and jsonschema's error walk only happens for
 an instance that fails it.
@@ -65,7 +66,8 @@ class _Stripped:
 
 
 def strip_unknown(attrs: dict) -> _Stripped:
-    """``attrs`` without UNKNOWN values (the same object when there are none)."""
+    """``attrs`` without UNKNOWN values and without attributes set to null (the
+    same object when there are none)."""
     out = _Stripped(None)
     out.value = _strip(attrs, (), out)
     return out
@@ -75,8 +77,9 @@ def _strip(value, spath: Path, acc: _Stripped):
     if isinstance(value, dict):
         new = None
         for k, v in value.items():
-            if v is UNKNOWN:
-                acc.unknown.add(spath + (k,))
+            if v is UNKNOWN or v is None:  # unknown, or null (= not set, as in Terraform)
+                if v is UNKNOWN:
+                    acc.unknown.add(spath + (k,))
                 if new is None:
                     new = dict(value)
                 del new[k]

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from kvmnet.engine.model import ResourceInstance
 from kvmnet.engine.values import UNKNOWN
@@ -31,6 +31,7 @@ class Subject:
     inst: ResourceInstance
     attrs: dict[str, Any]   # configured values; UNKNOWN where unknown or invalid
     order: int = 0          # position in the configuration (later ones get cross reports)
+    _memo: dict = field(default_factory=dict, repr=False)
 
     @property
     def address(self) -> str:
@@ -43,6 +44,12 @@ class Subject:
 
     def get(self, key: str):
         return self.attrs.get(key)
+
+    def memo(self, key: str, compute: Callable[[dict], Any]):
+        """``compute(self.attrs)``, computed once per subject (e.g. a network's subnet)."""
+        if key not in self._memo:
+            self._memo[key] = compute(self.attrs)
+        return self._memo[key]
 
 
 def known(v) -> bool:

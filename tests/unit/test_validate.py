@@ -105,6 +105,20 @@ def test_unknown_values_are_skipped():
     assert [str(d) for d in validate_instances(insts)] == []
 
 
+class SetValue(list):
+    """What the evaluator's toset() returns: a list subclass."""
+
+
+def test_sets_and_nulls_are_accepted():
+    i = make("bridge", "br0", interfaces=SetValue(["eth1", "eth2"]), mtu=None, addresses=SetValue([]))
+    assert [str(d) for d in validate_instances([i])] == []
+
+
+def test_a_required_attribute_set_to_null_is_missing():
+    i = net(mode=None)
+    assert_error(errors(i), i, "mode", 'missing required attribute "mode"')
+
+
 # ---------------------------------------------------------------- schema pass
 
 def test_unknown_attribute():

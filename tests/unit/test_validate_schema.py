@@ -31,7 +31,11 @@ VALID = {
     "sysctl_profile": {"settings": {"net.ipv4.ip_forward": 1, "a.b": "x"}, "persist": True},
 }
 
-POOL = ["x", "", "nat", "tcp", "up", "virtio", "openvswitch", "8000-8010", "80", "80-", 0, 1, -1, 68, 4094,
+class SetLike(list):
+    """Like the evaluator's toset() result: a list subclass."""
+
+
+POOL = [SetLike(["a"]), SetLike([1]), "x", "", "nat", "tcp", "up", "virtio", "openvswitch", "8000-8010", "80", "80-", 0, 1, -1, 68, 4094,
         4095, 65535, 70000, 1.5, 3.0, True, False, None, [], [1], ["a"], [1, 2], [1, 2, 3], {}, {"a": 1},
         [{"to": "x"}], [{"address": "x"}], [{"start": "a", "end": "b"}], [{"ip": "a"}], [{}]]
 
