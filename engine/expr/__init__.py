@@ -49,8 +49,10 @@ from .ops import SetValue
 from .parser import parse_expression, parse_template
 from .reference import Reference
 from .scope import Scope
+from .types import Type, convert, parse_cli_value, parse_type
 
 __all__ = [
     "Compiled", "ExprError", "Expr", "FUNCTIONS", "Function", "Reference", "Scope",
-    "SetValue", "compile_value", "parse_expression", "parse_template",
+    "SetValue", "Type", "compile_value", "convert", "parse_cli_value", "parse_expression",
+    "parse_template", "parse_type",
 ]
