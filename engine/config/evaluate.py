@@ -1,0 +1,442 @@
+"""Evaluating a loaded :class:`Config`: variables, locals, resource instances.
+
+The engine's own evaluator (``kvmnet.engine.expr``) does the expressions; this
+module decides *what* is evaluated *with which scope*:
+
+- input variables: default, then ``kvmnet.vars.hcl``, each ``--var-file``, each
+  ``--var`` (later wins), converted to the declared type;
+- locals: on demand, memoised, a cycle between locals is an error;
+- resources: ``count`` / ``for_each`` expansion and the body of each instance,
+  with resource references resolved through a callback the caller supplies (the
+  planner answers with planned values, the apply walk with applied ones).
+
+Every error is a Diagnostic with FILE:LINE of the expression it comes from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from kvmnet.engine import expr as X
+from kvmnet.engine.config.hcl import Attr, Block, parse_files
+from kvmnet.engine.config.loader import VARS_FILE, display_name
+from kvmnet.engine.config.model import Config, ResourceDecl
+from kvmnet.engine.diagnostics import Diagnostic, DiagnosticError, Diagnostics
+from kvmnet.engine.model import Lifecycle, ResourceInstance, SourcePos, format_address
+from kvmnet.engine.resources import TYPES
+from kvmnet.engine.values import UNKNOWN, contains_unknown
+
+# resolve(type, name) -> value of a resource for references: dict (single instance),
+# list (count) or dict of dicts (for_each); UNKNOWN where not known yet
+ResourceResolver = Callable[[str, str], Any]
+
+
+class EvalFailure(Exception):
+    def __init__(self, diag: Diagnostic):
+        self.diag = diag
+        super().__init__(str(diag))
+
+
+_compiled: dict[int, Any] = {}
+
+
+def compiled(attr: Attr):
+    """The compiled form of an attribute value (compiled once per Attr object)."""
+    c = _compiled.get(id(attr))
+    if c is None or c[0] is not attr:
+        c = (attr, X.compile_value(attr.value))
+        _compiled[id(attr)] = c
+    return c[1]
+
+
+def attr_references(attr: Attr) -> list:
+    return compiled(attr).references()
+
+
+def body_references(block: Block):
+    """(Attr, Reference) for every reference in a block body, nested blocks included."""
+    for a in block.attrs.values():
+        for ref in attr_references(a):
+            yield a, ref
+    for b in block.blocks:
+        yield from body_references(b)
+
+
+@dataclass
+class VariableInputs:
+    """Values given on the command line: ``--var NAME=VALUE`` and ``--var-file F``."""
+
+    var_files: list[str] = field(default_factory=list)
+    vars: list[str] = field(default_factory=list)      # "NAME=VALUE"
+
+    def to_json(self) -> dict:
+        return {"var_files": self.var_files, "vars": self.vars}
+
+
+class Evaluator:
+    """Evaluates one configuration. Build it with :meth:`prepare`."""
+
+    def __init__(self, config: Config, variables: dict[str, Any]):
+        self.config = config
+        self.variables = variables
+        self._locals: dict[str, Any] = {}
+        self._locals_busy: list[str] = []
+        self.resolve_resource: ResourceResolver = lambda t, n: UNKNOWN
+
+    # -- variables --------------------------------------------------------------
+    @classmethod
+    def prepare(cls, config: Config, inputs: VariableInputs, diags: Diagnostics) -> "Evaluator":
+        return cls(config, resolve_variables(config, inputs, diags))
+
+    # -- scopes ------------------------------------------------------------------
+    def scope(self, count_index=None, each=None) -> "X.Scope":
+        return X.Scope(
+            variables=self.variables,
+            locals=_LazyLocals(self),
+            count={"index": count_index} if count_index is not None else None,
+            each=each,
+            resolve_resource=lambda t, n: self.resolve_resource(t, n),
+            resource_types=frozenset(TYPES),
+        )
+
+    def evaluate(self, attr: Attr, scope, address: str | None = None, path: str | None = None):
+        try:
+            return compiled(attr).evaluate(scope)
+        except X.ExprError as e:
+            raise EvalFailure(Diagnostic(str(e), file=self._file_of(attr), line=attr.line,
+                                         address=address, attribute=path or attr.name)) from None
+
+    def _file_of(self, attr: Attr) -> str | None:
+        return getattr(attr, "file", None) or self._attr_files.get(id(attr))
+
+    @property
+    def _attr_files(self) -> dict[int, str]:
+        m = getattr(self, "_attr_files_cache", None)
+        if m is None:
+            m = {}
+            for r in self.config.resources.values():
+                _index_files(r.body, r.file, m)
+                for a in (r.count, r.for_each, r.depends_on, r.provider, r.prevent_destroy, r.ignore_changes):
+                    if a is not None:
+                        m[id(a)] = r.file
+            for l in self.config.locals.values():
+                m[id(l.value)] = l.file
+            for o in self.config.outputs.values():
+                if o.value is not None:
+                    m[id(o.value)] = o.file
+            for p in self.config.providers.values():
+                for a in p.attrs.values():
+                    m[id(a)] = p.file
+            self._attr_files_cache = m
+        return m
+
+    def local_value(self, name: str):
+        if name in self._locals:
+            return self._locals[name]
+        decl = self.config.locals.get(name)
+        if decl is None:
+            raise KeyError(name)
+        if name in self._locals_busy:
+            cycle = " -> ".join(self._locals_busy[self._locals_busy.index(name):] + [name])
+            raise X.ExprError(f"local values refer to each other in a cycle: {cycle}")
+        self._locals_busy.append(name)
+        try:
+            value = compiled(decl.value).evaluate(self.scope())
+        except X.ExprError as e:
+            raise X.ExprError(f"in local.{name} ({decl.file}:{decl.value.line}): {e}") from None
+        finally:
+            self._locals_busy.pop()
+        self._locals[name] = value
+        return value
+
+    def reset_locals(self) -> None:
+        """Forget memoised locals (resource values they read may have become known)."""
+        self._locals.clear()
+
+    # -- providers ---------------------------------------------------------------
+    def provider_config(self, name: str, diags: Diagnostics) -> dict:
+        decl = self.config.providers.get(name)
+        if decl is None:
+            return {}
+        out = {}
+        for k, a in decl.attrs.items():
+            try:
+                out[k] = self.evaluate(a, self.scope(), address=f"provider.{name}", path=k)
+            except EvalFailure as f:
+                diags.items.append(f.diag)
+        return out
+
+    # -- resources ---------------------------------------------------------------
+    def expand(self, r: ResourceDecl, diags: Diagnostics) -> list[ResourceInstance]:
+        """Every instance of one resource block, its body evaluated."""
+        keys = self._instance_keys(r, diags)
+        if keys is None:
+            return []
+        provider = self._provider_name(r, diags)
+        depends = self._depends_on(r, diags)
+        lifecycle = self._lifecycle(r, diags)
+        out = []
+        for key, each in keys:
+            address = format_address(r.type, r.name, key)
+            scope = self.scope(count_index=key if r.count is not None else None, each=each)
+            attrs: dict = {}
+            lines: dict[str, int] = {}
+            ok = self._eval_block(r.body, scope, address, "", attrs, lines, diags)
+            if not ok:
+                continue
+            out.append(ResourceInstance(
+                address=address, type=r.type, name=r.name, key=key, provider=provider,
+                attrs=attrs, pos=SourcePos(r.file, r.line), attr_lines=lines,
+                depends_on=set(depends), lifecycle=lifecycle))
+        return out
+
+    def _eval_block(self, block: Block, scope, address, prefix, out, lines, diags) -> bool:
+        ok = True
+        for name, a in block.attrs.items():
+            path = f"{prefix}{name}"
+            lines[path] = a.line
+            try:
+                out[name] = self.evaluate(a, scope, address, path)
+            except EvalFailure as f:
+                diags.items.append(f.diag)
+                ok = False
+        counters: dict[str, int] = {}
+        for sub in block.blocks:
+            if sub.labels:
+                diags.add(f'block "{sub.type}" takes no labels', file=block.file, line=sub.line,
+                          address=address, attribute=f"{prefix}{sub.type}")
+                ok = False
+                continue
+            if sub.type in block.attrs:
+                diags.add(f'"{sub.type}" is set both as an attribute and as a block',
+                          file=block.file, line=sub.line, address=address, attribute=f"{prefix}{sub.type}")
+                ok = False
+                continue
+            i = counters.get(sub.type, 0)
+            counters[sub.type] = i + 1
+            path = f"{prefix}{sub.type}[{i}]"
+            lines.setdefault(f"{prefix}{sub.type}", sub.line)
+            lines[path] = sub.line
+            child: dict = {}
+            ok = self._eval_block(sub, scope, address, path + ".", child, lines, diags) and ok
+            out.setdefault(sub.type, []).append(child)
+        return ok
+
+    def _instance_keys(self, r: ResourceDecl, diags: Diagnostics):
+        """[(key, each)] for the resource's instances; None on error."""
+        addr = r.address
+        if r.count is not None:
+            try:
+                n = self.evaluate(r.count, self.scope(), addr, "count")
+            except EvalFailure as f:
+                diags.items.append(f.diag)
+                return None
+            if n is UNKNOWN or contains_unknown(n):
+                diags.add("count depends on a value known only after apply; use values known "
+                          "at plan time", file=r.file, line=r.count.line, address=addr, attribute="count")
+                return None
+            if isinstance(n, bool) or not isinstance(n, (int, float)) or int(n) != n or n < 0:
+                diags.add(f"count must be a whole number ≥ 0, not {n!r}", file=r.file,
+                          line=r.count.line, address=addr, attribute="count")
+                return None
+            return [(i, None) for i in range(int(n))]
+        if r.for_each is not None:
+            try:
+                v = self.evaluate(r.for_each, self.scope(), addr, "for_each")
+            except EvalFailure as f:
+                diags.items.append(f.diag)
+                return None
+            if v is UNKNOWN or contains_unknown(v) and not isinstance(v, dict):
+                diags.add("for_each depends on a value known only after apply", file=r.file,
+                          line=r.for_each.line, address=addr, attribute="for_each")
+                return None
+            if isinstance(v, dict):
+                return [(str(k), {"key": str(k), "value": val}) for k, val in v.items()]
+            if isinstance(v, X.SetValue):
+                items = list(v)
+                if not all(isinstance(x, str) for x in items):
+                    diags.add("for_each over a set needs a set of strings (use toset([...]) of strings)",
+                              file=r.file, line=r.for_each.line, address=addr, attribute="for_each")
+                    return None
+                return [(k, {"key": k, "value": k}) for k in items]
+            diags.add("for_each must be a map, or a set of strings made with toset(); "
+                      f"got {type(v).__name__}", file=r.file, line=r.for_each.line,
+                      address=addr, attribute="for_each")
+            return None
+        return [(None, None)]
+
+    def _provider_name(self, r: ResourceDecl, diags: Diagnostics) -> str:
+        t = TYPES[r.type]
+        if r.provider is None:
+            return t.default_provider
+        v = r.provider.value
+        if isinstance(v, str) and v.startswith("${") and v.endswith("}"):
+            v = v[2:-1].strip()
+        if not isinstance(v, str) or v not in t.providers:
+            diags.add(f'provider {v!r} cannot manage a {r.type}; use one of: {", ".join(t.providers)}',
+                      file=r.file, line=r.provider.line, address=r.address, attribute="provider")
+            return t.default_provider
+        return v
+
+    def _depends_on(self, r: ResourceDecl, diags: Diagnostics) -> list[str]:
+        """Resource addresses named in depends_on (existence checked by the graph)."""
+        if r.depends_on is None:
+            return []
+        raw = r.depends_on.value
+        if not isinstance(raw, list):
+            diags.add("depends_on must be a list of resource addresses", file=r.file,
+                      line=r.depends_on.line, address=r.address, attribute="depends_on")
+            return []
+        out = []
+        for item in raw:
+            text = item[2:-1].strip() if isinstance(item, str) and item.startswith("${") else item
+            parts = str(text).split(".")
+            if len(parts) < 2 or parts[0] not in TYPES:
+                diags.add(f"depends_on entry {text!r} is not a resource address (TYPE.NAME)",
+                          file=r.file, line=r.depends_on.line, address=r.address, attribute="depends_on")
+                continue
+            out.append(f"{parts[0]}.{parts[1].split('[')[0]}")
+        return out
+
+    def _lifecycle(self, r: ResourceDecl, diags: Diagnostics) -> Lifecycle:
+        lc = Lifecycle()
+        if r.prevent_destroy is not None:
+            v = r.prevent_destroy.value
+            if not isinstance(v, bool):
+                diags.add("lifecycle.prevent_destroy must be true or false (a literal)",
+                          file=r.file, line=r.prevent_destroy.line, address=r.address,
+                          attribute="lifecycle.prevent_destroy")
+            else:
+                lc.prevent_destroy = v
+        if r.ignore_changes is not None:
+            v = r.ignore_changes.value
+            names = []
+            if isinstance(v, str) and v.strip("${} ") == "all":
+                names = ["*"]
+            elif isinstance(v, list):
+                for item in v:
+                    s = str(item)
+                    if s.startswith("${") and s.endswith("}"):
+                        s = s[2:-1].strip()
+                    names.append(s)
+            else:
+                diags.add("lifecycle.ignore_changes must be a list of attribute names",
+                          file=r.file, line=r.ignore_changes.line, address=r.address,
+                          attribute="lifecycle.ignore_changes")
+            lc.ignore_changes = tuple(names)
+        return lc
+
+    def output_values(self, diags: Diagnostics) -> dict[str, Any]:
+        out = {}
+        for name, o in self.config.outputs.items():
+            if o.value is None:
+                continue
+            try:
+                out[name] = self.evaluate(o.value, self.scope(), f"output.{name}", "value")
+            except EvalFailure as f:
+                diags.items.append(f.diag)
+        return out
+
+
+class _LazyLocals:
+    """``local.NAME`` evaluated on first use (a mapping, as Scope expects)."""
+
+    def __init__(self, ev: Evaluator):
+        self.ev = ev
+
+    def __getitem__(self, name: str):
+        return self.ev.local_value(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.ev.config.locals
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+
+def _index_files(block: Block, file: str, m: dict[int, str]) -> None:
+    for a in block.attrs.values():
+        m[id(a)] = file
+    for b in block.blocks:
+        _index_files(b, file, m)
+
+
+# -- variables -----------------------------------------------------------------------
+
+def _var_type(decl, diags: Diagnostics):
+    if decl.type is None:
+        return None
+    text = decl.type.value
+    if isinstance(text, str) and text.startswith("${") and text.endswith("}"):
+        text = text[2:-1]
+    try:
+        return X.parse_type(str(text))
+    except X.ExprError as e:
+        diags.add(f"invalid type for variable \"{decl.name}\": {e}", file=decl.file,
+                  line=decl.type.line, attribute="type")
+        return None
+
+
+def resolve_variables(config: Config, inputs: VariableInputs, diags: Diagnostics) -> dict[str, Any]:
+    empty_scope = X.Scope(variables={}, locals={}, resolve_resource=None, resource_types=None)
+    types = {name: _var_type(d, diags) for name, d in config.variables.items()}
+    given: dict[str, tuple[Any, str, int | None, bool]] = {}   # name -> (value, where, line, is_raw_text)
+
+    def from_file(path: Path, required: bool):
+        if not path.exists():
+            if required:
+                diags.add(f"variable file {path} does not exist")
+            return
+        pf = parse_files([(path, display_name(path))])[0]
+        diags.extend(pf.errors)
+        for b in pf.blocks:
+            diags.add(f'unexpected block "{b.type}" in a variables file; only NAME = VALUE',
+                      file=pf.path, line=b.line)
+        for name, a in pf.attrs.items():
+            try:
+                val = X.compile_value(a.value).evaluate(empty_scope)
+            except X.ExprError as e:
+                diags.add(str(e), file=pf.path, line=a.line, attribute=name)
+                continue
+            if name not in config.variables:
+                diags.warn(f'value for undeclared variable "{name}"', file=pf.path, line=a.line)
+                continue
+            given[name] = (val, pf.path, a.line, False)
+
+    from_file(Path(config.dir) / VARS_FILE, required=False)
+    for f in inputs.var_files:
+        from_file(Path(f), required=True)
+    for item in inputs.vars:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            diags.add(f"--var {item!r}: expected NAME=VALUE")
+            continue
+        if name not in config.variables:
+            diags.add(f'--var {name}: no variable "{name}" is declared in the configuration')
+            continue
+        given[name] = (text, "--var", None, True)
+
+    values: dict[str, Any] = {}
+    for name, decl in config.variables.items():
+        t = types.get(name)
+        try:
+            if name in given:
+                val, where, line, raw = given[name]
+                try:
+                    val = X.parse_cli_value(val, t) if raw else val
+                    values[name] = X.convert(val, t) if t is not None else val
+                except X.ExprError as e:
+                    diags.add(f'invalid value for variable "{name}": {e}',
+                              file=None if where == "--var" else where, line=line)
+                continue
+            if decl.default is None:
+                diags.add(f'variable "{name}" has no default and no value was given '
+                          f'(use --var {name}=VALUE or {VARS_FILE})', file=decl.file, line=decl.line)
+                continue
+            val = X.compile_value(decl.default.value).evaluate(empty_scope)
+            values[name] = X.convert(val, t) if t is not None else val
+        except X.ExprError as e:
+            diags.add(f'variable "{name}": {e}', file=decl.file, line=decl.line)
+    return values

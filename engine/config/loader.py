@@ -1,0 +1,172 @@
+"""A config directory → :class:`Config` (SPEC §2 "Files and language").
+
+Every ``*.hcl`` file of the directory (not recursive) except ``*.vars.hcl``. Block
+structure errors (unknown block types, missing labels, duplicates, unknown resource
+types) are collected as diagnostics with FILE:LINE; expressions are not looked at
+here.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from kvmnet.engine.config.hcl import Attr, Block, parse_files
+from kvmnet.engine.config.model import (
+    Config, LocalDecl, OutputDecl, ProviderDecl, ResourceDecl, VariableDecl,
+)
+from kvmnet.engine.diagnostics import Diagnostics
+from kvmnet.engine.resources import TYPES
+
+KNOWN_PROVIDERS = ("libvirt", "iproute", "netplan", "nftables", "iptables", "sysctl")
+VARS_FILE = "kvmnet.vars.hcl"
+
+
+def config_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("*.hcl")
+                  if p.is_file() and not p.name.endswith(".vars.hcl"))
+
+
+def display_name(path: Path) -> str:
+    """A path as errors show it: relative to the working directory when inside it."""
+    try:
+        rel = os.path.relpath(path)
+        return rel if not rel.startswith("..") else str(path)
+    except ValueError:
+        return str(path)
+
+
+def load_config(directory: str | Path, use_cache: bool = True) -> Config:
+    directory = Path(directory)
+    cfg = Config(dir=str(directory))
+    d = cfg.diagnostics
+    if not directory.is_dir():
+        d.add(f"config directory {directory} does not exist")
+        return cfg
+    paths = config_files(directory)
+    digest = hashlib.sha256()
+    for p in paths:
+        digest.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    cfg.digest = digest.hexdigest()
+    parsed = parse_files([(p, display_name(p)) for p in paths], use_cache=use_cache)
+    for pf in parsed:
+        cfg.files.append(pf.path)
+        d.extend(pf.errors)
+        for a in pf.attrs.values():
+            d.add(f'unexpected attribute "{a.name}" at top level; only blocks are allowed here '
+                  f"(variable values go in {VARS_FILE})", file=pf.path, line=a.line)
+        for block in pf.blocks:
+            _load_block(cfg, block, d)
+    return cfg
+
+
+def _want_labels(block: Block, n: int, what: str, d: Diagnostics) -> bool:
+    if len(block.labels) != n:
+        d.add(f'a "{block.type}" block needs {n} label(s): {what}', file=block.file, line=block.line)
+        return False
+    return True
+
+
+def _load_block(cfg: Config, b: Block, d: Diagnostics) -> None:
+    if b.type == "resource":
+        if _want_labels(b, 2, 'resource "TYPE" "NAME"', d):
+            _load_resource(cfg, b, d)
+    elif b.type == "variable":
+        if _want_labels(b, 1, 'variable "NAME"', d):
+            _load_variable(cfg, b, d)
+    elif b.type == "locals":
+        if _want_labels(b, 0, "locals {}", d):
+            for name, a in b.attrs.items():
+                if name in cfg.locals:
+                    prev = cfg.locals[name]
+                    d.add(f'local value "{name}" is defined twice (first in {prev.file}:{prev.value.line})',
+                          file=b.file, line=a.line)
+                    continue
+                cfg.locals[name] = LocalDecl(name, a, b.file)
+            for sub in b.blocks:
+                d.add(f'unexpected block "{sub.type}" in locals', file=b.file, line=sub.line)
+    elif b.type == "provider":
+        if _want_labels(b, 1, 'provider "NAME"', d):
+            name = b.labels[0]
+            if name not in KNOWN_PROVIDERS:
+                d.add(f'unknown provider "{name}"; known providers: {", ".join(KNOWN_PROVIDERS)}',
+                      file=b.file, line=b.line)
+            elif name in cfg.providers:
+                prev = cfg.providers[name]
+                d.add(f'provider "{name}" is configured twice (first in {prev.file}:{prev.line})',
+                      file=b.file, line=b.line)
+            else:
+                cfg.providers[name] = ProviderDecl(name, b.file, b.line, dict(b.attrs))
+                for sub in b.blocks:
+                    d.add(f'unexpected block "{sub.type}" in provider "{name}"', file=b.file, line=sub.line)
+    elif b.type == "output":
+        if _want_labels(b, 1, 'output "NAME"', d):
+            name = b.labels[0]
+            if name in cfg.outputs:
+                d.add(f'output "{name}" is defined twice', file=b.file, line=b.line)
+            out = OutputDecl(name, b.file, b.line, b.attrs.get("value"))
+            if out.value is None:
+                d.add(f'output "{name}" needs a "value" attribute', file=b.file, line=b.line)
+            for k, a in b.attrs.items():
+                if k not in ("value", "description", "sensitive"):
+                    d.add(f'unknown attribute "{k}" in output "{name}"', file=b.file, line=a.line)
+            cfg.outputs[name] = out
+    else:
+        d.add(f'unknown block type "{b.type}"; expected resource, variable, locals, provider or output',
+              file=b.file, line=b.line)
+
+
+def _load_variable(cfg: Config, b: Block, d: Diagnostics) -> None:
+    name = b.labels[0]
+    if name in cfg.variables:
+        prev = cfg.variables[name]
+        d.add(f'variable "{name}" is declared twice (first in {prev.file}:{prev.line})', file=b.file, line=b.line)
+        return
+    v = VariableDecl(name, b.file, b.line, default=b.attrs.get("default"), type=b.attrs.get("type"))
+    desc = b.attrs.get("description")
+    v.description = desc.value if desc and isinstance(desc.value, str) else None
+    for k, a in b.attrs.items():
+        if k not in ("default", "type", "description", "sensitive", "nullable"):
+            d.add(f'unknown attribute "{k}" in variable "{name}"', file=b.file, line=a.line)
+    for sub in b.blocks:
+        if sub.type != "validation":
+            d.add(f'unexpected block "{sub.type}" in variable "{name}"', file=b.file, line=sub.line)
+    cfg.variables[name] = v
+
+
+def _load_resource(cfg: Config, b: Block, d: Diagnostics) -> None:
+    rtype, name = b.labels
+    address = f"{rtype}.{name}"
+    if rtype not in TYPES:
+        d.add(f'unknown resource type "{rtype}"; known types: {", ".join(TYPES)}',
+              file=b.file, line=b.line, address=address)
+        return
+    if address in cfg.resources:
+        prev = cfg.resources[address]
+        d.add(f"resource {address} is defined twice (first in {prev.file}:{prev.line})",
+              file=b.file, line=b.line, address=address)
+        return
+    body = Block(b.type, b.labels, b.line, b.file, dict(b.attrs), [])
+    r = ResourceDecl(rtype, name, b.file, b.line, body)
+    for meta in ("count", "for_each", "depends_on", "provider"):
+        if meta in body.attrs:
+            setattr(r, meta, body.attrs.pop(meta))
+    if r.count and r.for_each:
+        d.add('"count" and "for_each" cannot both be set', file=b.file, line=r.for_each.line,
+              address=address)
+    for sub in b.blocks:
+        if sub.type == "lifecycle":
+            for k, a in sub.attrs.items():
+                if k == "prevent_destroy":
+                    r.prevent_destroy = a
+                elif k == "ignore_changes":
+                    r.ignore_changes = a
+                elif k == "create_before_destroy":
+                    d.add("create_before_destroy is not supported: kvmnet replaces by delete "
+                          "then create (names are unique on a host)", file=b.file, line=a.line,
+                          address=address, attribute="lifecycle.create_before_destroy")
+                else:
+                    d.add(f'unknown lifecycle attribute "{k}"', file=b.file, line=a.line, address=address)
+        else:
+            body.blocks.append(sub)
+    cfg.resources[address] = r

@@ -1,0 +1,77 @@
+"""The loaded configuration: declarations with their source positions, unevaluated."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kvmnet.engine.config.hcl import Attr, Block
+from kvmnet.engine.diagnostics import Diagnostics
+
+META_ARGUMENTS = ("count", "for_each", "depends_on", "lifecycle", "provider")
+
+
+@dataclass
+class VariableDecl:
+    name: str
+    file: str
+    line: int
+    default: Attr | None = None
+    type: Attr | None = None
+    description: str | None = None
+
+
+@dataclass
+class LocalDecl:
+    name: str
+    value: Attr
+    file: str
+
+
+@dataclass
+class ProviderDecl:
+    name: str
+    file: str
+    line: int
+    attrs: dict[str, Attr] = field(default_factory=dict)
+
+
+@dataclass
+class OutputDecl:
+    name: str
+    file: str
+    line: int
+    value: Attr | None = None
+
+
+@dataclass
+class ResourceDecl:
+    """A ``resource "TYPE" "NAME" {}`` block, meta-arguments separated from the body."""
+
+    type: str
+    name: str
+    file: str
+    line: int
+    body: Block                          # the block with the meta-arguments removed
+    count: Attr | None = None
+    for_each: Attr | None = None
+    depends_on: Attr | None = None
+    provider: Attr | None = None
+    prevent_destroy: Attr | None = None
+    ignore_changes: Attr | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.type}.{self.name}"
+
+
+@dataclass
+class Config:
+    dir: str
+    files: list[str] = field(default_factory=list)
+    variables: dict[str, VariableDecl] = field(default_factory=dict)
+    locals: dict[str, LocalDecl] = field(default_factory=dict)
+    providers: dict[str, ProviderDecl] = field(default_factory=dict)
+    resources: dict[str, ResourceDecl] = field(default_factory=dict)   # by "TYPE.NAME"
+    outputs: dict[str, OutputDecl] = field(default_factory=dict)
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)
+    digest: str = ""                     # hash of every config file's bytes (saved plans)

@@ -1,0 +1,95 @@
+"""Pure functions: desired × actual attributes → attribute-level differences.
+
+Conventions (see ``kvmnet.engine.resources``): both sides are canonical; a desired
+value of ``None`` means "not configured: whatever it is live" and never differs;
+``UNKNOWN`` (known after apply) always differs unless the other side is equal by
+identity; ``ignore_changes`` names top-level attributes (or ``*`` for all) to skip.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kvmnet.engine.resources import TYPES
+from kvmnet.engine.values import UNKNOWN, contains_unknown
+
+
+@dataclass(frozen=True)
+class AttrChange:
+    path: str
+    before: Any
+    after: Any
+
+
+def _equal(a, b) -> bool:
+    if a is UNKNOWN or b is UNKNOWN:
+        return False
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = set(a) | set(b)
+        return all(_equal(a.get(k), b.get(k)) for k in keys)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def diff_attrs(desired: dict, actual: dict, ignore: tuple[str, ...] = (),
+               skip: frozenset[str] = frozenset()) -> list[AttrChange]:
+    """Differences where the desired value is set and differs from the actual one.
+
+    Nested dicts (``network.ip``) are compared key by key, giving paths like
+    ``ip.dhcp_host``; lists are compared whole.
+    """
+    if "*" in ignore:
+        return []
+    out: list[AttrChange] = []
+    for k, want in desired.items():
+        if want is None or k in ignore or k in skip:
+            continue
+        have = actual.get(k) if actual else None
+        if isinstance(want, dict) and isinstance(have, dict):
+            for sub in diff_attrs(want, have):
+                out.append(AttrChange(f"{k}.{sub.path}", sub.before, sub.after))
+        elif not _equal(want, have):
+            out.append(AttrChange(k, have, want))
+    return out
+
+
+def forces_replace(rtype: str, changes: list[AttrChange]) -> list[str]:
+    """The changed paths that force replacement, per the type's ``replace_on``."""
+    rule = TYPES[rtype].replace_on
+    if "*" in rule:
+        return [c.path for c in changes]
+    out = []
+    for c in changes:
+        parts = c.path.split(".")
+        prefixes = {".".join(parts[: i + 1]) for i in range(len(parts))}
+        # a whole nested block added or removed (``ip``) replaces if any of its
+        # attributes would (``ip.address``)
+        if prefixes & rule or any(r.startswith(c.path + ".") for r in rule):
+            out.append(c.path)
+    return out
+
+
+def merge_planned(rtype: str, desired: dict, prior: dict | None, replacing: bool) -> dict:
+    """The planned "after" value: desired attributes, with what is not configured
+    (None) or computed taken from the prior object unless it is being replaced,
+    in which case those are known only after apply."""
+    t = TYPES[rtype]
+    out = dict(desired)
+    for k in t.computed:
+        out[k] = prior.get(k) if (prior and not replacing) else UNKNOWN
+    for k, v in desired.items():
+        if v is None:
+            if prior is not None and not replacing and k in prior:
+                out[k] = prior[k]
+            elif k in t.computed_if_omitted:
+                out[k] = UNKNOWN
+    return out
+
+
+def is_fully_known(v) -> bool:
+    return not contains_unknown(v)

@@ -1,0 +1,184 @@
+"""The plan as data: what would change, saved, shown and re-checked before apply."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kvmnet.engine.diagnostics import Diagnostic
+from kvmnet.engine.values import UNKNOWN
+
+FORMAT_VERSION = "1.0"
+
+NOOP, CREATE, UPDATE, DELETE = ["no-op"], ["create"], ["update"], ["delete"]
+REPLACE = ["delete", "create"]
+
+
+@dataclass
+class ResourceChange:
+    address: str
+    type: str
+    name: str
+    key: Any
+    provider: str
+    actions: list[str]
+    before: dict | None
+    after: dict | None                 # may hold UNKNOWN (known after apply)
+    replace_paths: list[str] = field(default_factory=list)
+    id: str | None = None              # live identity (import ID) before the change
+    changed_paths: list[str] = field(default_factory=list)
+    reason: str | None = None          # e.g. "adopted", "deleted outside kvmnet"
+    dependencies: list[str] = field(default_factory=list)
+
+    @property
+    def is_noop(self) -> bool:
+        return self.actions == NOOP
+
+    @property
+    def is_replace(self) -> bool:
+        return self.actions == REPLACE
+
+    @property
+    def deletes(self) -> bool:
+        return "delete" in self.actions
+
+
+@dataclass
+class Plan:
+    lineage: str | None
+    serial: int
+    config_digest: str
+    variables: dict = field(default_factory=dict)        # VariableInputs.to_json()
+    targets: list[str] = field(default_factory=list)
+    destroy: bool = False
+    refresh_only: bool = False
+    resource_changes: list[ResourceChange] = field(default_factory=list)
+    resource_drift: list[ResourceChange] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
+    outputs: dict = field(default_factory=dict)
+    format_version: str = FORMAT_VERSION
+
+    @property
+    def changes(self) -> list[ResourceChange]:
+        return [c for c in self.resource_changes if not c.is_noop]
+
+    def counts(self) -> tuple[int, int, int]:
+        add = sum(1 for c in self.changes if "create" in c.actions)
+        change = sum(1 for c in self.changes if c.actions == UPDATE)
+        destroy = sum(1 for c in self.changes if "delete" in c.actions)
+        return add, change, destroy
+
+    @property
+    def has_changes(self) -> bool:
+        if self.refresh_only:
+            return bool(self.resource_drift)
+        return bool(self.changes)
+
+    # -- JSON (SPEC §6 shape; also the saved plan file) -------------------------
+    def to_json(self) -> dict:
+        def rc(c: ResourceChange) -> dict:
+            d = {
+                "address": c.address, "type": c.type, "name": c.name,
+                "provider_name": c.provider,
+                "change": {
+                    "actions": c.actions,
+                    "before": encode(c.before),
+                    "after": encode(c.after),
+                    "after_unknown": unknown_paths(c.after),
+                    "replace_paths": [p.split(".") for p in c.replace_paths],
+                },
+                "actions": c.actions, "before": encode(c.before), "after": encode(c.after),
+                "replace_paths": [p.split(".") for p in c.replace_paths],
+            }
+            if c.key is not None:
+                d["index"] = c.key
+            if c.id is not None:
+                d["id"] = c.id
+            if c.reason:
+                d["action_reason"] = c.reason
+            if c.changed_paths:
+                d["changed_paths"] = c.changed_paths
+            return d
+
+        return {
+            "format_version": self.format_version,
+            "lineage": self.lineage,
+            "serial": self.serial,
+            "config_digest": self.config_digest,
+            "variables": self.variables,
+            "targets": self.targets,
+            "destroy": self.destroy,
+            "refresh_only": self.refresh_only,
+            "resource_changes": [rc(c) for c in self.resource_changes],
+            "resource_drift": [rc(c) for c in self.resource_drift],
+            "outputs": encode(self.outputs),
+            "errors": [e.to_json() for e in self.errors],
+            "warnings": [w.to_json() for w in self.warnings],
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Plan":
+        def rc(x: dict) -> ResourceChange:
+            ch = x.get("change", x)
+            return ResourceChange(
+                address=x["address"], type=x["type"], name=x["name"], key=x.get("index"),
+                provider=x.get("provider_name", ""), actions=list(ch["actions"]),
+                before=decode(ch.get("before")), after=decode(ch.get("after")),
+                replace_paths=[".".join(map(str, p)) for p in ch.get("replace_paths", [])],
+                id=x.get("id"), changed_paths=x.get("changed_paths", []),
+                reason=x.get("action_reason"))
+
+        if d.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"unsupported plan format {d.get('format_version')!r}")
+        return cls(
+            lineage=d.get("lineage"), serial=d.get("serial", 0), config_digest=d.get("config_digest", ""),
+            variables=d.get("variables", {}), targets=d.get("targets", []), destroy=d.get("destroy", False),
+            refresh_only=d.get("refresh_only", False),
+            resource_changes=[rc(x) for x in d.get("resource_changes", [])],
+            resource_drift=[rc(x) for x in d.get("resource_drift", [])],
+            outputs=decode(d.get("outputs", {})),
+            errors=[Diagnostic(e["summary"], file=e.get("file"), line=e.get("line"),
+                               address=e.get("address"), attribute=e.get("attribute"))
+                    for e in d.get("errors", [])],
+        )
+
+
+_UNKNOWN_JSON = {"__kvmnet_unknown__": True}
+
+
+def encode(v):
+    """JSON-ready copy of a value; UNKNOWN becomes a marker object."""
+    if v is UNKNOWN:
+        return dict(_UNKNOWN_JSON)
+    if isinstance(v, dict):
+        return {str(k): encode(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [encode(x) for x in v]
+    return v
+
+
+def decode(v):
+    if isinstance(v, dict):
+        if v == _UNKNOWN_JSON:
+            return UNKNOWN
+        return {k: decode(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [decode(x) for x in v]
+    return v
+
+
+def unknown_paths(v, prefix: str = "") -> list[str]:
+    if v is UNKNOWN:
+        return [prefix or "*"]
+    out = []
+    if isinstance(v, dict):
+        for k, x in v.items():
+            out += unknown_paths(x, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            out += unknown_paths(x, f"{prefix}[{i}]")
+    return out

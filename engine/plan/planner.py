@@ -1,0 +1,300 @@
+"""desired × state × live → :class:`Plan`.
+
+1. *refresh*: each provider reads all its objects of a type in one bulk call; the
+   state's instances are compared with what is live (drift), and objects carrying
+   this state's own ownership mark but missing from the state are adopted;
+2. *diff*: resources are evaluated in dependency order, each instance's desired
+   attributes diffed against its refreshed prior object into no-op / create /
+   update / replace, with the attributes that force a replacement; values only
+   known after apply stay UNKNOWN for what depends on them;
+3. *safety*: prevent_destroy, objects that exist unmanaged (import them), and live
+   consumers of anything deleted or replaced (SPEC §5);
+4. *targets*: ``--target`` keeps the targeted instances and their dependencies
+   (their dependents, for ``--destroy``).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from kvmnet.engine.diagnostics import Diagnostic, DiagnosticError, Diagnostics
+from kvmnet.engine.model import format_address
+from kvmnet.engine.plan.diff import diff_attrs, forces_replace, merge_planned
+from kvmnet.engine.plan.model import (
+    CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan, ResourceChange,
+)
+from kvmnet.engine.prepare import Prepared, resource_value
+from kvmnet.engine.resources import TYPES, canonical, identity, with_defaults
+from kvmnet.engine.timings import NULL, Timings
+from kvmnet.engine.values import UNKNOWN
+
+
+@dataclass
+class PlanOptions:
+    refresh: bool = True
+    refresh_only: bool = False
+    destroy: bool = False
+    targets: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Refreshed:
+    """The result of a refresh: prior attributes per address, and every live object."""
+
+    prior: dict[str, dict | None]                     # address -> live attrs (None: gone)
+    ids: dict[str, str | None]                        # address -> live id
+    private: dict[str, dict]                          # address -> provider-private data
+    live: dict[tuple[str, str], dict] = field(default_factory=dict)  # (provider, type) -> {id: LiveObject}
+    drift: list[ResourceChange] = field(default_factory=list)
+    adopted: dict[str, object] = field(default_factory=dict)
+
+
+def _provider_of(prepared: Prepared | None, state_rec) -> str:
+    return state_rec.provider
+
+
+def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
+            timings: Timings = NULL) -> Refreshed:
+    """Read the live objects behind the state (and those the config would create)."""
+    prior = {a: r.attrs for a, r in snapshot.instances.items()}
+    ids = {a: r.id for a, r in snapshot.instances.items()}
+    private = {a: dict(r.private or {}) for a, r in snapshot.instances.items()}
+    out = Refreshed(prior, ids, private)
+    if not options.refresh:
+        return out
+
+    wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for a, r in snapshot.instances.items():
+        if r.id:
+            wanted[(r.provider, r.type)].add(r.id)
+    for inst in prepared.instances.values():
+        desired = canonical(inst.type, with_defaults(inst.type, inst.name, inst.attrs))
+        ident = identity(inst.type, desired)
+        key = (inst.provider, inst.type)
+        wanted.setdefault(key, set())
+        if isinstance(ident, str):
+            wanted[key].add(ident)
+
+    for (pname, rtype), id_set in sorted(wanted.items()):
+        provider = providers.get(pname)
+        with timings.phase(f"refresh {pname}"):
+            objs = provider.read(rtype, sorted(id_set))
+        out.live[(pname, rtype)] = {i: o for i, o in objs.items()}
+
+    for a, r in snapshot.instances.items():
+        objs = out.live.get((r.provider, r.type), {})
+        obj = objs.get(r.id) if r.id else None
+        if obj is None:
+            out.prior[a] = None
+            out.drift.append(ResourceChange(a, r.type, r.name, r.key, r.provider, DELETE,
+                                            r.attrs, None, id=r.id, reason="deleted outside kvmnet"))
+            continue
+        live_attrs = canonical(r.type, obj.attrs)
+        out.prior[a] = live_attrs
+        if obj.private:
+            out.private[a] = {**out.private.get(a, {}), **obj.private}
+        changes = diff_attrs(r.attrs, live_attrs)
+        if changes:
+            out.drift.append(ResourceChange(a, r.type, r.name, r.key, r.provider, UPDATE,
+                                            r.attrs, live_attrs, id=r.id,
+                                            changed_paths=[c.path for c in changes],
+                                            reason="changed outside kvmnet"))
+
+    # adoption: an object with this state's own mark that the state does not hold
+    if snapshot.lineage:
+        for (pname, rtype), objs in out.live.items():
+            for obj in objs.values():
+                m = obj.mark
+                if m and m.lineage == snapshot.lineage and m.address not in snapshot.instances \
+                        and m.address in prepared.instances:
+                    out.prior[m.address] = canonical(rtype, obj.attrs)
+                    out.ids[m.address] = obj.id
+                    out.private[m.address] = dict(obj.private or {})
+                    out.adopted[m.address] = obj
+    return out
+
+
+def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
+              inputs_json: dict | None = None, timings: Timings = NULL) -> Plan:
+    plan = Plan(lineage=snapshot.lineage, serial=snapshot.serial,
+                config_digest=prepared.config.digest, variables=inputs_json or {},
+                targets=list(options.targets), destroy=options.destroy,
+                refresh_only=options.refresh_only)
+    diags = Diagnostics()
+    ref = refresh(prepared, snapshot, providers, options, timings)
+    plan.resource_drift = ref.drift
+    if options.refresh_only:
+        return plan
+
+    with timings.phase("diff"):
+        changes = _diff(prepared, snapshot, providers, options, ref, diags)
+        changes = _apply_targets(prepared, changes, options)
+        _check_prevent_destroy(prepared, changes, diags)
+        if options.refresh:
+            _check_consumers(changes, ref, providers, diags)
+        plan.resource_changes = changes
+        plan.outputs = prepared.evaluator.output_values(diags) if not options.destroy else {}
+    plan.errors = diags.errors
+    plan.warnings = diags.warnings
+    return plan
+
+
+def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diags) -> list[ResourceChange]:
+    config = prepared.config
+    ev = prepared.evaluator
+    values: dict[str, dict] = {}
+    ev.resolve_resource = lambda t, n: resource_value(config, values, t, n)
+    ev.reset_locals()
+    changes: list[ResourceChange] = []
+    seen: set[str] = set()
+    graph = prepared.graph
+
+    if not options.destroy:
+        for raddr in prepared.order:
+            decl = config.resources[raddr]
+            deps = sorted(graph.predecessors(raddr))
+            for inst in ev.expand(decl, diags):
+                seen.add(inst.address)
+                desired = canonical(inst.type, with_defaults(inst.type, inst.name, inst.attrs))
+                prior = ref.prior.get(inst.address)
+                rec = snapshot.instances.get(inst.address)
+                provider = providers.get(inst.provider) if options.refresh else None
+                if provider is not None:
+                    for attr, msg in provider.check(inst.type, inst.address, desired):
+                        diags.add(msg, file=inst.pos.file, line=inst.line_of(attr),
+                                  address=inst.address, attribute=attr)
+                if rec is not None and rec.provider != inst.provider and prior is not None:
+                    # moving to another provider (iproute → netplan) is a replace
+                    rc = ResourceChange(inst.address, inst.type, inst.name, inst.key, inst.provider,
+                                        REPLACE, prior, merge_planned(inst.type, desired, prior, True),
+                                        replace_paths=["provider"], id=ref.ids.get(inst.address),
+                                        dependencies=deps)
+                elif prior is None:
+                    after = merge_planned(inst.type, desired, None, True)
+                    rc = ResourceChange(inst.address, inst.type, inst.name, inst.key, inst.provider,
+                                        CREATE, None, after, dependencies=deps)
+                    _check_conflict(inst, desired, ref, snapshot, diags)
+                else:
+                    d = diff_attrs(desired, prior, ignore=inst.lifecycle.ignore_changes,
+                                   skip=TYPES[inst.type].computed)
+                    rp = (provider.replace_paths(inst.type, prior, desired) if provider else None)
+                    if rp is None:
+                        rp = forces_replace(inst.type, d)
+                    actions = REPLACE if rp else (UPDATE if d else NOOP)
+                    after = merge_planned(inst.type, desired, prior, bool(rp))
+                    if inst.lifecycle.ignore_changes:
+                        for k in inst.lifecycle.ignore_changes:
+                            if k in prior and not rp:
+                                after[k] = prior[k]
+                    rc = ResourceChange(inst.address, inst.type, inst.name, inst.key, inst.provider,
+                                        actions, prior, after, replace_paths=rp,
+                                        id=ref.ids.get(inst.address),
+                                        changed_paths=[c.path for c in d], dependencies=deps)
+                    if inst.address in ref.adopted:
+                        rc.reason = "adopted: carries this state's ownership mark"
+                values.setdefault(raddr, {})[inst.key] = rc.after
+                changes.append(rc)
+
+    # in state but no longer in config (or --destroy): delete
+    for a, r in snapshot.instances.items():
+        if a in seen:
+            continue
+        prior = ref.prior.get(a)
+        if prior is None:
+            continue   # already gone live: the apply just forgets it
+        changes.append(ResourceChange(a, r.type, r.name, r.key, r.provider, DELETE, prior, None,
+                                      id=ref.ids.get(a), dependencies=list(r.dependencies or [])))
+    return changes
+
+
+def _check_conflict(inst, desired, ref: Refreshed, snapshot, diags: Diagnostics) -> None:
+    ident = identity(inst.type, desired)
+    if not isinstance(ident, str) or not TYPES[inst.type].exclusive:
+        return
+    obj = ref.live.get((inst.provider, inst.type), {}).get(ident)
+    if obj is None or inst.address in ref.adopted:
+        return
+    # held by another instance of this same state (e.g. renamed in config)?
+    for a, r in snapshot.instances.items():
+        if r.id == ident and r.type == inst.type:
+            return
+    if obj.mark is None:
+        diags.add(f'{inst.type} "{ident}" already exists and is not managed by kvmnet; '
+                  f"adopt it with: kvmnet import '{inst.address}' '{ident}'",
+                  file=inst.pos.file, line=inst.pos.line, address=inst.address)
+    elif obj.mark.lineage != snapshot.lineage:
+        diags.add(f'{inst.type} "{ident}" already exists and is managed by another kvmnet state '
+                  f"(lineage {obj.mark.lineage}, {obj.mark.address})",
+                  file=inst.pos.file, line=inst.pos.line, address=inst.address)
+
+
+def _check_prevent_destroy(prepared: Prepared, changes, diags: Diagnostics) -> None:
+    for c in changes:
+        inst = prepared.instances.get(c.address)
+        if c.deletes and inst is not None and inst.lifecycle.prevent_destroy:
+            why = f"replace (forced by {', '.join(c.replace_paths)})" if c.is_replace else "destroy"
+            diags.add(f"lifecycle.prevent_destroy is set, but this plan would {why} it",
+                      file=inst.pos.file, line=inst.pos.line, address=c.address)
+
+
+def consumer_problems(changes: list[ResourceChange], providers, done: set[str] = frozenset()):
+    """[(change, [Consumer])] for deletes/replaces of consumable objects still in use.
+
+    A consumer is excused when the managed resource behind it (``via``) is deleted by
+    this plan too; that resource is then made to go first (a dependency edge).
+    """
+    deleting = {(c.type, c.id): c for c in changes if c.deletes and c.id}
+    out = []
+    for c in changes:
+        if not c.deletes or not TYPES[c.type].consumable or c.address in done:
+            continue
+        blocking = []
+        for _name, p in providers.active():
+            for cons in p.consumers(c.type, c.before or {}):
+                via = deleting.get(cons.via) if cons.via else None
+                if via is not None and via.address != c.address:
+                    if c.address not in via.dependencies:
+                        via.dependencies.append(c.address)
+                    continue
+                blocking.append(cons)
+        if blocking:
+            out.append((c, blocking))
+    return out
+
+
+def describe_consumers(address: str, consumers) -> str:
+    by_kind: dict[str, list[str]] = defaultdict(list)
+    for cons in consumers:
+        d = cons.describe()
+        if d not in by_kind[cons.kind]:
+            by_kind[cons.kind].append(d)
+    parts = [f"{kind}(s) {', '.join(names)}" for kind, names in by_kind.items()]
+    return f"{address} is in use by " + "; ".join(parts)
+
+
+def _check_consumers(changes, ref: Refreshed, providers, diags: Diagnostics) -> None:
+    for c, blocking in consumer_problems(changes, providers):
+        verb = "replaced" if c.is_replace else "destroyed"
+        diags.add(describe_consumers(c.address, blocking) + f"; it cannot be {verb} until they stop "
+                  "using it (detach them, or manage them in this config so the plan removes them first)",
+                  address=c.address)
+
+
+def _apply_targets(prepared: Prepared, changes: list[ResourceChange], options: PlanOptions):
+    if not options.targets:
+        return changes
+    import networkx as nx
+    g = prepared.graph
+    by_res = defaultdict(list)
+    for c in changes:
+        by_res[c.address.split("[")[0]].append(c)
+    keep: set[str] = set()
+    for t in options.targets:
+        res = t.split("[")[0]
+        chosen = [c for c in changes if c.address == t] if "[" in t else by_res.get(res, [])
+        keep |= {c.address for c in chosen}
+        if res in g:
+            related = nx.descendants(g, res) if options.destroy else nx.ancestors(g, res)
+            for r in related:
+                keep |= {c.address for c in by_res.get(r, [])}
+    return [c for c in changes if c.address in keep]

@@ -1,0 +1,83 @@
+"""The front half of every command: config → variables → instances → validation → graph.
+
+Nothing here touches the live system or the state; ``kvmnet validate`` is exactly
+this function.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kvmnet.engine.config.evaluate import Evaluator, VariableInputs
+from kvmnet.engine.config.loader import load_config
+from kvmnet.engine.config.model import Config
+from kvmnet.engine.diagnostics import DiagnosticError, Diagnostics
+from kvmnet.engine.model import ResourceInstance
+from kvmnet.engine.plan.diff import merge_planned
+from kvmnet.engine.resources import canonical, with_defaults
+from kvmnet.engine.timings import NULL, Timings
+
+
+@dataclass
+class Prepared:
+    config: Config
+    evaluator: Evaluator
+    graph: object                       # networkx.DiGraph of resource addresses
+    order: list[str]                    # resource addresses, dependencies first
+    instances: dict[str, ResourceInstance] = field(default_factory=dict)
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)
+
+
+def resource_value(config: Config, values: dict, rtype: str, name: str):
+    """A resource's value for references: one instance's attributes, a list (count) or
+    a map (for_each) of them."""
+    from kvmnet.engine.expr import ExprError
+    from kvmnet.engine.model import format_address
+    from kvmnet.engine.values import UNKNOWN
+
+    decl = config.resources.get(f"{rtype}.{name}")
+    if decl is None:
+        raise KeyError(f"{rtype}.{name}")
+    prefix = f"{rtype}.{name}"
+    if decl.count is not None:
+        items = sorted(((k, v) for k, v in values.get(prefix, {}).items()), key=lambda kv: kv[0])
+        return [v for _k, v in items]
+    if decl.for_each is not None:
+        return dict(values.get(prefix, {}))
+    return values.get(prefix, {}).get(None, UNKNOWN)
+
+
+def prepare(config_dir: str, inputs: VariableInputs | None = None,
+            timings: Timings = NULL, validate: bool = True, use_cache: bool = True) -> Prepared:
+    """Load, evaluate and validate a config directory; raise DiagnosticError on errors."""
+    from kvmnet.engine.graph import build_graph, topological_order
+
+    diags = Diagnostics()
+    with timings.phase("parse"):
+        config = load_config(config_dir, use_cache=use_cache)
+    diags.extend(config.diagnostics)
+    if diags:
+        raise DiagnosticError(diags)
+    with timings.phase("graph"):
+        evaluator = Evaluator.prepare(config, inputs or VariableInputs(), diags)
+        graph = build_graph(config, diags)
+    if diags:
+        raise DiagnosticError(diags)
+    order = topological_order(graph)
+    prepared = Prepared(config, evaluator, graph, order, diagnostics=diags)
+    with timings.phase("validate"):
+        # values[resource address][key] = planned attributes, for references
+        values: dict[str, dict] = {}
+        evaluator.resolve_resource = lambda t, n: resource_value(config, values, t, n)
+        for addr in order:
+            decl = config.resources[addr]
+            for inst in evaluator.expand(decl, diags):
+                prepared.instances[inst.address] = inst
+                desired = canonical(inst.type, with_defaults(inst.type, inst.name, inst.attrs))
+                values.setdefault(addr, {})[inst.key] = merge_planned(inst.type, desired, None, True)
+        evaluator.reset_locals()
+        if validate and not diags:
+            from kvmnet.engine.validate import validate_instances
+            diags.extend(validate_instances(list(prepared.instances.values())))
+    if diags:
+        raise DiagnosticError(diags)
+    return prepared

@@ -1,0 +1,299 @@
+"""The walk that applies a plan.
+
+Deletes first, in reverse dependency order (so a NIC goes before its network), then
+creates and updates in dependency order. Each step is handed to its provider; the
+state is written after every single change (after each batch, for a transactional
+provider). Before a delete the live consumers are asked again (the world may have
+moved since the plan). Values known only after apply are filled in by evaluating a
+resource again once what it depends on exists. The first failure stops new work;
+what succeeded is in the state. Afterwards every changed object is read back and
+compared with what was asked for (a change that "succeeded" but is not live is an
+error), as nmstate's verify step does.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable
+
+from kvmnet.engine.plan.diff import diff_attrs, merge_planned
+from kvmnet.engine.plan.model import Plan, ResourceChange, encode
+from kvmnet.engine.plan.planner import consumer_problems, describe_consumers
+from kvmnet.engine.prepare import Prepared, resource_value
+from kvmnet.engine.resources import TYPES, canonical, identity, with_defaults
+from kvmnet.engine.timings import NULL, Timings
+from kvmnet.engine.values import UNKNOWN, contains_unknown
+from kvmnet.engine.ownership import format_mark
+
+
+class ApplyError(Exception):
+    pass
+
+
+@dataclass
+class Step:
+    change: ResourceChange
+    action: str                       # "create" | "update" | "delete"
+
+
+@dataclass
+class ApplyReport:
+    done: list[tuple[str, str]] = field(default_factory=list)      # (address, action)
+    failed: tuple[str, str, str] | None = None                     # (address, action, message)
+    verify_errors: list[str] = field(default_factory=list)
+    not_started: list[tuple[str, str]] = field(default_factory=list)
+    history_id: int | None = None
+    records_before: dict = field(default_factory=dict)             # address -> InstanceRecord | None
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None and not self.verify_errors
+
+
+def _resource_of(address: str) -> str:
+    return address.split("[")[0]
+
+
+def order_steps(changes: list[ResourceChange]) -> tuple[list[list[Step]], list[list[Step]]]:
+    """(delete generations, create/update generations) from the changes' dependencies."""
+    import networkx as nx
+
+    by_res = defaultdict(list)
+    for c in changes:
+        by_res[_resource_of(c.address)].append(c.address)
+    g = nx.DiGraph()
+    for c in changes:
+        g.add_node(c.address)
+    for c in changes:
+        for dep in c.dependencies:
+            targets = [dep] if dep in g else by_res.get(_resource_of(dep), [])
+            for t in targets:
+                if t != c.address:
+                    g.add_edge(t, c.address)
+    index = {c.address: c for c in changes}
+    deletes = [a for a in g if index[a].deletes]
+    creates = [a for a in g if index[a].actions in (["create"], ["update"], ["delete", "create"])]
+    dg = g.subgraph(deletes).reverse(copy=True)
+    cg = g.subgraph(creates)
+    del_gens = [[Step(index[a], "delete") for a in sorted(gen)] for gen in nx.topological_generations(dg)]
+    cre_gens = []
+    for gen in nx.topological_generations(cg):
+        cre_gens.append([Step(index[a], "update" if index[a].actions == ["update"] else "create")
+                         for a in sorted(gen)])
+    return del_gens, cre_gens
+
+
+def provider_after(rtype: str, after: dict) -> dict:
+    """What a provider is given: no computed attributes, omitted ones as None."""
+    t = TYPES[rtype]
+    out = {k: v for k, v in after.items() if k not in t.computed}
+    for k in t.computed_if_omitted:
+        if out.get(k) is UNKNOWN:
+            out[k] = None
+    return out
+
+
+class Walk:
+    def __init__(self, plan: Plan, prepared: Prepared, backend, providers, *,
+                 lineage: str | None, timings: Timings = NULL,
+                 on_event: Callable[[str, str, str], None] | None = None):
+        self.plan = plan
+        self.prepared = prepared
+        self.backend = backend
+        self.providers = providers
+        self.timings = timings
+        self.on_event = on_event or (lambda addr, action, what: None)
+        self.lineage = lineage
+        self.report = ApplyReport()
+        # values[resource address][key] = attributes, for re-evaluating unknowns
+        self.values: dict[str, dict] = defaultdict(dict)
+        for c in plan.resource_changes:
+            if c.after is not None:
+                self.values[_resource_of(c.address)][c.key] = c.after
+
+    # -- state ------------------------------------------------------------------
+    def _record(self, c: ResourceChange, attrs: dict, private: dict):
+        from kvmnet.state import InstanceRecord
+        attrs = canonical(c.type, attrs)
+        return InstanceRecord(address=c.address, type=c.type, name=c.name, key=c.key,
+                              provider=c.provider, id=identity(c.type, attrs), attrs=attrs,
+                              private=private or {}, dependencies=list(c.dependencies))
+
+    def _write(self, fn) -> None:
+        with self.backend.transaction() as w:
+            fn(w)
+            if self.lineage is None:
+                self.lineage = w.lineage
+
+    # -- unknowns ---------------------------------------------------------------
+    def _resolve_after(self, c: ResourceChange) -> dict:
+        if not contains_unknown(provider_after(c.type, c.after)):
+            return provider_after(c.type, c.after)
+        decl = self.prepared.config.resources[_resource_of(c.address)]
+        ev = self.prepared.evaluator
+        ev.resolve_resource = lambda t, n: resource_value(self.prepared.config, self.values, t, n)
+        ev.reset_locals()
+        from kvmnet.engine.diagnostics import Diagnostics
+        diags = Diagnostics()
+        for inst in ev.expand(decl, diags):
+            if inst.address == c.address:
+                desired = canonical(c.type, with_defaults(c.type, inst.name, inst.attrs))
+                after = provider_after(c.type, merge_planned(c.type, desired, c.before, c.is_replace or c.before is None))
+                if contains_unknown(after):
+                    raise ApplyError(f"{c.address}: a value is still unknown after its dependencies were applied")
+                return after
+        raise ApplyError(f"{c.address}: cannot evaluate: " + "; ".join(str(d) for d in diags.errors))
+
+    # -- the walk -----------------------------------------------------------------
+    def run(self) -> ApplyReport:
+        changes = [c for c in self.plan.resource_changes if not c.is_noop]
+        del_gens, cre_gens = order_steps(changes)
+        snap = self.backend.read()
+        self.report.records_before = {c.address: snap.instances.get(c.address) for c in changes}
+        # provider-private data per address: from the state, merged with what the
+        # refresh found (the plan carries none of it)
+        self.private = {a: dict(r.private or {}) for a, r in snap.instances.items()}
+        self._forget_vanished(snap)
+        self._keep_refreshed(snap)
+        try:
+            for gen in del_gens:
+                self._run_generation(gen)
+            for gen in cre_gens:
+                self._run_generation(gen)
+        except _Stop:
+            pass
+        if self.report.failed is None:
+            self._verify(changes)
+        remaining = {(c.address, a) for c in changes for a in (["delete"] if c.deletes else []) + (["create"] if "create" in c.actions else []) + (["update"] if c.actions == ["update"] else [])}
+        self.report.not_started = sorted(remaining - set(self.report.done)) if self.report.failed else []
+        return self.report
+
+    def _forget_vanished(self, snap) -> None:
+        """State entries whose objects are gone live and that nothing re-creates."""
+        planned = {c.address for c in self.plan.resource_changes}
+        gone = [d.address for d in self.plan.resource_drift
+                if d.actions == ["delete"] and d.address not in planned and d.address in snap.instances]
+        if gone:
+            self._write(lambda w: [w.remove(a) for a in gone])
+
+    def _keep_refreshed(self, snap) -> None:
+        """No-op instances: remember what is live now (refreshed or adopted)."""
+        recs = []
+        for c in self.plan.resource_changes:
+            if c.is_noop and c.before is not None:
+                old = snap.instances.get(c.address)
+                if old is None or old.attrs != c.before:
+                    recs.append(self._record(c, c.before, old.private if old else {}))
+        if recs:
+            self._write(lambda w: [w.put(r) for r in recs])
+
+    def _run_generation(self, steps: list[Step]) -> None:
+        by_provider: dict[str, list[Step]] = defaultdict(list)
+        for s in steps:
+            by_provider[s.change.provider].append(s)
+        for pname, group in by_provider.items():
+            provider = self.providers.get(pname)
+            batch = []
+            for s in group:
+                c = s.change
+                if s.action == "delete":
+                    self._recheck_consumers(c)
+                    after = None
+                else:
+                    try:
+                        after = self._resolve_after(c)
+                    except ApplyError as e:
+                        self._fail(c.address, s.action, str(e))
+                from kvmnet.providers.base import Change
+                before = c.before if s.action != "create" else None
+                private = dict(self.private.get(c.address, {})) if s.action != "create" else {}
+                batch.append(Change(action=s.action, type=c.type, address=c.address, before=before,
+                                    after=after, private=private,
+                                    mark=format_mark(self._mark_lineage(), c.address)))
+                self.on_event(c.address, s.action, "start")
+            self._apply_batch(pname, provider, batch, {id(b): s.change for b, s in zip(batch, group)})
+
+    def _mark_lineage(self) -> str:
+        if self.lineage is None:
+            # the state is new: create it now so marks carry its lineage
+            self._write(lambda w: None)
+        return self.lineage
+
+    def _apply_batch(self, pname: str, provider, batch, owners) -> None:
+        from kvmnet.providers.base import ProviderError
+        it = provider.apply(batch)
+        with self.timings.phase(f"apply {pname}"):
+            while True:
+                try:
+                    result = next(it)
+                except StopIteration:
+                    break
+                except ProviderError as e:
+                    failed = self._first_unfinished(batch)
+                    self._fail(failed.address, failed.action, str(e))
+                except Exception as e:  # a provider bug or a library error: still stop cleanly
+                    failed = self._first_unfinished(batch)
+                    self._fail(failed.address, failed.action, f"{type(e).__name__}: {e}")
+                self._commit(result, owners[id(result.change)])
+
+    def _first_unfinished(self, batch):
+        done = set(self.report.done)
+        for b in batch:
+            if (b.address, b.action) not in done:
+                return b
+        return batch[-1]
+
+    def _commit(self, result, c: ResourceChange) -> None:
+        action = result.change.action
+        if action == "delete":
+            self._write(lambda w: w.remove(c.address))
+        else:
+            rec = self._record(c, result.attrs or {}, result.private)
+            self._write(lambda w: w.put(rec))
+            self.values[_resource_of(c.address)][c.key] = rec.attrs
+        self.private[c.address] = dict(result.private or {})
+        self.report.done.append((c.address, action))
+        self.on_event(c.address, action, "done")
+
+    def _recheck_consumers(self, c: ResourceChange) -> None:
+        if not TYPES[c.type].consumable:
+            return
+        done = {a for a, act in self.report.done if act == "delete"}
+        pending = [x for x in self.plan.resource_changes if x.deletes and x.address not in done]
+        for ch, blocking in consumer_problems(pending, self.providers):
+            if ch.address == c.address:
+                self._fail(c.address, "delete", describe_consumers(c.address, blocking))
+
+    def _fail(self, address: str, action: str, message: str):
+        self.report.failed = (address, action, message)
+        self.on_event(address, action, "failed")
+        raise _Stop()
+
+    def _verify(self, changes: list[ResourceChange]) -> None:
+        """Read back every created/updated object and compare with what was asked."""
+        snap = self.backend.read()
+        wanted: dict[tuple[str, str], list] = defaultdict(list)
+        for c in changes:
+            if "create" in c.actions or c.actions == ["update"]:
+                rec = snap.instances.get(c.address)
+                if rec is not None and rec.id:
+                    wanted[(c.provider, c.type)].append((c, rec))
+        with self.timings.phase("verify"):
+            for (pname, rtype), items in wanted.items():
+                live = self.providers.get(pname).read(rtype, [r.id for _c, r in items])
+                for c, rec in items:
+                    obj = live.get(rec.id)
+                    if obj is None:
+                        self.report.verify_errors.append(
+                            f"{c.address}: applied, but {rtype} {rec.id!r} is not there when read back")
+                        continue
+                    want = {k: v for k, v in provider_after(c.type, c.after).items()
+                            if v is not None and v is not UNKNOWN and not contains_unknown(v)}
+                    for d in diff_attrs(want, canonical(rtype, obj.attrs), skip=TYPES[rtype].computed):
+                        self.report.verify_errors.append(
+                            f"{c.address}: applied, but {d.path} reads back as {d.before!r}, "
+                            f"not {d.after!r}")
+
+
+class _Stop(Exception):
+    pass

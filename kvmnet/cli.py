@@ -1,0 +1,119 @@
+"""The ``kvmnet`` command line (SPEC §6). Thin: parse flags, call the engine, render,
+exit code. Heavy modules are imported inside the commands that need them, so
+``kvmnet validate`` stays fast and never imports a provider library."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+import click
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+@dataclass
+class Ctx:
+    dir: str
+    state_path: str
+    vars: list[str]
+    var_files: list[str]
+    no_color: bool
+    lock_timeout: float
+    timings: object = None
+    _console: object = None
+    _err: object = None
+
+    @property
+    def color(self) -> bool:
+        return not self.no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
+
+    @property
+    def console(self):
+        if self._console is None:
+            from rich.console import Console
+            self._console = Console(no_color=not self.color, highlight=False, soft_wrap=True,
+                                    force_terminal=self.color or None, emoji=False)
+        return self._console
+
+    def out(self, markup: str = "", **kw) -> None:
+        self.console.print(markup, **kw)
+
+    def err(self, text: str) -> None:
+        click.echo(text, err=True)
+
+    @property
+    def inputs(self):
+        from kvmnet.engine.config.evaluate import VariableInputs
+        return VariableInputs(var_files=list(self.var_files), vars=list(self.vars))
+
+    def command_line(self) -> str:
+        return "kvmnet " + " ".join(sys.argv[1:])
+
+
+class KvmnetFailure(Exception):
+    """An error already described; exits 1."""
+
+
+def fail(ctx: Ctx, lines) -> None:
+    for line in ([lines] if isinstance(lines, str) else lines):
+        ctx.err(f"Error: {line}" if not _has_location(line) else line)
+    raise KvmnetFailure()
+
+
+def _has_location(line: str) -> bool:
+    head = line.split(": ", 1)[0]
+    return ".hcl:" in head or head.endswith(".hcl")
+
+
+def print_diagnostics(ctx: Ctx, diags) -> None:
+    for d in diags.warnings if hasattr(diags, "warnings") else []:
+        ctx.err(f"Warning: {d}")
+    errors = diags.errors if hasattr(diags, "errors") else list(diags)
+    for d in errors:
+        ctx.err(str(d) if d.file else f"Error: {d}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-C", "directory", default=".", metavar="DIR", help="Config directory (default: .)")
+@click.option("--state", "state_path", envvar="KVMNET_STATE", default=None, metavar="PATH",
+              help="State file (default: DIR/kvmnet.state.db; env KVMNET_STATE)")
+@click.option("--var", "vars_", multiple=True, metavar="NAME=VALUE", help="Set a variable")
+@click.option("--var-file", "var_files", multiple=True, metavar="FILE", help="Variable values file")
+@click.option("--no-color", is_flag=True, help="No colour in output")
+@click.option("--lock-timeout", default=0.0, type=float, metavar="SECONDS",
+              help="How long to wait for the state lock (default 0)")
+@click.version_option(package_name="kvmnet")
+@click.pass_context
+def cli(cctx, directory, state_path, vars_, var_files, no_color, lock_timeout):
+    """kvmnet: plan and apply KVM host networking from HCL."""
+    cctx.obj = Ctx(dir=directory, state_path=state_path or os.path.join(directory, "kvmnet.state.db"),
+                   vars=list(vars_), var_files=list(var_files), no_color=no_color,
+                   lock_timeout=lock_timeout)
+
+
+def main(argv=None) -> int:
+    from kvmnet.engine.diagnostics import DiagnosticError
+    try:
+        cli.main(args=argv, prog_name="kvmnet", standalone_mode=False)
+        return EXIT_OK
+    except SystemExit as e:
+        return int(e.code or 0) if isinstance(e.code, int) else 1
+    except KvmnetFailure:
+        return EXIT_ERROR
+    except DiagnosticError as e:
+        print_diagnostics(Ctx(".", "", [], [], True, 0), e.diagnostics)
+        return EXIT_ERROR
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return EXIT_ERROR
+    except click.ClickException as e:
+        e.show()
+        return EXIT_ERROR if e.exit_code != 0 else 0
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+
+
+# the commands live in their own modules; importing registers them
+from kvmnet import commands  # noqa: E402,F401

@@ -1,0 +1,95 @@
+"""What several commands share: preparing the config, the state, the providers."""
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+
+import click
+
+from kvmnet.cli import Ctx, KvmnetFailure, fail, print_diagnostics
+
+
+def timings_for(ctx: Ctx, enabled: bool):
+    from kvmnet.engine.timings import NULL, Timings
+    ctx.timings = Timings() if enabled else NULL
+    return ctx.timings
+
+
+def print_timings(ctx: Ctx) -> None:
+    t = ctx.timings
+    if t is not None and getattr(t, "phases", None):
+        click.echo(t.report(), err=True)
+
+
+def prepare_or_fail(ctx: Ctx, inputs=None, validate: bool = True):
+    from kvmnet.engine.diagnostics import DiagnosticError
+    from kvmnet.engine.prepare import prepare
+    from kvmnet.engine.timings import NULL
+    try:
+        return prepare(ctx.dir, inputs or ctx.inputs, timings=ctx.timings or NULL, validate=validate)
+    except DiagnosticError as e:
+        print_diagnostics(ctx, e.diagnostics)
+        raise KvmnetFailure() from None
+
+
+def provider_set(ctx: Ctx, prepared):
+    from kvmnet.engine.diagnostics import Diagnostics
+    from kvmnet.engine.registry import ProviderSet
+    diags = Diagnostics()
+    configs = {name: prepared.evaluator.provider_config(name, diags)
+               for name in prepared.config.providers}
+    if diags:
+        print_diagnostics(ctx, diags)
+        raise KvmnetFailure()
+    where = {n: (p.file, p.line) for n, p in prepared.config.providers.items()}
+    ps = ProviderSet(configs, where)
+    return ps
+
+
+def backend(ctx: Ctx):
+    from kvmnet.state import open_state
+    return open_state(ctx.state_path)
+
+
+@contextmanager
+def locked(ctx: Ctx, be, mode: str):
+    from kvmnet.state import LockError
+    try:
+        lock = be.lock(mode, ctx.command_line(), timeout=ctx.lock_timeout)
+    except LockError as e:
+        fail(ctx, f"{e}")
+    for stale in getattr(lock, "stale", []) or []:
+        desc = stale.describe() if hasattr(stale, "describe") else str(stale)
+        ctx.err(f"Warning: cleared a stale lock left by a process that died: {desc}. "
+                "A change it was making may be half done; the plan below shows what is left.")
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
+def start_providers(ctx: Ctx, ps, prepared, snapshot):
+    """Instantiate every provider the config or the state uses (so consumer checks
+    reach all of them) and report configuration errors with FILE:LINE."""
+    from kvmnet.engine.diagnostics import DiagnosticError
+    names = {i.provider for i in prepared.instances.values()}
+    names |= {r.provider for r in snapshot.instances.values()}
+    names |= set(prepared.config.providers)
+    try:
+        for n in sorted(names):
+            ps.get(n)
+    except DiagnosticError as e:
+        print_diagnostics(ctx, e.diagnostics)
+        raise KvmnetFailure() from None
+    except Exception as e:
+        fail(ctx, f"cannot start provider: {e}")
+
+
+def confirm_on_terminal(ctx: Ctx, question: str) -> None:
+    if not sys.stdin.isatty():
+        fail(ctx, "no terminal to confirm on: run with --auto-approve, or apply a saved plan file")
+    click.echo(question)
+    click.echo("  Only 'yes' will be accepted to approve.\n")
+    answer = click.prompt("  Enter a value", default="", show_default=False)
+    if answer.strip() != "yes":
+        fail(ctx, "not confirmed; nothing was changed")

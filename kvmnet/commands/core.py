@@ -1,0 +1,313 @@
+"""validate, plan, apply, destroy, show, graph, import, force-unlock."""
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from kvmnet.cli import EXIT_CHANGES, Ctx, KvmnetFailure, cli, fail, print_diagnostics
+from kvmnet.commands.common import (
+    backend, confirm_on_terminal, locked, prepare_or_fail, print_timings, provider_set,
+    start_providers, timings_for,
+)
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+@cli.command()
+@pass_ctx
+def validate(ctx: Ctx):
+    """Check the configuration (no root, no libvirt, no namespace needed)."""
+    prepared = prepare_or_fail(ctx)
+    print_diagnostics(ctx, prepared.diagnostics)
+    n = len(prepared.instances)
+    ctx.out(f"[green]Success![/] The configuration is valid ({n} resource instance{'s' if n != 1 else ''}).")
+
+
+def _make_plan(ctx: Ctx, prepared, be, snap, *, refresh=True, refresh_only=False,
+               destroy=False, targets=()):
+    from kvmnet.engine.diagnostics import DiagnosticError
+    from kvmnet.engine.plan.planner import PlanOptions, make_plan
+    from kvmnet.providers.base import ProviderError
+    ps = provider_set(ctx, prepared)
+    if refresh:
+        start_providers(ctx, ps, prepared, snap)
+    opts = PlanOptions(refresh=refresh, refresh_only=refresh_only, destroy=destroy,
+                       targets=list(targets))
+    try:
+        plan = make_plan(prepared, snap, ps, opts, ctx.inputs.to_json(), ctx.timings)
+    except ProviderError as e:
+        ps.close()
+        fail(ctx, str(e))
+    except DiagnosticError as e:
+        ps.close()
+        print_diagnostics(ctx, e.diagnostics)
+        raise KvmnetFailure() from None
+    return plan, ps
+
+
+def _render(ctx: Ctx, plan, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(plan.to_json(), indent=2))
+    elif fmt == "markdown":
+        from kvmnet.engine.render.markdown import render_markdown
+        click.echo(render_markdown(plan), nl=False)
+    else:
+        from kvmnet.engine.render.human import render_plan
+        ctx.out(render_plan(plan), end="")
+
+
+def _report_plan_errors(ctx: Ctx, plan) -> None:
+    for w in plan.warnings:
+        ctx.err(f"Warning: {w}")
+    if plan.errors:
+        for e in plan.errors:
+            ctx.err(str(e) if e.file else f"Error: {e}")
+        raise KvmnetFailure()
+
+
+@cli.command()
+@click.option("--out", "out_file", metavar="FILE", help="Save the plan for a later apply")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as one JSON document")
+@click.option("--format", "fmt", type=click.Choice(["human", "json", "markdown"]), default=None)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes")
+@click.option("--refresh-only", is_flag=True, help="Only show drift: what changed outside kvmnet")
+@click.option("--refresh", "refresh", type=click.BOOL, default=True, metavar="BOOL",
+              help="--refresh=false: trust the state, read nothing live")
+@click.option("--target", "targets", multiple=True, metavar="ADDR")
+@click.option("--destroy", is_flag=True, help="Plan to destroy everything kvmnet manages")
+@click.option("--metrics-file", metavar="PATH", help="Write Prometheus textfile metrics")
+@click.option("--timings", "show_timings", is_flag=True, help="Print phase timings to stderr")
+@pass_ctx
+def plan(ctx: Ctx, out_file, as_json, fmt, detailed_exitcode, refresh_only, refresh, targets,
+         destroy, metrics_file, show_timings):
+    """Show what apply would change."""
+    from kvmnet.state import SHARED
+    fmt = "json" if as_json else (fmt or "human")
+    timings_for(ctx, show_timings)
+    try:
+        prepared = prepare_or_fail(ctx)
+        be = backend(ctx)
+        with locked(ctx, be, SHARED):
+            snap = be.read()
+            plan_, ps = _make_plan(ctx, prepared, be, snap, refresh=refresh,
+                                   refresh_only=refresh_only, destroy=destroy, targets=targets)
+            ps.close()
+    except KvmnetFailure:
+        if metrics_file:
+            _write_metrics_failure(metrics_file)
+        print_timings(ctx)
+        raise
+    if fmt == "json":
+        _render(ctx, plan_, fmt)
+        if plan_.errors:
+            raise KvmnetFailure()
+    else:
+        _report_plan_errors(ctx, plan_)
+        _render(ctx, plan_, fmt)
+    if metrics_file:
+        from kvmnet.engine.render.metrics import write_metrics
+        write_metrics(metrics_file, plan_, snap)
+    if out_file:
+        if plan_.refresh_only:
+            fail(ctx, "--out cannot save a --refresh-only plan")
+        fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(plan_.dumps())
+        if fmt == "human":
+            ctx.out(f"\nSaved the plan to: {out_file}\nTo perform exactly these actions, run: "
+                    f"kvmnet -C {ctx.dir} apply {out_file}")
+    print_timings(ctx)
+    if detailed_exitcode and plan_.has_changes:
+        raise SystemExit(EXIT_CHANGES)
+
+
+def _write_metrics_failure(path: str) -> None:
+    try:
+        from kvmnet.engine.render.metrics import write_failure
+        write_failure(path)
+    except ImportError:
+        pass
+
+
+def load_saved_plan(ctx: Ctx, path: str):
+    from kvmnet.engine.plan.model import Plan
+    try:
+        with open(path) as f:
+            return Plan.from_json(json.load(f))
+    except (OSError, ValueError, KeyError) as e:
+        fail(ctx, f"cannot read plan file {path}: {e}")
+
+
+def _stale_reason(plan, snap, prepared) -> str | None:
+    if plan.lineage != snap.lineage:
+        return (f"it was made for state lineage {plan.lineage}, but the state's lineage is "
+                f"{snap.lineage}")
+    if plan.serial != snap.serial:
+        return (f"the state has changed since the plan was made (serial {plan.serial} → "
+                f"{snap.serial})")
+    if plan.config_digest != prepared.config.digest:
+        return "the configuration files have changed since the plan was made"
+    return None
+
+
+def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destroy=False,
+              rollback=False, confirm_timeout=None, show_timings=False):
+    from kvmnet.engine.config.evaluate import VariableInputs
+    from kvmnet.state import EXCLUSIVE
+    timings_for(ctx, show_timings)
+    saved = load_saved_plan(ctx, planfile) if planfile else None
+    inputs = VariableInputs(**saved.variables) if saved and saved.variables else ctx.inputs
+    prepared = prepare_or_fail(ctx, inputs)
+    be = backend(ctx)
+    with locked(ctx, be, EXCLUSIVE):
+        snap = be.read()
+        if saved is not None:
+            why = _stale_reason(saved, snap, prepared)
+            if why:
+                fail(ctx, f"saved plan {planfile} is stale: {why}. Run kvmnet plan again.")
+            ps = provider_set(ctx, prepared)
+            start_providers(ctx, ps, prepared, snap)
+            the_plan = saved
+        else:
+            the_plan, ps = _make_plan(ctx, prepared, be, snap, destroy=destroy, targets=targets)
+            _report_plan_errors(ctx, the_plan)
+            from kvmnet.engine.render.human import render_plan
+            ctx.out(render_plan(the_plan), end="")
+        try:
+            if not the_plan.changes and not the_plan.resource_drift:
+                ctx.out("\n[green]Apply complete![/] Resources: 0 added, 0 changed, 0 destroyed.")
+                return
+            if saved is None and not auto_approve and the_plan.changes:
+                verb = "destroy all resources managed by kvmnet" if destroy else "perform these actions"
+                confirm_on_terminal(ctx, f"\nDo you really want to {verb}?")
+            from kvmnet.commands.applying import execute
+            execute(ctx, be, the_plan, prepared, ps, snap, rollback=rollback,
+                    confirm_timeout=confirm_timeout)
+        finally:
+            ps.close()
+            print_timings(ctx)
+
+
+@cli.command()
+@click.argument("planfile", required=False)
+@click.option("--auto-approve", is_flag=True, help="Do not ask for 'yes'")
+@click.option("--target", "targets", multiple=True, metavar="ADDR")
+@click.option("--rollback-on-failure", is_flag=True, help="Undo this apply's changes if a step fails")
+@click.option("--confirm-timeout", type=float, default=None, metavar="SECONDS",
+              help="Roll back unless confirmed within SECONDS")
+@click.option("--timings", "show_timings", is_flag=True)
+@pass_ctx
+def apply(ctx: Ctx, planfile, auto_approve, targets, rollback_on_failure, confirm_timeout, show_timings):
+    """Make the live system match the configuration."""
+    if planfile and targets:
+        fail(ctx, "--target cannot be combined with a saved plan (the plan has its targets)")
+    run_apply(ctx, planfile=planfile, auto_approve=auto_approve, targets=targets,
+              rollback=rollback_on_failure, confirm_timeout=confirm_timeout,
+              show_timings=show_timings)
+
+
+@cli.command()
+@click.option("--auto-approve", is_flag=True)
+@click.option("--target", "targets", multiple=True, metavar="ADDR")
+@click.option("--timings", "show_timings", is_flag=True)
+@pass_ctx
+def destroy(ctx: Ctx, auto_approve, targets, show_timings):
+    """Remove everything kvmnet manages (or the targets and what depends on them)."""
+    run_apply(ctx, auto_approve=auto_approve, targets=targets, destroy=True,
+              show_timings=show_timings)
+
+
+@cli.command()
+@click.argument("planfile", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def show(ctx: Ctx, planfile, as_json):
+    """Show a saved plan, or the state."""
+    if planfile:
+        p = load_saved_plan(ctx, planfile)
+        _render(ctx, p, "json" if as_json else "human")
+        return
+    be = backend(ctx)
+    snap = be.read()
+    if as_json:
+        from kvmnet.engine.plan.model import encode
+        click.echo(json.dumps(snap.to_dict(), indent=2))
+        return
+    if not snap.instances:
+        ctx.out("The state is empty.")
+        return
+    from kvmnet.engine.render.human import fmt_value
+    from rich.markup import escape
+    for a, r in snap.instances.items():
+        ctx.out(f"# {escape(a)}  (id {escape(str(r.id))}, provider {r.provider})")
+        for k, v in r.attrs.items():
+            ctx.out(f"    {k} = {escape(fmt_value(v))}")
+        ctx.out("")
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot")
+@pass_ctx
+def graph(ctx: Ctx, fmt):
+    """Print the dependency graph (Graphviz dot or Mermaid)."""
+    from kvmnet.engine.graph import render_dot, render_mermaid
+    prepared = prepare_or_fail(ctx, validate=False)
+    click.echo(render_dot(prepared.graph) if fmt == "dot" else render_mermaid(prepared.graph), nl=False)
+
+
+@cli.command(name="import")
+@click.argument("address")
+@click.argument("id_")
+@pass_ctx
+def import_(ctx: Ctx, address, id_):
+    """Adopt an existing object as ADDRESS without changing it."""
+    from kvmnet.engine.resources import canonical
+    from kvmnet.providers.base import ProviderError
+    from kvmnet.state import EXCLUSIVE, InstanceRecord
+    prepared = prepare_or_fail(ctx)
+    inst = prepared.instances.get(address)
+    if inst is None:
+        fail(ctx, f"{address} is not in the configuration: declare the resource first, "
+                  "then import the object into it")
+    be = backend(ctx)
+    with locked(ctx, be, EXCLUSIVE):
+        snap = be.read()
+        if address in snap.instances:
+            fail(ctx, f"{address} is already managed (id {snap.instances[address].id}); "
+                      f"use kvmnet state rm first to re-import")
+        for a, r in snap.instances.items():
+            if r.type == inst.type and r.id == id_:
+                fail(ctx, f"{inst.type} {id_!r} is already managed as {a}")
+        ps = provider_set(ctx, prepared)
+        try:
+            obj = ps.get(inst.provider).import_object(inst.type, id_)
+        except ProviderError as e:
+            fail(ctx, str(e))
+        finally:
+            ps.close()
+        if obj is None:
+            fail(ctx, f"no {inst.type} with ID {id_!r} exists to import")
+        deps = sorted(prepared.graph.predecessors(inst.resource_address))
+        rec = InstanceRecord(address=address, type=inst.type, name=inst.name, key=inst.key,
+                             provider=inst.provider, id=obj.id, attrs=canonical(inst.type, obj.attrs),
+                             private=obj.private or {}, dependencies=deps)
+        with be.transaction() as w:
+            w.put(rec)
+    ctx.out(f"[green]Import successful![/] {address} now manages {inst.type} {id_!r}; "
+            "run kvmnet plan to see how it compares with the configuration.")
+
+
+@cli.command(name="force-unlock")
+@click.argument("lock_id")
+@pass_ctx
+def force_unlock(ctx: Ctx, lock_id):
+    """Remove a lock left by a process that died."""
+    from kvmnet.state import LockError
+    be = backend(ctx)
+    try:
+        holder = be.force_unlock(lock_id)
+    except LockError as e:
+        fail(ctx, str(e))
+    ctx.out(f"Lock {lock_id} released ({holder.describe() if hasattr(holder, 'describe') else holder}).")
