@@ -15,8 +15,9 @@ through its socket::
 
 API (kept small on purpose): ``start()``/``stop()`` (or the context manager),
 ``.netns``, ``.uri``, ``.network_uri``, ``.pid``, ``.workdir``, ``.connect()``,
-``.ip(*args)``, ``.netns_pids()``, ``.virsh(*args)``, ``.clean()`` (destroy and
-undefine every network and domain), ``define_default_network()``.
+``.ip(*args)``, ``.netns_pids()``, ``.process_cmdlines()``, ``.virsh(*args)``,
+``.host_path(p)``, ``.clean(keep_domains, keep_networks)`` (destroy and undefine
+every other network and domain), ``define_default_network()``.
 
 Work directories live under ``$KVMNET_SANDBOX_ROOT`` (default
 ``/tmp/kvmnet-sandbox``): it must lie outside ``/var``, ``/run`` and
@@ -272,15 +273,18 @@ class LibvirtSandbox:
             out.append([a.decode(errors="replace") for a in raw.split(b"\0") if a])
         return out
 
-    def clean(self) -> None:
-        """Destroy and undefine every domain and network (between tests)."""
-        self._destroy_all(undefine=True)
+    def clean(self, keep_domains=(), keep_networks=()) -> None:
+        """Destroy and undefine every domain and network but the ones named (between tests)."""
+        self._destroy_all(undefine=True, keep_domains=set(keep_domains),
+                          keep_networks=set(keep_networks))
 
-    def _destroy_all(self, undefine: bool) -> None:
+    def _destroy_all(self, undefine: bool, keep_domains=frozenset(), keep_networks=frozenset()) -> None:
         import libvirt
         conn = libvirt.open(self.uri)
         try:
             for dom in conn.listAllDomains(0):
+                if dom.name() in keep_domains:
+                    continue
                 if dom.isActive():
                     try:
                         dom.destroy()
@@ -292,6 +296,8 @@ class LibvirtSandbox:
                     except libvirt.libvirtError:
                         dom.undefine()
             for net in conn.listAllNetworks(0):
+                if net.name() in keep_networks:
+                    continue
                 if net.isActive():
                     try:
                         net.destroy()

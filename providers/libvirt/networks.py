@@ -1,0 +1,225 @@
+"""Network operations on an open libvirt connection: read all, create, update, delete.
+
+Reading costs a few list calls plus each network's live and saved XML (no per-network
+calls for the autostart and active flags: those come from filtered lists).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kvmnet.engine.resources import canonical
+from kvmnet.providers.base import ProviderError
+from kvmnet.providers.libvirt import dhcp, netxml
+from kvmnet.providers.libvirt.lv import libvirt, libvirt_error
+
+# attributes ``update`` can change in place; everything else replaces (SPEC §3)
+IN_PLACE = ("autostart", "ip.dhcp_range", "ip.dhcp_host")
+_COMPARED = ("name", "mode", "bridge", "mtu", "domain", "nat_port_range", "virtualport", "vlan_tag")
+
+
+@dataclass
+class NetworkView:
+    """One network as read: its XML and what was derived from it."""
+
+    name: str
+    live_xml: str | None        # running definition (None when inactive)
+    saved_xml: str | None       # persistent definition (None when transient)
+    active: bool
+    autostart: bool
+    persistent: bool
+
+    @property
+    def definition(self) -> str:
+        return self.saved_xml or self.live_xml or ""
+
+    def attrs(self) -> tuple[dict, str | None]:
+        """Canonical attributes (saved definition, live DHCP entries merged in) and mark."""
+        attrs, mark = netxml.parse_network(self.definition)
+        if self.live_xml and self.saved_xml and self.live_xml != self.saved_xml:
+            live, _ = netxml.parse_network(self.live_xml)
+            attrs["ip"] = netxml.merge_live_dhcp(attrs["ip"], live["ip"])
+        attrs["autostart"] = self.autostart
+        attrs["active"] = self.active
+        return canonical("network", attrs), mark
+
+
+def _names(conn, flag) -> set[str]:
+    return {n.name() for n in conn.listAllNetworks(flag)}
+
+
+def read_all(conn) -> dict[str, NetworkView]:
+    """Every network on the connection, keyed by name."""
+    lv = libvirt()
+    nets = conn.listAllNetworks(0)
+    active = _names(conn, lv.VIR_CONNECT_LIST_NETWORKS_ACTIVE)
+    autostart = _names(conn, lv.VIR_CONNECT_LIST_NETWORKS_AUTOSTART)
+    persistent = _names(conn, lv.VIR_CONNECT_LIST_NETWORKS_PERSISTENT)
+    out = {}
+    for net in nets:
+        name = net.name()
+        try:
+            out[name] = view(net, name, name in active, name in autostart, name in persistent)
+        except lv.libvirtError as e:
+            if e.get_error_code() == lv.VIR_ERR_NO_NETWORK:   # removed while we listed
+                continue
+            raise
+    return out
+
+
+def view(net, name: str, active: bool, autostart: bool, persistent: bool) -> NetworkView:
+    lv = libvirt()
+    xml = net.XMLDesc(0)
+    live_xml = xml if active else None
+    saved_xml = None
+    if persistent:
+        if not active:
+            saved_xml = xml
+        else:
+            try:
+                saved_xml = net.XMLDesc(lv.VIR_NETWORK_XML_INACTIVE)
+            except lv.libvirtError as e:       # the test driver knows no flags
+                if e.get_error_code() != lv.VIR_ERR_INVALID_ARG:
+                    raise
+                saved_xml = xml
+    return NetworkView(name, live_xml, saved_xml, active, autostart, persistent)
+
+
+def view_of(conn, name: str) -> NetworkView | None:
+    lv = libvirt()
+    try:
+        net = conn.networkLookupByName(name)
+    except lv.libvirtError as e:
+        if e.get_error_code() == lv.VIR_ERR_NO_NETWORK:
+            return None
+        raise
+    return view(net, name, bool(net.isActive()), bool(net.autostart()), bool(net.isPersistent()))
+
+
+# -- changes -------------------------------------------------------------------------
+def create(conn, attrs: dict, mark: str) -> dict:
+    """Define, set autostart, start. A failed start undefines again."""
+    lv = libvirt()
+    a = canonical("network", attrs)
+    name = a["name"]
+    if view_of(conn, name) is not None:
+        raise ProviderError(f'network "{name}" already exists; use kvmnet import to adopt it')
+    xml = netxml.render_network(a, mark)
+    with libvirt_error(f'network "{name}": define'):
+        net = conn.networkDefineXML(xml)
+    try:
+        with libvirt_error(f'network "{name}": start'):
+            net.setAutostart(1 if a.get("autostart", True) else 0)
+            net.create()
+    except ProviderError:
+        try:
+            net.undefine()
+        except lv.libvirtError:
+            pass
+        raise
+    return read_back(conn, name)
+
+
+def read_back(conn, name: str) -> dict:
+    v = view_of(conn, name)
+    if v is None:
+        raise ProviderError(f'network "{name}" is gone right after the change')
+    return v.attrs()[0]
+
+
+def not_in_place(current: dict, desired: dict) -> list[str]:
+    """Attributes that differ and cannot change in place (set ones only)."""
+    bad = [k for k in _COMPARED if desired.get(k) is not None and desired.get(k) != current.get(k)]
+    cip, dip = current.get("ip") or {}, desired.get("ip") or {}
+    for k in ("address", "prefix"):
+        if desired.get("ip") is not None and dip.get(k) != cip.get(k):
+            bad.append(f"ip.{k}")
+    if (desired.get("ip") is None) != (current.get("ip") is None) and desired.get("ip") is not None:
+        bad.append("ip")
+    return bad
+
+
+def update(conn, attrs: dict, mark: str) -> dict:
+    """DHCP ranges/hosts (live and saved, each brought to the desired set), autostart, mark."""
+    lv = libvirt()
+    want = canonical("network", attrs)
+    name = want["name"]
+    v = view_of(conn, name)
+    if v is None:
+        raise ProviderError(f'network "{name}" does not exist')
+    current, current_mark = v.attrs()
+    bad = not_in_place(current, want)
+    if bad:
+        raise ProviderError(f'network "{name}": {", ".join(bad)} cannot change in place (replace it)')
+    net = conn.networkLookupByName(name)
+    if want.get("ip") is not None:
+        _update_dhcp(net, v, want["ip"])
+    if want.get("autostart") is not None and bool(want["autostart"]) != v.autostart:
+        with libvirt_error(f'network "{name}": autostart'):
+            net.setAutostart(1 if want["autostart"] else 0)
+    if mark and current_mark != mark and v.persistent:
+        _write_mark(conn, name, mark)
+    return read_back(conn, name)
+
+
+def _update_dhcp(net, v: NetworkView, want_ip: dict) -> None:
+    """Bring the live and the saved DHCP sections each to ``want_ip``."""
+    lv = libvirt()
+    per_def = []
+    if v.active and v.live_xml:
+        per_def.append((lv.VIR_NETWORK_UPDATE_AFFECT_LIVE, netxml.parse_network(v.live_xml)[0]["ip"]))
+    if v.persistent and v.saved_xml:
+        per_def.append((lv.VIR_NETWORK_UPDATE_AFFECT_CONFIG, netxml.parse_network(v.saved_xml)[0]["ip"]))
+    plans = [(flag, dhcp.dhcp_steps(cur, want_ip)) for flag, cur in per_def]
+    if len(plans) == 2 and plans[0][1] == plans[1][1]:
+        # the same steps for both: one call each, live and saved together
+        plans = [(plans[0][0] | plans[1][0], plans[0][1])]
+    for flags, steps in plans:
+        for step in steps:
+            _apply_step(net, v.name, step, flags)
+
+
+def _apply_step(net, name: str, step: dhcp.Step, flags: int) -> None:
+    lv = libvirt()
+    command = {"add": lv.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
+               "delete": lv.VIR_NETWORK_UPDATE_COMMAND_DELETE,
+               "modify": lv.VIR_NETWORK_UPDATE_COMMAND_MODIFY}[step.command]
+    if step.section == "host":
+        section, el = lv.VIR_NETWORK_SECTION_IP_DHCP_HOST, netxml.host_element(step.entry)
+    else:
+        section, el = lv.VIR_NETWORK_SECTION_IP_DHCP_RANGE, netxml.range_element(step.entry)
+    what = f"{step.command} DHCP {step.section} {netxml.element_text(el)}"
+    with libvirt_error(f'network "{name}": {what}'):
+        net.update(command, section, -1, netxml.element_text(el), flags)
+
+
+def _write_mark(conn, name: str, mark: str) -> None:
+    """Rewrite the saved definition with the mark (libvirt 9.0 has no network setMetadata).
+
+    Defining an existing network keeps its UUID; a running network keeps running
+    with its old live definition until its next restart.
+    """
+    lv = libvirt()
+    net = conn.networkLookupByName(name)
+    saved = net.XMLDesc(lv.VIR_NETWORK_XML_INACTIVE) if net.isActive() else net.XMLDesc(0)
+    with libvirt_error(f'network "{name}": write ownership mark'):
+        conn.networkDefineXML(netxml.with_mark(saved, mark))
+
+
+def delete(conn, name: str) -> None:
+    """Stop (if running) and undefine (if persistent). A missing network is fine."""
+    lv = libvirt()
+    try:
+        net = conn.networkLookupByName(name)
+    except lv.libvirtError as e:
+        if e.get_error_code() == lv.VIR_ERR_NO_NETWORK:
+            return
+        raise ProviderError(f'network "{name}": {e.get_error_message()}') from e
+    with libvirt_error(f'network "{name}": delete'):
+        if net.isActive():
+            net.destroy()
+        try:
+            persistent = net.isPersistent()
+        except lv.libvirtError:     # a transient network vanishes when stopped
+            persistent = False
+        if persistent:
+            net.undefine()

@@ -1,0 +1,272 @@
+"""Domains and their NICs on an open libvirt connection: read all, attach, update, detach.
+
+The domain itself is never restarted, created or removed. A change goes to the
+running domain (``VIR_DOMAIN_AFFECT_LIVE``) when it runs and the NIC is ``live``,
+and to its saved definition (``VIR_DOMAIN_AFFECT_CONFIG``) when ``persistent``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from kvmnet.engine.resources import canonical
+from kvmnet.providers.base import ProviderError
+from kvmnet.providers.libvirt import nicxml
+from kvmnet.providers.libvirt.lv import libvirt, libvirt_error
+
+DETACH_TIMEOUT = 20.0
+
+
+@dataclass
+class DomainView:
+    name: str
+    detail: str                  # running | paused | shut off | active
+    active: bool
+    persistent: bool
+    live_xml: str | None
+    saved_xml: str | None
+    _live: dict | None = field(default=None, repr=False)
+    _saved: dict | None = field(default=None, repr=False)
+
+    @property
+    def live_ifaces(self) -> dict[str, nicxml.Interface]:
+        if self._live is None:
+            self._live = nicxml.parse_interfaces(self.live_xml)
+        return self._live
+
+    @property
+    def saved_ifaces(self) -> dict[str, nicxml.Interface]:
+        if self._saved is None:
+            self._saved = nicxml.parse_interfaces(self.saved_xml)
+        return self._saved
+
+    def macs(self) -> list[str]:
+        return list(dict.fromkeys([*self.live_ifaces, *self.saved_ifaces]))
+
+    def marks(self) -> dict[str, str]:
+        return nicxml.parse_marks(self.live_xml or self.saved_xml)
+
+    def nic_attrs(self, mac: str) -> dict | None:
+        live, saved = self.live_ifaces.get(mac), self.saved_ifaces.get(mac)
+        if live is None and saved is None:
+            return None
+        if (live or saved).type not in ("network", "bridge"):
+            return None
+        attrs = dict(domain=self.name, mac=mac, **nicxml.merged_fields(live, saved),
+                     live=live is not None, persistent=saved is not None)
+        return canonical("nic_attachment", attrs)
+
+
+def _names(conn, flag) -> set[str]:
+    return {d.name() for d in conn.listAllDomains(flag)}
+
+
+def read_all(conn) -> dict[str, DomainView]:
+    """Every domain, running or not, with its live and saved XML."""
+    lv = libvirt()
+    doms = conn.listAllDomains(0)
+    active = _names(conn, lv.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+    running = _names(conn, lv.VIR_CONNECT_LIST_DOMAINS_RUNNING)
+    paused = _names(conn, lv.VIR_CONNECT_LIST_DOMAINS_PAUSED)
+    persistent = _names(conn, lv.VIR_CONNECT_LIST_DOMAINS_PERSISTENT)
+    out = {}
+    for dom in doms:
+        name = dom.name()
+        try:
+            out[name] = view(dom, name, name in active, name in persistent,
+                             "running" if name in running else "paused" if name in paused
+                             else "active" if name in active else "shut off")
+        except lv.libvirtError as e:
+            if e.get_error_code() == lv.VIR_ERR_NO_DOMAIN:
+                continue
+            raise
+    return out
+
+
+def view(dom, name: str, active: bool, persistent: bool, detail: str) -> DomainView:
+    lv = libvirt()
+    xml = dom.XMLDesc(0)
+    saved = None
+    if persistent:
+        saved = dom.XMLDesc(lv.VIR_DOMAIN_XML_INACTIVE) if active else xml
+    return DomainView(name, detail, active, persistent, xml if active else None, saved)
+
+
+def lookup(conn, name: str):
+    lv = libvirt()
+    try:
+        return conn.lookupByName(name)
+    except lv.libvirtError as e:
+        if e.get_error_code() == lv.VIR_ERR_NO_DOMAIN:
+            return None
+        raise ProviderError(f'domain "{name}": {e.get_error_message()}') from e
+
+
+def view_of(conn, name: str) -> DomainView | None:
+    dom = lookup(conn, name)
+    if dom is None:
+        return None
+    lv = libvirt()
+    state = dom.state()[0]
+    detail = {lv.VIR_DOMAIN_RUNNING: "running", lv.VIR_DOMAIN_PAUSED: "paused",
+              lv.VIR_DOMAIN_SHUTOFF: "shut off"}.get(state, "active")
+    return view(dom, name, bool(dom.isActive()), bool(dom.isPersistent()), detail)
+
+
+def _require(conn, name: str):
+    dom = lookup(conn, name)
+    if dom is None:
+        raise ProviderError(f'domain "{name}" does not exist')
+    return dom, view_of(conn, name)
+
+
+def split_id(id: str) -> tuple[str, str]:
+    domain, sep, mac = id.rpartition("/")
+    if not sep or not domain or not mac:
+        raise ProviderError(f"a nic_attachment ID is DOMAIN/MAC, not {id!r}")
+    return domain, mac.lower()
+
+
+# -- changes -------------------------------------------------------------------------
+def _flags(v: DomainView, live: bool, persistent: bool, what: str) -> int:
+    lv = libvirt()
+    flags = 0
+    if live and v.active:
+        flags |= lv.VIR_DOMAIN_AFFECT_LIVE
+    if persistent:
+        if not v.persistent:
+            raise ProviderError(f'domain "{v.name}" is transient: a persistent NIC cannot be {what}')
+        flags |= lv.VIR_DOMAIN_AFFECT_CONFIG
+    if not flags:
+        raise ProviderError(f'domain "{v.name}" is not running and the NIC is not persistent: '
+                            f"it cannot be {what}")
+    return flags
+
+
+def attach(conn, attrs: dict, mark: str) -> dict:
+    """Attach a NIC; the MAC libvirt generates (when none is given) is read back."""
+    a = canonical("nic_attachment", attrs)
+    dom, v = _require(conn, a["domain"])
+    live, persistent = a.get("live", True), a.get("persistent", True)
+    flags = _flags(v, live, persistent, "attached")
+    before = set(v.macs())
+    if a.get("mac") and a["mac"] in before:
+        raise ProviderError(f'domain "{v.name}" already has a NIC with MAC {a["mac"]}; '
+                            f"use kvmnet import to adopt it")
+    with libvirt_error(f'domain "{v.name}": attach NIC'):
+        dom.attachDeviceFlags(nicxml.render_interface(a), flags)
+    after = view_of(conn, v.name)
+    new = [m for m in after.macs() if m not in before]
+    if a.get("mac"):
+        mac = a["mac"]
+    elif len(new) == 1:
+        mac = new[0]
+    else:
+        raise ProviderError(f'domain "{v.name}": cannot tell which NIC was attached ({new})')
+    if mark:
+        _set_mark(dom, after, mac, mark)
+    return read_back(conn, v.name, mac)
+
+
+def read_back(conn, domain: str, mac: str) -> dict:
+    v = view_of(conn, domain)
+    attrs = v.nic_attrs(mac) if v else None
+    if attrs is None:
+        raise ProviderError(f'domain "{domain}": NIC {mac} is not there after the change')
+    return attrs
+
+
+def update(conn, before: dict, attrs: dict, mark: str) -> dict:
+    """Change network/bridge/link state of the live and/or saved NIC (update-device)."""
+    a = canonical("nic_attachment", attrs)
+    domain, mac = a["domain"], a.get("mac") or (before or {}).get("mac")
+    dom, v = _require(conn, domain)
+    live, saved = v.live_ifaces.get(mac), v.saved_ifaces.get(mac)
+    if live is None and saved is None:
+        raise ProviderError(f'domain "{domain}" has no NIC with MAC {mac}')
+    lv = libvirt()
+    # live and saved each from their own element (PCI address, target dev kept)
+    for flag, iface in ((lv.VIR_DOMAIN_AFFECT_LIVE, live), (lv.VIR_DOMAIN_AFFECT_CONFIG, saved)):
+        if iface is None or _same(iface, a):
+            continue
+        with libvirt_error(f'domain "{domain}": update NIC {mac}'):
+            dom.updateDeviceFlags(nicxml.updated_interface(iface, a), flag)
+    if mark and v.marks().get(mac) != mark:
+        _set_mark(dom, view_of(conn, domain), mac, mark)
+    return read_back(conn, domain, mac)
+
+
+def _same(iface: nicxml.Interface, a: dict) -> bool:
+    f = iface.fields()
+    return (f["network"] == a.get("network") and f["bridge"] == a.get("bridge")
+            and f["link_state"] == (a.get("link_state") or "up"))
+
+
+def detach(conn, domain: str, mac: str, timeout: float = DETACH_TIMEOUT) -> None:
+    """Detach from the running domain and the saved definition; wait until it is gone."""
+    lv = libvirt()
+    dom = lookup(conn, domain)
+    if dom is None:
+        return
+    v = view_of(conn, domain)
+    live, saved = v.live_ifaces.get(mac), v.saved_ifaces.get(mac)
+    if live is not None:
+        with libvirt_error(f'domain "{domain}": detach NIC {mac}'):
+            dom.detachDeviceFlags(live.xml, lv.VIR_DOMAIN_AFFECT_LIVE)
+    if saved is not None:
+        with libvirt_error(f'domain "{domain}": remove NIC {mac} from the saved definition'):
+            dom.detachDeviceFlags(saved.xml, lv.VIR_DOMAIN_AFFECT_CONFIG)
+    if live is not None:
+        _wait_gone(conn, domain, mac, timeout)
+    _drop_mark(conn, domain, mac)
+
+
+def _wait_gone(conn, domain: str, mac: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while True:
+        v = view_of(conn, domain)
+        if v is None or not v.active or mac not in v.live_ifaces:
+            return
+        if time.monotonic() >= deadline:
+            raise ProviderError(
+                f'domain "{domain}": NIC {mac} is still attached {timeout:.0f}s after the detach '
+                f"request (the guest did not release it; is its OS running and does it support "
+                f"PCI hot-unplug?)")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+# -- marks -------------------------------------------------------------------------------
+def _metadata_flags(v: DomainView) -> int:
+    lv = libvirt()
+    flags = 0
+    if v.active:
+        flags |= lv.VIR_DOMAIN_AFFECT_LIVE
+    if v.persistent:
+        flags |= lv.VIR_DOMAIN_AFFECT_CONFIG
+    return flags
+
+
+def _write_marks(dom, v: DomainView, marks: dict[str, str]) -> None:
+    from kvmnet.providers.libvirt.netxml import NS
+    lv = libvirt()
+    body = nicxml.render_marks(marks) if marks else None
+    with libvirt_error(f'domain "{v.name}": write kvmnet metadata'):
+        dom.setMetadata(lv.VIR_DOMAIN_METADATA_ELEMENT, body, "kvmnet", NS, _metadata_flags(v))
+
+
+def _set_mark(dom, v: DomainView, mac: str, mark: str) -> None:
+    marks = {m: t for m, t in v.marks().items() if m in v.macs()}
+    marks[mac] = mark
+    _write_marks(dom, v, marks)
+
+
+def _drop_mark(conn, domain: str, mac: str) -> None:
+    v = view_of(conn, domain)
+    if v is None:
+        return
+    marks = v.marks()
+    if mac in marks:
+        del marks[mac]
+        _write_marks(lookup(conn, domain), v, marks)

@@ -1,0 +1,164 @@
+"""The libvirt provider: ``network`` and ``nic_attachment`` over libvirt-python.
+
+The connection is opened on first use (``validate`` never imports libvirt). The
+work is done by :mod:`networks`, :mod:`nics` and :mod:`consumers`; this class only
+dispatches and turns the engine's calls into theirs.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from kvmnet.engine.ownership import parse_mark
+from kvmnet.engine.values import contains_unknown, is_unknown
+from kvmnet.providers.base import Consumer, LiveObject, Provider, ProviderError
+from kvmnet.providers.libvirt import checks, consumers, networks, nics
+from kvmnet.providers.libvirt.lv import open_connection
+
+DEFAULT_URI = "qemu:///system"
+
+
+class LibvirtProvider(Provider):
+    name = "libvirt"
+    resource_types = ("network", "nic_attachment")
+    config_schema = {
+        "type": "object",
+        "properties": {"uri": {"type": "string", "minLength": 1}},
+        "additionalProperties": False,
+    }
+
+    def __init__(self, config: dict | None = None, instance: str | None = None):
+        super().__init__(config, instance)
+        self.uri = self.config.get("uri") or DEFAULT_URI
+        self._conn = None
+
+    # -- connection --------------------------------------------------------------------
+    @property
+    def conn(self):
+        if self._conn is None:
+            self._conn = open_connection(self.uri)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    # -- read -------------------------------------------------------------------------
+    def read(self, rtype: str, ids: Iterable[str]) -> dict[str, LiveObject]:
+        if rtype == "network":
+            out = {}
+            for name, v in networks.read_all(self.conn).items():
+                attrs, mark = v.attrs()
+                out[name] = LiveObject(name, attrs, parse_mark(mark))
+            return out
+        if rtype == "nic_attachment":
+            out = {}
+            for d in nics.read_all(self.conn).values():
+                marks = d.marks()
+                for mac in d.macs():
+                    attrs = d.nic_attrs(mac)
+                    if attrs is not None:
+                        id = f"{d.name}/{mac}"
+                        out[id] = LiveObject(id, attrs, parse_mark(marks.get(mac)))
+            return out
+        raise ProviderError(f"the libvirt provider does not manage {rtype}")
+
+    def import_object(self, rtype: str, id: str) -> LiveObject | None:
+        if rtype == "network":
+            v = networks.view_of(self.conn, id)
+            if v is None:
+                return None
+            attrs, mark = v.attrs()
+            return LiveObject(id, attrs, parse_mark(mark))
+        if rtype == "nic_attachment":
+            domain, mac = nics.split_id(id)
+            d = nics.view_of(self.conn, domain)
+            attrs = d.nic_attrs(mac) if d else None
+            if attrs is None:
+                return None
+            return LiveObject(f"{domain}/{mac}", attrs, parse_mark(d.marks().get(mac)))
+        raise ProviderError(f"the libvirt provider does not manage {rtype}")
+
+    # -- plan-time checks ----------------------------------------------------------------
+    def check(self, rtype: str, address: str, attrs: dict) -> list[tuple[str | None, str]]:
+        if rtype == "network":
+            return checks.network_problems(attrs)
+        if rtype == "nic_attachment":
+            problems = checks.nic_problems(attrs)
+            domain = attrs.get("domain")
+            if isinstance(domain, str) and not is_unknown(domain):
+                if nics.lookup(self.conn, domain) is None:
+                    problems.append(("domain", f'domain "{domain}" does not exist'))
+            return problems
+        return []
+
+    def replace_paths(self, rtype: str, before: dict, after: dict) -> list[str] | None:
+        if rtype != "network" or before is None or after is None or contains_unknown(after):
+            return None
+        return networks.not_in_place(before, after)
+
+    # -- changes ----------------------------------------------------------------------
+    def create(self, rtype: str, address: str, after: dict, mark: str) -> tuple[dict, dict]:
+        if rtype == "network":
+            return networks.create(self.conn, after, mark), {}
+        if rtype == "nic_attachment":
+            return nics.attach(self.conn, after, mark), {}
+        raise ProviderError(f"the libvirt provider does not manage {rtype}")
+
+    def update(self, rtype: str, address: str, before: dict, after: dict,
+               private: dict, mark: str) -> tuple[dict, dict]:
+        if rtype == "network":
+            return networks.update(self.conn, after, mark), private
+        if rtype == "nic_attachment":
+            return nics.update(self.conn, before, after, mark), private
+        raise ProviderError(f"the libvirt provider does not manage {rtype}")
+
+    def delete(self, rtype: str, address: str, before: dict, private: dict) -> None:
+        if rtype == "network":
+            networks.delete(self.conn, before["name"])
+        elif rtype == "nic_attachment":
+            nics.detach(self.conn, before["domain"], before["mac"].lower())
+        else:
+            raise ProviderError(f"the libvirt provider does not manage {rtype}")
+
+    # -- consumers --------------------------------------------------------------------
+    def consumers(self, rtype: str, attrs: dict) -> list[Consumer]:
+        name = attrs.get("name")
+        if not isinstance(name, str):
+            return []
+        if rtype == "network":
+            bridge = attrs.get("bridge")
+            if not isinstance(bridge, str):
+                live = networks.view_of(self.conn, name)
+                bridge = live.attrs()[0].get("bridge") if live else None
+            return consumers.network_consumers(
+                name, bridge if isinstance(bridge, str) else None, nics.read_all(self.conn).values())
+        if rtype == "bridge":
+            return consumers.bridge_consumers(
+                name, nics.read_all(self.conn).values(), networks.read_all(self.conn).values())
+        return []
+
+    # -- history ------------------------------------------------------------------------
+    def snapshot(self, rtype: str, ids: Iterable[str]) -> dict:
+        ids = list(ids)
+        if rtype == "network":
+            out = {}
+            for name in ids:
+                v = networks.view_of(self.conn, name)
+                if v is not None:
+                    out[name] = {"live": v.live_xml, "saved": v.saved_xml,
+                                 "autostart": v.autostart}
+            return out
+        if rtype == "nic_attachment":
+            out = {}
+            for id in ids:
+                domain, mac = nics.split_id(id)
+                d = nics.view_of(self.conn, domain)
+                if d is None:
+                    continue
+                live, saved = d.live_ifaces.get(mac), d.saved_ifaces.get(mac)
+                out[id] = {"live": live.xml if live else None, "saved": saved.xml if saved else None}
+            return out
+        return {}
