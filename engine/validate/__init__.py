@@ -13,7 +13,9 @@ Every problem found becomes a :class:`~kvmnet.engine.diagnostics.Diagnostic` wit
 the file, the line of the offending attribute, the address and the attribute path;
 one run reports all of them.
 
-Public API: :func:`validate_instances`, :func:`validate_instance`.
+Public API: :func:`validate_instances` (everything), or, for a caller that checks
+each instance as soon as it is expanded, :func:`validate_instance` per instance and
+then :func:`validate_across` once for the cross-instance rules.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from .schema import check_schema
 from .semantic import semantic_findings
 from .subject import Finding, Subject
 
-__all__ = ["validate_instances", "validate_instance"]
+__all__ = ["validate_instances", "validate_instance", "validate_across"]
 
 
 def validate_instances(instances: Iterable[ResourceInstance],
@@ -54,6 +56,21 @@ def validate_instance(inst: ResourceInstance) -> Diagnostics:
     """The errors of one instance alone (no cross-instance rules)."""
     diags = Diagnostics()
     _check_one(inst, 0, diags)
+    return diags
+
+
+def validate_across(instances: Iterable[ResourceInstance],
+                    scopes: Mapping[str, object] | None = None) -> Diagnostics:
+    """Only the cross-instance rules (values that fail an instance's own schema are
+    skipped, as in :func:`validate_instances`)."""
+    subjects = []
+    for order, inst in enumerate(instances):
+        attrs = inst.attrs or {}
+        subjects.append(Subject(inst, _mark_unknown(attrs, check_schema(inst.type, attrs).bad_paths), order))
+    diags = Diagnostics()
+    for subject, finding in cross_findings(subjects, scopes):
+        diags.items.append(_diagnostic(subject.inst, finding))
+    diags.items.sort(key=lambda d: (d.file or "", d.line or 0))
     return diags
 
 

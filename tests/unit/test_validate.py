@@ -5,7 +5,7 @@ import pytest
 
 from kvmnet.engine.model import ResourceInstance, SourcePos
 from kvmnet.engine.resources import TYPES
-from kvmnet.engine.validate import validate_instance, validate_instances
+from kvmnet.engine.validate import validate_across, validate_instance, validate_instances
 from kvmnet.engine.values import UNKNOWN
 
 BLOCK_LINE = 10
@@ -672,3 +672,11 @@ def test_validate_instance_alone_has_no_cross_rules():
     a = fwd("a", 80)
     assert not validate_instance(a)
     assert validate_instance(net(mode="bridge"))
+
+
+def test_per_instance_then_across_equals_the_whole_run():
+    insts = [net("a", mtu=10, ip=ip("10.0.0.1", 16)), net("b", ip=ip("10.0.1.1")), fwd("p", 80), fwd("q", 80)]
+    whole = sorted(str(d) for d in validate_instances(insts))
+    split = [str(d) for i in insts for d in validate_instance(i)] + [str(d) for d in validate_across(insts)]
+    assert sorted(split) == whole
+    assert len(whole) == 3
