@@ -23,10 +23,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from kvmnet.engine.ownership import Mark, parse_mark
-from kvmnet.providers.base import Change, ProviderError
+from kvmnet.engine.values import contains_unknown
+from kvmnet.providers.base import Change, LiveObject, Provider, ProviderError, Result
 
 PROTOCOLS = ("tcp", "udp")
 # Comment on the one rule kvmnet places in a chain it does not own (libvirt's
@@ -310,3 +311,64 @@ def result_attrs(change: Change, forward: Forward | None) -> dict | None:
     attrs = forward.attrs()
     attrs["network"] = (change.after or {}).get("network")
     return attrs
+
+
+# -- the provider flow both firewall providers share --------------------------------
+class ForwardingProvider(Provider):
+    """read/apply/check of ``port_forward`` for a firewall backend.
+
+    A subclass supplies the syntax: :meth:`_load` reads the live rules once and
+    returns a view with ``.rules`` (every rule parsed from kvmnet's own chains) and
+    ``.shared_rule_effective``; :meth:`_write` makes kvmnet's rules exactly the given
+    forwards in one atomic step, checked first, given the view it was computed from.
+    """
+
+    resource_types = ("port_forward",)
+    transactional = True
+    config_schema = {
+        "type": "object",
+        "properties": {"netns": {"type": "string"}},
+        "additionalProperties": False,
+    }
+
+    @property
+    def netns(self) -> str | None:
+        return self.config.get("netns")
+
+    def _load(self):
+        raise NotImplementedError
+
+    def _write(self, forwards: list[Forward], view) -> None:
+        raise NotImplementedError
+
+    def _live(self, view) -> dict[str, Forward]:
+        return intact_forwards(view.rules, view.shared_rule_effective)
+
+    def read(self, rtype: str, ids: Iterable[str]) -> dict[str, LiveObject]:
+        if rtype != "port_forward":
+            raise ProviderError(f"the {self.name} provider serves port_forward, not {rtype}")
+        return {fid: LiveObject(fid, f.attrs(), f.mark) for fid, f in self._live(self._load()).items()}
+
+    def check(self, rtype: str, address: str, attrs: dict) -> list[tuple[str | None, str]]:
+        if contains_unknown(attrs):
+            return []
+        try:
+            forward_from_attrs(attrs)
+        except ProviderError as e:
+            attribute, _, message = str(e).partition(": ")
+            return [(attribute if attribute in attrs else None, message if _ else str(e))]
+        return []
+
+    def apply(self, changes: list[Change]) -> Iterator[Result]:
+        if not changes:
+            return
+        view = self._load()
+        wanted, outcome = forwards_after(self._live(view), changes)
+        self._write(sorted(wanted.values(), key=lambda f: (f.protocol, f.host_lo)), view)
+        # read back: a change the backend accepted but that is not live is an error
+        missing = sorted(set(wanted) - set(self._live(self._load())))
+        if missing:
+            raise ProviderError(f"{self.name}: the rules were written but these forwards are "
+                                f"not live as written: {', '.join(missing)}")
+        for change, forward in outcome:
+            yield Result(change, result_attrs(change, forward))

@@ -149,7 +149,8 @@ def _merge_link(table: LinkTable, entry: dict) -> None:
     if "addr_info" in entry:
         link.addresses = sorted(
             f"{a['local']}/{a['prefixlen']}" for a in entry["addr_info"]
-            if a.get("family") == "inet" and "local" in a)
+            # a DHCP lease (netplan's dhcp4) is "dynamic": not part of ``addresses``
+            if a.get("family") == "inet" and "local" in a and not a.get("dynamic"))
 
 
 def sort_routes(routes: Iterable[dict]) -> list[dict]:

@@ -180,7 +180,8 @@ class SaveView:
     existing_chains: set = field(default_factory=set)
 
     @property
-    def jumps_effective(self) -> bool:
+    def shared_rule_effective(self) -> bool:
+        """Every jump is there, and the FORWARD one precedes everyone else's rules."""
         return all(self.jump_ok.get((t, c), False) for t, c, _, _ in JUMPS)
 
 

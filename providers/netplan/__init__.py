@@ -1,0 +1,4 @@
+"""The ``netplan`` provider: host bridges and vlans, live and in a netplan file."""
+from kvmnet.providers.netplan.provider import NetplanProvider
+
+__all__ = ["NetplanProvider"]

@@ -147,7 +147,17 @@ COMMIT
     moved = ipt.parse_save(save.replace(
         '-A FORWARD -m comment --comment "kvmnet:jump" -j KVMNET_FORWARD\n-A FORWARD -j LIBVIRT_FWI',
         '-A FORWARD -j LIBVIRT_FWI\n-A FORWARD -m comment --comment "kvmnet:jump" -j KVMNET_FORWARD'))
-    assert not moved.jumps_effective
+    assert not moved.shared_rule_effective
     text = ipt.restore_text(FORWARDS[:1], moved)
     assert '-D FORWARD -m comment --comment "kvmnet:jump" -j KVMNET_FORWARD' in text
     assert "-I FORWARD 1 " in text
+
+
+def test_plan_time_check_reports_the_attribute():
+    from kvmnet.engine.values import UNKNOWN
+    from kvmnet.providers.nftables import NftablesProvider
+    p = NftablesProvider({})
+    assert p.check("port_forward", "port_forward.web", attrs()) == []
+    assert p.check("port_forward", "port_forward.web", attrs(to_address=UNKNOWN)) == []
+    [(attribute, message)] = p.check("port_forward", "port_forward.web", attrs(to_address="10.0.0.500"))
+    assert attribute == "to_address" and "IPv4" in message
