@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from kvmnet.engine.config.evaluate import attr_references, body_references
+from kvmnet.engine.config.evaluate import attr_references
 from kvmnet.engine.config.model import Config
 from kvmnet.engine.diagnostics import Diagnostics
 from kvmnet.engine.resources import TYPES
@@ -23,7 +23,8 @@ def _local_resource_refs(config: Config, name: str, memo: dict, busy: set) -> se
         return set()
     busy.add(name)
     out: set[str] = set()
-    for ref in attr_references(config.locals[name].value):
+    decl = config.locals[name]
+    for ref in _references(decl.value, Diagnostics(), decl.file, f"local.{name}"):
         p = ref.parts
         if len(p) >= 2 and p[0] in TYPES:
             out.add(f"{p[0]}.{p[1]}")
@@ -34,6 +35,24 @@ def _local_resource_refs(config: Config, name: str, memo: dict, busy: set) -> se
     return out
 
 
+def _block_attrs(block):
+    """Every attribute of a block body, nested blocks included."""
+    yield from block.attrs.values()
+    for b in block.blocks:
+        yield from _block_attrs(b)
+
+
+def _references(attr, diags: Diagnostics, file: str, address: str) -> list:
+    """The references of one attribute; an expression that does not compile (an
+    unknown function, a syntax error inside ``${}``) is a diagnostic at its line."""
+    from kvmnet.engine.expr import ExprError
+    try:
+        return attr_references(attr)
+    except ExprError as e:
+        diags.add(str(e), file=file, line=attr.line, address=address, attribute=attr.name)
+        return []
+
+
 def build_graph(config: Config, diags: Diagnostics):
     """The resource dependency graph; undeclared references and cycles → diagnostics."""
     import networkx as nx
@@ -42,10 +61,10 @@ def build_graph(config: Config, diags: Diagnostics):
     g.add_nodes_from(config.resources)
     memo: dict[str, set[str]] = {}
     for addr, r in config.resources.items():
-        attrs = [(a, ref) for a, ref in body_references(r.body)]
-        for meta in (r.count, r.for_each):
-            if meta is not None:
-                attrs.extend((meta, ref) for ref in attr_references(meta))
+        attrs = []
+        for a in [*_block_attrs(r.body), r.count, r.for_each]:
+            if a is not None:
+                attrs.extend((a, ref) for ref in _references(a, diags, r.file, addr))
         for a, ref in attrs:
             p = ref.parts
             if not p:
