@@ -15,6 +15,7 @@ from kvmnet.engine.model import ResourceInstance
 from kvmnet.engine.plan.diff import merge_planned
 from kvmnet.engine.resources import canonical, with_defaults
 from kvmnet.engine.timings import NULL, Timings
+from kvmnet.engine.values import UNKNOWN
 
 
 @dataclass
@@ -46,6 +47,18 @@ def resource_value(config: Config, values: dict, rtype: str, name: str):
     return values.get(prefix, {}).get(None, UNKNOWN)
 
 
+def _provider_scopes(evaluator: Evaluator, diags: Diagnostics) -> dict[str, str]:
+    """Where each provider's objects live (netns or libvirt URI), so that objects in
+    different namespaces never clash in the cross-instance rules."""
+    out = {}
+    for name in evaluator.config.providers:
+        cfg = evaluator.provider_config(name, diags)
+        where = cfg.get("netns") or cfg.get("uri")
+        if isinstance(where, str):
+            out[name] = where
+    return out
+
+
 def prepare(config_dir: str, inputs: VariableInputs | None = None,
             timings: Timings = NULL, validate: bool = True, use_cache: bool = True) -> Prepared:
     """Load, evaluate and validate a config directory; raise DiagnosticError on errors."""
@@ -68,16 +81,23 @@ def prepare(config_dir: str, inputs: VariableInputs | None = None,
         # values[resource address][key] = planned attributes, for references
         values: dict[str, dict] = {}
         evaluator.resolve_resource = lambda t, n: resource_value(config, values, t, n)
+        from kvmnet.engine.validate import validate_across, validate_instance
         for addr in order:
             decl = config.resources[addr]
             for inst in evaluator.expand(decl, diags):
                 prepared.instances[inst.address] = inst
+                found = validate_instance(inst) if validate else None
+                if found:
+                    diags.extend(found)
+                    values.setdefault(addr, {})[inst.key] = UNKNOWN
+                    continue
                 desired = canonical(inst.type, with_defaults(inst.type, inst.name, inst.attrs))
                 values.setdefault(addr, {})[inst.key] = merge_planned(inst.type, desired, None, True)
         evaluator.reset_locals()
         if validate and not diags:
-            from kvmnet.engine.validate import validate_instances
-            diags.extend(validate_instances(list(prepared.instances.values())))
+            scopes = _provider_scopes(evaluator, diags)
+            ordered = sorted(prepared.instances.values(), key=lambda i: (i.pos.file, i.pos.line))
+            diags.extend(validate_across(ordered, scopes))
     if diags:
         raise DiagnosticError(diags)
     return prepared

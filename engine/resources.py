@@ -90,6 +90,9 @@ def _canon_network(a: dict) -> dict:
 
 
 def _canon_links(a: dict) -> dict:
+    if a.get("route") is not None:          # repeated ``route {}`` blocks
+        a["routes"] = a.pop("route")
+    a.pop("route", None)
     for k in ("interfaces", "addresses", "nameservers"):
         if a.get(k) is not None:
             a[k] = _sorted_unique(a[k])

@@ -162,9 +162,12 @@ class Evaluator:
         out = {}
         for k, a in decl.attrs.items():
             try:
-                out[k] = self.evaluate(a, self.scope(), address=f"provider.{name}", path=k)
+                v = self.evaluate(a, self.scope(), address=f"provider.{name}", path=k)
             except EvalFailure as f:
                 diags.items.append(f.diag)
+                continue
+            if v is not None:          # null means "not set": the provider's default
+                out[k] = v
         return out
 
     # -- resources ---------------------------------------------------------------
