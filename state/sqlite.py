@@ -118,7 +118,7 @@ class SqliteState(StateBackend):
             sql, params = sql + " LIMIT ?", (int(limit),)
         try:
             rows = conn.execute(sql, params).fetchall()
-        except sqlite3.OperationalError as e:
+        except sqlite3.DatabaseError as e:
             if "no such table" in str(e):
                 return []
             raise StateError(f"cannot read state {self.path}: {e}") from None

@@ -73,8 +73,28 @@ def test_empty_file_reads_as_no_state(st, state_path):
 
 def test_a_file_that_is_not_sqlite_is_a_clear_error(st, state_path):
     state_path.write_text("this is not a database, it is a plan file\n" * 20)
-    with pytest.raises(StateError, match="cannot read state"):
+    with pytest.raises(StateError, match="cannot read state .*kvmnet.state.db"):
         st.read()
+    with pytest.raises(StateError, match="cannot read state"):
+        st.history()
+    with pytest.raises(StateError, match="cannot open state"):
+        with st.transaction() as w:
+            w.put(rec("sysctl_profile.a"))
+
+
+def test_a_state_of_a_newer_format_is_refused(st, state_path):
+    with st.transaction() as w:
+        w.put(rec("sysctl_profile.a"))
+    st.close()
+    conn = sqlite3.connect(state_path)
+    with conn:
+        conn.execute("UPDATE meta SET format_version = 99")
+    conn.close()
+    with pytest.raises(StateError, match="format 99.*upgrade kvmnet"):
+        st.read()
+    with pytest.raises(StateError, match="format 99"):
+        with st.transaction() as w:
+            w.put(rec("sysctl_profile.b"))
 
 
 # -- creating, lineage, serial ------------------------------------------------------
@@ -520,6 +540,48 @@ def test_reused_pid_does_not_make_a_dead_holder_look_alive(st, state_path):
         assert [s.id for s in lock.stale] == ["f00"]
 
 
+CHILD_HANDOVER = r"""
+import os, sys, time
+from kvmnet.state import open_state
+st = open_state(sys.argv[1])
+lock = st.lock("exclusive", "kvmnet apply --confirm-timeout 60")
+pid = os.fork()
+if pid == 0:                      # the waiter that outlives the terminal
+    lock.adopt()
+    print("WAITER", os.getpid(), lock.id, flush=True)
+    time.sleep(60)
+    os._exit(0)
+lock.detach()                     # the foreground process goes away
+"""
+
+
+def test_a_lock_handed_to_a_forked_waiter_stays_held_and_names_it(st, state_path):
+    parent = subprocess.Popen([sys.executable, "-c", CHILD_HANDOVER, str(state_path)],
+                              stdout=subprocess.PIPE, text=True)
+    words = parent.stdout.readline().split()
+    assert words[0] == "WAITER", words
+    waiter_pid, lock_id = int(words[1]), words[2]
+    try:
+        parent.wait(10)
+        [held] = st.locks()
+        assert (held.id, held.pid, held.alive) == (lock_id, waiter_pid, True)
+        with pytest.raises(LockError) as err:
+            st.lock(SHARED, "kvmnet plan", timeout=0)
+        assert f"pid {waiter_pid} " in str(err.value)
+    finally:
+        os.kill(waiter_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while True:                   # the waiter is not our child: wait for it to go
+        try:
+            lock = st.lock(EXCLUSIVE, "kvmnet apply", timeout=0)
+            break
+        except LockError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    with lock:
+        assert [s.id for s in lock.stale] == [lock_id]
+
+
 def test_lock_mode_is_checked(st):
     with pytest.raises(ValueError):
         st.lock("write", "kvmnet apply")
@@ -546,8 +608,9 @@ def test_sigkill_of_a_writer_leaves_a_readable_state_of_committed_transactions(
     reported_commits = max(reported, default=1)
     print("commits reported before the kill:", reported_commits)
 
-    with sqlite3.connect(state_path) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn = sqlite3.connect(state_path)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
     st = open_state(state_path)
     snap = st.read()
     # each transaction added exactly one instance and bumped serial once; the kill
