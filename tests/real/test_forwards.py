@@ -4,7 +4,7 @@ Everything happens inside namespaces the tests create and delete: a "host"
 namespace (the provider's ``netns``), a "guest" namespace behind it and a "client"
 namespace outside it; with libvirt, the host is the namespace of a real libvirtd
 that runs a NAT network, and the guest is joined to that network's bridge.
-Addresses: 198.18.0.0/24 outside (a test range), 10.0.0.0/24 or 192.168.150.0/24
+Addresses: 198.18.0.0/24 outside (a test range), 10.0.0.0/24 or 192.168.213.0/24
 inside; no packet leaves the test's namespaces.
 """
 from __future__ import annotations
@@ -263,8 +263,8 @@ def test_malformed_forward_is_refused_before_the_firewall_is_touched(kind, topol
 # == with a real libvirtd and a NAT network ==============================================
 NET_XML = """<network><name>{name}</name><forward mode='nat'/>
 <bridge name='{bridge}' stp='off' delay='0'/>
-<ip address='192.168.150.1' netmask='255.255.255.0'/></network>"""
-GUEST_IP = "192.168.150.50"
+<ip address='192.168.213.1' netmask='255.255.255.0'/></network>"""
+GUEST_IP = "192.168.213.50"
 
 
 def _libvirt_world(sandbox, tmp_path):
@@ -289,7 +289,7 @@ def libvirt_world(libvirt, tmp_path):
         add_veth(host, f"o{name[2:]}", "eth0", peer_ns=client)
         in_ns(host, "ip", "addr", "add", f"{OUTSIDE_HOST}/24", "dev", f"o{name[2:]}")
         in_ns(guest, "ip", "addr", "add", f"{GUEST_IP}/24", "dev", "eth0")
-        in_ns(guest, "ip", "route", "add", "default", "via", "192.168.150.1")
+        in_ns(guest, "ip", "route", "add", "default", "via", "192.168.213.1")
         in_ns(client, "ip", "addr", "add", f"{OUTSIDE_CLIENT}/24", "dev", "eth0")
         server = start_server(guest, [80])
         try:
@@ -374,7 +374,7 @@ def test_forward_applied_before_libvirt_starts_its_first_network(kind, tmp_path)
             add_veth(host, "ov0", "eth0", peer_ns=client)
             in_ns(host, "ip", "addr", "add", f"{OUTSIDE_HOST}/24", "dev", "ov0")
             in_ns(guest, "ip", "addr", "add", f"{GUEST_IP}/24", "dev", "eth0")
-            in_ns(guest, "ip", "route", "add", "default", "via", "192.168.150.1")
+            in_ns(guest, "ip", "route", "add", "default", "via", "192.168.213.1")
             in_ns(client, "ip", "addr", "add", f"{OUTSIDE_CLIENT}/24", "dev", "eth0")
             server = start_server(guest, [80])
             try:
