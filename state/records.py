@@ -30,7 +30,7 @@ class InstanceRecord:
     id: str | None = None             # live id = import ID
     attrs: dict = field(default_factory=dict)
     private: dict = field(default_factory=dict)   # provider-private (e.g. sysctl originals)
-    dependencies: list = field(default_factory=list)  # addresses it depends on
+    dependencies: list = field(default_factory=list)  # addresses it depends on (stored sorted)
     created_at: str = ""              # ISO time; set by the store on first put
     updated_at: str = ""              # ISO time; set by the store on every change
 

@@ -302,17 +302,18 @@ class SqliteWriter(StateWriter):
     def put(self, record: InstanceRecord) -> InstanceRecord:
         conn = self._begin()
         what = f"{record.address} in state"
+        dependencies = sorted(record.dependencies)     # a set in meaning: stable text
         row = (record.type, record.name,
                None if record.key is None else _dumps(record.key, what),
                record.provider, record.id,
                _dumps(record.attrs, what), _dumps(record.private, what),
-               _dumps(list(record.dependencies), what))
+               _dumps(dependencies, what))
         old = conn.execute(
             "SELECT type, name, key, provider, id, attrs, private, dependencies, "
             "created_at, updated_at FROM instances WHERE address = ?",
             (record.address,)).fetchone()
         if old is not None and tuple(old[:8]) == row:
-            return _stored(record, old[8], old[9])
+            return _stored(record, dependencies, old[8], old[9])
         now = now_iso()
         created = old[8] if old is not None else (record.created_at or now)
         conn.execute(
@@ -321,7 +322,7 @@ class SqliteWriter(StateWriter):
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.address, *row, created, now))
         self._changed = True
-        return _stored(record, created, now)
+        return _stored(record, dependencies, created, now)
 
     def remove(self, address: str) -> bool:
         conn = self._begin()
@@ -380,10 +381,11 @@ class SqliteWriter(StateWriter):
             self._changed = False
 
 
-def _stored(record: InstanceRecord, created: str, updated: str) -> InstanceRecord:
+def _stored(record: InstanceRecord, dependencies: list[str], created: str,
+            updated: str) -> InstanceRecord:
     return InstanceRecord(record.address, record.type, record.name, record.key,
                           record.provider, record.id, record.attrs, record.private,
-                          list(record.dependencies), created, updated)
+                          dependencies, created, updated)
 
 
 def _history_values(fields: dict[str, Any], exclude_id: bool) -> dict[str, Any]:

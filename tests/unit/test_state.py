@@ -273,6 +273,30 @@ def test_reading_never_changes_the_state_file(st, state_path):
     assert (digest(state_path), state_path.stat().st_mtime_ns) == before
 
 
+CHILD_WRITE_N = r"""
+import sys
+from kvmnet.state import open_state, InstanceRecord
+st = open_state(sys.argv[1])
+for i in range(int(sys.argv[3])):
+    with st.transaction() as w:
+        w.put(InstanceRecord(f"sysctl_profile.{sys.argv[2]}[{i}]", "sysctl_profile",
+                             sys.argv[2], i, "sysctl"))
+"""
+
+
+def test_concurrent_writers_are_serialised(st, state_path):
+    """Without the run lock (a bug elsewhere), SQLite still serialises writers."""
+    with st.transaction() as w:
+        w.put(rec("sysctl_profile.seed"))
+    procs = [subprocess.Popen([sys.executable, "-c", CHILD_WRITE_N, str(state_path),
+                               name, "100"], stderr=subprocess.PIPE, text=True)
+             for name in ("a", "b", "c")]
+    for p in procs:
+        assert p.wait(60) == 0, p.stderr.read()
+    snap = st.read()
+    assert len(snap.instances) == 301 and snap.serial == 301
+
+
 # -- history -------------------------------------------------------------------------
 
 def test_history_add_update_list(st):
@@ -580,6 +604,25 @@ def test_a_lock_handed_to_a_forked_waiter_stays_held_and_names_it(st, state_path
             time.sleep(0.05)
     with lock:
         assert [s.id for s in lock.stale] == [lock_id]
+
+
+def test_lock_in_a_missing_directory_is_a_clear_error(tmp_path):
+    st = open_state(tmp_path / "nope" / "kvmnet.state.db")
+    with pytest.raises(LockError, match="does not exist"):
+        st.lock(SHARED, "kvmnet plan")
+
+
+def test_dependencies_are_a_set_stored_sorted(st):
+    r = rec("bridge.b")
+    r.dependencies = {"vlan.v", "network.a"}
+    with st.transaction() as w:
+        assert w.put(r).dependencies == ["network.a", "vlan.v"]
+    r.dependencies = ["vlan.v", "network.a"]
+    with st.transaction() as w:
+        w.put(r)
+    snap = st.read()
+    assert snap.serial == 1 and snap.instances["bridge.b"].dependencies == [
+        "network.a", "vlan.v"]
 
 
 def test_lock_mode_is_checked(st):
