@@ -96,7 +96,8 @@ class SqliteState(StateBackend):
                     return StateSnapshot()
                 text = conn.execute(_SELECT_INSTANCES_AS_JSON).fetchone()[0]
             finally:
-                conn.execute("COMMIT")
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
         except sqlite3.DatabaseError as e:
             raise StateError(f"cannot read state {self.path}: {e}") from None
         make = InstanceRecord
