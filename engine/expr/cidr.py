@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from .errors import ExprError
 
 
+@lru_cache(maxsize=4096)
 def _network(prefix: str):
     try:
         return ipaddress.ip_network(prefix, strict=False)
@@ -36,7 +38,7 @@ def cidrsubnet(prefix: str, newbits: int, netnum: int) -> str:
         raise ExprError(f"prefix extension of {newbits} does not accommodate a subnet "
                         f"numbered {netnum}")
     base = int(net.network_address) + (netnum << (net.max_prefixlen - new_len))
-    return str(type(net)((base, new_len)))
+    return f"{type(net.network_address)(base)}/{new_len}"
 
 
 def cidrnetmask(prefix: str) -> str:

@@ -19,11 +19,15 @@ class RawList(N.Expr):
 
     def evaluate(self, scope):
         out = []
-        for i, e in enumerate(self.items):
+        Lit = N.Literal
+        for e in self.items:
+            if type(e) is Lit:
+                out.append(e.value)
+                continue
             try:
                 out.append(e.evaluate(scope))
             except ExprError as err:
-                raise err.at(i)
+                raise err.at(len(out))
         return out
 
     def collect_refs(self, bound, out):
@@ -42,6 +46,7 @@ class RawMap(N.Expr):
 
     def evaluate(self, scope):
         out = {}
+        Lit = N.Literal
         for k, e in self.items:
             if type(k) is not str:
                 key = k.evaluate(scope)
@@ -56,6 +61,9 @@ class RawMap(N.Expr):
                         raise ExprError(err.message, k.offset) from None
             else:
                 key = k
+                if type(e) is Lit:
+                    out[key] = e.value
+                    continue
             try:
                 out[key] = e.evaluate(scope)
             except ExprError as err:
@@ -72,6 +80,8 @@ class RawMap(N.Expr):
 def _compile(raw) -> N.Expr:
     t = type(raw)
     if t is str:
+        if "${" not in raw and "%{" not in raw and not raw.startswith("<<"):
+            return N.Literal(raw)
         return parse_template(raw)
     if t is int or t is bool or raw is None:
         return N.Literal(raw)

@@ -40,18 +40,17 @@ class Function:
         n = len(args)
         if n < self.min_args or (self.max_args is not None and n > self.max_args):
             raise ExprError(f'function "{self.name}" expects {self._arity()}, got {n}', offset)
-        for a in args:
+        null_from = self.null_from
+        check_nested = not self.nested_unknown
+        for i, a in enumerate(args):
             if a is UNKNOWN:
                 return UNKNOWN
-        if not self.nested_unknown:
-            for a in args:
-                if type(a) in (list, dict, ops.SetValue) and contains_unknown(a):
-                    return UNKNOWN
-        null_from = self.null_from
-        for i, a in enumerate(args):
-            if a is None and (null_from is None or i < null_from):
-                raise ExprError(f'call to function "{self.name}" failed: argument {i + 1} '
-                                'must not be null', offset)
+            if a is None:
+                if null_from is None or i < null_from:
+                    raise ExprError(f'call to function "{self.name}" failed: argument {i + 1} '
+                                    'must not be null', offset)
+            elif check_nested and isinstance(a, (list, dict)) and contains_unknown(a):
+                return UNKNOWN
         try:
             return self.impl(*args)
         except ExprError as e:

@@ -10,7 +10,7 @@ from kvmnet.engine.values import UNKNOWN, contains_unknown
 
 from . import ops
 from .errors import ExprError
-from .reference import Reference, render_parts
+from .reference import Reference
 
 # traversal step kinds
 ATTR, INDEX, INDEX_EXPR, SPLAT = 0, 1, 2, 3
@@ -205,7 +205,7 @@ class Traversal(Expr):
     including step i (for error messages).
     """
 
-    __slots__ = ("root", "source", "steps", "texts", "root_text")
+    __slots__ = ("root", "source", "steps", "texts", "root_text", "first", "_ref")
 
     def __init__(self, root, source, steps, texts, root_text, offset=0):
         self.root = root
@@ -214,6 +214,8 @@ class Traversal(Expr):
         self.texts = tuple(texts)
         self.root_text = root_text
         self.offset = offset
+        self.first = self._first_name()
+        self._ref = None
 
     @property
     def text(self) -> str:
@@ -235,7 +237,7 @@ class Traversal(Expr):
         if loop and root in loop:
             return self.walk(loop[root], 0, scope)
         if root == "var" or root == "local":
-            name = self._first_name()
+            name = self.first
             what = "input variable" if root == "var" else "local value"
             if name is None:
                 raise ExprError(f'"{root}" must be followed by a name, as in {root}.NAME', self.offset)
@@ -249,7 +251,7 @@ class Traversal(Expr):
             if scope.count is None:
                 raise ExprError('"count.index" can only be used in a resource that sets "count"',
                                 self.offset)
-            name = self._first_name()
+            name = self.first
             if name != "index":
                 raise ExprError(f'"{self.text}": the "count" object has only the attribute "index"',
                                 self.offset)
@@ -258,7 +260,7 @@ class Traversal(Expr):
             if scope.each is None:
                 raise ExprError(f'"{self.text}": "each.key" and "each.value" can only be used '
                                 'in a resource that sets "for_each"', self.offset)
-            name = self._first_name()
+            name = self.first
             if name not in ("key", "value"):
                 raise ExprError(f'"{self.text}": the "each" object has only the attributes '
                                 '"key" and "value"', self.offset)
@@ -274,7 +276,7 @@ class Traversal(Expr):
                 raise ExprError(f'unknown name "{root}"', self.offset)
             raise ExprError(f'unknown reference "{self.text}": "{root}" is not a resource type, '
                             'and var., local., count. or each. was not used', self.offset)
-        name = self._first_name()
+        name = self.first
         if name is None:
             raise ExprError(f'a reference to resource type "{root}" must be followed by '
                             f'the resource name, as in {root}.NAME', self.offset)
@@ -360,23 +362,28 @@ class Traversal(Expr):
                 if kind == INDEX_EXPR:
                     arg.collect_refs(bound, out)
             return
-        parts = [self.root]
-        indexes = []
-        constant = True
+        ref = self._ref
+        if ref is None:
+            ref = self._ref = self._reference()
+        out.append(ref)
         for kind, arg in self.steps:
             if kind == INDEX_EXPR:
                 arg.collect_refs(bound, out)
-            if not constant:
-                continue
+
+    def _reference(self) -> Reference:
+        parts = [self.root]
+        indexes = []
+        text = self.root_text
+        for i, (kind, arg) in enumerate(self.steps):
             if kind == ATTR:
                 parts.append(arg)
             elif kind == INDEX:
                 indexes.append(len(parts))
                 parts.append(arg)
             else:
-                constant = False
-        parts_t, idx_t = tuple(parts), tuple(indexes)
-        out.append(Reference(parts_t, idx_t, render_parts(parts_t, idx_t), self.offset))
+                break
+            text = self.texts[i]
+        return Reference(tuple(parts), tuple(indexes), text, self.offset)
 
     def __repr__(self) -> str:
         return f"Traversal({self.text!r})"

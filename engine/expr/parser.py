@@ -15,12 +15,15 @@ from .errors import ExprError
 from .ops import normalize_number
 
 _SKIP = re.compile(r"(?:[ \t\r\n]+|#[^\n]*|//[^\n]*|/\*.*?\*/)*", re.S)
+# One match per token: leading blanks and comments, then the token itself.
 _TOKEN = re.compile(r"""
-   (?P<num>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
-  |(?P<heredoc><<-?[A-Za-z_][\w-]*[ \t]*\r?\n)
-  |(?P<ident>[A-Za-z_][\w-]*)
-  |(?P<op>\.\.\.|==|!=|<=|>=|&&|\|\||=>|[-+*/%<>!?:=.,()\[\]{}"])
-""", re.X)
+  (?:[ \t\r\n]+|\#[^\n]*|//[^\n]*|/\*.*?\*/)*
+  (?:(?P<ident>[A-Za-z_][\w-]*)
+    |(?P<num>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
+    |(?P<heredoc><<-?[A-Za-z_][\w-]*[ \t]*\r?\n)
+    |(?P<op>\.\.\.|==|!=|<=|>=|&&|\|\||=>|[-+*/%<>!?:=.,()\[\]{}"])
+    |(?P<eof>\Z))
+""", re.X | re.S)
 _DIGITS = re.compile(r"\d+")
 _HEREDOC_HEAD = re.compile(r"<<(-?)([A-Za-z_][\w-]*)")
 _HEREDOC_WHOLE = re.compile(r"<<(-?)([A-Za-z_][\w-]*)[ \t]*\r?\n(.*?)^[ \t]*\2[ \t]*\Z", re.S | re.M)
@@ -56,19 +59,15 @@ class Parser:
     # ---- lexer -------------------------------------------------------------
 
     def advance(self) -> None:
-        src = self.src
-        pos = _SKIP.match(src, self.end).end()
-        if pos >= len(src):
-            self.kind, self.val, self.start, self.end = "eof", "", pos, pos
-            return
-        m = _TOKEN.match(src, pos)
+        m = _TOKEN.match(self.src, self.end)
         if m is None:
-            raise self.error(f'unexpected character "{src[pos]}"', pos)
+            pos = _SKIP.match(self.src, self.end).end()
+            raise self.error(f'unexpected character "{self.src[pos]}"', pos)
         kind = m.lastgroup
-        val = m.group()
+        val = m.group(kind)
         self.kind = val if kind == "op" else kind
         self.val = val
-        self.start = pos
+        self.start = m.start(kind)
         self.end = m.end()
 
     def peek_kind(self) -> str:
@@ -101,6 +100,8 @@ class Parser:
         self.expect(":", '":" in conditional expression')
         self.advance()
         otherwise = self.parse_expr()
+        if isinstance(cond, N.Literal) and type(cond.value) is bool:
+            return then if cond.value else otherwise
         return N.Conditional(cond, then, otherwise, self.base + start)
 
     def parse_binary(self, min_prec: int) -> N.Expr:
@@ -113,7 +114,8 @@ class Parser:
                 return left
             self.advance()
             right = self.parse_binary(prec)
-            left = _BINARY_NODE[op](op, left, right, self.base + start)
+            node = _BINARY_NODE[op](op, left, right, self.base + start)
+            left = fold(node) if type(left) is N.Literal and type(right) is N.Literal else node
 
     def parse_unary(self) -> N.Expr:
         kind = self.kind
@@ -123,7 +125,8 @@ class Parser:
             operand = self.parse_unary()
             if kind == "-" and isinstance(operand, N.Literal) and type(operand.value) in (int, float):
                 return N.Literal(-operand.value, self.base + start)
-            return N.Unary(kind, operand, self.base + start)
+            node = N.Unary(kind, operand, self.base + start)
+            return fold(node) if type(operand) is N.Literal else node
         return self.parse_postfix()
 
     def parse_primary(self) -> N.Expr:
@@ -242,7 +245,10 @@ class Parser:
                 raise self.error(f'expected "," or ")" in the call to "{name}" but found '
                                  f"{self.describe()}")
         self.advance()
-        return N.FunctionCall(name, function, args, expand, offset)
+        node = N.FunctionCall(name, function, args, expand, offset)
+        if function is not None and all(type(a) is N.Literal for a in args):
+            return fold(node)
+        return node
 
     def parse_tuple(self, offset: int) -> N.Expr:
         items = []
@@ -446,6 +452,22 @@ class Parser:
         return N.TemplateFor(key_var, value_var, collection, N.Template(body, offset), offset), pos, None
 
 
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def fold(node: N.Expr) -> N.Expr:
+    """Constant folding: a node whose operands are all literals becomes a literal
+    when it evaluates to a scalar; on an error it is kept, to fail at evaluation."""
+    from .scope import Scope
+    try:
+        value = node.evaluate(Scope())
+    except ExprError:
+        return node
+    if type(value) in _IMMUTABLE:
+        return N.Literal(value, node.offset)
+    return node
+
+
 def _flush(buf: list, parts: list) -> None:
     if buf:
         text = "".join(buf)
@@ -467,7 +489,10 @@ def make_template(parts: list, offset: int) -> N.Expr:
             return N.Literal(p, offset)
         if not isinstance(p, (N.TemplateIf, N.TemplateFor)):
             return p
-    return N.Template(parts, offset)
+    node = N.Template(parts, offset)
+    if all(type(p) is str or type(p) is N.Literal for p in parts):
+        return fold(node)
+    return node
 
 
 def heredoc_template(body: str, strip: bool, base: int, offset: int) -> N.Expr:
@@ -493,6 +518,8 @@ _CACHE_LIMIT = 500_000
 def parse_expression(text: str) -> N.Expr:
     """Parse HCL expression source text (e.g. ``var.n > 2 ? "big" : "small"``)."""
     node = _EXPR_CACHE.get(text)
+    if node is None and _SIMPLE_WHOLE.fullmatch(text):
+        node = simple_traversal(text)
     if node is None:
         p = Parser(text)
         p.advance()
@@ -527,8 +554,67 @@ def _parse_template_uncached(s: str) -> N.Expr:
         m = _HEREDOC_WHOLE.match(s)
         if m is not None:
             return heredoc_template(m.group(3), bool(m.group(1)), m.start(3), 0)
+    fast = _simple_template(s)
+    if fast is not None:
+        return fast
     p = Parser(s)
     parts, _, term = p.scan_template(0, quoted=False)
     if term is not None:
         raise ExprError(f"%{{ {term} }} without a matching opening directive", 0)
     return make_template(parts, 0)
+
+
+# Fast path: templates whose interpolations are all plain traversals
+# ("virbr${count.index}", "${network.lab.name}") skip the general parser.
+_SIMPLE_TRAVERSAL = r'[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*|\[\d+\]|\["[^"\\$%]*"\])*'
+_SIMPLE_INTERP = re.compile(r"\$\{[ \t]*(" + _SIMPLE_TRAVERSAL + r")[ \t]*\}")
+_SIMPLE_STEP = re.compile(r'\.([A-Za-z_][\w-]*)|\[(\d+)\]|\["([^"\\$%]*)"\]')
+_SIMPLE_WHOLE = re.compile(_SIMPLE_TRAVERSAL)
+_ROOT = re.compile(r"[A-Za-z_][\w-]*")
+
+
+def _simple_template(s: str):
+    if "$${" in s or "%{" in s:
+        return None
+    pieces = _SIMPLE_INTERP.split(s)
+    if len(pieces) == 1:
+        return None
+    parts: list = []
+    pos = 0
+    for i, piece in enumerate(pieces):
+        if i % 2 == 0:
+            if "${" in piece:
+                return None
+            if piece:
+                parts.append(piece)
+            pos += len(piece)
+        else:
+            start = s.index(piece, pos)
+            node = simple_traversal(piece, start)
+            if node is None:
+                return None
+            parts.append(node)
+            pos = s.index("}", start + len(piece)) + 1
+    return make_template(parts, 0)
+
+
+def simple_traversal(text: str, offset: int = 0):
+    """A Traversal for ``root(.attr|[0]|["key"])*`` text, or None."""
+    m = _ROOT.match(text)
+    root = m.group()
+    if root in KEYWORD_LITERALS or root == "for":
+        return None
+    steps, texts = [], []
+    pos = m.end()
+    while pos < len(text):
+        m = _SIMPLE_STEP.match(text, pos)
+        attr, index, key = m.groups()
+        if attr is not None:
+            steps.append((N.ATTR, attr))
+        elif index is not None:
+            steps.append((N.INDEX, int(index)))
+        else:
+            steps.append((N.INDEX, key))
+        pos = m.end()
+        texts.append(text[:pos])
+    return N.Traversal(root, None, steps, texts, root, offset)
