@@ -39,6 +39,9 @@ def network_problems(attrs: dict) -> list[tuple[str | None, str]]:
 
 def nic_problems(attrs: dict) -> list[tuple[str | None, str]]:
     has_net, has_br = attrs.get("network") is not None, attrs.get("bridge") is not None
+    out: list[tuple[str | None, str]] = []
     if has_net == has_br:
-        return [(None, "a nic_attachment needs exactly one of network or bridge")]
-    return []
+        out.append((None, "a nic_attachment needs exactly one of network or bridge"))
+    if _set(attrs.get("queues")) and attrs.get("model") not in (None, "virtio"):
+        out.append(("queues", "queues (vhost multiqueue) needs model = \"virtio\""))
+    return out

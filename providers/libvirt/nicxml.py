@@ -91,7 +91,7 @@ def render_interface(attrs: dict, mac: str | None = None) -> str:
         ET.SubElement(el, "mac", address=mac)
     set_source(el, attrs)
     ET.SubElement(el, "model", type=attrs.get("model") or "virtio")
-    if attrs.get("queues"):
+    if attrs.get("queues") and (attrs.get("model") or "virtio") == "virtio":
         ET.SubElement(el, "driver", name="vhost", queues=str(attrs["queues"]))
     if attrs.get("link_state"):
         ET.SubElement(el, "link", state=attrs["link_state"])
