@@ -263,7 +263,7 @@ def graph(ctx: Ctx, fmt):
 @pass_ctx
 def import_(ctx: Ctx, address, id_):
     """Adopt an existing object as ADDRESS without changing it."""
-    from kvmnet.engine.resources import canonical
+    from kvmnet.engine.resources import canonical, identity
     from kvmnet.providers.base import ProviderError
     from kvmnet.state import EXCLUSIVE, InstanceRecord
     prepared = prepare_or_fail(ctx)
@@ -290,9 +290,10 @@ def import_(ctx: Ctx, address, id_):
         if obj is None:
             fail(ctx, f"no {inst.type} with ID {id_!r} exists to import")
         deps = sorted(prepared.graph.predecessors(inst.resource_address))
+        attrs = canonical(inst.type, obj.attrs)
         rec = InstanceRecord(address=address, type=inst.type, name=inst.name, key=inst.key,
-                             provider=inst.provider, id=obj.id, attrs=canonical(inst.type, obj.attrs),
-                             private=obj.private or {}, dependencies=deps)
+                             provider=inst.provider, id=identity(inst.type, attrs) or obj.id,
+                             attrs=attrs, private=obj.private or {}, dependencies=deps)
         with be.transaction() as w:
             w.put(rec)
     ctx.out(f"[green]Import successful![/] {address} now manages {inst.type} {id_!r}; "
