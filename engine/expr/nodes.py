@@ -245,7 +245,8 @@ class Traversal(Expr):
             try:
                 v = table[name]
             except KeyError:
-                raise ExprError(f'reference to undeclared {what} "{name}"', self.offset) from None
+                raise ExprError(f'reference to undeclared {what} "{name}"{_dash_hint(name)}',
+                                self.offset) from None
             return self.walk(v, 1, scope)
         if root == "count":
             if scope.count is None:
@@ -253,8 +254,8 @@ class Traversal(Expr):
                                 self.offset)
             name = self.first
             if name != "index":
-                raise ExprError(f'"{self.text}": the "count" object has only the attribute "index"',
-                                self.offset)
+                raise ExprError(f'"{self.text}": the "count" object has only the attribute '
+                                f'"index"{_dash_hint(name or "")}', self.offset)
             return self.walk(scope.count["index"], 1, scope)
         if root == "each":
             if scope.each is None:
@@ -314,7 +315,8 @@ class Traversal(Expr):
             try:
                 return v[name]
             except KeyError:
-                raise ExprError(f'"{self.texts[i]}": object has no attribute "{name}"',
+                hint = _dash_hint(name)
+                raise ExprError(f'"{self.texts[i]}": object has no attribute "{name}"{hint}',
                                 self.offset) from None
         if v is None:
             raise ExprError(f'"{self.texts[i]}": cannot get attribute "{name}" of a null value',
@@ -387,6 +389,14 @@ class Traversal(Expr):
 
     def __repr__(self) -> str:
         return f"Traversal({self.text!r})"
+
+
+def _dash_hint(name: str) -> str:
+    """HCL names may contain "-": ``count.index-1`` is one name, not a subtraction."""
+    if "-" in name:
+        return f' (HCL names may contain "-"; for a subtraction put spaces around it: ' \
+               f'"{name.replace("-", " - ")}")'
+    return ""
 
 
 class FunctionCall(Expr):

@@ -1,7 +1,6 @@
 """References: the names an expression reads, for the dependency graph."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 # Root names that are not resource types.
@@ -66,6 +65,7 @@ class Reference:
 
 
 def render_parts(parts: tuple, indexes: tuple = ()) -> str:
+    import json
     out = ""
     for i, p in enumerate(parts):
         if i in indexes:
