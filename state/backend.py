@@ -10,7 +10,7 @@ Contract, whatever the backend:
 * :meth:`StateBackend.read` is a consistent snapshot and never writes anything.
 * Every write happens inside :meth:`StateBackend.transaction`; a transaction is
   atomic (all or nothing, also across a SIGKILL) and bumps ``serial`` by one when it
-  changed any instance. The first write of a new state assigns a fresh ``lineage``.
+  put or removed any instance (history writes alone do not count). The first write of a new state assigns a fresh ``lineage``.
 * :meth:`StateBackend.lock` serialises runs: ``shared`` for plan, ``exclusive`` for
   apply / destroy / import / state rm. A lock dies with its process. Taking a lock
   never writes the state itself.
@@ -121,8 +121,8 @@ class StateWriter(abc.ABC):
         """Insert or replace the record at ``record.address``.
 
         Returns the record as stored (``created_at`` kept from the previous version,
-        ``updated_at`` set when something changed). Putting an identical record is
-        not a change.
+        ``updated_at`` now). Every put is a change, even of an identical record: the
+        engine puts after an applied change, and any apply makes saved plans stale.
         """
 
     @abc.abstractmethod

@@ -309,14 +309,10 @@ class SqliteWriter(StateWriter):
                record.provider, record.id,
                _dumps(record.attrs, what), _dumps(record.private, what),
                _dumps(dependencies, what))
-        old = conn.execute(
-            "SELECT type, name, key, provider, id, attrs, private, dependencies, "
-            "created_at, updated_at FROM instances WHERE address = ?",
-            (record.address,)).fetchone()
-        if old is not None and tuple(old[:8]) == row:
-            return _stored(record, dependencies, old[8], old[9])
+        old = conn.execute("SELECT created_at FROM instances WHERE address = ?",
+                           (record.address,)).fetchone()
         now = now_iso()
-        created = old[8] if old is not None else (record.created_at or now)
+        created = old[0] if old is not None else (record.created_at or now)
         conn.execute(
             "INSERT OR REPLACE INTO instances (address, type, name, key, provider, id, "
             "attrs, private, dependencies, created_at, updated_at) "

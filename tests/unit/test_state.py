@@ -137,17 +137,19 @@ def test_new_state_gets_a_lineage_and_serial_counts_changing_transactions(st, st
     assert sorted(snap.instances) == ["sysctl_profile.a", "sysctl_profile.b"]
 
     with st.transaction() as w:
-        w.put(rec("sysctl_profile.a"))            # identical: not a change
         assert w.remove("sysctl_profile.nope") is False
         w.add_history(HistoryEntry("kvmnet apply"))   # history is not instance state
     assert st.read().serial == 1
 
     with st.transaction() as w:
+        w.put(rec("sysctl_profile.a"))    # identical (a drift repair): still a change
+    assert st.read().serial == 2
+    with st.transaction() as w:
         w.put(rec("sysctl_profile.a", settings={"vm.swappiness": "10"}))
     with st.transaction() as w:
         assert w.remove("sysctl_profile.b") is True
     snap = st.read()
-    assert (snap.lineage, snap.serial) == (lineage, 3)
+    assert (snap.lineage, snap.serial) == (lineage, 4)
     assert list(snap.instances) == ["sysctl_profile.a"]
 
     other = open_state(state_path.parent / "other.db")
@@ -202,12 +204,10 @@ def test_put_keeps_created_at_and_moves_updated_at(st):
         first = w.put(rec("sysctl_profile.a", settings={"a.b": "1"}))
     time.sleep(0.01)
     with st.transaction() as w:
-        same = w.put(rec("sysctl_profile.a", settings={"a.b": "1"}))
-    assert (same.created_at, same.updated_at) == (first.created_at, first.updated_at)
-    with st.transaction() as w:
         second = w.put(rec("sysctl_profile.a", settings={"a.b": "2"}))
     assert second.created_at == first.created_at
     assert second.updated_at > first.updated_at
+    assert st.read().instances["sysctl_profile.a"] == second
 
 
 def test_a_value_that_is_not_json_is_refused_and_nothing_is_written(st):
@@ -621,8 +621,7 @@ def test_dependencies_are_a_set_stored_sorted(st):
     with st.transaction() as w:
         w.put(r)
     snap = st.read()
-    assert snap.serial == 1 and snap.instances["bridge.b"].dependencies == [
-        "network.a", "vlan.v"]
+    assert snap.instances["bridge.b"].dependencies == ["network.a", "vlan.v"]
 
 
 def test_lock_mode_is_checked(st):
