@@ -275,8 +275,12 @@ class Traversal(Expr):
         if resolve is None or (types is not None and root not in types):
             if not self.steps:
                 raise ExprError(f'unknown name "{root}"', self.offset)
-            raise ExprError(f'unknown reference "{self.text}": "{root}" is not a resource type, '
-                            'and var., local., count. or each. was not used', self.offset)
+            if resolve is None:
+                raise ExprError(f'unknown reference "{self.text}": only var., local., count. '
+                                'and each. can be used here', self.offset)
+            raise ExprError(f'unknown reference "{self.text}": "{root}" is not a resource type '
+                            '(a reference starts with var., local., count., each. or a '
+                            'resource type)', self.offset)
         name = self.first
         if name is None:
             raise ExprError(f'a reference to resource type "{root}" must be followed by '
@@ -321,6 +325,11 @@ class Traversal(Expr):
         if v is None:
             raise ExprError(f'"{self.texts[i]}": cannot get attribute "{name}" of a null value',
                             self.offset)
+        if isinstance(v, list) and i == 1 and self.source is None \
+                and self.root not in ("var", "local", "count", "each"):
+            raise ExprError(f'"{self.texts[i]}": {self.texts[0]} has "count" set, so its '
+                            f'attributes must be accessed on specific instances, as in '
+                            f'{self.texts[0]}[0].{name}', self.offset)
         raise ExprError(f'"{self.texts[i]}": a {ops.type_name(v)} value has no attributes',
                         self.offset)
 

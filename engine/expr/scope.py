@@ -57,6 +57,13 @@ class Scope:
         s.loop = self.loop
         return s
 
+    def replace(self, **changes) -> "Scope":
+        """A copy with some fields changed, e.g. ``scope.replace(locals=...)``."""
+        s = self._copy()
+        for name, value in changes.items():
+            setattr(s, name, value)
+        return s
+
     def with_count(self, index: int) -> "Scope":
         """This scope inside instance ``index`` of a ``count`` resource."""
         s = self._copy()

@@ -426,3 +426,24 @@ def test_set_value_type():
     s = ev('toset(["b", "a", "b"])')
     assert isinstance(s, SetValue) and isinstance(s, list) and s == ["a", "b"]
     assert repr(s) == "toset(['a', 'b'])"
+
+
+def test_count_resource_needs_an_index():
+    assert 'network.multi has "count" set' in err("network.multi.name")
+
+
+def test_dashed_names_hint():
+    assert '"n - 1"' in err("var.n-1")
+    assert '"index - 1"' in err("count.index-1", scope(count={"index": 1}))
+
+
+def test_scope_derivations_share_tables():
+    base = scope()
+    c = base.with_count(3)
+    e = base.with_each("k", "v")
+    r = base.replace(locals={"name": "other"})
+    assert c.count == {"index": 3} and base.count is None and c.variables is base.variables
+    assert e.each == {"key": "k", "value": "v"}
+    assert ev("local.name", r) == "other" and ev("local.name", base) == "lab"
+    assert "only var., local., count. and each. can be used here" in err(
+        "network.lab.name", Scope())
