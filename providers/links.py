@@ -343,17 +343,22 @@ def _run_parallel(netns: str | None, jobs: list[tuple[list[str], str]]) -> list[
     return outs
 
 
-def read_table(netns: str | None, name: str | None = None) -> LinkTable:
-    """The live links, addresses and routes: all of them, or those of one link
-    ``name`` (itself, its ports, its addresses and routes).
+# the kinds whose details a bulk read of each type needs (taps: to tell VM ports)
+_DETAIL_KINDS = {"bridge": ("bridge", "tun"), "vlan": ("vlan",), None: ("bridge", "vlan", "tun")}
+
+
+def read_table(netns: str | None, name: str | None = None, rtype: str | None = None) -> LinkTable:
+    """The live links, addresses and routes: all of them (with details for the
+    kinds ``rtype`` needs), or those of one link ``name`` (itself, its ports, its
+    addresses and routes).
 
     ``-force`` keeps a batch going when one command fails (a link that does not
     exist); records are recognised by shape, so a missing answer shifts nothing.
     """
     _check_ifname(name)
     if name is None:
-        details = "link show type bridge\nlink show type vlan\nlink show type tun\n"
-        rest = "addr show\nroute show table main\n"
+        details = "".join(f"link show type {k}\n" for k in _DETAIL_KINDS[rtype])
+        rest = "addr show\n" + ("route show table main\n" if rtype != "vlan" else "")
     else:
         details = f"link show dev {name}\nlink show master {name}\n"
         # not "route show dev NAME": ip leaves "dev" out of records filtered by it
@@ -391,23 +396,43 @@ class Netlink:
     def __init__(self, netns: str | None = None):
         self.netns = netns
         self._ipr = None
+        self._ipr_echo = None
+
+    def _open(self, **kw):
+        from pyroute2 import IPRoute   # imported only when something changes
+        if self.netns:
+            netns_path(self.netns)
+            # flags=0: never create a namespace that is not there
+            return IPRoute(netns=self.netns, flags=0, **kw)
+        return IPRoute(**kw)
 
     @property
     def ipr(self):
         if self._ipr is None:
-            from pyroute2 import IPRoute   # imported only when something changes
-            if self.netns:
-                netns_path(self.netns)
-                # flags=0: never create a namespace that is not there
-                self._ipr = IPRoute(netns=self.netns, flags=0)
-            else:
-                self._ipr = IPRoute()
+            self._ipr = self._open()
         return self._ipr
 
+    @property
+    def ipr_echo(self):
+        """A second socket whose requests carry NLM_F_ECHO: a link "add" answers with
+        the new link (its index), saving the RTM_GETLINK round trip."""
+        if self._ipr_echo is None:
+            self._ipr_echo = self._open(nlm_echo=True)
+        return self._ipr_echo
+
     def close(self) -> None:
-        if self._ipr is not None:
-            self._ipr.close()
-            self._ipr = None
+        for sock in (self._ipr, self._ipr_echo):
+            if sock is not None:
+                sock.close()
+        self._ipr = self._ipr_echo = None
+
+    def _add(self, what: str, **kw) -> int:
+        """Create a link; its index (from the echoed message, else one lookup)."""
+        msgs = self._do(what, self.ipr_echo.link, "add", **kw)
+        for m in msgs or ():
+            if m.get("index") and m.get("ifname") == kw["ifname"]:
+                return m["index"]
+        return self.index(kw["ifname"])
 
     def _do(self, what: str, fn, *args, **kw):
         from pyroute2.netlink.exceptions import NetlinkError
@@ -421,14 +446,13 @@ class Netlink:
         msg = self._do(f"interface {ifname}", self.ipr.link, "get", ifname=ifname)
         return msg[0]["index"]
 
-    def add_bridge(self, name: str, opts: dict) -> None:
-        self._do(f"create bridge {name}", self.ipr.link, "add", ifname=name, kind="bridge",
-                 state="up", **opts)
+    def add_bridge(self, name: str, opts: dict) -> int:
+        return self._add(f"create bridge {name}", ifname=name, kind="bridge", state="up", **opts)
 
-    def add_vlan(self, name: str, parent: str, vid: int) -> None:
+    def add_vlan(self, name: str, parent: str, vid: int) -> int:
         parent_index = self.index(parent)
-        self._do(f"create vlan {name}", self.ipr.link, "add", ifname=name, kind="vlan",
-                 link=parent_index, vlan_id=int(vid), state="up")
+        return self._add(f"create vlan {name}", ifname=name, kind="vlan", link=parent_index,
+                         vlan_id=int(vid), state="up")
 
     def set_link(self, name: str, **kw) -> None:
         self._do(f"set {name}", self.ipr.link, "set", ifname=name, **kw)
@@ -493,7 +517,7 @@ class LinkManager:
         return read_table(self.netns, name)
 
     def read(self, rtype: str, ids: Iterable[str]) -> dict[str, LiveObject]:
-        return live_objects(rtype, self.table(), ids)
+        return live_objects(rtype, read_table(self.netns, rtype=rtype), ids)
 
     def consumers(self, rtype: str, attrs: dict) -> list[Consumer]:
         name = attrs.get("name")
@@ -508,13 +532,14 @@ class LinkManager:
     def create(self, rtype: str, attrs: dict, mark: str) -> dict:
         name = attrs["name"]
         if rtype == "bridge":
-            self.nl.add_bridge(name, bridge_options(attrs))
+            index = self.nl.add_bridge(name, bridge_options(attrs))
         else:
-            self.nl.add_vlan(name, attrs["link"], attrs["id"])
-        # mtu now: set through the bridge's own ndo it sticks (no auto-adjust to ports)
+            index = self.nl.add_vlan(name, attrs["link"], attrs["id"])
+        # the kernel ignores IFLA_IFALIAS on create: the mark takes one more step, and
+        # the mtu with it (set through the bridge's own ndo it sticks: no auto-adjust
+        # down to the ports' MTU)
         extra = {"mtu": int(attrs["mtu"])} if attrs.get("mtu") is not None else {}
         self.nl.set_link(name, ifalias=mark, **extra)
-        index = self.nl.index(name)
         live = {"interfaces": [], "addresses": [], "routes": [], "mtu": attrs.get("mtu")}
         edits = link_edits(rtype, live, mark, attrs, mark)
         edits.bridge_opts = {}
