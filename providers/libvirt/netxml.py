@@ -218,8 +218,8 @@ def _merge(saved: list[dict], live: list[dict], note_key: str) -> list[dict]:
     out = [dict(x) for x in saved if x in live]
     for x in saved:
         if x not in live:
-            out.append({**x, note_key: f"{x.get(note_key) or ''}{SAVED_ONLY}"})
+            out.append({**x, note_key: f"{x.get(note_key) or ''}{SAVED_ONLY}".lstrip()})
     for x in live:
         if x not in saved:
-            out.append({**x, note_key: f"{x.get(note_key) or ''}{LIVE_ONLY}"})
+            out.append({**x, note_key: f"{x.get(note_key) or ''}{LIVE_ONLY}".lstrip()})
     return out
