@@ -255,7 +255,7 @@ class Evaluator:
                           line=r.for_each.line, address=addr, attribute="for_each")
                 return None
             if isinstance(v, dict):
-                return [(str(k), {"key": str(k), "value": val}) for k, val in v.items()]
+                return [(str(k), {"key": str(k), "value": v[k]}) for k in sorted(v, key=str)]
             if isinstance(v, X.SetValue):
                 items = list(v)
                 if not all(isinstance(x, str) for x in items):

@@ -1,0 +1,65 @@
+"""Plan → Markdown for a pull-request comment: summary, a table of changes, details
+per resource, and the drift section."""
+from __future__ import annotations
+
+from kvmnet.engine.plan.model import Plan, ResourceChange
+from kvmnet.engine.render.human import fmt_value
+
+ICON = {"create": "➕ create", "update": "🔧 update in place", "delete": "🗑️ destroy",
+        "replace": "♻️ replace"}
+
+
+def _kind(c: ResourceChange) -> str:
+    return "replace" if c.is_replace else c.actions[0]
+
+
+def _cell(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def _details(c: ResourceChange, drift: bool = False) -> list[str]:
+    before, after = c.before or {}, c.after or {}
+    rows = []
+    keys = list(dict.fromkeys(list(after) + list(before)))
+    for k in keys:
+        b, a = before.get(k), after.get(k)
+        changed = [p for p in c.changed_paths if p == k or p.startswith(k + ".")]
+        if c.actions == ["update"] or c.is_replace or drift:
+            if not changed and not (c.is_replace and k in c.replace_paths):
+                continue
+        elif (a if c.actions == ["create"] else b) is None:
+            continue
+        note = " **forces replacement**" if any(p == k or p.startswith(k + ".") for p in c.replace_paths) else ""
+        rows.append(f"| `{k}` | `{_cell(fmt_value(b))}` | `{_cell(fmt_value(a))}` |{note} |")
+    if not rows:
+        return []
+    return ["| attribute | before | after | |", "|---|---|---|---|", *rows]
+
+
+def render_markdown(plan: Plan) -> str:
+    add, change, destroy = plan.counts()
+    out = ["## kvmnet plan", ""]
+    if plan.refresh_only:
+        out.append(f"**Drift:** {len(plan.resource_drift)} object(s) changed outside kvmnet.")
+    elif plan.changes:
+        out.append(f"**Plan:** {add} to add, {change} to change, {destroy} to destroy.")
+    else:
+        out.append("**No changes.** The infrastructure matches the configuration.")
+    out.append("")
+    if plan.errors:
+        out += ["### Errors", ""] + [f"- `{_cell(str(e))}`" for e in plan.errors] + [""]
+    if plan.changes and not plan.refresh_only:
+        out += ["| action | resource | forced by |", "|---|---|---|"]
+        for c in plan.changes:
+            out.append(f"| {ICON[_kind(c)]} | `{c.address}` | {', '.join(f'`{p}`' for p in c.replace_paths)} |")
+        out.append("")
+        out += ["<details><summary>Details</summary>", ""]
+        for c in plan.changes:
+            out += [f"#### `{c.address}` — {ICON[_kind(c)]}", ""] + _details(c) + [""]
+        out += ["</details>", ""]
+    if plan.resource_drift:
+        out += ["### Changed outside kvmnet", ""]
+        for c in plan.resource_drift:
+            what = "deleted" if c.actions == ["delete"] else "changed"
+            out += [f"#### `{c.address}` — {what}", ""] + _details(c, drift=True) + [""]
+    return "\n".join(out).rstrip() + "\n"
