@@ -98,7 +98,8 @@ def _canon_links(a: dict) -> dict:
             a[k] = _sorted_unique(a[k])
     if a.get("routes") is not None:
         a["routes"] = sorted(
-            (dict(to=r.get("to"), via=r.get("via"), metric=r.get("metric")) for r in a["routes"]),
+            # the kernel shows no metric 0: 0 and "not set" are the same route
+            (dict(to=r.get("to"), via=r.get("via"), metric=r.get("metric") or None) for r in a["routes"]),
             key=lambda r: (str(r["to"]), str(r["via"])),
         )
     return a

@@ -260,7 +260,8 @@ class Walk:
             return
         done = {a for a, act in self.report.done if act == "delete"}
         pending = [x for x in self.plan.resource_changes if x.deletes and x.address not in done]
-        for ch, blocking in consumer_problems(pending, self.providers):
+        recorded = {a: r.attrs for a, r in self.report.records_before.items() if r is not None}
+        for ch, blocking in consumer_problems(pending, self.providers, recorded=recorded):
             if ch.address == c.address:
                 self._fail(c.address, "delete", describe_consumers(c.address, blocking))
 

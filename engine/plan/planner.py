@@ -131,7 +131,8 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
         changes = _apply_targets(prepared, changes, options)
         _check_prevent_destroy(prepared, changes, diags)
         if options.refresh:
-            _check_consumers(changes, ref, providers, diags)
+            recorded = {a: r.attrs for a, r in snapshot.instances.items()}
+            _check_consumers(changes, recorded, providers, diags)
         plan.resource_changes = changes
         plan.outputs = prepared.evaluator.output_values(diags) if not options.destroy else {}
     plan.errors = diags.errors
@@ -237,12 +238,16 @@ def _check_prevent_destroy(prepared: Prepared, changes, diags: Diagnostics) -> N
                       file=inst.pos.file, line=inst.pos.line, address=c.address)
 
 
-def consumer_problems(changes: list[ResourceChange], providers, done: set[str] = frozenset()):
+def consumer_problems(changes: list[ResourceChange], providers, done: set[str] = frozenset(),
+                      recorded: dict[str, dict] | None = None):
     """[(change, [Consumer])] for deletes/replaces of consumable objects still in use.
 
     A consumer is excused when the managed resource behind it (``via``) is deleted by
     this plan too; that resource is then made to go first (a dependency edge).
+    Providers are given the attributes recorded in the state (``recorded``), so that a
+    port enslaved behind kvmnet's back does not count as one of the bridge's own.
     """
+    recorded = recorded or {}
     deleting = {(c.type, c.id): c for c in changes if c.deletes and c.id}
     out = []
     for c in changes:
@@ -250,7 +255,7 @@ def consumer_problems(changes: list[ResourceChange], providers, done: set[str] =
             continue
         blocking = []
         for _name, p in providers.active():
-            for cons in p.consumers(c.type, c.before or {}):
+            for cons in p.consumers(c.type, recorded.get(c.address) or c.before or {}):
                 via = deleting.get(cons.via) if cons.via else None
                 if via is not None and via.address != c.address:
                     if c.address not in via.dependencies:
@@ -272,8 +277,8 @@ def describe_consumers(address: str, consumers) -> str:
     return f"{address} is in use by " + "; ".join(parts)
 
 
-def _check_consumers(changes, ref: Refreshed, providers, diags: Diagnostics) -> None:
-    for c, blocking in consumer_problems(changes, providers):
+def _check_consumers(changes, recorded: dict, providers, diags: Diagnostics) -> None:
+    for c, blocking in consumer_problems(changes, providers, recorded=recorded):
         verb = "replaced" if c.is_replace else "destroyed"
         diags.add(describe_consumers(c.address, blocking) + f"; it cannot be {verb} until they stop "
                   "using it (detach them, or manage them in this config so the plan removes them first)",
