@@ -2,18 +2,26 @@
 
 Layout (``docs/port-forwards.md``)::
 
-    table ip kvmnet                       # kvmnet's own; rewritten whole on apply
-      chain prerouting  nat    hook prerouting priority dstnat   # DNAT from outside
-      chain output      nat    hook output     priority -100     # DNAT from the host
-      chain forward     filter hook forward    priority filter-10
-          # ct status dnat + guest address/port: set MARK_BIT in the packet mark
-    table ip filter / chain FORWARD       # libvirt's (through iptables-nft)
-      rule 1: meta mark & MARK_BIT == MARK_BIT accept comment "kvmnet:forward-accept"
+    table ip kvmnet                     # kvmnet's own; rewritten whole on every apply
+      chain prerouting  nat hook prerouting priority dstnat
+          fib daddr type local jump port_forwards                   # from outside
+      chain output      nat hook output priority -100
+          ip daddr != 127.0.0.0/8 fib daddr type local jump port_forwards   # from the host
+      chain port_forwards    (one rule per forward)
+          [iifname IF] [ip saddr SRC] tcp dport 8080 dnat to G:80 comment MARK
+      chain forward     filter hook forward priority filter - 10
+          ct status dnat jump forward_accepts
+      chain forward_accepts  (one rule per forward)
+          [iifname IF] [ip saddr SRC] ip daddr G tcp dport 80 meta mark set meta mark | MARK_BIT comment MARK
+    table ip filter / chain FORWARD     # libvirt's (through iptables-nft)
+      first: meta mark & MARK_BIT == MARK_BIT accept comment "kvmnet:forward-accept"
 
-The one rule in libvirt's chain uses only expressions iptables-nft can read back
-(``-m mark --mark 0x400000/0x400000 -m comment``): a native ``ct status`` there
-would make iptables call the whole table "incompatible", and libvirt, which drives
-iptables, could no longer manage its own rules.
+One ``port_forwards`` rule serves both hooks: in the output hook a packet has no input
+interface, so a forward limited to ``in_interface`` never matches there, exactly as
+its model says (no output rule). The one rule in libvirt's chain uses only
+expressions iptables-nft reads back (``-m mark --mark 0x400000/0x400000 -m
+comment``): a native ``ct status`` there makes iptables call the whole table
+"incompatible", and libvirt, which drives iptables, could no longer manage it.
 """
 from __future__ import annotations
 
@@ -30,11 +38,15 @@ TABLE = "kvmnet"
 FOREIGN_TABLE = "filter"
 FOREIGN_CHAIN = "FORWARD"
 MARK_BIT = 0x00400000
-CHAINS = {
+BASE_CHAINS = {
     "prerouting": {"type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"},
     "output": {"type": "nat", "hook": "output", "prio": -100, "policy": "accept"},
     "forward": {"type": "filter", "hook": "forward", "prio": -10, "policy": "accept"},
 }
+# regular chains holding one rule per forward (names that are no nft keywords, so
+# ``nft list chain ip kvmnet port_forwards`` works at a shell)
+DNAT_CHAIN, ACCEPT_CHAIN = "port_forwards", "forward_accepts"
+RULE_CHAINS = (DNAT_CHAIN, ACCEPT_CHAIN)
 
 
 # -- rendering ----------------------------------------------------------------
@@ -55,46 +67,47 @@ def _prefix(cidr: str):
     return addr if length == "32" else {"prefix": {"addr": addr, "len": int(length)}}
 
 
-def _common(protocol_field_ports, in_interface, source) -> list[dict]:
+_LOCAL = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
+_NOT_LOOPBACK = _match(_payload("ip", "daddr"), {"prefix": {"addr": "127.0.0.0", "len": 8}}, "!=")
+_CT_DNAT = _match({"ct": {"key": "status"}}, "dnat", "in")
+# the base chains' one rule each: (chain, expressions)
+WIRING = (
+    ("prerouting", [_LOCAL, {"jump": {"target": DNAT_CHAIN}}]),
+    ("output", [_NOT_LOOPBACK, _LOCAL, {"jump": {"target": DNAT_CHAIN}}]),
+    ("forward", [_CT_DNAT, {"jump": {"target": ACCEPT_CHAIN}}]),
+)
+
+
+def _limits(in_interface, source) -> list[dict]:
     expr = []
     if in_interface is not None:
         expr.append(_match({"meta": {"key": "iifname"}}, in_interface))
     if source is not None:
         expr.append(_match(_payload("ip", "saddr"), _prefix(source)))
-    expr.append(protocol_field_ports)
     return expr
 
 
-_LOCAL = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
-_NOT_LOOPBACK = _match(_payload("ip", "daddr"), {"prefix": {"addr": "127.0.0.0", "len": 8}}, "!=")
+def _dnat_target(f: Forward) -> dict:
+    if f.host_lo == f.host_hi:
+        return {"dnat": {"family": "ip", "addr": f.to_address, "port": f.to_port}}
+    pairs = [[p, f.to_port + (p - f.host_lo)] for p in range(f.host_lo, f.host_hi + 1)]
+    return {"dnat": {"family": "ip", "addr": f.to_address, "port": {"map": {
+        "key": _payload(f.protocol, "dport"), "data": {"set": pairs}}}}}
 
 
-def _dnat_target(r: DnatRule) -> dict:
-    if r.host_lo == r.host_hi:
-        return {"dnat": {"family": "ip", "addr": r.to_address, "port": r.to_port}}
-    pairs = [[p, r.to_port + (p - r.host_lo)] for p in range(r.host_lo, r.host_hi + 1)]
-    return {"dnat": {"family": "ip", "addr": r.to_address, "port": {"map": {
-        "key": _payload(r.protocol, "dport"), "data": {"set": pairs}}}}}
+def dnat_rule(f: Forward) -> dict:
+    expr = _limits(f.in_interface, f.source)
+    expr += [_match(_payload(f.protocol, "dport"), _ports(f.host_lo, f.host_hi)), _dnat_target(f)]
+    return _rule(DNAT_CHAIN, expr, f.comment)
 
 
-def dnat_rule(r: DnatRule) -> dict:
-    expr = []
-    if r.hook == "output":
-        expr.append(_NOT_LOOPBACK)
-    expr += _common(_match(_payload(r.protocol, "dport"), _ports(r.host_lo, r.host_hi)),
-                    r.in_interface, r.source)
-    expr += [_LOCAL, _dnat_target(r)]
-    return _rule(r.hook, expr, r.comment)
-
-
-def accept_rule(r: AcceptRule) -> dict:
-    expr = [_match({"ct": {"key": "status"}}, "dnat", "in")]
-    expr += _common(_match(_payload(r.protocol, "dport"), _ports(r.to_lo, r.to_hi)),
-                    r.in_interface, r.source)
-    expr.insert(len(expr) - 1, _match(_payload("ip", "daddr"), r.to_address))
-    expr.append({"mangle": {"key": {"meta": {"key": "mark"}},
-                            "value": {"|": [{"meta": {"key": "mark"}}, MARK_BIT]}}})
-    return _rule("forward", expr, r.comment)
+def accept_rule(f: Forward) -> dict:
+    expr = _limits(f.in_interface, f.source)
+    expr += [_match(_payload("ip", "daddr"), f.to_address),
+             _match(_payload(f.protocol, "dport"), _ports(f.to_port, f.to_hi)),
+             {"mangle": {"key": {"meta": {"key": "mark"}},
+                         "value": {"|": [{"meta": {"key": "mark"}}, MARK_BIT]}}}]
+    return _rule(ACCEPT_CHAIN, expr, f.comment)
 
 
 def _rule(chain: str, expr: list, comment: str, table: str = TABLE) -> dict:
@@ -118,16 +131,20 @@ def transaction(forwards: Iterable[Forward], view: "RulesetView") -> dict:
     fails on a missing table); in libvirt's FORWARD chain only kvmnet's own shared
     rule is deleted (by handle) and, while forwards remain, inserted again first.
     """
-    forwards = sorted(forwards, key=lambda f: (f.protocol, f.host_lo))
+    forwards = list(forwards)
     table = {"family": FAMILY, "name": TABLE}
     cmds: list[dict] = [{"add": {"table": table}}, {"delete": {"table": table}}]
     if forwards:
         cmds.append({"add": {"table": table}})
-        for name, spec in CHAINS.items():
+        for name in RULE_CHAINS:
+            cmds.append({"add": {"chain": {"family": FAMILY, "table": TABLE, "name": name}}})
+        for name, spec in BASE_CHAINS.items():
             cmds.append({"add": {"chain": {"family": FAMILY, "table": TABLE, "name": name, **spec}}})
+        for chain, expr in WIRING:
+            cmds.append({"add": {"rule": _rule(chain, expr, "")}})
         for f in forwards:
-            for r in f.rules():
-                cmds.append({"add": {"rule": dnat_rule(r) if isinstance(r, DnatRule) else accept_rule(r)}})
+            cmds.append({"add": {"rule": dnat_rule(f)}})
+            cmds.append({"add": {"rule": accept_rule(f)}})
     for handle in view.shared_rule_handles:
         cmds.append({"delete": {"rule": {"family": FAMILY, "table": FOREIGN_TABLE,
                                          "chain": FOREIGN_CHAIN, "handle": handle}}})
@@ -192,6 +209,8 @@ def _fields(expr: list) -> dict:
                 raise _Unparsed
         elif "dnat" in e:
             out["dnat"] = e["dnat"]
+        elif "jump" in e:
+            out["jump"] = e["jump"].get("target")
         elif "mangle" in e:
             value = e["mangle"].get("value")
             if e["mangle"].get("key") != {"meta": {"key": "mark"}} or not (
@@ -211,45 +230,54 @@ def _dnat_to(f: dict, lo: int, hi: int, protocol: str) -> tuple[str, int]:
     if isinstance(port, int) and lo == hi:
         return addr, port
     if isinstance(port, dict) and "map" in port and lo != hi:
-        pairs = port["map"].get("data", {}).get("set", [])
-        mapping = {int(k): int(v) for k, v in pairs}
+        if port["map"].get("key") != _payload(protocol, "dport"):
+            raise _Unparsed
+        mapping = {int(k): int(v) for k, v in port["map"].get("data", {}).get("set", [])}
         base = mapping.get(lo)
         if base is None or mapping != {p: base + (p - lo) for p in range(lo, hi + 1)}:
-            raise _Unparsed
-        if port["map"].get("key") != _payload(protocol, "dport"):
             raise _Unparsed
         return addr, base
     raise _Unparsed
 
 
-def parse_rule(chain: str, rule: dict) -> DnatRule | AcceptRule | None:
-    """One rule of kvmnet's table as a rule value, or None if kvmnet did not write it so."""
+def parse_rule(chain: str, rule: dict) -> list[DnatRule | AcceptRule]:
+    """The rule values one rule of kvmnet's table stands for ([] when kvmnet did not
+    write it so). A ``port_forwards`` rule stands for the prerouting DNAT and, without an
+    ``in_interface``, for the output DNAT too (both hooks jump to it)."""
     try:
         f = _fields(rule.get("expr", []))
         if f.get("protocol") not in ("tcp", "udp") or "ports" not in f:
-            return None
+            return []
         lo, hi = f["ports"]
         comment = rule.get("comment", "")
-        if chain in ("prerouting", "output"):
-            want = {"iif", "source", "protocol", "ports", "local", "dnat"}
-            if chain == "output":
-                want = (want - {"iif"}) | {"not_loopback"}
-            if not f.get("local") or "dnat" not in f or set(f) - want:
-                return None
-            if chain == "output" and not f.get("not_loopback"):
-                return None
+        if chain == DNAT_CHAIN:
+            if set(f) - {"iif", "source", "protocol", "ports", "dnat"} or "dnat" not in f:
+                return []
             addr, to_port = _dnat_to(f, lo, hi, f["protocol"])
-            return DnatRule(chain, f["protocol"], lo, hi, addr, to_port, f.get("iif"),
-                            f.get("source"), comment)
-        if chain == "forward":
-            if set(f) - {"iif", "source", "protocol", "ports", "daddr", "ct_dnat", "sets_mark"}:
-                return None
-            if not (f.get("ct_dnat") and f.get("sets_mark") and "daddr" in f):
-                return None
-            return AcceptRule(f["protocol"], f["daddr"], lo, hi, f.get("iif"), f.get("source"), comment)
-    except (_Unparsed, KeyError, TypeError, ValueError, Exception):
-        return None
-    return None
+            pre = DnatRule("prerouting", f["protocol"], lo, hi, addr, to_port, f.get("iif"),
+                           f.get("source"), comment)
+            out = pre.forward().output_rule()
+            return [pre] + ([out] if out else [])
+        if chain == ACCEPT_CHAIN:
+            if set(f) - {"iif", "source", "protocol", "ports", "daddr", "sets_mark"}:
+                return []
+            if not (f.get("sets_mark") and "daddr" in f):
+                return []
+            return [AcceptRule(f["protocol"], f["daddr"], lo, hi, f.get("iif"), f.get("source"), comment)]
+    except Exception:      # anything kvmnet would not have written
+        return []
+    return []
+
+
+def _is_wiring(chain: str, rule: dict) -> bool:
+    try:
+        f = _fields(rule.get("expr", []))
+    except Exception:
+        return False
+    want = {"prerouting": {"local": True, "jump": DNAT_CHAIN},
+            "output": {"not_loopback": True, "local": True, "jump": DNAT_CHAIN},
+            "forward": {"ct_dnat": True, "jump": ACCEPT_CHAIN}}
+    return want.get(chain) == f
 
 
 class RulesetView:
@@ -260,13 +288,10 @@ class RulesetView:
         self.own_items: list[dict] = []                 # kvmnet's table, for snapshots
         self.foreign_chain_exists = False
         self.shared_rule_handles: list[int] = []
+        wired: set[str] = set()
+        hooked: dict[str, dict] = {}
         order: list[tuple[bool, bool]] = []
         for item in ruleset.get("nftables", []):
-            if "chain" in item:
-                c = item["chain"]
-                if (c.get("family"), c.get("table"), c.get("name")) == (FAMILY, FOREIGN_TABLE, FOREIGN_CHAIN) \
-                        and c.get("hook") == "forward":
-                    self.foreign_chain_exists = True
             kind = next((k for k in ("table", "chain", "rule") if k in item), None)
             if kind is None:
                 continue
@@ -274,12 +299,19 @@ class RulesetView:
             if obj.get("family") != FAMILY:
                 continue
             table = obj.get("name") if kind == "table" else obj.get("table")
+            if kind == "chain" and (table, obj.get("name")) == (FOREIGN_TABLE, FOREIGN_CHAIN) \
+                    and obj.get("hook") == "forward":
+                self.foreign_chain_exists = True
             if table == TABLE:
                 self.own_items.append(item)
-                if kind == "rule":
-                    r = parse_rule(obj.get("chain"), obj)
-                    if r is not None:
-                        self.rules.append(r)
+                if kind == "chain":
+                    hooked[obj.get("name")] = {k: obj.get(k) for k in ("type", "hook", "prio", "policy")}
+                elif kind == "rule":
+                    chain = obj.get("chain")
+                    if chain in RULE_CHAINS:
+                        self.rules.extend(parse_rule(chain, obj))
+                    elif _is_wiring(chain, obj):
+                        wired.add(chain)
             elif kind == "rule" and table == FOREIGN_TABLE and obj.get("chain") == FOREIGN_CHAIN:
                 comment = obj.get("comment")
                 jump = next((e["jump"].get("target") for e in obj.get("expr", []) if "jump" in e), None)
@@ -288,9 +320,11 @@ class RulesetView:
                     self.shared_rule_handles.append(obj.get("handle"))
                     self.own_items.append(item)
                 order.append((is_kvmnet_rule(comment, jump), is_shared))
+        self.wired = wired == set(BASE_CHAINS) and all(
+            hooked.get(name) == spec for name, spec in BASE_CHAINS.items())
         self.shared_rule_first = shared_rule_first(order)
 
     @property
     def shared_rule_effective(self) -> bool:
-        """No libvirt FORWARD chain: nothing to get past. Otherwise our rule must lead it."""
-        return (not self.foreign_chain_exists) or self.shared_rule_first
+        """kvmnet's hooks are wired, and libvirt's FORWARD (if any) starts with our rule."""
+        return self.wired and ((not self.foreign_chain_exists) or self.shared_rule_first)

@@ -94,9 +94,21 @@ FORWARDS = [
 
 @pytest.mark.parametrize("f", FORWARDS, ids=lambda f: f.id)
 def test_nft_rules_parse_back_to_what_was_rendered(f):
-    for r in f.rules():
-        rendered = nft.dnat_rule(r) if hasattr(r, "hook") else nft.accept_rule(r)
-        assert nft.parse_rule(rendered["chain"], rendered) == r
+    parsed = []
+    for rendered in (nft.dnat_rule(f), nft.accept_rule(f)):
+        parsed += nft.parse_rule(rendered["chain"], rendered)
+    assert sorted(map(repr, parsed)) == sorted(map(repr, f.rules()))
+    assert set(intact_forwards(parsed, True)) == {f.id}
+
+
+def test_nft_view_needs_kvmnets_hooks_wired():
+    f = FORWARDS[0]
+    doc = nft.transaction([f], nft.RulesetView({}))
+    listed = [{k: v for k, v in cmd["add"].items()} for cmd in doc["nftables"][2:]]
+    view = nft.RulesetView({"nftables": listed})
+    assert view.wired and view.shared_rule_effective and len(view.rules) == 3
+    without_output_jump = [i for i in listed if i.get("rule", {}).get("chain") != "output"]
+    assert not nft.RulesetView({"nftables": without_output_jump}).shared_rule_effective
 
 
 @pytest.mark.parametrize("f", FORWARDS, ids=lambda f: f.id)
