@@ -83,6 +83,18 @@ def order_steps(changes: list[ResourceChange]) -> tuple[list[list[Step]], list[l
     return del_gens, cre_gens
 
 
+def instance_record(of, attrs: dict, private: dict):
+    """The state record of an instance after a change: ``of`` names it (anything with
+    ``address``, ``type``, ``name``, ``key``, ``provider``, ``dependencies``: a
+    ResourceChange or an earlier InstanceRecord), ``attrs``/``private`` are what the
+    provider returned."""
+    from kvmnet.state import InstanceRecord
+    attrs = canonical(of.type, attrs)
+    return InstanceRecord(address=of.address, type=of.type, name=of.name, key=of.key,
+                          provider=of.provider, id=identity(of.type, attrs), attrs=attrs,
+                          private=private or {}, dependencies=list(of.dependencies))
+
+
 def provider_after(rtype: str, after: dict) -> dict:
     """What a provider is given: no computed attributes, omitted ones as None."""
     t = TYPES[rtype]
@@ -113,11 +125,7 @@ class Walk:
 
     # -- state ------------------------------------------------------------------
     def _record(self, c: ResourceChange, attrs: dict, private: dict):
-        from kvmnet.state import InstanceRecord
-        attrs = canonical(c.type, attrs)
-        return InstanceRecord(address=c.address, type=c.type, name=c.name, key=c.key,
-                              provider=c.provider, id=identity(c.type, attrs), attrs=attrs,
-                              private=private or {}, dependencies=list(c.dependencies))
+        return instance_record(c, attrs, private)
 
     def _write(self, fn) -> None:
         with self.backend.transaction() as w:
