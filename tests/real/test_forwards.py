@@ -317,10 +317,11 @@ def test_forward_into_libvirt_nat_guest(kind, libvirt_world):
     w = libvirt_world
     host, client = w["host"], w["client"]
     p = PROVIDERS[kind]({"netns": host})
-    web = fwd(to=GUEST_IP)
+    web, dns = fwd(to=GUEST_IP), fwd("udp", "5353", to=GUEST_IP)
     try:
-        apply(p, [create("web", web)])
+        apply(p, [create("web", web), create("dns", dns)])
         assert connect(client, "tcp", OUTSIDE_HOST, 8080) == "guest-tcp:80"
+        assert connect(client, "udp", OUTSIDE_HOST, 5353) == "guest-udp:80"
         assert connect(client, "udp", OUTSIDE_HOST, 8080).startswith("ERR:")   # tcp only
         assert connect(host, "tcp", OUTSIDE_HOST, 8080) == "guest-tcp:80"      # from the host
 
@@ -328,9 +329,12 @@ def test_forward_into_libvirt_nat_guest(kind, libvirt_world):
         # libvirt's LIBVIRT_FWI reject ("connection refused" = its icmp-port-unreachable)
         remove_forward_accept(kind, host)
         assert connect(client, "tcp", OUTSIDE_HOST, 8080) == "ERR:ConnectionRefusedError"
-        assert p.read("port_forward", ["tcp/8080"]) == {}                      # drift
-        apply(p, [create("web", web)])                                         # repair
+        assert connect(client, "udp", OUTSIDE_HOST, 5353).startswith("ERR:")
+        assert p.read("port_forward", ["tcp/8080", "udp/5353"]) == {}          # drift
+        apply(p, [create("web", web), create("dns", dns)])                     # repair
         assert connect(client, "tcp", OUTSIDE_HOST, 8080) == "guest-tcp:80"
+        assert connect(client, "udp", OUTSIDE_HOST, 5353) == "guest-udp:80"
+        apply(p, [delete("dns", dns)])
 
         # libvirt restarting the network keeps its jumps where they are ...
         w["sandbox"].virsh("net-destroy", w["network"])
@@ -351,7 +355,7 @@ def test_forward_into_libvirt_nat_guest(kind, libvirt_world):
         assert connect(host, "tcp", OUTSIDE_HOST, 8080).startswith("ERR:")
         assert "LIBVIRT_FWI" in save_text(host)                                # libvirt's intact
     finally:
-        apply(p, [delete("web", web)])
+        apply(p, [delete("web", web), delete("dns", dns)])
 
 
 @pytest.mark.slow
