@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import uuid
 
 import pytest
 
+from kvmnet.engine.ownership import parse_mark
 from kvmnet.providers.base import Change, ProviderError
 from kvmnet.providers.iptables import IptablesProvider
 from kvmnet.providers.nftables import NftablesProvider
@@ -127,19 +129,26 @@ def remove_forward_accept(kind: str, ns: str) -> None:
 
 
 def delete_own_rule_behind_back(kind: str, ns: str, name: str) -> None:
-    """Delete the DNAT rule of one forward with the stock tools."""
-    mark = f"kvmnet:{LINEAGE}:port_forward.{name}"
+    """Delete the DNAT rule of one forward (this module's lineage) with the stock tools."""
+    delete_own_rule_behind_back_by_address(kind, ns, f"port_forward.{name}", LINEAGE)
+
+
+def delete_own_rule_behind_back_by_address(kind: str, ns: str, address: str, lineage: str | None = None) -> None:
+    def ours(comment: str) -> bool:
+        mark = parse_mark(comment)
+        return bool(mark and mark.address == address and (lineage is None or mark.lineage == lineage))
+
     if kind == "iptables":
         for line in in_ns(ns, "iptables-save", "-t", "nat").stdout.splitlines():
-            if line.startswith("-A KVMNET_PREROUTING") and f'"{mark}"' in line:
-                import shlex
-                in_ns(ns, "iptables", "-t", "nat", "-D", *shlex.split(line)[1:])
+            words = shlex.split(line)
+            if words[:2] == ["-A", "KVMNET_PREROUTING"] and ours(words[words.index("--comment") + 1]):
+                in_ns(ns, "iptables", "-t", "nat", "-D", *words[1:])
                 return
         raise AssertionError("rule not found")
     doc = json.loads(in_ns(ns, "nft", "-j", "list", "chain", "ip", "kvmnet", "port_forwards").stdout)
     for item in doc["nftables"]:
         rule = item.get("rule")
-        if rule and rule.get("comment") == mark:
+        if rule and ours(rule.get("comment", "")):
             in_ns(ns, "nft", "delete", "rule", "ip", "kvmnet", "port_forwards", "handle", str(rule["handle"]))
             return
     raise AssertionError("rule not found")
@@ -397,3 +406,47 @@ def test_forward_applied_before_libvirt_starts_its_first_network(kind, tmp_path)
             finally:
                 server.kill()
                 server.wait(timeout=5)
+
+
+# == through the CLI: plan, apply, drift, repair, destroy ==================================
+CONFIG = """\
+provider "{kind}" {{
+  netns = "{netns}"
+}}
+
+resource "port_forward" "web" {{
+  provider   = "{kind}"
+  protocol   = "tcp"
+  host_port  = 8080
+  to_address = "10.0.0.50"
+  to_port    = 80
+}}
+"""
+
+
+def kvmnet(config_dir, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kvmnet", "-C", str(config_dir), "--no-color", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("kind", PROVIDERS)
+def test_cli_life_cycle_with_drift(kind, topology, tmp_path):
+    host, client = topology["host"], topology["client"]
+    (tmp_path / "main.hcl").write_text(CONFIG.format(kind=kind, netns=host))
+    cp = kvmnet(tmp_path, "apply", "--auto-approve")
+    assert cp.returncode == 0, cp.stderr + cp.stdout
+    assert connect(client, "tcp", OUTSIDE_HOST, 8080) == "guest-tcp:80"
+    assert kvmnet(tmp_path, "plan", "--detailed-exitcode").returncode == 0
+
+    # kvmnet's rule deleted behind its back: the cron's drift check sees it
+    delete_own_rule_behind_back_by_address(kind, host, "port_forward.web")
+    cp = kvmnet(tmp_path, "plan", "--detailed-exitcode")
+    assert cp.returncode == 2 and "port_forward.web" in cp.stdout, cp.stdout + cp.stderr
+    assert kvmnet(tmp_path, "apply", "--auto-approve").returncode == 0
+    assert connect(client, "tcp", OUTSIDE_HOST, 8080) == "guest-tcp:80"
+    assert kvmnet(tmp_path, "plan", "--detailed-exitcode").returncode == 0
+
+    cp = kvmnet(tmp_path, "destroy", "--auto-approve")
+    assert cp.returncode == 0, cp.stderr + cp.stdout
+    assert connect(client, "tcp", OUTSIDE_HOST, 8080).startswith("ERR:")
+    assert "kvmnet" not in ruleset_text(host).lower()
