@@ -9,7 +9,7 @@ import pytest
 
 from kvmnet.providers.base import Change, ProviderError
 from kvmnet.providers.forwarding import (
-    Forward, forward_from_attrs, forwards_after, intact_forwards, result_attrs, shared_rule_first,
+    forward_from_attrs, forwards_after, intact_forwards, result_attrs, shared_rule_first,
 )
 from kvmnet.providers.iptables import rules as ipt
 from kvmnet.providers.nftables import rules as nft
