@@ -40,11 +40,17 @@ def write_config(dir, text: str, name: str = "main.hcl") -> Path:
 
 
 def file_fingerprint(path) -> tuple | None:
-    """(bytes, mtime_ns) of a file, or None when it does not exist: 'unchanged' checks."""
+    """(bytes, mtime_ns) of a file, or None when it does not exist: 'unchanged' checks.
+
+    The state is SQLite in WAL mode, so a commit may sit in ``PATH-wal`` until a
+    checkpoint: that file's non-empty contents are part of the fingerprint too.
+    """
     p = Path(path)
     if not p.exists():
         return None
-    return p.read_bytes(), p.stat().st_mtime_ns
+    wal = Path(str(p) + "-wal")
+    wal_bytes = wal.read_bytes() if wal.exists() else b""
+    return p.read_bytes(), p.stat().st_mtime_ns, wal_bytes or None
 
 
 def selected_tests(request) -> set[str]:
