@@ -166,6 +166,10 @@ class LibvirtSandbox:
             try:
                 self._proc = subprocess.Popen(
                     ["ip", "netns", "exec", self.netns,
+                     # on one CPU: libvirt's QEMU capability cache records the host
+                     # CPUID, which differs between CPUs here; QEMU itself gets all
+                     # CPUs back from libvirt
+                     "taskset", "-c", "0",
                      "unshare", "-m", "--propagation", "private",
                      "sh", "-c", _ENTER_SCRIPT, "sh", str(self.workdir)],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -236,6 +240,9 @@ class LibvirtSandbox:
         if not src.is_dir() or not any(src.iterdir()):
             return
         dst = self.root / "qemu-capabilities"
+        if dst.is_dir() and all((dst / f.name).exists() and (dst / f.name).read_bytes() == f.read_bytes()
+                                for f in src.iterdir()):
+            return   # unchanged: leave it alone (another sandbox may be copying it in)
         tmp = self.root / f".qemu-capabilities.{self.name}"
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(src, tmp)
