@@ -44,6 +44,7 @@ class ApplyReport:
     not_started: list[tuple[str, str]] = field(default_factory=list)
     history_id: int | None = None
     records_before: dict = field(default_factory=dict)             # address -> InstanceRecord | None
+    rollback: object = None      # kvmnet.commands.rollback.RollbackReport, when one ran
 
     @property
     def ok(self) -> bool:
