@@ -82,9 +82,10 @@ def merge_planned(rtype: str, desired: dict, prior: dict | None, replacing: bool
     out = dict(desired)
     for k in t.computed:
         out[k] = prior.get(k) if (prior and not replacing) else UNKNOWN
-    for k, v in desired.items():
-        if v is None:
-            if prior is not None and not replacing and k in prior:
+    # an attribute left out of the config is absent from ``desired`` or None
+    for k in set(desired) | t.computed_if_omitted:
+        if desired.get(k) is None:
+            if prior is not None and not replacing and prior.get(k) is not None:
                 out[k] = prior[k]
             elif k in t.computed_if_omitted:
                 out[k] = UNKNOWN
