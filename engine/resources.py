@@ -37,6 +37,9 @@ class ResourceType:
     # whether an existing live object with the same identity is a conflict on create
     # (False for sysctl keys: they always exist; the profile only sets them)
     exclusive: bool = True
+    # attributes that live only in the config and the state (a forward's ``network``
+    # is used for validation and ordering; nothing live records it)
+    config_only: frozenset[str] = frozenset()
 
 
 def _ip_key(v):
@@ -160,6 +163,7 @@ TYPES: dict[str, ResourceType] = {
         name="port_forward", default_provider="nftables", providers=("nftables", "iptables"),
         replace_on=frozenset({"*"}),
         identity=lambda a: f"{a.get('protocol')}/{a.get('host_port')}",
+        config_only=frozenset({"network"}),
     ),
     "sysctl_profile": ResourceType(
         name="sysctl_profile", default_provider="sysctl", providers=("sysctl",),

@@ -191,8 +191,9 @@ class Walk:
         for c in self.plan.resource_changes:
             if c.is_noop and c.before is not None:
                 old = snap.instances.get(c.address)
-                if old is None or old.attrs != c.before:
-                    recs.append(self._record(c, c.before, old.private if old else {}))
+                rec = self._record(c, c.before, old.private if old else {})
+                if old is None or old.attrs != rec.attrs:
+                    recs.append(rec)
         if recs:
             self._write(lambda w: [w.put(r) for r in recs])
 
@@ -299,7 +300,8 @@ class Walk:
                         continue
                     want = {k: v for k, v in provider_after(c.type, c.after).items()
                             if v is not None and v is not UNKNOWN and not contains_unknown(v)}
-                    for d in diff_attrs(want, canonical(rtype, obj.attrs), skip=TYPES[rtype].computed):
+                    skip = TYPES[rtype].computed | TYPES[rtype].config_only
+                    for d in diff_attrs(want, canonical(rtype, obj.attrs), skip=skip):
                         self.report.verify_errors.append(
                             f"{c.address}: applied, but {d.path} reads back as {d.before!r}, "
                             f"not {d.after!r}")

@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -90,6 +91,9 @@ def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
                                             r.attrs, None, id=r.id, reason="deleted outside kvmnet"))
             continue
         live_attrs = canonical(r.type, obj.attrs)
+        for k in TYPES[r.type].config_only:          # nothing live records these
+            if k in r.attrs:
+                live_attrs[k] = r.attrs[k]
         out.prior[a] = live_attrs
         if obj.private:
             out.private[a] = {**out.private.get(a, {}), **obj.private}
@@ -121,6 +125,7 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
                 targets=list(options.targets), destroy=options.destroy,
                 refresh_only=options.refresh_only)
     diags = Diagnostics()
+    gc.freeze()   # the state snapshot lives as long as the run: keep the collector off it
     ref = refresh(prepared, snapshot, providers, options, timings)
     plan.resource_drift = ref.drift
     if options.refresh_only:
@@ -176,8 +181,11 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                                         CREATE, None, after, dependencies=deps)
                     _check_conflict(inst, desired, ref, snapshot, diags)
                 else:
+                    t = TYPES[inst.type]
                     d = diff_attrs(desired, prior, ignore=inst.lifecycle.ignore_changes,
-                                   skip=TYPES[inst.type].computed)
+                                   skip=t.computed)
+                    # a config-only attribute changes the state, never the live object
+                    d = [x for x in d if x.path.split(".")[0] not in t.config_only]
                     rp = (provider.replace_paths(inst.type, prior, desired) if provider else None)
                     if rp is None:
                         rp = forces_replace(inst.type, d)
