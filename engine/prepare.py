@@ -5,6 +5,7 @@ this function.
 """
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 
 from kvmnet.engine.config.evaluate import Evaluator, VariableInputs
@@ -67,6 +68,10 @@ def prepare(config_dir: str, inputs: VariableInputs | None = None,
     diags = Diagnostics()
     with timings.phase("parse"):
         config = load_config(config_dir, use_cache=use_cache)
+    # The parsed config lives as long as the process: move it out of the garbage
+    # collector's generations, so later collections do not walk it again and again
+    # (≈0.5 s of CPU at 10,000 resources; PERF-FACTS.md).
+    gc.freeze()
     diags.extend(config.diagnostics)
     if diags:
         raise DiagnosticError(diags)
@@ -100,4 +105,5 @@ def prepare(config_dir: str, inputs: VariableInputs | None = None,
             diags.extend(validate_across(ordered, scopes))
     if diags:
         raise DiagnosticError(diags)
+    gc.freeze()   # the instances too live as long as the process (see above)
     return prepared
