@@ -87,7 +87,7 @@ def plan(ctx: Ctx, out_file, as_json, fmt, detailed_exitcode, refresh_only, refr
     fmt = "json" if as_json else (fmt or "human")
     timings_for(ctx, show_timings)
     try:
-        prepared = prepare_or_fail(ctx)
+        prepared = _prepare_for_json(ctx) if fmt == "json" else prepare_or_fail(ctx)
         be = backend(ctx)
         with locked(ctx, be, SHARED):
             snap = be.read()
@@ -121,6 +121,24 @@ def plan(ctx: Ctx, out_file, as_json, fmt, detailed_exitcode, refresh_only, refr
     print_timings(ctx)
     if detailed_exitcode and plan_.has_changes:
         raise SystemExit(EXIT_CHANGES)
+
+
+def _prepare_for_json(ctx: Ctx):
+    """prepare_or_fail, but config errors also go to stdout as the one JSON document
+    (``errors`` filled in), so a script reading ``plan --json`` always gets one."""
+    from kvmnet.engine.diagnostics import DiagnosticError
+    from kvmnet.engine.plan.model import FORMAT_VERSION
+    from kvmnet.engine.prepare import prepare
+    from kvmnet.engine.timings import NULL
+    try:
+        return prepare(ctx.dir, ctx.inputs, timings=ctx.timings or NULL)
+    except DiagnosticError as e:
+        click.echo(json.dumps({"format_version": FORMAT_VERSION, "resource_changes": [],
+                               "resource_drift": [], "outputs": {},
+                               "errors": [d.to_json() for d in e.diagnostics.errors],
+                               "warnings": [d.to_json() for d in e.diagnostics.warnings]}, indent=2))
+        print_diagnostics(ctx, e.diagnostics)
+        raise KvmnetFailure() from None
 
 
 def _write_metrics_failure(path: str) -> None:
