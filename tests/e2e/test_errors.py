@@ -424,3 +424,17 @@ def test_lock_of_a_killed_holder_is_cleared_with_a_warning(locked_env):
     rc, out, err = run_kvmnet(cfg, "plan", "--refresh=false", state=state)
     assert rc == 0, err
     assert "cleared a stale lock left by a process that died" in err and h.id in err
+
+
+def test_json_plan_reports_config_errors_as_json(tmp_path):
+    write_config(tmp_path / "cfg", CASES["several_errors_in_one_run"].config)
+    rc, out, err = run_kvmnet(tmp_path / "cfg", "plan", "--json", "--refresh=false",
+                              state=tmp_path / "s.db")
+    assert rc == 1
+    import json
+    doc = json.loads(out)
+    assert doc["format_version"] and doc["resource_changes"] == [] and doc["resource_drift"] == []
+    (e,) = doc["errors"]
+    assert (e["file"].endswith("main.hcl"), e["line"], e["address"]) == (True, 2, "vlan.a")
+    assert "main.hcl:2: vlan.a: id = 0 is out of range" in err
+    assert not (tmp_path / "s.db").exists()

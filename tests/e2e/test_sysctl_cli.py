@@ -399,6 +399,17 @@ resource "sysctl_profile" "q" {{
     assert (env.get(FIN_TIMEOUT), env.get(ECHO_IGNORE), env.get(SYN_RETRIES)) == ("60", "0", "6")
 
 
+@scenario
+def values_compare_with_whitespace_normalised(env):
+    """/proc shows a tab between the two ports; the config writes a space."""
+    env.write('resource "sysctl_profile" "ports" {\n'
+              '  settings = { "net.ipv4.ip_local_port_range" = "20000 30000" }\n}\n')
+    _apply(env)
+    assert env.get("net.ipv4.ip_local_port_range") == "20000 30000"
+    rc, out, _ = env.k("plan", "--detailed-exitcode")
+    assert rc == 0 and "No changes." in out, out
+
+
 # -- state, import, graph -----------------------------------------------------------------
 
 @scenario
