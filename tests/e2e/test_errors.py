@@ -183,6 +183,7 @@ def _run_case(name: str, case: Case, root: Path, seed: Path, validate: bool) -> 
 @pytest.fixture(scope="module")
 def results(request, tmp_path_factory, seeded_state) -> dict:
     wanted = {n.split("[", 1)[1].rstrip("]") for n in selected_tests(request) if "[" in n}
+    wanted |= {"cycle", "several_errors_in_one_run"}      # two more tests read these
     root = tmp_path_factory.mktemp("errors")
     found: dict = {}
 
