@@ -114,8 +114,13 @@ def parse_text(text: str, file: str) -> ParsedFile:
             return ParsedFile(file, [], [Diagnostic(f"syntax error: {e}", file=file)])
         opts = _serialize_options()
         attrs, blocks = _convert_body(tree.body, file, opts, errors)
+        del tree
         return ParsedFile(file, blocks, errors, attrs)
     finally:
+        # python-hcl2's trees are cyclic garbage, all still in the youngest generation:
+        # free them now, cheaply, before a later full collection (or the engine's
+        # gc.freeze(), which would keep them forever) has to deal with them
+        gc.collect(0)
         if enabled:
             gc.enable()
 
