@@ -431,8 +431,10 @@ def resolve_variables(config: Config, inputs: VariableInputs, diags: Diagnostics
                     val = X.parse_cli_value(val, t) if raw else val
                     values[name] = X.convert(val, t) if t is not None else val
                 except X.ExprError as e:
-                    diags.add(f'invalid value for variable "{name}": {e}',
-                              file=None if where == "--var" else where, line=line)
+                    src = f" (from --var {name}=...)" if where == "--var" else ""
+                    diags.add(f'invalid value for variable "{name}"{src}: {e}',
+                              file=decl.file if where == "--var" else where,
+                              line=decl.line if where == "--var" else line)
                 continue
             if decl.default is None:
                 diags.add(f'variable "{name}" has no default and no value was given '

@@ -64,8 +64,14 @@ def execute(ctx: Ctx, be, plan, prepared, ps, snap, *, rollback=False, confirm_t
     chg = sum(1 for _a, act in report.done if act == "update")
     dst = sum(1 for _a, act in report.done if act == "delete")
     summary = f"{add} added, {chg} changed, {dst} destroyed"
+    from kvmnet.state.records import now_iso
+    fields = dict(status=status, summary=summary, serial_after=be.read().serial, finished=now_iso())
+    rolled = getattr(report, "rollback", None)
+    if rolled is not None:          # the rollback already set status and summary
+        fields.pop("status")
+        fields.pop("summary")
     with be.transaction() as w:
-        w.update_history(hid, status=status, summary=summary, serial_after=None)
+        w.update_history(hid, **fields)
     if report.ok:
         if confirm_timeout is not None:
             from kvmnet.commands.confirming import wait_for_confirmation
@@ -77,6 +83,9 @@ def execute(ctx: Ctx, be, plan, prepared, ps, snap, *, rollback=False, confirm_t
         ctx.err(f"Error: {addr}: {action} failed: {msg}")
     for v in report.verify_errors:
         ctx.err(f"Error: verify: {v}")
+    if rolled is not None and getattr(rolled, "complete", False):
+        ctx.err("\nApply failed; its changes were rolled back (see above).")
+        raise KvmnetFailure()
     ctx.err(f"\nApply stopped. Done before the failure: {summary}"
             + (f"; not started: {', '.join(a for a, _ in report.not_started)}" if report.not_started else "")
             + ". The state records what was done; run kvmnet plan to see what is left.")

@@ -124,7 +124,8 @@ CASES: dict[str, Case] = {
         ['--var nope: no variable "nope" is declared'], args=("--var", "nope=1")),
     "var_of_wrong_type": Case(
         'variable "m" {\n  type = number\n}\nresource "bridge" "a" {\n  mtu = var.m\n}\n',
-        ['invalid value for variable "m": a number is required, got "abc"'], args=("--var", "m=abc")),
+        ['main.hcl:1: invalid value for variable "m" (from --var m=...): a number is required, got "abc"'],
+        args=("--var", "m=abc")),
     "vars_file_of_wrong_type": Case(
         'variable "m" {\n  type = number\n}\nresource "bridge" "a" {\n  mtu = var.m\n}\n',
         ['kvmnet.vars.hcl:2: invalid value for variable "m"'],
