@@ -156,10 +156,16 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
     graph = prepared.graph
 
     if not options.destroy:
+        prepared_by_resource: dict[str, list] = {}
+        for inst in prepared.instances.values():
+            prepared_by_resource.setdefault(f"{inst.type}.{inst.name}", []).append(inst)
         for raddr in prepared.order:
             decl = config.resources[raddr]
             deps = sorted(graph.predecessors(raddr))
-            for inst in ev.expand(decl, diags):
+            # a resource that refers to no other one evaluates exactly as it did in
+            # prepare: reuse those instances rather than evaluate it all again
+            insts = prepared_by_resource.get(raddr) if not deps else None
+            for inst in (insts if insts is not None else ev.expand(decl, diags)):
                 seen.add(inst.address)
                 desired = canonical(inst.type, with_defaults(inst.type, inst.name, inst.attrs))
                 prior = ref.prior.get(inst.address)
