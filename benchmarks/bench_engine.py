@@ -51,6 +51,7 @@ class BenchError(Exception):
 class Run:
     seconds: float
     maxrss: int          # bytes: the largest process of the run's tree (wait4)
+    cpu: float           # user + system seconds of the process and the children it waited for
     rc: int
     stderr: str
 
@@ -71,7 +72,7 @@ def run_timed(argv: list[str], env: dict, cwd=None, expect=(0,)) -> Run:
             tail = out.read().decode(errors="replace")[-1500:]
             raise BenchError(f"{' '.join(argv)} (in {cwd or os.getcwd()}) exited {rc}, expected "
                              f"{'/'.join(map(str, expect))}:\n{stderr[-1500:]}\n{tail}")
-    return Run(seconds, usage.ru_maxrss * 1024, rc, stderr)
+    return Run(seconds, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime, rc, stderr)
 
 
 def median_of(runs: list[Run]) -> Run:
@@ -112,7 +113,7 @@ class Results:
         return {
             "runs": self.runs,
             "kvmnet": [{"n": n, "phase": ph, "cache": c, "seconds": r.seconds,
-                        "maxrss_mb": r.maxrss / MB, "timings_ms": phase_timings(r.stderr)}
+                        "cpu_seconds": r.cpu, "maxrss_mb": r.maxrss / MB, "timings_ms": phase_timings(r.stderr)}
                        for (n, ph, c), r in self.kvmnet.items()],
             "maxrss_mb": {str(n): v / MB for n, v in self.maxrss.items()},
             "validate_empty_dir": self.empty_validate.seconds if self.empty_validate else None,
