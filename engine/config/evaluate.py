@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kvmnet.engine import expr as X
+from kvmnet.engine.expr.nodes import Literal as _Literal
 from kvmnet.engine.config.hcl import Attr, Block, parse_files
 from kvmnet.engine.config.loader import VARS_FILE, display_name
 from kvmnet.engine.config.model import Config, ResourceDecl
@@ -51,7 +52,10 @@ def compiled(attr: Attr):
 
 
 def attr_references(attr: Attr) -> list:
-    return compiled(attr).references()
+    c = compiled(attr)
+    if type(c.node) is _Literal:   # most attributes: nothing to walk (≈0.13 s at 10,000 networks)
+        return []
+    return c.references()
 
 
 def body_references(block: Block):
