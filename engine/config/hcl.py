@@ -132,10 +132,30 @@ def cache_dir() -> Path:
     return Path(base) / "kvmnet" / "parse"
 
 
+_parser_fingerprint: bytes | None = None
+
+
+def _parser_id() -> bytes:
+    """Which python-hcl2 a cached parse comes from: the text of its ``version.py``,
+    read rather than imported (importing it imports all of hcl2 and lark: ≈30 ms that
+    a run finding every file in the cache never needs otherwise)."""
+    global _parser_fingerprint
+    if _parser_fingerprint is None:
+        try:
+            import importlib.util
+            spec = importlib.util.find_spec("hcl2")
+            where = Path(list(spec.submodule_search_locations)[0])
+            _parser_fingerprint = (where / "version.py").read_bytes()
+        except Exception:
+            import hcl2.version as hv
+            _parser_fingerprint = str(getattr(hv, "version", "")).encode()
+    return _parser_fingerprint
+
+
 def _cache_key(data: bytes) -> str:
-    import hcl2.version as hv  # small module
     h = hashlib.sha256()
-    h.update(f"{CACHE_VERSION}:{getattr(hv, 'version', '')}:".encode())
+    h.update(f"{CACHE_VERSION}:".encode())
+    h.update(hashlib.sha256(_parser_id()).digest())
     h.update(data)
     return h.hexdigest()
 
