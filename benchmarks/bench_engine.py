@@ -263,7 +263,8 @@ def print_breakdown(res: Results, out=sys.stdout) -> None:
         t = phase_timings(r.stderr)
         if t:
             parts = ", ".join(f"{k} {v:.0f}" for k, v in t.items())
-            print(f"  N={n:<6} {phase:<20} {cache}: {r.seconds * 1000:6.0f} wall; {parts}", file=out)
+            print(f"  N={n:<6} {phase:<20} {cache}: {r.seconds * 1000:6.0f} wall, {r.cpu * 1000:6.0f} CPU; "
+                  f"{parts}", file=out)
 
 
 def main(argv=None) -> int:
