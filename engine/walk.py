@@ -159,9 +159,12 @@ class Walk:
         del_gens, cre_gens = order_steps(changes)
         snap = self.backend.read()
         self.report.records_before = {c.address: snap.instances.get(c.address) for c in changes}
-        # provider-private data per address: from the state, merged with what the
-        # refresh found (the plan carries none of it)
+        # provider-private data per address: from the state; for an object adopted
+        # by the refresh (not in the state yet), what the refresh found (plan carries it)
         self.private = {a: dict(r.private or {}) for a, r in snap.instances.items()}
+        for c in self.plan.resource_changes:
+            if c.private and c.address not in self.private:
+                self.private[c.address] = dict(c.private)
         self._forget_vanished(snap)
         self._keep_refreshed(snap)
         try:
@@ -191,7 +194,7 @@ class Walk:
         for c in self.plan.resource_changes:
             if c.is_noop and c.before is not None:
                 old = snap.instances.get(c.address)
-                rec = self._record(c, c.before, old.private if old else {})
+                rec = self._record(c, c.before, old.private if old else self.private.get(c.address, {}))
                 if old is None or old.attrs != rec.attrs:
                     recs.append(rec)
         if recs:

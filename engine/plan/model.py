@@ -29,6 +29,8 @@ class ResourceChange:
     changed_paths: list[str] = field(default_factory=list)
     reason: str | None = None          # e.g. "adopted", "deleted outside kvmnet"
     dependencies: list[str] = field(default_factory=list)
+    # provider-private data of an adopted object (the state holds none for it yet)
+    private: dict = field(default_factory=dict)
 
     @property
     def is_noop(self) -> bool:
@@ -99,6 +101,8 @@ class Plan:
                 d["action_reason"] = c.reason
             if c.changed_paths:
                 d["changed_paths"] = c.changed_paths
+            if c.private:
+                d["private"] = encode(c.private)
             return d
 
         return {
@@ -130,7 +134,7 @@ class Plan:
                 before=decode(ch.get("before")), after=decode(ch.get("after")),
                 replace_paths=[".".join(map(str, p)) for p in ch.get("replace_paths", [])],
                 id=x.get("id"), changed_paths=x.get("changed_paths", []),
-                reason=x.get("action_reason"))
+                reason=x.get("action_reason"), private=decode(x.get("private") or {}))
 
         if d.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"unsupported plan format {d.get('format_version')!r}")

@@ -207,6 +207,7 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                                         changed_paths=[c.path for c in d], dependencies=deps)
                     if inst.address in ref.adopted:
                         rc.reason = "adopted: carries this state's ownership mark"
+                        rc.private = dict(ref.private.get(inst.address) or {})
                 values.setdefault(raddr, {})[inst.key] = rc.after
                 changes.append(rc)
 
