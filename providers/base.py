@@ -162,5 +162,28 @@ class Provider:
         """What is about to change, saved in the state history before an apply."""
         return {}
 
+    def diagnose(self, managed: dict, host_netns: str | None = None) -> list:
+        """``kvmnet doctor``'s checks of what this provider manages, bottom up.
+
+        ``managed`` maps each resource type to the
+        :class:`kvmnet.engine.doctor.Managed` records the state holds for this
+        provider instance (possibly none: a provider block alone may still be
+        checked, e.g. libvirt's reachability); ``host_netns`` is where host-side
+        objects of this host live (the ``netns`` of the host-level providers), for
+        a provider that cannot tell itself (libvirt's bridges and dnsmasq).
+        Returns :class:`kvmnet.engine.doctor.Check` values. Default: the
+        ``diagnose(provider, managed, host_netns)`` function of the ``doctor``
+        module next to the provider's class, or no checks when there is none.
+        """
+        import importlib
+        package = importlib.import_module(type(self).__module__).__package__
+        try:
+            module = importlib.import_module(f"{package}.doctor")
+        except ModuleNotFoundError as e:
+            if e.name != f"{package}.doctor":
+                raise
+            return []
+        return module.diagnose(self, managed, host_netns)
+
     def close(self) -> None:
         pass
