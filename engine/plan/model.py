@@ -10,6 +10,8 @@ from kvmnet.engine.values import UNKNOWN
 
 FORMAT_VERSION = "1.0"
 
+ADOPTED = "adopted: carries this state's ownership mark"   # a ResourceChange's reason
+
 NOOP, CREATE, UPDATE, DELETE = ["no-op"], ["create"], ["update"], ["delete"]
 REPLACE = ["delete", "create"]
 
@@ -70,6 +72,11 @@ class Plan:
         change = sum(1 for c in self.changes if c.actions == UPDATE)
         destroy = sum(1 for c in self.changes if "delete" in c.actions)
         return add, change, destroy
+
+    @property
+    def adopted(self) -> list[ResourceChange]:
+        """Instances the refresh adopted (this state's mark, no state record yet)."""
+        return [c for c in self.resource_changes if c.reason == ADOPTED]
 
     @property
     def has_changes(self) -> bool:

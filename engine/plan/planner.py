@@ -22,7 +22,7 @@ from kvmnet.engine.diagnostics import Diagnostic, DiagnosticError, Diagnostics
 from kvmnet.engine.model import format_address
 from kvmnet.engine.plan.diff import diff_attrs, forces_replace, merge_planned
 from kvmnet.engine.plan.model import (
-    CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan, ResourceChange,
+    ADOPTED, CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan, ResourceChange,
 )
 from kvmnet.engine.prepare import Prepared, resource_value
 from kvmnet.engine.resources import TYPES, canonical, identity, with_defaults
@@ -206,7 +206,7 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                                         id=ref.ids.get(inst.address),
                                         changed_paths=[c.path for c in d], dependencies=deps)
                     if inst.address in ref.adopted:
-                        rc.reason = "adopted: carries this state's ownership mark"
+                        rc.reason = ADOPTED
                         rc.private = dict(ref.private.get(inst.address) or {})
                 values.setdefault(raddr, {})[inst.key] = rc.after
                 changes.append(rc)

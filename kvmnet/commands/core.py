@@ -194,7 +194,7 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
             from kvmnet.engine.render.human import render_plan
             ctx.out(render_plan(the_plan), end="")
         try:
-            if not the_plan.changes and not the_plan.resource_drift:
+            if not the_plan.changes and not the_plan.resource_drift and not the_plan.adopted:
                 ctx.out("\n[green]Apply complete![/] Resources: 0 added, 0 changed, 0 destroyed.")
                 return
             if saved is None and not auto_approve and the_plan.changes:
