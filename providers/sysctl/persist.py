@@ -1,15 +1,17 @@
 """The persistent file of a profile: ``<persist_dir>/90-kvmnet-<name>.conf``.
 
-A sysctl.d(5) file whose first line is the ownership mark as a comment, followed by
-``key = value`` lines. Rendering and parsing are pure; writing is atomic (a temp file
-in the same directory, then rename) with mode 0644.
+A sysctl.d(5) file whose first line is the ownership mark as a comment, then the
+value each key had before kvmnet first set it as ``# original: key = value`` comment
+lines (so a profile adopted after a crash, whose state record was never written,
+can still be restored), then ``key = value`` lines. Rendering and parsing are pure;
+writing is atomic (a temp file in the same directory, then rename) with mode 0644.
 """
 from __future__ import annotations
 
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kvmnet.engine.ownership import Mark, parse_mark
 
@@ -17,6 +19,7 @@ PREFIX = "90-kvmnet-"
 SUFFIX = ".conf"
 _ADDRESS = re.compile(r'^[A-Za-z0-9_-]+\.(?P<name>[A-Za-z0-9_-]+)(?:\[(?P<key>.*)\])?$')
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_ORIGINAL = "original:"
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class PersistFile:
     mark: Mark | None
     settings: dict[str, str]
     text: str
+    original: dict[str, str] = field(default_factory=dict)
 
 
 def file_name(address: str) -> str:
@@ -46,8 +50,9 @@ def file_name(address: str) -> str:
     return f"{PREFIX}{name}{SUFFIX}"
 
 
-def render(mark: str, settings: dict[str, str]) -> str:
+def render(mark: str, settings: dict[str, str], original: dict[str, str] | None = None) -> str:
     lines = [f"# {mark}", "# Managed by kvmnet: edits here are overwritten or reported as drift."]
+    lines += [f"# {_ORIGINAL} {k} = {v}".rstrip() for k, v in sorted((original or {}).items())]
     lines += [f"{k} = {v}" for k, v in sorted(settings.items())]
     return "\n".join(lines) + "\n"
 
@@ -70,6 +75,21 @@ def parse(text: str) -> tuple[Mark | None, dict[str, str]]:
     return mark, settings
 
 
+def parse_original(text: str) -> dict[str, str]:
+    """The ``# original: key = value`` comment lines: the values from before kvmnet."""
+    out: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line.startswith("#"):
+            continue
+        body = line[1:].strip()
+        if body.startswith(_ORIGINAL):
+            key, eq, value = body[len(_ORIGINAL):].partition("=")
+            if eq and key.strip():
+                out[key.strip()] = " ".join(value.split())
+    return out
+
+
 def scan(directory: str) -> list[PersistFile]:
     """Every ``90-kvmnet-*.conf`` file in ``directory`` (none when it does not exist)."""
     try:
@@ -86,7 +106,7 @@ def scan(directory: str) -> list[PersistFile]:
             except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
                 continue
             mark, settings = parse(text)
-            found.append(PersistFile(path, mark, settings, text))
+            found.append(PersistFile(path, mark, settings, text, parse_original(text)))
     return found
 
 

@@ -3,9 +3,11 @@
 A profile sets a group of keys. Its live identity is the comma-separated sorted
 keys. The value each key had before kvmnet first set it is kept in the state's
 provider-private data (``{"original": {key: value}}``) and written back when the key
-leaves the profile or the profile is destroyed. With ``persist`` the settings also go
-to ``<persist_dir>/90-kvmnet-<name>.conf``, whose first line carries the ownership
-mark. With the provider's ``netns`` every /proc/sys access happens inside that
+leaves the profile or the profile is destroyed; ``kvmnet import`` takes the values
+live at import time as the originals. With ``persist`` the settings also go to
+``<persist_dir>/90-kvmnet-<name>.conf``, whose first line carries the ownership mark
+and whose ``# original:`` comment lines keep the originals too (a profile adopted
+after a crash gets them back from there). With the provider's ``netns`` every /proc/sys access happens inside that
 network namespace (the persist file is a plain file either way).
 """
 from __future__ import annotations
@@ -66,11 +68,22 @@ class SysctlProvider(Provider):
     @staticmethod
     def _live(instance_id: str, keys: list[str], values: dict, pf) -> LiveObject:
         settings = {k: values[k] for k in keys}
+        original = {k: v for k, v in pf.original.items() if k in settings} if pf else {}
         return LiveObject(
             instance_id,
             attrs={"settings": settings, "persist": pf is not None and pf.settings == settings},
             mark=pf.mark if pf else None,
+            private={"original": original} if original else {},
         )
+
+    def import_object(self, rtype: str, id: str) -> LiveObject | None:
+        """The profile of ``id``'s keys; the values live now are its originals (those
+        in a persist file of kvmnet's, from before kvmnet set them, win)."""
+        obj = self.read(rtype, [id]).get(id)
+        if obj is not None:
+            original = {**obj.attrs["settings"], **obj.private.get("original", {})}
+            obj.private = {"original": original}
+        return obj
 
     def _files_by_id(self) -> dict[str, persist.PersistFile]:
         out: dict[str, persist.PersistFile] = {}
@@ -103,7 +116,7 @@ class SysctlProvider(Provider):
         desired = normalise(after["settings"])
         original = self._read(desired)
         self._write_or_undo(desired, undo=original)
-        self._persist(address, after, desired, mark)
+        self._persist(address, after, desired, mark, original)
         return self._attrs_now(desired, after), {"original": original}
 
     def update(self, rtype: str, address: str, before: dict, after: dict,
@@ -120,7 +133,7 @@ class SysctlProvider(Provider):
         self._restore(restore)
         changed = {k: v for k, v in desired.items() if live[k] != v}
         self._write_or_undo(changed, undo={k: live[k] for k in changed})
-        self._persist(address, after, desired, mark)
+        self._persist(address, after, desired, mark, original)
         return self._attrs_now(desired, after), {"original": original}
 
     def delete(self, rtype: str, address: str, before: dict, private: dict) -> None:
@@ -164,10 +177,11 @@ class SysctlProvider(Provider):
                     pass
             raise
 
-    def _persist(self, address: str, after: dict, settings: dict, mark: str) -> None:
+    def _persist(self, address: str, after: dict, settings: dict, mark: str,
+                 original: dict) -> None:
         path = self._path(address)
         if after.get("persist", True):
-            persist.write(path, persist.render(mark, settings))
+            persist.write(path, persist.render(mark, settings, original))
         else:
             persist.remove(path)
 

@@ -78,6 +78,16 @@ def test_render_and_parse_round_trip():
                         "net.core.somaxconn": "512"}
 
 
+def test_originals_as_comment_lines_round_trip():
+    original = {"net.core.somaxconn": "4096", "net.ipv4.tcp_rmem": "4096 131072 6291456",
+                "net.ipv4.conf.all.arp_filter": ""}
+    text = persist.render(MARK, {"net.core.somaxconn": "1024"}, original)
+    assert "# original: net.core.somaxconn = 4096" in text.splitlines()
+    assert persist.parse(text) == (Mark(LINEAGE, ADDR), {"net.core.somaxconn": "1024"})
+    assert persist.parse_original(text) == original
+    assert persist.parse_original(persist.render(MARK, {"net.core.somaxconn": "1"})) == {}
+
+
 # -- real sysctls inside a namespace ---------------------------------------------
 
 
@@ -249,3 +259,51 @@ def test_delete_skips_keys_whose_interface_is_gone(provider, netns_ready):
     provider.delete(RT, ADDR, attrs, private)
     assert ns_value(ns, "net.core.somaxconn") == orig
     assert not os.path.exists(conf_path(provider))
+
+
+@requires_root
+def test_persist_file_keeps_originals_and_read_returns_them(provider, netns_ready):
+    """A profile adopted after a crash (no state record) gets its originals back
+    from the file's ``# original:`` lines."""
+    ns = netns_ready
+    orig = ns_value(ns, "net.core.somaxconn")
+    provider.create(RT, ADDR, {"settings": {"net.core.somaxconn": 1002}, "persist": True}, MARK)
+    assert f"# original: net.core.somaxconn = {orig}" in open(conf_path(provider)).read()
+    obj = provider.read(RT, [])["net.core.somaxconn"]          # found through the file alone
+    assert obj.mark == Mark(LINEAGE, ADDR)
+    assert obj.private == {"original": {"net.core.somaxconn": orig}}
+    assert obj.attrs["persist"] is True
+    provider.delete(RT, ADDR, obj.attrs, obj.private)
+    assert ns_value(ns, "net.core.somaxconn") == orig
+
+
+@requires_root
+def test_update_rewrites_the_originals_in_the_file(provider, netns_ready):
+    ns = netns_ready
+    orig_fin = ns_value(ns, "net.ipv4.tcp_fin_timeout")
+    attrs, private = provider.create(RT, ADDR, {"settings": {"net.core.somaxconn": 1003},
+                                                "persist": True}, MARK)
+    attrs, private = provider.update(RT, ADDR, attrs, {"settings": {"net.ipv4.tcp_fin_timeout": 31},
+                                                       "persist": True}, private, MARK)
+    assert persist.parse_original(open(conf_path(provider)).read()) == {"net.ipv4.tcp_fin_timeout": orig_fin}
+    assert private == {"original": {"net.ipv4.tcp_fin_timeout": orig_fin}}
+
+
+@requires_root
+def test_import_takes_the_live_values_as_originals(provider, netns_ready):
+    ns = netns_ready
+    ns_set(ns, "net.core.somaxconn", "3000")
+    obj = provider.import_object(RT, "net.ipv4.tcp_fin_timeout,net.core.somaxconn")
+    assert obj.private == {"original": {"net.core.somaxconn": "3000",
+                                        "net.ipv4.tcp_fin_timeout": ns_value(ns, "net.ipv4.tcp_fin_timeout")}}
+    assert obj.mark is None
+
+
+@requires_root
+def test_import_prefers_the_originals_of_a_kvmnet_file(provider, netns_ready):
+    ns = netns_ready
+    orig = ns_value(ns, "net.core.somaxconn")
+    provider.create(RT, ADDR, {"settings": {"net.core.somaxconn": 1004}, "persist": True}, MARK)
+    obj = provider.import_object(RT, "net.core.somaxconn")
+    assert obj.attrs["settings"] == {"net.core.somaxconn": "1004"}
+    assert obj.private == {"original": {"net.core.somaxconn": orig}}
