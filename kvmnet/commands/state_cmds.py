@@ -48,7 +48,8 @@ def state_show(ctx: Ctx, address, as_json):
 @click.argument("address")
 @pass_ctx
 def state_rm(ctx: Ctx, address):
-    """Forget an instance (the live object is left as it is)."""
+    """Forget an instance (the live object is left as it is, ownership mark included:
+    while the address is in the configuration, the next plan adopts it again)."""
     from kvmnet.state import EXCLUSIVE
     be = backend(ctx)
     with locked(ctx, be, EXCLUSIVE):
@@ -58,3 +59,6 @@ def state_rm(ctx: Ctx, address):
         with be.transaction() as w:
             w.remove(address)
     click.echo(f"Removed {address} from the state (the live object was not touched).")
+    ctx.err(f"Warning: a live object that carries this state's ownership mark is adopted "
+            f"again by the next plan while {address} is in the configuration; to stop "
+            f"managing it, also remove {address} from the configuration.")
