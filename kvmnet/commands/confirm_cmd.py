@@ -1,0 +1,56 @@
+"""``kvmnet confirm [--revert] [--id N]``: keep (or roll back now) the changes of an
+``apply --confirm-timeout`` that is waiting for confirmation (see
+:mod:`kvmnet.commands.confirming`)."""
+from __future__ import annotations
+
+import time
+
+import click
+
+from kvmnet.cli import Ctx, cli, fail
+from kvmnet.commands import confirming
+from kvmnet.commands.common import backend
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+GRACE = 30.0     # how long past the deadline to wait for the waiter's answer
+
+
+@cli.command()
+@click.option("--revert", is_flag=True, help="Roll the changes back now instead of keeping them")
+@click.option("--id", "apply_id", type=int, default=None, metavar="N",
+              help="Only if the waiting apply is history entry N")
+@pass_ctx
+def confirm(ctx: Ctx, revert, apply_id):
+    """Keep the changes of an apply --confirm-timeout that is waiting."""
+    from kvmnet.state import ROLLED_BACK, SUCCESS
+    pending = confirming.read_pending(ctx.state_path)
+    if pending is None:
+        confirming.no_pending_apply(ctx)
+    if apply_id is not None and apply_id != pending.history_id:
+        fail(ctx, f"apply #{apply_id} is not the one waiting for confirmation "
+                  f"(#{pending.history_id} is); nothing was changed")
+    be = backend(ctx)
+    if not confirming.waiter_alive(be, pending):
+        status = confirming.history_status(be, pending.history_id)
+        if status in (None, confirming.AWAITING):
+            fail(ctx, f"apply #{pending.history_id} was waiting for confirmation, but its waiter "
+                      f"(pid {pending.pid}) is gone without deciding (see {pending.log}): its "
+                      "changes are still applied; run kvmnet plan to see where things stand")
+        confirming.no_pending_apply(ctx)
+    confirming.write_request(ctx.state_path, pending,
+                             confirming.REVERT if revert else confirming.CONFIRM)
+    limit = max(0.0, pending.deadline - time.time()) + GRACE
+    outcome = confirming.await_outcome(be, pending, limit)
+    hid = pending.history_id
+    if outcome == SUCCESS and not revert:
+        ctx.out(f"Confirmed apply #{hid}: its changes stay.")
+        return
+    if outcome == ROLLED_BACK and revert:
+        ctx.out(f"Rolled back apply #{hid} (log: {pending.log}).")
+        return
+    if outcome == ROLLED_BACK:
+        fail(ctx, f"too late: apply #{hid} was not confirmed within {pending.timeout:g} s and "
+                  "has been rolled back")
+    fail(ctx, f"apply #{hid} ended as {outcome or 'undecided (its waiter died)'}; "
+              f"see kvmnet state history and {pending.log}")

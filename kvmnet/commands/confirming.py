@@ -1,0 +1,415 @@
+"""Confirm or revert: ``kvmnet apply --confirm-timeout SECONDS`` (like ``netplan try``).
+
+After a successful apply, a *waiter* process is forked. It survives the terminal
+or SSH session that ran the apply (``setsid``, SIGHUP ignored, stdio to a log
+file), holds the state's exclusive lock (handed over with ``Lock.adopt``/
+``detach``, so nothing else applies meanwhile), and waits for a confirmation.
+Without one before the deadline it rolls back this apply's changes
+(:func:`kvmnet.commands.rollback.rollback_apply`) and the history says so.
+
+Files next to the state ``S``:
+
+``S.confirm.pending``
+    written by the waiter once it is ready: the pending apply's history ID, a random
+    token, the waiter's pid, the deadline and the log path. Removed when the wait
+    ends (before a rollback starts, so a late ``kvmnet confirm`` is told it is too
+    late).
+``S.confirm``
+    the request (``kvmnet confirm``, or ``yes`` typed on the apply's terminal):
+    ``{"history_id", "token", "action": "confirm" | "revert"}``. The waiter accepts
+    it only when both the history ID and the token are those of its own pending
+    record, so a request left over from an earlier apply never confirms a later one.
+``S.confirm.log``
+    the waiter's output (appended), including the rollback's lines.
+
+The foreground process prompts for ``yes`` when stdin is a terminal; otherwise it
+prints how to confirm and returns while the waiter keeps waiting. The waiter
+never reuses the parent's provider objects or state connection (libvirt
+connections and SQLite handles do not survive a fork): it opens the state again
+and builds its own providers from the prepared configuration.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import select
+import signal
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+
+from kvmnet.cli import Ctx, KvmnetFailure, fail
+
+AWAITING = "awaiting-confirmation"     # history status while the waiter waits
+REVERTING = "reverting"                # history status while it rolls back
+CONFIRM, REVERT = "confirm", "revert"
+POLL_INTERVAL = 0.1                    # seconds between checks of the request file
+READY_TIMEOUT = 15.0                   # how long the apply waits for the waiter to start
+
+
+@dataclass
+class Pending:
+    """The record of the apply waiting for confirmation (``S.confirm.pending``)."""
+    history_id: int
+    token: str
+    pid: int
+    deadline: float          # Unix time
+    timeout: float
+    log: str
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Pending:
+        return cls(int(d["history_id"]), str(d["token"]), int(d["pid"]), float(d["deadline"]),
+                   float(d["timeout"]), str(d["log"]))
+
+
+# -- paths and files --------------------------------------------------------------------
+def pending_path(state_path: str) -> str:
+    return state_path + ".confirm.pending"
+
+
+def request_path(state_path: str) -> str:
+    return state_path + ".confirm"
+
+
+def log_path(state_path: str) -> str:
+    return state_path + ".confirm.log"
+
+
+def _write_json(path: str, data: dict) -> None:
+    """Atomically (temp file + rename), mode 0600."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+def _read_json(path: str) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def read_pending(state_path: str) -> Pending | None:
+    data = _read_json(pending_path(state_path))
+    try:
+        return Pending.from_dict(data) if data else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def write_request(state_path: str, pending: Pending, action: str) -> None:
+    _write_json(request_path(state_path),
+                {"history_id": pending.history_id, "token": pending.token, "action": action})
+
+
+def requested_action(request: dict | None, pending: Pending) -> str | None:
+    """The action a request asks of ``pending``; None unless it names exactly that
+    apply (history ID and token) with a known action."""
+    if not request or request.get("history_id") != pending.history_id \
+            or request.get("token") != pending.token:
+        return None
+    action = request.get("action")
+    return action if action in (CONFIRM, REVERT) else None
+
+
+# -- the state side -----------------------------------------------------------------------
+def history_status(be, history_id: int) -> str | None:
+    for limit in (5, None):
+        for h in be.history(limit):
+            if h.id == history_id:
+                return h.status
+    return None
+
+
+def waiter_alive(be, pending: Pending) -> bool:
+    """The waiter is alive and still holds the state's exclusive lock."""
+    return any(h.pid == pending.pid and h.alive for h in be.locks())
+
+
+def await_outcome(be, pending: Pending, limit: float) -> str | None:
+    """Poll the history until the pending apply is decided (``success``,
+    ``rolled-back``, ``failed``, …) or the waiter died; its status then."""
+    end = time.monotonic() + limit
+    while True:
+        status = history_status(be, pending.history_id)
+        if status not in (AWAITING, REVERTING):
+            return status
+        if time.monotonic() >= end or not waiter_alive(be, pending):
+            # one last look: it may have finished just now
+            status = history_status(be, pending.history_id)
+            return None if status in (AWAITING, REVERTING) else status
+        time.sleep(POLL_INTERVAL)
+
+
+def confirm_hint(ctx: Ctx) -> str:
+    return f"kvmnet -C {ctx.dir} --state {ctx.state_path} confirm"
+
+
+# -- the foreground side ----------------------------------------------------------------------
+def wait_for_confirmation(ctx: Ctx, be, ps, prepared, report, timeout: float, lock=None) -> None:
+    """Hand the wait to a forked waiter; prompt on a terminal, or explain and return.
+
+    Returns when the changes stay (confirmed, or the waiter keeps waiting); raises
+    KvmnetFailure when they were rolled back while this process was still there.
+    """
+    from kvmnet.state import SUCCESS
+    hid = report.history_id
+    if lock is None or not hasattr(lock, "adopt"):
+        raise RuntimeError("--confirm-timeout needs the run's state lock to hand to the waiter")
+    with be.transaction() as w:
+        w.update_history(hid, status=AWAITING)
+    deadline = time.time() + max(0.0, timeout)
+    log = log_path(ctx.state_path)
+    log_start = os.path.getsize(log) if os.path.exists(log) else 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                    # the waiter
+        os.close(ready_r)
+        code = 1
+        try:
+            code = _waiter(ctx, prepared, report, lock, deadline, timeout, ready_w)
+        except BaseException:                       # noqa: BLE001 - logged, then exit
+            traceback.print_exc()
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+    os.close(ready_w)
+    pending = _wait_ready(ready_r, pid)
+    if pending is None:
+        # the waiter never got going: the lock is still ours, so undo right here
+        _reap(pid, block=True)
+        ctx.err(f"Error: the confirmation waiter did not start (see {log}); "
+                "rolling back this apply's changes now.")
+        from kvmnet.commands.rollback import rollback_apply
+        rollback_apply(ctx, be, ps, prepared, report)
+        raise KvmnetFailure()
+    lock.detach()           # the waiter holds it now; our release becomes a no-op
+    secs = _secs(timeout)
+    if not sys.stdin.isatty():
+        ctx.console.print(
+            f"\nApplied; waiting up to {secs} s for confirmation in the background "
+            f"(pid {pid}, log {log}). The state stays locked until then.\n"
+            f"Keep these changes with:  {confirm_hint(ctx)}\n"
+            f"Roll them back now with:  {confirm_hint(ctx)} --revert\n"
+            f"Without a confirmation they are rolled back at "
+            f"{time.strftime('%H:%M:%S', time.localtime(deadline))}.", markup=False)
+        return
+    outcome = _prompt(ctx, be, pending, secs)
+    _reap(pid, block=outcome is not None)
+    if outcome == SUCCESS:
+        ctx.out("Confirmed: the changes stay.")
+        return
+    if outcome is None:     # stdin closed: the waiter carries on
+        ctx.err(f"\nNo more input: the waiter (pid {pid}) keeps waiting; confirm with "
+                f"{confirm_hint(ctx)} before the deadline, or the changes are rolled back.")
+        return
+    _print_log_since(log, log_start)
+    ctx.err(f"\nNot confirmed within {secs} s: this apply's changes were rolled back "
+            f"(history #{hid}: {outcome}).")
+    raise KvmnetFailure()
+
+
+def _secs(timeout: float) -> str:
+    return f"{timeout:g}"
+
+
+def _wait_ready(fd: int, pid: int) -> Pending | None:
+    """The waiter writes its pending record to the pipe once it holds the lock."""
+    data = b""
+    end = time.monotonic() + READY_TIMEOUT
+    try:
+        while time.monotonic() < end:
+            r, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+            if not r:
+                break
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    try:
+        pending = Pending.from_dict(json.loads(data))
+    except (ValueError, KeyError, TypeError):
+        return None
+    return pending if pending.pid == pid else None
+
+
+def _prompt(ctx: Ctx, be, pending: Pending, secs: str) -> str | None:
+    """Ask for ``yes`` on the terminal until the apply is decided. Returns the
+    history status once decided, or None when stdin closed."""
+    ctx.console.print(f"\nType yes within {secs} s to keep these changes "
+                      f"(or run {confirm_hint(ctx)} from another shell);\n"
+                      "without it they are rolled back. no rolls them back now.", markup=False)
+    sys.stdout.write("  Keep the changes? ")
+    sys.stdout.flush()
+    line = b""
+    while True:
+        status = history_status(be, pending.history_id)
+        if status not in (AWAITING, REVERTING):
+            return status
+        if status == REVERTING or time.time() >= pending.deadline:
+            return await_outcome(be, pending, limit=600)
+        r, _, _ = select.select([sys.stdin], [], [], POLL_INTERVAL * 2)
+        if not r:
+            continue
+        chunk = os.read(sys.stdin.fileno(), 1024)
+        if not chunk:
+            return None
+        line += chunk
+        if b"\n" not in line:
+            continue
+        answer, line = line.split(b"\n", 1)[0].strip().decode(errors="replace"), b""
+        if answer in ("yes", "no"):
+            write_request(ctx.state_path, pending, CONFIRM if answer == "yes" else REVERT)
+            return await_outcome(be, pending, limit=600)
+        sys.stdout.write("  Only yes keeps the changes (no rolls them back now): ")
+        sys.stdout.flush()
+
+
+def _reap(pid: int, block: bool) -> None:
+    try:
+        if block:
+            os.waitpid(pid, 0)
+        else:
+            os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _print_log_since(path: str, offset: int) -> None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            f.seek(offset)
+            sys.stdout.write(f.read())
+            sys.stdout.flush()
+    except OSError:
+        pass
+
+
+# -- the waiter ----------------------------------------------------------------------------------
+def _detach_from_terminal(log: str) -> None:
+    """Own session, SIGHUP ignored, stdin from /dev/null, stdout/stderr appended to
+    ``log``: nothing of the terminal or SSH session is left to take it down."""
+    os.setsid()
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTTOU, signal.SIGTTIN):
+        signal.signal(sig, signal.SIG_IGN)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    null = os.open(os.devnull, os.O_RDONLY)
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(null)
+    os.close(out)
+
+
+def _say(text: str) -> None:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    print(f"[{stamp}] {text}", flush=True)
+
+
+def _waiter(ctx: Ctx, prepared, report, lock, deadline: float, timeout: float, ready_fd: int) -> int:
+    from kvmnet.state import SUCCESS, open_state
+    from kvmnet.state.records import now_iso
+
+    log = log_path(ctx.state_path)
+    _detach_from_terminal(log)
+    ctx.no_color, ctx._console = True, None          # the log is no terminal
+    lock.holder.command = f"{lock.holder.command} (waiting for confirmation)"
+    lock.adopt()
+    be = open_state(ctx.state_path)                  # never the parent's connection
+    hid = report.history_id
+    pending = Pending(hid, secrets.token_hex(16), os.getpid(), deadline, timeout, log)
+    _unlink(request_path(ctx.state_path))           # a leftover request is never ours
+    _write_json(pending_path(ctx.state_path), asdict(pending))
+    _say(f"apply #{hid} ({ctx.command_line()}): waiting until "
+         f"{time.strftime('%H:%M:%S', time.localtime(deadline))} for confirmation (pid {os.getpid()})")
+    try:
+        os.write(ready_fd, json.dumps(asdict(pending)).encode())
+    except OSError:
+        pass                                         # the apply is gone: keep waiting anyway
+    finally:
+        os.close(ready_fd)
+
+    action = _wait_for_request(ctx.state_path, pending)
+    if action == CONFIRM:
+        with be.transaction() as w:
+            w.update_history(hid, status=SUCCESS, finished=now_iso())
+        _unlink(pending_path(ctx.state_path))
+        _unlink(request_path(ctx.state_path))
+        _say(f"apply #{hid}: confirmed; the changes stay")
+        lock.release()
+        return 0
+
+    why = ("rollback requested" if action == REVERT
+           else f"not confirmed within {_secs(timeout)} s")
+    _unlink(pending_path(ctx.state_path))           # from here on, a confirm is too late
+    with be.transaction() as w:
+        w.update_history(hid, status=REVERTING)
+    _say(f"apply #{hid}: {why}; rolling back")
+    rb = _roll_back(ctx, be, prepared, report)
+    _unlink(request_path(ctx.state_path))
+    if rb is not None:
+        h = next((e for e in be.history(5) if e.id == hid), None)
+        with be.transaction() as w:
+            w.update_history(hid, summary=f"{why}: {h.summary if h else ''}".rstrip(": "),
+                             finished=now_iso())
+    _say(f"apply #{hid}: {'rollback complete' if rb is not None and rb.complete else 'rollback incomplete'}")
+    lock.release()
+    return 0 if rb is not None and rb.complete else 1
+
+
+def _wait_for_request(state_path: str, pending: Pending) -> str | None:
+    """CONFIRM or REVERT when requested in time; None at the deadline."""
+    path = request_path(state_path)
+    while True:
+        action = requested_action(_read_json(path), pending)
+        if action is not None:
+            return action
+        if time.time() >= pending.deadline:
+            return None
+        time.sleep(min(POLL_INTERVAL, max(0.0, pending.deadline - time.time())))
+
+
+def _roll_back(ctx: Ctx, be, prepared, report):
+    """Undo the apply with providers built afresh in this process."""
+    from kvmnet.commands.common import provider_set
+    from kvmnet.commands.rollback import rollback_apply
+    from kvmnet.state import FAILED
+    try:
+        ps = provider_set(ctx, prepared)
+    except (KvmnetFailure, Exception) as e:     # noqa: BLE001 - reported in the history
+        _say(f"cannot start providers for the rollback: {e!r}")
+        with be.transaction() as w:
+            w.update_history(report.history_id, status=FAILED,
+                             summary=f"not confirmed, but the rollback could not start: {e!r}")
+        return None
+    try:
+        return rollback_apply(ctx, be, ps, prepared, report)
+    finally:
+        ps.close()
+
+
+def no_pending_apply(ctx: Ctx) -> None:
+    fail(ctx, f"nothing is waiting for confirmation for state {ctx.state_path} "
+              "(no kvmnet apply --confirm-timeout is pending)")
