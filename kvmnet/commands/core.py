@@ -179,7 +179,7 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
     inputs = VariableInputs(**saved.variables) if saved and saved.variables else ctx.inputs
     prepared = prepare_or_fail(ctx, inputs)
     be = backend(ctx)
-    with locked(ctx, be, EXCLUSIVE):
+    with locked(ctx, be, EXCLUSIVE) as lock:
         snap = be.read()
         if saved is not None:
             why = _stale_reason(saved, snap, prepared)
@@ -202,7 +202,7 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
                 confirm_on_terminal(ctx, f"\nDo you really want to {verb}?")
             from kvmnet.commands.applying import execute
             execute(ctx, be, the_plan, prepared, ps, snap, rollback=rollback,
-                    confirm_timeout=confirm_timeout)
+                    confirm_timeout=confirm_timeout, lock=lock)
         finally:
             ps.close()
             print_timings(ctx)
