@@ -37,7 +37,8 @@ def snapshot_before(plan, ps) -> dict:
     return out
 
 
-def execute(ctx: Ctx, be, plan, prepared, ps, snap, *, rollback=False, confirm_timeout=None):
+def execute(ctx: Ctx, be, plan, prepared, ps, snap, *, rollback=False, confirm_timeout=None,
+            lock=None):
     from kvmnet.engine.plan.model import encode
     from kvmnet.engine.walk import Walk
     from kvmnet.state import FAILED, SUCCESS, HistoryEntry
@@ -75,7 +76,7 @@ def execute(ctx: Ctx, be, plan, prepared, ps, snap, *, rollback=False, confirm_t
     if report.ok:
         if confirm_timeout is not None:
             from kvmnet.commands.confirming import wait_for_confirmation
-            wait_for_confirmation(ctx, be, ps, prepared, report, confirm_timeout)
+            wait_for_confirmation(ctx, be, ps, prepared, report, confirm_timeout, lock=lock)
         ctx.out(f"\n[green]Apply complete![/] Resources: {summary}.")
         return report
     if report.failed:
