@@ -231,3 +231,26 @@ class GuideLab:
 
     def sysctl(self, key: str) -> str:
         return in_ns(self.netns, "sysctl", "-n", key).stdout.strip()
+
+    # -- changes made behind kvmnet's back (drift) ---------------------------------------
+    def delete_forward_rule(self, address: str) -> int:
+        """Delete the DNAT rule of one forward with ``nft``, as an operator would; returns
+        how many rules went."""
+        import json
+        from kvmnet.engine.ownership import parse_mark
+        doc = json.loads(in_ns(self.netns, "nft", "-j", "list", "table", "ip", "kvmnet").stdout)
+        gone = 0
+        for item in doc["nftables"]:
+            rule = item.get("rule")
+            mark = parse_mark(rule.get("comment", "")) if rule else None
+            if mark and mark.address == address and "dnat" in json.dumps(rule["expr"]):
+                in_ns(self.netns, "nft", "delete", "rule", "ip", "kvmnet", rule["chain"],
+                      "handle", str(rule["handle"]))
+                gone += 1
+        return gone
+
+    def edit_dhcp_host(self, ip: str = "10.0.0.60") -> None:
+        """Move web-server's static DHCP address with ``virsh net-update`` (live and saved)."""
+        self.sandbox.virsh("net-update", "my-nat", "modify", "ip-dhcp-host",
+                           f"<host mac='52:54:00:12:34:56' name='web-server' ip='{ip}'/>",
+                           "--live", "--config")
