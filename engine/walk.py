@@ -106,6 +106,19 @@ def provider_after(rtype: str, after: dict) -> dict:
     return out
 
 
+def crash_point(variable: str, nth: int) -> None:
+    """Test hook for the crash-safety tests (tests/e2e/test_crash.py): SIGKILL this
+    process when the environment variable ``variable`` is ``nth``. Two points of the
+    walk, counting the changes this walk made live: ``KVMNET_TEST_KILL_BEFORE_WRITE=N``
+    (the N-th change is live, its state write has not happened) and
+    ``KVMNET_TEST_KILL_AFTER_WRITES=N`` (right after the N-th change's state write).
+    Inactive unless the variable is set."""
+    import os
+    if os.environ.get(variable) == str(nth):
+        import signal
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 class Walk:
     def __init__(self, plan: Plan, prepared: Prepared, backend, providers, *,
                  lineage: str | None, timings: Timings = NULL,
@@ -258,12 +271,15 @@ class Walk:
 
     def _commit(self, result, c: ResourceChange) -> None:
         action = result.change.action
+        nth = len(self.report.done) + 1
+        crash_point("KVMNET_TEST_KILL_BEFORE_WRITE", nth)
         if action == "delete":
             self._write(lambda w: w.remove(c.address))
         else:
             rec = self._record(c, result.attrs or {}, result.private)
             self._write(lambda w: w.put(rec))
             self.values[_resource_of(c.address)][c.key] = rec.attrs
+        crash_point("KVMNET_TEST_KILL_AFTER_WRITES", nth)
         self.private[c.address] = dict(result.private or {})
         self.report.done.append((c.address, action))
         self.on_event(c.address, action, "done")
