@@ -1,19 +1,15 @@
 """Prometheus textfile-collector metrics for the drift-check cron, written atomically."""
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 
 from kvmnet.engine.resources import TYPES
+from kvmnet.fileutil import atomic_write
 
 
 def _write(path: str, lines: list[str]) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    atomic_write(path, "\n".join(lines) + "\n", 0o644)
 
 
 def _header(name: str, kind: str, help_: str) -> list[str]:

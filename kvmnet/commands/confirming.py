@@ -41,6 +41,7 @@ import traceback
 from dataclasses import asdict, dataclass
 
 from kvmnet.cli import Ctx, KvmnetFailure, fail
+from kvmnet.fileutil import atomic_write
 
 AWAITING = "awaiting-confirmation"     # history status while the waiter waits
 REVERTING = "reverting"                # history status while it rolls back
@@ -80,11 +81,7 @@ def log_path(state_path: str) -> str:
 
 def _write_json(path: str, data: dict) -> None:
     """Atomically (temp file + rename), mode 0600."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data), 0o600)
 
 
 def _read_json(path: str) -> dict | None:

@@ -8,13 +8,13 @@ otherwise the error is printed with FILE:LINE and the run exits 1.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from kvmnet.cli import Ctx, KvmnetFailure, cli
+from kvmnet.fileutil import atomic_write
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
@@ -65,19 +65,7 @@ def format_file(path: Path, display: str) -> FmtOutcome:
 def write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` by ``text`` (temp file in the same directory, then rename),
     keeping its mode."""
-    mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write(path, text, path.stat().st_mode & 0o7777)
 
 
 @cli.command(name="fmt")

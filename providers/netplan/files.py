@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 
+from kvmnet.fileutil import atomic_write, fsync_dir
 from kvmnet.providers.base import ProviderError
 from kvmnet.providers.netplan.render import FILE_NAME, defined_ids
 
@@ -94,24 +95,7 @@ def replace(path: str, text: str | None) -> None:
             os.unlink(path)
         except FileNotFoundError:
             return
+        fsync_dir(directory)
     else:
         os.makedirs(directory, mode=0o755, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                os.fchmod(f.fileno(), 0o600)
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.rename(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-    dfd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+        atomic_write(path, text, 0o600)

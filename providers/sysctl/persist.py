@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 
 from kvmnet.engine.ownership import Mark, parse_mark
+from kvmnet.fileutil import atomic_write
 
 PREFIX = "90-kvmnet-"
 SUFFIX = ".conf"
@@ -112,22 +112,8 @@ def scan(directory: str) -> list[PersistFile]:
 
 def write(path: str, text: str) -> None:
     """Write ``text`` to ``path`` atomically, mode 0644."""
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".kvmnet-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    atomic_write(path, text, 0o644)
 
 
 def remove(path: str) -> None:

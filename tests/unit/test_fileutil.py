@@ -95,3 +95,47 @@ def test_temp_file_name_never_matches_the_targets_glob(tmp_path, monkeypatch):
     atomic_write(tmp_path / "90-kvmnet-x.conf", "x")
     (name,) = seen
     assert name.startswith(".90-kvmnet-x.conf.") and name.endswith(".tmp")
+
+
+# -- the call sites keep their modes --------------------------------------------------
+
+def test_fmt_keeps_the_files_mode(tmp_path):
+    from kvmnet.commands.fmt_cmd import write_atomically
+    p = tmp_path / "main.hcl"
+    p.write_text("x = 1\n")
+    os.chmod(p, 0o640)
+    write_atomically(p, "x = 2\n")
+    assert p.read_text() == "x = 2\n" and mode_of(p) == 0o640
+    assert os.listdir(tmp_path) == ["main.hcl"]
+
+
+def test_metrics_file_is_0644(tmp_path):
+    from kvmnet.engine.render.metrics import _write
+    p = tmp_path / "kvmnet.prom"
+    _write(str(p), ["a 1", "b 2"])
+    assert p.read_text() == "a 1\nb 2\n" and mode_of(p) == 0o644
+
+
+def test_netplan_file_is_0600_and_removed_with_none(tmp_path):
+    from kvmnet.providers.netplan.files import replace
+    p = tmp_path / "etc" / "netplan" / "90-kvmnet.yaml"
+    replace(str(p), "network: {version: 2}\n")
+    assert p.read_text() == "network: {version: 2}\n" and mode_of(p) == 0o600
+    assert os.listdir(p.parent) == ["90-kvmnet.yaml"]
+    replace(str(p), None)
+    assert not p.exists()
+    replace(str(p), None)                     # already gone: nothing to do
+
+
+def test_sysctl_persist_file_is_0644_in_a_new_directory(tmp_path):
+    from kvmnet.providers.sysctl.persist import write
+    p = tmp_path / "sysctl.d" / "90-kvmnet-x.conf"
+    write(str(p), "net.core.somaxconn = 1\n")
+    assert p.read_text() == "net.core.somaxconn = 1\n" and mode_of(p) == 0o644
+
+
+def test_confirm_files_are_0600(tmp_path):
+    from kvmnet.commands.confirming import _read_json, _write_json
+    p = str(tmp_path / "kvmnet.state.db.confirm")
+    _write_json(p, {"action": "confirm"})
+    assert _read_json(p) == {"action": "confirm"} and mode_of(p) == 0o600
