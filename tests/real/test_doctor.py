@@ -274,3 +274,27 @@ def test_libvirt_unreachable(doctor, tmp_path):
     checks = json.loads(out)
     assert checks[0]["layer"] == "libvirt" and not checks[0]["ok"] and "virsh -c" in checks[0]["hint"]
     assert not any(c["layer"] in ("network", "dhcp", "nic") for c in checks)
+
+
+def test_provider_that_cannot_answer(doctor, tmp_path):
+    """The forwards' namespace is gone: one ✗ for that provider, the others still asked."""
+    text = (doctor.cfg / "main.hcl").read_text()
+    text = text.replace(f'provider "nftables" {{\n  netns = "{doctor.sb.netns}"',
+                        'provider "nftables" {\n  netns = "kvmnet-doctor-no-such-ns"')
+    write_config(tmp_path / "cfg", text)
+    code, out, err = run_kvmnet(tmp_path / "cfg", "doctor", "--json", state=doctor.state, timeout=60)
+    assert code == 1, out + err
+    bad = failures(json.loads(out))
+    assert [(c["layer"], c["check"]) for c in bad] == [("port_forward", "provider nftables answers")]
+    assert "kvmnet-doctor-no-such-ns" in bad[0]["detail"]
+    assert any(c["layer"] == "nic" and c["ok"] for c in json.loads(out))
+
+
+def test_nothing_managed(libvirt_sandbox, tmp_path):
+    write_config(tmp_path / "empty", "# nothing yet\n")
+    code, out, err = run_kvmnet(tmp_path / "empty", "doctor", state=tmp_path / "s.db")
+    assert (code, out) == (0, "Nothing to check: the state records no managed resources.\n"), err
+    write_config(tmp_path / "lv", f'provider "libvirt" {{\n  uri = "{libvirt_sandbox.uri}"\n}}\n')
+    code, out, err = run_kvmnet(tmp_path / "lv", "doctor", "--json", state=tmp_path / "s.db")
+    assert code == 0, out + err
+    assert [(c["layer"], c["ok"]) for c in json.loads(out)] == [("libvirt", True)]
