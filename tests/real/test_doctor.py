@@ -298,3 +298,44 @@ def test_nothing_managed(libvirt_sandbox, tmp_path):
     code, out, err = run_kvmnet(tmp_path / "lv", "doctor", "--json", state=tmp_path / "s.db")
     assert code == 0, out + err
     assert [(c["layer"], c["ok"]) for c in json.loads(out)] == [("libvirt", True)]
+
+
+IPTABLES_CONFIG = """
+provider "iptables" {{
+  netns = "{ns}"
+}}
+
+resource "port_forward" "db" {{
+  provider   = "iptables"
+  protocol   = "tcp"
+  host_port  = 5432
+  to_address = "10.75.0.5"
+  to_port    = 5432
+}}
+"""
+
+
+def test_iptables_forward(tmp_path):
+    """The iptables provider's forwards, in a namespace of their own: present; DNAT
+    flushed; a foreign rule ahead of kvmnet's jump in FORWARD."""
+    from kvmnet.sandbox.netns import in_ns, netns
+    with netns("kdi") as ns:
+        cfg = tmp_path / "cfg"
+        write_config(cfg, IPTABLES_CONFIG.format(ns=ns))
+        k = lambda *a: run_kvmnet(cfg, *a, state=tmp_path / "s.db")  # noqa: E731
+        code, out, err = k("apply", "--auto-approve")
+        assert code == 0, out + err
+        code, out, err = k("doctor")
+        assert code == 0 and "\u2713 port_forward.db: forward tcp/5432 present" in out, out + err
+
+        in_ns(ns, "iptables", "-t", "nat", "-F", "KVMNET_PREROUTING")
+        code, out, err = k("doctor", "--json")
+        (bad,) = failures(json.loads(out))
+        assert code == 1 and bad["address"] == "port_forward.db" and "missing" in bad["detail"]
+        assert f"ip netns exec {ns} iptables -S FORWARD" in bad["hint"]
+        assert k("apply", "--auto-approve")[0] == 0
+
+        in_ns(ns, "iptables", "-I", "FORWARD", "1", "-j", "ACCEPT")
+        code, out, err = k("doctor")
+        assert code == 1 and "come before kvmnet's accept in FORWARD" in out, out + err
+        assert k("destroy", "--auto-approve")[0] == 0
