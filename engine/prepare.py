@@ -93,12 +93,13 @@ def prepare(config_dir: str, inputs: VariableInputs | None = None,
         # values[resource address][key] = planned attributes, for references
         values: dict[str, dict] = {}
         evaluator.resolve_resource = lambda t, n: resource_value(config, values, t, n)
-        from kvmnet.engine.validate import validate_across, validate_instance
+        from kvmnet.engine.validate import Validation
+        validation = Validation()
         for addr in order:
             decl = config.resources[addr]
             for inst in evaluator.expand(decl, diags):
                 prepared.instances[inst.address] = inst
-                found = validate_instance(inst) if validate else None
+                found = validation.instance(inst) if validate else None
                 if found:
                     diags.extend(found)
                     values.setdefault(addr, {})[inst.key] = UNKNOWN
@@ -109,7 +110,7 @@ def prepare(config_dir: str, inputs: VariableInputs | None = None,
         if validate and not diags:
             scopes = _provider_scopes(evaluator, diags)
             ordered = sorted(prepared.instances.values(), key=lambda i: (i.pos.file, i.pos.line))
-            diags.extend(validate_across(ordered, scopes))
+            diags.extend(validation.across(ordered, scopes))
     if diags:
         raise DiagnosticError(diags)
     gc.freeze()   # the instances too live as long as the process (see above)

@@ -15,7 +15,9 @@ one run reports all of them.
 
 Public API: :func:`validate_instances` (everything), or, for a caller that checks
 each instance as soon as it is expanded, :func:`validate_instance` per instance and
-then :func:`validate_across` once for the cross-instance rules.
+then :func:`validate_across` once for the cross-instance rules. A
+:class:`Validation` does the same two steps but keeps what the first learned about
+each instance (its schema result, subnet, gateway) for the second.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from .schema import check_schema
 from .semantic import semantic_findings
 from .subject import Finding, Subject
 
-__all__ = ["validate_instances", "validate_instance", "validate_across"]
+__all__ = ["validate_instances", "validate_instance", "validate_across", "Validation"]
 
 
 def validate_instances(instances: Iterable[ResourceInstance],
@@ -63,10 +65,43 @@ def validate_across(instances: Iterable[ResourceInstance],
                     scopes: Mapping[str, object] | None = None) -> Diagnostics:
     """Only the cross-instance rules (values that fail an instance's own schema are
     skipped, as in :func:`validate_instances`)."""
-    subjects = []
-    for order, inst in enumerate(instances):
-        attrs = inst.attrs or {}
-        subjects.append(Subject(inst, _mark_unknown(attrs, check_schema(inst.type, attrs).bad_paths), order))
+    return _across([_subject(inst, order) for order, inst in enumerate(instances)], scopes)
+
+
+class Validation:
+    """:func:`validate_instance` per instance, then :func:`validate_across` once,
+    with each instance checked against its schema once and its derived facts (a
+    network's subnet and gateway) computed once for both steps."""
+
+    def __init__(self) -> None:
+        self._subjects: dict[int, Subject] = {}
+
+    def instance(self, inst: ResourceInstance) -> Diagnostics:
+        """The errors of one instance alone (as :func:`validate_instance`)."""
+        diags = Diagnostics()
+        self._subjects[id(inst)] = _check_one(inst, 0, diags)
+        return diags
+
+    def across(self, instances: Iterable[ResourceInstance],
+               scopes: Mapping[str, object] | None = None) -> Diagnostics:
+        """The cross-instance rules (as :func:`validate_across`)."""
+        subjects = []
+        for order, inst in enumerate(instances):
+            subject = self._subjects.get(id(inst))
+            if subject is None or subject.inst is not inst:
+                subject = _subject(inst, order)
+            else:
+                subject.order = order
+            subjects.append(subject)
+        return _across(subjects, scopes)
+
+
+def _subject(inst: ResourceInstance, order: int) -> Subject:
+    attrs = inst.attrs or {}
+    return Subject(inst, _mark_unknown(attrs, check_schema(inst.type, attrs).bad_paths), order)
+
+
+def _across(subjects: list[Subject], scopes: Mapping[str, object] | None) -> Diagnostics:
     diags = Diagnostics()
     for subject, finding in cross_findings(subjects, scopes):
         diags.items.append(_diagnostic(subject.inst, finding))

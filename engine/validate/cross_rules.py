@@ -8,11 +8,10 @@ Each rule reports on the later instance in the configuration and names the earli
 """
 from __future__ import annotations
 
-import ipaddress
 from collections import defaultdict
 from typing import Callable, Iterable, Iterator, Mapping
 
-from .formats import ipv4_problem
+from . import ipv4
 from .forward_rules import host_ports
 from .link_rules import bridge_name, vlan_name
 from .network_rules import IP, subnet_of
@@ -119,17 +118,17 @@ def check_overlapping_subnets(subjects: list[Subject], scope: Scope) -> Iterator
         if subnet is not None and s.get("mode") != "bridge":  # bridge mode: the ip block is an error already
             by_scope[scope(s)].append((subnet, s))
     for nets in by_scope.values():
-        nets.sort(key=lambda n: (n[0].network_address, n[0].prefixlen))
+        nets.sort(key=lambda n: (n[0].network, n[0].prefixlen))
         holder = None  # the network reaching furthest so far
         for subnet, s in nets:
-            if holder is not None and subnet.network_address <= holder[0].broadcast_address:
+            if holder is not None and subnet.network <= holder[0].broadcast:
                 held_net, held = holder
                 if s.order > held.order:
                     later, later_net, earlier, earlier_net = s, subnet, held, held_net
                 else:
                     later, later_net, earlier, earlier_net = held, held_net, s, subnet
                 yield later, Finding(f"{IP}.address", f"subnet {later_net} overlaps {earlier_net} of {earlier.address}")
-            if holder is None or subnet.broadcast_address > holder[0].broadcast_address:
+            if holder is None or subnet.broadcast > holder[0].broadcast:
                 holder = (subnet, s)
 
 
@@ -176,11 +175,12 @@ def check_forward_network(subjects: list[Subject], scope: Scope) -> Iterator[Cro
             networks.setdefault(name, n)
     for s in _of_type(subjects, "port_forward"):
         name, to = s.get("network"), s.get("to_address")
-        if not known(name) or not known(to) or ipv4_problem(to):
+        address = ipv4.parse(to) if known(name) else None
+        if address is None:
             continue
         network = networks.get(name)
         subnet = subnet_of(network) if network is not None else None
-        if subnet is not None and ipaddress.IPv4Address(to) not in subnet:
+        if subnet is not None and address not in subnet:
             yield s, Finding("to_address", f"to_address = {show(to)} is not in the subnet {subnet} of network "
                                            f"{show(name)} ({network.address})")
 

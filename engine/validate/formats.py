@@ -9,6 +9,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from .ipv4 import is_dotted_quad
+
 IFNAMSIZ = 16                 # the kernel's buffer, NUL included: at most 15 bytes
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 _SYSCTL_SEGMENT = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -18,6 +20,8 @@ _KERNEL_SPACE = " \t\n\v\f\r"  # the kernel's isspace()
 
 def ipv4_problem(text: str) -> str | None:
     """Why ``text`` is not a dotted-quad IPv4 address (None when it is one)."""
+    if isinstance(text, str) and is_dotted_quad(text):
+        return None
     if "/" in text:
         return "it has a /prefix; give the address alone"
     parts = text.split(".")

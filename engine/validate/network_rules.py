@@ -2,16 +2,16 @@
 hosts against the subnet, and the mode-specific rules (SPEC §3, §4)."""
 from __future__ import annotations
 
-import ipaddress
 from typing import Iterator
 
+from . import ipv4
 from .formats import ipv4_problem, mac_problem, netmask_prefix, netmask_problem
 from kvmnet.engine.values import UNKNOWN
 
 from .link_rules import ifname_finding
+from .ipv4 import Subnet
 from .subject import Finding, Subject, block, blocks, known, show
 
-IPv4 = ipaddress.IPv4Address
 IP = "ip[0]"  # the path of the (single) ip block
 _OVS_PATTERN = (
     "on a plain Linux bridge, tag traffic with a vlan resource instead: "
@@ -21,7 +21,7 @@ _OVS_PATTERN = (
 )
 
 
-def network_subnet(attrs: dict) -> ipaddress.IPv4Network | None:
+def network_subnet(attrs: dict) -> Subnet | None:
     """The subnet the ip block defines (address + prefix or netmask), if known and valid."""
     ip = block(attrs, "ip")
     if ip is None:
@@ -35,41 +35,46 @@ def network_subnet(attrs: dict) -> ipaddress.IPv4Network | None:
         bits = netmask_prefix(netmask)
     else:
         return None
-    return ipaddress.IPv4Interface(f"{address}/{bits}").network
+    return Subnet(ipv4.to_int(address), bits)
 
 
-def subnet_of(s: Subject) -> ipaddress.IPv4Network | None:
+def subnet_of(s: Subject) -> Subnet | None:
     """The network's subnet, computed once per instance."""
     return s.memo("subnet", network_subnet)
 
 
-def _gateway(attrs: dict) -> IPv4 | None:
+def _gateway(attrs: dict) -> int | None:
     ip = block(attrs, "ip")
     address = ip.get("address") if ip else None
     if known(address) and not ipv4_problem(address):
-        return IPv4(address)
+        return ipv4.to_int(address)
     return None
 
 
-def _special(subnet: ipaddress.IPv4Network, addr: IPv4) -> str | None:
+def gateway_of(s: Subject) -> int | None:
+    """The network's own address as an integer, computed once per instance."""
+    return s.memo("gateway", _gateway)
+
+
+def _special(subnet: Subnet, addr: int) -> str | None:
     """'the network address' / 'the broadcast address' when addr is one of them."""
     if subnet.prefixlen > 30:
         return None
-    if addr == subnet.network_address:
+    if addr == subnet.network:
         return "the network address"
-    if addr == subnet.broadcast_address:
+    if addr == subnet.broadcast:
         return "the broadcast address"
     return None
 
 
-def _address(path: str, value) -> tuple[IPv4 | None, Finding | None]:
+def _address(path: str, value) -> tuple[int | None, Finding | None]:
     """A known address value parsed, or the finding that says why it is not one."""
     if not known(value):
         return None, None
     problem = ipv4_problem(value)
     if problem:
         return None, Finding(path, f"{path} = {show(value)} is not a valid IPv4 address: {problem}")
-    return IPv4(value), None
+    return ipv4.to_int(value), None
 
 
 def check_ip_block(s: Subject) -> Iterator[Finding]:
@@ -92,19 +97,20 @@ def check_ip_block(s: Subject) -> Iterator[Finding]:
             yield Finding(f"{base}.netmask", f"{base}.netmask = {show(netmask)} is not a valid netmask: {problem}")
     subnet = subnet_of(s)
     if subnet is not None:
-        special = _special(subnet, IPv4(ip["address"]))
+        special = _special(subnet, ipv4.to_int(ip["address"]))
         if special:
             yield Finding(f"{base}.address",
                           f"{base}.address = {show(ip['address'])} is {special} of {subnet}; "
-                          f"the network's own (gateway) address must be a host address such as {next(subnet.hosts())}")
+                          f"the network's own (gateway) address must be a host address such as "
+                          f"{ipv4.to_text(subnet.first_host())}")
 
 
 def check_dhcp_ranges(s: Subject) -> Iterator[Finding]:
     """Each range: valid addresses, start <= end, inside the subnet, not covering the
     gateway or the network/broadcast address; ranges do not overlap each other."""
     ip = block(s.attrs, "ip")
-    subnet, gateway = subnet_of(s), _gateway(s.attrs)
-    seen: list[tuple[IPv4, IPv4, str]] = []
+    subnet, gateway = subnet_of(s), gateway_of(s)
+    seen: list[tuple[int, int, str]] = []
     for i, rng in blocks(ip, "dhcp_range"):
         path = f"{IP}.dhcp_range[{i}]"
         start, bad_start = _address(f"{path}.start", rng.get("start"))
@@ -115,21 +121,23 @@ def check_dhcp_ranges(s: Subject) -> Iterator[Finding]:
                 continue
             if addr not in subnet:
                 yield Finding(f"{path}.{end_name}",
-                              f"{path}.{end_name} = {show(str(addr))} is outside the network's subnet {subnet}")
+                              f"{path}.{end_name} = {show(ipv4.to_text(addr))} is outside the network's subnet {subnet}")
             elif _special(subnet, addr):
                 yield Finding(f"{path}.{end_name}",
-                              f"{path}.{end_name} = {show(str(addr))} is {_special(subnet, addr)} of {subnet}")
+                              f"{path}.{end_name} = {show(ipv4.to_text(addr))} is {_special(subnet, addr)} of {subnet}")
         if start is None or end is None:
             continue
+        a, b = ipv4.to_text(start), ipv4.to_text(end)
         if start > end:
-            yield Finding(path, f"{path} is reversed: start {start} is after end {end}")
+            yield Finding(path, f"{path} is reversed: start {a} is after end {b}")
             continue
         if gateway is not None and start <= gateway <= end:
-            yield Finding(path, f"{path} ({start} - {end}) covers the network's own address {gateway} "
+            yield Finding(path, f"{path} ({a} - {b}) covers the network's own address {ipv4.to_text(gateway)} "
                                 f"(ip.address); start the range after it or end it before it")
         for other_start, other_end, other_path in seen:
             if start <= other_end and other_start <= end:
-                yield Finding(path, f"{path} ({start} - {end}) overlaps {other_path} ({other_start} - {other_end})")
+                yield Finding(path, f"{path} ({a} - {b}) overlaps {other_path} "
+                                    f"({ipv4.to_text(other_start)} - {ipv4.to_text(other_end)})")
                 break
         seen.append((start, end, path))
 
@@ -138,8 +146,8 @@ def check_dhcp_hosts(s: Subject) -> Iterator[Finding]:
     """Static hosts: a valid unicast MAC or a name; ip inside the subnet, not the
     gateway; no two hosts share an IP or a MAC."""
     ip = block(s.attrs, "ip")
-    subnet, gateway = subnet_of(s), _gateway(s.attrs)
-    by_ip: dict[IPv4, str] = {}
+    subnet, gateway = subnet_of(s), gateway_of(s)
+    by_ip: dict[int, str] = {}
     by_mac: dict[str, str] = {}
     for i, host in blocks(ip, "dhcp_host"):
         path = f"{IP}.dhcp_host[{i}]"
@@ -160,15 +168,16 @@ def check_dhcp_hosts(s: Subject) -> Iterator[Finding]:
             yield bad
         if addr is None:
             continue
+        text = show(ipv4.to_text(addr))
         if subnet is not None and addr not in subnet:
-            yield Finding(f"{path}.ip", f"{path}.ip = {show(str(addr))} is outside the network's subnet {subnet}")
+            yield Finding(f"{path}.ip", f"{path}.ip = {text} is outside the network's subnet {subnet}")
         elif subnet is not None and _special(subnet, addr):
-            yield Finding(f"{path}.ip", f"{path}.ip = {show(str(addr))} is {_special(subnet, addr)} of {subnet}")
+            yield Finding(f"{path}.ip", f"{path}.ip = {text} is {_special(subnet, addr)} of {subnet}")
         elif addr == gateway:
-            yield Finding(f"{path}.ip", f"{path}.ip = {show(str(addr))} is the network's own address (ip.address)")
+            yield Finding(f"{path}.ip", f"{path}.ip = {text} is the network's own address (ip.address)")
         if addr in by_ip:
             yield Finding(f"{path}.ip",
-                          f"{path}.ip = {show(str(addr))} is already given to {by_ip[addr]}; each static host needs its own IP")
+                          f"{path}.ip = {text} is already given to {by_ip[addr]}; each static host needs its own IP")
         else:
             by_ip[addr] = path
 

@@ -70,10 +70,14 @@ def _compile(node: dict, root: dict) -> Check:
     if unknown:
         raise Unsupported(", ".join(sorted(unknown)))
     checks: list[Check] = []
+    kind = node.get("type")
+    # "type": "object" / "array" is folded into the object / list check below
+    fold_object = kind == "object" and bool({"properties", "required", "additionalProperties"} & set(node))
+    fold_list = kind == "array" and bool({"items", "minItems", "maxItems"} & set(node))
     if "$ref" in node:
         checks.append(_compile(_resolve(node["$ref"], root), root))
-    if "type" in node:
-        kinds = [node["type"]] if isinstance(node["type"], str) else list(node["type"])
+    if "type" in node and not (fold_object or fold_list):
+        kinds = [kind] if isinstance(kind, str) else list(kind)
         tests = [_TYPE_TESTS[k] for k in kinds]
         checks.append(tests[0] if len(tests) == 1 else (lambda v, ts=tests: any(t(v) for t in ts)))
     if "enum" in node:
@@ -94,25 +98,46 @@ def _compile(node: dict, root: dict) -> Check:
     if "pattern" in node:
         rx = re.compile(node["pattern"])
         checks.append(lambda v: not isinstance(v, str) or rx.search(v) is not None)
-    if "minItems" in node:
-        n = node["minItems"]
-        checks.append(lambda v: not isinstance(v, list) or len(v) >= n)
-    if "maxItems" in node:
-        n = node["maxItems"]
-        checks.append(lambda v: not isinstance(v, list) or len(v) <= n)
-    if "items" in node:
-        item = _compile(node["items"], root)
-        checks.append(lambda v: not isinstance(v, list) or all(item(x) for x in v))
+    if {"items", "minItems", "maxItems"} & set(node):
+        checks.append(_list_check(node, root, strict=fold_list))
     if {"properties", "required", "additionalProperties"} & set(node):
-        checks.append(_object_check(node, root))
+        checks.append(_object_check(node, root, strict=fold_object))
     if not checks:
         return lambda v: True
+    return _all_of(checks)
+
+
+def _all_of(checks: list[Check]) -> Check:
+    """One check passing when every check passes (tried in order)."""
     if len(checks) == 1:
         return checks[0]
-    return lambda v: all(c(v) for c in checks)
+    first, rest = checks[0], _all_of(checks[1:])
+    return lambda v: first(v) and rest(v)
 
 
-def _object_check(node: dict, root: dict) -> Check:
+def _list_check(node: dict, root: dict, strict: bool) -> Check:
+    """minItems, maxItems and items; with ``strict`` a non-list fails ("type": "array")."""
+    lo, hi = node.get("minItems"), node.get("maxItems")
+    item = _compile(node["items"], root) if "items" in node else None
+
+    def check(v) -> bool:
+        if not isinstance(v, list):
+            return not strict
+        if lo is not None and len(v) < lo:
+            return False
+        if hi is not None and len(v) > hi:
+            return False
+        if item is not None:
+            for x in v:
+                if not item(x):
+                    return False
+        return True
+    return check
+
+
+def _object_check(node: dict, root: dict, strict: bool = False) -> Check:
+    """properties, required and additionalProperties; with ``strict`` a non-dict
+    fails ("type": "object")."""
     props = {k: _compile(s, root) for k, s in node.get("properties", {}).items()}
     required = tuple(node.get("required", ()))
     extra = node.get("additionalProperties", True)
@@ -125,7 +150,7 @@ def _object_check(node: dict, root: dict) -> Check:
 
     def check(v) -> bool:
         if not isinstance(v, dict):
-            return True
+            return not strict
         for key in required:
             if key not in v:
                 return False

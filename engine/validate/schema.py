@@ -14,8 +14,6 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-from jsonschema import Draft202012Validator
-
 from kvmnet.engine.values import UNKNOWN
 from kvmnet.schemas import RESOURCE_TYPES, load_schema
 
@@ -24,16 +22,19 @@ from .subject import Finding, path_str, show
 
 Path = tuple  # ("ip", 0, "dhcp_host", 1, "mac")
 
-_VALIDATORS: dict[str, Draft202012Validator] = {}
+_VALIDATORS: dict[str, object] = {}   # type -> jsonschema.Draft202012Validator
 _PRECHECKS: dict[str, object] = {}
 
 # Attributes a provider computes; setting them gets a specific message.
 _COMPUTED = {"network": ("uuid", "active")}
 
 
-def validator_for(rtype: str) -> Draft202012Validator:
+def validator_for(rtype: str):
+    """The type's compiled jsonschema validator (jsonschema is imported only here:
+    it is needed only to explain an instance that fails the fast check)."""
     v = _VALIDATORS.get(rtype)
     if v is None:
+        from jsonschema import Draft202012Validator
         v = _VALIDATORS[rtype] = Draft202012Validator(load_schema(rtype))
     return v
 
@@ -68,9 +69,24 @@ class _Stripped:
 def strip_unknown(attrs: dict) -> _Stripped:
     """``attrs`` without UNKNOWN values and without attributes set to null (the
     same object when there are none)."""
-    out = _Stripped(None)
-    out.value = _strip(attrs, (), out)
+    out = _Stripped(attrs)
+    if _has_absent(attrs):
+        out.value = _strip(attrs, (), out)
     return out
+
+
+def _has_absent(value) -> bool:
+    """Whether :func:`_strip` would remove anything (a cheap scan: most configs
+    hold neither UNKNOWN nor null)."""
+    if isinstance(value, dict):
+        for v in value.values():
+            if v is None or v is UNKNOWN or (type(v) is not str and _has_absent(v)):
+                return True
+    elif isinstance(value, list):
+        for v in value:
+            if v is UNKNOWN or (type(v) is not str and _has_absent(v)):
+                return True
+    return False
 
 
 def _strip(value, spath: Path, acc: _Stripped):
