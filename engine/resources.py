@@ -43,6 +43,10 @@ class ResourceType:
 
 
 def _ip_key(v):
+    from kvmnet.engine.validate import ipv4   # (validate imports this module)
+    n = ipv4.parse(v)   # the common case, without building an ipaddress object
+    if n is not None:
+        return (0, n)
     try:
         return (0, int(ipaddress.ip_address(str(v))))
     except ValueError:
@@ -83,8 +87,12 @@ def _canon_network(a: dict) -> dict:
                  ip=h.get("ip"), name=h.get("name"))
             for h in (ip.get("dhcp_host") or [])
         ]
-        ip["dhcp_range"] = sorted(ranges, key=lambda r: _ip_key(r["start"]))
-        ip["dhcp_host"] = sorted(hosts, key=lambda h: (_ip_key(h["ip"]), str(h["mac"])))
+        if len(ranges) > 1:
+            ranges.sort(key=lambda r: _ip_key(r["start"]))
+        if len(hosts) > 1:
+            hosts.sort(key=lambda h: (_ip_key(h["ip"]), str(h["mac"])))
+        ip["dhcp_range"] = ranges
+        ip["dhcp_host"] = hosts
         ip = {k: ip.get(k) for k in ("address", "prefix", "dhcp_range", "dhcp_host")}
     a["ip"] = ip
     if a.get("nat_port_range") is not None:
