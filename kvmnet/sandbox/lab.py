@@ -230,7 +230,8 @@ class GuideLab:
             time.sleep(0.3)
 
     def sysctl(self, key: str) -> str:
-        return in_ns(self.netns, "sysctl", "-n", key).stdout.strip()
+        """A sysctl's value in the sandbox namespace, whitespace normalised (/proc shows tabs)."""
+        return " ".join(in_ns(self.netns, "sysctl", "-n", key).stdout.split())
 
     # -- changes made behind kvmnet's back (drift) ---------------------------------------
     def delete_forward_rule(self, address: str) -> int:
