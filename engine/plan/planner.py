@@ -220,6 +220,15 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
             continue   # already gone live: the apply just forgets it
         changes.append(ResourceChange(a, r.type, r.name, r.key, r.provider, DELETE, prior, None,
                                       id=ref.ids.get(a), dependencies=list(r.dependencies or [])))
+    # --destroy right after a crash: what the refresh adopted by its mark goes too
+    if options.destroy:
+        for a, obj in ref.adopted.items():
+            inst = prepared.instances[a]
+            deps = sorted(graph.predecessors(inst.resource_address))
+            changes.append(ResourceChange(a, inst.type, inst.name, inst.key, inst.provider, DELETE,
+                                          ref.prior.get(a), None, id=ref.ids.get(a),
+                                          dependencies=deps, reason=ADOPTED,
+                                          private=dict(ref.private.get(a, {}))))
     return changes
 
 

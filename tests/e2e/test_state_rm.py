@@ -63,3 +63,19 @@ def test_state_rm_of_an_unknown_address_fails_without_a_warning(env):
     env.write(TUNING)
     rc, out, err = env.k("state", "rm", "sysctl_profile.nope")
     assert rc == 1 and "not in the state" in err and "Warning" not in err
+
+
+def test_destroy_right_after_a_crash_removes_the_adopted_object_too(env):
+    """A marked object missing from the state (as a crash between the change and the
+    state write leaves it) is destroyed by ``kvmnet destroy`` too, and its original
+    values come back (they travel in the persist file)."""
+    before = env.get(SOMAXCONN)
+    env.write(TUNING)
+    _apply(env)
+    env.ok("state", "rm", "sysctl_profile.tuning")
+    doc = json.loads(env.ok("plan", "--destroy", "--json"))
+    assert [(c["address"], c["actions"]) for c in doc["resource_changes"]] == [
+        ("sysctl_profile.tuning", ["delete"])]
+    env.ok("destroy", "--auto-approve")
+    assert env.get(SOMAXCONN) == before
+    assert not env.conf("tuning").exists()
