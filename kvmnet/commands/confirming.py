@@ -210,7 +210,7 @@ def wait_for_confirmation(ctx: Ctx, be, ps, prepared, report, timeout: float, lo
             f"Without a confirmation they are rolled back at "
             f"{time.strftime('%H:%M:%S', time.localtime(deadline))}.", markup=False)
         return
-    outcome = _prompt(ctx, be, pending, secs)
+    outcome, said_no = _prompt(ctx, be, pending, secs)
     _reap(pid, block=outcome is not None)
     if outcome == SUCCESS:
         ctx.out("Confirmed: the changes stay.")
@@ -220,8 +220,8 @@ def wait_for_confirmation(ctx: Ctx, be, ps, prepared, report, timeout: float, lo
                 f"{confirm_hint(ctx)} before the deadline, or the changes are rolled back.")
         return
     _print_log_since(log, log_start)
-    ctx.err(f"\nNot confirmed within {secs} s: this apply's changes were rolled back "
-            f"(history #{hid}: {outcome}).")
+    why = "Rolled back as asked" if said_no else f"Not confirmed within {secs} s"
+    ctx.err(f"\n{why}: this apply's changes were rolled back (history #{hid}: {outcome}).")
     raise KvmnetFailure()
 
 
@@ -251,9 +251,10 @@ def _wait_ready(fd: int, pid: int) -> Pending | None:
     return pending if pending.pid == pid else None
 
 
-def _prompt(ctx: Ctx, be, pending: Pending, secs: str) -> str | None:
+def _prompt(ctx: Ctx, be, pending: Pending, secs: str) -> tuple[str | None, bool]:
     """Ask for ``yes`` on the terminal until the apply is decided. Returns the
-    history status once decided, or None when stdin closed."""
+    history status once decided (None when stdin closed first), and whether the
+    answer was ``no``."""
     ctx.console.print(f"\nType yes within {secs} s to keep these changes "
                       f"(or run {confirm_hint(ctx)} from another shell);\n"
                       "without it they are rolled back. no rolls them back now.", markup=False)
@@ -263,22 +264,22 @@ def _prompt(ctx: Ctx, be, pending: Pending, secs: str) -> str | None:
     while True:
         status = history_status(be, pending.history_id)
         if status not in (AWAITING, REVERTING):
-            return status
+            return status, False
         if status == REVERTING or time.time() >= pending.deadline:
-            return await_outcome(be, pending, limit=600)
+            return await_outcome(be, pending, limit=600), False
         r, _, _ = select.select([sys.stdin], [], [], POLL_INTERVAL * 2)
         if not r:
             continue
         chunk = os.read(sys.stdin.fileno(), 1024)
         if not chunk:
-            return None
+            return None, False
         line += chunk
         if b"\n" not in line:
             continue
         answer, line = line.split(b"\n", 1)[0].strip().decode(errors="replace"), b""
         if answer in ("yes", "no"):
             write_request(ctx.state_path, pending, CONFIRM if answer == "yes" else REVERT)
-            return await_outcome(be, pending, limit=600)
+            return await_outcome(be, pending, limit=600), answer == "no"
         sys.stdout.write("  Only yes keeps the changes (no rolls them back now): ")
         sys.stdout.flush()
 

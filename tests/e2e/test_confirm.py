@@ -282,3 +282,23 @@ def test_no_answer_on_the_terminal_rolls_back_and_exits_1(env):
     assert "Not confirmed within 1 s" in rest
     assert env.get(FIN) == default
     assert last_history(env)["status"] == "rolled-back"
+
+
+def test_no_on_the_terminal_rolls_back_at_once(env):
+    default = env.get(FIN)
+    env.write(profiles(33))
+    pid, fd = _spawn_on_pty(env, "apply", "--auto-approve", "--confirm-timeout", "30")
+    _read_until(fd, "Keep the changes? ")
+    t0 = time.monotonic()
+    os.write(fd, b"maybe\n")
+    _read_until(fd, "Only yes keeps the changes")
+    os.write(fd, b"no\n")
+    rest = _drain(fd)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert time.monotonic() - t0 < 15
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 1, rest
+    assert "sysctl_profile.a: rolled back create (destroyed)" in rest
+    assert "Rolled back as asked" in rest
+    assert env.get(FIN) == default
+    assert last_history(env)["status"] == "rolled-back"
