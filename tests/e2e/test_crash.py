@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -154,9 +155,10 @@ def test_killed_between_a_change_and_its_state_write_the_object_is_adopted(env):
 
 
 def test_sigkill_sent_by_the_test_at_whatever_point_it_lands(env):
-    """No hook: the test polls the state's serial and SIGKILLs the apply as soon as
-    it moves. Wherever that lands, the state is intact and the plan accounts for
-    every profile: in the state, adopted by its mark, or still to create."""
+    """No hook: the test polls the state's serial and SIGKILLs the apply once it
+    reaches a random 1–5. Wherever the kill lands, the state is intact and the plan
+    accounts for every profile: in the state, adopted by its mark, or to create."""
+    at = random.randint(1, 5)
     argv = [sys.executable, "-m", "kvmnet", "-C", str(env.cfg), "--state", str(env.state),
             "apply", "--auto-approve"]
     cenv = dict(os.environ, NO_COLOR="1", XDG_CACHE_HOME=str(env.tmp / ".cache"))
@@ -166,7 +168,7 @@ def test_sigkill_sent_by_the_test_at_whatever_point_it_lands(env):
     try:
         end = time.monotonic() + 30
         while p.poll() is None and time.monotonic() < end:
-            if os.path.exists(env.state) and open_state(env.state).read().serial >= 1:
+            if os.path.exists(env.state) and open_state(env.state).read().serial >= at:
                 break
             time.sleep(0.001)
         p.send_signal(signal.SIGKILL)
