@@ -102,6 +102,9 @@ def run(lab: GuideLab) -> dict:
         d.say(f"198.18.0.1:{host_port} -> {reply}")
         d.check(reply.startswith(("HTTP 200", "web-server")), f"forward {host_port}")
 
+    d.step("the guide's section 9 checklist, bottom up, in one command: kvmnet doctor")
+    d.kvmnet("doctor")
+
     d.step("plan again: no changes (exit 0 with --detailed-exitcode)")
     d.kvmnet("plan", "--detailed-exitcode")
 

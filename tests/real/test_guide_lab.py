@@ -169,8 +169,9 @@ def test_guide_lab_live_then_destroy_leaves_nothing():
         conf = (lab.sysctl_dir / "90-kvmnet-tuning.conf").read_text()
         assert "net.ipv4.tcp_wmem = 4096 65536 16777216" in conf
 
-        # converged
+        # converged, and every layer checks out
         kvmnet_ok(lab, "plan", "--detailed-exitcode")
+        assert "all passed" in kvmnet_ok(lab, "doctor")
 
         # destroy (the stock default network is handed back first: web-server uses it)
         kvmnet_ok(lab, "state", "rm", "network.default")
