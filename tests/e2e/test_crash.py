@@ -139,9 +139,10 @@ def test_killed_between_a_change_and_its_state_write_the_object_is_adopted(env):
     """p3 is live (value set, persist file with this state's mark written) but not in
     the state: the next plan adopts it by its mark and creates only p4–p6; it never
     proposes a second, conflicting p3."""
+    key, value = KEYS["p3"]
+    default = env.get(key)
     killed_apply(env, "KVMNET_TEST_KILL_BEFORE_WRITE", 3)
     assert env.addresses() == ["sysctl_profile.p1", "sysctl_profile.p2"]
-    key, value = KEYS["p3"]
     assert env.get(key) == str(value)
     lineage = open_state(env.state).read().lineage
     assert env.conf("p3").read_text().startswith(f"# kvmnet:{lineage}:sysctl_profile.p3\n")
@@ -152,6 +153,10 @@ def test_killed_between_a_change_and_its_state_write_the_object_is_adopted(env):
     assert p3["change"]["actions"] == ["no-op"], p3
     assert "adopted" in (p3.get("reason") or json.dumps(p3))
     converge(env, 3)
+    # the value from before kvmnet survived the crash (the persist file keeps it):
+    # destroying the adopted profile puts it back
+    env.ok("destroy", "--auto-approve", "--target", "sysctl_profile.p3")
+    assert env.get(key) == default
 
 
 def test_sigkill_sent_by_the_test_at_whatever_point_it_lands(env):
