@@ -33,6 +33,7 @@ def confirm(ctx: Ctx, revert, apply_id):
     be = backend(ctx)
     if not confirming.waiter_alive(be, pending):
         status = confirming.history_status(be, pending.history_id)
+        confirming.forget_pending(ctx.state_path, pending)   # reported once, below
         if status in (None, confirming.AWAITING):
             fail(ctx, f"apply #{pending.history_id} was waiting for confirmation, but its waiter "
                       f"(pid {pending.pid}) is gone without deciding (see {pending.log}): its "

@@ -108,6 +108,13 @@ def read_pending(state_path: str) -> Pending | None:
         return None
 
 
+def forget_pending(state_path: str, pending: Pending) -> None:
+    """Remove the pending record of a waiter that died (only if it is still that one)."""
+    current = read_pending(state_path)
+    if current is not None and current.token == pending.token:
+        _unlink(pending_path(state_path))
+
+
 def write_request(state_path: str, pending: Pending, action: str) -> None:
     _write_json(request_path(state_path),
                 {"history_id": pending.history_id, "token": pending.token, "action": action})

@@ -302,3 +302,24 @@ def test_no_on_the_terminal_rolls_back_at_once(env):
     assert "Rolled back as asked" in rest
     assert env.get(FIN) == default
     assert last_history(env)["status"] == "rolled-back"
+
+
+def test_a_killed_waiter_is_reported_and_does_not_block(env):
+    """SIGKILL of the waiter itself (the one thing it cannot survive): nothing is
+    rolled back, confirm says so, and the next apply is not blocked by its lock."""
+    env.write(profiles(33))
+    env.ok("apply", "--auto-approve", "--confirm-timeout", "30")
+    pending = read_pending(str(env.state))
+    os.kill(pending.pid, signal.SIGKILL)
+    wait_gone(pending.pid)
+    rc, _, err = env.k("confirm")
+    assert rc == 1
+    assert f"apply #{pending.history_id} was waiting for confirmation, but its waiter" in err
+    assert "its changes are still applied" in err
+    rc, _, err = env.k("confirm")                 # reported once; then nothing is pending
+    assert rc == 1 and "nothing is waiting for confirmation" in err
+    assert env.get(FIN) == "33"
+    rc, out, err = env.k("apply", "--auto-approve")
+    assert rc == 0, out + err
+    assert "cleared a stale lock left by a process that died" in err
+    assert "0 added, 0 changed, 0 destroyed" in out
