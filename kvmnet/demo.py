@@ -12,7 +12,6 @@ is removed at the end whatever happens.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
 from pathlib import Path

@@ -14,6 +14,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 
@@ -58,12 +60,14 @@ def hmp(lab: GuideLab, domain: str, command: str) -> str:
     return lab.sandbox.virsh("qemu-monitor-command", domain, "--hmp", command).stdout
 
 
-# -- no root: the config itself ---------------------------------------------------------
+# -- no root, nothing touched: the config itself ------------------------------------------
+def run_offline(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kvmnet", "--no-color", "-C", str(GUIDE_LAB), *args],
+                          capture_output=True, text=True)
+
+
 def test_guide_lab_validates_with_and_without_the_switched_off_parts():
-    import subprocess, sys
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "kvmnet", "--no-color", "-C", str(GUIDE_LAB), *args],
-                              capture_output=True, text=True)
+    run = run_offline
     full = run("validate")
     assert full.returncode == 0 and "27 resource instances" in full.stdout, full.stdout + full.stderr
     sandbox = run("--var", "enable_vlans=false", "--var", "enable_host_wide_sysctls=false", "validate")
@@ -73,10 +77,7 @@ def test_guide_lab_validates_with_and_without_the_switched_off_parts():
 def test_vlan_part_plans_the_working_pattern(tmp_path):
     """With the VLANs on, the plan (no refresh, nothing touched) is vlan -> bridge ->
     bridge-mode network per department, addresses from cidrsubnet."""
-    import subprocess, sys
-    cp = subprocess.run([sys.executable, "-m", "kvmnet", "--no-color", "-C", str(GUIDE_LAB),
-                         "--state", str(tmp_path / "s.db"), "plan", "--refresh=false", "--json"],
-                        capture_output=True, text=True)
+    cp = run_offline("--state", str(tmp_path / "s.db"), "plan", "--refresh=false", "--json")
     assert cp.returncode == 0, cp.stderr
     after = {c["address"]: c["after"] for c in json.loads(cp.stdout)["resource_changes"]}
     for key, vid, addr in (("finance", 100, "10.128.100.1/24"), ("tech", 200, "10.128.200.1/24"),
