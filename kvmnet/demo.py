@@ -107,8 +107,9 @@ def run(lab: GuideLab) -> dict:
     d.step("plan again: no changes (exit 0 with --detailed-exitcode)")
     d.kvmnet("plan", "--detailed-exitcode")
 
-    d.step("the parts this sandbox cannot hold, switched on: their plan (no 802.1Q here; "
-           "rmem_max/wmem_max are host-wide)")
+    d.step("the parts this sandbox cannot hold, switched on: the host-wide keys are refused "
+           "inside a namespace (exit 1); the plan of both without touching anything")
+    d.kvmnet("plan", expect=1, variables=lab.variables(enable_host_wide_sysctls=True))
     d.kvmnet("plan", "--refresh=false", variables=all_on)
 
     d.step("someone defines legacy-vm (shut off, not managed by kvmnet) with a NIC on my-nat")
