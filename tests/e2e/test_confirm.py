@@ -323,3 +323,44 @@ def test_a_killed_waiter_is_reported_and_does_not_block(env):
     assert rc == 0, out + err
     assert "cleared a stale lock left by a process that died" in err
     assert "0 added, 0 changed, 0 destroyed" in out
+
+
+# -- libvirt: the waiter's own provider connection -----------------------------------------
+@pytest.fixture(scope="module")
+def libvirtd():
+    import shutil
+    if not shutil.which("libvirtd"):
+        pytest.skip("libvirtd is not installed (apt-get install libvirt-daemon)")
+    from kvmnet.sandbox.libvirtd import LibvirtSandbox
+    with LibvirtSandbox() as sb:
+        yield sb
+
+
+def test_an_unconfirmed_libvirt_network_is_removed_by_the_waiter(libvirtd, tmp_path):
+    """The waiter rolls back through its own libvirt connection (never the apply's,
+    which does not survive a fork), against a real libvirtd in a sandbox."""
+    from tests.e2e.helpers import run_kvmnet, write_config
+    cfg, state = tmp_path / "cfg", tmp_path / "kvmnet.state.db"
+    write_config(cfg, f'provider "libvirt" {{\n  uri = "{libvirtd.uri}"\n}}\n' + """
+resource "network" "try" {
+  mode   = "nat"
+  bridge = "kvtry0"
+  ip {
+    address = "10.64.0.1"
+    prefix  = 24
+  }
+}
+""")
+    rc, out, err = run_kvmnet(cfg, "apply", "--auto-approve", "--confirm-timeout", "1",
+                              state=state, timeout=120)
+    assert rc == 0, out + err
+    assert "try" in libvirtd.virsh("net-list", "--all", "--name").stdout.split()
+    pid = read_pending(str(state)).pid
+    end = time.monotonic() + 30
+    while open_state(state).history(1)[0].status != "rolled-back" and time.monotonic() < end:
+        time.sleep(0.1)
+    log = Path(str(state) + ".confirm.log").read_text()
+    assert "network.try: rolled back create (destroyed)" in log, log
+    wait_gone(pid)
+    assert "try" not in libvirtd.virsh("net-list", "--all", "--name").stdout.split()
+    assert open_state(state).read().instances == {}
