@@ -39,9 +39,8 @@ def gather_checks(ps, managed: dict[str, dict[str, list]], config_providers, net
             provider = ps.get(name)
             checks += provider.diagnose(mine, netns)
         except Exception as e:              # noqa: BLE001 - reported as a failed check
-            detail = str(e) or type(e).__name__
-            if hasattr(e, "diagnostics"):
-                detail = "; ".join(str(d) for d in e.diagnostics.errors)
+            errors = getattr(getattr(e, "diagnostics", None), "errors", None)
+            detail = "; ".join(map(str, errors)) if errors else (str(e) or type(e).__name__)
             checks.append(provider_failure(name, mine, detail))
     return checks
 

@@ -72,11 +72,9 @@ def reachable(provider) -> Check:
     what = "libvirt reachable"
     try:
         version = provider.conn.getLibVersion()
-    except ProviderError as e:
-        return failed(what, "libvirt", None, str(e),
-                      f"is libvirtd running? try: virsh -c '{provider.uri}' version")
-    except Exception as e:                      # libvirtError on a dead connection
-        return failed(what, "libvirt", None, f"{provider.uri}: {e}",
+    except Exception as e:      # ProviderError on connect; libvirtError on a dead connection
+        detail = str(e) if isinstance(e, ProviderError) else f"{provider.uri}: {e}"
+        return failed(what, "libvirt", None, detail,
                       f"is libvirtd running? try: virsh -c '{provider.uri}' version")
     major, minor, micro = version // 1000000, version // 1000 % 1000, version % 1000
     return passed(what, "libvirt", None, f"{provider.uri}, libvirt {major}.{minor}.{micro}")
@@ -138,7 +136,7 @@ def ip_forward_check(value: str | None, problem: str | None, nets: list[str],
                   "sysctl_profile")
 
 
-def nic_checks(uri: str, records, domains) -> list[Check]:
+def nic_checks(records, domains) -> list[Check]:
     out = []
     for m in records:
         domain, mac = m.attrs.get("domain"), str(m.attrs.get("mac") or "").lower()
@@ -185,6 +183,6 @@ def diagnose(provider, managed: dict, host_netns: str | None) -> list[Check]:
             out.append(ip_forward_check(values.get("net.ipv4.ip_forward"),
                                         problems.get("net.ipv4.ip_forward"), forwarding, host_netns))
     if nic_records:
-        out += nic_checks(provider.uri, nic_records, nics.read_all(provider.conn))
+        out += nic_checks(nic_records, nics.read_all(provider.conn))
     return out
 
