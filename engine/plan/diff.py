@@ -22,6 +22,25 @@ class AttrChange:
 
 
 def _equal(a, b) -> bool:
+    ta, tb = type(a), type(b)
+    if ta is tb and (ta is str or ta is int):   # the common leaves, decided at once
+        return a == b
+    if ta is dict and tb is dict:
+        if len(a) == len(b):
+            for k, x in a.items():
+                if k not in b or not _equal(x, b[k]):
+                    break
+            else:
+                return True
+        # a key present on one side only still equals an explicit None on the other
+        return all(_equal(a.get(k), b.get(k)) for k in a.keys() | b.keys())
+    if ta is list and tb is list:
+        if len(a) != len(b):
+            return False
+        for x, y in zip(a, b):
+            if not _equal(x, y):
+                return False
+        return True
     if a is UNKNOWN or b is UNKNOWN:
         return False
     if isinstance(a, bool) != isinstance(b, bool):
