@@ -1,25 +1,43 @@
 """Plan → text shaped like Terraform's (``+`` create, ``~`` update in place, ``-/+``
 replace with the attribute that forces it, ``-`` destroy, drift section, summary).
 
-Produces rich markup; the CLI prints it with colour on a terminal and without
-(``--no-color``, ``NO_COLOR``, not a tty).
+By default produces rich markup, which the CLI prints with colour on a terminal;
+``render_plan(plan, color=False)`` gives the same text plain, ready to print as it is
+(what rich would print from the markup without colour, without parsing markup: a
+10,000-resource plan renders in a fraction of the time).
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Callable
 
 from kvmnet.engine.plan.model import Plan, ResourceChange
 from kvmnet.engine.values import UNKNOWN
+
+
+@dataclass(frozen=True)
+class Style:
+    """How the renderer marks text: ``tag(style, text)`` and ``esc(literal text)``."""
+    tag: Callable[[str, str], str]
+    esc: Callable[[str], str]
+
+
+def _esc(s: str) -> str:
+    """rich's escape (only text holding "[" or ending in a backslash can change)."""
+    if "[" not in s and not s.endswith("\\"):
+        return s
+    from rich.markup import escape
+    return escape(s)
+
+
+MARKUP = Style(tag=lambda style, text: f"[{style}]{text}[/]", esc=_esc)
+PLAIN = Style(tag=lambda style, text: text, esc=lambda text: text)
 
 SYMBOL = {
     "create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-", "red"),
     "replace": ("-/+", "red"), "read": ("~", "yellow"),
 }
-
-
-def _esc(s: str) -> str:
-    from rich.markup import escape
-    return escape(s)
 
 
 def fmt_value(v) -> str:
@@ -32,6 +50,8 @@ def fmt_value(v) -> str:
     if isinstance(v, (int, float)):
         return str(v)
     if isinstance(v, str):
+        if v.isascii() and v.isprintable() and '"' not in v and "\\" not in v:
+            return f'"{v}"'   # what json.dumps gives, without its machinery
         return json.dumps(v)
     if isinstance(v, list):
         return "[" + ", ".join(fmt_value(x) for x in v) + "]"
@@ -64,43 +84,46 @@ def _header(c: ResourceChange, drift: bool = False) -> str:
     return line
 
 
-def _attr_lines(c: ResourceChange, k: str, pad: str) -> list[str]:
+def _attr_lines(c: ResourceChange, k: str, pad: str, st: Style) -> list[str]:
     before = c.before or {}
     after = c.after or {}
     keys = list(dict.fromkeys(list(after.keys()) + list(before.keys())))
     width = max((len(x) for x in keys), default=0)
     forced = set(c.replace_paths)
+    tag, esc = st.tag, st.esc
+    plus, minus, tilde = tag("green", "+"), tag("red", "-"), tag("yellow", "~")
+    forces = "  " + tag("red", "# forces replacement")
     lines = []
     for key in keys:
         b, a = before.get(key), after.get(key)
         if k == "create":
             if a is None:
                 continue
-            lines.append(f"{pad}[green]+[/] {key:<{width}} = {_esc(fmt_value(a))}")
+            lines.append(f"{pad}{plus} {key:<{width}} = {esc(fmt_value(a))}")
         elif k == "delete":
             if b is None:
                 continue
-            lines.append(f"{pad}[red]-[/] {key:<{width}} = {_esc(fmt_value(b))}")
+            lines.append(f"{pad}{minus} {key:<{width}} = {esc(fmt_value(b))}")
         else:
             changed = [p for p in c.changed_paths if p == key or p.startswith(key + ".")]
             unknown_now = a is UNKNOWN and b is not None
             if not changed and not unknown_now and not (k == "replace" and key in forced):
                 continue
             if isinstance(a, dict) and isinstance(b, dict) and changed:
-                lines.append(f"{pad}[yellow]~[/] {key} {{")
+                lines.append(f"{pad}{tilde} {key} {{")
                 for p in changed:
                     sub = p[len(key) + 1:] if p != key else key
                     sb = b[sub] if sub in b else _get(b, sub)
                     sa = a[sub] if sub in a else _get(a, sub)
-                    note = "  [red]# forces replacement[/]" if p in forced else ""
-                    lines.append(f"{pad}    [yellow]~[/] {sub} = {_esc(fmt_value(sb))} -> "
-                                 f"{_esc(fmt_value(sa))}{note}")
+                    note = forces if p in forced else ""
+                    lines.append(f"{pad}    {tilde} {sub} = {esc(fmt_value(sb))} -> "
+                                 f"{esc(fmt_value(sa))}{note}")
                 lines.append(f"{pad}  }}")
                 continue
-            note = "  [red]# forces replacement[/]" if (key in forced or any(
+            note = forces if (key in forced or any(
                 p.startswith(key + ".") for p in forced)) else ""
-            lines.append(f"{pad}[yellow]~[/] {key:<{width}} = {_esc(fmt_value(b))} -> "
-                         f"{_esc(fmt_value(a))}{note}")
+            lines.append(f"{pad}{tilde} {key:<{width}} = {esc(fmt_value(b))} -> "
+                         f"{esc(fmt_value(a))}{note}")
     return lines
 
 
@@ -112,26 +135,30 @@ def _get(d, path: str):
     return d
 
 
-def render_change(c: ResourceChange, drift: bool = False) -> list[str]:
+def render_change(c: ResourceChange, drift: bool = False, st: Style = MARKUP) -> list[str]:
     k = "update" if drift and c.actions != ["delete"] else _kind(c)
     sym, color = SYMBOL[k]
     key = f"[{c.key}]" if isinstance(c.key, int) else (f'["{c.key}"]' if c.key is not None else "")
-    lines = [_esc(_header(c, drift))]
-    lines.append(f"[{color}]{sym:>3}[/] resource \"{c.type}\" \"{_esc(c.name)}\"{_esc(key)} {{")
-    lines += _attr_lines(c, k, "      ")
+    esc = st.esc
+    lines = [esc(_header(c, drift))]
+    lines.append(f"{st.tag(color, f'{sym:>3}')} resource \"{c.type}\" \"{esc(c.name)}\"{esc(key)} {{")
+    lines += _attr_lines(c, k, "      ", st)
     lines.append("    }")
     return lines
 
 
-def render_plan(plan: Plan) -> str:
+def render_plan(plan: Plan, color: bool = True) -> str:
+    """The plan as rich markup (``color``), or as the plain text it prints as."""
+    st = MARKUP if color else PLAIN
+    tag, esc = st.tag, st.esc
     out: list[str] = []
     if plan.resource_drift:
-        out.append("[bold]Objects have changed outside of kvmnet[/]")
+        out.append(tag("bold", "Objects have changed outside of kvmnet"))
         out.append("")
         out.append("kvmnet detected the following changes made outside of kvmnet since the last apply:")
         out.append("")
         for c in plan.resource_drift:
-            out += render_change(c, drift=True)
+            out += render_change(c, drift=True, st=st)
             out.append("")
         if not plan.refresh_only:
             out.append("Unless you have made equivalent changes to your configuration, the "
@@ -141,24 +168,24 @@ def render_plan(plan: Plan) -> str:
             out.append("")
     if plan.refresh_only:
         if not plan.resource_drift:
-            out.append("[green]No changes.[/] Your infrastructure still matches the state.")
+            out.append(f"{tag('green', 'No changes.')} Your infrastructure still matches the state.")
         else:
             out.append(f"Drift: {len(plan.resource_drift)} object(s) changed outside of kvmnet.")
         return "\n".join(out) + "\n"
     changes = plan.changes
     if not changes:
-        out.append("[green]No changes.[/] Your infrastructure matches the configuration.")
+        out.append(f"{tag('green', 'No changes.')} Your infrastructure matches the configuration.")
         return "\n".join(out) + "\n"
     out.append("kvmnet will perform the following actions:")
     out.append("")
     for c in changes:
-        out += render_change(c)
+        out += render_change(c, st=st)
         out.append("")
     add, change, destroy = plan.counts()
-    out.append(f"[bold]Plan:[/] {add} to add, {change} to change, {destroy} to destroy.")
+    out.append(f"{tag('bold', 'Plan:')} {add} to add, {change} to change, {destroy} to destroy.")
     if plan.outputs:
         out.append("")
         out.append("Changes to Outputs:")
         for k, v in plan.outputs.items():
-            out.append(f"  + {k} = {_esc(fmt_value(v))}")
+            out.append(f"  + {k} = {esc(fmt_value(v))}")
     return "\n".join(out) + "\n"
