@@ -203,6 +203,10 @@ class Evaluator:
         for name, a in block.attrs.items():
             path = f"{prefix}{name}"
             lines[path] = a.line
+            c = _compiled.get(id(a))   # compiled already (by the graph) and a constant:
+            if c is not None and c[0] is a and type(c[1].node) is _Literal:
+                out[name] = c[1].node.value   # most attributes; nothing to evaluate
+                continue
             try:
                 out[name] = self.evaluate(a, scope, address, path)
             except EvalFailure as f:
