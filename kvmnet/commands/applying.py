@@ -77,7 +77,10 @@ def execute(ctx: Ctx, be, plan, prepared, ps, snap, *, rollback=False, confirm_t
         if confirm_timeout is not None:
             from kvmnet.commands.confirming import wait_for_confirmation
             wait_for_confirmation(ctx, be, ps, prepared, report, confirm_timeout, lock=lock)
-        ctx.out(f"\n[green]Apply complete![/] Resources: {summary}.")
+        if plan.destroy:
+            ctx.out(f"\n[green]Destroy complete![/] Resources: {dst} destroyed.")
+        else:
+            ctx.out(f"\n[green]Apply complete![/] Resources: {summary}.")
         return report
     if report.failed:
         addr, action, msg = report.failed

@@ -179,7 +179,7 @@ def plan_apply_drift_repair_destroy_restores_originals(env):
     # destroy puts back the values from before the first apply
     out = env.ok("destroy", "--auto-approve")
     assert "sysctl_profile.tuning will be destroyed" in out
-    assert "Resources: 0 added, 0 changed, 1 destroyed." in out
+    assert "Destroy complete! Resources: 1 destroyed." in out
     assert {k: env.get(k) for k in original} == original
     assert not conf.exists()
     assert env.addresses() == []
