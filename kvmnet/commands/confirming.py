@@ -227,7 +227,9 @@ def wait_for_confirmation(ctx: Ctx, be, ps, prepared, report, timeout: float, lo
                 f"{confirm_hint(ctx)} before the deadline, or the changes are rolled back.")
         return
     _print_log_since(log, log_start)
-    why = "Rolled back as asked" if said_no else f"Not confirmed within {secs} s"
+    why = ("Rolled back as asked" if said_no else
+           "Rolled back on request" if time.time() < pending.deadline else
+           f"Not confirmed within {secs} s")
     ctx.err(f"\n{why}: this apply's changes were rolled back (history #{hid}: {outcome}).")
     raise KvmnetFailure()
 
@@ -319,6 +321,7 @@ def _detach_from_terminal(log: str) -> None:
     for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTTOU, signal.SIGTTIN):
         signal.signal(sig, signal.SIG_IGN)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_sigterm)      # kill <waiter>: roll back now
     null = os.open(os.devnull, os.O_RDONLY)
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(null, 0)
@@ -366,7 +369,7 @@ def _waiter(ctx: Ctx, prepared, report, lock, deadline: float, timeout: float, r
         lock.release()
         return 0
 
-    why = ("rollback requested" if action == REVERT
+    why = ("terminated (SIGTERM)" if _terminated else "rollback requested" if action == REVERT
            else f"not confirmed within {_secs(timeout)} s")
     _unlink(pending_path(ctx.state_path))           # from here on, a confirm is too late
     with be.transaction() as w:
@@ -384,10 +387,21 @@ def _waiter(ctx: Ctx, prepared, report, lock, deadline: float, timeout: float, r
     return 0 if rb is not None and rb.complete else 1
 
 
+_terminated = False
+
+
+def _on_sigterm(signum, frame) -> None:
+    global _terminated
+    _terminated = True
+
+
 def _wait_for_request(state_path: str, pending: Pending) -> str | None:
-    """CONFIRM or REVERT when requested in time; None at the deadline."""
+    """CONFIRM or REVERT when requested in time (REVERT also on SIGTERM); None at
+    the deadline."""
     path = request_path(state_path)
     while True:
+        if _terminated:
+            return REVERT
         action = requested_action(_read_json(path), pending)
         if action is not None:
             return action

@@ -95,8 +95,8 @@ def cli_env(env: Env) -> dict:
 def test_confirmed_from_another_shell_the_changes_stay(env):
     default = env.get(FIN)
     env.write(profiles(33))
-    out = env.ok("apply", "--auto-approve", "--confirm-timeout", "3")
-    assert "waiting up to 3 s for confirmation in the background" in out
+    out = env.ok("apply", "--auto-approve", "--confirm-timeout", "20")
+    assert "waiting up to 20 s for confirmation in the background" in out
     assert f"--state {env.state} confirm" in out
     pending = read_pending(str(env.state))
     assert pending is not None and pending.history_id == last_history(env)["id"]
@@ -127,11 +127,11 @@ def test_not_confirmed_the_apply_is_rolled_back_to_the_previous_state(env):
     syn_default = env.get(SYN)
     before = open_state(env.state).read().instances["sysctl_profile.a"].attrs
     env.write(profiles(44, 3))                # update a, create b
-    env.ok("apply", "--auto-approve", "--confirm-timeout", "1")
+    env.ok("apply", "--auto-approve", "--confirm-timeout", "2")
     assert (env.get(FIN), env.get(SYN)) == ("44", "3")
     pid = read_pending(str(env.state)).pid
     h = wait_for_status(env, "rolled-back")
-    assert h.summary.startswith("not confirmed within 1 s: rolled back 2 change(s)")
+    assert h.summary.startswith("not confirmed within 2 s: rolled back 2 change(s)")
     wait_gone(pid)
     assert (env.get(FIN), env.get(SYN)) == ("33", syn_default)
     snap = open_state(env.state).read()
@@ -139,7 +139,7 @@ def test_not_confirmed_the_apply_is_rolled_back_to_the_previous_state(env):
     assert snap.instances["sysctl_profile.a"].attrs == before
     assert not env.conf("b").exists()
     log = Path(str(env.state) + ".confirm.log").read_text()
-    assert "not confirmed within 1 s; rolling back" in log
+    assert "not confirmed within 2 s; rolling back" in log
     assert "sysctl_profile.b: rolled back create (destroyed)" in log
     assert "sysctl_profile.a: rolled back update (restored)" in log
     # a confirm now is too late: nothing is pending
@@ -175,7 +175,7 @@ def test_waiter_survives_sigkill_of_the_applys_process_group(env):
     SIGKILLed right after applying. The waiter left that group (setsid): it reverts."""
     default = env.get(FIN)
     env.write(profiles(33))
-    p = subprocess.Popen(argv(env, "apply", "--auto-approve", "--confirm-timeout", "1"),
+    p = subprocess.Popen(argv(env, "apply", "--auto-approve", "--confirm-timeout", "2"),
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          env=cli_env(env), start_new_session=True, text=True)
     line = ""
@@ -241,8 +241,8 @@ def test_waiter_reverts_after_the_terminal_hangs_up(env):
     kernel sends SIGHUP to the apply). The waiter still reverts at the deadline."""
     default = env.get(FIN)
     env.write(profiles(33))
-    pid, fd = _spawn_on_pty(env, "apply", "--auto-approve", "--confirm-timeout", "2")
-    _read_until(fd, "Type yes within 2 s to keep these changes")
+    pid, fd = _spawn_on_pty(env, "apply", "--auto-approve", "--confirm-timeout", "3")
+    _read_until(fd, "Type yes within 3 s to keep these changes")
     waiter = read_pending(str(env.state)).pid
     assert os.getsid(waiter) != os.getsid(pid)
     os.close(fd)                                  # hang up
@@ -325,6 +325,19 @@ def test_a_killed_waiter_is_reported_and_does_not_block(env):
     assert "0 added, 0 changed, 0 destroyed" in out
 
 
+def test_sigterm_to_the_waiter_rolls_back_now(env):
+    default = env.get(FIN)
+    env.write(profiles(33))
+    env.ok("apply", "--auto-approve", "--confirm-timeout", "30")
+    pending = read_pending(str(env.state))
+    os.kill(pending.pid, signal.SIGTERM)
+    h = wait_for_status(env, "rolled-back", limit=10)
+    assert h.summary.startswith("terminated (SIGTERM): rolled back 1 change(s)")
+    wait_gone(pending.pid)
+    assert env.get(FIN) == default
+    assert env.addresses() == []
+
+
 # -- libvirt: the waiter's own provider connection -----------------------------------------
 @pytest.fixture(scope="module")
 def libvirtd():
@@ -351,7 +364,7 @@ resource "network" "try" {
   }
 }
 """)
-    rc, out, err = run_kvmnet(cfg, "apply", "--auto-approve", "--confirm-timeout", "1",
+    rc, out, err = run_kvmnet(cfg, "apply", "--auto-approve", "--confirm-timeout", "2",
                               state=state, timeout=120)
     assert rc == 0, out + err
     assert "try" in libvirtd.virsh("net-list", "--all", "--name").stdout.split()
