@@ -23,10 +23,10 @@ Files next to the state ``S``:
     the waiter's output (appended), including the rollback's lines.
 
 The foreground process prompts for ``yes`` when stdin is a terminal; otherwise it
-prints how to confirm and returns while the waiter keeps waiting. The waiter
-never reuses the parent's provider objects or state connection (libvirt
-connections and SQLite handles do not survive a fork): it opens the state again
-and builds its own providers from the prepared configuration.
+prints how to confirm and returns while the waiter keeps waiting. Nothing live
+crosses the fork (libvirt connections and SQLite handles do not survive one): the
+apply closes its providers and state handles first, and the waiter opens the state
+again and builds its own providers from the prepared configuration.
 """
 from __future__ import annotations
 
@@ -179,6 +179,13 @@ def wait_for_confirmation(ctx: Ctx, be, ps, prepared, report, timeout: float, lo
     deadline = time.time() + max(0.0, timeout)
     log = log_path(ctx.state_path)
     log_start = os.path.getsize(log) if os.path.exists(log) else 0
+    # Nothing live crosses the fork: the apply's provider connections and state
+    # handles are closed first (both reopen lazily if this process needs them again).
+    # A libvirt connection, or SQLite's per-process lock bookkeeping, copied into a
+    # child is not safe to use there, nor to close.
+    ps.close()
+    ps.instances.clear()
+    be.close()
     sys.stdout.flush()
     sys.stderr.flush()
     ready_r, ready_w = os.pipe()
