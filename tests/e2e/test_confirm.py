@@ -284,6 +284,24 @@ def test_no_answer_on_the_terminal_rolls_back_and_exits_1(env):
     assert last_history(env)["status"] == "rolled-back"
 
 
+def test_end_of_input_on_the_terminal_leaves_the_decision_to_the_waiter(env):
+    """Ctrl-D (end of input) at the prompt: the apply exits 0 and says the waiter
+    keeps waiting; a confirm from another shell then keeps the changes."""
+    env.write(profiles(33))
+    pid, fd = _spawn_on_pty(env, "apply", "--auto-approve", "--confirm-timeout", "20")
+    _read_until(fd, "Keep the changes? ")
+    os.write(fd, b"\x04")
+    rest = _drain(fd)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, rest
+    assert "keeps waiting" in rest
+    assert last_history(env)["status"] == "awaiting-confirmation"
+    assert "Confirmed apply #" in env.ok("confirm")
+    assert last_history(env)["status"] == "success"
+    assert env.get(FIN) == "33"
+
+
 def test_no_on_the_terminal_rolls_back_at_once(env):
     default = env.get(FIN)
     env.write(profiles(33))
