@@ -207,6 +207,10 @@ def wait_for_confirmation(ctx: Ctx, be, ps, prepared, report, timeout: float, lo
     pending = _wait_ready(ready_r, pid)
     if pending is None:
         # the waiter never got going: the lock is still ours, so undo right here
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         _reap(pid, block=True)
         ctx.err(f"Error: the confirmation waiter did not start (see {log}); "
                 "rolling back this apply's changes now.")
