@@ -343,6 +343,22 @@ def test_a_killed_waiter_is_reported_and_does_not_block(env):
     assert "0 added, 0 changed, 0 destroyed" in out
 
 
+def test_a_waiter_that_cannot_start_means_the_apply_rolls_back_itself(env):
+    """The waiter cannot open its log (a directory is in the way): the apply, still
+    holding the lock, rolls its changes back in the foreground and exits 1."""
+    default = env.get(FIN)
+    env.write(profiles(33))
+    Path(str(env.state) + ".confirm.log").mkdir(parents=True)
+    rc, out, err = env.k("apply", "--auto-approve", "--confirm-timeout", "20")
+    assert rc == 1, out + err
+    assert "the confirmation waiter did not start" in err
+    assert "sysctl_profile.a: rolled back create (destroyed)" in out
+    assert env.get(FIN) == default
+    assert env.addresses() == []
+    assert last_history(env)["status"] == "rolled-back"
+    assert read_pending(str(env.state)) is None
+
+
 def test_sigterm_to_the_waiter_rolls_back_now(env):
     default = env.get(FIN)
     env.write(profiles(33))
