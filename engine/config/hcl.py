@@ -27,7 +27,7 @@ from typing import Any
 
 from kvmnet.engine.diagnostics import Diagnostic
 
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"   # 3: the direct conversion (same values; a fresh start all the same)
 PARALLEL_MIN_CHARS = 100_000   # uncached text, all files together
 
 
@@ -89,9 +89,157 @@ def _convert_body(body, file: str, opts, errors: list[Diagnostic]) -> tuple[dict
     return attrs, blocks
 
 
+# -- direct conversion of lark's tree ----------------------------------------------
+#
+# python-hcl2 turns lark's parse tree into its own typed rule tree (≈30 % of the
+# parse time) before anything can be serialized. Most of a configuration is
+# structure (bodies, blocks, attributes) and constants (plain strings, whole
+# numbers, true/false/null): those are read straight off lark's tree. Only the
+# other expressions go through python-hcl2's transformer and serializer, one
+# expression at a time (an expression serializes the same alone as inside its
+# attribute). A file with any other shape is converted by python-hcl2 whole.
+
+class _Unusual(Exception):
+    """A tree shape the direct conversion leaves to python-hcl2."""
+
+
+class _TransformFailed(Exception):
+    """python-hcl2's transformer failed on an expression (``args[0]``: its error)."""
+
+
+_KEYWORD_VALUES = {"true": True, "false": False, "null": None}
+
+
+def _lark_body(tree):
+    if tree.data != "start" or len(tree.children) != 1 or tree.children[0].data != "body":
+        raise _Unusual()
+    return tree.children[0]
+
+
+def _name_of(node) -> str:
+    """An identifier's text (an attribute name, a block type or label)."""
+    from lark import Token
+    if getattr(node, "data", None) == "identifier" and len(node.children) == 1 \
+            and isinstance(node.children[0], Token):
+        return node.children[0].value
+    raise _Unusual()
+
+
+def _plain_string(node):
+    """The value of a quoted string made of literal text only; None otherwise."""
+    from lark import Token
+    from hcl2.utils import process_escape_sequences
+    parts = node.children
+    if len(parts) < 2 or not isinstance(parts[0], Token) or not isinstance(parts[-1], Token):
+        return None
+    out = []
+    for part in parts[1:-1]:
+        if getattr(part, "data", None) != "string_part" or len(part.children) != 1:
+            return None
+        tok = part.children[0]
+        if not isinstance(tok, Token) or tok.type != "STRING_CHARS":
+            return None
+        out.append(process_escape_sequences(tok.value))
+    return "".join(out)
+
+
+_NOT_CONSTANT = object()
+
+
+def _constant(expr):
+    """The value of a constant expression term, or _NOT_CONSTANT."""
+    from lark import Token
+    if getattr(expr, "data", None) != "expr_term" or len(expr.children) != 1:
+        return _NOT_CONSTANT
+    term = expr.children[0]
+    kind = getattr(term, "data", None)
+    if kind == "string":
+        value = _plain_string(term)
+        return _NOT_CONSTANT if value is None else value
+    if kind in ("int_lit", "literal_value") and len(term.children) == 1 \
+            and isinstance(term.children[0], Token):
+        text = term.children[0].value
+        if kind == "int_lit" and text.isascii() and text.isdigit():
+            return int(text)
+        if kind == "literal_value" and text in _KEYWORD_VALUES:
+            return _KEYWORD_VALUES[text]
+    return _NOT_CONSTANT
+
+
+_transformer = None
+
+
+def _expression_value(expr, opts):
+    value = _constant(expr)
+    if value is not _NOT_CONSTANT:
+        return value
+    global _transformer
+    if _transformer is None:
+        from hcl2.transformer import RuleTransformer
+        _transformer = RuleTransformer()
+    try:
+        rule = _transformer.transform(expr)
+    except Exception as e:   # as python-hcl2's whole-file transform would have failed
+        raise _TransformFailed(e) from e
+    return rule.serialize(opts)
+
+
+def _convert_lark_body(body, file: str, opts, errors: list[Diagnostic]) -> tuple[dict, list]:
+    """What :func:`_convert_body` makes of python-hcl2's rule tree, from lark's tree."""
+    from lark import Tree
+    attrs: dict[str, Attr] = {}
+    blocks: list[Block] = []
+    for child in body.children:
+        kind = child.data if isinstance(child, Tree) else None
+        if kind == "new_line_or_comment":
+            continue
+        if kind == "attribute":
+            if len(child.children) != 3:
+                raise _Unusual()
+            name = _name_of(child.children[0])
+            line = child.meta.line
+            if name in attrs:
+                errors.append(Diagnostic(
+                    f'attribute "{name}" is defined twice (first on line {attrs[name].line})',
+                    file=file, line=line, attribute=name))
+                continue
+            try:
+                value = _expression_value(child.children[2], opts)
+            except _TransformFailed:
+                raise
+            except Exception as e:  # pragma: no cover - python-hcl2 internal failure
+                errors.append(Diagnostic(f"cannot read attribute {name!r}: {e}", file=file, line=line))
+                continue
+            attrs[name] = Attr(name, value, line)
+        elif kind == "block":
+            parts = child.children
+            btype = _name_of(parts[0])
+            labels = []
+            inner = None
+            for part in parts[1:]:
+                pkind = part.data if isinstance(part, Tree) else None
+                if pkind == "string":
+                    label = _plain_string(part)
+                    if label is None:
+                        raise _Unusual()
+                    labels.append(label)
+                elif pkind == "identifier":
+                    labels.append(_name_of(part))
+                elif pkind == "body":
+                    inner = part
+                elif pkind is not None:
+                    raise _Unusual()
+            sub_attrs, sub_blocks = (_convert_lark_body(inner, file, opts, errors)
+                                     if inner is not None else ({}, []))
+            blocks.append(Block(btype, tuple(labels), child.meta.line, file, sub_attrs, sub_blocks))
+        else:
+            raise _Unusual()
+    return attrs, blocks
+
+
 def parse_text(text: str, file: str) -> ParsedFile:
     """Parse one file's text; syntax errors become diagnostics with FILE:LINE."""
-    import hcl2
+    from hcl2.api import parses_to_tree, transform
     from lark.exceptions import UnexpectedInput
 
     errors: list[Diagnostic] = []
@@ -99,7 +247,7 @@ def parse_text(text: str, file: str) -> ParsedFile:
     gc.disable()
     try:
         try:
-            tree = hcl2.parses(text)
+            lark_tree = parses_to_tree(text)
         except UnexpectedInput as e:
             token = getattr(e, "token", None)
             shown = str(token).strip().splitlines()[0][:30] if token is not None and str(token).strip() else ""
@@ -113,8 +261,21 @@ def parse_text(text: str, file: str) -> ParsedFile:
         except Exception as e:
             return ParsedFile(file, [], [Diagnostic(f"syntax error: {e}", file=file)])
         opts = _serialize_options()
-        attrs, blocks = _convert_body(tree.body, file, opts, errors)
-        del tree
+        try:
+            attrs, blocks = _convert_lark_body(_lark_body(lark_tree), file, opts, errors)
+        except _TransformFailed as e:
+            return ParsedFile(file, [], [Diagnostic(f"syntax error: {e.args[0]}", file=file)])
+        except _Unusual:
+            # a shape the direct conversion does not know: python-hcl2's own
+            # transformer, as for every file before (same results)
+            errors = []
+            try:
+                tree = transform(lark_tree)
+            except Exception as e:
+                return ParsedFile(file, [], [Diagnostic(f"syntax error: {e}", file=file)])
+            attrs, blocks = _convert_body(tree.body, file, opts, errors)
+            del tree
+        del lark_tree
         return ParsedFile(file, blocks, errors, attrs)
     finally:
         # python-hcl2's trees are cyclic garbage, all still in the youngest generation:
@@ -175,20 +336,28 @@ def _cache_load(key: str):
 
 
 def _cache_store(key: str, value) -> None:
+    _cache_store_bytes(key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _cache_store_bytes(key: str, data: bytes) -> None:
     try:
         d = cache_dir()
         d.mkdir(parents=True, exist_ok=True)
         tmp = d / f".{key}.{os.getpid()}.tmp"
         with open(tmp, "wb") as f:
-            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.write(data)
         os.replace(tmp, d / f"{key}.pickle")
     except Exception:
         pass  # an unwritable cache is skipped silently
 
 
-def _parse_for_pool(args):
+def _parse_for_pool(args) -> bytes:
+    """A worker's parse, returned in the cache's pickled form: the worker pays for
+    pickling (in parallel), the parent only writes the bytes to the cache and
+    unpickles them, as it does for a cache hit."""
     text, display = args
-    return parse_text(text, display)
+    pf = parse_text(text, display)
+    return pickle.dumps((pf.blocks, pf.errors, pf.attrs), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def parse_files(paths: list[tuple[Path, str]], use_cache: bool = True) -> list[ParsedFile]:
@@ -219,13 +388,18 @@ def parse_files(paths: list[tuple[Path, str]], use_cache: bool = True) -> list[P
             and (os.cpu_count() or 1) > 1:
         from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 2)) as ex:
-            parsed = list(ex.map(_parse_for_pool, [(t[1], t[2]) for t in todo]))
+            # results arrive in order while the workers go on parsing the rest
+            for (i, _text, display, key), data in zip(
+                    todo, ex.map(_parse_for_pool, [(t[1], t[2]) for t in todo])):
+                if use_cache:
+                    _cache_store_bytes(key, data)
+                blocks, errors, attrs = pickle.loads(data)
+                results[i] = ParsedFile(display, blocks, errors, attrs)
     else:
-        parsed = [parse_text(t[1], t[2]) for t in todo]
-    for (i, _text, _display, key), pf in zip(todo, parsed):
-        results[i] = pf
-        if use_cache:
-            _cache_store(key, (pf.blocks, pf.errors, pf.attrs))
+        for i, text, display, key in todo:
+            pf = results[i] = parse_text(text, display)
+            if use_cache:
+                _cache_store(key, (pf.blocks, pf.errors, pf.attrs))
     return [results[i] for i in range(len(paths))]
 
 
