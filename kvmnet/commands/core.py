@@ -213,7 +213,7 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
 @click.option("--auto-approve", is_flag=True, help="Do not ask for 'yes'")
 @click.option("--target", "targets", multiple=True, metavar="ADDR")
 @click.option("--rollback-on-failure", is_flag=True, help="Undo this apply's changes if a step fails")
-@click.option("--confirm-timeout", type=float, default=None, metavar="SECONDS",
+@click.option("--confirm-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Roll back unless confirmed within SECONDS")
 @click.option("--timings", "show_timings", is_flag=True)
 @pass_ctx

@@ -411,3 +411,12 @@ resource "network" "try" {
     wait_gone(pid)
     assert "try" not in libvirtd.virsh("net-list", "--all", "--name").stdout.split()
     assert open_state(state).read().instances == {}
+
+
+def test_confirm_timeout_must_be_positive(tmp_path):
+    from tests.e2e.helpers import run_kvmnet, write_config
+    write_config(tmp_path / "cfg", 'resource "sysctl_profile" "t" {\n  settings = { "net.core.somaxconn" = 1024 }\n}\n')
+    rc, _out, err = run_kvmnet(tmp_path / "cfg", "apply", "--auto-approve", "--confirm-timeout", "0",
+                               state=tmp_path / "s.db")
+    assert rc == 1 and "--confirm-timeout" in err
+    assert not (tmp_path / "s.db").exists()
