@@ -48,6 +48,36 @@ def resource_value(config: Config, values: dict, rtype: str, name: str):
     return values.get(prefix, {}).get(None, UNKNOWN)
 
 
+class _PlannedValues:
+    """values[resource address][key] = an instance's planned attributes (UNKNOWN for
+    an invalid one), for references; worked out only for the resources something
+    refers to (most are referred to by nothing)."""
+
+    def __init__(self) -> None:
+        self._instances: dict[str, dict] = {}   # address -> {key: instance or UNKNOWN}
+        self._planned: dict[str, dict] = {}     # address -> {key: planned attributes}
+
+    def add(self, addr: str, key, inst) -> None:
+        self._instances.setdefault(addr, {})[key] = inst
+        self._planned.pop(addr, None)
+
+    def get(self, addr: str, default=None):
+        got = self._planned.get(addr)
+        if got is None:
+            insts = self._instances.get(addr)
+            if insts is None:
+                return default
+            got = self._planned[addr] = {k: _planned_attrs(i) for k, i in insts.items()}
+        return got
+
+
+def _planned_attrs(inst):
+    if inst is UNKNOWN:
+        return UNKNOWN
+    desired = canonical(inst.type, with_defaults(inst.type, inst.name, inst.attrs))
+    return merge_planned(inst.type, desired, None, True)
+
+
 def _provider_scopes(evaluator: Evaluator, diags: Diagnostics) -> dict[str, str]:
     """Where each provider's objects live (netns or libvirt URI), so that objects in
     different namespaces never clash in the cross-instance rules."""
@@ -98,7 +128,7 @@ def _prepare(config_dir: str, inputs: VariableInputs | None, timings: Timings,
     prepared = Prepared(config, evaluator, graph, order, diagnostics=diags)
     with timings.phase("validate"):
         # values[resource address][key] = planned attributes, for references
-        values: dict[str, dict] = {}
+        values = _PlannedValues()
         evaluator.resolve_resource = lambda t, n: resource_value(config, values, t, n)
         from kvmnet.engine.validate import Validation
         validation = Validation()
@@ -109,10 +139,9 @@ def _prepare(config_dir: str, inputs: VariableInputs | None, timings: Timings,
                 found = validation.instance(inst) if validate else None
                 if found:
                     diags.extend(found)
-                    values.setdefault(addr, {})[inst.key] = UNKNOWN
+                    values.add(addr, inst.key, UNKNOWN)
                     continue
-                desired = canonical(inst.type, with_defaults(inst.type, inst.name, inst.attrs))
-                values.setdefault(addr, {})[inst.key] = merge_planned(inst.type, desired, None, True)
+                values.add(addr, inst.key, inst)
         evaluator.reset_locals()
         if validate and not diags:
             scopes = _provider_scopes(evaluator, diags)
