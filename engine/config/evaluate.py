@@ -51,7 +51,18 @@ def compiled(attr: Attr):
     return c[1]
 
 
+def is_constant_raw(raw) -> bool:
+    """A raw value that compiles to itself as a literal (a string without ``${``,
+    ``%{`` or heredoc, a whole number, a bool, null): nothing to compile or walk."""
+    t = type(raw)
+    if t is str:
+        return "${" not in raw and "%{" not in raw and not raw.startswith("<<")
+    return t is int or t is bool or raw is None
+
+
 def attr_references(attr: Attr) -> list:
+    if is_constant_raw(attr.value):   # most attributes (≈0.1 s at 10,000 networks)
+        return []
     c = compiled(attr)
     if type(c.node) is _Literal:   # most attributes: nothing to walk (≈0.13 s at 10,000 networks)
         return []
@@ -203,9 +214,8 @@ class Evaluator:
         for name, a in block.attrs.items():
             path = f"{prefix}{name}"
             lines[path] = a.line
-            c = _compiled.get(id(a))   # compiled already (by the graph) and a constant:
-            if c is not None and c[0] is a and type(c[1].node) is _Literal:
-                out[name] = c[1].node.value   # most attributes; nothing to evaluate
+            if is_constant_raw(a.value):   # most attributes: nothing to evaluate
+                out[name] = a.value
                 continue
             try:
                 out[name] = self.evaluate(a, scope, address, path)
