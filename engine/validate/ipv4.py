@@ -8,6 +8,7 @@ read the same.
 from __future__ import annotations
 
 import re
+from socket import inet_aton
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _DOTTED = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
@@ -21,14 +22,13 @@ def is_dotted_quad(text: str) -> bool:
 
 def to_int(text: str) -> int:
     """A dotted quad (already checked well-formed) as a 32-bit integer."""
-    a, b, c, d = text.split(".")
-    return (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
+    return int.from_bytes(inet_aton(text), "big")
 
 
 def parse(text) -> int | None:
     """The integer of a well-formed dotted quad; None for anything else."""
     if isinstance(text, str) and _DOTTED.fullmatch(text) is not None:
-        return to_int(text)
+        return int.from_bytes(inet_aton(text), "big")
     return None
 
 

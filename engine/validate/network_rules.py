@@ -46,9 +46,7 @@ def subnet_of(s: Subject) -> Subnet | None:
 def _gateway(attrs: dict) -> int | None:
     ip = block(attrs, "ip")
     address = ip.get("address") if ip else None
-    if known(address) and not ipv4_problem(address):
-        return ipv4.to_int(address)
-    return None
+    return ipv4.parse(address) if known(address) else None
 
 
 def gateway_of(s: Subject) -> int | None:
@@ -67,14 +65,20 @@ def _special(subnet: Subnet, addr: int) -> str | None:
     return None
 
 
+def _shown(addr: int) -> str:
+    """An integer address as a message shows it ("10.0.0.5", quoted)."""
+    return show(ipv4.to_text(addr))
+
+
 def _address(path: str, value) -> tuple[int | None, Finding | None]:
     """A known address value parsed, or the finding that says why it is not one."""
     if not known(value):
         return None, None
+    n = ipv4.parse(value)
+    if n is not None:
+        return n, None
     problem = ipv4_problem(value)
-    if problem:
-        return None, Finding(path, f"{path} = {show(value)} is not a valid IPv4 address: {problem}")
-    return ipv4.to_int(value), None
+    return None, Finding(path, f"{path} = {show(value)} is not a valid IPv4 address: {problem}")
 
 
 def check_ip_block(s: Subject) -> Iterator[Finding]:
@@ -121,22 +125,21 @@ def check_dhcp_ranges(s: Subject) -> Iterator[Finding]:
                 continue
             if addr not in subnet:
                 yield Finding(f"{path}.{end_name}",
-                              f"{path}.{end_name} = {show(ipv4.to_text(addr))} is outside the network's subnet {subnet}")
+                              f"{path}.{end_name} = {_shown(addr)} is outside the network's subnet {subnet}")
             elif _special(subnet, addr):
                 yield Finding(f"{path}.{end_name}",
-                              f"{path}.{end_name} = {show(ipv4.to_text(addr))} is {_special(subnet, addr)} of {subnet}")
+                              f"{path}.{end_name} = {_shown(addr)} is {_special(subnet, addr)} of {subnet}")
         if start is None or end is None:
             continue
-        a, b = ipv4.to_text(start), ipv4.to_text(end)
         if start > end:
-            yield Finding(path, f"{path} is reversed: start {a} is after end {b}")
+            yield Finding(path, f"{path} is reversed: start {ipv4.to_text(start)} is after end {ipv4.to_text(end)}")
             continue
         if gateway is not None and start <= gateway <= end:
-            yield Finding(path, f"{path} ({a} - {b}) covers the network's own address {ipv4.to_text(gateway)} "
-                                f"(ip.address); start the range after it or end it before it")
+            yield Finding(path, f"{path} ({ipv4.to_text(start)} - {ipv4.to_text(end)}) covers the network's own address "
+                                f"{ipv4.to_text(gateway)} (ip.address); start the range after it or end it before it")
         for other_start, other_end, other_path in seen:
             if start <= other_end and other_start <= end:
-                yield Finding(path, f"{path} ({a} - {b}) overlaps {other_path} "
+                yield Finding(path, f"{path} ({ipv4.to_text(start)} - {ipv4.to_text(end)}) overlaps {other_path} "
                                     f"({ipv4.to_text(other_start)} - {ipv4.to_text(other_end)})")
                 break
         seen.append((start, end, path))
@@ -168,16 +171,15 @@ def check_dhcp_hosts(s: Subject) -> Iterator[Finding]:
             yield bad
         if addr is None:
             continue
-        text = show(ipv4.to_text(addr))
         if subnet is not None and addr not in subnet:
-            yield Finding(f"{path}.ip", f"{path}.ip = {text} is outside the network's subnet {subnet}")
+            yield Finding(f"{path}.ip", f"{path}.ip = {_shown(addr)} is outside the network's subnet {subnet}")
         elif subnet is not None and _special(subnet, addr):
-            yield Finding(f"{path}.ip", f"{path}.ip = {text} is {_special(subnet, addr)} of {subnet}")
+            yield Finding(f"{path}.ip", f"{path}.ip = {_shown(addr)} is {_special(subnet, addr)} of {subnet}")
         elif addr == gateway:
-            yield Finding(f"{path}.ip", f"{path}.ip = {text} is the network's own address (ip.address)")
+            yield Finding(f"{path}.ip", f"{path}.ip = {_shown(addr)} is the network's own address (ip.address)")
         if addr in by_ip:
             yield Finding(f"{path}.ip",
-                          f"{path}.ip = {text} is already given to {by_ip[addr]}; each static host needs its own IP")
+                          f"{path}.ip = {_shown(addr)} is already given to {by_ip[addr]}; each static host needs its own IP")
         else:
             by_ip[addr] = path
 
