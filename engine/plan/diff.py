@@ -99,7 +99,7 @@ def merge_planned(rtype: str, desired: dict, prior: dict | None, replacing: bool
     in which case those are known only after apply."""
     t = TYPES[rtype]
     out = dict(desired)
-    for k in t.computed:
+    for k in sorted(t.computed):
         out[k] = prior.get(k) if (prior and not replacing) else UNKNOWN
     # an attribute left out of the config is absent from ``desired`` or None
     for k in set(desired) | t.computed_if_omitted:

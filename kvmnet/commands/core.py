@@ -54,8 +54,7 @@ def _render(ctx: Ctx, plan, fmt: str) -> None:
         from kvmnet.engine.render.markdown import render_markdown
         click.echo(render_markdown(plan), nl=False)
     else:
-        from kvmnet.engine.render.human import render_plan
-        ctx.out(render_plan(plan), end="")
+        ctx.out_plan(plan)
 
 
 def _report_plan_errors(ctx: Ctx, plan) -> None:
@@ -191,8 +190,7 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
         else:
             the_plan, ps = _make_plan(ctx, prepared, be, snap, destroy=destroy, targets=targets)
             _report_plan_errors(ctx, the_plan)
-            from kvmnet.engine.render.human import render_plan
-            ctx.out(render_plan(the_plan), end="")
+            ctx.out_plan(the_plan)
         try:
             if not the_plan.changes and not the_plan.resource_drift and not the_plan.adopted:
                 ctx.out("\n[green]Apply complete![/] Resources: 0 added, 0 changed, 0 destroyed.")
