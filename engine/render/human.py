@@ -166,6 +166,15 @@ def render_plan(plan: Plan, color: bool = True) -> str:
             out.append("")
             out.append("─" * 77)
             out.append("")
+    adopted = plan.adopted
+    if adopted:
+        out.append(tag("bold", "Objects to adopt"))
+        out.append("")
+        out.append("These carry this state's ownership mark but the state does not record them "
+                   "(an interrupted apply leaves such objects); apply records them:")
+        for c in adopted:
+            out.append(f"  {esc(c.address)} (id {esc(str(c.id))})")
+        out.append("")
     if plan.refresh_only:
         if not plan.resource_drift:
             out.append(f"{tag('green', 'No changes.')} Your infrastructure still matches the state.")

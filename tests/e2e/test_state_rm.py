@@ -38,6 +38,8 @@ def test_state_rm_warns_that_the_marked_object_is_adopted_again(env):
     # as warned: still in the config, so the next plan adopts it (no create)
     (change,) = json.loads(env.ok("plan", "--json"))["resource_changes"]
     assert change["actions"] == ["no-op"] and "adopted" in change["action_reason"]
+    human = env.ok("plan")
+    assert "Objects to adopt" in human and "sysctl_profile.tuning (id " in human
     _apply(env)
     assert env.addresses() == ["sysctl_profile.tuning"]
 
