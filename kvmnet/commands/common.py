@@ -57,7 +57,11 @@ def locked(ctx: Ctx, be, mode: str):
     try:
         lock = be.lock(mode, ctx.command_line(), timeout=ctx.lock_timeout)
     except LockError as e:
-        fail(ctx, f"{e}")
+        msg = str(e)
+        if "waiting for confirmation" in msg:
+            msg += ("\nAn apply is waiting to be confirmed: run 'kvmnet confirm' to keep its "
+                    "changes or 'kvmnet confirm --revert' to roll them back.")
+        fail(ctx, msg)
     for stale in getattr(lock, "stale", []) or []:
         desc = stale.describe() if hasattr(stale, "describe") else str(stale)
         ctx.err(f"Warning: cleared a stale lock left by a process that died: {desc}. "

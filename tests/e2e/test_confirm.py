@@ -105,6 +105,7 @@ def test_confirmed_from_another_shell_the_changes_stay(env):
     # the waiter holds the exclusive lock: another apply is refused, naming it
     rc, _, err = env.k("apply", "--auto-approve")
     assert rc == 1 and "waiting for confirmation" in err and f"pid {pending.pid}" in err
+    assert "kvmnet confirm --revert" in err
     # a wrong --id is refused and changes nothing
     rc, _, err = env.k("confirm", "--id", str(pending.history_id + 7))
     assert rc == 1 and f"#{pending.history_id} is" in err
