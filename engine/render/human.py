@@ -99,30 +99,32 @@ def _attr_lines(c: ResourceChange, k: str, pad: str, st: Style) -> list[str]:
         if k == "create":
             if a is None:
                 continue
-            lines.append(f"{pad}{plus} {key:<{width}} = {esc(fmt_value(a))}")
+            lines.append(f"{pad}{plus} {esc(f'{key:<{width}} = {fmt_value(a)}')}")
         elif k == "delete":
             if b is None:
                 continue
-            lines.append(f"{pad}{minus} {key:<{width}} = {esc(fmt_value(b))}")
+            lines.append(f"{pad}{minus} {esc(f'{key:<{width}} = {fmt_value(b)}')}")
         else:
             changed = [p for p in c.changed_paths if p == key or p.startswith(key + ".")]
             unknown_now = a is UNKNOWN and b is not None
             if not changed and not unknown_now and not (k == "replace" and key in forced):
                 continue
             if isinstance(a, dict) and isinstance(b, dict) and changed:
-                lines.append(f"{pad}{tilde} {key} {{")
+                lines.append(f"{pad}{tilde} " + esc(key + " {"))
                 for p in changed:
                     sub = p[len(key) + 1:] if p != key else key
                     sb = b[sub] if sub in b else _get(b, sub)
                     sa = a[sub] if sub in a else _get(a, sub)
                     note = forces if p in forced else ""
-                    lines.append(f"{pad}    {tilde} {sub} = {esc(fmt_value(sb))} -> "
+                    # a map key is the user's text: escaped with its value (a key
+                    # ending in "\\" escaped alone would print doubled)
+                    lines.append(f"{pad}    {tilde} {esc(f'{sub} = {fmt_value(sb)}')} -> "
                                  f"{esc(fmt_value(sa))}{note}")
                 lines.append(f"{pad}  }}")
                 continue
             note = forces if (key in forced or any(
                 p.startswith(key + ".") for p in forced)) else ""
-            lines.append(f"{pad}{tilde} {key:<{width}} = {esc(fmt_value(b))} -> "
+            lines.append(f"{pad}{tilde} {esc(f'{key:<{width}} = {fmt_value(b)}')} -> "
                          f"{esc(fmt_value(a))}{note}")
     return lines
 
