@@ -143,3 +143,24 @@ def test_one_string_everywhere(s):
     for plan in (_plan(changes, outputs={"o": s}), _plan(drift=changes[:5]),
                  _plan(drift=changes[:5], refresh_only=True)):
         assert render_plan(plan, color=False) == _markup_as_printed(plan)
+
+
+@pytest.mark.parametrize("s", TRICKY_STRINGS + ["a\\", "x[/]", "[bold]"])
+def test_map_keys_and_attribute_names(s):
+    """A map's keys are the user's text (sysctl settings, …): the changed key's line
+    and every attribute line print the key as it is, in colour as without."""
+    changes = [
+        _rc("m", UPDATE, {"settings": {s: "1", "b": 2}}, {"settings": {s: "2", "b": 2}},
+            changed_paths=[f"settings.{s}"], type_="sysctl_profile"),
+        _rc("r", REPLACE, {"settings": {s: "1"}}, {"settings": {s: "2"}},
+            changed_paths=[f"settings.{s}"], replace_paths=[f"settings.{s}"]),
+        _rc("a", CREATE, None, {s: 1, "b": 2}),
+        _rc("u", UPDATE, {s: 1}, {s: 2}, changed_paths=[s]),
+        _rc("d", DELETE, {s: 1}, None),
+        _rc("n", UPDATE, {s: {"k": 1}}, {s: {"k": 2}}, changed_paths=[f"{s}.k"]),
+    ]
+    for plan in (_plan(changes), _plan(drift=changes)):
+        plain = render_plan(plan, color=False)
+        assert plain == _markup_as_printed(plan)
+        if "\n" not in s and "\t" not in s:
+            assert s in plain
