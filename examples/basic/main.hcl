@@ -22,9 +22,9 @@ provider "sysctl" {
 # buffer tuning that is per network namespace.
 resource "sysctl_profile" "kvm_host" {
   settings = {
-    "net.ipv4.ip_forward"          = 1
-    "net.ipv4.conf.all.rp_filter"  = 2
-    "net.core.somaxconn"           = 1024
-    "net.ipv4.tcp_rmem"            = "4096 87380 16777216"
+    "net.ipv4.ip_forward"         = 1
+    "net.ipv4.conf.all.rp_filter" = 2
+    "net.core.somaxconn"          = 1024
+    "net.ipv4.tcp_rmem"           = "4096 87380 16777216"
   }
 }
