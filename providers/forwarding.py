@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from kvmnet.engine.doctor import Check, forward_checks
 from kvmnet.engine.ownership import Mark, parse_mark
 from kvmnet.engine.values import contains_unknown
 from kvmnet.providers.base import Change, LiveObject, Provider, ProviderError, Result
@@ -320,10 +321,13 @@ class ForwardingProvider(Provider):
     A subclass supplies the syntax: :meth:`_load` reads the live rules once and
     returns a view with ``.rules`` (every rule parsed from kvmnet's own chains) and
     ``.shared_rule_effective``; :meth:`_write` makes kvmnet's rules exactly the given
-    forwards in one atomic step, checked first, given the view it was computed from.
+    forwards in one atomic step, checked first, given the view it was computed from;
+    :attr:`forward_chain_command` is the command that shows the ``FORWARD`` chain
+    holding kvmnet's accept (named in ``kvmnet doctor``'s hints).
     """
 
     resource_types = ("port_forward",)
+    forward_chain_command: str = ""
     transactional = True
     config_schema = {
         "type": "object",
@@ -348,6 +352,17 @@ class ForwardingProvider(Provider):
         if rtype != "port_forward":
             raise ProviderError(f"the {self.name} provider serves port_forward, not {rtype}")
         return {fid: LiveObject(fid, f.attrs(), f.mark) for fid, f in self._live(self._load()).items()}
+
+    def diagnose(self, managed: dict, host_netns: str | None = None) -> list[Check]:
+        """``kvmnet doctor``: each managed forward present and ahead of libvirt's rules,
+        from the one ruleset read that :meth:`read` makes (``host_netns`` is not
+        needed: the rules are looked for in this provider's own ``netns``)."""
+        records = managed.get("port_forward", [])
+        if not records:
+            return []
+        view = self._load()
+        return forward_checks(records, set(intact_forwards(view.rules, True)),
+                              set(self._live(view)), self.forward_chain_command, self.netns)
 
     def check(self, rtype: str, address: str, attrs: dict) -> list[tuple[str | None, str]]:
         if contains_unknown(attrs):

@@ -19,6 +19,7 @@ from kvmnet.providers.iptables.rules import SaveView, parse_save, restore_text
 
 class IptablesProvider(ForwardingProvider):
     name = "iptables"
+    forward_chain_command = "iptables -S FORWARD"
 
     def _load(self) -> SaveView:
         return parse_save(ns.run(self.netns, ["iptables-save"]).stdout)

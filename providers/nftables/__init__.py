@@ -20,6 +20,7 @@ from kvmnet.providers.nftables.rules import RulesetView, transaction
 
 class NftablesProvider(ForwardingProvider):
     name = "nftables"
+    forward_chain_command = "nft list chain ip filter FORWARD"
 
     def _load(self) -> RulesetView:
         cp = ns.run(self.netns, ["nft", "-j", "list", "ruleset"])
