@@ -237,6 +237,31 @@ def consumers_of(rtype: str, table: LinkTable, name: str, own_ports: Iterable[st
 
 
 # --------------------------------------------------------------------------
+# link state: up, carrier (pure; records from the address dump keep ``flags``
+# and ``operstate``)
+# --------------------------------------------------------------------------
+
+# operstates that mean "no traffic passes" (RFC 2863 names, as ``ip`` prints them)
+NO_CARRIER = ("DOWN", "LOWERLAYERDOWN", "NOTPRESENT")
+
+
+def admin_up(link: Link) -> bool:
+    """Set up (``ip link set X up``), whether or not it has a carrier: a bridge
+    with no port up is ``UP`` with operstate ``DOWN``."""
+    return "UP" in (link.raw.get("flags") or [])
+
+
+def carrier_problem(link: Link) -> str | None:
+    """Why traffic cannot pass a port, or None."""
+    if not admin_up(link):
+        return "administratively down"
+    state = link.raw.get("operstate")
+    if state in NO_CARRIER:
+        return f"no carrier (operstate {state})"
+    return None
+
+
+# --------------------------------------------------------------------------
 # desired vs live → netlink steps (pure)
 # --------------------------------------------------------------------------
 

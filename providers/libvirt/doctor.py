@@ -14,9 +14,8 @@ from urllib.parse import urlsplit
 
 from kvmnet.engine.doctor import Check, failed, in_netns, passed
 from kvmnet.providers.base import ProviderError
-from kvmnet.providers.iproute.doctor import admin_up
 from kvmnet.providers.libvirt import networks, nics
-from kvmnet.providers.links import read_table
+from kvmnet.providers.links import admin_up, read_table
 from kvmnet.providers.netns import netns_path
 
 DNSMASQ_CONF_DIR = "/var/lib/libvirt/dnsmasq"
