@@ -173,7 +173,11 @@ class Provider:
         a provider that cannot tell itself (libvirt's bridges and dnsmasq).
         Returns :class:`kvmnet.engine.doctor.Check` values. Default: the
         ``diagnose(provider, managed, host_netns)`` function of the ``doctor``
-        module next to the provider's class, or no checks when there is none.
+        module next to the provider's class, or no checks when there is none. A
+        provider class whose checks are the same for all its subclasses overrides
+        this method instead (``ForwardingProvider`` does, for nftables and
+        iptables); checks shared by providers of different classes live in a
+        shared module (``providers/linkcheck.py``), not in one provider's ``doctor``.
         """
         import importlib
         package = importlib.import_module(type(self).__module__).__package__
