@@ -27,7 +27,7 @@ from typing import Any
 
 from kvmnet.engine.diagnostics import Diagnostic
 
-CACHE_VERSION = "3"   # 3: the direct conversion (same values; a fresh start all the same)
+CACHE_VERSION = "4"   # 3: the direct conversion; 4: keyword attribute names (for_each) take it too
 PARALLEL_MIN_CHARS = 100_000   # uncached text, all files together
 
 
@@ -119,7 +119,8 @@ def _lark_body(tree):
 def _name_of(node) -> str:
     """An identifier's text (an attribute name, a block type or label)."""
     from lark import Token
-    if getattr(node, "data", None) == "identifier" and len(node.children) == 1 \
+    # keywords (for_each, in, if, ...) are valid attribute names too
+    if getattr(node, "data", None) in ("identifier", "keyword") and len(node.children) == 1 \
             and isinstance(node.children[0], Token):
         return node.children[0].value
     raise _Unusual()
