@@ -78,3 +78,46 @@ def run_concurrently(jobs: dict, workers: int = 4) -> dict:
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {name: pool.submit(guarded, fn) for name, fn in jobs.items()}
         return {name: f.result() for name, f in futures.items()}
+
+
+class ConcurrentScenarios:
+    """Scenarios of one test module that run side by side, each in a fresh environment
+    made by ``run_in(fn, root)`` (a job for :func:`run_concurrently`), and are reported
+    as one pytest test each, with the scenario's own traceback.
+
+    Use as a decorator (``@scenario``) on the scenario functions, then call
+    ``scenario.install(globals())`` at the end of the module.
+    """
+
+    def __init__(self, label: str, run_in):
+        self.label = label
+        self.run_in = run_in
+        self.funcs: dict = {}
+
+    def __call__(self, fn):
+        self.funcs[fn.__name__] = fn
+        return fn
+
+    def install(self, namespace: dict) -> None:
+        import pytest
+
+        funcs, run_in, label = self.funcs, self.run_in, self.label
+
+        @pytest.fixture(scope="module")
+        def outcomes(request, tmp_path_factory) -> dict:
+            wanted = {n[len("test_"):] for n in selected_tests(request)}
+            root = tmp_path_factory.mktemp(label)
+            return run_concurrently({n: run_in(fn, root) for n, fn in funcs.items() if n in wanted})
+
+        def report(name: str):
+            def test(outcomes):
+                error = outcomes[name]
+                if error is not None:
+                    raise error
+            test.__name__ = f"test_{name}"
+            test.__doc__ = funcs[name].__doc__
+            return test
+
+        namespace["outcomes"] = outcomes
+        for name in funcs:
+            namespace[f"test_{name}"] = report(name)

@@ -19,7 +19,7 @@ import pytest
 from kvmnet.sandbox.netns import in_ns, netns
 from tests.conftest import requires_root
 from tests.e2e.helpers import (
-    file_fingerprint, run_concurrently, run_kvmnet, selected_tests, write_config,
+    ConcurrentScenarios, file_fingerprint, run_kvmnet, write_config,
 )
 
 pytestmark = [requires_root, pytest.mark.real]
@@ -83,14 +83,6 @@ class Env:
 # Each scenario gets its own namespace, state and persist dir. The scenarios run
 # concurrently (every step is a kvmnet process) in one module fixture, and each
 # test below reports its own scenario's outcome, traceback included.
-SCENARIOS: dict = {}
-
-
-def scenario(fn):
-    SCENARIOS[fn.__name__] = fn
-    return fn
-
-
 def _in_fresh_env(fn, tmp_root: Path):
     def job():
         with netns("kve") as ns:
@@ -100,21 +92,7 @@ def _in_fresh_env(fn, tmp_root: Path):
     return job
 
 
-@pytest.fixture(scope="module")
-def outcomes(request, tmp_path_factory) -> dict:
-    wanted = {n[len("test_"):] for n in selected_tests(request)}
-    root = tmp_path_factory.mktemp("sysctl-e2e")
-    return run_concurrently({n: _in_fresh_env(fn, root) for n, fn in SCENARIOS.items() if n in wanted})
-
-
-def _report(name: str):
-    def test(outcomes):
-        error = outcomes[name]
-        if error is not None:
-            raise error
-    test.__name__ = f"test_{name}"
-    test.__doc__ = SCENARIOS[name].__doc__
-    return test
+scenario = ConcurrentScenarios("sysctl-e2e", _in_fresh_env)
 
 
 def _apply(env: Env, *extra) -> str:
@@ -468,5 +446,4 @@ resource "sysctl_profile" "c" {
     assert '["sysctl_profile.c"]' in mermaid and mermaid.count("-->") == 2
 
 
-for _name in SCENARIOS:
-    globals()[f"test_{_name}"] = _report(_name)
+scenario.install(globals())

@@ -12,34 +12,12 @@ import json
 import pytest
 
 from tests.conftest import requires_root
-from tests.e2e.helpers import run_concurrently, selected_tests
+from tests.e2e.helpers import ConcurrentScenarios
 from tests.e2e.test_sysctl_cli import IP_FORWARD, SOMAXCONN, TUNING, Env, _apply, _in_fresh_env
 
 pytestmark = [requires_root, pytest.mark.real]
 
-SCENARIOS: dict = {}
-
-
-def scenario(fn):
-    SCENARIOS[fn.__name__] = fn
-    return fn
-
-
-@pytest.fixture(scope="module")
-def outcomes(request, tmp_path_factory) -> dict:
-    wanted = {n[len("test_"):] for n in selected_tests(request)}
-    root = tmp_path_factory.mktemp("sysctl-originals")
-    return run_concurrently({n: _in_fresh_env(fn, root) for n, fn in SCENARIOS.items() if n in wanted})
-
-
-def _report(name: str):
-    def test(outcomes):
-        error = outcomes[name]
-        if error is not None:
-            raise error
-    test.__name__ = f"test_{name}"
-    test.__doc__ = SCENARIOS[name].__doc__
-    return test
+scenario = ConcurrentScenarios("sysctl-originals", _in_fresh_env)
 
 
 def _private(env: Env, address: str) -> dict:
@@ -130,5 +108,4 @@ def adopted_through_a_saved_plan_keeps_the_originals(env):
     assert {k: env.get(k) for k in original} == original
 
 
-for _name in SCENARIOS:
-    globals()[f"test_{_name}"] = _report(_name)
+scenario.install(globals())
