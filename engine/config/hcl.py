@@ -71,9 +71,7 @@ def _convert_body(body, file: str, opts, errors: list[Diagnostic]) -> tuple[dict
             name = child.identifier.serialize(opts)
             line = child._meta.line if child._meta else 0
             if name in attrs:
-                errors.append(Diagnostic(
-                    f'attribute "{name}" is defined twice (first on line {attrs[name].line})',
-                    file=file, line=line, attribute=name))
+                errors.append(_defined_twice(attrs[name], file, line))
                 continue
             try:
                 value = child.expression.serialize(opts)
@@ -114,6 +112,11 @@ def _lark_body(tree):
     if tree.data != "start" or len(tree.children) != 1 or tree.children[0].data != "body":
         raise _Unusual()
     return tree.children[0]
+
+
+def _defined_twice(first: Attr, file: str, line: int) -> Diagnostic:
+    return Diagnostic(f'attribute "{first.name}" is defined twice (first on line {first.line})',
+                      file=file, line=line, attribute=first.name)
 
 
 def _name_of(node) -> str:
@@ -200,9 +203,7 @@ def _convert_lark_body(body, file: str, opts, errors: list[Diagnostic]) -> tuple
             name = _name_of(child.children[0])
             line = child.meta.line
             if name in attrs:
-                errors.append(Diagnostic(
-                    f'attribute "{name}" is defined twice (first on line {attrs[name].line})',
-                    file=file, line=line, attribute=name))
+                errors.append(_defined_twice(attrs[name], file, line))
                 continue
             try:
                 value = _expression_value(child.children[2], opts)
