@@ -34,3 +34,24 @@ def open_connection(uri: str):
         return lv.open(uri)
     except lv.libvirtError as e:
         raise ProviderError(f"cannot connect to libvirt at {uri}: {e.get_error_message()}") from e
+
+
+def names_listed(list_all, flag) -> set[str]:
+    """Names of the objects a ``listAll*`` call returns with ``flag``."""
+    return {o.name() for o in list_all(flag)}
+
+
+def views_of(objects, make_view, gone_code: int) -> dict:
+    """``{name: make_view(obj, name)}`` for every listed object, skipping one that
+    disappeared between the listing and the read (libvirt error ``gone_code``)."""
+    lv = libvirt()
+    out = {}
+    for obj in objects:
+        name = obj.name()
+        try:
+            out[name] = make_view(obj, name)
+        except lv.libvirtError as e:
+            if e.get_error_code() == gone_code:
+                continue
+            raise
+    return out

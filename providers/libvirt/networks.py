@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from kvmnet.engine.resources import canonical
 from kvmnet.providers.base import ProviderError
 from kvmnet.providers.libvirt import dhcp, netxml
-from kvmnet.providers.libvirt.lv import libvirt, libvirt_error
+from kvmnet.providers.libvirt.lv import libvirt, libvirt_error, names_listed, views_of
 
 # attributes ``update`` can change in place; everything else replaces (SPEC §3)
 IN_PLACE = ("autostart", "ip.dhcp_range", "ip.dhcp_host")
@@ -43,27 +43,15 @@ class NetworkView:
         return canonical("network", attrs), mark
 
 
-def _names(conn, flag) -> set[str]:
-    return {n.name() for n in conn.listAllNetworks(flag)}
-
-
 def read_all(conn) -> dict[str, NetworkView]:
     """Every network on the connection, keyed by name."""
     lv = libvirt()
     nets = conn.listAllNetworks(0)
-    active = _names(conn, lv.VIR_CONNECT_LIST_NETWORKS_ACTIVE)
-    autostart = _names(conn, lv.VIR_CONNECT_LIST_NETWORKS_AUTOSTART)
-    persistent = _names(conn, lv.VIR_CONNECT_LIST_NETWORKS_PERSISTENT)
-    out = {}
-    for net in nets:
-        name = net.name()
-        try:
-            out[name] = view(net, name, name in active, name in autostart, name in persistent)
-        except lv.libvirtError as e:
-            if e.get_error_code() == lv.VIR_ERR_NO_NETWORK:   # removed while we listed
-                continue
-            raise
-    return out
+    active = names_listed(conn.listAllNetworks, lv.VIR_CONNECT_LIST_NETWORKS_ACTIVE)
+    autostart = names_listed(conn.listAllNetworks, lv.VIR_CONNECT_LIST_NETWORKS_AUTOSTART)
+    persistent = names_listed(conn.listAllNetworks, lv.VIR_CONNECT_LIST_NETWORKS_PERSISTENT)
+    return views_of(nets, lambda net, name: view(net, name, name in active, name in autostart,
+                                                 name in persistent), lv.VIR_ERR_NO_NETWORK)
 
 
 def view(net, name: str, active: bool, autostart: bool, persistent: bool) -> NetworkView:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from kvmnet.engine.resources import canonical
 from kvmnet.providers.base import ProviderError
 from kvmnet.providers.libvirt import nicxml
-from kvmnet.providers.libvirt.lv import libvirt, libvirt_error
+from kvmnet.providers.libvirt.lv import libvirt, libvirt_error, names_listed, views_of
 
 DETACH_TIMEOUT = 20.0
 
@@ -57,30 +57,21 @@ class DomainView:
         return canonical("nic_attachment", attrs)
 
 
-def _names(conn, flag) -> set[str]:
-    return {d.name() for d in conn.listAllDomains(flag)}
-
-
 def read_all(conn) -> dict[str, DomainView]:
     """Every domain, running or not, with its live and saved XML."""
     lv = libvirt()
     doms = conn.listAllDomains(0)
-    active = _names(conn, lv.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
-    running = _names(conn, lv.VIR_CONNECT_LIST_DOMAINS_RUNNING)
-    paused = _names(conn, lv.VIR_CONNECT_LIST_DOMAINS_PAUSED)
-    persistent = _names(conn, lv.VIR_CONNECT_LIST_DOMAINS_PERSISTENT)
-    out = {}
-    for dom in doms:
-        name = dom.name()
-        try:
-            out[name] = view(dom, name, name in active, name in persistent,
-                             "running" if name in running else "paused" if name in paused
-                             else "active" if name in active else "shut off")
-        except lv.libvirtError as e:
-            if e.get_error_code() == lv.VIR_ERR_NO_DOMAIN:
-                continue
-            raise
-    return out
+    active = names_listed(conn.listAllDomains, lv.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+    running = names_listed(conn.listAllDomains, lv.VIR_CONNECT_LIST_DOMAINS_RUNNING)
+    paused = names_listed(conn.listAllDomains, lv.VIR_CONNECT_LIST_DOMAINS_PAUSED)
+    persistent = names_listed(conn.listAllDomains, lv.VIR_CONNECT_LIST_DOMAINS_PERSISTENT)
+
+    def detail(name: str) -> str:
+        return ("running" if name in running else "paused" if name in paused
+                else "active" if name in active else "shut off")
+
+    return views_of(doms, lambda dom, name: view(dom, name, name in active, name in persistent,
+                                                 detail(name)), lv.VIR_ERR_NO_DOMAIN)
 
 
 def view(dom, name: str, active: bool, persistent: bool, detail: str) -> DomainView:
