@@ -281,19 +281,24 @@ class Parser:
         self.advance()
         return N.ObjectCons(items, offset)
 
-    def parse_for(self, closing: str, offset: int) -> N.Expr:
-        self.advance()   # past "for"
-        names = [self.val]
-        self.advance()
-        if self.kind == ",":
-            self.advance()
+    def parse_for_header(self, where: str) -> tuple[list[str], N.Expr]:
+        """``NAME[, NAME] in COLLECTION`` of a for expression or a ``%{ for }``."""
+        names = []
+        while True:
             self.expect("ident", "a variable name")
             names.append(self.val)
             self.advance()
+            if self.kind != "," or len(names) == 2:
+                break
+            self.advance()
         if not (self.kind == "ident" and self.val == "in"):
-            raise self.error(f'expected "in" in for expression but found {self.describe()}')
+            raise self.error(f'expected "in" in {where} but found {self.describe()}')
         self.advance()
-        collection = self.parse_expr()
+        return names, self.parse_expr()
+
+    def parse_for(self, closing: str, offset: int) -> N.Expr:
+        self.advance()   # past "for"
+        names, collection = self.parse_for_header("for expression")
         self.expect(":", '":" in for expression')
         self.advance()
         key_expr = None
@@ -431,19 +436,7 @@ class Parser:
                 raise ExprError("%{ if } without a matching %{ endif }", offset)
             return N.TemplateIf(cond, N.Template(then, offset), N.Template(otherwise, offset),
                                 offset), pos, None
-        names = []
-        self.expect("ident", "a variable name")
-        names.append(self.val)
-        self.advance()
-        if self.kind == ",":
-            self.advance()
-            self.expect("ident", "a variable name")
-            names.append(self.val)
-            self.advance()
-        if not (self.kind == "ident" and self.val == "in"):
-            raise self.error(f'expected "in" in a for directive but found {self.describe()}')
-        self.advance()
-        collection = self.parse_expr()
+        names, collection = self.parse_for_header("a for directive")
         self.expect("}", '"}" after the for directive')
         body, pos, term = self.scan_template(self.end, quoted)
         if term != "endfor":
