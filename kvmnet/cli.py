@@ -90,15 +90,32 @@ def print_diagnostics(ctx: Ctx, diags) -> None:
         ctx.err(str(d) if d.file else f"Error: {d}")
 
 
+class Duration(click.ParamType):
+    """Seconds as a number, or Terraform's duration words: ``500ms``, ``10s``, ``2m``, ``1h``."""
+
+    name = "duration"
+    _SCALE = {"": 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        import re
+        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ms|s|m|h)?\s*", str(value))
+        if m is None:
+            self.fail(f"{value!r} is not a duration of zero or more seconds "
+                      "(e.g. 30, 30s, 500ms, 2m)", param, ctx)
+        return float(m.group(1)) * self._SCALE[m.group(2) or ""]
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-C", "directory", default=".", metavar="DIR", help="Config directory (default: .)")
+@click.option("-C", "--chdir", "directory", default=".", metavar="DIR", help="Config directory (default: .)")
 @click.option("--state", "state_path", envvar="KVMNET_STATE", default=None, metavar="PATH",
               help="State file (default: DIR/kvmnet.state.db; env KVMNET_STATE)")
 @click.option("--var", "vars_", multiple=True, metavar="NAME=VALUE", help="Set a variable")
 @click.option("--var-file", "var_files", multiple=True, metavar="FILE", help="Variable values file")
 @click.option("--no-color", is_flag=True, help="No colour in output")
-@click.option("--lock-timeout", default=0.0, type=float, metavar="SECONDS",
-              help="How long to wait for the state lock (default 0)")
+@click.option("--lock-timeout", default=0.0, type=Duration(), metavar="DURATION",
+              help="How long to wait for the state lock: seconds, or 500ms / 10s / 2m (default 0)")
 @click.version_option(package_name="kvmnet")
 @click.pass_context
 def cli(cctx, directory, state_path, vars_, var_files, no_color, lock_timeout):
@@ -109,7 +126,9 @@ def cli(cctx, directory, state_path, vars_, var_files, no_color, lock_timeout):
 
 
 def main(argv=None) -> int:
+    from kvmnet.argv import normalize, option_table
     from kvmnet.engine.diagnostics import DiagnosticError
+    argv = normalize(list(sys.argv[1:] if argv is None else argv), option_table(cli))
     try:
         cli.main(args=argv, prog_name="kvmnet", standalone_mode=False)
         return EXIT_OK
@@ -122,6 +141,11 @@ def main(argv=None) -> int:
         return EXIT_ERROR
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
+        return EXIT_ERROR
+    except click.UsageError as e:
+        words = ["kvmnet", *(e.ctx.command_path.split()[1:] if e.ctx else []), "--help"]
+        hint = f" (see '{' '.join(words)}')"
+        click.echo(f"Error: {e.format_message()}{hint}", err=True)
         return EXIT_ERROR
     except click.ClickException as e:
         e.show()
