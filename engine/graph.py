@@ -8,7 +8,6 @@ uses ``local.x`` depends on whatever ``local.x`` refers to.
 """
 from __future__ import annotations
 
-from typing import Iterable
 
 from kvmnet.engine.config.evaluate import attr_references
 from kvmnet.engine.config.model import Config

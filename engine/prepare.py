@@ -32,8 +32,6 @@ class Prepared:
 def resource_value(config: Config, values: dict, rtype: str, name: str):
     """A resource's value for references: one instance's attributes, a list (count) or
     a map (for_each) of them."""
-    from kvmnet.engine.expr import ExprError
-    from kvmnet.engine.model import format_address
     from kvmnet.engine.values import UNKNOWN
 
     decl = config.resources.get(f"{rtype}.{name}")

@@ -164,7 +164,8 @@ TYPES: dict[str, ResourceType] = {
         name="nic_attachment", default_provider="libvirt", providers=("libvirt",),
         replace_on=frozenset({"model", "mac", "queues", "live", "persistent", "domain"}),
         defaults={"model": "virtio", "live": True, "persistent": True, "link_state": "up"},
-        identity=lambda a: f"{a['domain']}/{a['mac']}" if isinstance(a.get("mac"), str) and isinstance(a.get("domain"), str) else None,
+        identity=lambda a: (f"{a['domain']}/{a['mac']}"
+                            if isinstance(a.get("mac"), str) and isinstance(a.get("domain"), str) else None),
         computed_if_omitted=frozenset({"mac"}),
     ),
     "port_forward": ResourceType(

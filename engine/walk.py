@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from kvmnet.engine.plan.diff import diff_attrs, merge_planned
-from kvmnet.engine.plan.model import Plan, ResourceChange, encode
+from kvmnet.engine.plan.model import Plan, ResourceChange
 from kvmnet.engine.plan.planner import consumer_problems, describe_consumers
 from kvmnet.engine.prepare import Prepared, resource_value
 from kvmnet.engine.resources import TYPES, canonical, identity, with_defaults
@@ -53,6 +53,12 @@ class ApplyReport:
 
 def _resource_of(address: str) -> str:
     return address.split("[")[0]
+
+
+def _steps_of(c: ResourceChange) -> list[str]:
+    """The step actions one change runs, in order (a replace deletes, then creates)."""
+    return ((["delete"] if c.deletes else []) + (["create"] if "create" in c.actions else [])
+            + (["update"] if c.actions == ["update"] else []))
 
 
 def order_steps(changes: list[ResourceChange]) -> tuple[list[list[Step]], list[list[Step]]]:
@@ -160,7 +166,8 @@ class Walk:
         for inst in ev.expand(decl, diags):
             if inst.address == c.address:
                 desired = canonical(c.type, with_defaults(c.type, inst.name, inst.attrs))
-                after = provider_after(c.type, merge_planned(c.type, desired, c.before, c.is_replace or c.before is None))
+                fresh = c.is_replace or c.before is None
+                after = provider_after(c.type, merge_planned(c.type, desired, c.before, fresh))
                 if contains_unknown(after):
                     raise ApplyError(f"{c.address}: a value is still unknown after its dependencies were applied")
                 return after
@@ -189,7 +196,7 @@ class Walk:
             pass
         if self.report.failed is None:
             self._verify(changes)
-        remaining = {(c.address, a) for c in changes for a in (["delete"] if c.deletes else []) + (["create"] if "create" in c.actions else []) + (["update"] if c.actions == ["update"] else [])}
+        remaining = {(c.address, a) for c in changes for a in _steps_of(c)}
         self.report.not_started = sorted(remaining - set(self.report.done)) if self.report.failed else []
         return self.report
 
@@ -237,7 +244,7 @@ class Walk:
                                     after=after, private=private,
                                     mark=format_mark(self._mark_lineage(), c.address)))
                 self.on_event(c.address, s.action, "start")
-            self._apply_batch(pname, provider, batch, {id(b): s.change for b, s in zip(batch, group)})
+            self._apply_batch(pname, provider, batch, {id(b): s.change for b, s in zip(batch, group, strict=True)})
 
     def _mark_lineage(self) -> str:
         if self.lineage is None:

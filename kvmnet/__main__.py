@@ -1,1 +1,6 @@
-import sys; from kvmnet.cli import main; sys.exit(main())
+"""`python -m kvmnet`: the CLI."""
+import sys
+
+from kvmnet.cli import main
+
+sys.exit(main())

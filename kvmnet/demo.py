@@ -51,7 +51,7 @@ class Narrator:
         text = cp.stdout + cp.stderr
         if output == "progress":
             lines = text.splitlines()
-            cut = next((i for i, l in enumerate(lines) if l.startswith("Plan:")), -1)
+            cut = next((i for i, line in enumerate(lines) if line.startswith("Plan:")), -1)
             text = "\n".join(lines[cut + 1:]).strip("\n") + "\n"
         if output != "none":
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -88,7 +88,7 @@ def run(lab: GuideLab) -> dict:
     d.kvmnet("apply", "--auto-approve", output="progress")
     nets = sb.virsh("net-list", "--name").stdout.split()
     d.say(f"live: {len(nets)} active networks: {', '.join(sorted(nets))}")
-    ifl = [l.split() for l in sb.virsh("domiflist", "web-server").stdout.splitlines()]
+    ifl = [line.split() for line in sb.virsh("domiflist", "web-server").stdout.splitlines()]
     d.say("live: web-server's NICs (no reboot): "
           + "; ".join(f"{r[0]} on {r[2]} {r[3]} {r[4]}" for r in ifl if len(r) >= 5))
     d.say(f"live: netplan file {lab.netplan_file.name}, sysctl file "
@@ -150,7 +150,7 @@ def run(lab: GuideLab) -> dict:
     d.step("destroy: the NIC is detached, the forwards, networks, br0 and the profile go")
     d.kvmnet("destroy", "--auto-approve", output="progress")
     left = sb.virsh("net-list", "--all", "--name").stdout.split()
-    links = [l.split()[0].split("@")[0] for l in sb.ip("-br", "link").stdout.splitlines()]
+    links = [line.split()[0].split("@")[0] for line in sb.ip("-br", "link").stdout.splitlines()]
     tables = sh("ip", "netns", "exec", lab.netns, "nft", "list", "tables").stdout.split("\n")
     after = {k: lab.sysctl(k) for k in TUNED_KEYS}
     d.say(f"live: networks left: {', '.join(left)} (not managed any more); links: {', '.join(links)}")

@@ -21,6 +21,7 @@ apply: which forwards the new rule set holds after a list of changes.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator
@@ -225,7 +226,7 @@ def check_no_overlap(forwards: Iterable[Forward]) -> None:
         by_proto.setdefault(f.protocol, []).append(f)
     for proto, fs in by_proto.items():
         fs.sort(key=lambda f: f.host_lo)
-        for a, b in zip(fs, fs[1:]):
+        for a, b in itertools.pairwise(fs):
             if b.host_lo <= a.host_hi:
                 raise ProviderError(f"{proto}/{b.host_port} overlaps {proto}/{a.host_port}: "
                                     "the same host port is forwarded twice")

@@ -68,7 +68,7 @@ class LinkTable:
     routes: dict[str, list[dict]] = field(default_factory=dict)  # dev -> canonical routes
 
     def ports(self, bridge: str) -> list[str]:
-        return sorted(n for n, l in self.links.items() if l.master == bridge)
+        return sorted(n for n, link in self.links.items() if link.master == bridge)
 
     def kind(self, name: str) -> str | None:
         link = self.links.get(name)
@@ -211,7 +211,7 @@ def live_objects(rtype: str, table: LinkTable, ids: Iterable[str]) -> dict[str, 
     """The links of ``ids`` that exist (whatever their kind, so that a create over a
     foreign link is caught), plus every link of kind ``rtype`` with a kvmnet mark."""
     wanted = {i for i in ids if i in table.links}
-    wanted.update(n for n, l in table.links.items() if l.kind == rtype and parse_mark(l.alias))
+    wanted.update(n for n, link in table.links.items() if link.kind == rtype and parse_mark(link.alias))
     out = {}
     for name in sorted(wanted):
         link = table.links[name]
@@ -300,7 +300,8 @@ def bridge_options(desired: dict, live: dict | None = None) -> dict:
     if desired.get("stp") is not None and bool(desired["stp"]) != live.get("stp"):
         opts["br_stp_state"] = 1 if desired["stp"] else 0
     fd = desired.get("forward_delay")
-    if fd is not None and (live.get("forward_delay") is None or centiseconds(fd) != centiseconds(live["forward_delay"])):
+    live_fd = live.get("forward_delay")
+    if fd is not None and (live_fd is None or centiseconds(fd) != centiseconds(live_fd)):
         opts["br_forward_delay"] = centiseconds(fd)
     ms = desired.get("multicast_snooping")
     if ms is not None and bool(ms) != live.get("multicast_snooping"):

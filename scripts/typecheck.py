@@ -37,7 +37,8 @@ def build_tree(dirs: dict[str, Path], dest: Path) -> None:
     for name in sorted(dirs, key=lambda n: n.count(".")):
         target = dest.joinpath(*name.split("."))
         target.mkdir(parents=True, exist_ok=True)
-        mapped_children = {n.rsplit(".", 1)[1] for n in dirs if n.startswith(name + ".") and n.count(".") == name.count(".") + 1}
+        mapped_children = {n.rsplit(".", 1)[1] for n in dirs
+                           if n.startswith(name + ".") and n.count(".") == name.count(".") + 1}
         for entry in dirs[name].iterdir():
             if entry.name in mapped_children or entry.name == "__pycache__":
                 continue
@@ -46,7 +47,8 @@ def build_tree(dirs: dict[str, Path], dest: Path) -> None:
 
 def real_path_rewriter(dirs: dict[str, Path]):
     """A function mapping 'kvmnet/engine/x.py' in mypy's output back to 'engine/x.py'."""
-    prefixes = sorted(((name.replace(".", "/") + "/", folder) for name, folder in dirs.items()), key=lambda p: -len(p[0]))
+    prefixes = sorted(((name.replace(".", "/") + "/", folder) for name, folder in dirs.items()),
+                      key=lambda p: -len(p[0]))
 
     def rewrite(line: str) -> str:
         for prefix, folder in prefixes:

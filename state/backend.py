@@ -10,7 +10,8 @@ Contract, whatever the backend:
 * :meth:`StateBackend.read` is a consistent snapshot and never writes anything.
 * Every write happens inside :meth:`StateBackend.transaction`; a transaction is
   atomic (all or nothing, also across a SIGKILL) and bumps ``serial`` by one when it
-  put or removed any instance (history writes alone do not count). The first write of a new state assigns a fresh ``lineage``.
+  put or removed any instance (history writes alone do not count). The first write of a new state
+  assigns a fresh ``lineage``.
 * :meth:`StateBackend.lock` serialises runs: ``shared`` for plan, ``exclusive`` for
   apply / destroy / import / state rm. A lock dies with its process. Taking a lock
   never writes the state itself.
@@ -175,7 +176,7 @@ class StateBackend(abc.ABC):
     def locks(self) -> list[LockHolder]:
         """Current holder records, each with ``alive`` filled in."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook: a backend holding nothing has nothing to release
         """Release connections (held locks are released by their own objects)."""
 
     def __enter__(self) -> StateBackend:

@@ -129,7 +129,7 @@ class SqliteState(StateBackend):
             values = list(row)
             for i in json_at:
                 values[i] = json.loads(values[i]) if values[i] is not None else None
-            entries.append(HistoryEntry(**dict(zip(HISTORY_FIELDS, values))))
+            entries.append(HistoryEntry(**dict(zip(HISTORY_FIELDS, values, strict=True))))
         return entries
 
     def _meta(self, conn: sqlite3.Connection) -> tuple[str, int] | None:

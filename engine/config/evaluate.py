@@ -23,7 +23,7 @@ from kvmnet.engine.expr.nodes import Literal as _Literal
 from kvmnet.engine.config.hcl import Attr, Block, parse_files
 from kvmnet.engine.config.loader import VARS_FILE, display_name
 from kvmnet.engine.config.model import Config, ResourceDecl
-from kvmnet.engine.diagnostics import Diagnostic, DiagnosticError, Diagnostics
+from kvmnet.engine.diagnostics import Diagnostic, Diagnostics
 from kvmnet.engine.model import Lifecycle, ResourceInstance, SourcePos, format_address
 from kvmnet.engine.resources import TYPES
 from kvmnet.engine.values import UNKNOWN, contains_unknown
@@ -135,8 +135,8 @@ class Evaluator:
                 for a in (r.count, r.for_each, r.depends_on, r.provider, r.prevent_destroy, r.ignore_changes):
                     if a is not None:
                         m[id(a)] = r.file
-            for l in self.config.locals.values():
-                m[id(l.value)] = l.file
+            for loc in self.config.locals.values():
+                m[id(loc.value)] = loc.file
             for o in self.config.outputs.values():
                 if o.value is not None:
                     m[id(o.value)] = o.file

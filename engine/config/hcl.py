@@ -392,7 +392,7 @@ def parse_files(paths: list[tuple[Path, str]], use_cache: bool = True) -> list[P
         with ProcessPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 2)) as ex:
             # results arrive in order while the workers go on parsing the rest
             for (i, _text, display, key), data in zip(
-                    todo, ex.map(_parse_for_pool, [(t[1], t[2]) for t in todo])):
+                    todo, ex.map(_parse_for_pool, [(t[1], t[2]) for t in todo]), strict=True):
                 if use_cache:
                     _cache_store_bytes(key, data)
                 blocks, errors, attrs = pickle.loads(data)

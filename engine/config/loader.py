@@ -11,7 +11,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from kvmnet.engine.config.hcl import Attr, Block, parse_files
+from kvmnet.engine.config.hcl import Block, parse_files
 from kvmnet.engine.config.model import (
     Config, LocalDecl, OutputDecl, ProviderDecl, ResourceDecl, VariableDecl,
 )

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from kvmnet.engine.config.hcl import Attr, Block
 from kvmnet.engine.diagnostics import Diagnostics

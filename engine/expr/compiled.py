@@ -27,7 +27,8 @@ class RawList(N.Expr):
             try:
                 out.append(e.evaluate(scope))
             except ExprError as err:
-                raise err.at(len(out))
+                err.at(len(out))
+                raise
         return out
 
     def collect_refs(self, bound, out):
@@ -67,7 +68,8 @@ class RawMap(N.Expr):
             try:
                 out[key] = e.evaluate(scope)
             except ExprError as err:
-                raise err.at(key)
+                err.at(key)
+                raise
         return out
 
     def collect_refs(self, bound, out):
@@ -93,7 +95,8 @@ def _compile(raw) -> N.Expr:
             try:
                 items.append(_compile(x))
             except ExprError as err:
-                raise err.at(i)
+                err.at(i)
+                raise
         return RawList(items)
     if isinstance(raw, dict):
         items = []
@@ -103,11 +106,13 @@ def _compile(raw) -> N.Expr:
                 try:
                     key = parse_template(k)
                 except ExprError as err:
-                    raise err.at(k)
+                    err.at(k)
+                    raise
             try:
                 items.append((key, _compile(v)))
             except ExprError as err:
-                raise err.at(k)
+                err.at(k)
+                raise
         return RawMap(items)
     raise ExprError(f"unsupported value of type {t.__name__}")
 

@@ -176,7 +176,7 @@ def _tolist(v):
 
 def _tomap(v):
     m = _map_arg(v)
-    return dict(zip(m.keys(), ops.unify_primitives(list(m.values()))))
+    return dict(zip(m.keys(), ops.unify_primitives(list(m.values())), strict=True))
 
 
 def _lower(s):

@@ -171,7 +171,7 @@ def equals(a, b) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         if isinstance(a, SetValue) != isinstance(b, SetValue) or len(a) != len(b):
             return False
-        return all(equals(x, y) for x, y in zip(a, b))
+        return all(equals(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
         if a.keys() != b.keys():
             return False

@@ -168,7 +168,7 @@ def _convert(v, t: Type, path: str):
             if len(v) != len(t.elems):
                 raise ExprError(f"{_where(path)}a tuple of {len(t.elems)} elements is required, "
                                 f"got {len(v)}")
-            return [_convert(e, et, f"{path}[{i}]") for i, (e, et) in enumerate(zip(v, t.elems))]
+            return [_convert(e, et, f"{path}[{i}]") for i, (e, et) in enumerate(zip(v, t.elems, strict=True))]
         items = [_convert(e, t.elem, f"{path}[{i}]") for i, e in enumerate(v)]
         if t.elem.kind == "any" and k == "list":
             items = ops.unify_primitives(items)

@@ -37,7 +37,7 @@ def _equal(a, b) -> bool:
     if ta is list and tb is list:
         if len(a) != len(b):
             return False
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=True):
             if not _equal(x, y):
                 return False
         return True
@@ -51,7 +51,7 @@ def _equal(a, b) -> bool:
         keys = set(a) | set(b)
         return all(_equal(a.get(k), b.get(k)) for k in keys)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
     return a == b
 
 

@@ -18,8 +18,7 @@ import gc
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from kvmnet.engine.diagnostics import Diagnostic, DiagnosticError, Diagnostics
-from kvmnet.engine.model import format_address
+from kvmnet.engine.diagnostics import Diagnostics
 from kvmnet.engine.plan.diff import diff_attrs, forces_replace, merge_planned
 from kvmnet.engine.plan.model import (
     ADOPTED, CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan, ResourceChange,
@@ -27,7 +26,6 @@ from kvmnet.engine.plan.model import (
 from kvmnet.engine.prepare import Prepared, resource_value
 from kvmnet.engine.resources import TYPES, canonical, identity, with_defaults
 from kvmnet.engine.timings import NULL, Timings
-from kvmnet.engine.values import UNKNOWN
 
 
 @dataclass
@@ -65,7 +63,7 @@ def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
         return out
 
     wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for a, r in snapshot.instances.items():
+    for r in snapshot.instances.values():
         if r.id:
             wanted[(r.provider, r.type)].add(r.id)
     for inst in prepared.instances.values():
@@ -106,7 +104,7 @@ def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
 
     # adoption: an object with this state's own mark that the state does not hold
     if snapshot.lineage:
-        for (pname, rtype), objs in out.live.items():
+        for (_pname, rtype), objs in out.live.items():
             for obj in objs.values():
                 m = obj.mark
                 if m and m.lineage == snapshot.lineage and m.address not in snapshot.instances \
@@ -233,7 +231,7 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                                       id=ref.ids.get(a), dependencies=list(r.dependencies or [])))
     # --destroy right after a crash: what the refresh adopted by its mark goes too
     if options.destroy:
-        for a, obj in ref.adopted.items():
+        for a in ref.adopted:
             inst = prepared.instances[a]
             deps = sorted(graph.predecessors(inst.resource_address))
             changes.append(ResourceChange(a, inst.type, inst.name, inst.key, inst.provider, DELETE,
@@ -251,7 +249,7 @@ def _check_conflict(inst, desired, ref: Refreshed, snapshot, diags: Diagnostics)
     if obj is None or inst.address in ref.adopted:
         return
     # held by another instance of this same state (e.g. renamed in config)?
-    for a, r in snapshot.instances.items():
+    for r in snapshot.instances.values():
         if r.id == ident and r.type == inst.type:
             return
     if obj.mark is None:

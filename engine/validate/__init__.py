@@ -138,7 +138,7 @@ def _mark_unknown(attrs: dict, paths: list[tuple]) -> dict:
     root = dict(attrs)
     for path in paths:
         node = root
-        for i, key in enumerate(path[:-1]):
+        for key in path[:-1]:
             child = node[key]
             child = dict(child) if isinstance(child, dict) else list(child)
             node[key] = child

@@ -87,7 +87,8 @@ def check_bridge_ports(subjects: list[Subject], scope: Scope) -> Iterator[CrossF
             other = owner.setdefault((scope(s), port), s)
             if other is not s:
                 yield s, Finding(f"interfaces[{i}]", f"interfaces[{i}] = {show(port)} is already a port of "
-                                                     f"{other.address}; an interface can be enslaved to one bridge only")
+                                                     f"{other.address}; an interface can be enslaved to one "
+                                                     "bridge only")
 
 
 # ---------------------------------------------------------------- networks

@@ -50,7 +50,8 @@ def check_bridge_names(s: Subject) -> Iterator[Finding]:
     for i, port in enumerate(ports):
         yield from ifname_finding(f"interfaces[{i}]", port)
         if known(port) and known(own) and port == own:
-            yield Finding(f"interfaces[{i}]", f"interfaces[{i}] = {show(port)} is the bridge itself; a bridge cannot enslave itself")
+            yield Finding(f"interfaces[{i}]",
+                          f"interfaces[{i}] = {show(port)} is the bridge itself; a bridge cannot enslave itself")
 
 
 def check_vlan_names(s: Subject) -> Iterator[Finding]:

@@ -135,8 +135,9 @@ def check_dhcp_ranges(s: Subject) -> Iterator[Finding]:
             yield Finding(path, f"{path} is reversed: start {ipv4.to_text(start)} is after end {ipv4.to_text(end)}")
             continue
         if gateway is not None and start <= gateway <= end:
-            yield Finding(path, f"{path} ({ipv4.to_text(start)} - {ipv4.to_text(end)}) covers the network's own address "
-                                f"{ipv4.to_text(gateway)} (ip.address); start the range after it or end it before it")
+            yield Finding(path, f"{path} ({ipv4.to_text(start)} - {ipv4.to_text(end)}) covers the network's own "
+                                f"address {ipv4.to_text(gateway)} (ip.address); "
+                                "start the range after it or end it before it")
         for other_start, other_end, other_path in seen:
             if start <= other_end and other_start <= end:
                 yield Finding(path, f"{path} ({ipv4.to_text(start)} - {ipv4.to_text(end)}) overlaps {other_path} "
@@ -163,7 +164,8 @@ def check_dhcp_hosts(s: Subject) -> Iterator[Finding]:
                 yield Finding(f"{path}.mac", f"{path}.mac = {show(mac)} is not a valid MAC address: {problem}")
             elif mac.lower() in by_mac:
                 yield Finding(f"{path}.mac",
-                              f"{path}.mac = {show(mac)} is already used by {by_mac[mac.lower()]}; each static host needs its own MAC")
+                              f"{path}.mac = {show(mac)} is already used by {by_mac[mac.lower()]}; "
+                              "each static host needs its own MAC")
             else:
                 by_mac[mac.lower()] = path
         addr, bad = _address(f"{path}.ip", host.get("ip"))
@@ -179,7 +181,8 @@ def check_dhcp_hosts(s: Subject) -> Iterator[Finding]:
             yield Finding(f"{path}.ip", f"{path}.ip = {_shown(addr)} is the network's own address (ip.address)")
         if addr in by_ip:
             yield Finding(f"{path}.ip",
-                          f"{path}.ip = {_shown(addr)} is already given to {by_ip[addr]}; each static host needs its own IP")
+                          f"{path}.ip = {_shown(addr)} is already given to {by_ip[addr]}; "
+                          "each static host needs its own IP")
         else:
             by_ip[addr] = path
 
@@ -198,7 +201,8 @@ def check_mode(s: Subject) -> Iterator[Finding]:
             yield Finding("bridge", 'mode = "bridge" needs bridge = "<an existing host bridge>" (e.g. "br0")')
     virtualport = s.get("virtualport")
     if virtualport is not None and mode != "bridge":
-        yield Finding("virtualport", f"virtualport is only allowed with mode = \"bridge\" (this network has mode = {show(mode)}): "
+        yield Finding("virtualport", "virtualport is only allowed with mode = \"bridge\" "
+                                     f"(this network has mode = {show(mode)}): "
                                      "libvirt attaches an openvswitch virtualport to an existing bridge")
 
 
@@ -208,7 +212,8 @@ def check_nat_port_range(s: Subject) -> Iterator[Finding]:
     if rng is None:
         return
     if known(mode) and mode != "nat":
-        yield Finding("nat_port_range", f"nat_port_range is only allowed with mode = \"nat\" (this network has mode = {show(mode)})")
+        yield Finding("nat_port_range",
+                      f"nat_port_range is only allowed with mode = \"nat\" (this network has mode = {show(mode)})")
     if known(rng) and len(rng) == 2 and known(rng[0]) and known(rng[1]) and rng[0] > rng[1]:
         yield Finding("nat_port_range", f"nat_port_range = {show(rng)} is reversed: start must be <= end")
 

@@ -194,7 +194,8 @@ def _explain(error, rtype: str, stripped: _Stripped):
     name = here or "value"
     hint = schema.get("x-kvmnet-hint")
     if kw == "type":
-        yield spath, f"{name} must be {_describe_type(error.validator_value, schema, spath)}, not {_describe_value(value)}", True
+        wanted = _describe_type(error.validator_value, schema, spath)
+        yield spath, f"{name} must be {wanted}, not {_describe_value(value)}", True
     elif kw == "enum":
         choices = ", ".join(map(str, error.validator_value))
         yield spath, f"{name} = {show(value)} is not allowed: must be one of {choices}", True

@@ -1,7 +1,6 @@
 """Running an apply: history record, the walk, the report."""
 from __future__ import annotations
 
-import click
 
 from kvmnet.cli import Ctx, KvmnetFailure
 

@@ -248,7 +248,6 @@ def show(ctx: Ctx, planfile, as_json):
     be = backend(ctx)
     snap = be.read()
     if as_json:
-        from kvmnet.engine.plan.model import encode
         click.echo(json.dumps(snap.to_dict(), indent=2))
         return
     if not snap.instances:

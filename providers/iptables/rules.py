@@ -219,7 +219,7 @@ def parse_save(text: str) -> SaveView:
                 view.jump_lines.setdefault((table, chain), []).append(line)
                 view.own_lines.append(f"*{table} {line}")
             order.setdefault((table, chain), []).append((is_kvmnet_rule(comment, target), is_ours))
-    for t, c, own, first in JUMPS:
+    for t, c, _own, first in JUMPS:
         present = bool(view.jump_lines.get((t, c)))
         view.jump_ok[(t, c)] = present and (shared_rule_first(order.get((t, c), [])) if first else True)
     return view

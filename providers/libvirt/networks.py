@@ -128,7 +128,6 @@ def not_in_place(current: dict, desired: dict) -> list[str]:
 
 def update(conn, attrs: dict, mark: str) -> dict:
     """DHCP ranges/hosts (live and saved, each brought to the desired set), autostart, mark."""
-    lv = libvirt()
     want = canonical("network", attrs)
     name = want["name"]
     v = view_of(conn, name)

@@ -254,7 +254,7 @@ def defined_ids(text: str) -> set[str]:
     network = doc.get("network") if isinstance(doc, dict) else None
     ids: set[str] = set()
     if isinstance(network, dict):
-        for section, objs in network.items():
+        for objs in network.values():
             if isinstance(objs, dict):
                 ids.update(str(k) for k in objs)
     return ids
