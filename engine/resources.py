@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, overload
 
 
 @dataclass(frozen=True)
@@ -207,6 +207,12 @@ def with_defaults(rtype: str, label: str, attrs: dict) -> dict:
     return out
 
 
+@overload
+def canonical(rtype: str, attrs: dict) -> dict: ...
+@overload
+def canonical(rtype: str, attrs: None) -> None: ...
+@overload
+def canonical(rtype: str, attrs: dict | None) -> dict | None: ...
 def canonical(rtype: str, attrs: dict | None) -> dict | None:
     """The canonical form of a type's attributes, for desired and live alike."""
     if attrs is None:

@@ -6,8 +6,12 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, NoReturn
 
 import click
+
+if TYPE_CHECKING:
+    from kvmnet.engine.timings import Timings
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -20,7 +24,7 @@ class Ctx:
     var_files: list[str]
     no_color: bool
     lock_timeout: float
-    timings: object = None
+    timings: Timings | None = None
     _console: object = None
     _err: object = None
 
@@ -71,7 +75,7 @@ class KvmnetFailure(Exception):
     """An error already described; exits 1."""
 
 
-def fail(ctx: Ctx, lines) -> None:
+def fail(ctx: Ctx, lines) -> NoReturn:
     for line in ([lines] if isinstance(lines, str) else lines):
         ctx.err(f"Error: {line}" if not _has_location(line) else line)
     raise KvmnetFailure()

@@ -39,6 +39,7 @@ def snapshot_before(plan, ps) -> dict:
 def execute(ctx: Ctx, be, plan, prepared, ps, snap, *, rollback=False, confirm_timeout=None,
             lock=None):
     from kvmnet.engine.plan.model import encode
+    from kvmnet.engine.timings import NULL
     from kvmnet.engine.walk import Walk
     from kvmnet.state import FAILED, SUCCESS, HistoryEntry
 
@@ -50,7 +51,7 @@ def execute(ctx: Ctx, be, plan, prepared, ps, snap, *, rollback=False, confirm_t
     with be.transaction() as w:
         hid = w.add_history(entry)
     ctx.out("")
-    walk = Walk(plan, prepared, be, ps, lineage=be.read().lineage, timings=ctx.timings,
+    walk = Walk(plan, prepared, be, ps, lineage=be.read().lineage, timings=ctx.timings or NULL,
                 on_event=_event_printer(ctx))
     report = walk.run()
     report.history_id = hid

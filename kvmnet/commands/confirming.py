@@ -39,6 +39,7 @@ import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass
+from typing import NoReturn
 
 from kvmnet.cli import Ctx, KvmnetFailure, fail
 from kvmnet.fileutil import atomic_write
@@ -440,6 +441,6 @@ def _roll_back(ctx: Ctx, be, prepared, report):
         ps.close()
 
 
-def no_pending_apply(ctx: Ctx) -> None:
+def no_pending_apply(ctx: Ctx) -> NoReturn:
     fail(ctx, f"nothing is waiting for confirmation for state {ctx.state_path} "
               "(no kvmnet apply --confirm-timeout is pending)")

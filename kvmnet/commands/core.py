@@ -29,6 +29,7 @@ def _make_plan(ctx: Ctx, prepared, be, snap, *, refresh=True, refresh_only=False
                destroy=False, targets=()):
     from kvmnet.engine.diagnostics import DiagnosticError
     from kvmnet.engine.plan.planner import PlanOptions, make_plan
+    from kvmnet.engine.timings import NULL
     from kvmnet.providers.base import ProviderError
     ps = provider_set(ctx, prepared)
     if refresh:
@@ -36,7 +37,7 @@ def _make_plan(ctx: Ctx, prepared, be, snap, *, refresh=True, refresh_only=False
     opts = PlanOptions(refresh=refresh, refresh_only=refresh_only, destroy=destroy,
                        targets=list(targets))
     try:
-        plan = make_plan(prepared, snap, ps, opts, ctx.inputs.to_json(), ctx.timings)
+        plan = make_plan(prepared, snap, ps, opts, ctx.inputs.to_json(), ctx.timings or NULL)
     except ProviderError as e:
         ps.close()
         fail(ctx, str(e))

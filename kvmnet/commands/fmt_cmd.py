@@ -89,6 +89,7 @@ def fmt(ctx: Ctx, check: bool):
             raise KvmnetFailure()
         return
     for o in changed:
+        assert o.formatted is not None    # `changed` implies formatted
         write_atomically(o.path, o.formatted)
         click.echo(o.display)
     if failed:

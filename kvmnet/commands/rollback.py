@@ -24,8 +24,12 @@ half done is its provider's to clean (most undo their own partial writes).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kvmnet.cli import Ctx
+
+if TYPE_CHECKING:
+    from kvmnet.state.records import InstanceRecord
 
 _UNDO = {"create": "delete", "update": "update", "delete": "create"}
 _DONE = {"delete": "destroyed", "update": "restored", "create": "re-created"}
@@ -36,7 +40,7 @@ class UndoStep:
     address: str
     undoes: str                     # the action the apply did
     action: str                     # what undoes it: "delete" | "update" | "create"
-    template: object                # InstanceRecord naming the instance (type, provider, deps)
+    template: InstanceRecord        # names the instance (type, provider, deps)
     before: dict | None             # attributes now (None for a create)
     after: dict | None              # attributes to restore (None for a delete)
     private: dict = field(default_factory=dict)
