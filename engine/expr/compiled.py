@@ -99,9 +99,9 @@ def _compile(raw) -> N.Expr:
                 raise
         return RawList(items)
     if isinstance(raw, dict):
-        items = []
+        pairs: list[tuple[str | N.Expr, N.Expr]] = []
         for k, v in raw.items():
-            key = k
+            key: str | N.Expr = k
             if "${" in k or "%{" in k:
                 try:
                     key = parse_template(k)
@@ -109,11 +109,11 @@ def _compile(raw) -> N.Expr:
                     err.at(k)
                     raise
             try:
-                items.append((key, _compile(v)))
+                pairs.append((key, _compile(v)))
             except ExprError as err:
                 err.at(k)
                 raise
-        return RawMap(items)
+        return RawMap(pairs)
     raise ExprError(f"unsupported value of type {t.__name__}")
 
 
@@ -126,7 +126,7 @@ class Compiled:
 
     def __init__(self, node: N.Expr):
         self.node = node
-        self._refs = None
+        self._refs: list[Reference] | None = None
 
     def evaluate(self, scope):
         return self.node.evaluate(scope)

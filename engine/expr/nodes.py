@@ -20,6 +20,7 @@ class Expr:
     """Base class of all expression nodes."""
 
     __slots__ = ("offset",)
+    offset: int
 
     def evaluate(self, scope):  # pragma: no cover - abstract
         raise NotImplementedError

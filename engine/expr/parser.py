@@ -9,6 +9,7 @@ and back. Operator precedence, loosest first: ``? :``, ``||``, ``&&``,
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from . import nodes as N
 from .errors import ExprError
@@ -61,9 +62,12 @@ class Parser:
     def advance(self) -> None:
         m = _TOKEN.match(self.src, self.end)
         if m is None:
-            pos = _SKIP.match(self.src, self.end).end()
+            skipped = _SKIP.match(self.src, self.end)
+            assert skipped is not None    # _SKIP matches the empty string too
+            pos = skipped.end()
             raise self.error(f'unexpected character "{self.src[pos]}"', pos)
         kind = m.lastgroup
+        assert kind is not None           # every alternative of _TOKEN is a named group
         val = m.group(kind)
         self.kind = val if kind == "op" else kind
         self.val = val
@@ -181,13 +185,15 @@ class Parser:
             return primary
         primary_end = self.start
         src = self.src
-        steps, texts = [], []
+        steps: list[tuple[int, Any]] = []
+        texts: list[str] = []
         while True:
             kind = self.kind
             if kind == ".":
                 nxt = src[self.end:self.end + 1]
                 if nxt.isdigit():                       # legacy index: list.0
                     m = _DIGITS.match(src, self.end)
+                    assert m is not None          # nxt is a digit
                     steps.append((N.INDEX, int(m.group())))
                     self.end = m.end()
                 elif nxt == "*":                        # attribute splat: list.*.name
@@ -265,6 +271,7 @@ class Parser:
         items = []
         while self.kind != "}":
             key_offset = self.base + self.start
+            key: N.Expr
             if self.kind == "ident" and self.peek_kind() in ("=", ":"):
                 key = N.Literal(self.val, key_offset)
                 self.advance()
@@ -323,7 +330,9 @@ class Parser:
 
     def parse_heredoc(self) -> N.Expr:
         offset = self.base + self.start
-        strip, marker = _HEREDOC_HEAD.match(self.val).groups()
+        head = _HEREDOC_HEAD.match(self.val)
+        assert head is not None           # the lexer's heredoc token starts with it
+        strip, marker = head.groups()
         body_start = self.end
         closing = re.compile(r"^[ \t]*" + re.escape(marker) + r"(?![\w-])", re.M)
         m = closing.search(self.src, body_start)
@@ -593,14 +602,17 @@ def _simple_template(s: str):
 
 def simple_traversal(text: str, offset: int = 0):
     """A Traversal for ``root(.attr|[0]|["key"])*`` text, or None."""
-    m = _ROOT.match(text)
-    root = m.group()
+    root_match = _ROOT.match(text)
+    assert root_match is not None         # callers pass text that _SIMPLE_TRAVERSAL matched
+    root = root_match.group()
     if root in KEYWORD_LITERALS or root == "for":
         return None
-    steps, texts = [], []
-    pos = m.end()
+    steps: list[tuple[int, Any]] = []
+    texts: list[str] = []
+    pos = root_match.end()
     while pos < len(text):
         m = _SIMPLE_STEP.match(text, pos)
+        assert m is not None
         attr, index, key = m.groups()
         if attr is not None:
             steps.append((N.ATTR, attr))

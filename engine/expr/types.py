@@ -169,6 +169,7 @@ def _convert(v, t: Type, path: str):
                 raise ExprError(f"{_where(path)}a tuple of {len(t.elems)} elements is required, "
                                 f"got {len(v)}")
             return [_convert(e, et, f"{path}[{i}]") for i, (e, et) in enumerate(zip(v, t.elems, strict=True))]
+        assert t.elem is not None         # list and set types always have one
         items = [_convert(e, t.elem, f"{path}[{i}]") for i, e in enumerate(v)]
         if t.elem.kind == "any" and k == "list":
             items = ops.unify_primitives(items)
@@ -182,6 +183,7 @@ def _convert(v, t: Type, path: str):
     if k == "map":
         if not isinstance(v, dict):
             raise ExprError(f"{_where(path)}a map of {t.elem} is required, got {ops.type_name(v)}")
+        assert t.elem is not None         # map types always have one
         return {key: _convert(e, t.elem, f"{path}[{_quote(key)}]") for key, e in v.items()}
     if k == "object":
         if not isinstance(v, dict):
