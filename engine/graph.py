@@ -8,11 +8,13 @@ uses ``local.x`` depends on whatever ``local.x`` refers to.
 """
 from __future__ import annotations
 
+from typing import Any
 
 from kvmnet.engine.config.evaluate import attr_references
 from kvmnet.engine.config.model import Config
 from kvmnet.engine.expr import ExprError   # here, not per call: ≈1 µs × 90,000 attributes
 from kvmnet.engine.diagnostics import Diagnostics
+from kvmnet.engine.expr.reference import Reference
 from kvmnet.engine.resources import TYPES
 
 
@@ -56,11 +58,11 @@ def build_graph(config: Config, diags: Diagnostics):
     """The resource dependency graph; undeclared references and cycles → diagnostics."""
     import networkx as nx
 
-    g = nx.DiGraph()
+    g: nx.DiGraph[str] = nx.DiGraph()
     g.add_nodes_from(config.resources)
     memo: dict[str, set[str]] = {}
     for addr, r in config.resources.items():
-        attrs = []
+        attrs: list[tuple[Any, Reference]] = []
         for a in [*_block_attrs(r.body), r.count, r.for_each]:
             if a is not None:
                 attrs.extend((a, ref) for ref in _references(a, diags, r.file, addr))

@@ -6,6 +6,7 @@ this function.
 from __future__ import annotations
 
 import gc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kvmnet.engine.config.evaluate import Evaluator, VariableInputs
@@ -29,7 +30,7 @@ class Prepared:
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
 
 
-def resource_value(config: Config, values: dict, rtype: str, name: str):
+def resource_value(config: Config, values: Mapping[str, dict] | _PlannedValues, rtype: str, name: str):
     """A resource's value for references: one instance's attributes, a list (count) or
     a map (for_each) of them."""
     from kvmnet.engine.values import UNKNOWN

@@ -3,8 +3,12 @@ imported only when a command really needs one (``validate`` imports none)."""
 from __future__ import annotations
 
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
 from kvmnet.engine.diagnostics import Diagnostics
+
+if TYPE_CHECKING:
+    from kvmnet.providers.base import Provider
 
 _classes: dict[str, type] = {}
 
@@ -41,7 +45,7 @@ class ProviderSet:
     def __init__(self, configs: dict[str, dict], where: dict[str, tuple] | None = None):
         self.configs = configs
         self.where = where or {}
-        self.instances: dict[str, object] = {}
+        self.instances: dict[str, Provider] = {}
 
     def get(self, name: str):
         if name not in self.instances:

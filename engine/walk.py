@@ -68,7 +68,7 @@ def order_steps(changes: list[ResourceChange]) -> tuple[list[list[Step]], list[l
     by_res = defaultdict(list)
     for c in changes:
         by_res[_resource_of(c.address)].append(c.address)
-    g = nx.DiGraph()
+    g: nx.DiGraph[str] = nx.DiGraph()
     for c in changes:
         g.add_node(c.address)
     for c in changes:
@@ -155,6 +155,7 @@ class Walk:
 
     # -- unknowns ---------------------------------------------------------------
     def _resolve_after(self, c: ResourceChange) -> dict:
+        assert c.after is not None        # only creates and updates are resolved
         if not contains_unknown(provider_after(c.type, c.after)):
             return provider_after(c.type, c.after)
         decl = self.prepared.config.resources[_resource_of(c.address)]
@@ -250,6 +251,7 @@ class Walk:
         if self.lineage is None:
             # the state is new: create it now so marks carry its lineage
             self._write(lambda w: None)
+        assert self.lineage is not None   # the first write assigns it
         return self.lineage
 
     def _apply_batch(self, pname: str, provider, batch, owners) -> None:

@@ -14,6 +14,7 @@ Every error is a Diagnostic with FILE:LINE of the expression it comes from.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -360,7 +361,7 @@ class Evaluator:
         return out
 
 
-class _LazyLocals:
+class _LazyLocals(Mapping[str, Any]):
     """``local.NAME`` evaluated on first use (a mapping, as Scope expects)."""
 
     def __init__(self, ev: Evaluator):
@@ -369,11 +370,17 @@ class _LazyLocals:
     def __getitem__(self, name: str):
         return self.ev.local_value(name)
 
-    def __contains__(self, name: str) -> bool:
+    def __contains__(self, name: object) -> bool:
         return name in self.ev.config.locals
 
     def get(self, name, default=None):
         return self[name] if name in self else default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ev.config.locals)
+
+    def __len__(self) -> int:
+        return len(self.ev.config.locals)
 
 
 def _index_files(block: Block, file: str, m: dict[int, str]) -> None:

@@ -254,8 +254,9 @@ def parse_text(text: str, file: str) -> ParsedFile:
             token = getattr(e, "token", None)
             shown = str(token).strip().splitlines()[0][:30] if token is not None and str(token).strip() else ""
             what = f"unexpected {shown!r}" if shown else "unexpected input"
-            if getattr(e, "char", None):
-                what = f"unexpected character {e.char!r}"
+            char = getattr(e, "char", None)
+            if char:
+                what = f"unexpected character {char!r}"
             if token is not None and getattr(token, "type", "") == "$END":
                 what = "unexpected end of file (unclosed block or string?)"
             return ParsedFile(file, [], [Diagnostic(f"syntax error: {what}", file=file,
@@ -307,6 +308,8 @@ def _parser_id() -> bytes:
         try:
             import importlib.util
             spec = importlib.util.find_spec("hcl2")
+            if spec is None or not spec.submodule_search_locations:
+                raise ImportError("hcl2 is not a package on the path")
             where = Path(list(spec.submodule_search_locations)[0])
             _parser_fingerprint = (where / "version.py").read_bytes()
         except Exception:

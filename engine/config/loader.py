@@ -92,8 +92,8 @@ def _load_block(cfg: Config, b: Block, d: Diagnostics) -> None:
                 d.add(f'unknown provider "{name}"; known providers: {", ".join(KNOWN_PROVIDERS)}',
                       file=b.file, line=b.line)
             elif name in cfg.providers:
-                prev = cfg.providers[name]
-                d.add(f'provider "{name}" is configured twice (first in {prev.file}:{prev.line})',
+                first = cfg.providers[name]
+                d.add(f'provider "{name}" is configured twice (first in {first.file}:{first.line})',
                       file=b.file, line=b.line)
             else:
                 cfg.providers[name] = ProviderDecl(name, b.file, b.line, dict(b.attrs))
