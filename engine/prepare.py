@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
 
 from kvmnet.engine.config.evaluate import Evaluator, VariableInputs
@@ -19,12 +20,15 @@ from kvmnet.engine.resources import canonical, with_defaults
 from kvmnet.engine.timings import NULL, Timings
 from kvmnet.engine.values import UNKNOWN
 
+if TYPE_CHECKING:
+    import networkx as nx
+
 
 @dataclass
 class Prepared:
     config: Config
     evaluator: Evaluator
-    graph: object                       # networkx.DiGraph of resource addresses
+    graph: nx.DiGraph[str]              # of resource addresses
     order: list[str]                    # resource addresses, dependencies first
     instances: dict[str, ResourceInstance] = field(default_factory=dict)
     diagnostics: Diagnostics = field(default_factory=Diagnostics)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from kvmnet.engine.diagnostics import Diagnostics
@@ -271,7 +272,7 @@ def _check_prevent_destroy(prepared: Prepared, changes, diags: Diagnostics) -> N
                       file=inst.pos.file, line=inst.pos.line, address=c.address)
 
 
-def consumer_problems(changes: list[ResourceChange], providers, done: set[str] = frozenset(),
+def consumer_problems(changes: list[ResourceChange], providers, done: AbstractSet[str] = frozenset(),
                       recorded: dict[str, dict] | None = None):
     """[(change, [Consumer])] for deletes/replaces of consumable objects still in use.
 

@@ -21,7 +21,7 @@ each instance (its schema result, subnet, gateway) for the second.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from kvmnet.engine.diagnostics import Diagnostic, Diagnostics
 from kvmnet.engine.model import ResourceInstance
@@ -137,7 +137,7 @@ def _mark_unknown(attrs: dict, paths: list[tuple]) -> dict:
         return attrs
     root = dict(attrs)
     for path in paths:
-        node = root
+        node: Any = root
         for key in path[:-1]:
             child = node[key]
             child = dict(child) if isinstance(child, dict) else list(child)

@@ -163,7 +163,9 @@ def check_duplicate_forwards(subjects: list[Subject], scope: Scope) -> Iterator[
 
 
 def _ports(s: Subject) -> str:
-    first, last = host_ports(s)
+    ports = host_ports(s)
+    assert ports is not None          # only forwards with known ports are compared
+    first, last = ports
     return str(first) if first == last else f"{first}-{last}"
 
 
@@ -180,7 +182,9 @@ def check_forward_network(subjects: list[Subject], scope: Scope) -> Iterator[Cro
         if address is None:
             continue
         network = networks.get(name)
-        subnet = subnet_of(network) if network is not None else None
+        if network is None:
+            continue
+        subnet = subnet_of(network)
         if subnet is not None and address not in subnet:
             yield s, Finding("to_address", f"to_address = {show(to)} is not in the subnet {subnet} of network "
                                            f"{show(name)} ({network.address})")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numbers
 import re
-from typing import Callable
+from typing import Any, Callable
 
 Check = Callable[[object], bool]
 
@@ -63,6 +63,11 @@ def compile_precheck(schema: dict) -> Check:
     return _compile(schema, schema)
 
 
+def _any_of(tests: list[Check]) -> Check:
+    """A check passing when one of ``tests`` passes (``"type": [...]``)."""
+    return lambda v: any(t(v) for t in tests)
+
+
 def _compile(node: dict, root: dict) -> Check:
     unknown = set(node) - _ANNOTATIONS - {
         "$ref", "type", "enum", "minimum", "maximum", "minLength", "pattern", "properties",
@@ -70,7 +75,7 @@ def _compile(node: dict, root: dict) -> Check:
     if unknown:
         raise Unsupported(", ".join(sorted(unknown)))
     checks: list[Check] = []
-    kind = node.get("type")
+    kind: Any = node.get("type")     # a name or a list of names
     # "type": "object" / "array" is folded into the object / list check below
     fold_object = kind == "object" and bool({"properties", "required", "additionalProperties"} & set(node))
     fold_list = kind == "array" and bool({"items", "minItems", "maxItems"} & set(node))
@@ -79,7 +84,7 @@ def _compile(node: dict, root: dict) -> Check:
     if "type" in node and not (fold_object or fold_list):
         kinds = [kind] if isinstance(kind, str) else list(kind)
         tests = [_TYPE_TESTS[k] for k in kinds]
-        checks.append(tests[0] if len(tests) == 1 else (lambda v, ts=tests: any(t(v) for t in ts)))
+        checks.append(tests[0] if len(tests) == 1 else _any_of(tests))
     if "enum" in node:
         choices = node["enum"]
         if not all(type(c) is str for c in choices):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from typing import Any
 
 from kvmnet.engine.values import UNKNOWN
 from kvmnet.schemas import RESOURCE_TYPES, load_schema
@@ -108,7 +109,8 @@ def _strip(value, spath: Path, acc: _Stripped):
         return value if new is None else new
     if isinstance(value, list):
         changed = False
-        items, kept = [], []
+        items: list[Any] = []
+        kept: list[int] = []
         for i, v in enumerate(value):
             if v is UNKNOWN:
                 changed = True
@@ -179,8 +181,8 @@ def _explain(error, rtype: str, stripped: _Stripped):
             if key in error.instance or spath + (key,) in stripped.unknown:
                 continue
             allowed = props.get(key, {}).get("enum")
-            hint = f" (one of {', '.join(map(str, allowed))})" if allowed else ""
-            yield spath + (key,), f'missing required attribute "{key}"{where}{hint}', False
+            one_of = f" (one of {', '.join(map(str, allowed))})" if allowed else ""
+            yield spath + (key,), f'missing required attribute "{key}"{where}{one_of}', False
         return
     if kw == "additionalProperties":
         props = list(schema.get("properties", {}))

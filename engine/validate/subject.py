@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, TypeGuard
 
 from kvmnet.engine.model import ResourceInstance
 from kvmnet.engine.values import UNKNOWN
@@ -52,8 +52,9 @@ class Subject:
         return self._memo[key]
 
 
-def known(v) -> bool:
-    """True for a configured, known value that passed the schema."""
+def known(v: object) -> TypeGuard[Any]:
+    """True for a configured, known value that passed the schema (its type is then
+    the schema's: a type guard, so rules can use it without re-checking)."""
     return v is not None and v is not UNKNOWN
 
 
