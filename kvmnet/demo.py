@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from kvmnet.sandbox.lab import FORWARDS, GUIDE_LAB, GuideLab
+from kvmnet.sandbox.lab import FORWARDS, GUIDE_LAB, GuideLab, built
 from kvmnet.sandbox.netns import sh
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +70,7 @@ class Narrator:
 def run(lab: GuideLab) -> dict:
     """The story; returns figures for the closing summary."""
     d = Narrator(lab)
-    sb = lab.sandbox
+    sb = built(lab.sandbox)
     before = {k: lab.sysctl(k) for k in TUNED_KEYS}
     all_on = lab.variables(enable_vlans=True, enable_host_wide_sysctls=True)
 
@@ -175,8 +175,8 @@ def main() -> int:
           "an uplink veth to a client namespace, a TCG guest web-server, a guest namespace "
           "holding 10.0.0.50 ...", flush=True)
     with GuideLab() as lab:
-        names = (lab.netns, lab.client_ns, lab.guest_ns)
-        workdir, tmp = lab.sandbox.workdir, lab.tmp
+        names = (lab.netns, built(lab.client_ns), built(lab.guest_ns))
+        workdir, tmp = built(built(lab.sandbox).workdir), built(lab.tmp)
         print(f"sandbox ready in {time.monotonic() - t0:.1f} s: namespaces {', '.join(names)}")
         figures = run(lab)
         print("\ntearing the sandbox down ...", flush=True)

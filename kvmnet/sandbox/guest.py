@@ -113,8 +113,8 @@ def _write_initramfs(tree: Path, out: Path) -> None:
 
 def build_image(dest: Path, package: str) -> GuestImage:
     """Download ``package``, extract vmlinuz and the virtio modules, write the initramfs."""
-    with tempfile.TemporaryDirectory(prefix="kvmnet-guest-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="kvmnet-guest-") as tmp_name:
+        tmp = Path(tmp_name)
         dl = subprocess.run(["apt-get", "download", package], cwd=tmp, capture_output=True, text=True)
         if dl.returncode != 0:
             raise GuestBuildError(f"apt-get download {package} failed: {dl.stderr.strip()}")

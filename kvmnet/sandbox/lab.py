@@ -35,8 +35,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TypeVar
 
-from kvmnet.sandbox.guest import define_guest, guest_image, start_guest
+from kvmnet.sandbox.guest import GuestImage, define_guest, guest_image, start_guest
 from kvmnet.sandbox.libvirtd import LibvirtSandbox
 from kvmnet.sandbox.netns import add_veth, create_netns, delete_netns, in_ns, unique_name
 
@@ -92,6 +93,16 @@ except OSError as e:
 """
 
 
+T = TypeVar("T")
+
+
+def built(value: T | None) -> T:
+    """``value``, a part of the lab that exists once the lab is built."""
+    if value is None:
+        raise RuntimeError("the guide lab is not built (use it in a with block)")
+    return value
+
+
 class GuideLab:
     """The guide lab's sandbox (see module doc); a context manager."""
 
@@ -103,7 +114,7 @@ class GuideLab:
         self.client_ns: str | None = None
         self.guest_ns: str | None = None
         self._server: subprocess.Popen | None = None
-        self._image = None
+        self._image: GuestImage | None = None
 
     # -- life cycle ------------------------------------------------------------------
     def __enter__(self) -> "GuideLab":
@@ -118,29 +129,30 @@ class GuideLab:
         self.teardown()
 
     def build(self) -> None:
-        self._image = guest_image()
-        self.tmp = Path(tempfile.mkdtemp(prefix="kvmnet-lab-"))
-        (self.tmp / "netplan-root" / "etc" / "netplan").mkdir(parents=True)
-        (self.tmp / "sysctl.d").mkdir()
-        self.sandbox = LibvirtSandbox().start()
-        self.sandbox.define_default_network()
-        ns = self.sandbox.netns
+        image = self._image = guest_image()
+        tmp = self.tmp = Path(tempfile.mkdtemp(prefix="kvmnet-lab-"))
+        (tmp / "netplan-root" / "etc" / "netplan").mkdir(parents=True)
+        (tmp / "sysctl.d").mkdir()
+        sandbox = self.sandbox = LibvirtSandbox().start()
+        sandbox.define_default_network()
+        ns = sandbox.netns
         # the uplink: eth0 in the sandbox, its peer in the client namespace
-        self.client_ns = create_netns(unique_name("klc"))
-        add_veth(ns, UPLINK, "lab-lan0", peer_ns=self.client_ns)
-        in_ns(self.client_ns, "ip", "addr", "add", CLIENT_ADDRESS, "dev", "lab-lan0")
+        client_ns = self.client_ns = create_netns(unique_name("klc"))
+        add_veth(ns, UPLINK, "lab-lan0", peer_ns=client_ns)
+        in_ns(client_ns, "ip", "addr", "add", CLIENT_ADDRESS, "dev", "lab-lan0")
         # web-server's services: 10.0.0.50 in the guest namespace (joined to my-nat later)
-        self.guest_ns = create_netns(unique_name("klg"))
-        add_veth(ns, GUEST_VETH, "lab-web0", peer_ns=self.guest_ns)
-        in_ns(self.guest_ns, "ip", "addr", "add", GUEST_ADDRESS, "dev", "lab-web0")
-        in_ns(self.guest_ns, "ip", "route", "add", "default", "via", GUEST_GATEWAY)
-        self._server = subprocess.Popen(
-            ["ip", "netns", "exec", self.guest_ns, sys.executable, "-c", _SERVER,
+        guest_ns = self.guest_ns = create_netns(unique_name("klg"))
+        add_veth(ns, GUEST_VETH, "lab-web0", peer_ns=guest_ns)
+        in_ns(guest_ns, "ip", "addr", "add", GUEST_ADDRESS, "dev", "lab-web0")
+        in_ns(guest_ns, "ip", "route", "add", "default", "via", GUEST_GATEWAY)
+        server = self._server = subprocess.Popen(
+            ["ip", "netns", "exec", guest_ns, sys.executable, "-c", _SERVER,
              str(self.server_lifetime), *map(str, GUEST_PORTS)],
             stdout=subprocess.PIPE, text=True)
-        if self._server.stdout.readline().strip() != "ready":
+        assert server.stdout is not None  # stdout=PIPE
+        if server.stdout.readline().strip() != "ready":
             raise RuntimeError("the guest namespace's server did not start")
-        start_guest(self.sandbox, "web-server", self._image, network="default")
+        start_guest(sandbox, "web-server", image, network="default")
 
     def teardown(self) -> None:
         if self._server is not None:
@@ -161,28 +173,28 @@ class GuideLab:
     # -- the lab's inputs ------------------------------------------------------------
     @property
     def netns(self) -> str:
-        return self.sandbox.netns
+        return built(self.sandbox).netns
 
     @property
     def state_path(self) -> Path:
-        return self.tmp / "kvmnet.state.db"
+        return built(self.tmp) / "kvmnet.state.db"
 
     @property
     def netplan_file(self) -> Path:
-        return self.tmp / "netplan-root" / "etc" / "netplan" / "90-kvmnet.yaml"
+        return built(self.tmp) / "netplan-root" / "etc" / "netplan" / "90-kvmnet.yaml"
 
     @property
     def sysctl_dir(self) -> Path:
-        return self.tmp / "sysctl.d"
+        return built(self.tmp) / "sysctl.d"
 
     def variables(self, **overrides) -> dict[str, str]:
         """The lab's variables for this sandbox: VLANs and host-wide sysctls off."""
         v = {
-            "libvirt_uri": self.sandbox.uri,
+            "libvirt_uri": built(self.sandbox).uri,
             "netns": self.netns,
             "uplink": UPLINK,
             "uplink_address": OUTSIDE_ADDRESS,
-            "netplan_root": str(self.tmp / "netplan-root"),
+            "netplan_root": str(built(self.tmp) / "netplan-root"),
             "sysctl_dir": str(self.sysctl_dir),
             "enable_vlans": "false",
             "enable_host_wide_sysctls": "false",
@@ -209,15 +221,15 @@ class GuideLab:
 
     def define_legacy_vm(self, network: str = "my-nat") -> str:
         """An unmanaged, shut-off domain with a NIC on ``network``."""
-        return define_guest(self.sandbox, "legacy-vm", self._image, network=network,
+        return define_guest(built(self.sandbox), "legacy-vm", built(self._image), network=network,
                             mac="52:54:00:99:00:01")
 
     def undefine_legacy_vm(self) -> None:
-        self.sandbox.virsh("undefine", "legacy-vm")
+        built(self.sandbox).virsh("undefine", "legacy-vm")
 
     def request(self, host_port: int, host: str = OUTSIDE_ADDRESS.split("/")[0]) -> str:
         """One request from the client namespace to the host's outside address."""
-        cp = in_ns(self.client_ns, sys.executable, "-c", _CLIENT, host, str(host_port), check=False)
+        cp = in_ns(built(self.client_ns), sys.executable, "-c", _CLIENT, host, str(host_port), check=False)
         return cp.stdout.strip() or f"ERR:{cp.stderr.strip()}"
 
     def wait_for_request(self, host_port: int, timeout: float = 10.0) -> str:
@@ -252,6 +264,6 @@ class GuideLab:
 
     def edit_dhcp_host(self, ip: str = "10.0.0.60") -> None:
         """Move web-server's static DHCP address with ``virsh net-update`` (live and saved)."""
-        self.sandbox.virsh("net-update", "my-nat", "modify", "ip-dhcp-host",
+        built(self.sandbox).virsh("net-update", "my-nat", "modify", "ip-dhcp-host",
                            f"<host mac='52:54:00:12:34:56' name='web-server' ip='{ip}'/>",
                            "--live", "--config")

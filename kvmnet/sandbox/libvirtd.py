@@ -199,9 +199,11 @@ class LibvirtSandbox:
 
     def _wait_for_socket(self) -> None:
         deadline = time.monotonic() + self.start_timeout
+        proc = self._proc
+        assert proc is not None           # called by start(), once libvirtd is spawned
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise SandboxError(f"libvirtd exited with {self._proc.returncode}: {self._log_tail()}")
+            if proc.poll() is not None:
+                raise SandboxError(f"libvirtd exited with {proc.returncode}: {self._log_tail()}")
             if self.socket.exists():
                 cp = sh("virsh", "-c", self.network_uri, "net-list", "--all", check=False)
                 if cp.returncode == 0:
