@@ -127,11 +127,15 @@ class Provider:
             yield self.apply_one(c)
 
     def apply_one(self, c: Change) -> Result:
+        # the engine's changes carry ``after`` for a create/update, ``before`` for an update/delete
         if c.action == "create":
+            assert c.after is not None
             attrs, private = self.create(c.type, c.address, c.after, c.mark)
         elif c.action == "update":
+            assert c.before is not None and c.after is not None
             attrs, private = self.update(c.type, c.address, c.before, c.after, c.private, c.mark)
         elif c.action == "delete":
+            assert c.before is not None
             self.delete(c.type, c.address, c.before, c.private)
             attrs, private = None, {}
         else:

@@ -24,7 +24,7 @@ import ipaddress
 import itertools
 import re
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, overload
 
 from kvmnet.engine.doctor import Check, forward_checks
 from kvmnet.engine.ownership import Mark, parse_mark
@@ -178,6 +178,12 @@ def parse_ipv4(value, what: str) -> str:
         raise ProviderError(f"{what}: {value!r} is not an IPv4 address") from None
 
 
+@overload
+def parse_source(value: None) -> None: ...
+@overload
+def parse_source(value: str) -> str: ...
+@overload
+def parse_source(value: object) -> str | None: ...
 def parse_source(value) -> str | None:
     if value is None:
         return None
@@ -284,7 +290,7 @@ def forwards_after(live: dict[str, Forward], changes: list[Change]) -> tuple[dic
     Returns (forwards by ID, [(change, Forward or None)]).
     """
     result = dict(live)
-    outcome = []
+    outcome: list[tuple[Change, Forward | None]] = []
     for c in changes:
         if c.type != "port_forward":
             raise ProviderError(f"{c.address}: port forwards only, not {c.type}")

@@ -93,6 +93,8 @@ def _words_to_fields(words: list[str]) -> dict | None:
             negate = True
             i += 1
             continue
+        if arg is None:
+            return None     # an option without its argument: not a rule kvmnet wrote
         if w == "-m":
             pass
         elif w == "-i" and not negate:
@@ -187,7 +189,7 @@ class SaveView:
 
 def parse_save(text: str) -> SaveView:
     view = SaveView()
-    table = None
+    table = ""
     order: dict[tuple[str, str], list[tuple[bool, bool]]] = {}
     wanted = {(t, c): own for t, c, own, _ in JUMPS}
     for line in text.splitlines():

@@ -257,7 +257,8 @@ def parse_rule(chain: str, rule: dict) -> list[DnatRule | AcceptRule]:
             pre = DnatRule("prerouting", f["protocol"], lo, hi, addr, to_port, f.get("iif"),
                            f.get("source"), comment)
             out = pre.forward().output_rule()
-            return [pre] + ([out] if out else [])
+            rules: list[DnatRule | AcceptRule] = [pre]
+            return rules + ([out] if out else [])
         if chain == ACCEPT_CHAIN:
             if set(f) - {"iif", "source", "protocol", "ports", "daddr", "sets_mark"}:
                 return []
