@@ -78,7 +78,8 @@ class LinkTable:
 def split_json_stream(text: str) -> list[Any]:
     """The JSON documents of ``ip -j -batch`` output, one per command, in order."""
     dec = json.JSONDecoder()
-    out, i, n = [], 0, len(text)
+    out: list[Any] = []
+    i, n = 0, len(text)
     while True:
         while i < n and text[i] in " \t\r\n":
             i += 1
@@ -566,7 +567,7 @@ class LinkManager:
         # down to the ports' MTU)
         extra = {"mtu": int(attrs["mtu"])} if attrs.get("mtu") is not None else {}
         self.nl.set_link(name, ifalias=mark, **extra)
-        live = {"interfaces": [], "addresses": [], "routes": [], "mtu": attrs.get("mtu")}
+        live: dict[str, Any] = {"interfaces": [], "addresses": [], "routes": [], "mtu": attrs.get("mtu")}
         edits = link_edits(rtype, live, mark, attrs, mark)
         edits.bridge_opts = {}
         self._apply_edits(name, index, edits)
@@ -578,9 +579,11 @@ class LinkManager:
         if name not in table.links:
             raise ProviderError(f"{rtype} {name} no longer exists (removed outside kvmnet); "
                                 "run plan again to create it")
-        edits = link_edits(rtype, live_attrs(rtype, table, name), table.links[name].alias, after, mark)
+        link = table.links[name]
+        edits = link_edits(rtype, live_attrs(rtype, table, name), link.alias, after, mark)
         if not edits.empty():
-            self._apply_edits(name, table.links[name].index, edits)
+            assert link.index is not None     # `ip -j link` always reports ifindex
+            self._apply_edits(name, link.index, edits)
         return result_attrs(rtype, after)
 
     def delete(self, rtype: str, before: dict) -> None:

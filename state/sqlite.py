@@ -114,7 +114,8 @@ class SqliteState(StateBackend):
         conn = self._read_connection()
         if conn is None:
             return []
-        sql, params = _SELECT_HISTORY, ()
+        sql = _SELECT_HISTORY
+        params: tuple[int, ...] = ()
         if limit is not None:
             sql, params = sql + " LIMIT ?", (int(limit),)
         try:
@@ -336,6 +337,7 @@ class SqliteWriter(StateWriter):
         marks = ", ".join("?" for _ in values)
         cur = conn.execute(f"INSERT INTO history ({cols}) VALUES ({marks})",
                            tuple(values.values()))
+        assert cur.lastrowid is not None      # set by the INSERT
         return int(cur.lastrowid)
 
     def update_history(self, entry_id: int, **fields: Any) -> None:

@@ -178,7 +178,7 @@ def parse_network(xml: str) -> tuple[dict, str | None]:
         bridge=br.get("name") if br is not None else None,
         mtu=_int(mtu.get("size")) if mtu is not None else None,
         domain=dom.get("name") if dom is not None else None,
-        nat_port_range=([int(port.get("start")), int(port.get("end"))]
+        nat_port_range=([int(port.get("start", "")), int(port.get("end", ""))]
                         if mode == "nat" and port is not None and port.get("start") else None),
         ip=ip,
         virtualport=vp.get("type") if vp is not None else None,

@@ -62,9 +62,10 @@ def parse_interfaces(domain_xml: str | None) -> dict[str, Interface]:
     out: dict[str, Interface] = {}
     for el in root.findall("devices/interface"):
         mac_el = el.find("mac")
-        if mac_el is None or not mac_el.get("address"):
+        address = mac_el.get("address") if mac_el is not None else None
+        if not address:
             continue
-        mac = mac_el.get("address").lower()
+        mac = address.lower()
         src = el.find("source")
         model = el.find("model")
         driver = el.find("driver")
@@ -137,8 +138,9 @@ def parse_marks(domain_xml: str | None) -> dict[str, str]:
         return {}
     out = {}
     for nic in el:
-        if nic.tag.rsplit("}", 1)[-1] == "nic" and nic.get("mac") and nic.text:
-            out[nic.get("mac").lower()] = nic.text.strip()
+        mac = nic.get("mac")
+        if nic.tag.rsplit("}", 1)[-1] == "nic" and mac and nic.text:
+            out[mac.lower()] = nic.text.strip()
     return out
 
 
@@ -159,7 +161,9 @@ def merged_fields(live: Interface | None, saved: Interface | None) -> dict:
     drift whatever was desired, and an update sets both.
     """
     if live is None or saved is None:
-        return (live or saved).fields()
+        only = live or saved
+        assert only is not None           # callers pass a NIC that exists somewhere
+        return only.fields()
     lf, sf = live.fields(), saved.fields()
     out = {}
     for k in NIC_FIELDS:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import yaml
@@ -120,7 +121,7 @@ def digest(mapping: dict) -> str:
 
 def port_names(entries: list[Entry]) -> list[str]:
     """Interfaces the objects refer to (bridge ports, vlan parents)."""
-    names = set()
+    names: set[str] = set()
     for e in entries:
         if e.rtype == "bridge":
             names.update(e.attrs.get("interfaces") or [])
@@ -129,7 +130,7 @@ def port_names(entries: list[Entry]) -> list[str]:
     return sorted(names)
 
 
-def render_file(entries: list[Entry], known_elsewhere: set[str] = frozenset()) -> str:
+def render_file(entries: list[Entry], known_elsewhere: AbstractSet[str] = frozenset()) -> str:
     """The whole file: header lines, then the YAML.
 
     Ports and vlan parents that neither this file nor ``known_elsewhere`` (the IDs
@@ -141,7 +142,7 @@ def render_file(entries: list[Entry], known_elsewhere: set[str] = frozenset()) -
     lines = ["# Written by kvmnet (provider \"netplan\"). Edits show as drift on the next plan;",
              "# kvmnet never runs \"netplan apply\"."]
     network: dict = {"version": 2}
-    ethernets = {p: {} for p in port_names(entries) if p not in ours and p not in known_elsewhere}
+    ethernets: dict[str, dict] = {p: {} for p in port_names(entries) if p not in ours and p not in known_elsewhere}
     if ethernets:
         network["ethernets"] = ethernets
     for rtype, section in SECTIONS.items():

@@ -104,7 +104,8 @@ class SysctlProvider(Provider):
         except ProviderError as e:
             return [(None, str(e))]
         where = f" in network namespace {self.netns}" if self.netns else ""
-        problems = [("settings", f'unknown sysctl key "{k}"{where}') for k in unknown]
+        problems: list[tuple[str | None, str]] = [
+            ("settings", f'unknown sysctl key "{k}"{where}') for k in unknown]
         for k in read_only:
             why = (f"not writable inside network namespace {self.netns} (a host-wide key)"
                    if self.netns else "read-only")
