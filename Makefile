@@ -2,12 +2,18 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test demo bench clean
+.PHONY: install lint test demo bench clean
 
 install:
 	@bash scripts/install.sh
 
-test: install
+# ruff and mypy on the package (config in pyproject.toml; mypy follows package-dir
+# through scripts/typecheck.py).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(PY) scripts/typecheck.py
+
+test: install lint
 	$(PY) -m pytest -q tests
 
 demo: install

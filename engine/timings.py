@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 
 class Timings:
-    def __init__(self):
+    def __init__(self) -> None:
         self.phases: dict[str, float] = {}
 
     @contextmanager

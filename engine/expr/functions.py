@@ -146,7 +146,7 @@ def _lookup(m, key, default=_NO_DEFAULT):
     return default
 
 
-def _merge(*maps):
+def _merge(*maps) -> dict:
     out: dict = {}
     for i, m in enumerate(maps):
         if m is None:

@@ -6,6 +6,8 @@ Unknown values propagate: any operation that touches ``UNKNOWN`` yields it.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from kvmnet.engine.values import UNKNOWN, contains_unknown
 
 from . import ops
@@ -662,7 +664,7 @@ class ForExpr(Expr):
         self.key_expr, self.value_expr, self.cond = key_expr, value_expr, cond
         self.group, self.is_object, self.offset = group, is_object, offset
 
-    def evaluate(self, scope):
+    def evaluate(self, scope) -> Any:
         coll = self.collection.evaluate(scope)
         if coll is UNKNOWN:
             return UNKNOWN

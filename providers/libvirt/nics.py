@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from kvmnet.engine.resources import canonical
 from kvmnet.providers.base import ProviderError
@@ -48,9 +49,8 @@ class DomainView:
 
     def nic_attrs(self, mac: str) -> dict | None:
         live, saved = self.live_ifaces.get(mac), self.saved_ifaces.get(mac)
-        if live is None and saved is None:
-            return None
-        if (live or saved).type not in ("network", "bridge"):
+        iface = live if live is not None else saved
+        if iface is None or iface.type not in ("network", "bridge"):
             return None
         attrs = dict(domain=self.name, mac=mac, **nicxml.merged_fields(live, saved),
                      live=live is not None, persistent=saved is not None)
@@ -104,11 +104,19 @@ def view_of(conn, name: str) -> DomainView | None:
     return view(dom, name, bool(dom.isActive()), bool(dom.isPersistent()), detail)
 
 
-def _require(conn, name: str):
+def _require(conn, name: str) -> tuple[Any, DomainView]:
     dom = lookup(conn, name)
     if dom is None:
         raise ProviderError(f'domain "{name}" does not exist')
-    return dom, view_of(conn, name)
+    return dom, _view(conn, name)
+
+
+def _view(conn, name: str) -> DomainView:
+    """The domain's view; it existing is required (it may vanish between two calls)."""
+    v = view_of(conn, name)
+    if v is None:
+        raise ProviderError(f'domain "{name}" does not exist')
+    return v
 
 
 def split_id(id: str) -> tuple[str, str]:
@@ -146,7 +154,7 @@ def attach(conn, attrs: dict, mark: str) -> dict:
                             f"use kvmnet import to adopt it")
     with libvirt_error(f'domain "{v.name}": attach NIC'):
         dom.attachDeviceFlags(nicxml.render_interface(a), flags)
-    after = view_of(conn, v.name)
+    after = _view(conn, v.name)
     new = [m for m in after.macs() if m not in before]
     if a.get("mac"):
         mac = a["mac"]
@@ -170,7 +178,7 @@ def read_back(conn, domain: str, mac: str) -> dict:
 def update(conn, before: dict, attrs: dict, mark: str) -> dict:
     """Change network/bridge/link state of the live and/or saved NIC (update-device)."""
     a = canonical("nic_attachment", attrs)
-    domain, mac = a["domain"], a.get("mac") or (before or {}).get("mac")
+    domain, mac = a["domain"], str(a.get("mac") or (before or {}).get("mac"))
     dom, v = _require(conn, domain)
     live, saved = v.live_ifaces.get(mac), v.saved_ifaces.get(mac)
     if live is None and saved is None:
@@ -183,7 +191,7 @@ def update(conn, before: dict, attrs: dict, mark: str) -> dict:
         with libvirt_error(f'domain "{domain}": update NIC {mac}'):
             dom.updateDeviceFlags(nicxml.updated_interface(iface, a), flag)
     if mark and v.marks().get(mac) != mark:
-        _set_mark(dom, view_of(conn, domain), mac, mark)
+        _set_mark(dom, _view(conn, domain), mac, mark)
     return read_back(conn, domain, mac)
 
 
@@ -197,9 +205,9 @@ def detach(conn, domain: str, mac: str, timeout: float = DETACH_TIMEOUT) -> None
     """Detach from the running domain and the saved definition; wait until it is gone."""
     lv = libvirt()
     dom = lookup(conn, domain)
-    if dom is None:
+    v = view_of(conn, domain) if dom is not None else None
+    if v is None:
         return
-    v = view_of(conn, domain)
     live, saved = v.live_ifaces.get(mac), v.saved_ifaces.get(mac)
     if live is not None:
         with libvirt_error(f'domain "{domain}": detach NIC {mac}'):

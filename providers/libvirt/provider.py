@@ -58,10 +58,10 @@ class LibvirtProvider(Provider):
             for d in nics.read_all(self.conn).values():
                 marks = d.marks()
                 for mac in d.macs():
-                    attrs = d.nic_attrs(mac)
-                    if attrs is not None:
+                    nic = d.nic_attrs(mac)
+                    if nic is not None:
                         id = f"{d.name}/{mac}"
-                        out[id] = LiveObject(id, attrs, parse_mark(marks.get(mac)))
+                        out[id] = LiveObject(id, nic, parse_mark(marks.get(mac)))
             return out
         raise ProviderError(f"the libvirt provider does not manage {rtype}")
 
@@ -75,10 +75,10 @@ class LibvirtProvider(Provider):
         if rtype == "nic_attachment":
             domain, mac = nics.split_id(id)
             d = nics.view_of(self.conn, domain)
-            attrs = d.nic_attrs(mac) if d else None
-            if attrs is None:
+            nic = d.nic_attrs(mac) if d else None
+            if d is None or nic is None:
                 return None
-            return LiveObject(f"{domain}/{mac}", attrs, parse_mark(d.marks().get(mac)))
+            return LiveObject(f"{domain}/{mac}", nic, parse_mark(d.marks().get(mac)))
         raise ProviderError(f"the libvirt provider does not manage {rtype}")
 
     # -- plan-time checks ----------------------------------------------------------------
