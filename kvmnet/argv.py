@@ -103,7 +103,7 @@ def normalize(argv: list[str], table: OptionTable) -> list[str]:
         if name in table.takes_value and not _value_attached(w):
             expect_value = True
     # pass 2: global options after the first positional word (the command) move before it
-    first_cmd = next((i for i, (w, v) in enumerate(zip(out, is_value))
+    first_cmd = next((i for i, (w, v) in enumerate(zip(out, is_value, strict=True))
                       if not v and not w.startswith("-")), None)
     if first_cmd is None:
         return out + rest
