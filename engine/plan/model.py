@@ -110,6 +110,8 @@ class Plan:
                 d["changed_paths"] = c.changed_paths
             if c.private:
                 d["private"] = encode(c.private)
+            if c.dependencies:      # the state records them: a saved plan must carry them
+                d["dependencies"] = list(c.dependencies)
             return d
 
         return {
@@ -141,7 +143,8 @@ class Plan:
                 before=decode(ch.get("before")), after=decode(ch.get("after")),
                 replace_paths=[".".join(map(str, p)) for p in ch.get("replace_paths", [])],
                 id=x.get("id"), changed_paths=x.get("changed_paths", []),
-                reason=x.get("action_reason"), private=decode(x.get("private") or {}))
+                reason=x.get("action_reason"), private=decode(x.get("private") or {}),
+                dependencies=[str(a) for a in x.get("dependencies") or []])
 
         if d.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"unsupported plan format {d.get('format_version')!r}")
