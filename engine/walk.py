@@ -9,6 +9,14 @@ resource again once what it depends on exists. The first failure stops new work;
 what succeeded is in the state. Afterwards every changed object is read back and
 compared with what was asked for (a change that "succeeded" but is not live is an
 error), as nmstate's verify step does.
+
+Every change kvmnet makes is a plan run by this walk: apply, destroy, and the
+inverse plans of a rollback or a confirm-revert (:mod:`kvmnet.engine.plan.inverse`).
+A stop request (``stop``: SIGINT/SIGTERM, see :mod:`kvmnet.engine.operations`) ends
+the walk after the step in progress: that step is recorded, no new one starts.
+
+The ordering (:func:`order_steps`, :meth:`Walk.run`) is kept apart from running one
+generation of steps (:meth:`Walk._run_generation`: step -> provider -> state write).
 """
 from __future__ import annotations
 
@@ -44,11 +52,11 @@ class ApplyReport:
     not_started: list[tuple[str, str]] = field(default_factory=list)
     history_id: int | None = None
     records_before: dict = field(default_factory=dict)             # address -> InstanceRecord | None
-    rollback: object = None      # kvmnet.commands.rollback.RollbackReport, when one ran
+    interrupted: int | None = None      # the signal number that stopped the walk early
 
     @property
     def ok(self) -> bool:
-        return self.failed is None and not self.verify_errors
+        return self.failed is None and not self.verify_errors and self.interrupted is None
 
 
 def _resource_of(address: str) -> str:
@@ -125,11 +133,36 @@ def crash_point(variable: str, nth: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def pause_point(variable: str, nth: int, stopped: Callable[[], int | None]) -> None:
+    """Test hook for the signal tests (tests/real/test_signals.py): when the
+    environment variable ``variable`` is ``nth``, say so on stderr and wait (at most
+    30 s) for a stop request, so a test can send a signal between two exact steps.
+    ``KVMNET_TEST_PAUSE_AFTER_WRITES=N`` pauses right after the N-th change's state
+    write. Inactive unless the variable is set."""
+    import os
+    if os.environ.get(variable) != str(nth):
+        return
+    import sys
+    import time
+    sys.stderr.write(f"kvmnet-test: paused after {nth}\n")
+    sys.stderr.flush()
+    end = time.monotonic() + 30
+    while stopped() is None and time.monotonic() < end:
+        time.sleep(0.01)
+
+
+def _never() -> int | None:
+    return None
+
+
 class Walk:
-    def __init__(self, plan: Plan, prepared: Prepared, backend, providers, *,
+    def __init__(self, plan: Plan, prepared: Prepared | None, backend, providers, *,
                  lineage: str | None, timings: Timings = NULL,
-                 on_event: Callable[[str, str, str], None] | None = None):
+                 on_event: Callable[[str, str, str], None] | None = None,
+                 stop: Callable[[], int | None] = _never):
+        """``stop`` returns a signal number once the walk is asked to stop early."""
         self.plan = plan
+        self.stop = stop
         self.prepared = prepared
         self.backend = backend
         self.providers = providers
@@ -158,6 +191,8 @@ class Walk:
         assert c.after is not None        # only creates and updates are resolved
         if not contains_unknown(provider_after(c.type, c.after)):
             return provider_after(c.type, c.after)
+        if self.prepared is None:
+            raise ApplyError(f"{c.address}: a value is unknown and there is no configuration to evaluate it")
         decl = self.prepared.config.resources[_resource_of(c.address)]
         ev = self.prepared.evaluator
         ev.resolve_resource = lambda t, n: resource_value(self.prepared.config, self.values, t, n)
@@ -196,10 +231,19 @@ class Walk:
         except _Stop:
             pass
         if self.report.failed is None:
-            self._verify(changes)
+            done = {a for a, _ in self.report.done}
+            self._verify([c for c in changes if self.report.interrupted is None or c.address in done])
         remaining = {(c.address, a) for c in changes for a in _steps_of(c)}
-        self.report.not_started = sorted(remaining - set(self.report.done)) if self.report.failed else []
+        early = self.report.failed is not None or self.report.interrupted is not None
+        self.report.not_started = sorted(remaining - set(self.report.done)) if early else []
         return self.report
+
+    def _check_stop(self) -> None:
+        """End the walk here if a stop was requested (no new step starts)."""
+        signum = self.stop()
+        if signum is not None:
+            self.report.interrupted = signum
+            raise _Stop()
 
     def _forget_vanished(self, snap) -> None:
         """State entries whose objects are gone live and that nothing re-creates."""
@@ -226,6 +270,7 @@ class Walk:
         for s in steps:
             by_provider[s.change.provider].append(s)
         for pname, group in by_provider.items():
+            self._check_stop()
             provider = self.providers.get(pname)
             batch = []
             for s in group:
@@ -270,6 +315,11 @@ class Walk:
                     failed = self._first_unfinished(batch)
                     self._fail(failed.address, failed.action, f"{type(e).__name__}: {e}")
                 self._commit(result, owners[id(result.change)])
+                if not provider.transactional and self.stop() is not None:
+                    # the next step would start only on next(): it stays unstarted
+                    # (a transactional batch is committed already: record all of it)
+                    it.close()
+                    self._check_stop()
 
     def _first_unfinished(self, batch):
         done = set(self.report.done)
@@ -292,6 +342,7 @@ class Walk:
         self.private[c.address] = dict(result.private or {})
         self.report.done.append((c.address, action))
         self.on_event(c.address, action, "done")
+        pause_point("KVMNET_TEST_PAUSE_AFTER_WRITES", nth, self.stop)
 
     def _recheck_consumers(self, c: ResourceChange) -> None:
         if not TYPES[c.type].consumable:

@@ -1,6 +1,7 @@
-"""Running an apply: history record, the walk, the report."""
+"""Showing an apply: its steps, its outcome, and its exit code. The run itself
+(history entry, walk, rollback, stop on a signal) is
+:func:`kvmnet.engine.operations.run_plan`."""
 from __future__ import annotations
-
 
 from kvmnet.cli import Ctx, KvmnetFailure
 
@@ -19,66 +20,34 @@ def _event_printer(ctx: Ctx):
     return on_event
 
 
-def snapshot_before(plan, ps) -> dict:
-    """What providers save about the objects this apply is about to change."""
-    out: dict = {}
-    by: dict = {}
-    for c in plan.changes:
-        if c.id:
-            by.setdefault((c.provider, c.type), []).append(c.id)
-    for (pname, rtype), ids in by.items():
-        try:
-            snap = ps.get(pname).snapshot(rtype, ids)
-        except Exception as e:   # a snapshot is best effort; never blocks the apply
-            snap = {"error": str(e)}
-        if snap:
-            out[f"{pname}/{rtype}"] = snap
-    return out
-
-
-def execute(ctx: Ctx, be, plan, prepared, ps, snap, *, rollback=False, confirm_timeout=None,
-            lock=None):
-    from kvmnet.engine.plan.model import encode
+def execute(ctx: Ctx, be, plan, prepared, ps, *, rollback=False, confirm_timeout=None, lock=None):
+    """Run the plan; exit 0 (returns), 1 (failed) or 128+N (stopped by signal N)."""
+    from kvmnet.commands.rollback import RollbackPrinter
+    from kvmnet.engine import operations
     from kvmnet.engine.timings import NULL
-    from kvmnet.engine.walk import Walk
-    from kvmnet.state import FAILED, SUCCESS, HistoryEntry
 
-    entry = HistoryEntry(command=ctx.command_line(), serial_before=snap.serial,
-                         changes=[{"address": c.address, "action": "replace" if c.is_replace else c.actions[0],
-                                   "before": encode(c.before), "after": encode(c.after)}
-                                  for c in plan.changes],
-                         snapshot=snapshot_before(plan, ps))
-    with be.transaction() as w:
-        hid = w.add_history(entry)
     ctx.out("")
-    walk = Walk(plan, prepared, be, ps, lineage=be.read().lineage, timings=ctx.timings or NULL,
-                on_event=_event_printer(ctx))
-    report = walk.run()
-    report.history_id = hid
-
-    if not report.ok and rollback:
-        from kvmnet.commands.rollback import rollback_apply
-        rollback_apply(ctx, be, ps, prepared, report)
-
-    status = SUCCESS if report.ok else FAILED
-    add = sum(1 for _a, act in report.done if act == "create")
-    chg = sum(1 for _a, act in report.done if act == "update")
-    dst = sum(1 for _a, act in report.done if act == "delete")
-    summary = f"{add} added, {chg} changed, {dst} destroyed"
-    from kvmnet.state.records import now_iso
-    fields = dict(status=status, summary=summary, serial_after=be.read().serial, finished=now_iso())
-    rolled = getattr(report, "rollback", None)
-    if rolled is not None:          # the rollback already set status and summary
-        fields.pop("status")
-        fields.pop("summary")
-    with be.transaction() as w:
-        w.update_history(hid, **fields)
+    with operations.stop_on_signals() as stop:
+        outcome = operations.run_plan(be, plan, prepared, ps, command=ctx.command_line(),
+                                      rollback_on_failure=rollback, timings=ctx.timings or NULL,
+                                      on_event=_event_printer(ctx),
+                                      rollback_events=RollbackPrinter(ctx), stop=stop)
+    report = outcome.report
+    summary = (f"{outcome.count('create')} added, {outcome.count('update')} changed, "
+               f"{outcome.count('delete')} destroyed")
+    if report.interrupted is not None:
+        left = ", ".join(a for a, _ in report.not_started)
+        ctx.err(f"Error: interrupted by {operations.signal_name(report.interrupted)}: stopped after "
+                f"the step in progress ({summary}"
+                + (f"; not started: {left}" if left else "")
+                + "). The state records what was done; run kvmnet plan to see what is left.")
+        raise SystemExit(128 + report.interrupted)
     if report.ok:
         if confirm_timeout is not None:
             from kvmnet.commands.confirming import wait_for_confirmation
             wait_for_confirmation(ctx, be, ps, prepared, report, confirm_timeout, lock=lock)
         if plan.destroy:
-            ctx.out(f"\n[green]Destroy complete![/] Resources: {dst} destroyed.")
+            ctx.out(f"\n[green]Destroy complete![/] Resources: {outcome.count('delete')} destroyed.")
         else:
             ctx.out(f"\n[green]Apply complete![/] Resources: {summary}.")
         return report
@@ -87,7 +56,7 @@ def execute(ctx: Ctx, be, plan, prepared, ps, snap, *, rollback=False, confirm_t
         ctx.err(f"Error: {addr}: {action} failed: {msg}")
     for v in report.verify_errors:
         ctx.err(f"Error: verify: {v}")
-    if rolled is not None and getattr(rolled, "complete", False):
+    if outcome.rollback is not None and outcome.rollback.complete:
         ctx.err("\nApply failed; its changes were rolled back (see above).")
         raise KvmnetFailure()
     ctx.err(f"\nApply stopped. Done before the failure: {summary}"

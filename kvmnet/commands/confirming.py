@@ -5,7 +5,8 @@ or SSH session that ran the apply (``setsid``, SIGHUP ignored, stdio to a log
 file), holds the state's exclusive lock (handed over with ``Lock.adopt``/
 ``detach``, so nothing else applies meanwhile), and waits for a confirmation.
 Without one before the deadline it rolls back this apply's changes
-(:func:`kvmnet.commands.rollback.rollback_apply`) and the history says so.
+(:func:`kvmnet.engine.operations.revert`: the apply's inverse plan, run by the engine
+walk like any plan) and the history says so.
 
 Files next to the state ``S``:
 
@@ -215,8 +216,12 @@ def wait_for_confirmation(ctx: Ctx, be, ps, prepared, report, timeout: float, lo
         _reap(pid, block=True)
         ctx.err(f"Error: the confirmation waiter did not start (see {log}); "
                 "rolling back this apply's changes now.")
-        from kvmnet.commands.rollback import rollback_apply
-        rollback_apply(ctx, be, ps, prepared, report)
+        from kvmnet.commands.rollback import RollbackPrinter
+        from kvmnet.engine.operations import revert
+        with be.transaction() as w:
+            w.update_history(hid, status=REVERTING)
+        revert(be, prepared, ps, report, why="the confirmation waiter did not start",
+               events=RollbackPrinter(ctx))
         raise KvmnetFailure()
     lock.detach()           # the waiter holds it now; our release becomes a no-op
     secs = _secs(timeout)
@@ -387,13 +392,8 @@ def _waiter(ctx: Ctx, prepared, report, lock, deadline: float, timeout: float, r
     with be.transaction() as w:
         w.update_history(hid, status=REVERTING)
     _say(f"apply #{hid}: {why}; rolling back")
-    rb = _roll_back(ctx, be, prepared, report)
+    rb = _roll_back(ctx, be, prepared, report, why)
     _unlink(request_path(ctx.state_path))
-    if rb is not None:
-        h = next((e for e in be.history(5) if e.id == hid), None)
-        with be.transaction() as w:
-            w.update_history(hid, summary=f"{why}: {h.summary if h else ''}".rstrip(": "),
-                             finished=now_iso())
     _say(f"apply #{hid}: {'rollback complete' if rb is not None and rb.complete else 'rollback incomplete'}")
     lock.release()
     return 0 if rb is not None and rb.complete else 1
@@ -422,21 +422,20 @@ def _wait_for_request(state_path: str, pending: Pending) -> str | None:
         time.sleep(min(POLL_INTERVAL, max(0.0, pending.deadline - time.time())))
 
 
-def _roll_back(ctx: Ctx, be, prepared, report):
+def _roll_back(ctx: Ctx, be, prepared, report, why: str):
     """Undo the apply with providers built afresh in this process."""
     from kvmnet.commands.common import provider_set
-    from kvmnet.commands.rollback import rollback_apply
-    from kvmnet.state import FAILED
+    from kvmnet.commands.rollback import RollbackPrinter
+    from kvmnet.engine.operations import FAILED, end_history, revert
     try:
         ps = provider_set(ctx, prepared)
     except (KvmnetFailure, Exception) as e:     # noqa: BLE001 - reported in the history
         _say(f"cannot start providers for the rollback: {e!r}")
-        with be.transaction() as w:
-            w.update_history(report.history_id, status=FAILED,
-                             summary=f"not confirmed, but the rollback could not start: {e!r}")
+        end_history(be, report.history_id, FAILED,
+                    f"{why}, but the rollback could not start: {e!r}")
         return None
     try:
-        return rollback_apply(ctx, be, ps, prepared, report)
+        return revert(be, prepared, ps, report, why=why, events=RollbackPrinter(ctx))
     finally:
         ps.close()
 

@@ -200,7 +200,7 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
                 verb = "destroy all resources managed by kvmnet" if destroy else "perform these actions"
                 confirm_on_terminal(ctx, f"\nDo you really want to {verb}?")
             from kvmnet.commands.applying import execute
-            execute(ctx, be, the_plan, prepared, ps, snap, rollback=rollback,
+            execute(ctx, be, the_plan, prepared, ps, rollback=rollback,
                     confirm_timeout=confirm_timeout, lock=lock)
         finally:
             ps.close()
