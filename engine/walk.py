@@ -230,6 +230,10 @@ class Walk:
                 self._run_generation(gen)
         except _Stop:
             pass
+        if self.report.interrupted is None and self.report.failed is not None:
+            # a signal that also reached a provider's child process (Ctrl-C goes to the
+            # whole process group) fails its step: the run was still interrupted
+            self.report.interrupted = self.stop()
         if self.report.failed is None:
             done = {a for a, _ in self.report.done}
             self._verify([c for c in changes if self.report.interrupted is None or c.address in done])

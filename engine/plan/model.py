@@ -161,6 +161,17 @@ class Plan:
         )
 
 
+def stale_reason(plan: Plan, lineage: str | None, serial: int, config_digest: str) -> str | None:
+    """Why a saved plan no longer applies to this state and configuration, or None."""
+    if plan.lineage != lineage:
+        return f"it was made for state lineage {plan.lineage}, but the state's lineage is {lineage}"
+    if plan.serial != serial:
+        return f"the state has changed since the plan was made (serial {plan.serial} → {serial})"
+    if plan.config_digest != config_digest:
+        return "the configuration files have changed since the plan was made"
+    return None
+
+
 _UNKNOWN_JSON = {"__kvmnet_unknown__": True}
 
 

@@ -36,6 +36,9 @@ def execute(ctx: Ctx, be, plan, prepared, ps, *, rollback=False, confirm_timeout
     summary = (f"{outcome.count('create')} added, {outcome.count('update')} changed, "
                f"{outcome.count('delete')} destroyed")
     if report.interrupted is not None:
+        if report.failed:
+            addr, action, msg = report.failed
+            ctx.err(f"Error: {addr}: {action} failed: {msg}")
         left = ", ".join(a for a, _ in report.not_started)
         ctx.err(f"Error: interrupted by {operations.signal_name(report.interrupted)}: stopped after "
                 f"the step in progress ({summary}"

@@ -158,18 +158,6 @@ def load_saved_plan(ctx: Ctx, path: str):
         fail(ctx, f"cannot read plan file {path}: {e}")
 
 
-def _stale_reason(plan, snap, prepared) -> str | None:
-    if plan.lineage != snap.lineage:
-        return (f"it was made for state lineage {plan.lineage}, but the state's lineage is "
-                f"{snap.lineage}")
-    if plan.serial != snap.serial:
-        return (f"the state has changed since the plan was made (serial {plan.serial} → "
-                f"{snap.serial})")
-    if plan.config_digest != prepared.config.digest:
-        return "the configuration files have changed since the plan was made"
-    return None
-
-
 def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destroy=False,
               rollback=False, confirm_timeout=None, show_timings=False):
     from kvmnet.engine.config.evaluate import VariableInputs
@@ -182,7 +170,8 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
     with locked(ctx, be, EXCLUSIVE) as lock:
         snap = be.read()
         if saved is not None:
-            why = _stale_reason(saved, snap, prepared)
+            from kvmnet.engine.plan.model import stale_reason
+            why = stale_reason(saved, snap.lineage, snap.serial, prepared.config.digest)
             if why:
                 fail(ctx, f"saved plan {planfile} is stale: {why}. Run kvmnet plan again.")
             ps = provider_set(ctx, prepared)

@@ -190,3 +190,15 @@ def test_a_saved_plan_keeps_each_changes_dependencies(h):
     again = Plan.from_json(plan.to_json())
     assert {c.address: c.dependencies for c in again.resource_changes} == \
         {c.address: c.dependencies for c in plan.resource_changes} == {"network.lab": [], "bridge.br0": ["network.lab"]}
+
+
+def test_a_step_failed_by_the_signal_itself_is_still_an_interruption(h):
+    """Ctrl-C reaches a provider's child process too and fails its step: the run
+    ends interrupted (and is not rolled back), the failure kept in the report."""
+    h.config(TWO)
+    h.world.fail_on.add("bridge.br0")
+    out, be = run(h, rollback_on_failure=True,
+                  stop=lambda: signal.SIGINT if ("create", "bridge.br0") in h.world.calls else None)
+    assert out.status == "interrupted" and out.rollback is None
+    assert out.report.failed[:2] == ("bridge.br0", "create")
+    assert list(h.state().instances) == ["network.lab"]
