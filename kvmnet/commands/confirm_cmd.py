@@ -1,6 +1,6 @@
 """``kvmnet confirm [--revert] [--id N]``: keep (or roll back now) the changes of an
-``apply --confirm-timeout`` that is waiting for confirmation (see
-:mod:`kvmnet.commands.confirming`)."""
+``apply --confirm-timeout`` that is waiting for confirmation (the protocol is
+:mod:`kvmnet.engine.confirmation`; the waiter :mod:`kvmnet.commands.confirming`)."""
 from __future__ import annotations
 
 import time
@@ -8,8 +8,9 @@ import time
 import click
 
 from kvmnet.cli import Ctx, cli, fail
-from kvmnet.commands import confirming
 from kvmnet.commands.common import backend
+from kvmnet.commands.confirming import no_pending_apply
+from kvmnet.engine import confirmation
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
@@ -23,26 +24,26 @@ GRACE = 30.0     # how long past the deadline to wait for the waiter's answer
 @pass_ctx
 def confirm(ctx: Ctx, revert, apply_id):
     """Keep the changes of an apply --confirm-timeout that is waiting."""
-    from kvmnet.state import ROLLED_BACK, SUCCESS
-    pending = confirming.read_pending(ctx.state_path)
+    from kvmnet.engine.operations import ROLLED_BACK, SUCCESS
+    pending = confirmation.read_pending(ctx.state_path)
     if pending is None:
-        confirming.no_pending_apply(ctx)
+        no_pending_apply(ctx)
     if apply_id is not None and apply_id != pending.history_id:
         fail(ctx, f"apply #{apply_id} is not the one waiting for confirmation "
                   f"(#{pending.history_id} is); nothing was changed")
     be = backend(ctx)
-    if not confirming.waiter_alive(be, pending):
-        status = confirming.history_status(be, pending.history_id)
-        confirming.forget_pending(ctx.state_path, pending)   # reported once, below
-        if status in (None, confirming.AWAITING):
+    if not confirmation.waiter_alive(be, pending):
+        status = confirmation.history_status(be, pending.history_id)
+        confirmation.forget_pending(ctx.state_path, pending)   # reported once, below
+        if status in (None, confirmation.AWAITING):
             fail(ctx, f"apply #{pending.history_id} was waiting for confirmation, but its waiter "
                       f"(pid {pending.pid}) is gone without deciding (see {pending.log}): its "
                       "changes are still applied; run kvmnet plan to see where things stand")
-        confirming.no_pending_apply(ctx)
-    confirming.write_request(ctx.state_path, pending,
-                             confirming.REVERT if revert else confirming.CONFIRM)
+        no_pending_apply(ctx)
+    confirmation.write_request(ctx.state_path, pending,
+                               confirmation.REVERT if revert else confirmation.CONFIRM)
     limit = max(0.0, pending.deadline - time.time()) + GRACE
-    outcome = confirming.await_outcome(be, pending, limit)
+    outcome = confirmation.await_outcome(be, pending, limit)
     hid = pending.history_id
     if outcome == SUCCESS and not revert:
         ctx.out(f"Confirmed apply #{hid}: its changes stay.")

@@ -8,20 +8,8 @@ Without one before the deadline it rolls back this apply's changes
 (:func:`kvmnet.engine.operations.revert`: the apply's inverse plan, run by the engine
 walk like any plan) and the history says so.
 
-Files next to the state ``S``:
-
-``S.confirm.pending``
-    written by the waiter once it is ready: the pending apply's history ID, a random
-    token, the waiter's pid, the deadline and the log path. Removed when the wait
-    ends (before a rollback starts, so a late ``kvmnet confirm`` is told it is too
-    late).
-``S.confirm``
-    the request (``kvmnet confirm``, or ``yes`` typed on the apply's terminal):
-    ``{"history_id", "token", "action": "confirm" | "revert"}``. The waiter accepts
-    it only when both the history ID and the token are those of its own pending
-    record, so a request left over from an earlier apply never confirms a later one.
-``S.confirm.log``
-    the waiter's output (appended), including the rollback's lines.
+The protocol (the files next to the state, who may decide, the history
+transitions) is :mod:`kvmnet.engine.confirmation`; this module is the process side.
 
 The foreground process prompts for ``yes`` when stdin is a terminal; otherwise it
 prints how to confirm and returns while the waiter keeps waiting. Nothing live
@@ -39,126 +27,17 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import NoReturn
 
 from kvmnet.cli import Ctx, KvmnetFailure, fail
-from kvmnet.fileutil import atomic_write
+from kvmnet.engine.confirmation import (
+    AWAITING, CONFIRM, POLL_INTERVAL, REVERT, REVERTING, Pending, await_outcome,
+    confirmed, history_status, log_path, publish, reverted, reverting, wait_for_request,
+    write_request,
+)
 
-AWAITING = "awaiting-confirmation"     # history status while the waiter waits
-REVERTING = "reverting"                # history status while it rolls back
-CONFIRM, REVERT = "confirm", "revert"
-POLL_INTERVAL = 0.1                    # seconds between checks of the request file
 READY_TIMEOUT = 15.0                   # how long the apply waits for the waiter to start
-
-
-@dataclass
-class Pending:
-    """The record of the apply waiting for confirmation (``S.confirm.pending``)."""
-    history_id: int
-    token: str
-    pid: int
-    deadline: float          # Unix time
-    timeout: float
-    log: str
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Pending:
-        return cls(int(d["history_id"]), str(d["token"]), int(d["pid"]), float(d["deadline"]),
-                   float(d["timeout"]), str(d["log"]))
-
-
-# -- paths and files --------------------------------------------------------------------
-def pending_path(state_path: str) -> str:
-    return state_path + ".confirm.pending"
-
-
-def request_path(state_path: str) -> str:
-    return state_path + ".confirm"
-
-
-def log_path(state_path: str) -> str:
-    return state_path + ".confirm.log"
-
-
-def _write_json(path: str, data: dict) -> None:
-    """Atomically (temp file + rename), mode 0600."""
-    atomic_write(path, json.dumps(data), 0o600)
-
-
-def _read_json(path: str) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (FileNotFoundError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def read_pending(state_path: str) -> Pending | None:
-    data = _read_json(pending_path(state_path))
-    try:
-        return Pending.from_dict(data) if data else None
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def forget_pending(state_path: str, pending: Pending) -> None:
-    """Remove the pending record of a waiter that died (only if it is still that one)."""
-    current = read_pending(state_path)
-    if current is not None and current.token == pending.token:
-        _unlink(pending_path(state_path))
-
-
-def write_request(state_path: str, pending: Pending, action: str) -> None:
-    _write_json(request_path(state_path),
-                {"history_id": pending.history_id, "token": pending.token, "action": action})
-
-
-def requested_action(request: dict | None, pending: Pending) -> str | None:
-    """The action a request asks of ``pending``; None unless it names exactly that
-    apply (history ID and token) with a known action."""
-    if not request or request.get("history_id") != pending.history_id \
-            or request.get("token") != pending.token:
-        return None
-    action = request.get("action")
-    return action if action in (CONFIRM, REVERT) else None
-
-
-# -- the state side -----------------------------------------------------------------------
-def history_status(be, history_id: int) -> str | None:
-    for limit in (5, None):
-        for h in be.history(limit):
-            if h.id == history_id:
-                return h.status
-    return None
-
-
-def waiter_alive(be, pending: Pending) -> bool:
-    """The waiter is alive and still holds the state's exclusive lock."""
-    return any(h.pid == pending.pid and h.alive for h in be.locks())
-
-
-def await_outcome(be, pending: Pending, limit: float) -> str | None:
-    """Poll the history until the pending apply is decided (``success``,
-    ``rolled-back``, ``failed``, …) or the waiter died; its status then."""
-    end = time.monotonic() + limit
-    while True:
-        status = history_status(be, pending.history_id)
-        if status not in (AWAITING, REVERTING):
-            return status
-        if time.monotonic() >= end or not waiter_alive(be, pending):
-            # one last look: it may have finished just now
-            status = history_status(be, pending.history_id)
-            return None if status in (AWAITING, REVERTING) else status
-        time.sleep(POLL_INTERVAL)
 
 
 def confirm_hint(ctx: Ctx) -> str:
@@ -218,8 +97,7 @@ def wait_for_confirmation(ctx: Ctx, be, ps, prepared, report, timeout: float, lo
                 "rolling back this apply's changes now.")
         from kvmnet.commands.rollback import RollbackPrinter
         from kvmnet.engine.operations import revert
-        with be.transaction() as w:
-            w.update_history(hid, status=REVERTING)
+        reverting(be, ctx.state_path, hid)
         revert(be, prepared, ps, report, why="the confirmation waiter did not start",
                events=RollbackPrinter(ctx))
         raise KvmnetFailure()
@@ -354,8 +232,7 @@ def _say(text: str) -> None:
 
 
 def _waiter(ctx: Ctx, prepared, report, lock, deadline: float, timeout: float, ready_fd: int) -> int:
-    from kvmnet.state import SUCCESS, open_state
-    from kvmnet.state.records import now_iso
+    from kvmnet.state import open_state
 
     log = log_path(ctx.state_path)
     _detach_from_terminal(log)
@@ -365,8 +242,7 @@ def _waiter(ctx: Ctx, prepared, report, lock, deadline: float, timeout: float, r
     be = open_state(ctx.state_path)                  # never the parent's connection
     hid = report.history_id
     pending = Pending(hid, secrets.token_hex(16), os.getpid(), deadline, timeout, log)
-    _unlink(request_path(ctx.state_path))           # a leftover request is never ours
-    _write_json(pending_path(ctx.state_path), asdict(pending))
+    publish(ctx.state_path, pending)
     _say(f"apply #{hid} ({ctx.command_line()}): waiting until "
          f"{time.strftime('%H:%M:%S', time.localtime(deadline))} for confirmation (pid {os.getpid()})")
     try:
@@ -376,24 +252,19 @@ def _waiter(ctx: Ctx, prepared, report, lock, deadline: float, timeout: float, r
     finally:
         os.close(ready_fd)
 
-    action = _wait_for_request(ctx.state_path, pending)
+    action = wait_for_request(ctx.state_path, pending, terminated=lambda: _terminated)
     if action == CONFIRM:
-        with be.transaction() as w:
-            w.update_history(hid, status=SUCCESS, finished=now_iso())
-        _unlink(pending_path(ctx.state_path))
-        _unlink(request_path(ctx.state_path))
+        confirmed(be, ctx.state_path, pending)
         _say(f"apply #{hid}: confirmed; the changes stay")
         lock.release()
         return 0
 
     why = ("terminated (SIGTERM)" if _terminated else "rollback requested" if action == REVERT
            else f"not confirmed within {_secs(timeout)} s")
-    _unlink(pending_path(ctx.state_path))           # from here on, a confirm is too late
-    with be.transaction() as w:
-        w.update_history(hid, status=REVERTING)
+    reverting(be, ctx.state_path, hid)
     _say(f"apply #{hid}: {why}; rolling back")
     rb = _roll_back(ctx, be, prepared, report, why)
-    _unlink(request_path(ctx.state_path))
+    reverted(ctx.state_path)
     _say(f"apply #{hid}: {'rollback complete' if rb is not None and rb.complete else 'rollback incomplete'}")
     lock.release()
     return 0 if rb is not None and rb.complete else 1
@@ -405,21 +276,6 @@ _terminated = False
 def _on_sigterm(signum, frame) -> None:
     global _terminated
     _terminated = True
-
-
-def _wait_for_request(state_path: str, pending: Pending) -> str | None:
-    """CONFIRM or REVERT when requested in time (REVERT also on SIGTERM); None at
-    the deadline."""
-    path = request_path(state_path)
-    while True:
-        if _terminated:
-            return REVERT
-        action = requested_action(_read_json(path), pending)
-        if action is not None:
-            return action
-        if time.time() >= pending.deadline:
-            return None
-        time.sleep(min(POLL_INTERVAL, max(0.0, pending.deadline - time.time())))
 
 
 def _roll_back(ctx: Ctx, be, prepared, report, why: str):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kvmnet.commands.confirming import pending_path, read_pending
+from kvmnet.engine.confirmation import pending_path, read_pending
 from kvmnet.state import open_state
 from tests.conftest import requires_root
 from tests.e2e.test_sysctl_cli import Env

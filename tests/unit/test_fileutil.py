@@ -135,7 +135,7 @@ def test_sysctl_persist_file_is_0644_in_a_new_directory(tmp_path):
 
 
 def test_confirm_files_are_0600(tmp_path):
-    from kvmnet.commands.confirming import _read_json, _write_json
+    from kvmnet.engine.confirmation import _read_json, _write_json
     p = str(tmp_path / "kvmnet.state.db.confirm")
     _write_json(p, {"action": "confirm"})
     assert _read_json(p) == {"action": "confirm"} and mode_of(p) == 0o600
