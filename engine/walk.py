@@ -134,9 +134,10 @@ def crash_point(variable: str, nth: int) -> None:
 
 
 def pause_point(variable: str, nth: int, stopped: Callable[[], int | None]) -> None:
-    """Test hook for the signal tests (tests/real/test_signals.py): when the
+    """Test hook (tests/real/test_signals.py, test_rollback_consumers.py): when the
     environment variable ``variable`` is ``nth``, say so on stderr and wait (at most
-    30 s) for a stop request, so a test can send a signal between two exact steps.
+    30 s) for a stop request or for the file ``KVMNET_TEST_RESUME_FILE`` to exist,
+    so a test can act between two exact steps (send a signal, change the world).
     ``KVMNET_TEST_PAUSE_AFTER_WRITES=N`` pauses right after the N-th change's state
     write. Inactive unless the variable is set."""
     import os
@@ -144,10 +145,11 @@ def pause_point(variable: str, nth: int, stopped: Callable[[], int | None]) -> N
         return
     import sys
     import time
+    resume = os.environ.get("KVMNET_TEST_RESUME_FILE")
     sys.stderr.write(f"kvmnet-test: paused after {nth}\n")
     sys.stderr.flush()
     end = time.monotonic() + 30
-    while stopped() is None and time.monotonic() < end:
+    while stopped() is None and time.monotonic() < end and not (resume and os.path.exists(resume)):
         time.sleep(0.01)
 
 
