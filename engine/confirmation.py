@@ -160,6 +160,12 @@ def wait_for_request(state_path: str, pending: Pending,
         time.sleep(min(POLL_INTERVAL, max(0.0, pending.deadline - time.time())))
 
 
+def awaiting(be, history_id: int) -> None:
+    """The apply succeeded and now waits for a decision."""
+    with be.transaction() as w:
+        w.update_history(history_id, status=AWAITING)
+
+
 def publish(state_path: str, pending: Pending) -> None:
     """The waiter is ready: clear any leftover request (never ours), write the record."""
     _unlink(request_path(state_path))

@@ -32,7 +32,7 @@ from typing import NoReturn
 
 from kvmnet.cli import Ctx, KvmnetFailure, fail
 from kvmnet.engine.confirmation import (
-    AWAITING, CONFIRM, POLL_INTERVAL, REVERT, REVERTING, Pending, await_outcome,
+    AWAITING, CONFIRM, POLL_INTERVAL, REVERT, REVERTING, Pending, await_outcome, awaiting,
     confirmed, history_status, log_path, publish, reverted, reverting, wait_for_request,
     write_request,
 )
@@ -55,8 +55,7 @@ def wait_for_confirmation(ctx: Ctx, be, ps, prepared, report, timeout: float, lo
     hid = report.history_id
     if lock is None or not hasattr(lock, "adopt"):
         raise RuntimeError("--confirm-timeout needs the run's state lock to hand to the waiter")
-    with be.transaction() as w:
-        w.update_history(hid, status=AWAITING)
+    awaiting(be, hid)
     deadline = time.time() + max(0.0, timeout)
     log = log_path(ctx.state_path)
     log_start = os.path.getsize(log) if os.path.exists(log) else 0
