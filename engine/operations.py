@@ -264,8 +264,9 @@ def revert(backend, prepared, providers, report: ApplyReport, *, why: str,
     except BaseException as e:
         _end_quietly(backend, report.history_id, e, prefix=f"{why}: ")
         raise
-    end_history(backend, report.history_id, ROLLED_BACK if rb.complete else FAILED,
-                f"{why}: {rb.summary}")
+    if report.history_id is not None:
+        end_history(backend, report.history_id, ROLLED_BACK if rb.complete else FAILED,
+                    f"{why}: {rb.summary}")
     return rb
 
 

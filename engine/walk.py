@@ -193,11 +193,12 @@ class Walk:
         assert c.after is not None        # only creates and updates are resolved
         if not contains_unknown(provider_after(c.type, c.after)):
             return provider_after(c.type, c.after)
-        if self.prepared is None:
+        prepared = self.prepared
+        if prepared is None:
             raise ApplyError(f"{c.address}: a value is unknown and there is no configuration to evaluate it")
-        decl = self.prepared.config.resources[_resource_of(c.address)]
-        ev = self.prepared.evaluator
-        ev.resolve_resource = lambda t, n: resource_value(self.prepared.config, self.values, t, n)
+        decl = prepared.config.resources[_resource_of(c.address)]
+        ev = prepared.evaluator
+        ev.resolve_resource = lambda t, n: resource_value(prepared.config, self.values, t, n)
         ev.reset_locals()
         from kvmnet.engine.diagnostics import Diagnostics
         diags = Diagnostics()
