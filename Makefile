@@ -8,10 +8,12 @@ install:
 	@bash scripts/install.sh
 
 # ruff and mypy on the package (config in pyproject.toml; mypy follows package-dir
-# through scripts/typecheck.py).
+# through scripts/typecheck.py), and the import layers (import-linter contracts in
+# pyproject.toml, through scripts/lint_imports.py).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(PY) scripts/typecheck.py
+	$(PY) scripts/lint_imports.py
 
 test: install lint
 	$(PY) -m pytest -q tests

@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 
-from kvmnet.providers.base import Change
+from kvmnet.sdk.provider import Change
 from kvmnet.providers.iptables import IptablesProvider
 from kvmnet.providers.nftables import NftablesProvider
 from kvmnet.sandbox.netns import in_ns, netns

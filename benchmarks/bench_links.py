@@ -21,7 +21,7 @@ import time
 import uuid
 
 from kvmnet.engine.resources import canonical, with_defaults
-from kvmnet.providers.base import Change
+from kvmnet.sdk.provider import Change
 from kvmnet.providers.iproute import IprouteProvider
 from kvmnet.sandbox.netns import netns
 

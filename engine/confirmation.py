@@ -27,7 +27,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-from kvmnet.fileutil import atomic_write
+from kvmnet.sdk.files import atomic_write
 
 AWAITING = "awaiting-confirmation"     # history status while the waiter waits
 REVERTING = "reverting"                # history status while it rolls back

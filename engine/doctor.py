@@ -2,60 +2,31 @@
 
 A provider answers with :class:`Check` values from what it reads live about the
 objects the state says kvmnet manages (:class:`Managed`); this module only orders
-them bottom up, decides the exit status and renders them for people (a ✓/✗ list
+them bottom up (by the layers the plugins declare), decides the exit status and renders them for people (a ✓/✗ list
 with a hint under each failure) or machines (a JSON list). It reads nothing live.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 from typing import Iterable
 
-# The layers of a KVM host's networking, bottom up: the order of the checklist.
-LAYERS = (
-    "libvirt",       # the libvirt daemon answers on the provider's URI
-    "network",       # each libvirt network is active, its bridge up and addressed
-    "dhcp",          # dnsmasq runs for each network that serves DHCP
-    "ip_forward",    # routing is on where NAT or routed networks exist
-    "port_forward",  # kvmnet's forward rules are present and ahead of libvirt's
-    "bridge",        # host bridges exist and are up, their ports enslaved and up
-    "nic",           # hot-plugged NICs are present in their domains
-)
+from kvmnet.engine import registry
+from kvmnet.sdk.doctor import Check, Managed, failed
+
+__all__ = ["Check", "Managed", "all_ok", "asked", "by_type", "host_netns", "layer_ranks",
+           "ordered", "provider_failure", "render_human", "render_json"]
 
 OK_MARK, FAIL_MARK = "\u2713", "\u2717"
 
 
-@dataclass(frozen=True)
-class Check:
-    """One line of the checklist."""
-
-    layer: str                  # one of LAYERS (an unknown layer sorts last)
-    check: str                  # what was checked, e.g. "bridge virbr1 up and addressed"
-    address: str | None         # the managed resource it concerns (None: the host)
-    ok: bool
-    detail: str = ""            # what was found (on success too, e.g. the URI)
-    hint: str = ""              # what to do about a failure
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Managed:
-    """One resource instance kvmnet manages, as the state records it."""
-
-    address: str
-    type: str
-    id: str | None
-    attrs: dict
-
-
-def passed(check: str, layer: str, address: str | None = None, detail: str = "") -> Check:
-    return Check(layer, check, address, True, detail)
-
-
-def failed(check: str, layer: str, address: str | None, detail: str, hint: str) -> Check:
-    return Check(layer, check, address, False, detail, hint)
+def layer_ranks() -> dict[str, int]:
+    """Each layer the plugins declare, with its rank bottom up (the lowest rank
+    any plugin gives it)."""
+    ranks: dict[str, int] = {}
+    for plugin in registry.plugins().values():
+        for layer, rank in plugin.layers.items():
+            ranks[layer] = min(rank, ranks.get(layer, rank))
+    return ranks
 
 
 def by_type(managed: Iterable[Managed]) -> dict[str, list[Managed]]:
@@ -66,9 +37,11 @@ def by_type(managed: Iterable[Managed]) -> dict[str, list[Managed]]:
 
 
 def ordered(checks: Iterable[Check]) -> list[Check]:
-    """Bottom up by layer; within a layer, in the order the providers gave them."""
-    rank = {layer: i for i, layer in enumerate(LAYERS)}
-    return sorted(checks, key=lambda c: rank.get(c.layer, len(LAYERS)))
+    """Bottom up by layer rank; within a layer, in the order the providers gave
+    them; layers no plugin declares last."""
+    rank = layer_ranks()
+    last = max(rank.values(), default=0) + 1
+    return sorted(checks, key=lambda c: rank.get(c.layer, last))
 
 
 def all_ok(checks: Iterable[Check]) -> bool:
@@ -103,59 +76,31 @@ def render_human(checks: Iterable[Check]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def in_netns(netns: str | None, argv: str) -> str:
-    """A command line for a hint, run inside ``netns`` when there is one."""
-    return f"ip netns exec {netns} {argv}" if netns else argv
-
-
-def forward_checks(records: Iterable[Managed], intact: set[str], in_order: set[str],
-                   tool: str, netns: str | None) -> list[Check]:
-    """One check per managed forward: ✓ when the provider's read reports it
-    (``in_order``: all its rules as written and kvmnet's accept effective, i.e.
-    ahead of libvirt's rules); ✗ otherwise, telling apart rules that are gone from
-    rules that are there but come after libvirt's (``intact``: present whatever
-    the order)."""
-    out = []
-    for m in records:
-        what = f"forward {m.id} present and ahead of libvirt's rules"
-        if m.id in in_order:
-            out.append(passed(what, "port_forward", m.address))
-        elif m.id in intact:
-            out.append(failed(what, "port_forward", m.address,
-                              "its rules are there, but rules that are not kvmnet's come before "
-                              "kvmnet's accept in FORWARD (libvirt re-inserted its jumps?), "
-                              "so libvirt rejects the forwarded connections",
-                              f"kvmnet apply puts kvmnet's accept first again "
-                              f"(see: {in_netns(netns, tool)})"))
-        else:
-            out.append(failed(what, "port_forward", m.address,
-                              "kvmnet's rules for it are missing or were changed outside kvmnet",
-                              f"kvmnet apply writes them again (see: {in_netns(netns, tool)})"))
-    return out
-
-
-# the layer a provider's failure to answer at all belongs to, by the types it manages
-TYPE_LAYER = {"network": "network", "nic_attachment": "nic", "port_forward": "port_forward",
-              "bridge": "bridge", "vlan": "bridge", "sysctl_profile": "ip_forward"}
-
-# host-level providers whose ``netns`` says where this host's kernel objects live,
-# in the order asked (libvirt's bridges and dnsmasq are looked for there)
-HOST_NETNS_PROVIDERS = ("iproute", "netplan", "nftables", "iptables", "sysctl")
-
-
 def host_netns(provider_configs: dict[str, dict]) -> str | None:
-    """The namespace of the host's kernel objects: the first ``netns`` set on a
-    host-level provider block (see HOST_NETNS_PROVIDERS), else None (the host's)."""
-    for name in HOST_NETNS_PROVIDERS:
+    """The namespace of the host's kernel objects: the ``netns`` set on the
+    host-level provider block ranked first (see :attr:`kvmnet.sdk.Plugin.host_netns`),
+    else None (the host's)."""
+    ranked = sorted((p.host_netns, name) for name, p in registry.plugins().items()
+                    if p.host_netns is not None)
+    for _rank, name in ranked:
         ns = (provider_configs.get(name) or {}).get("netns")
         if isinstance(ns, str) and ns:
             return ns
     return None
 
 
+def asked(provider: str, managed: dict) -> bool:
+    """Whether doctor asks a provider: when it manages something, or when its
+    plugin says its block alone is worth checking."""
+    plugin = registry.plugin_of(provider)
+    return bool(managed) or (plugin is not None and plugin.diagnose_alone)
+
+
 def provider_failure(provider: str, types: Iterable[str], error: str) -> Check:
     """A provider that could not be asked at all (it would not start, its read failed)."""
-    layers = [TYPE_LAYER[t] for t in types if t in TYPE_LAYER]
-    layer = "libvirt" if provider == "libvirt" else (layers[0] if layers else provider)
+    plugin = registry.plugin_of(provider)
+    known = registry.resource_types()
+    layers = [known[t].doctor_layer for t in types if t in known and known[t].doctor_layer]
+    layer = (plugin.failure_layer if plugin is not None else None) or (layers[0] if layers else provider)
     return failed(f"provider {provider} answers", layer, None, error,
                   f"check the provider \"{provider}\" block and what it points at")

@@ -18,7 +18,7 @@ from kvmnet.engine.model import ResourceInstance
 from kvmnet.engine.plan.diff import merge_planned
 from kvmnet.engine.resources import canonical, with_defaults
 from kvmnet.engine.timings import NULL, Timings
-from kvmnet.engine.values import UNKNOWN
+from kvmnet.sdk.values import UNKNOWN
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -37,7 +37,7 @@ class Prepared:
 def resource_value(config: Config, values: Mapping[str, dict] | _PlannedValues, rtype: str, name: str):
     """A resource's value for references: one instance's attributes, a list (count) or
     a map (for_each) of them."""
-    from kvmnet.engine.values import UNKNOWN
+    from kvmnet.sdk.values import UNKNOWN
 
     decl = config.resources.get(f"{rtype}.{name}")
     if decl is None:

@@ -1,30 +1,126 @@
-"""Provider plugins: found through the ``kvmnet.providers`` entry point group,
-imported only when a command really needs one (``validate`` imports none)."""
+"""Provider plugins: the engine's only source of resource types and providers.
+
+Each entry point of the ``kvmnet.providers`` group names a
+:class:`kvmnet.sdk.Plugin`: a light object listing the resource types a provider
+serves and where its class is. Discovery loads only these plugin objects (so
+``validate`` imports no libvirt or netlink); a provider class is imported when a
+command first needs one of its instances.
+
+``KVMNET_PROVIDERS`` (comma-separated entry point names) limits discovery to
+those plugins, e.g. to run with a third-party provider alone.
+"""
 from __future__ import annotations
 
+import dataclasses
+import os
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import Iterable
 
-from kvmnet.engine.diagnostics import Diagnostics
+from kvmnet.engine.diagnostics import DiagnosticError, Diagnostics
+from kvmnet.sdk.provider import Provider
+from kvmnet.sdk.types import Plugin, ResourceType
 
-if TYPE_CHECKING:
-    from kvmnet.providers.base import Provider
+GROUP = "kvmnet.providers"
+ONLY_ENV = "KVMNET_PROVIDERS"
 
+_plugins: dict[str, Plugin] | None = None
+_types: dict[str, ResourceType] | None = None
 _classes: dict[str, type] = {}
+
+
+def _fail(message: str) -> DiagnosticError:
+    d = Diagnostics()
+    d.add(message)
+    return DiagnosticError(d)
+
+
+def _wanted() -> set[str] | None:
+    only = os.environ.get(ONLY_ENV, "")
+    names = {n.strip() for n in only.split(",") if n.strip()}
+    return names or None
+
+
+def plugins() -> dict[str, Plugin]:
+    """The installed plugins (those ``KVMNET_PROVIDERS`` names, when set), by name."""
+    global _plugins
+    if _plugins is None:
+        wanted = _wanted()
+        found: dict[str, Plugin] = {}
+        for ep in entry_points(group=GROUP):
+            if wanted is not None and ep.name not in wanted or ep.name in found:
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as e:          # noqa: BLE001 - any import failure of a plugin
+                raise _fail(f'provider plugin "{ep.name}" ({ep.value}) cannot be loaded: '
+                            f"{type(e).__name__}: {e}") from None
+            if not isinstance(plugin, Plugin):
+                raise _fail(f'provider plugin "{ep.name}" ({ep.value}) is not a kvmnet.sdk.Plugin')
+            if plugin.name != ep.name:
+                raise _fail(f'provider plugin "{ep.name}" ({ep.value}) calls itself "{plugin.name}"; '
+                            "the entry point name and Plugin.name must be the same")
+            found[ep.name] = plugin
+        if wanted is not None and wanted - set(found):
+            raise _fail(f"{ONLY_ENV} names provider plugins that are not installed: "
+                        f"{', '.join(sorted(wanted - set(found)))} (entry point group {GROUP})")
+        _plugins = found
+    return _plugins
+
+
+def resource_types() -> dict[str, ResourceType]:
+    """Every resource type the plugins serve, each with ``providers`` filled in
+    (its default provider first, then the others by name)."""
+    global _types
+    if _types is None:
+        _types = merge_types(plugins().values())
+    return _types
+
+
+def merge_types(found: Iterable[Plugin]) -> dict[str, ResourceType]:
+    """One definition per type name: plugins serving the same type must register
+    the same definition (a shared types module)."""
+    defs: dict[str, ResourceType] = {}
+    servers: dict[str, list[str]] = {}
+    for plugin in found:
+        for t in plugin.types:
+            first = defs.setdefault(t.name, t)
+            if first is not t:
+                raise _fail(f'resource type "{t.name}" is defined twice, by provider plugins '
+                            f'{", ".join(servers[t.name])} and "{plugin.name}"; providers serving one '
+                            "type must share its definition")
+            servers.setdefault(t.name, []).append(plugin.name)
+    out = {}
+    for name in sorted(defs):
+        t = defs[name]
+        names = sorted(servers[name], key=lambda p: (p != t.default_provider, p))
+        out[name] = dataclasses.replace(t, providers=tuple(names))
+    return out
+
+
+def plugin_of(provider: str) -> Plugin | None:
+    """The plugin of a provider instance name ("netplan" for "netplan.kvm02")."""
+    return plugins().get(provider.split(".", 1)[0])
 
 
 def provider_class(name: str):
     if name not in _classes:
-        eps = {ep.name: ep for ep in entry_points(group="kvmnet.providers")}
-        if name not in eps:
-            raise KeyError(f'no provider plugin "{name}" is installed (entry point group kvmnet.providers)')
-        _classes[name] = eps[name].load()
+        plugin = plugin_of(name)
+        if plugin is None:
+            raise KeyError(f'no provider plugin "{name}" is installed (entry point group {GROUP})')
+        _classes[name] = plugin.load()
     return _classes[name]
 
 
 def register(name: str, cls: type) -> None:
     """Register a provider class directly (tests use a fake provider this way)."""
     _classes[name] = cls
+
+
+def reset() -> None:
+    """Forget what discovery found (tests that change the installed plugins)."""
+    global _plugins, _types
+    _plugins = _types = None
+    _classes.clear()
 
 
 def check_provider_config(cls, name: str, config: dict, diags: Diagnostics, where=None) -> None:
@@ -54,7 +150,6 @@ class ProviderSet:
             cfg = self.configs.get(name, {})
             check_provider_config(cls, name, cfg, diags, self.where.get(name))
             if diags:
-                from kvmnet.engine.diagnostics import DiagnosticError
                 raise DiagnosticError(diags)
             self.instances[name] = cls(cfg, instance=name)
         return self.instances[name]

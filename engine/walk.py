@@ -30,8 +30,8 @@ from kvmnet.engine.plan.planner import consumer_problems, describe_consumers
 from kvmnet.engine.prepare import Prepared, resource_value
 from kvmnet.engine.resources import TYPES, canonical, identity, with_defaults
 from kvmnet.engine.timings import NULL, Timings
-from kvmnet.engine.values import UNKNOWN, contains_unknown
-from kvmnet.engine.ownership import format_mark
+from kvmnet.sdk.values import UNKNOWN, contains_unknown
+from kvmnet.sdk.ownership import format_mark
 
 
 class ApplyError(Exception):
@@ -290,7 +290,7 @@ class Walk:
                         after = self._resolve_after(c)
                     except ApplyError as e:
                         self._fail(c.address, s.action, str(e))
-                from kvmnet.providers.base import Change
+                from kvmnet.sdk.provider import Change
                 before = c.before if s.action != "create" else None
                 private = dict(self.private.get(c.address, {})) if s.action != "create" else {}
                 batch.append(Change(action=s.action, type=c.type, address=c.address, before=before,
@@ -307,7 +307,7 @@ class Walk:
         return self.lineage
 
     def _apply_batch(self, pname: str, provider, batch, owners) -> None:
-        from kvmnet.providers.base import ProviderError
+        from kvmnet.sdk.provider import ProviderError
         it = provider.apply(batch)
         with self.timings.phase(f"apply {pname}"):
             while True:

@@ -26,10 +26,10 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator, overload
 
-from kvmnet.engine.doctor import Check, forward_checks
-from kvmnet.engine.ownership import Mark, parse_mark
-from kvmnet.engine.values import contains_unknown
-from kvmnet.providers.base import Change, LiveObject, Provider, ProviderError, Result
+from kvmnet.sdk.doctor import Check, Managed, failed, in_netns, passed
+from kvmnet.sdk.ownership import Mark, parse_mark
+from kvmnet.sdk.values import contains_unknown
+from kvmnet.sdk.provider import Change, LiveObject, Provider, ProviderError, Result
 
 PROTOCOLS = ("tcp", "udp")
 # Comment on the one rule kvmnet places in a chain it does not own (libvirt's
@@ -394,3 +394,29 @@ class ForwardingProvider(Provider):
                                 f"not live as written: {', '.join(missing)}")
         for change, forward in outcome:
             yield Result(change, result_attrs(change, forward))
+
+
+def forward_checks(records: Iterable[Managed], intact: set[str], in_order: set[str],
+                   tool: str, netns: str | None) -> list[Check]:
+    """One check per managed forward: ✓ when the provider's read reports it
+    (``in_order``: all its rules as written and kvmnet's accept effective, i.e.
+    ahead of libvirt's rules); ✗ otherwise, telling apart rules that are gone from
+    rules that are there but come after libvirt's (``intact``: present whatever
+    the order)."""
+    out = []
+    for m in records:
+        what = f"forward {m.id} present and ahead of libvirt's rules"
+        if m.id in in_order:
+            out.append(passed(what, "port_forward", m.address))
+        elif m.id in intact:
+            out.append(failed(what, "port_forward", m.address,
+                              "its rules are there, but rules that are not kvmnet's come before "
+                              "kvmnet's accept in FORWARD (libvirt re-inserted its jumps?), "
+                              "so libvirt rejects the forwarded connections",
+                              f"kvmnet apply puts kvmnet's accept first again "
+                              f"(see: {in_netns(netns, tool)})"))
+        else:
+            out.append(failed(what, "port_forward", m.address,
+                              "kvmnet's rules for it are missing or were changed outside kvmnet",
+                              f"kvmnet apply writes them again (see: {in_netns(netns, tool)})"))
+    return out

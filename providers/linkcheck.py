@@ -10,7 +10,7 @@ and ``operstate``; whether a link is up is told by
 """
 from __future__ import annotations
 
-from kvmnet.engine.doctor import Check, failed, in_netns, passed
+from kvmnet.sdk.doctor import Check, failed, in_netns, passed
 from kvmnet.providers.links import LinkTable, admin_up, carrier_problem, read_table
 
 

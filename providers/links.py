@@ -27,8 +27,8 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from kvmnet.engine.ownership import parse_mark
-from kvmnet.providers.base import Consumer, LiveObject, ProviderError
+from kvmnet.sdk.ownership import parse_mark
+from kvmnet.sdk.provider import Consumer, LiveObject, ProviderError
 from kvmnet.providers.netns import command, netns_path
 
 LINK_TYPES = ("bridge", "vlan")

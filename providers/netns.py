@@ -12,7 +12,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, TypeVar
 
-from kvmnet.providers.base import ProviderError
+from kvmnet.sdk.provider import ProviderError
 
 NETNS_DIR = "/run/netns"
 T = TypeVar("T")

@@ -27,7 +27,7 @@ from kvmnet.engine.config.model import Config, ResourceDecl
 from kvmnet.engine.diagnostics import Diagnostic, Diagnostics
 from kvmnet.engine.model import Lifecycle, ResourceInstance, SourcePos, format_address
 from kvmnet.engine.resources import TYPES
-from kvmnet.engine.values import UNKNOWN, contains_unknown
+from kvmnet.sdk.values import UNKNOWN, contains_unknown
 
 # resolve(type, name) -> value of a resource for references: dict (single instance),
 # list (count) or dict of dicts (for_each); UNKNOWN where not known yet

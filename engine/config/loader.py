@@ -16,9 +16,9 @@ from kvmnet.engine.config.model import (
     Config, LocalDecl, OutputDecl, ProviderDecl, ResourceDecl, VariableDecl,
 )
 from kvmnet.engine.diagnostics import Diagnostics
+from kvmnet.engine import registry
 from kvmnet.engine.resources import TYPES
 
-KNOWN_PROVIDERS = ("libvirt", "iproute", "netplan", "nftables", "iptables", "sysctl")
 VARS_FILE = "kvmnet.vars.hcl"
 
 
@@ -88,8 +88,8 @@ def _load_block(cfg: Config, b: Block, d: Diagnostics) -> None:
     elif b.type == "provider":
         if _want_labels(b, 1, 'provider "NAME"', d):
             name = b.labels[0]
-            if name not in KNOWN_PROVIDERS:
-                d.add(f'unknown provider "{name}"; known providers: {", ".join(KNOWN_PROVIDERS)}',
+            if name not in registry.plugins():
+                d.add(f'unknown provider "{name}"; known providers: {", ".join(registry.plugins())}',
                       file=b.file, line=b.line)
             elif name in cfg.providers:
                 first = cfg.providers[name]

@@ -8,7 +8,7 @@ from .errors import ExprError
 
 
 @lru_cache(maxsize=4096)
-def _network(prefix: str):
+def _parse_cidr(prefix: str):
     try:
         return ipaddress.ip_network(prefix, strict=False)
     except ValueError:
@@ -17,7 +17,7 @@ def _network(prefix: str):
 
 def cidrhost(prefix: str, hostnum: int) -> str:
     """Address number ``hostnum`` in ``prefix``; negative numbers count from the end."""
-    net = _network(prefix)
+    net = _parse_cidr(prefix)
     size = net.num_addresses
     n = hostnum + size if hostnum < 0 else hostnum
     if not 0 <= n < size:
@@ -27,7 +27,7 @@ def cidrhost(prefix: str, hostnum: int) -> str:
 
 
 def cidrsubnet(prefix: str, newbits: int, netnum: int) -> str:
-    net = _network(prefix)
+    net = _parse_cidr(prefix)
     if newbits < 0:
         raise ExprError("newbits must not be negative")
     new_len = net.prefixlen + newbits
@@ -42,7 +42,7 @@ def cidrsubnet(prefix: str, newbits: int, netnum: int) -> str:
 
 
 def cidrnetmask(prefix: str) -> str:
-    net = _network(prefix)
+    net = _parse_cidr(prefix)
     if net.version != 4:
         raise ExprError("IPv6 addresses cannot have a netmask")
     return str(net.netmask)

@@ -52,7 +52,7 @@ class RawMap(N.Expr):
             if type(k) is not str:
                 key = k.evaluate(scope)
                 if type(key) is not str:
-                    from kvmnet.engine.values import UNKNOWN
+                    from kvmnet.sdk.values import UNKNOWN
                     if key is UNKNOWN:
                         return UNKNOWN
                     from .ops import to_string

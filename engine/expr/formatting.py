@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-from kvmnet.engine.values import UNKNOWN, contains_unknown
+from kvmnet.sdk.values import UNKNOWN, contains_unknown
 
 from . import ops
 from .errors import ExprError

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from kvmnet.engine.values import UNKNOWN, contains_unknown
+from kvmnet.sdk.values import UNKNOWN, contains_unknown
 
 from . import cidr, ops
 from .errors import ExprError

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from kvmnet.engine.values import UNKNOWN
+from kvmnet.sdk.values import UNKNOWN
 
 from .errors import ExprError
 

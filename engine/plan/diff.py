@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kvmnet.engine.resources import TYPES
-from kvmnet.engine.values import UNKNOWN, contains_unknown
+from kvmnet.sdk.values import UNKNOWN, contains_unknown
 
 
 @dataclass(frozen=True)

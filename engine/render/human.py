@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from kvmnet.engine.plan.model import Plan, ResourceChange
-from kvmnet.engine.values import UNKNOWN
+from kvmnet.sdk.values import UNKNOWN
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import time
 from collections import Counter
 
 from kvmnet.engine.resources import TYPES
-from kvmnet.fileutil import atomic_write
+from kvmnet.sdk.files import atomic_write
 
 
 def _write(path: str, lines: list[str]) -> None:

@@ -3,11 +3,12 @@
 Two passes over every instance, then one over all of them:
 
 1. the schema pass (:mod:`.schema`): types, required and unknown attributes, enums
-   and ranges, from ``schemas/<type>.json``;
+   and ranges, from the JSON Schema the type's provider ships;
 2. the semantic rules of the instance's type (:mod:`.semantic`), which see the
    values that failed the schema (and those known only after apply) as UNKNOWN and
    skip them;
-3. the cross-instance rules (:mod:`.cross_rules`).
+3. the cross-instance rules (:mod:`.cross_rules`): the claims, offers and lookups
+   the types declare.
 
 Every problem found becomes a :class:`~kvmnet.engine.diagnostics.Diagnostic` with
 the file, the line of the offending attribute, the address and the attribute path;
@@ -25,12 +26,12 @@ from typing import Any, Iterable, Mapping
 
 from kvmnet.engine.diagnostics import Diagnostic, Diagnostics
 from kvmnet.engine.model import ResourceInstance
-from kvmnet.engine.values import UNKNOWN
+from kvmnet.sdk.rules import Finding, Subject
+from kvmnet.sdk.values import UNKNOWN
 
 from .cross_rules import cross_findings
 from .schema import check_schema
 from .semantic import semantic_findings
-from .subject import Finding, Subject
 
 __all__ = ["validate_instances", "validate_instance", "validate_across", "Validation"]
 

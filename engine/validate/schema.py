@@ -1,5 +1,5 @@
-"""The schema pass: each instance's configured attributes against its type's JSON
-Schema (``schemas/<type>.json``), with jsonschema's errors turned into findings that
+"""The schema pass: each instance's configured attributes against the JSON Schema
+its type's provider ships (:meth:`kvmnet.sdk.ResourceType.schema`), with jsonschema's errors turned into findings that
 name the attribute, the bad value and what is allowed.
 
 Values known only after apply are removed before the check (and a ``required``
@@ -15,19 +15,16 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from kvmnet.engine.values import UNKNOWN
-from kvmnet.schemas import RESOURCE_TYPES, load_schema
+from kvmnet.engine.resources import TYPES
+from kvmnet.sdk.rules import Finding, path_str, show
+from kvmnet.sdk.values import UNKNOWN
 
 from .precheck import Unsupported, compile_precheck
-from .subject import Finding, path_str, show
 
 Path = tuple  # ("ip", 0, "dhcp_host", 1, "mac")
 
 _VALIDATORS: dict[str, object] = {}   # type -> jsonschema.Draft202012Validator
 _PRECHECKS: dict[str, object] = {}
-
-# Attributes a provider computes; setting them gets a specific message.
-_COMPUTED = {"network": ("uuid", "active")}
 
 
 def validator_for(rtype: str):
@@ -36,7 +33,7 @@ def validator_for(rtype: str):
     v = _VALIDATORS.get(rtype)
     if v is None:
         from jsonschema import Draft202012Validator
-        v = _VALIDATORS[rtype] = Draft202012Validator(load_schema(rtype))
+        v = _VALIDATORS[rtype] = Draft202012Validator(TYPES[rtype].schema())
     return v
 
 
@@ -45,7 +42,7 @@ def precheck_for(rtype: str):
     check = _PRECHECKS.get(rtype)
     if check is None:
         try:
-            check = compile_precheck(load_schema(rtype))
+            check = compile_precheck(TYPES[rtype].schema())
         except Unsupported:
             check = validator_for(rtype).is_valid
         _PRECHECKS[rtype] = check
@@ -145,9 +142,9 @@ def _original_path(spath: Path, index_maps: dict) -> Path:
 def check_schema(rtype: str, attrs: dict) -> SchemaResult:
     """Findings of the schema pass for one instance's attributes."""
     result = SchemaResult()
-    if rtype not in RESOURCE_TYPES:
+    if rtype not in TYPES:
         result.findings.append(Finding("", f"unknown resource type {rtype!r}; kvmnet knows "
-                                           + ", ".join(RESOURCE_TYPES)))
+                                           + ", ".join(TYPES)))
         return result
     stripped = strip_unknown(attrs)
     if precheck_for(rtype)(stripped.value):
@@ -222,7 +219,7 @@ def _block_label(spath: Path, here: str) -> str:
 
 
 def _unknown_attribute(rtype: str, spath: Path, key: str, props: list, where: str) -> str:
-    if not spath and key in _COMPUTED.get(rtype, ()):
+    if not spath and key in TYPES[rtype].computed:
         return f'"{key}" is computed by the provider and cannot be set'
     close = difflib.get_close_matches(key, props, n=1)
     if close:

@@ -1,23 +1,25 @@
-"""Which semantic rules apply to which resource type (run after the schema pass)."""
+"""The semantic rules of an instance (run after the schema pass): that its
+provider serves its type, then the rules its type declares."""
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Iterator
 
-from . import forward_rules, link_rules, network_rules, nic_rules, provider_rules, sysctl_rules
-from .subject import Finding, Subject
+from kvmnet.engine.resources import TYPES
+from kvmnet.sdk.rules import Finding, Subject, show
 
-Rule = Callable[[Subject], Iterator[Finding]]
 
-RULES_BY_TYPE: dict[str, tuple[Rule, ...]] = {
-    "network": provider_rules.RULES + network_rules.RULES,
-    "bridge": provider_rules.LINK_RULES + link_rules.BRIDGE_RULES,
-    "vlan": provider_rules.LINK_RULES + link_rules.VLAN_RULES,
-    "nic_attachment": provider_rules.RULES + nic_rules.RULES,
-    "port_forward": provider_rules.RULES + forward_rules.RULES,
-    "sysctl_profile": provider_rules.RULES + sysctl_rules.RULES,
-}
+def check_provider_serves_type(s: Subject) -> Iterator[Finding]:
+    """The instance's provider is one that serves its type."""
+    rtype = TYPES.get(s.inst.type)
+    if rtype is None or not s.inst.provider:
+        return
+    if s.provider_type not in rtype.providers:
+        yield Finding("provider", f"provider {show(s.inst.provider)} does not serve {s.inst.type} resources; "
+                                  f"use one of: {', '.join(rtype.providers)}")
 
 
 def semantic_findings(s: Subject) -> Iterator[Finding]:
-    for rule in RULES_BY_TYPE.get(s.inst.type, ()):
+    yield from check_provider_serves_type(s)
+    rtype = TYPES.get(s.inst.type)
+    for rule in rtype.rules if rtype is not None else ():
         yield from rule(s)

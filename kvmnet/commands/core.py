@@ -30,7 +30,7 @@ def _make_plan(ctx: Ctx, prepared, be, snap, *, refresh=True, refresh_only=False
     from kvmnet.engine.diagnostics import DiagnosticError
     from kvmnet.engine.plan.planner import PlanOptions, make_plan
     from kvmnet.engine.timings import NULL
-    from kvmnet.providers.base import ProviderError
+    from kvmnet.sdk.provider import ProviderError
     ps = provider_set(ctx, prepared)
     if refresh:
         start_providers(ctx, ps, prepared, snap)
@@ -268,14 +268,17 @@ def graph(ctx: Ctx, fmt):
 @pass_ctx
 def import_(ctx: Ctx, address, id_):
     """Adopt an existing object as ADDRESS without changing it."""
-    from kvmnet.engine.resources import canonical, identity
-    from kvmnet.providers.base import ProviderError
+    from kvmnet.engine.resources import canonical, identity, import_id_problem
+    from kvmnet.sdk.provider import ProviderError
     from kvmnet.state import EXCLUSIVE, InstanceRecord
     prepared = prepare_or_fail(ctx)
     inst = prepared.instances.get(address)
     if inst is None:
         fail(ctx, f"{address} is not in the configuration: declare the resource first, "
                   "then import the object into it")
+    problem = import_id_problem(inst.type, id_)
+    if problem:
+        fail(ctx, f"{problem}, not {id_!r}")
     be = backend(ctx)
     with locked(ctx, be, EXCLUSIVE):
         snap = be.read()

@@ -18,7 +18,7 @@ pass_ctx = click.make_pass_decorator(Ctx)
 
 def managed_by_provider(snapshot) -> dict[str, dict[str, list]]:
     """``{provider instance: {type: [Managed]}}`` from the state's records."""
-    from kvmnet.engine.doctor import Managed
+    from kvmnet.sdk.doctor import Managed
     out: dict[str, dict[str, list]] = {}
     for r in sorted(snapshot.instances.values(), key=lambda r: r.address):
         out.setdefault(r.provider, {}).setdefault(r.type, []).append(
@@ -29,11 +29,11 @@ def managed_by_provider(snapshot) -> dict[str, dict[str, list]]:
 def gather_checks(ps, managed: dict[str, dict[str, list]], config_providers, netns) -> list:
     """Ask every provider the state or the config names; a provider that cannot
     answer becomes one failed check instead of stopping the others."""
-    from kvmnet.engine.doctor import provider_failure
+    from kvmnet.engine.doctor import asked, provider_failure
     checks = []
     for name in sorted(set(managed) | set(config_providers)):
         mine = managed.get(name, {})
-        if not mine and name != "libvirt":
+        if not asked(name, mine):
             continue            # nothing of this provider's to check
         try:
             provider = ps.get(name)

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from kvmnet.cli import Ctx, KvmnetFailure, cli
-from kvmnet.fileutil import atomic_write
+from kvmnet.sdk.files import atomic_write
 
 pass_ctx = click.make_pass_decorator(Ctx)
 

@@ -250,7 +250,7 @@ class GuideLab:
         """Delete the DNAT rule of one forward with ``nft``, as an operator would; returns
         how many rules went."""
         import json
-        from kvmnet.engine.ownership import parse_mark
+        from kvmnet.sdk.ownership import parse_mark
         doc = json.loads(in_ns(self.netns, "nft", "-j", "list", "table", "ip", "kvmnet").stdout)
         gone = 0
         for item in doc["nftables"]:

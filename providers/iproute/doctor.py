@@ -2,7 +2,7 @@
 :mod:`kvmnet.providers.linkcheck`, in the provider's namespace."""
 from __future__ import annotations
 
-from kvmnet.engine.doctor import Check
+from kvmnet.sdk.doctor import Check
 from kvmnet.providers.linkcheck import link_checks
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from kvmnet.providers.base import Consumer, LiveObject, Provider, ProviderError
+from kvmnet.sdk.provider import Consumer, LiveObject, Provider, ProviderError
 from kvmnet.providers.links import LINK_TYPES, LinkManager, live_objects
 
 NETPLAN_ONLY = ("dhcp4", "nameservers")

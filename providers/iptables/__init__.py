@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from kvmnet.providers import netns as ns
-from kvmnet.providers.base import ProviderError
+from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.forwarding import Forward, ForwardingProvider
 from kvmnet.providers.iptables.rules import SaveView, parse_save, restore_text
 

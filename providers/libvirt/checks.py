@@ -5,7 +5,7 @@ engine's validation may call these directly too: nothing here imports libvirt.
 """
 from __future__ import annotations
 
-from kvmnet.engine.values import is_unknown
+from kvmnet.sdk.values import is_unknown
 
 VLAN_ON_LINUX_BRIDGE = (
     "vlan_tag needs virtualport = \"openvswitch\": libvirt rejects a VLAN tag on a "

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from kvmnet.providers.base import Consumer
+from kvmnet.sdk.provider import Consumer
 from kvmnet.providers.libvirt.networks import NetworkView
 from kvmnet.providers.libvirt.nics import DomainView
 

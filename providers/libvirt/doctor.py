@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
-from kvmnet.engine.doctor import Check, failed, in_netns, passed
-from kvmnet.providers.base import ProviderError
+from kvmnet.sdk.doctor import Check, failed, in_netns, passed
+from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.libvirt import networks, nics
 from kvmnet.providers.links import admin_up, read_table
 from kvmnet.providers.netns import netns_path

@@ -4,7 +4,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from functools import lru_cache
 
-from kvmnet.providers.base import ProviderError
+from kvmnet.sdk.provider import ProviderError
 
 
 @lru_cache(maxsize=None)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kvmnet.engine.resources import canonical
-from kvmnet.providers.base import ProviderError
+from kvmnet.providers.libvirt.types import NETWORK
+from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.libvirt import dhcp, netxml
 from kvmnet.providers.libvirt.lv import libvirt, libvirt_error, names_listed, views_of
 
@@ -40,7 +40,7 @@ class NetworkView:
             attrs["ip"] = netxml.merge_live_dhcp(attrs["ip"], live["ip"])
         attrs["autostart"] = self.autostart
         attrs["active"] = self.active
-        return canonical("network", attrs), mark
+        return NETWORK.canon(attrs), mark
 
 
 def read_all(conn) -> dict[str, NetworkView]:
@@ -87,7 +87,7 @@ def view_of(conn, name: str) -> NetworkView | None:
 def create(conn, attrs: dict, mark: str) -> dict:
     """Define, set autostart, start. A failed start undefines again."""
     lv = libvirt()
-    a = canonical("network", attrs)
+    a = NETWORK.canon(attrs)
     name = a["name"]
     if view_of(conn, name) is not None:
         raise ProviderError(f'network "{name}" already exists; use kvmnet import to adopt it')
@@ -128,7 +128,7 @@ def not_in_place(current: dict, desired: dict) -> list[str]:
 
 def update(conn, attrs: dict, mark: str) -> dict:
     """DHCP ranges/hosts (live and saved, each brought to the desired set), autostart, mark."""
-    want = canonical("network", attrs)
+    want = NETWORK.canon(attrs)
     name = want["name"]
     v = view_of(conn, name)
     if v is None:

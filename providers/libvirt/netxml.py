@@ -25,7 +25,7 @@ from __future__ import annotations
 import ipaddress
 import xml.etree.ElementTree as ET
 
-from kvmnet.engine.resources import canonical
+from kvmnet.providers.libvirt.types import NETWORK
 
 NS = "https://kvmnet.dev/xmlns/1"
 NS_PREFIX = "kvmnet"
@@ -43,7 +43,7 @@ class NetworkXMLError(ValueError):
 # -- attributes → XML -----------------------------------------------------------------
 def render_network(attrs: dict, mark: str | None = None, uuid: str | None = None) -> str:
     """The network definition for ``attrs`` (canonical or as configured)."""
-    a = canonical("network", attrs)
+    a = NETWORK.canon(attrs)
     mode = a.get("mode")
     if mode not in MODES:
         raise NetworkXMLError(f"unknown network mode {mode!r}")
@@ -148,7 +148,7 @@ def parse_dhcp(ipel: ET.Element | None) -> tuple[list[dict], list[dict]]:
     ranges = [dict(start=r.get("start"), end=r.get("end")) for r in ipel.findall("dhcp/range")]
     hosts = [dict(mac=(h.get("mac") or "").lower() or None, ip=h.get("ip"), name=h.get("name"))
              for h in ipel.findall("dhcp/host")]
-    ip = canonical("network", {"ip": {"address": "", "prefix": 0,
+    ip = NETWORK.canon({"ip": {"address": "", "prefix": 0,
                                       "dhcp_range": ranges, "dhcp_host": hosts}})["ip"]
     return ip["dhcp_range"], ip["dhcp_host"]
 
@@ -185,7 +185,7 @@ def parse_network(xml: str) -> tuple[dict, str | None]:
         vlan_tag=_int(tag.get("id")) if tag is not None else None,
         uuid=net.findtext("uuid"),
     )
-    return canonical("network", attrs), mark_of(net)
+    return NETWORK.canon(attrs), mark_of(net)
 
 
 # -- live vs saved --------------------------------------------------------------------
@@ -209,7 +209,7 @@ def merge_live_dhcp(saved_ip: dict | None, live_ip: dict | None) -> dict | None:
     out = dict(saved_ip)
     out["dhcp_host"] = _merge(saved_ip["dhcp_host"], live_ip["dhcp_host"], "name")
     out["dhcp_range"] = _merge(saved_ip["dhcp_range"], live_ip["dhcp_range"], "end")
-    return canonical("network", {"ip": out})["ip"]
+    return NETWORK.canon({"ip": out})["ip"]
 
 
 def _merge(saved: list[dict], live: list[dict], note_key: str) -> list[dict]:

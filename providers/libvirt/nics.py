@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from kvmnet.engine.resources import canonical
-from kvmnet.providers.base import ProviderError
+from kvmnet.providers.libvirt.types import NIC_ATTACHMENT
+from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.libvirt import nicxml
 from kvmnet.providers.libvirt.lv import libvirt, libvirt_error, names_listed, views_of
 
@@ -54,7 +54,7 @@ class DomainView:
             return None
         attrs = dict(domain=self.name, mac=mac, **nicxml.merged_fields(live, saved),
                      live=live is not None, persistent=saved is not None)
-        return canonical("nic_attachment", attrs)
+        return NIC_ATTACHMENT.canon(attrs)
 
 
 def read_all(conn) -> dict[str, DomainView]:
@@ -120,10 +120,11 @@ def _view(conn, name: str) -> DomainView:
 
 
 def split_id(id: str) -> tuple[str, str]:
-    domain, sep, mac = id.rpartition("/")
-    if not sep or not domain or not mac:
-        raise ProviderError(f"a nic_attachment ID is DOMAIN/MAC, not {id!r}")
-    return domain, mac.lower()
+    try:
+        parts = NIC_ATTACHMENT.parse_id(id)  # type: ignore[misc]
+    except ValueError as e:
+        raise ProviderError(f"{e}, not {id!r}") from None
+    return parts["domain"], parts["mac"]
 
 
 # -- changes -------------------------------------------------------------------------
@@ -144,7 +145,7 @@ def _flags(v: DomainView, live: bool, persistent: bool, what: str) -> int:
 
 def attach(conn, attrs: dict, mark: str) -> dict:
     """Attach a NIC; the MAC libvirt generates (when none is given) is read back."""
-    a = canonical("nic_attachment", attrs)
+    a = NIC_ATTACHMENT.canon(attrs)
     dom, v = _require(conn, a["domain"])
     live, persistent = a.get("live", True), a.get("persistent", True)
     flags = _flags(v, live, persistent, "attached")
@@ -177,7 +178,7 @@ def read_back(conn, domain: str, mac: str) -> dict:
 
 def update(conn, before: dict, attrs: dict, mark: str) -> dict:
     """Change network/bridge/link state of the live and/or saved NIC (update-device)."""
-    a = canonical("nic_attachment", attrs)
+    a = NIC_ATTACHMENT.canon(attrs)
     domain, mac = a["domain"], str(a.get("mac") or (before or {}).get("mac"))
     dom, v = _require(conn, domain)
     live, saved = v.live_ifaces.get(mac), v.saved_ifaces.get(mac)

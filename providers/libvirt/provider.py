@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from kvmnet.engine.ownership import parse_mark
-from kvmnet.engine.values import contains_unknown, is_unknown
-from kvmnet.providers.base import Consumer, LiveObject, Provider, ProviderError
+from kvmnet.sdk.ownership import parse_mark
+from kvmnet.sdk.values import contains_unknown, is_unknown
+from kvmnet.sdk.provider import Consumer, LiveObject, Provider, ProviderError
 from kvmnet.providers.libvirt import checks, consumers, networks, nics
 from kvmnet.providers.libvirt.lv import open_connection
 

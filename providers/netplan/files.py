@@ -8,8 +8,8 @@ import shutil
 import subprocess
 import tempfile
 
-from kvmnet.fileutil import atomic_write, fsync_dir
-from kvmnet.providers.base import ProviderError
+from kvmnet.sdk.files import atomic_write, fsync_dir
+from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.netplan.render import FILE_NAME, defined_ids
 
 NETPLAN_DIRS = ("lib/netplan", "etc/netplan", "run/netplan")   # netplan's search path

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
-from kvmnet.engine.ownership import parse_mark
-from kvmnet.providers.base import Change, Consumer, LiveObject, Provider, ProviderError, Result
+from kvmnet.sdk.ownership import parse_mark
+from kvmnet.sdk.provider import Change, Consumer, LiveObject, Provider, ProviderError, Result
 from kvmnet.providers.links import LINK_TYPES, LinkManager, result_attrs
 from kvmnet.providers.netplan import files
 from kvmnet.providers.netplan.render import Entry, RenderError, parse_file, render_file

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from kvmnet.engine.ownership import parse_mark
+from kvmnet.sdk.ownership import parse_mark
 from kvmnet.providers.links import desired_routes, host_cidr, sort_routes
 
 FILE_NAME = "90-kvmnet.yaml"

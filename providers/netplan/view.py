@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from kvmnet.providers.base import Change
+from kvmnet.sdk.provider import Change
 from kvmnet.providers.links import result_attrs
 from kvmnet.providers.netplan.render import FILE_ATTRS, NETPLAN_ONLY, Entry
 

@@ -13,7 +13,7 @@ import json
 from typing import Iterable
 
 from kvmnet.providers import netns as ns
-from kvmnet.providers.base import ProviderError
+from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.forwarding import Forward, ForwardingProvider
 from kvmnet.providers.nftables.rules import RulesetView, transaction
 

@@ -7,9 +7,9 @@ write ``net.ipv4.conf.eth0/100.rp_filter``; SPEC §3 allows dotted names only).
 """
 from __future__ import annotations
 
-from kvmnet.engine.resources import canonical
-from kvmnet.engine.validate.formats import sysctl_key_problem
-from kvmnet.providers.base import ProviderError
+from kvmnet.providers.formats import sysctl_key_problem
+from kvmnet.providers.sysctl.types import SYSCTL_PROFILE
+from kvmnet.sdk.provider import ProviderError
 
 PROC_SYS = "/proc/sys"
 
@@ -34,4 +34,4 @@ def join_id(keys) -> str:
 
 def normalise(settings: dict) -> dict[str, str]:
     """Keys sorted, values as strings with whitespace normalised (/proc shows tabs)."""
-    return canonical("sysctl_profile", {"settings": dict(settings)})["settings"]
+    return SYSCTL_PROFILE.canon({"settings": dict(settings)})["settings"]

@@ -12,8 +12,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from kvmnet.engine.ownership import Mark, parse_mark
-from kvmnet.fileutil import atomic_write
+from kvmnet.sdk.ownership import Mark, parse_mark
+from kvmnet.sdk.files import atomic_write
 
 PREFIX = "90-kvmnet-"
 SUFFIX = ".conf"

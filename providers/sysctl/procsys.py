@@ -8,7 +8,7 @@ from __future__ import annotations
 import errno
 import os
 
-from kvmnet.providers.base import ProviderError
+from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.netns import call_in
 from kvmnet.providers.sysctl.keys import key_path
 

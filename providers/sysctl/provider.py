@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 from typing import Iterable
 
-from kvmnet.engine.values import is_unknown
-from kvmnet.engine.validate.formats import sysctl_key_problem
-from kvmnet.providers.base import LiveObject, Provider, ProviderError
+from kvmnet.sdk.values import is_unknown
+from kvmnet.providers.formats import sysctl_key_problem
+from kvmnet.sdk.provider import LiveObject, Provider, ProviderError
 from kvmnet.providers.sysctl import persist, procsys
 from kvmnet.providers.sysctl.keys import join_id, normalise, split_id
 

@@ -18,8 +18,8 @@ import uuid
 
 import pytest
 
-from kvmnet.engine.ownership import parse_mark
-from kvmnet.providers.base import Change, ProviderError
+from kvmnet.sdk.ownership import parse_mark
+from kvmnet.sdk.provider import Change, ProviderError
 from kvmnet.providers.iptables import IptablesProvider
 from kvmnet.providers.nftables import NftablesProvider
 from kvmnet.sandbox.netns import add_veth, in_ns, netns

@@ -10,9 +10,9 @@ import os
 
 import pytest
 
-from kvmnet.engine.ownership import parse_mark
+from kvmnet.sdk.ownership import parse_mark
 from kvmnet.engine.resources import canonical
-from kvmnet.providers.base import Change, Consumer, ProviderError
+from kvmnet.sdk.provider import Change, Consumer, ProviderError
 from kvmnet.sandbox.netns import add_veth, in_ns, kernel_has_8021q, sh
 
 pytestmark = [pytest.mark.real, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (real namespaces)")]

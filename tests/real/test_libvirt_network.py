@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from kvmnet.engine.resources import canonical
-from kvmnet.providers.base import Change, ProviderError
+from kvmnet.sdk.provider import Change, ProviderError
 
 LINEAGE = str(uuid.uuid4())
 

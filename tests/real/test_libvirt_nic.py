@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from kvmnet.providers.base import Change, ProviderError
+from kvmnet.sdk.provider import Change, ProviderError
 
 LINEAGE = str(uuid.uuid4())
 NET, NET2 = "nicnet", "nicnet2"

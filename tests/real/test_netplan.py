@@ -14,9 +14,9 @@ import subprocess
 import pytest
 import yaml
 
-from kvmnet.engine.ownership import parse_mark
+from kvmnet.sdk.ownership import parse_mark
 from kvmnet.engine.resources import canonical
-from kvmnet.providers.base import Change, Consumer, ProviderError
+from kvmnet.sdk.provider import Change, Consumer, ProviderError
 from kvmnet.sandbox.netns import add_veth, in_ns
 
 pytestmark = [

@@ -10,8 +10,8 @@ import stat
 
 import pytest
 
-from kvmnet.engine.ownership import Mark
-from kvmnet.providers.base import ProviderError
+from kvmnet.sdk.ownership import Mark
+from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.sysctl import SysctlProvider
 from kvmnet.providers.sysctl import persist
 from kvmnet.sandbox.netns import add_veth, in_ns

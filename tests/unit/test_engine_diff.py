@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from kvmnet.engine.plan.diff import AttrChange, diff_attrs, forces_replace, merge_planned
 from kvmnet.engine.resources import canonical, with_defaults
-from kvmnet.engine.values import UNKNOWN
+from kvmnet.sdk.values import UNKNOWN
 
 
 def net(**kw) -> dict:

@@ -10,7 +10,7 @@ import pytest
 from kvmnet.engine import operations
 from kvmnet.engine.plan.inverse import CannotInvert, inverse_plan
 from kvmnet.engine.plan.model import CREATE, DELETE, REPLACE, UPDATE, Plan
-from kvmnet.providers.base import Consumer
+from kvmnet.sdk.provider import Consumer
 from kvmnet.state import InstanceRecord
 from tests.unit.test_engine_plan import Harness, LAB, world  # noqa: F401 - fixture
 

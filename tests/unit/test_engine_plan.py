@@ -14,14 +14,14 @@ import textwrap
 import pytest
 
 from kvmnet.engine import registry
-from kvmnet.engine.ownership import Mark, format_mark, parse_mark
+from kvmnet.sdk.ownership import Mark, format_mark, parse_mark
 from kvmnet.engine.plan.model import CREATE, DELETE, NOOP, REPLACE, UPDATE
 from kvmnet.engine.plan.planner import PlanOptions, make_plan
 from kvmnet.engine.prepare import prepare
 from kvmnet.engine.resources import canonical, identity
-from kvmnet.engine.values import UNKNOWN
+from kvmnet.sdk.values import UNKNOWN
 from kvmnet.engine.walk import Walk
-from kvmnet.providers.base import Consumer, LiveObject, Provider, ProviderError
+from kvmnet.sdk.provider import Consumer, LiveObject, Provider, ProviderError
 from kvmnet.state import open_state
 
 

@@ -6,7 +6,7 @@ import pytest
 from kvmnet.engine.expr import (
     ExprError, Reference, Scope, SetValue, compile_value, parse_expression, parse_template,
 )
-from kvmnet.engine.values import UNKNOWN
+from kvmnet.sdk.values import UNKNOWN
 
 RESOURCES = {
     ("network", "lab"): {"name": "lab", "uuid": UNKNOWN, "bridge": "virbr9"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from kvmnet.engine.expr import FUNCTIONS, ExprError, Scope, SetValue, parse_expression
-from kvmnet.engine.values import UNKNOWN
+from kvmnet.sdk.values import UNKNOWN
 
 SCOPE = Scope(variables={"nums": [3, 1, 2], "m": {"b": 2, "a": 1}, "u": UNKNOWN})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from kvmnet.engine.expr import ExprError, SetValue, Type, convert, parse_cli_value, parse_type
-from kvmnet.engine.values import UNKNOWN
+from kvmnet.sdk.values import UNKNOWN
 
 
 @pytest.mark.parametrize("text,rendered", [

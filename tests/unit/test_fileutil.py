@@ -1,4 +1,4 @@
-"""kvmnet.fileutil.atomic_write: contents, mode, and nothing left behind on error."""
+"""kvmnet.sdk.files.atomic_write: contents, mode, and nothing left behind on error."""
 from __future__ import annotations
 
 import os
@@ -6,8 +6,8 @@ import stat
 
 import pytest
 
-from kvmnet import fileutil
-from kvmnet.fileutil import atomic_write
+from kvmnet.sdk import files as fileutil
+from kvmnet.sdk.files import atomic_write
 
 
 def mode_of(p) -> int:

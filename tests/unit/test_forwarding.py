@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from kvmnet.providers.base import Change, ProviderError
+from kvmnet.sdk.provider import Change, ProviderError
 from kvmnet.providers.forwarding import (
     forward_from_attrs, forwards_after, intact_forwards, result_attrs, shared_rule_first,
 )
@@ -166,7 +166,7 @@ COMMIT
 
 
 def test_plan_time_check_reports_the_attribute():
-    from kvmnet.engine.values import UNKNOWN
+    from kvmnet.sdk.values import UNKNOWN
     from kvmnet.providers.nftables import NftablesProvider
     p = NftablesProvider({})
     assert p.check("port_forward", "port_forward.web", attrs()) == []

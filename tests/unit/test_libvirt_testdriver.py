@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("libvirt")
 
 from kvmnet.engine.resources import canonical  # noqa: E402
-from kvmnet.providers.base import Change, ProviderError  # noqa: E402
+from kvmnet.sdk.provider import Change, ProviderError  # noqa: E402
 
 MARK = "kvmnet:5d1f7a52-36b0-4a0e-9a3a-0a7e2e3b9c11:network.lab"
 

@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from kvmnet.engine.ownership import parse_mark
+from kvmnet.sdk.ownership import parse_mark
 from kvmnet.engine.resources import canonical
-from kvmnet.engine.values import UNKNOWN
+from kvmnet.sdk.values import UNKNOWN
 from kvmnet.providers.libvirt import checks, dhcp, netxml, nicxml
 
 MARK = "kvmnet:0f8e4d6a-7d0c-4a4e-9d55-6a0c2b1f0a11:network.lab"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from kvmnet.engine.resources import canonical, with_defaults
-from kvmnet.providers.base import Consumer
+from kvmnet.sdk.provider import Consumer
 from kvmnet.providers.links import (LinkEdits, bridge_options, consumers_of, desired_routes, host_cidr,
                                     link_edits, live_objects, parse_table, result_attrs, seconds,
                                     split_json_stream)

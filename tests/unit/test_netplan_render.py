@@ -4,7 +4,7 @@ from __future__ import annotations
 import yaml
 
 from kvmnet.engine.resources import canonical, with_defaults
-from kvmnet.providers.base import Change
+from kvmnet.sdk.provider import Change
 from kvmnet.providers.netplan.render import (Entry, attrs_from_yaml, defined_ids, object_yaml, parse_file,
                                              render_file)
 from kvmnet.providers.netplan.view import file_attrs, fold, merged_attrs

@@ -7,7 +7,7 @@ from rich.text import Text
 
 from kvmnet.engine.plan.model import CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan, ResourceChange
 from kvmnet.engine.render.human import render_plan
-from kvmnet.engine.values import UNKNOWN
+from kvmnet.sdk.values import UNKNOWN
 
 # strings rich markup could take for tags or escapes
 TRICKY_STRINGS = [

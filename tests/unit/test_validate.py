@@ -6,7 +6,7 @@ import pytest
 from kvmnet.engine.model import ResourceInstance, SourcePos
 from kvmnet.engine.resources import TYPES
 from kvmnet.engine.validate import validate_across, validate_instance, validate_instances
-from kvmnet.engine.values import UNKNOWN
+from kvmnet.sdk.values import UNKNOWN
 
 BLOCK_LINE = 10
 

@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from kvmnet.engine.validate import ipv4
-from kvmnet.engine.validate.formats import cidr_problem, ipv4_problem, netmask_prefix, netmask_problem
-from kvmnet.engine.validate.network_rules import network_subnet
-from kvmnet.engine.validate.ipv4 import Subnet
+from kvmnet.providers import ipv4
+from kvmnet.providers.formats import cidr_problem, ipv4_problem, netmask_prefix, netmask_problem
+from kvmnet.providers.libvirt.network_rules import network_subnet
+from kvmnet.providers.ipv4 import Subnet
 
 VALID = [
     "0.0.0.0", "255.255.255.255", "10.0.0.1", "192.168.122.1", "1.2.3.4", "172.16.0.0",

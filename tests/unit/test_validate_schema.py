@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import random
 import time
+from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -11,7 +12,15 @@ from jsonschema import Draft202012Validator
 from kvmnet.engine.model import ResourceInstance, SourcePos
 from kvmnet.engine.validate import validate_instances
 from kvmnet.engine.validate.precheck import compile_precheck
-from kvmnet.schemas import RESOURCE_TYPES, SCHEMA_DIR, load_schema
+from kvmnet.engine.resources import TYPES
+
+RESOURCE_TYPES = ("network", "bridge", "vlan", "nic_attachment", "port_forward", "sysctl_profile")
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def load_schema(rtype: str) -> dict:
+    return TYPES[rtype].schema()
+
 
 VALID = {
     "network": {"name": "lab", "mode": "nat", "bridge": "virbr1", "autostart": True, "mtu": 1500,

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from .formats import mac_problem
-from .link_rules import ifname_finding
-from .subject import Finding, Subject, known, show
+from kvmnet.providers.formats import mac_problem
+from kvmnet.providers.link_rules import ifname_finding
+from kvmnet.sdk.rules import Finding, Subject, known, show
 
 
 def check_one_target(s: Subject) -> Iterator[Finding]:

@@ -1,9 +1,8 @@
 """What a validation rule looks at and what it reports.
 
-A rule is a small pure function: it receives a :class:`Subject` (or, for the
-cross-instance rules, all of them) and yields :class:`Finding` values. The runner
-turns findings into :class:`~kvmnet.engine.diagnostics.Diagnostic` values with the
-file, line and address of the instance.
+A rule is a small pure function: it receives a :class:`Subject` and yields
+:class:`Finding` values. The engine turns findings into diagnostics with the file,
+line and address of the instance.
 
 Inside ``Subject.attrs`` a value is ``None`` when it was not configured and
 ``UNKNOWN`` when it is known only after apply *or* already failed the schema pass,
@@ -16,8 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeGuard
 
-from kvmnet.engine.model import ResourceInstance
-from kvmnet.engine.values import UNKNOWN
+from .values import UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,7 @@ class Finding:
 
 @dataclass
 class Subject:
-    inst: ResourceInstance
+    inst: Any               # the instance: .type, .name, .address, .provider
     attrs: dict[str, Any]   # configured values; UNKNOWN where unknown or invalid
     order: int = 0          # position in the configuration (later ones get cross reports)
     _memo: dict = field(default_factory=dict, repr=False)

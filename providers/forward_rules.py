@@ -1,11 +1,16 @@
-"""Semantic rules of ``port_forward`` (SPEC §3)."""
+"""Rules and claims of ``port_forward`` (SPEC §3, §4)."""
 from __future__ import annotations
 
 from typing import Iterator
 
-from .formats import cidr_problem, ipv4_problem, port_range
-from .link_rules import ifname_finding
-from .subject import Finding, Subject, known, show
+from kvmnet.providers import ipv4
+from kvmnet.providers.formats import cidr_problem, ipv4_problem, port_range
+from kvmnet.providers.link_rules import ifname_finding
+from kvmnet.sdk.rules import Finding, Subject, known, show
+from kvmnet.sdk.types import Claim, Lookup
+
+# what a libvirt network offers under its name (see providers/libvirt/types.py)
+NETWORK_SUBNET = "network subnet"
 
 
 def host_ports(s: Subject) -> tuple[int, int] | None:
@@ -59,3 +64,34 @@ def check_in_interface(s: Subject) -> Iterator[Finding]:
 
 
 RULES = (check_host_port, check_to_address, check_source, check_in_interface)
+
+
+def _ports_text(ports: tuple[int, int]) -> str:
+    first, last = ports
+    return str(first) if first == last else f"{first}-{last}"
+
+
+def forward_claims(s: Subject) -> Iterator[Claim]:
+    """The host ports of one protocol, on one input interface or (None) on all."""
+    proto, iface, ports = s.get("protocol"), s.get("in_interface"), host_ports(s)
+    if not known(proto) or iface is not None and not known(iface) or ports is None:
+        return
+    text = _ports_text(ports)
+    yield Claim(f"host port/{proto}", iface, "host_port",
+                lambda other, theirs: f"host port {text}/{proto} is already forwarded by {other} (host_port {theirs})",
+                span=ports, text=text)
+
+
+def forward_lookups(s: Subject) -> Iterator[Lookup]:
+    """With ``network`` set, ``to_address`` lies in the subnet that network offers."""
+    name, to = s.get("network"), s.get("to_address")
+    address = ipv4.parse(to) if known(name) else None
+    if address is None:
+        return
+
+    def check(subnet, network_address: str) -> str | None:
+        if subnet is not None and address not in subnet:
+            return (f"to_address = {show(to)} is not in the subnet {subnet} of network "
+                    f"{show(name)} ({network_address})")
+        return None
+    yield Lookup(NETWORK_SUBNET, name, "to_address", check)

@@ -1,6 +1,6 @@
 """Replacing a file atomically: readers see the old contents or the new, never a part.
 
-The one copy of the temp-file-and-rename dance that the sysctl.d and netplan files,
+The one copy of the temp-file-and-rename dance that providers' files (sysctl.d, netplan),
 ``kvmnet fmt``, the metrics textfile and the confirm files all need.
 """
 from __future__ import annotations

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from .formats import sysctl_key_problem
-from .subject import Finding, Subject, known, path_str, show
+from kvmnet.providers.formats import sysctl_key_problem
+from kvmnet.sdk.rules import Finding, Subject, known, path_str, show
 
 
 def check_settings(s: Subject) -> Iterator[Finding]:

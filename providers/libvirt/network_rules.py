@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from . import ipv4
-from .formats import ipv4_problem, mac_problem, netmask_prefix, netmask_problem
-from kvmnet.engine.values import UNKNOWN
-
-from .link_rules import ifname_finding
-from .ipv4 import Subnet
-from .subject import Finding, Subject, block, blocks, known, show
+from kvmnet.providers import ipv4
+from kvmnet.providers.formats import ipv4_problem, mac_problem, netmask_prefix, netmask_problem
+from kvmnet.providers.ipv4 import Subnet
+from kvmnet.providers.link_rules import ifname_finding
+from kvmnet.sdk.rules import Finding, Subject, block, blocks, known, show
+from kvmnet.sdk.values import UNKNOWN
 
 IP = "ip[0]"  # the path of the (single) ip block
 _OVS_PATTERN = (

@@ -3,7 +3,7 @@
 1. *What exists now?*  :meth:`Provider.read` — one bulk read of all objects of a
    type (never one call per resource), mapped back to canonical attributes.
 2. *What would this change do?*  Which attributes force a replacement comes from the
-   engine's catalogue (``kvmnet.engine.resources``); a provider may refine it with
+   type's :class:`~kvmnet.sdk.types.ResourceType`; a provider may refine it with
    :meth:`Provider.replace_paths`.
 3. *Do it.*  :meth:`Provider.apply` takes a list of :class:`Change` and yields one
    :class:`Result` per change as soon as it is done, so the engine writes the state
@@ -16,14 +16,14 @@
 
 A provider knows nothing of HCL, the state file or the plan; the engine knows
 nothing of libvirt, netlink or nft. Attributes crossing this line are the canonical
-attributes of ``kvmnet.engine.resources`` (plain dicts, lists, str, int, bool).
+attributes of the type (:meth:`ResourceType.canon`: plain dicts, lists, str, int, bool).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Iterator
 
-from kvmnet.engine.ownership import Mark
+from .ownership import Mark
 
 
 class ProviderError(Exception):
@@ -156,8 +156,8 @@ class Provider:
     def consumers(self, rtype: str, attrs: dict) -> list[Consumer]:
         """Live users, in this provider's world, of the object ``rtype``/``attrs``.
 
-        Asked of every configured provider before a ``network``, ``bridge`` or
-        ``vlan`` is deleted or replaced; each answers from what it sees.
+        Asked of every configured provider before an object of a ``consumable``
+        type is deleted or replaced; each answers from what it sees.
         """
         return []
 
@@ -170,12 +170,12 @@ class Provider:
         """``kvmnet doctor``'s checks of what this provider manages, bottom up.
 
         ``managed`` maps each resource type to the
-        :class:`kvmnet.engine.doctor.Managed` records the state holds for this
+        :class:`kvmnet.sdk.doctor.Managed` records the state holds for this
         provider instance (possibly none: a provider block alone may still be
         checked, e.g. libvirt's reachability); ``host_netns`` is where host-side
         objects of this host live (the ``netns`` of the host-level providers), for
         a provider that cannot tell itself (libvirt's bridges and dnsmasq).
-        Returns :class:`kvmnet.engine.doctor.Check` values. Default: the
+        Returns :class:`kvmnet.sdk.doctor.Check` values. Default: the
         ``diagnose(provider, managed, host_netns)`` function of the ``doctor``
         module next to the provider's class, or no checks when there is none. A
         provider class whose checks are the same for all its subclasses overrides

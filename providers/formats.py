@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from .ipv4 import is_dotted_quad
+from kvmnet.providers.ipv4 import is_dotted_quad
 
 IFNAMSIZ = 16                 # the kernel's buffer, NUL included: at most 15 bytes
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")

@@ -1,12 +1,13 @@
-"""Semantic rules of the host link types ``bridge`` and ``vlan``: interface names,
+"""Rules of the host link types ``bridge`` and ``vlan``: interface names, claims,
 addresses, routes and STP timing (SPEC §3, §4)."""
 from __future__ import annotations
 
 import ipaddress
 from typing import Iterator
 
-from .formats import cidr_problem, ifname_problem, ipv4_problem
-from .subject import Finding, Subject, blocks, known, show
+from kvmnet.providers.formats import cidr_problem, ifname_problem, ipv4_problem
+from kvmnet.sdk.rules import Finding, Subject, blocks, known, show
+from kvmnet.sdk.types import Claim
 
 
 def ifname_finding(path: str, value, what: str = "") -> Iterator[Finding]:
@@ -141,3 +142,49 @@ def check_forward_delay(s: Subject) -> Iterator[Finding]:
 
 BRIDGE_RULES = (check_bridge_names, check_addresses, check_routes, check_nameservers, check_forward_delay)
 VLAN_RULES = (check_vlan_names, check_addresses, check_nameservers)
+
+
+def check_netplan_only(s: Subject) -> Iterator[Finding]:
+    """dhcp4 and nameservers need the netplan provider (the kernel runs no DHCP client)."""
+    if s.provider_type == "netplan":
+        return
+    for key in _NETPLAN_ONLY:
+        if s.get(key) is not None:
+            yield Finding(key, f"{key} needs provider = \"netplan\" (this {s.inst.type} uses {show(s.inst.provider)}): "
+                               "the kernel alone runs no DHCP client and keeps no resolver settings")
+
+
+_NETPLAN_ONLY = ("dhcp4", "nameservers")
+
+
+def interface_claim(path: str, name: str, how: str = "") -> Claim:
+    """The claim of an interface name (network bridges, bridges and vlans share
+    one namespace per scope)."""
+    return Claim("interface name", name, path,
+                 lambda other, _text: f"interface name {show(name)}{how} is already used by {other}; "
+                                      "two objects cannot share an interface name")
+
+
+def bridge_claims(s: Subject) -> Iterator[Claim]:
+    """A bridge's interface name and each of its ports (enslaved to one bridge only)."""
+    name = bridge_name(s)
+    if known(name):
+        yield interface_claim("name", name, "" if s.get("name") is not None else " (the block label)")
+    ports = s.get("interfaces")
+    if not known(ports):
+        return
+    for i, port in enumerate(ports):
+        if known(port):
+            yield Claim("bridge port", port, f"interfaces[{i}]",
+                        lambda other, _t, i=i, port=port: f"interfaces[{i}] = {show(port)} is already a port of "
+                                                          f"{other}; an interface can be enslaved to one bridge only")
+
+
+def vlan_claims(s: Subject) -> Iterator[Claim]:
+    name = vlan_name(s)
+    if name is not None:
+        yield interface_claim("name", name, "" if s.get("name") is not None else " (the default <link>.<id>)")
+
+
+BRIDGE_RULES = (check_netplan_only,) + BRIDGE_RULES
+VLAN_RULES = (check_netplan_only,) + VLAN_RULES

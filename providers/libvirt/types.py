@@ -1,0 +1,140 @@
+"""The libvirt provider's types, ``network`` and ``nic_attachment``: light (no
+libvirt import), so the engine can validate and plan them without the daemon."""
+from __future__ import annotations
+
+import ipaddress
+from typing import Iterator
+
+from kvmnet.providers import ipv4
+from kvmnet.providers.libvirt import network_rules, nic_rules
+from kvmnet.providers.link_rules import interface_claim
+from kvmnet.sdk.rules import Subject, known, show
+from kvmnet.sdk.types import Claim, Offer, ResourceType, label_name
+
+SCHEMAS = "kvmnet.schemas"
+SUBNET = "network subnet"   # what a network offers to others' lookups, by name
+
+
+def _ip_key(v):
+    n = ipv4.parse(v)   # the common case, without building an ipaddress object
+    if n is not None:
+        return (0, n)
+    try:
+        return (0, int(ipaddress.ip_address(str(v))))
+    except ValueError:
+        return (1, str(v))
+
+
+def _netmask_to_prefix(mask: str) -> int:
+    return ipaddress.IPv4Network(f"0.0.0.0/{mask}").prefixlen
+
+
+def canonical_network(a: dict) -> dict:
+    """The single ``ip`` block as a dict (netmask as prefix), DHCP ranges and hosts sorted."""
+    ip = a.get("ip")
+    if isinstance(ip, list):
+        ip = ip[0] if ip else None
+    if ip is not None:
+        ip = dict(ip)
+        if ip.get("prefix") is None and ip.get("netmask"):
+            try:
+                ip["prefix"] = _netmask_to_prefix(ip["netmask"])
+            except ValueError:
+                pass
+        ip.pop("netmask", None)
+        ranges = [dict(start=r.get("start"), end=r.get("end")) for r in (ip.get("dhcp_range") or [])]
+        hosts = [
+            dict(mac=(h.get("mac").lower() if isinstance(h.get("mac"), str) else h.get("mac")),
+                 ip=h.get("ip"), name=h.get("name"))
+            for h in (ip.get("dhcp_host") or [])
+        ]
+        if len(ranges) > 1:
+            ranges.sort(key=lambda r: _ip_key(r["start"]))
+        if len(hosts) > 1:
+            hosts.sort(key=lambda h: (_ip_key(h["ip"]), str(h["mac"])))
+        ip["dhcp_range"] = ranges
+        ip["dhcp_host"] = hosts
+        ip = {k: ip.get(k) for k in ("address", "prefix", "dhcp_range", "dhcp_host")}
+    a["ip"] = ip
+    if a.get("nat_port_range") is not None:
+        a["nat_port_range"] = list(a["nat_port_range"])
+    return a
+
+
+def canonical_nic(a: dict) -> dict:
+    if isinstance(a.get("mac"), str):
+        a["mac"] = a["mac"].lower()
+    return a
+
+
+def network_name(s: Subject):
+    name = s.get("name")
+    return s.inst.name if name is None else name
+
+
+def network_claims(s: Subject) -> Iterator[Claim]:
+    """The bridge libvirt creates (not an existing one in bridge mode), the
+    network's libvirt name, and its subnet."""
+    mode, bridge = s.get("mode"), s.get("bridge")
+    if known(mode) and mode != "bridge" and known(bridge):
+        yield interface_claim("bridge", bridge)
+    name = network_name(s)
+    if known(name):
+        how = "" if s.get("name") is not None else " (the block label; with count or for_each set a distinct name)"
+        yield Claim("network name", name, "name",
+                    lambda other, _t: f"network name {show(name)}{how} is already used by {other}")
+    subnet = network_rules.subnet_of(s)
+    if subnet is not None and mode != "bridge":   # bridge mode: the ip block is an error already
+        text = str(subnet)
+        yield Claim("subnet", None, f"{network_rules.IP}.address",
+                    lambda other, theirs: f"subnet {text} overlaps {theirs} of {other}",
+                    span=(subnet.network, subnet.broadcast), text=text,
+                    order=(subnet.network, subnet.prefixlen))
+
+
+def network_offers(s: Subject) -> Iterator[Offer]:
+    """The subnet under the network's name (None when it has none), for a
+    ``port_forward``'s ``network``."""
+    name = network_name(s)
+    if known(name):
+        yield Offer(SUBNET, name, network_rules.subnet_of(s))
+
+
+def parse_nic_id(text: str) -> dict:
+    domain, sep, mac = text.rpartition("/")
+    if not sep or not domain or not mac:
+        raise ValueError("a nic_attachment ID is DOMAIN/MAC")
+    return {"domain": domain, "mac": mac.lower()}
+
+
+NETWORK = ResourceType(
+    name="network", default_provider="libvirt", schema_file=(SCHEMAS, "network.json"),
+    replace_on=frozenset({"name", "mode", "bridge", "mtu", "domain", "nat_port_range",
+                          "virtualport", "vlan_tag", "ip.address", "ip.prefix"}),
+    computed=frozenset({"uuid", "active"}),
+    defaults={"autostart": True},
+    default_name=label_name,
+    canonical=canonical_network,
+    computed_if_omitted=frozenset({"bridge"}),
+    consumable=True,
+    rules=network_rules.RULES,
+    claims=network_claims,
+    offers=network_offers,
+    doctor_layer="network",
+)
+
+NIC_ATTACHMENT = ResourceType(
+    name="nic_attachment", default_provider="libvirt", schema_file=(SCHEMAS, "nic_attachment.json"),
+    replace_on=frozenset({"model", "mac", "queues", "live", "persistent", "domain"}),
+    defaults={"model": "virtio", "live": True, "persistent": True, "link_state": "up"},
+    canonical=canonical_nic,
+    identity=lambda a: f"{a['domain']}/{a['mac']}" if isinstance(a.get("mac"), str) and isinstance(a.get("domain"), str) else None,
+    parse_id=parse_nic_id,
+    computed_if_omitted=frozenset({"mac"}),
+    rules=nic_rules.RULES,
+    doctor_layer="nic",
+)
+
+TYPES = (NETWORK, NIC_ATTACHMENT)
+# bottom up: the daemon, its networks, their dnsmasq; hot-plugged NICs come last
+LAYERS = {"libvirt": 10, "network": 20, "dhcp": 30, "nic": 70}
