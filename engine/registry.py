@@ -116,13 +116,6 @@ def register(name: str, cls: type) -> None:
     _classes[name] = cls
 
 
-def reset() -> None:
-    """Forget what discovery found (tests that change the installed plugins)."""
-    global _plugins, _types
-    _plugins = _types = None
-    _classes.clear()
-
-
 def check_provider_config(cls, name: str, config: dict, diags: Diagnostics, where=None) -> None:
     from jsonschema import Draft202012Validator
     schema = getattr(cls, "config_schema", None) or {"type": "object"}

@@ -71,7 +71,7 @@ class Lookup:
     check: Callable[[Any, str], str | None]
 
 
-def _no_claims(s: Subject) -> Iterable:
+def _none(s: Subject) -> Iterable:
     return ()
 
 
@@ -106,9 +106,9 @@ class ResourceType:
     exclusive: bool = True        # an existing live object of the same identity conflicts
     config_only: frozenset[str] = frozenset()   # kept in config and state, never live
     rules: tuple[Rule, ...] = ()               # one instance's semantic rules
-    claims: Callable[[Subject], Iterable[Claim]] = _no_claims
-    offers: Callable[[Subject], Iterable[Offer]] = _no_claims
-    lookups: Callable[[Subject], Iterable[Lookup]] = _no_claims
+    claims: Callable[[Subject], Iterable[Claim]] = _none
+    offers: Callable[[Subject], Iterable[Offer]] = _none
+    lookups: Callable[[Subject], Iterable[Lookup]] = _none
     doctor_layer: str | None = None     # the doctor layer its checks belong to
     # filled by the engine's registry: the installed providers serving the type
     providers: tuple[str, ...] = ()
