@@ -100,6 +100,13 @@ def network_offers(s: Subject) -> Iterator[Offer]:
         yield Offer(SUBNET, name, network_rules.subnet_of(s))
 
 
+def nic_id(a: dict) -> str | None:
+    """``DOMAIN/MAC`` once both are known."""
+    if isinstance(a.get("mac"), str) and isinstance(a.get("domain"), str):
+        return f"{a['domain']}/{a['mac']}"
+    return None
+
+
 def parse_nic_id(text: str) -> dict:
     domain, sep, mac = text.rpartition("/")
     if not sep or not domain or not mac:
@@ -128,7 +135,7 @@ NIC_ATTACHMENT = ResourceType(
     replace_on=frozenset({"model", "mac", "queues", "live", "persistent", "domain"}),
     defaults={"model": "virtio", "live": True, "persistent": True, "link_state": "up"},
     canonical=canonical_nic,
-    identity=lambda a: f"{a['domain']}/{a['mac']}" if isinstance(a.get("mac"), str) and isinstance(a.get("domain"), str) else None,
+    identity=nic_id,
     parse_id=parse_nic_id,
     computed_if_omitted=frozenset({"mac"}),
     rules=nic_rules.RULES,
