@@ -30,6 +30,9 @@ class _Types(Mapping[str, ResourceType]):
     def __contains__(self, name: object) -> bool:
         return name in registry.resource_types()
 
+    def get(self, name: str, default=None):   # the hot path of validation: no try/except
+        return registry.resource_types().get(name, default)
+
 
 TYPES: Mapping[str, ResourceType] = _Types()
 

@@ -66,9 +66,14 @@ def check_in_interface(s: Subject) -> Iterator[Finding]:
 RULES = (check_host_port, check_to_address, check_source, check_in_interface)
 
 
-def _ports_text(ports: tuple[int, int]) -> str:
+def _ports_text(ports) -> str:
     first, last = ports
     return str(first) if first == last else f"{first}-{last}"
+
+
+def _port_taken(claim: Claim, earlier: Claim, other: str) -> str:
+    return (f"host port {_ports_text(claim.span)}/{claim.note} is already forwarded by {other} "
+            f"(host_port {_ports_text(earlier.span)})")
 
 
 def forward_claims(s: Subject) -> Iterator[Claim]:
@@ -76,10 +81,7 @@ def forward_claims(s: Subject) -> Iterator[Claim]:
     proto, iface, ports = s.get("protocol"), s.get("in_interface"), host_ports(s)
     if not known(proto) or iface is not None and not known(iface) or ports is None:
         return
-    text = _ports_text(ports)
-    yield Claim(f"host port/{proto}", iface, "host_port",
-                lambda other, theirs: f"host port {text}/{proto} is already forwarded by {other} (host_port {theirs})",
-                span=ports, text=text)
+    yield Claim(f"host port/{proto}", iface, "host_port", _port_taken, span=ports, note=proto)
 
 
 def forward_lookups(s: Subject) -> Iterator[Lookup]:

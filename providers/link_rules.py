@@ -157,12 +157,20 @@ def check_netplan_only(s: Subject) -> Iterator[Finding]:
 _NETPLAN_ONLY = ("dhcp4", "nameservers")
 
 
+def _interface_taken(claim: Claim, _earlier: Claim, other: str) -> str:
+    return (f"interface name {show(claim.key)}{claim.note} is already used by {other}; "
+            "two objects cannot share an interface name")
+
+
+def _port_taken(claim: Claim, _earlier: Claim, other: str) -> str:
+    return (f"{claim.path} = {show(claim.key)} is already a port of {other}; "
+            "an interface can be enslaved to one bridge only")
+
+
 def interface_claim(path: str, name: str, how: str = "") -> Claim:
     """The claim of an interface name (network bridges, bridges and vlans share
-    one namespace per scope)."""
-    return Claim("interface name", name, path,
-                 lambda other, _text: f"interface name {show(name)}{how} is already used by {other}; "
-                                      "two objects cannot share an interface name")
+    one namespace per scope); ``how`` says where a defaulted name came from."""
+    return Claim("interface name", name, path, _interface_taken, note=how)
 
 
 def bridge_claims(s: Subject) -> Iterator[Claim]:
@@ -175,9 +183,7 @@ def bridge_claims(s: Subject) -> Iterator[Claim]:
         return
     for i, port in enumerate(ports):
         if known(port):
-            yield Claim("bridge port", port, f"interfaces[{i}]",
-                        lambda other, _t, i=i, port=port: f"interfaces[{i}] = {show(port)} is already a port of "
-                                                          f"{other}; an interface can be enslaved to one bridge only")
+            yield Claim("bridge port", port, f"interfaces[{i}]", _port_taken)
 
 
 def vlan_claims(s: Subject) -> Iterator[Claim]:

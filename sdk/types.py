@@ -27,7 +27,7 @@ from .rules import Finding, Subject
 Rule = Callable[[Subject], Iterator[Finding]]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Claim:
     """Something an instance takes exclusively within its scope.
 
@@ -36,21 +36,22 @@ class Claim:
     same key is reported. With ``span`` (first, last), claims of one kind clash
     when their spans overlap and their ``key`` values are equal or either is None
     (a forward on any input interface clashes with one on a given interface).
-    ``conflict(other_address, other_text)`` is the message reported on the later
-    instance at ``path``; ``text`` is how this claim reads in the other's message.
+    ``conflict(claim, earlier_claim, earlier_address)`` is the message reported on
+    the later instance at ``path`` (a plain function: claims are many, a closure
+    per claim would cost); ``note`` is free for it to read.
     ``order`` sorts span claims before the sweep (default: the span).
     """
 
     kind: str
     key: Hashable
     path: str
-    conflict: Callable[[str, str], str]
+    conflict: Callable[[Claim, Claim, str], str]
     span: tuple[int, int] | None = None
-    text: str = ""
+    note: str = ""
     order: tuple = ()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Offer:
     """A fact an instance makes available to others' lookups (first one wins)."""
 
@@ -59,7 +60,7 @@ class Offer:
     value: Any
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Lookup:
     """A check of an instance against what another offers under ``kind``/``key``:
     ``check(value, offering_address)`` returns the message of a problem or None.
@@ -69,10 +70,6 @@ class Lookup:
     key: Hashable
     path: str
     check: Callable[[Any, str], str | None]
-
-
-def _none(s: Subject) -> Iterable:
-    return ()
 
 
 def _name(attrs: dict) -> str | None:
@@ -106,9 +103,9 @@ class ResourceType:
     exclusive: bool = True        # an existing live object of the same identity conflicts
     config_only: frozenset[str] = frozenset()   # kept in config and state, never live
     rules: tuple[Rule, ...] = ()               # one instance's semantic rules
-    claims: Callable[[Subject], Iterable[Claim]] = _none
-    offers: Callable[[Subject], Iterable[Offer]] = _none
-    lookups: Callable[[Subject], Iterable[Lookup]] = _none
+    claims: Callable[[Subject], Iterable[Claim]] | None = None
+    offers: Callable[[Subject], Iterable[Offer]] | None = None
+    lookups: Callable[[Subject], Iterable[Lookup]] | None = None
     doctor_layer: str | None = None     # the doctor layer its checks belong to
     # filled by the engine's registry: the installed providers serving the type
     providers: tuple[str, ...] = ()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Callable, Iterable, Iterator, Mapping
 
-from kvmnet.engine.resources import TYPES
+from kvmnet.engine.registry import resource_types
 from kvmnet.sdk.rules import Finding, Subject
 from kvmnet.sdk.types import Claim
 
@@ -35,7 +35,7 @@ def _later(a: Held, b: Held) -> tuple[Held, Held]:
 
 def _report(later: Held, earlier: Held) -> CrossFinding:
     claim, s = later
-    return s, Finding(claim.path, claim.conflict(earlier[1].address, earlier[0].text))
+    return s, Finding(claim.path, claim.conflict(claim, earlier[0], earlier[1].address))
 
 
 def exact_clashes(held: list[Held]) -> Iterator[CrossFinding]:
@@ -73,27 +73,30 @@ def span_clashes(held: list[Held]) -> Iterator[CrossFinding]:
 
 def claim_findings(subjects: Iterable[Subject], scope: Scope) -> Iterator[CrossFinding]:
     groups: dict[tuple, list[Held]] = defaultdict(list)
+    types = resource_types()
     for s in subjects:
-        t = TYPES.get(s.inst.type)
-        if t is None:
+        t = types.get(s.inst.type)
+        if t is None or t.claims is None:
             continue
+        where = scope(s)
         for claim in t.claims(s):
-            groups[(scope(s), claim.kind, claim.span is not None)].append((claim, s))
-    for (_scope, _kind, spans), held in groups.items():
+            groups[(where, claim.kind, claim.span is not None)].append((claim, s))
+    for (_where, _kind, spans), held in groups.items():
         yield from (span_clashes if spans else exact_clashes)(held)
 
 
 def lookup_findings(subjects: list[Subject]) -> Iterator[CrossFinding]:
     """Each lookup against the first instance offering its kind and key."""
     offers: dict[tuple, tuple[object, Subject]] = {}
+    types = resource_types()
     for s in subjects:
-        t = TYPES.get(s.inst.type)
-        if t is not None:
+        t = types.get(s.inst.type)
+        if t is not None and t.offers is not None:
             for offer in t.offers(s):
                 offers.setdefault((offer.kind, offer.key), (offer.value, s))
     for s in subjects:
-        t = TYPES.get(s.inst.type)
-        if t is None:
+        t = types.get(s.inst.type)
+        if t is None or t.lookups is None:
             continue
         for lookup in t.lookups(s):
             found = offers.get((lookup.kind, lookup.key))

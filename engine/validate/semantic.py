@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from kvmnet.engine.resources import TYPES
+from kvmnet.engine.registry import resource_types
 from kvmnet.sdk.rules import Finding, Subject, show
+from kvmnet.sdk.types import ResourceType
 
 
-def check_provider_serves_type(s: Subject) -> Iterator[Finding]:
+def check_provider_serves_type(s: Subject, rtype: ResourceType) -> Iterator[Finding]:
     """The instance's provider is one that serves its type."""
-    rtype = TYPES.get(s.inst.type)
-    if rtype is None or not s.inst.provider:
+    if not s.inst.provider:
         return
     if s.provider_type not in rtype.providers:
         yield Finding("provider", f"provider {show(s.inst.provider)} does not serve {s.inst.type} resources; "
@@ -19,7 +19,9 @@ def check_provider_serves_type(s: Subject) -> Iterator[Finding]:
 
 
 def semantic_findings(s: Subject) -> Iterator[Finding]:
-    yield from check_provider_serves_type(s)
-    rtype = TYPES.get(s.inst.type)
-    for rule in rtype.rules if rtype is not None else ():
+    rtype = resource_types().get(s.inst.type)
+    if rtype is None:
+        return
+    yield from check_provider_serves_type(s, rtype)
+    for rule in rtype.rules:
         yield from rule(s)

@@ -72,6 +72,18 @@ def network_name(s: Subject):
     return s.inst.name if name is None else name
 
 
+def _name_taken(claim: Claim, _earlier: Claim, other: str) -> str:
+    return f"network name {show(claim.key)}{claim.note} is already used by {other}"
+
+
+def _subnet_text(claim: Claim) -> str:
+    return f"{ipv4.to_text(claim.order[0])}/{claim.order[1]}"
+
+
+def _overlap(claim: Claim, earlier: Claim, other: str) -> str:
+    return f"subnet {_subnet_text(claim)} overlaps {_subnet_text(earlier)} of {other}"
+
+
 def network_claims(s: Subject) -> Iterator[Claim]:
     """The bridge libvirt creates (not an existing one in bridge mode), the
     network's libvirt name, and its subnet."""
@@ -81,15 +93,11 @@ def network_claims(s: Subject) -> Iterator[Claim]:
     name = network_name(s)
     if known(name):
         how = "" if s.get("name") is not None else " (the block label; with count or for_each set a distinct name)"
-        yield Claim("network name", name, "name",
-                    lambda other, _t: f"network name {show(name)}{how} is already used by {other}")
+        yield Claim("network name", name, "name", _name_taken, note=how)
     subnet = network_rules.subnet_of(s)
     if subnet is not None and mode != "bridge":   # bridge mode: the ip block is an error already
-        text = str(subnet)
-        yield Claim("subnet", None, f"{network_rules.IP}.address",
-                    lambda other, theirs: f"subnet {text} overlaps {theirs} of {other}",
-                    span=(subnet.network, subnet.broadcast), text=text,
-                    order=(subnet.network, subnet.prefixlen))
+        yield Claim("subnet", None, f"{network_rules.IP}.address", _overlap,
+                    span=(subnet.network, subnet.broadcast), order=(subnet.network, subnet.prefixlen))
 
 
 def network_offers(s: Subject) -> Iterator[Offer]:

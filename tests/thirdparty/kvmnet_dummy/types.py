@@ -13,12 +13,15 @@ def check_content(s: Subject) -> Iterator[Finding]:
         yield Finding("content", f"content = {show(content)} must fit on one line")
 
 
+def _taken(claim: Claim, _earlier: Claim, other: str) -> str:
+    return f"file {show(claim.key)} is already written by {other}"
+
+
 def claims(s: Subject) -> Iterator[Claim]:
     """Two resources never write one file."""
     name = s.get("name") if s.get("name") is not None else s.inst.name
     if known(name):
-        yield Claim("dummy file", name, "name",
-                    lambda other, _t: f"file {show(name)} is already written by {other}")
+        yield Claim("dummy file", name, "name", _taken)
 
 
 def canonical(a: dict) -> dict:
