@@ -100,7 +100,9 @@ def provider_failure(provider: str, types: Iterable[str], error: str) -> Check:
     """A provider that could not be asked at all (it would not start, its read failed)."""
     plugin = registry.plugin_of(provider)
     known = registry.resource_types()
-    layers = [known[t].doctor_layer for t in types if t in known and known[t].doctor_layer]
-    layer = (plugin.failure_layer if plugin is not None else None) or (layers[0] if layers else provider)
+    layer = plugin.failure_layer if plugin is not None else None
+    for t in types:
+        layer = layer or (known[t].doctor_layer if t in known else None)
+    layer = layer or provider
     return failed(f"provider {provider} answers", layer, None, error,
                   f"check the provider \"{provider}\" block and what it points at")

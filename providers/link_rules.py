@@ -140,8 +140,6 @@ def check_forward_delay(s: Subject) -> Iterator[Finding]:
                                        "the kernel accepts 2..30 seconds")
 
 
-BRIDGE_RULES = (check_bridge_names, check_addresses, check_routes, check_nameservers, check_forward_delay)
-VLAN_RULES = (check_vlan_names, check_addresses, check_nameservers)
 
 
 def check_netplan_only(s: Subject) -> Iterator[Finding]:
@@ -192,5 +190,6 @@ def vlan_claims(s: Subject) -> Iterator[Claim]:
         yield interface_claim("name", name, "" if s.get("name") is not None else " (the default <link>.<id>)")
 
 
-BRIDGE_RULES = (check_netplan_only,) + BRIDGE_RULES
-VLAN_RULES = (check_netplan_only,) + VLAN_RULES
+BRIDGE_RULES = (check_netplan_only, check_bridge_names, check_addresses, check_routes, check_nameservers,
+                check_forward_delay)
+VLAN_RULES = (check_netplan_only, check_vlan_names, check_addresses, check_nameservers)

@@ -20,7 +20,7 @@ import importlib
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Hashable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Hashable, Iterable, Iterator, Mapping, overload
 
 from .rules import Finding, Subject
 
@@ -120,6 +120,10 @@ class ResourceType:
         """The type's JSON Schema (Draft 2020-12), a fresh dict callers may change."""
         return json.loads(self._schema_text)
 
+    @overload
+    def canon(self, attrs: dict) -> dict: ...
+    @overload
+    def canon(self, attrs: None) -> None: ...
     def canon(self, attrs: dict | None) -> dict | None:
         """The canonical form of attributes (a copy), for desired and live alike."""
         if attrs is None:

@@ -20,6 +20,7 @@ from kvmnet.sdk.types import Claim
 CrossFinding = tuple[Subject, Finding]
 Scope = Callable[[Subject], object]
 Held = tuple[Claim, Subject]
+Spanned = tuple[tuple[int, int], Held]
 
 
 def scope_of(scopes: Mapping[str, object] | None) -> Scope:
@@ -48,27 +49,32 @@ def exact_clashes(held: list[Held]) -> Iterator[CrossFinding]:
             yield _report((claim, s), other)
 
 
+def _sweep_order(item: Spanned) -> tuple:
+    span, (claim, _s) = item
+    return claim.order or span
+
+
 def span_clashes(held: list[Held]) -> Iterator[CrossFinding]:
     """Overlapping spans (in one scope and kind) whose keys are equal or either
     None: a sweep over the spans in order, against the one reaching furthest."""
-    by_key: dict[object, list[Held]] = defaultdict(list)
-    for h in held:
-        by_key[h[0].key].append(h)
+    by_key: dict[object, list[Spanned]] = defaultdict(list)
+    for claim, s in held:
+        if claim.span is not None:
+            by_key[claim.key].append((claim.span, (claim, s)))
     wildcard = by_key.get(None, [])
     reported: set[tuple[int, int]] = set()
     for key, items in by_key.items():
-        pool = sorted(items if key is None else items + wildcard, key=lambda h: h[0].order or h[0].span)
-        holder: Held | None = None
-        for h in pool:
-            first, last = h[0].span  # type: ignore[misc]
-            if holder is not None and first <= holder[0].span[1]:  # type: ignore[index]
-                later, earlier = _later(h, holder)
+        pool = sorted(items if key is None else items + wildcard, key=_sweep_order)
+        holder: Spanned | None = None
+        for (first, last), h in pool:
+            if holder is not None and first <= holder[0][1]:
+                later, earlier = _later(h, holder[1])
                 pair = (later[1].order, earlier[1].order)
                 if pair not in reported:
                     reported.add(pair)
                     yield _report(later, earlier)
-            if holder is None or last > holder[0].span[1]:  # type: ignore[index]
-                holder = h
+            if holder is None or last > holder[0][1]:
+                holder = ((first, last), h)
 
 
 def claim_findings(subjects: Iterable[Subject], scope: Scope) -> Iterator[CrossFinding]:

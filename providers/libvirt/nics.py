@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from kvmnet.providers.libvirt.types import NIC_ATTACHMENT
+from kvmnet.providers.libvirt.types import NIC_ATTACHMENT, parse_nic_id
 from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.libvirt import nicxml
 from kvmnet.providers.libvirt.lv import libvirt, libvirt_error, names_listed, views_of
@@ -121,7 +121,7 @@ def _view(conn, name: str) -> DomainView:
 
 def split_id(id: str) -> tuple[str, str]:
     try:
-        parts = NIC_ATTACHMENT.parse_id(id)  # type: ignore[misc]
+        parts = parse_nic_id(id)
     except ValueError as e:
         raise ProviderError(f"{e}, not {id!r}") from None
     return parts["domain"], parts["mac"]
