@@ -1,10 +1,11 @@
 """Run import-linter's contracts (pyproject ``[tool.importlinter]``) on the package.
 
-The package is spread over top-level folders mapped by pyproject ``package-dir``
-(engine/ -> kvmnet.engine, ...), and an editable install finds them through an
-import hook, which grimp does not follow: it reads one directory tree. So this
-lays out that tree with symlinks in a temp dir, as a wheel would install it, and
-runs ``lint-imports`` with only that tree on the path.
+grimp, which import-linter builds its graph with, reads the source tree of one
+top-level package and cannot follow pyproject's ``package-dir`` mapping (engine/
+-> kvmnet.engine, ...) nor the editable install's import hook. So this lays out
+the package as a symlink tree in a temp dir, as ``typecheck.py`` does for mypy,
+and runs ``lint-imports`` with only that tree on the path. Exit status is
+lint-imports'.
 """
 from __future__ import annotations
 
@@ -12,35 +13,17 @@ import os
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def lay_out(dest: Path) -> None:
-    """Symlink every mapped package folder to where its dotted name puts it."""
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    mapping = config["tool"]["setuptools"]["package-dir"]
-    for name in sorted(mapping, key=lambda n: n.count(".")):
-        source = ROOT / mapping[name]
-        target = dest.joinpath(*name.split("."))
-        if name.count(".") == 0:
-            target.mkdir(parents=True)
-            for entry in source.iterdir():
-                if entry.name != "__pycache__":
-                    (target / entry.name).symlink_to(entry)
-        else:
-            target.symlink_to(source)
+from typecheck import ROOT, build_tree, package_dirs  # scripts/ is sys.path[0]
 
 
 def main() -> int:
     lint = Path(sys.executable).with_name("lint-imports")
-    with tempfile.TemporaryDirectory(prefix="kvmnet-lint-") as tmp:
-        lay_out(Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="kvmnet-lint-imports-") as tmp:
+        build_tree(package_dirs(ROOT / "pyproject.toml"), Path(tmp))
         env = {**os.environ, "PYTHONPATH": tmp}
-        return subprocess.call([str(lint), "--no-cache", str(ROOT / "pyproject.toml")],
-                               cwd=tmp, env=env)
+        return subprocess.call([str(lint), "--no-cache", str(ROOT / "pyproject.toml")], cwd=tmp, env=env)
 
 
 if __name__ == "__main__":
