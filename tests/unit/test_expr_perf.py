@@ -1,7 +1,6 @@
-"""Speed of compiling and evaluating a 10,000-resource configuration."""
+"""Compiling and evaluating a 10,000-resource configuration gives the right values
+(its speed is a benchmark: benchmarks/bench_engine.py, `make bench`)."""
 from __future__ import annotations
-
-import time
 
 from kvmnet.engine.expr import Scope, compile_value
 
@@ -24,7 +23,7 @@ def _bodies(n: int) -> list[dict]:
     } for i in range(n)]
 
 
-def test_ten_thousand_resources_compile_and_evaluate_quickly():
+def test_ten_thousand_resources_compile_and_evaluate():
     bodies = _bodies(10_000)
     scope = Scope(
         variables={"mtu": 1500, "autostart": True,
@@ -32,14 +31,10 @@ def test_ten_thousand_resources_compile_and_evaluate_quickly():
         locals={"end": "10.0.0.200", "tags": {"a": 1}},
         resolve_resource=lambda t, n: {"name": n},
     )
-    start = time.process_time()
     compiled = [compile_value(b) for b in bodies]
     refs = [c.references() for c in compiled]
     values = [c.evaluate(scope.with_count(0)) for c in compiled]
-    elapsed = time.process_time() - start
     assert values[7]["ip"][0]["address"] == "10.7.0.1"
     assert values[7]["label"] == "vm-00-7" and values[7]["net"] == "n7"
     assert [r.parts for r in refs[7]][:2] == [("count", "index"), ("var", "autostart")]
-    # about 0.6 s on the project's 2-core machine (1 s with the GC running);
-    # the bound leaves room for a busy machine
-    assert elapsed < 3.0, f"{elapsed:.2f} s"
+    assert len(values) == 10_000 and values[-1]["name"] == "net9999"

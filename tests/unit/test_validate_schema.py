@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -152,12 +151,8 @@ def _instances(n):
     return out
 
 
-def test_ten_thousand_instances_validate_in_well_under_a_second():
-    insts = _instances(10_000)
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        diags = validate_instances(insts)
-        best = min(best, time.perf_counter() - start)
+def test_ten_thousand_instances_validate_clean():
+    """Every kind of instance, 10,000 of them, and no finding (the speed of this is a
+    benchmark: ``make bench``, 10,000-resource validate)."""
+    diags = validate_instances(_instances(10_000))
     assert not diags, [str(d) for d in list(diags)[:5]]
-    assert best < 1.0, f"validating 10,000 instances took {best:.2f}s"
