@@ -5,7 +5,6 @@ this function.
 """
 from __future__ import annotations
 
-import gc
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from kvmnet.engine.config.evaluate import Evaluator, VariableInputs
 from kvmnet.engine.config.loader import load_config
 from kvmnet.engine.config.model import Config
 from kvmnet.engine.diagnostics import DiagnosticError, Diagnostics
+from kvmnet.engine.gcpause import gc_paused
 from kvmnet.engine.model import ResourceInstance
 from kvmnet.engine.plan.diff import merge_planned
 from kvmnet.engine.resources import canonical, with_defaults
@@ -101,15 +101,9 @@ def prepare(config_dir: str, inputs: VariableInputs | None = None,
     # resources): the collector stays off throughout, and everything is then moved
     # out of the collector's generations, so later collections do not walk it again
     # and again (≈0.6 s of CPU at 10,000 resources for the parse, ≈0.3 s more for
-    # the rest; PERF-FACTS.md). python-hcl2's cyclic garbage is freed by the parser.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    # the rest; PERF-FACTS.md).
+    with gc_paused(freeze=True):
         return _prepare(config_dir, inputs, timings, validate, use_cache)
-    finally:
-        gc.freeze()
-        if gc_was_enabled:
-            gc.enable()
 
 
 def _prepare(config_dir: str, inputs: VariableInputs | None, timings: Timings,

@@ -14,7 +14,8 @@
 """
 from __future__ import annotations
 
-import gc
+from kvmnet.engine import gcpause
+from kvmnet.engine.gcpause import gc_paused
 from collections import defaultdict
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -124,7 +125,7 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
                 targets=list(options.targets), destroy=options.destroy,
                 refresh_only=options.refresh_only)
     diags = Diagnostics()
-    gc.freeze()   # the state snapshot lives as long as the run: keep the collector off it
+    gcpause.freeze()   # the state snapshot lives as long as the run: keep the collector off it
     ref = refresh(prepared, snapshot, providers, options, timings)
     plan.resource_drift = ref.drift
     if options.refresh_only:
@@ -135,16 +136,10 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
     # for live objects: their libraries may make garbage) and they are then moved
     # out of its generations (≈0.1 s of CPU at 10,000 resources)
     with timings.phase("diff"):
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused(freeze=True):
             changes = _diff(prepared, snapshot, providers, options, ref, diags)
             changes = _apply_targets(prepared, changes, options)
             _check_prevent_destroy(prepared, changes, diags)
-        finally:
-            gc.freeze()
-            if gc_was_enabled:
-                gc.enable()
         if options.refresh:
             recorded = {a: r.attrs for a, r in snapshot.instances.items()}
             _check_consumers(changes, recorded, providers, diags)
