@@ -5,11 +5,20 @@ quoted string can switch to template scanning (escapes, ``${...}``, ``%{...}``)
 and back. Operator precedence, loosest first: ``? :``, ``||``, ``&&``,
 ``== !=``, ``< > <= >=``, ``+ -``, ``* / %``, unary ``- !``, then postfix
 (``.attr``, ``[index]``, ``[*]``, ``.*``, calls).
+
+Templates follow HCL: ``${ }`` interpolations and ``%{ }`` directives, each of
+whose delimiters may carry a strip marker (``${~``, ``~}``) that removes the
+whitespace, newlines included, of the literal text next to it. Nesting deeper
+than :data:`~kvmnet.engine.limits.MAX_NESTING` and numbers that are not finite
+are errors, so no input reaches Python's recursion limit.
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
+
+from kvmnet.engine import limits
 
 from . import nodes as N
 from .errors import ExprError
@@ -21,13 +30,13 @@ _TOKEN = re.compile(r"""
   (?:[ \t\r\n]+|\#[^\n]*|//[^\n]*|/\*.*?\*/)*
   (?:(?P<ident>[A-Za-z_][\w-]*)
     |(?P<num>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
-    |(?P<heredoc><<-?[A-Za-z_][\w-]*[ \t]*\r?\n)
-    |(?P<op>\.\.\.|==|!=|<=|>=|&&|\|\||=>|[-+*/%<>!?:=.,()\[\]{}"])
+    |(?P<heredoc><<-?[A-Za-z_][\w.-]*[ \t]*\r?\n)
+    |(?P<op>\.\.\.|==|!=|<=|>=|&&|\|\||=>|[-+*/%<>!?:=.,()\[\]{}"~])
     |(?P<eof>\Z))
 """, re.X | re.S)
 _DIGITS = re.compile(r"\d+")
-_HEREDOC_HEAD = re.compile(r"<<(-?)([A-Za-z_][\w-]*)")
-_HEREDOC_WHOLE = re.compile(r"<<(-?)([A-Za-z_][\w-]*)[ \t]*\r?\n(.*?)^[ \t]*\2[ \t]*\Z", re.S | re.M)
+_HEREDOC_HEAD = re.compile(r"<<(-?)([A-Za-z_][\w.-]*)")
+_HEREDOC_WHOLE = re.compile(r"<<(-?)([A-Za-z_][\w.-]*)[ \t]*\r?\n(.*?)^[ \t]*\2[ \t]*\Z", re.S | re.M)
 _TPL_QUOTED = re.compile(r'[\\"$%\n]')
 _TPL_RAW = re.compile(r"[$%]")
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
@@ -56,6 +65,8 @@ class Parser:
         self.val = ""
         self.start = 0
         self.end = 0
+        self.depth = 0              # nesting of expressions and directives being parsed
+        self.strip_next = False     # a "~}" strips the start of the next literal text
 
     # ---- lexer -------------------------------------------------------------
 
@@ -94,7 +105,19 @@ class Parser:
 
     # ---- expressions ---------------------------------------------------------
 
+    def nest(self) -> None:
+        self.depth += 1
+        if self.depth > limits.MAX_NESTING:
+            raise self.error(f"expression nested more than {limits.MAX_NESTING} levels deep")
+
     def parse_expr(self) -> N.Expr:
+        self.nest()
+        try:
+            return self._parse_expr()
+        finally:
+            self.depth -= 1
+
+    def _parse_expr(self) -> N.Expr:
         start = self.start
         cond = self.parse_binary(0)
         if self.kind != "?":
@@ -126,7 +149,11 @@ class Parser:
         if kind == "-" or kind == "!":
             start = self.start
             self.advance()
-            operand = self.parse_unary()
+            self.nest()
+            try:
+                operand = self.parse_unary()
+            finally:
+                self.depth -= 1
             if kind == "-" and isinstance(operand, N.Literal) and type(operand.value) in (int, float):
                 return N.Literal(-operand.value, self.base + start)
             node = N.Unary(kind, operand, self.base + start)
@@ -138,8 +165,7 @@ class Parser:
         start = self.start
         offset = self.base + start
         if kind == "num":
-            text = self.val
-            value = int(text) if text.isdigit() else normalize_number(float(text))
+            value = self.number(self.val)
             self.advance()
             return N.Literal(value, offset)
         if kind == "ident":
@@ -177,6 +203,16 @@ class Parser:
         if kind == "eof":
             raise self.error("unexpected end of expression")
         raise self.error(f"expected an expression but found {self.describe()}")
+
+    def number(self, text: str):
+        if len(text) > limits.MAX_NUMBER_DIGITS:
+            raise self.error(f"number out of range: more than {limits.MAX_NUMBER_DIGITS} digits")
+        if text.isdigit():
+            return int(text)
+        value = float(text)
+        if not math.isfinite(value):
+            raise self.error(f"number out of range: {text}")
+        return normalize_number(value)
 
     def parse_postfix(self) -> N.Expr:
         start = self.start
@@ -369,6 +405,8 @@ class Parser:
             i = m.start()
             c = src[i]
             buf.append(src[pos:i])
+            if len(buf) > 64:
+                buf[:] = ["".join(buf)]
             if c == '"':
                 pos, term = i + 1, None
                 break
@@ -383,13 +421,15 @@ class Parser:
                     buf.append("${")
                     pos = i + 3
                 elif src.startswith("${", i):
-                    _flush(buf, parts)
-                    self.end = i + 2
+                    self.flush(buf, parts, strip_end=src.startswith("~", i + 2))
+                    self.end = i + 3 if src.startswith("~", i + 2) else i + 2
                     self.advance()
                     parts.append(self.parse_expr())
+                    strip = self.strip_marker()
                     if self.kind != "}":
                         raise self.error(f'expected "}}" to close "${{" but found {self.describe()}')
                     pos = self.end
+                    self.strip_next = strip
                 else:
                     buf.append("$")
                     pos = i + 1
@@ -398,7 +438,7 @@ class Parser:
                     buf.append("%{")
                     pos = i + 3
                 elif src.startswith("%{", i):
-                    _flush(buf, parts)
+                    self.flush(buf, parts, strip_end=src.startswith("~", i + 2))
                     node, pos, term = self.parse_directive(i, quoted)
                     if term is not None:
                         break
@@ -406,8 +446,36 @@ class Parser:
                 else:
                     buf.append("%")
                     pos = i + 1
-        _flush(buf, parts)
+        self.flush(buf, parts)
         return parts, pos, term
+
+    def flush(self, buf: list, parts: list, strip_end: bool = False) -> None:
+        """Move the literal text in ``buf`` to ``parts``, applying strip markers:
+        a pending ``~}`` strips its start; ``strip_end`` (a ``${~``/``%{~`` follows)
+        strips the end of the literal text before it."""
+        text = "".join(buf)
+        buf.clear()
+        if self.strip_next:
+            text = text.lstrip()
+            self.strip_next = False
+        if text:
+            if parts and type(parts[-1]) is str:
+                parts[-1] += text
+            else:
+                parts.append(text)
+        if strip_end and parts and type(parts[-1]) is str:
+            parts[-1] = parts[-1].rstrip()
+            if not parts[-1]:
+                parts.pop()
+
+    def strip_marker(self) -> bool:
+        """Past a ``~`` right before the closing ``}`` of an interpolation or directive."""
+        if self.kind != "~":
+            return False
+        if not self.src.startswith("}", self.end):
+            raise self.error('a strip marker "~" must be followed directly by "}"')
+        self.advance()
+        return True
 
     def decode_escape(self, i: int):
         src = self.src
@@ -418,26 +486,43 @@ class Parser:
             n = 4 if c == "u" else 8
             digits = src[i + 2:i + 2 + n]
             if len(digits) == n and all(d in "0123456789abcdefABCDEF" for d in digits):
-                return chr(int(digits, 16)), i + 2 + n
+                code = int(digits, 16)
+                if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                    raise self.error(f'invalid escape sequence "\\{c}{digits}": '
+                                     "not a Unicode character", i)
+                return chr(code), i + 2 + n
         raise self.error(f'invalid escape sequence "\\{c}"', i)
 
     def parse_directive(self, i: int, quoted: bool):
         """``%{ if }``/``%{ for }`` with their bodies, or a closing keyword."""
         offset = self.base + i
-        self.end = i + 2
+        self.end = i + 3 if self.src.startswith("~", i + 2) else i + 2
         self.advance()
+        self.nest()
+        try:
+            return self._parse_directive(offset, quoted)
+        finally:
+            self.depth -= 1
+
+    def close_directive(self, what: str) -> int:
+        """Past the ``}`` (or ``~}``) that ends a directive; returns where the text goes on."""
+        strip = self.strip_marker()
+        self.expect("}", what)
+        self.strip_next = strip
+        return self.end
+
+    def _parse_directive(self, offset: int, quoted: bool):
         if self.kind != "ident" or self.val not in ("if", "for", "else", "endif", "endfor"):
             raise self.error(f"expected if, for, else, endif or endfor in a template directive "
                              f"but found {self.describe()}")
         keyword = self.val
         self.advance()
         if keyword in ("else", "endif", "endfor"):
-            self.expect("}", f'"}}" after "{keyword}"')
-            return None, self.end, keyword
+            return None, self.close_directive(f'"}}" after "{keyword}"'), keyword
         if keyword == "if":
             cond = self.parse_expr()
-            self.expect("}", '"}" after the if condition')
-            then, pos, term = self.scan_template(self.end, quoted)
+            then, pos, term = self.scan_template(self.close_directive('"}" after the if condition'),
+                                                 quoted)
             otherwise: list = []
             if term == "else":
                 otherwise, pos, term = self.scan_template(pos, quoted)
@@ -446,8 +531,8 @@ class Parser:
             return N.TemplateIf(cond, N.Template(then, offset), N.Template(otherwise, offset),
                                 offset), pos, None
         names, collection = self.parse_for_header("a for directive")
-        self.expect("}", '"}" after the for directive')
-        body, pos, term = self.scan_template(self.end, quoted)
+        body, pos, term = self.scan_template(self.close_directive('"}" after the for directive'),
+                                             quoted)
         if term != "endfor":
             raise ExprError("%{ for } without a matching %{ endfor }", offset)
         key_var, value_var = (None, names[0]) if len(names) == 1 else names
@@ -468,17 +553,6 @@ def fold(node: N.Expr) -> N.Expr:
     if type(value) in _IMMUTABLE:
         return N.Literal(value, node.offset)
     return node
-
-
-def _flush(buf: list, parts: list) -> None:
-    if buf:
-        text = "".join(buf)
-        buf.clear()
-        if text:
-            if parts and type(parts[-1]) is str:
-                parts[-1] += text
-            else:
-                parts.append(text)
 
 
 def make_template(parts: list, offset: int) -> N.Expr:
