@@ -197,11 +197,10 @@ def meaning(parsed) -> tuple:
 
 
 def _freeze(value):
-    if isinstance(value, dict):
-        return ("map", tuple((k, _freeze(v)) for k, v in value.items()))
-    if isinstance(value, list):
-        return ("list", tuple(_freeze(v) for v in value))
-    return value
+    """An attribute's raw value as its expression structure: expressions are kept
+    as source text, whose layout is what fmt changes."""
+    from kvmnet.engine.expr.compiled import structure
+    return structure(value)
 
 
 def same_meaning(before, after) -> bool:

@@ -1,40 +1,53 @@
-"""HCL files → blocks with source lines (python-hcl2), with a parse cache.
+"""HCL files → blocks with source lines, with a parse cache.
 
-python-hcl2 returns every expression as text (``"${...}"``); the engine's own
-evaluator (``kvmnet.engine.expr``) compiles and evaluates it. This module only turns
-a file into :class:`Block` values that keep the line of every block and attribute.
+kvmnet's grammar (``hcl.lark``, from python-hcl2's) is parsed by lark; this module
+reads lark's tree directly into :class:`Block` and :class:`Attr` values that keep
+the line of every block and attribute. Attribute values are *raw values*: plain
+constants (strings, numbers, bools, null; a bare name such as ``string`` is that
+string, as python-hcl2 gives it), lists and dicts of raw values, or, for any other
+expression, its source text as ``"${SOURCE}"`` — cut straight out of the
+file, never rendered back from a tree — which the engine's own expression parser
+(``kvmnet.engine.expr``) compiles and evaluates. A string with interpolations or
+directives is kept as ``"${"QUOTED SOURCE"}"``, so its escapes and strip markers
+are read once, by that parser.
 
-Parsing is the slow part of kvmnet (python-hcl2 is super-linear, mostly from the
-garbage collector walking lark's trees), so:
+The limits of :mod:`~kvmnet.engine.config.limits` (file and string sizes, block
+and value nesting, number range) are checked here; breaking one is a FILE:LINE
+error like a syntax error.
 
-- the garbage collector is off while a file is parsed;
-- each file's parsed form is cached under ``$XDG_CACHE_HOME/kvmnet`` (default
-  ``~/.cache/kvmnet``), keyed by the hash of its bytes, so a drift-check cron on
-  unchanged files re-parses nothing (an unwritable cache is skipped silently; the
-  cache is never written inside the config directory);
+Parsing is the slow part of a run, so:
+
+- the garbage collector is paused while a file is parsed (:mod:`kvmnet.engine.gcpause`);
+- each successfully parsed file is cached as plain data in the user's cache
+  (:mod:`~kvmnet.engine.config.cache`), keyed by the hash of its bytes, the
+  kvmnet, lark and Python versions, the grammar and the limits: a file with an
+  error is never cached, so an error always reflects the file as it is now;
 - files that are not cached are parsed in parallel processes when there are several
   large ones.
 """
 from __future__ import annotations
 
-import gc
 import hashlib
+import math
 import os
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kvmnet.engine import limits
+from kvmnet.engine.config import cache
+from kvmnet.engine.limits import LimitError
 from kvmnet.engine.diagnostics import Diagnostic
+from kvmnet.engine.gcpause import gc_paused
 
-CACHE_VERSION = "4"   # 3: the direct conversion; 4: keyword attribute names (for_each) take it too
+CACHE_FORMAT = "5"   # 5: kvmnet's own grammar and tree reader, marshal entries
 PARALLEL_MIN_CHARS = 100_000   # uncached text, all files together
 
 
 @dataclass
 class Attr:
     name: str
-    value: Any          # raw python-hcl2 value: literals, lists, dicts, "${...}" strings
+    value: Any          # raw value: constants, lists, dicts, "${...}" source text
     line: int
 
 
@@ -56,313 +69,315 @@ class ParsedFile:
     attrs: dict[str, Attr] = field(default_factory=dict)   # top-level NAME = VALUE (variable files)
 
 
-def _serialize_options():
-    import hcl2
-    return hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
+class _Problem(Exception):
+    """An error at a line of the file being read (ends the file's conversion)."""
+
+    def __init__(self, message: str, line: int | None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
 
 
-def _convert_body(body, file: str, opts, errors: list[Diagnostic]) -> tuple[dict, list]:
-    from hcl2.rules.base import AttributeRule, BlockRule
-
-    attrs: dict[str, Attr] = {}
-    blocks: list[Block] = []
-    for child in body._children:
-        if isinstance(child, AttributeRule):
-            name = child.identifier.serialize(opts)
-            line = child._meta.line if child._meta else 0
-            if name in attrs:
-                errors.append(_defined_twice(attrs[name], file, line))
-                continue
-            try:
-                value = child.expression.serialize(opts)
-            except Exception as e:  # pragma: no cover - python-hcl2 internal failure
-                errors.append(Diagnostic(f"cannot read attribute {name!r}: {e}", file=file, line=line))
-                continue
-            attrs[name] = Attr(name, value, line)
-        elif isinstance(child, BlockRule):
-            labels = [lab.serialize(opts) for lab in child.labels]
-            line = child._meta.line if child._meta else 0
-            sub_attrs, sub_blocks = _convert_body(child.body, file, opts, errors)
-            blocks.append(Block(labels[0], tuple(labels[1:]), line, file, sub_attrs, sub_blocks))
-    return attrs, blocks
-
-
-# -- direct conversion of lark's tree ----------------------------------------------
-#
-# python-hcl2 turns lark's parse tree into its own typed rule tree (≈30 % of the
-# parse time) before anything can be serialized. Most of a configuration is
-# structure (bodies, blocks, attributes) and constants (plain strings, whole
-# numbers, true/false/null): those are read straight off lark's tree. Only the
-# other expressions go through python-hcl2's transformer and serializer, one
-# expression at a time (an expression serializes the same alone as inside its
-# attribute). A file with any other shape is converted by python-hcl2 whole.
-
-class _Unusual(Exception):
-    """A tree shape the direct conversion leaves to python-hcl2."""
-
-
-class _TransformFailed(Exception):
-    """python-hcl2's transformer failed on an expression (``args[0]``: its error)."""
-
+# -- lark's tree → blocks and raw values ------------------------------------------
 
 _KEYWORD_VALUES = {"true": True, "false": False, "null": None}
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
 
 
-def _lark_body(tree):
-    if tree.data != "start" or len(tree.children) != 1 or tree.children[0].data != "body":
-        raise _Unusual()
-    return tree.children[0]
+def _data(node) -> str | None:
+    return getattr(node, "data", None)
 
 
-def _defined_twice(first: Attr, file: str, line: int) -> Diagnostic:
-    return Diagnostic(f'attribute "{first.name}" is defined twice (first on line {first.line})',
-                      file=file, line=line, attribute=first.name)
+def _trees(node) -> list:
+    """A node's sub-trees, without tokens and comments."""
+    return [c for c in node.children
+            if _data(c) is not None and c.data != "new_line_or_comment"]
 
 
 def _name_of(node) -> str:
-    """An identifier's text (an attribute name, a block type or label)."""
-    from lark import Token
-    # keywords (for_each, in, if, ...) are valid attribute names too
-    if getattr(node, "data", None) in ("identifier", "keyword") and len(node.children) == 1 \
-            and isinstance(node.children[0], Token):
-        return node.children[0].value
-    raise _Unusual()
+    """An identifier's text (attribute name, block type, unquoted label)."""
+    if _data(node) in ("identifier", "keyword", "literal_value") and len(node.children) == 1:
+        return str(node.children[0])
+    raise _Problem("expected a name", _line(node))
 
 
-def _plain_string(node):
-    """The value of a quoted string made of literal text only; None otherwise."""
-    from lark import Token
-    from hcl2.utils import process_escape_sequences
-    parts = node.children
-    if len(parts) < 2 or not isinstance(parts[0], Token) or not isinstance(parts[-1], Token):
-        return None
+def _line(node) -> int | None:
+    meta = getattr(node, "meta", None)
+    return getattr(meta, "line", None) if meta is not None and not meta.empty else \
+        getattr(node, "line", None)
+
+
+def _unescape(text: str, line: int | None) -> str:
+    """The value of literal string characters (HCL's escapes)."""
+    if "\\" not in text:
+        return text
     out = []
-    for part in parts[1:-1]:
-        if getattr(part, "data", None) != "string_part" or len(part.children) != 1:
+    i = 0
+    while True:
+        j = text.find("\\", i)
+        if j < 0:
+            out.append(text[i:])
+            return "".join(out)
+        out.append(text[i:j])
+        c = text[j + 1:j + 2]
+        if c in _ESCAPES:
+            out.append(_ESCAPES[c])
+            i = j + 2
+            continue
+        n = 4 if c == "u" else 8 if c == "U" else 0
+        digits = text[j + 2:j + 2 + n]
+        if n and len(digits) == n and all(d in "0123456789abcdefABCDEF" for d in digits):
+            code = int(digits, 16)
+            if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                raise _Problem(f'invalid escape sequence "\\{c}{digits}": not a Unicode character', line)
+            out.append(chr(code))
+            i = j + 2 + n
+            continue
+        raise _Problem(f'invalid escape sequence "\\{c}"', line)
+
+
+def _literal_string(node) -> str | None:
+    """The value of a quoted string without interpolations or directives; None if it has any."""
+    out = []
+    for part in node.children[1:-1]:
+        tok = part.children[0] if _data(part) == "string_part" and len(part.children) == 1 else None
+        kind = getattr(tok, "type", None)
+        if kind == "STRING_CHARS":
+            if "\n" in tok:
+                raise _Problem("a quoted string cannot span lines (use a heredoc)", _line(part))
+            out.append(_unescape(str(tok), _line(part)))
+        elif kind in ("ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"):
+            out.append(str(tok)[1:3] + _unescape(str(tok)[3:], _line(part)))   # "$${" → "${"
+        else:
             return None
-        tok = part.children[0]
-        if not isinstance(tok, Token) or tok.type != "STRING_CHARS":
-            return None
-        out.append(process_escape_sequences(tok.value))
     return "".join(out)
 
 
-_NOT_CONSTANT = object()
+class _Reader:
+    """Reads one file's tree; ``text`` is the source the tree's positions refer to."""
 
+    def __init__(self, text: str):
+        self.text = text
 
-def _constant(expr):
-    """The value of a constant expression term, or _NOT_CONSTANT."""
-    from lark import Token
-    if getattr(expr, "data", None) != "expr_term" or len(expr.children) != 1:
-        return _NOT_CONSTANT
-    term = expr.children[0]
-    kind = getattr(term, "data", None)
-    if kind == "string":
-        value = _plain_string(term)
-        return _NOT_CONSTANT if value is None else value
-    if kind in ("int_lit", "literal_value") and len(term.children) == 1 \
-            and isinstance(term.children[0], Token):
-        text = term.children[0].value
-        if kind == "int_lit" and text.isascii() and text.isdigit():
+    def source(self, node) -> str:
+        return self.text[node.meta.start_pos:node.meta.end_pos]
+
+    def expression(self, node) -> str:
+        return "${" + self.source(node) + "}"
+
+    # -- structure ----------------------------------------------------------
+    def body(self, body, file: str, errors: list[Diagnostic], depth: int) -> tuple[dict, list]:
+        attrs: dict[str, Attr] = {}
+        blocks: list[Block] = []
+        for child in _trees(body):
+            kind = child.data
+            if kind == "attribute":
+                name_node, _eq, expr = child.children
+                name = _name_of(name_node)
+                line = child.meta.line
+                if name in attrs:
+                    first = attrs[name]
+                    errors.append(Diagnostic(
+                        f'attribute "{name}" is defined twice (first on line {first.line})',
+                        file=file, line=line, attribute=name))
+                    continue
+                attrs[name] = Attr(name, self.value(expr, 0), line)
+            elif kind == "block":
+                if depth >= limits.MAX_NESTING:
+                    raise _Problem(f"blocks are nested more than {limits.MAX_NESTING} deep",
+                                   child.meta.line)
+                parts = _trees(child)
+                btype = _name_of(parts[0])
+                labels = []
+                for part in parts[1:-1]:
+                    if part.data == "string":
+                        label = _literal_string(part)
+                        if label is None or "${" in self.source(part) or "%{" in self.source(part):
+                            raise _Problem("a block label must be a literal string "
+                                           "(no interpolation or directive)", _line(part))
+                        labels.append(label)
+                    else:
+                        labels.append(_name_of(part))
+                sub_attrs, sub_blocks = self.body(parts[-1], file, errors, depth + 1)
+                blocks.append(Block(btype, tuple(labels), child.meta.line, file, sub_attrs, sub_blocks))
+            else:
+                raise _Problem(f"unexpected {kind}", _line(child))
+        return attrs, blocks
+
+    # -- values ---------------------------------------------------------------
+    def value(self, node, depth: int):
+        """The raw value of an expression."""
+        if depth >= limits.MAX_NESTING:
+            raise _Problem(f"values are nested more than {limits.MAX_NESTING} deep", _line(node))
+        kind = node.data
+        if kind == "unary_op":
+            op, operand = node.children
+            if str(op).strip() == "-" and _data(operand) == "expr_term" and len(operand.children) == 1 \
+                    and _data(operand.children[0]) in ("int_lit", "float_lit"):
+                number = self.number(operand.children[0])
+                return -number if number != 0 else number
+            return self.expression(node)
+        if kind != "expr_term" or len(node.children) != 1:
+            return self.expression(node)
+        term = node.children[0]
+        kind = _data(term)
+        if kind in ("int_lit", "float_lit"):
+            return self.number(term)
+        if kind == "literal_value":
+            return _KEYWORD_VALUES[str(term.children[0])]
+        if kind == "identifier":   # a bare name is that string (type = string, ignore_changes = [name])
+            return _name_of(term)
+        if kind == "string":
+            return self.string(term)
+        if kind == "tuple":
+            return [self.value(e, depth + 1) for e in _trees(term)]
+        if kind == "object":
+            out: dict = {}
+            for elem in _trees(term):
+                key_node, _sep, value_node = elem.children
+                out[self.key(key_node)] = self.value(value_node, depth + 1)
+            return out
+        if kind in ("heredoc_template", "heredoc_template_trim"):
+            self.check_size(term)
+        return self.expression(node)
+
+    def key(self, key_node) -> str:
+        """An object key: a name or literal string as itself, anything else as ``${...}``."""
+        inner = key_node.children[0]
+        if _data(inner) == "keyword":
+            return _name_of(inner)
+        term = inner.children[0] if _data(inner) == "expr_term" and len(inner.children) == 1 else None
+        if _data(term) == "identifier":
+            return _name_of(term)
+        if _data(term) == "string":
+            value = self.string(term)
+            if isinstance(value, str) and not value.startswith("${"):
+                return value
+        return self.expression(inner)
+
+    def number(self, term):
+        text = str(term.children[0])
+        line = _line(term)
+        if len(text) > limits.MAX_NUMBER_DIGITS:
+            raise _Problem(f"number out of range: {text[:20]}... has more than "
+                           f"{limits.MAX_NUMBER_DIGITS} characters", line)
+        if term.data == "int_lit":
             return int(text)
-        if kind == "literal_value" and text in _KEYWORD_VALUES:
-            return _KEYWORD_VALUES[text]
-    return _NOT_CONSTANT
+        value = float(text)
+        if not math.isfinite(value):
+            raise _Problem(f"number out of range: {text}", line)
+        return int(value) if value.is_integer() and abs(value) < 2 ** 63 else value
 
+    def check_size(self, node) -> None:
+        if node.meta.end_pos - node.meta.start_pos > limits.MAX_STRING_CHARS:
+            raise _Problem(f"string longer than {limits.MAX_STRING_CHARS} characters", _line(node))
 
-_transformer = None
-
-
-def _expression_value(expr, opts):
-    value = _constant(expr)
-    if value is not _NOT_CONSTANT:
+    def string(self, term):
+        """A literal string's value; a template's quoted source as ``${"..."}``."""
+        self.check_size(term)
+        value = _literal_string(term)
+        if value is None or "${" in value or "%{" in value or value.startswith("<<"):
+            return self.expression(term)
         return value
-    global _transformer
-    if _transformer is None:
-        from hcl2.transformer import RuleTransformer
-        _transformer = RuleTransformer()
-    try:
-        rule = _transformer.transform(expr)
-    except Exception as e:   # as python-hcl2's whole-file transform would have failed
-        raise _TransformFailed(e) from e
-    return rule.serialize(opts)
 
 
-def _convert_lark_body(body, file: str, opts, errors: list[Diagnostic]) -> tuple[dict, list]:
-    """What :func:`_convert_body` makes of python-hcl2's rule tree, from lark's tree."""
-    from lark import Tree
-    attrs: dict[str, Attr] = {}
-    blocks: list[Block] = []
-    for child in body.children:
-        kind = child.data if isinstance(child, Tree) else None
-        if kind == "new_line_or_comment":
-            continue
-        if kind == "attribute":
-            if len(child.children) != 3:
-                raise _Unusual()
-            name = _name_of(child.children[0])
-            line = child.meta.line
-            if name in attrs:
-                errors.append(_defined_twice(attrs[name], file, line))
-                continue
-            try:
-                value = _expression_value(child.children[2], opts)
-            except _TransformFailed:
-                raise
-            except Exception as e:  # pragma: no cover - python-hcl2 internal failure
-                errors.append(Diagnostic(f"cannot read attribute {name!r}: {e}", file=file, line=line))
-                continue
-            attrs[name] = Attr(name, value, line)
-        elif kind == "block":
-            parts = child.children
-            btype = _name_of(parts[0])
-            labels = []
-            inner = None
-            for part in parts[1:]:
-                pkind = part.data if isinstance(part, Tree) else None
-                if pkind == "string":
-                    label = _plain_string(part)
-                    if label is None:
-                        raise _Unusual()
-                    labels.append(label)
-                elif pkind == "identifier":
-                    labels.append(_name_of(part))
-                elif pkind == "body":
-                    inner = part
-                elif pkind is not None:
-                    raise _Unusual()
-            sub_attrs, sub_blocks = (_convert_lark_body(inner, file, opts, errors)
-                                     if inner is not None else ({}, []))
-            blocks.append(Block(btype, tuple(labels), child.meta.line, file, sub_attrs, sub_blocks))
-        else:
-            raise _Unusual()
-    return attrs, blocks
+# -- one file ------------------------------------------------------------------------
+
+def _syntax_error(e, file: str) -> Diagnostic:
+    token = getattr(e, "token", None)
+    shown = str(token).strip().splitlines()[0][:30] if token is not None and str(token).strip() else ""
+    what = f"unexpected {shown!r}" if shown else "unexpected input"
+    char = getattr(e, "char", None)
+    if char:
+        what = f"unexpected character {char!r}"
+    if token is not None and getattr(token, "type", "") == "$END":
+        what = "unexpected end of file (unclosed block or string?)"
+    return Diagnostic(f"syntax error: {what}", file=file, line=getattr(e, "line", None) or None)
 
 
 def parse_text(text: str, file: str) -> ParsedFile:
-    """Parse one file's text; syntax errors become diagnostics with FILE:LINE."""
-    from hcl2.api import parses_to_tree, transform
+    """Parse one file's text; syntax errors and broken limits become diagnostics
+    with FILE:LINE."""
     from lark.exceptions import UnexpectedInput
+    from kvmnet.engine.config.grammar import parser
 
+    if len(text) > limits.MAX_FILE_BYTES:
+        return ParsedFile(file, [], [Diagnostic(
+            f"file larger than {limits.MAX_FILE_BYTES} bytes", file=file)])
     errors: list[Diagnostic] = []
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         try:
-            lark_tree = parses_to_tree(text)
+            tree = parser().parse(text + "\n")
         except UnexpectedInput as e:
-            token = getattr(e, "token", None)
-            shown = str(token).strip().splitlines()[0][:30] if token is not None and str(token).strip() else ""
-            what = f"unexpected {shown!r}" if shown else "unexpected input"
-            char = getattr(e, "char", None)
-            if char:
-                what = f"unexpected character {char!r}"
-            if token is not None and getattr(token, "type", "") == "$END":
-                what = "unexpected end of file (unclosed block or string?)"
-            return ParsedFile(file, [], [Diagnostic(f"syntax error: {what}", file=file,
-                                                    line=getattr(e, "line", None) or None)])
-        except Exception as e:
-            return ParsedFile(file, [], [Diagnostic(f"syntax error: {e}", file=file)])
-        opts = _serialize_options()
+            return ParsedFile(file, [], [_syntax_error(e, file)])
         try:
-            attrs, blocks = _convert_lark_body(_lark_body(lark_tree), file, opts, errors)
-        except _TransformFailed as e:
-            return ParsedFile(file, [], [Diagnostic(f"syntax error: {e.args[0]}", file=file)])
-        except _Unusual:
-            # a shape the direct conversion does not know: python-hcl2's own
-            # transformer, as for every file before (same results)
-            errors = []
-            try:
-                tree = transform(lark_tree)
-            except Exception as e:
-                return ParsedFile(file, [], [Diagnostic(f"syntax error: {e}", file=file)])
-            attrs, blocks = _convert_body(tree.body, file, opts, errors)
+            attrs, blocks = _Reader(text + "\n").body(tree.children[0], file, errors, 0)
+        except _Problem as p:
+            return ParsedFile(file, [], [Diagnostic(p.message, file=file, line=p.line)])
+        finally:
             del tree
-        del lark_tree
-        return ParsedFile(file, blocks, errors, attrs)
-    finally:
-        # python-hcl2's trees are cyclic garbage, all still in the youngest generation:
-        # free them now, cheaply, before a later full collection (or the engine's
-        # gc.freeze(), which would keep them forever) has to deal with them
-        gc.collect(0)
-        if enabled:
-            gc.enable()
+    return ParsedFile(file, blocks, errors, attrs)
 
 
-# -- cache -----------------------------------------------------------------------
+# -- cache: plain data, never an error -------------------------------------------
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "kvmnet" / "parse"
-
-
-_parser_fingerprint: bytes | None = None
+def _block_data(b: Block):
+    return (b.type, b.labels, b.line, _attrs_data(b.attrs), [_block_data(s) for s in b.blocks])
 
 
-def _parser_id() -> bytes:
-    """Which python-hcl2 a cached parse comes from: the text of its ``version.py``,
-    read rather than imported (importing it imports all of hcl2 and lark: ≈30 ms that
-    a run finding every file in the cache never needs otherwise)."""
-    global _parser_fingerprint
-    if _parser_fingerprint is None:
-        try:
-            import importlib.util
-            spec = importlib.util.find_spec("hcl2")
-            if spec is None or not spec.submodule_search_locations:
-                raise ImportError("hcl2 is not a package on the path")
-            where = Path(list(spec.submodule_search_locations)[0])
-            _parser_fingerprint = (where / "version.py").read_bytes()
-        except Exception:
-            import hcl2.version as hv
-            _parser_fingerprint = str(getattr(hv, "version", "")).encode()
-    return _parser_fingerprint
+def _attrs_data(attrs: dict[str, Attr]):
+    return [(a.name, a.value, a.line) for a in attrs.values()]
+
+
+def _block_from(data, file: str) -> Block:
+    btype, labels, line, attrs, blocks = data
+    return Block(btype, tuple(labels), line, file, _attrs_from(attrs),
+                 [_block_from(s, file) for s in blocks])
+
+
+def _attrs_from(data) -> dict[str, Attr]:
+    return {name: Attr(name, value, line) for name, value, line in data}
+
+
+def _file_data(pf: ParsedFile):
+    return ([_block_data(b) for b in pf.blocks], _attrs_data(pf.attrs))
+
+
+def _file_from(data, display: str) -> ParsedFile | None:
+    """A ParsedFile from cached data; None when the data has another shape."""
+    try:
+        blocks, attrs = data
+        return ParsedFile(display, [_block_from(b, display) for b in blocks], [], _attrs_from(attrs))
+    except (TypeError, ValueError):
+        return None
+
+
+_fingerprint: str | None = None
 
 
 def _cache_key(data: bytes) -> str:
-    h = hashlib.sha256()
-    h.update(f"{CACHE_VERSION}:".encode())
-    h.update(hashlib.sha256(_parser_id()).digest())
+    """Content hash + everything that changes what a parse yields."""
+    global _fingerprint
+    if _fingerprint is None:
+        import sys
+        from importlib.metadata import version
+        import kvmnet
+        from kvmnet.engine.config.grammar import GRAMMAR
+        parts = [CACHE_FORMAT, kvmnet.__version__, version("lark"), sys.version,
+                 hashlib.sha256(GRAMMAR.read_bytes()).hexdigest(),
+                 repr((limits.MAX_FILE_BYTES, limits.MAX_STRING_CHARS, limits.MAX_NESTING,
+                       limits.MAX_NUMBER_DIGITS))]
+        _fingerprint = hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    h = hashlib.sha256(_fingerprint.encode())
     h.update(data)
     return h.hexdigest()
 
 
-def _cache_load(key: str):
-    try:
-        with open(cache_dir() / f"{key}.pickle", "rb") as f:
-            enabled = gc.isenabled()
-            gc.disable()
-            try:
-                return pickle.load(f)
-            finally:
-                if enabled:
-                    gc.enable()
-    except Exception:
-        return None
-
-
-def _cache_store(key: str, value) -> None:
-    _cache_store_bytes(key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def _cache_store_bytes(key: str, data: bytes) -> None:
-    try:
-        d = cache_dir()
-        d.mkdir(parents=True, exist_ok=True)
-        tmp = d / f".{key}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, d / f"{key}.pickle")
-    except Exception:
-        pass  # an unwritable cache is skipped silently
-
-
-def _parse_for_pool(args) -> bytes:
-    """A worker's parse, returned in the cache's pickled form: the worker pays for
-    pickling (in parallel), the parent only writes the bytes to the cache and
-    unpickles them, as it does for a cache hit."""
+def _parse_for_pool(args):
+    """A worker's parse, as plain data: (blocks, attrs, errors as (message, line))."""
     text, display = args
     pf = parse_text(text, display)
-    return pickle.dumps((pf.blocks, pf.errors, pf.attrs), protocol=pickle.HIGHEST_PROTOCOL)
+    return _file_data(pf), [(e.message, e.line, e.attribute) for e in pf.errors]
 
 
 def parse_files(paths: list[tuple[Path, str]], use_cache: bool = True) -> list[ParsedFile]:
@@ -370,16 +385,24 @@ def parse_files(paths: list[tuple[Path, str]], use_cache: bool = True) -> list[P
     results: dict[int, ParsedFile] = {}
     todo: list[tuple[int, str, str, str]] = []
     for i, (path, display) in enumerate(paths):
-        data = path.read_bytes()
-        key = _cache_key(data) if use_cache else ""
-        cached = _cache_load(key) if use_cache else None
-        if cached is not None:
-            blocks, errors, attrs = cached
-            _relabel(blocks, display)
-            results[i] = ParsedFile(display, blocks, [
-                Diagnostic(e.message, file=display, line=e.line, address=e.address, attribute=e.attribute)
-                for e in errors], attrs)
+        try:
+            if path.stat().st_size > limits.MAX_FILE_BYTES:
+                results[i] = ParsedFile(display, [], [Diagnostic(
+                    f"file larger than {limits.MAX_FILE_BYTES} bytes", file=display)])
+                continue
+            data = path.read_bytes()
+        except OSError as e:
+            results[i] = ParsedFile(display, [], [Diagnostic(
+                f"cannot read the file: {e.strerror or e}", file=display)])
             continue
+        key = _cache_key(data) if use_cache else ""
+        if use_cache:
+            with gc_paused():
+                cached = cache.load("parse", key)
+                pf = _file_from(cached, display) if cached is not None else None
+            if pf is not None:
+                results[i] = pf
+                continue
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -394,21 +417,19 @@ def parse_files(paths: list[tuple[Path, str]], use_cache: bool = True) -> list[P
         from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 2)) as ex:
             # results arrive in order while the workers go on parsing the rest
-            for (i, _text, display, key), data in zip(
+            for (i, _text, display, key), (data, errors) in zip(
                     todo, ex.map(_parse_for_pool, [(t[1], t[2]) for t in todo]), strict=True):
-                if use_cache:
-                    _cache_store_bytes(key, data)
-                blocks, errors, attrs = pickle.loads(data)
-                results[i] = ParsedFile(display, blocks, errors, attrs)
+                with gc_paused():
+                    pf = _file_from(data, display)
+                assert pf is not None
+                pf.errors = [Diagnostic(m, file=display, line=line, attribute=attr)
+                             for m, line, attr in errors]
+                results[i] = pf
+                if use_cache and not pf.errors:
+                    cache.store("parse", key, data)
     else:
         for i, text, display, key in todo:
             pf = results[i] = parse_text(text, display)
-            if use_cache:
-                _cache_store(key, (pf.blocks, pf.errors, pf.attrs))
+            if use_cache and not pf.errors:
+                cache.store("parse", key, _file_data(pf))
     return [results[i] for i in range(len(paths))]
-
-
-def _relabel(blocks: list[Block], display: str) -> None:
-    for b in blocks:
-        b.file = display
-        _relabel(b.blocks, display)

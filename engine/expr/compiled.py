@@ -153,3 +153,30 @@ def compile_value(raw) -> Compiled:
     syntax error or unknown function.
     """
     return Compiled(_compile(raw))
+
+
+_NOT_MEANING = frozenset({"offset", "texts", "root_text", "first", "_ref", "fn", "function"})
+
+
+def structure(raw):
+    """What a raw value means, as nested tuples, without source positions or layout:
+    two values with the same structure evaluate alike (used by ``kvmnet fmt`` to
+    prove that re-indenting changed nothing). A value that does not compile is its
+    own structure."""
+    try:
+        node = _compile(raw)
+    except ExprError:
+        return ("invalid", repr(raw))
+    return _structure(node)
+
+
+def _structure(v):
+    if isinstance(v, N.Expr):
+        slots = [s for c in type(v).__mro__ for s in getattr(c, "__slots__", ())
+                 if s not in _NOT_MEANING]
+        return (type(v).__name__,) + tuple(_structure(getattr(v, s, None)) for s in slots)
+    if isinstance(v, (list, tuple)):
+        return tuple(_structure(x) for x in v)
+    if isinstance(v, dict):
+        return tuple((k, _structure(x)) for k, x in v.items())
+    return (type(v).__name__, v)

@@ -1,0 +1,94 @@
+"""A per-user cache directory for data derived from files (parsed HCL, grammar tables).
+
+The cache lives in ``$XDG_CACHE_HOME/kvmnet`` (default ``~/.cache/kvmnet``). It
+holds plain data written with :mod:`marshal`, never pickle, and is trusted only
+when nobody else can write it: every directory on the way from ``kvmnet`` down is
+created ``0700``, and a directory or entry owned by another user, group- or
+world-writable, or a symlink is ignored (the cache is then simply not used).
+Every failure to read or write is a cache miss: the cache can make a run faster,
+never make it fail.
+"""
+from __future__ import annotations
+
+import marshal
+import os
+import stat
+from pathlib import Path
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "kvmnet"
+
+
+def _trusted(st: os.stat_result, kind: int) -> bool:
+    """Owned by us, of the expected kind, and writable by nobody else."""
+    return (stat.S_IFMT(st.st_mode) == kind and st.st_uid == os.geteuid()
+            and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _private_dir(path: Path) -> bool:
+    """``path`` exists (created 0700 if missing) and is a trusted directory."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return False
+    try:
+        return _trusted(os.lstat(path), stat.S_IFDIR)
+    except OSError:
+        return False
+
+
+def cache_dir(section: str) -> Path | None:
+    """``<root>/<section>``, or None when it cannot be made or is not trusted."""
+    root = cache_root()
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    if not _private_dir(root):
+        return None
+    d = root / section
+    return d if _private_dir(d) else None
+
+
+def load(section: str, key: str):
+    """The value stored under ``key``, or None (missing, untrusted, unreadable)."""
+    d = cache_dir(section)
+    if d is None:
+        return None
+    try:
+        fd = os.open(d / key, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not _trusted(os.fstat(fd), stat.S_IFREG):
+            return None
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
+            return marshal.load(f)
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def store(section: str, key: str, value) -> None:
+    """Store plain data (what :mod:`marshal` can write) under ``key``; best effort."""
+    d = cache_dir(section)
+    if d is None:
+        return
+    tmp = d / f".{key}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            marshal.dump(value, f)
+        os.replace(tmp, d / key)
+    except (OSError, ValueError):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
