@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kvmnet.engine import expr as X
+from kvmnet.engine import limits
 from kvmnet.engine.expr.nodes import Literal as _Literal
 from kvmnet.engine.config.hcl import Attr, Block, parse_files
 from kvmnet.engine.config.loader import VARS_FILE, display_name
@@ -247,6 +248,25 @@ class Evaluator:
 
     def _instance_keys(self, r: ResourceDecl, diags: Diagnostics):
         """[(key, each)] for the resource's instances; None on error."""
+        meta = r.count if r.count is not None else r.for_each
+        if meta is None:
+            return [(None, None)]
+        name = "count" if r.count is not None else "for_each"
+        try:
+            ceiling = limits.max_instances()
+        except limits.LimitError as e:
+            diags.add(e.message, file=r.file, line=meta.line, address=r.address, attribute=name)
+            return None
+        keys = self._keys_within(r, ceiling, diags)
+        if keys is not None and len(keys) > ceiling:
+            diags.add(f"{name} makes {len(keys)} instances; at most {ceiling} are allowed per "
+                      f"resource (raise {limits.INSTANCES_ENV} to allow more)",
+                      file=r.file, line=meta.line, address=r.address, attribute=name)
+            return None
+        return keys
+
+    def _keys_within(self, r: ResourceDecl, ceiling: int, diags: Diagnostics):
+        """[(key, each)] for count/for_each; a count above ``ceiling`` is not expanded."""
         addr = r.address
         if r.count is not None:
             try:
@@ -258,9 +278,15 @@ class Evaluator:
                 diags.add("count depends on a value known only after apply; use values known "
                           "at plan time", file=r.file, line=r.count.line, address=addr, attribute="count")
                 return None
-            if isinstance(n, bool) or not isinstance(n, (int, float)) or int(n) != n or n < 0:
+            if isinstance(n, bool) or not isinstance(n, (int, float)) or n != n \
+                    or n in (float("inf"), float("-inf")) or int(n) != n or n < 0:
                 diags.add(f"count must be a whole number ≥ 0, not {n!r}", file=r.file,
                           line=r.count.line, address=addr, attribute="count")
+                return None
+            if n > ceiling:
+                diags.add(f"count is {int(n)}; at most {ceiling} instances are allowed per "
+                          f"resource (raise {limits.INSTANCES_ENV} to allow more)",
+                          file=r.file, line=r.count.line, address=addr, attribute="count")
                 return None
             return [(i, None) for i in range(int(n))]
         if r.for_each is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 
+from kvmnet.engine import limits
 from kvmnet.sdk.values import UNKNOWN, contains_unknown
 
 from . import ops
@@ -28,6 +29,11 @@ def format_string(spec: str, args: list):
         flags, explicit, width, precision, verb = m.groups()
         if verb is None:
             raise ExprError(f"unterminated format verb at offset {m.start()}")
+        for what, digits, most in (("width", width, limits.MAX_STRING_CHARS),
+                                   ("precision", precision, 1000),
+                                   ("argument index", explicit, 1000)):
+            if digits and (len(digits) > 8 or int(digits) > most):
+                raise ExprError(f'{what} of "{m.group()}" at offset {m.start()} is larger than {most}')
         if verb == "%" and m.group() == "%%":
             out.append("%")
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from kvmnet.engine import limits
 from kvmnet.sdk.values import UNKNOWN, contains_unknown
 
 from . import cidr, ops
@@ -83,7 +84,13 @@ def _cidrnetmask(prefix):
 
 
 def _format(spec, *args):
-    return format_string(ops.to_string(spec, "format: "), list(args))
+    return _checked(format_string(ops.to_string(spec, "format: "), list(args)))
+
+
+def _checked(s: str) -> str:
+    if len(s) > limits.MAX_STRING_CHARS:
+        raise ExprError(f"the result is longer than {limits.MAX_STRING_CHARS} characters")
+    return s
 
 
 def _join(sep, *lists):
@@ -94,7 +101,7 @@ def _join(sep, *lists):
             if v is None:
                 raise ExprError(f"element {i} of the list is null")
             items.append(ops.to_string(v, f"element {i}: "))
-    return sep.join(items)
+    return _checked(sep.join(items))
 
 
 def _concat(*lists):

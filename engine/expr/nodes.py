@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kvmnet.engine import limits
 from kvmnet.sdk.values import UNKNOWN, contains_unknown
 
 from . import ops
@@ -67,6 +68,22 @@ class Literal(Expr):
         return f"Literal({self.value!r})"
 
 
+def checked_string(s: str, offset: int) -> str:
+    """``s``, unless it is longer than limits.MAX_STRING_CHARS (an ExprError)."""
+    if len(s) > limits.MAX_STRING_CHARS:
+        raise ExprError(f"string longer than {limits.MAX_STRING_CHARS} characters", offset)
+    return s
+
+
+def spend(scope, offset: int) -> None:
+    """Count one ``for`` iteration against the evaluation's budget."""
+    budget = scope.budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ExprError(f"for expressions would run more than {limits.MAX_COLLECTION_ITEMS} "
+                        "iterations in one evaluation", offset)
+
+
 class Template(Expr):
     """``"a-${x}-b"``: literal text and interpolations joined into a string."""
 
@@ -94,7 +111,7 @@ class Template(Expr):
                                 "a string is required", p.offset)
             else:
                 out.append(ops.to_string(v))
-        return "".join(out)
+        return checked_string("".join(out), self.offset)
 
     def collect_refs(self, bound, out):
         for p in self.parts:
@@ -139,13 +156,19 @@ class TemplateFor(Expr):
         child = scope.child_loop()
         loop = child.loop
         out = []
+        size = 0
         for k, v in iterate_collection(coll, self.collection.offset):
+            spend(child, self.offset)
             if self.key_var is not None:
                 loop[self.key_var] = k
             loop[self.value_var] = v
             s = self.body.evaluate(child)
             if s is UNKNOWN:
                 return UNKNOWN
+            size += len(s)
+            if size > limits.MAX_STRING_CHARS:
+                raise ExprError(f"string longer than {limits.MAX_STRING_CHARS} characters",
+                                self.offset)
             out.append(s)
         return "".join(out)
 
@@ -537,10 +560,14 @@ class Arithmetic(Expr):
             r = self.fn(a, b)
         except ZeroDivisionError:
             raise ExprError("division by zero", self.offset) from None
+        except OverflowError:
+            raise ExprError("arithmetic result is out of range", self.offset) from None
         if type(r) is float:
             if r != r or r in (float("inf"), float("-inf")):
                 raise ExprError("arithmetic result is not a finite number", self.offset)
             return ops.normalize_number(r)
+        if r.bit_length() > 1000:   # beyond any float: JSON readers would lose it
+            raise ExprError("arithmetic result is out of range", self.offset)
         return r
 
     def collect_refs(self, bound, out):
@@ -674,6 +701,7 @@ class ForExpr(Expr):
         cond, key_expr, value_expr = self.cond, self.key_expr, self.value_expr
         items = []
         for k, v in iterate_collection(coll, self.collection.offset):
+            spend(child, self.offset)
             if key_var is not None:
                 loop[key_var] = k
             loop[value_var] = v

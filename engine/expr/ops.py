@@ -6,8 +6,10 @@ always ``int``), ``bool``, ``None`` (null), ``list`` (lists and tuples), ``dict`
 """
 from __future__ import annotations
 
+import math
 import re
 
+from kvmnet.engine import limits
 from kvmnet.sdk.values import UNKNOWN
 
 from .errors import ExprError
@@ -84,12 +86,14 @@ def normalize_number(n):
 
 
 def parse_number(text: str):
-    """A decimal number from text, or None when the text is not one."""
+    """A decimal number from text, or None when the text is not one (or is out of
+    range: too many digits, or not finite as a float)."""
     s = text.strip()
-    if not _NUMBER_TEXT.fullmatch(s):
+    if len(s) > limits.MAX_NUMBER_DIGITS or not _NUMBER_TEXT.fullmatch(s):
         return None
     if "." in s or "e" in s or "E" in s:
-        return normalize_number(float(s))
+        value = float(s)
+        return normalize_number(value) if math.isfinite(value) else None
     return int(s)
 
 

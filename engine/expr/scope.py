@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Container, Mapping
 
+from kvmnet.engine import limits
+
 
 class Scope:
     """The names an expression is evaluated against; the engine fills it in.
@@ -21,12 +23,14 @@ class Scope:
       tell ``foo.x`` (unknown name) from ``network.nope`` (undeclared resource).
       None: every other root name is handed to ``resolve_resource``.
     - ``loop``: names bound by enclosing ``for`` expressions (internal).
+    - ``budget``: how many more ``for`` iterations one evaluation may run, shared
+      by every scope derived from this one (internal; limits.MAX_COLLECTION_ITEMS).
 
     Scopes are cheap: :meth:`with_count` / :meth:`with_each` copy the references.
     """
 
     __slots__ = ("variables", "locals", "count", "each", "resolve_resource",
-                 "resource_types", "loop")
+                 "resource_types", "loop", "budget")
 
     def __init__(
         self,
@@ -45,6 +49,7 @@ class Scope:
         self.resolve_resource = resolve_resource
         self.resource_types = resource_types
         self.loop = loop
+        self.budget = [limits.MAX_COLLECTION_ITEMS]
 
     def _copy(self) -> "Scope":
         s = Scope.__new__(Scope)
@@ -55,6 +60,7 @@ class Scope:
         s.resolve_resource = self.resolve_resource
         s.resource_types = self.resource_types
         s.loop = self.loop
+        s.budget = self.budget
         return s
 
     def replace(self, **changes) -> "Scope":
