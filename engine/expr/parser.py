@@ -446,7 +446,8 @@ class Parser:
                 else:
                     buf.append("%")
                     pos = i + 1
-        self.flush(buf, parts)
+        if term is None:   # else the text before the closing directive is flushed already
+            self.flush(buf, parts)
         return parts, pos, term
 
     def flush(self, buf: list, parts: list, strip_end: bool = False) -> None:
