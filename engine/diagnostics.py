@@ -8,6 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+_CONTROL = {i: f"\\x{i:02x}" for i in [*range(32), 127]} | {10: "\\n", 13: "\\r", 9: "\\t"}
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped: a message quoting a user's value
+    (a string holding a newline) stays one line, so every error line starts with
+    FILE:LINE."""
+    return text.translate(_CONTROL) if not text.isprintable() else text
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     message: str
@@ -27,7 +37,7 @@ class Diagnostic:
         msg = self.message
         if self.attribute and self.attribute not in msg:
             msg = f"{self.attribute}: {msg}"
-        return f"{prefix}: {msg}" if prefix else msg
+        return one_line(f"{prefix}: {msg}" if prefix else msg)
 
     def to_json(self) -> dict:
         return {
