@@ -21,9 +21,10 @@ def cache_root() -> Path:
     return Path(base) / "kvmnet"
 
 
-def _trusted(st: os.stat_result, kind: int) -> bool:
-    """Owned by us, of the expected kind, and writable by nobody else."""
-    return (stat.S_IFMT(st.st_mode) == kind and st.st_uid == os.geteuid()
+def _trusted(st: os.stat_result, kind: int, owners: tuple[int, ...] = ()) -> bool:
+    """Owned by us (or one of ``owners``), of the expected kind, and writable by
+    nobody else."""
+    return (stat.S_IFMT(st.st_mode) == kind and st.st_uid in (os.geteuid(), *owners)
             and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
 
 
@@ -57,14 +58,20 @@ def cache_dir(section: str) -> Path | None:
 def load(section: str, key: str):
     """The value stored under ``key``, or None (missing, untrusted, unreadable)."""
     d = cache_dir(section)
-    if d is None:
-        return None
+    return None if d is None else load_file(d / key)
+
+
+def load_file(path: Path, owners: tuple[int, ...] = ()):
+    """The value in the file ``path`` if it and its directory are trusted (owned by
+    us or one of ``owners``, writable by nobody else); else None."""
     try:
-        fd = os.open(d / key, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        if not _trusted(os.lstat(path.parent), stat.S_IFDIR, owners):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
-        if not _trusted(os.fstat(fd), stat.S_IFREG):
+        if not _trusted(os.fstat(fd), stat.S_IFREG, owners):
             return None
         with os.fdopen(fd, "rb") as f:
             fd = -1
@@ -79,16 +86,22 @@ def load(section: str, key: str):
 def store(section: str, key: str, value) -> None:
     """Store plain data (what :mod:`marshal` can write) under ``key``; best effort."""
     d = cache_dir(section)
-    if d is None:
-        return
-    tmp = d / f".{key}.{os.getpid()}.tmp"
+    if d is not None:
+        store_file(d / key, value)
+
+
+def store_file(path: Path, value) -> bool:
+    """Write plain data to ``path`` (atomically, mode 0600); False when it cannot."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as f:
             marshal.dump(value, f)
-        os.replace(tmp, d / key)
+        os.replace(tmp, path)
+        return True
     except (OSError, ValueError):
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        return False

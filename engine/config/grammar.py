@@ -1,10 +1,13 @@
 """The HCL parser: lark's LALR parser for ``hcl.lark``, built once per grammar.
 
-Building the LALR tables takes ≈1.4 s, so they are kept in the user's cache
-(:mod:`kvmnet.engine.config.cache`) as plain data (lark's ``memo_serialize``
-written with marshal), keyed by the grammar text and the lark and Python
-versions; loading them takes ≈80 ms. lark's own cache option is not used: it
-pickles, into a shared temporary directory.
+Building the LALR tables takes ≈1.4 s, so they are kept as plain data (lark's
+``memo_serialize`` written with marshal), keyed by the grammar text and the lark
+and Python versions: beside the grammar in the installed package when that
+directory can be written (as python-hcl2 keeps its tables; then every user and
+every fresh ``XDG_CACHE_HOME`` finds them), else in the user's cache
+(:mod:`kvmnet.engine.config.cache`). Loading them takes ≈80 ms. A file is read
+only if it is owned by us or root and writable by nobody else. lark's own cache
+option is not used: it pickles, into a shared temporary directory.
 """
 from __future__ import annotations
 
@@ -67,12 +70,15 @@ def parser():
         from lark import Lark
         text = GRAMMAR.read_bytes()
         key = _key(text)
-        saved = cache.load("grammar", key)
-        if isinstance(saved, dict) and "data" in saved and "memo" in saved:
-            try:
-                _parser = Lark._load_from_dict(saved["data"], saved["memo"], postlex=PostLexer())
-            except (KeyError, TypeError, ValueError, AttributeError, IndexError):
-                _parser = None   # a damaged entry: build afresh
+        beside = GRAMMAR.with_name(f".{GRAMMAR.name}.{key[:24]}.tables")
+        for saved in (cache.load_file(beside, owners=(0,)), cache.load("grammar", key)):
+            if isinstance(saved, dict) and "data" in saved and "memo" in saved:
+                try:
+                    _parser = Lark._load_from_dict(saved["data"], saved["memo"],
+                                                   postlex=PostLexer())
+                    break
+                except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+                    _parser = None   # a damaged entry: try the next, or build afresh
         if _parser is None:
             _parser = Lark(text.decode(), parser="lalr", propagate_positions=True,
                            postlex=PostLexer())
@@ -80,5 +86,7 @@ def parser():
             from lark.lexer import TerminalDef
             data, memo = _parser.memo_serialize([TerminalDef, Rule])
             data["options"] = {k: v for k, v in data["options"].items() if k != "postlex"}
-            cache.store("grammar", key, {"data": data, "memo": memo})
+            tables = {"data": data, "memo": memo}
+            if not cache.store_file(beside, tables):
+                cache.store("grammar", key, tables)
     return _parser

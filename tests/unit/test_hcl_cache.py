@@ -161,20 +161,57 @@ def test_the_key_changes_with_the_kvmnet_version(tmp_path, xdg, monkeypatch):
     monkeypatch.setattr(hcl, "_fingerprint", None)
 
 
-def test_grammar_tables_are_cached_as_data(tmp_path, xdg, monkeypatch):
+@pytest.fixture
+def small_grammar(tmp_path, monkeypatch):
+    """grammar.py on a tiny grammar (builds in milliseconds), in its own directory."""
     from kvmnet.engine.config import grammar
-    small = tmp_path / "small.lark"
+    d = tmp_path / "pkg"
+    d.mkdir(mode=0o755)
+    small = d / "small.lark"
     small.write_text('start: NAME "=" NAME\nNAME: /[a-z]+/\n%ignore " "\n')
     monkeypatch.setattr(grammar, "GRAMMAR", small)
     monkeypatch.setattr(grammar, "_parser", None)
+    yield grammar, d
+    monkeypatch.setattr(grammar, "_parser", None)
+
+
+def test_grammar_tables_are_kept_as_data_beside_the_grammar(xdg, small_grammar, monkeypatch):
+    grammar, d = small_grammar
     grammar.parser()
-    (entry,) = (xdg / "kvmnet" / "grammar").iterdir()
-    assert entry.read_bytes()[:1] != b"\x80"   # not a pickle
+    (tables,) = d.glob(".small.lark.*.tables")
+    assert tables.read_bytes()[:1] != b"\x80"   # marshal, not a pickle
+    assert stat.S_IMODE(tables.stat().st_mode) == 0o600
+    monkeypatch.setattr(grammar, "_parser", None)
+    import lark
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("built again")
+    with monkeypatch.context() as m:
+        m.setattr(lark.Lark, "__init__", no_build)
+        assert grammar.parser().parse("a = b")   # loaded, not built
+    # damaged tables are rebuilt, not an error
+    tables.write_bytes(b"garbage")
     monkeypatch.setattr(grammar, "_parser", None)
     assert grammar.parser().parse("a = b")
-    # a damaged entry is rebuilt, not an error
-    entry.write_bytes(b"garbage")
-    monkeypatch.setattr(grammar, "_parser", None)
-    assert grammar.parser().parse("a = b")
-    assert cache.load("grammar", "no-such-key") is None
-    monkeypatch.setattr(grammar, "_parser", None)
+
+
+def test_grammar_tables_go_to_the_user_cache_when_the_package_is_read_only(xdg, small_grammar):
+    grammar, d = small_grammar
+    key = grammar._key(grammar.GRAMMAR.read_bytes())
+    (d / f".small.lark.{key[:24]}.tables").mkdir()   # cannot be written as a file
+    grammar.parser()
+    assert [p.name for p in (xdg / "kvmnet" / "grammar").iterdir()] == [key]
+
+
+def test_untrusted_grammar_tables_are_not_read(xdg, small_grammar, monkeypatch):
+    grammar, d = small_grammar
+    grammar.parser()
+    (tables,) = d.glob(".small.lark.*.tables")
+    os.chmod(tables, 0o666)
+    from kvmnet.engine.config import cache as c
+    assert c.load_file(tables, owners=(0,)) is None
+    os.chmod(tables, 0o600)
+    os.chmod(d, 0o777)
+    assert c.load_file(tables, owners=(0,)) is None
+    os.chmod(d, 0o755)
+    assert c.load_file(tables, owners=(0,)) is not None
