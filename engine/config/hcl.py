@@ -36,7 +36,6 @@ from typing import Any
 
 from kvmnet.engine import limits
 from kvmnet.engine.config import cache
-from kvmnet.engine.limits import LimitError
 from kvmnet.engine.diagnostics import Diagnostic
 from kvmnet.engine.gcpause import gc_paused
 
@@ -142,12 +141,13 @@ def _literal_string(node) -> str | None:
     for part in node.children[1:-1]:
         tok = part.children[0] if _data(part) == "string_part" and len(part.children) == 1 else None
         kind = getattr(tok, "type", None)
+        text = str(tok)
         if kind == "STRING_CHARS":
-            if "\n" in tok:
+            if "\n" in text:
                 raise _Problem("a quoted string cannot span lines (use a heredoc)", _line(part))
-            out.append(_unescape(str(tok), _line(part)))
+            out.append(_unescape(text, _line(part)))
         elif kind in ("ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"):
-            out.append(str(tok)[1:3] + _unescape(str(tok)[3:], _line(part)))   # "$${" → "${"
+            out.append(text[1:3] + _unescape(text[3:], _line(part)))   # "$${" → "${"
         else:
             return None
     return "".join(out)
