@@ -140,8 +140,8 @@ def _literal_string(node) -> str | None:
     out = []
     for part in node.children[1:-1]:
         tok = part.children[0] if _data(part) == "string_part" and len(part.children) == 1 else None
-        kind = getattr(tok, "type", None)
-        text = str(tok)
+        kind = getattr(tok, "type", None)   # a token's type; None for a sub-tree
+        text = str(tok) if kind is not None else ""
         if kind == "STRING_CHARS":
             if "\n" in text:
                 raise _Problem("a quoted string cannot span lines (use a heredoc)", _line(part))
