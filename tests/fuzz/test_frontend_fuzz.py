@@ -24,7 +24,7 @@ FUZZ = settings(derandomize=True, database=None, deadline=None, print_blob=True,
                 suppress_health_check=list(HealthCheck))
 # at least 2,000 in all; KVMNET_FUZZ_EXAMPLES=N runs N of each (longer hunts, quick checks)
 _N = os.environ.get("KVMNET_FUZZ_EXAMPLES")
-EXAMPLES = {"structured": int(_N or 1300), "mutated": int(_N or 800)}
+EXAMPLES = {"structured": int(_N or 1100), "mutated": int(_N or 900)}
 LOCATED = re.compile(r"^[\w./-]+\.hcl:\d+: \S")
 
 
@@ -115,7 +115,7 @@ def expressions():
                       st.sampled_from(["\nEOT\n", "\n  EOT\n", "\nE.x\n", "\n"]))
               .map(lambda t: t[0] + t[1].replace("EOT", "E0T") + t[2]),
         )
-    return st.recursive(leaf, extend, max_leaves=12)
+    return st.recursive(leaf, extend, max_leaves=8)
 
 
 EXPR = expressions()
@@ -124,7 +124,7 @@ EXPR = expressions()
 @st.composite
 def bodies(draw, depth=0):
     lines = []
-    for _ in range(draw(st.integers(0, 4))):
+    for _ in range(draw(st.integers(0, 3))):
         if depth < 3 and draw(st.booleans()):
             lines.append(f"{draw(NAMES)} {{\n{draw(bodies(depth + 1))}}}")
         else:
