@@ -1,7 +1,8 @@
 """kvmnet's own HCL expression language: parser, evaluator, functions, types.
 
-python-hcl2 hands the engine every expression as text (``'${var.n + 1}'``,
-``'virbr${count.index}'``); this package turns that text into values.
+The HCL reader (``engine/config/hcl.py``) hands the engine every non-constant
+expression as its source text (``'${var.n + 1}'``, ``'${"virbr${count.index}"}'``);
+this package turns that text into values.
 
 Design
 ------
@@ -10,14 +11,16 @@ Design
   ``nodes``. Precedence, loosest first: ``c ? a : b``; ``||``; ``&&``; ``== !=``;
   ``< > <= >=``; ``+ -``; ``* / %``; unary ``- !``; postfix ``.attr [i] [*] .*``.
   Templates (``"a-${x}"``, ``%{ if }``/``%{ for }`` directives, ``$${``/``%%{``
-  escapes, heredocs) are scanned by the same parser. No Python ``eval`` anywhere.
-- :func:`parse_template` reads a string as python-hcl2 returns it: the literal
+  escapes, heredocs, ``~`` strip markers) are scanned by the same parser. No
+  Python ``eval`` anywhere. Nesting is limited (``engine/limits.py``), so no input
+  reaches Python's recursion limit.
+- :func:`parse_template` reads a raw string value: the literal
   parts are already unescaped, the ``${...}`` parts are raw HCL. A string that is
   exactly ``"${expr}"`` is the expression itself, so ``"${var.n}"`` stays a number.
   Parsed trees are cached by text; strings without ``${``/``%{`` never reach the
-  parser. (python-hcl2 returns a bare single identifier, ``x = foo``, as the
-  string ``"foo"``: such values are plain strings, which is what
-  ``ignore_changes = [name]`` needs.)
+  parser. (A bare single identifier, ``x = foo``, is read as the string
+  ``"foo"``, as python-hcl2 did: what ``ignore_changes = [name]`` and
+  ``type = string`` need.)
 - :func:`compile_value` compiles a whole raw value (dicts, lists, scalars) once;
   ``Compiled.evaluate(scope)`` builds a fresh plain value per call.
 - :class:`Scope` holds what the engine provides: ``variables``, ``locals``,

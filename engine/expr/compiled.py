@@ -1,4 +1,4 @@
-"""Compile whole raw python-hcl2 values once, evaluate them many times."""
+"""Compile whole raw values (what ``engine/config/hcl.py`` reads) once, evaluate them many times."""
 from __future__ import annotations
 
 from . import nodes as N
@@ -9,7 +9,7 @@ from .reference import Reference
 
 
 class RawList(N.Expr):
-    """A list as python-hcl2 returned it (nested blocks are lists of dicts)."""
+    """A raw list (an HCL tuple of raw values)."""
 
     __slots__ = ("items",)
 
@@ -37,7 +37,7 @@ class RawList(N.Expr):
 
 
 class RawMap(N.Expr):
-    """A dict as python-hcl2 returned it; keys are plain strings or templates."""
+    """A raw dict (an HCL object); keys are plain strings or templates."""
 
     __slots__ = ("items",)
 
@@ -146,7 +146,7 @@ class Compiled:
 
 
 def compile_value(raw) -> Compiled:
-    """Compile a raw python-hcl2 value (dict/list/str/number/bool/None, nested).
+    """Compile a raw value (dict/list/str/number/bool/None, nested).
 
     Each string is parsed once (and cached by text); strings without ``${``/``%{``
     cost one substring test. Raises :class:`ExprError` with ``path`` set on a

@@ -386,7 +386,7 @@ class Parser:
 
         ``quoted``: inside ``"..."`` in an expression (escapes are decoded, ends at
         the closing quote). Otherwise the text is already unescaped (what
-        python-hcl2 returns, or a heredoc body) and runs to the end. The
+        the HCL reader gives, or a heredoc body) and runs to the end. The
         terminator is None, or "else"/"endif"/"endfor" for a nested directive body.
         """
         src = self.src
@@ -610,7 +610,7 @@ def parse_expression(text: str) -> N.Expr:
 
 
 def parse_template(s: str) -> N.Expr:
-    """Parse a string value as python-hcl2 returns it: literal text (already
+    """Parse a raw string value: literal text (already
     unescaped) with ``${...}`` interpolations, ``%{...}`` directives, ``$${`` and
     ``%%{`` escapes, or a whole heredoc ``<<EOT ... EOT``. A string that is exactly
     one interpolation yields the expression itself, so its value keeps its type.

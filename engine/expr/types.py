@@ -50,7 +50,7 @@ _SIMPLE = {"string": STRING, "number": NUMBER, "bool": BOOL, "any": ANY,
 
 
 def parse_type(text) -> Type:
-    """Parse a type constraint as python-hcl2 returns it: ``string``,
+    """Parse a type constraint as the HCL reader gives it: ``string``,
     ``${list(string)}``, ``${object({a = string, b = optional(number, 1)})}``...
     A :class:`Type` passes through unchanged."""
     if isinstance(text, Type):
