@@ -370,7 +370,7 @@ class Parser:
         assert head is not None           # the lexer's heredoc token starts with it
         strip, marker = head.groups()
         body_start = self.end
-        closing = re.compile(r"^[ \t]*" + re.escape(marker) + r"(?![\w-])", re.M)
+        closing = re.compile(r"^[ \t]*" + re.escape(marker) + r"(?=[ \t]*\r?$)", re.M)
         m = closing.search(self.src, body_start)
         if m is None:
             raise self.error(f'unterminated heredoc: no closing "{marker}"')

@@ -65,7 +65,7 @@ def test_object_key_expressions():
 
 
 def test_heredoc_in_expression():
-    assert ev("upper(<<EOT\nhi ${var.n}\nEOT)") == "HI 3\n"
+    assert ev("upper(<<EOT\nhi ${var.n}\nEOT\n)") == "HI 3\n"   # the marker ends its line (HCL)
     assert ev("<<-EOT\n    a\n      b\n    EOT\n") == "a\n  b\n"
 
 

@@ -37,6 +37,8 @@ def value(source: str):
     ("<<EOT\n%{ for ip in var.ips ~}\nserver ${ip}\n%{ endfor ~}\nEOT\n",
      "server 10.1.16.154\nserver 10.1.16.1\n"),
     ("<<-EOT\n    %{~ if var.on ~}\n    on\n    %{~ endif ~}\n    EOT\n", "on"),
+    # the closing marker is a line of its own: a body line that starts with it is text
+    ("<<E\nE.\nEagle\n  E\n", "E.\nEagle\n"),
     # "for Expressions": the result expression may be any expression, literals too
     ("[for x in [1, 2] : 1]", [1, 1]),
     ('[for s in ["x", "y"] : "lit"]', ["lit", "lit"]),
