@@ -95,7 +95,7 @@ def test_parallel_bridges_match_a_serial_apply_and_destroy_cleanly(tmp_path, ns)
         assert live_bridges(ns2) == live_bridges(ns)
         assert state_attrs(parallel) == state_attrs(serial)
         # the iproute provider takes one change at a time (netlink serialises on the
-        # kernel's RTNL lock; threads were slower, benchmarks/README.md)
+        # kernel's RTNL lock; threads were not reliably faster, benchmarks/README.md)
         assert peak_calls(log, "iproute") == 1
         kvmnet(parallel, "plan", "--detailed-exitcode")
         kvmnet(parallel, "destroy", "--auto-approve", "--parallelism=4")
