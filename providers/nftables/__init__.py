@@ -20,7 +20,7 @@ from kvmnet.providers.nftables.rules import RulesetView, transaction
 
 class NftablesProvider(ForwardingProvider):
     name = "nftables"
-    forward_chain_command = "nft list chain ip filter FORWARD"
+    forward_chain_commands = {4: "nft list chain ip filter FORWARD", 6: "nft list chain ip6 filter FORWARD"}
 
     def _load(self) -> RulesetView:
         cp = ns.run(self.netns, ["nft", "-j", "list", "ruleset"])
