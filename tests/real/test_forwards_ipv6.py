@@ -21,7 +21,7 @@ from kvmnet.sandbox.netns import add_veth, in_ns, netns
 from kvmnet.sdk.doctor import Managed
 from kvmnet.sdk.ownership import parse_mark
 from test_forwards import (     # tests/real is on sys.path (pytest's rootdir-less import)
-    LINEAGE, OUTSIDE_CLIENT, OUTSIDE_HOST, PROVIDERS, apply, connect, create, delete, fwd,
+    LINEAGE, OUTSIDE_CLIENT, OUTSIDE_HOST, PROVIDERS, apply, connect, create, delete, fwd, kvmnet,
     ruleset_text, start_server,
 )
 
@@ -153,6 +153,58 @@ def test_malformed_ipv6_forward_is_refused_before_the_firewall_is_touched(kind, 
     with pytest.raises(ProviderError, match="forwarded twice"):
         apply(p, [create("a", fwd(to=GUEST6, host_port="8000-8010")), create("b", fwd(to=GUEST6, host_port="8005"))])
     assert ruleset_text(host) == before
+
+
+# == through the CLI: plan, apply, no change, import by its ID, bad input ==================
+CONFIG6 = """\
+provider "{kind}" {{
+  netns = "{netns}"
+}}
+
+resource "port_forward" "web6" {{
+  provider   = "{kind}"
+  protocol   = "tcp"
+  host_port  = 8080
+  to_address = "FD00:DB8:1:0::50"   # written any way: compared in its canonical form
+  to_port    = 80
+  source     = "2001:DB8:FF::/64"
+}}
+"""
+
+
+@pytest.mark.parametrize("kind", PROVIDERS)
+def test_cli_ipv6_forward_life_cycle_and_import(kind, topology6, tmp_path):
+    host, client = topology6["host"], topology6["client"]
+    (tmp_path / "main.hcl").write_text(CONFIG6.format(kind=kind, netns=host))
+    cp = kvmnet(tmp_path, "apply", "--auto-approve")
+    assert cp.returncode == 0, cp.stderr + cp.stdout
+    assert connect(client, "tcp", HOST6, 8080) == "guest-tcp:80"
+    assert kvmnet(tmp_path, "plan", "--detailed-exitcode").returncode == 0
+
+    # adopted by another state through its import ID, and then no change
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "main.hcl").write_text(CONFIG6.format(kind=kind, netns=host))
+    cp = kvmnet(other, "import", "port_forward.web6", "tcp6/8080")
+    assert cp.returncode == 0, cp.stderr + cp.stdout
+    cp = kvmnet(other, "plan", "--detailed-exitcode")
+    assert cp.returncode == 0, cp.stderr + cp.stdout
+
+    # bad input: one clear error naming file, line and attribute; nothing changed
+    before = ruleset_text(host)
+    (tmp_path / "main.hcl").write_text(CONFIG6.format(kind=kind, netns=host).replace(
+        '"2001:DB8:FF::/64"', '"198.18.0.0/24"'))
+    cp = kvmnet(tmp_path, "plan")
+    assert cp.returncode == 1
+    [line] = cp.stderr.strip().splitlines()
+    assert "main.hcl:11: port_forward.web6: source = " in line and "one address family" in line, line
+    assert ruleset_text(host) == before
+
+    (tmp_path / "main.hcl").write_text(CONFIG6.format(kind=kind, netns=host))
+    cp = kvmnet(tmp_path, "destroy", "--auto-approve")
+    assert cp.returncode == 0, cp.stderr + cp.stdout
+    assert connect(client, "tcp", HOST6, 8080).startswith("ERR:")
+    assert "kvmnet" not in ruleset_text(host).lower()
 
 
 # == with a real libvirtd: a NAT network with NATed IPv6 ===================================
