@@ -1,8 +1,9 @@
 """The nftables provider: ``port_forward`` as one ``nft -j`` transaction (SPEC §1, §3).
 
-kvmnet's forwards live in ``table ip kvmnet``, which kvmnet owns and rewrites whole
-on every apply; the only rule outside it is one marked rule first in libvirt's
-``filter FORWARD`` chain (see ``rules.py`` and ``docs/port-forwards.md``). Every
+kvmnet's forwards live in ``table ip kvmnet`` (IPv6 ones in ``table ip6 kvmnet``),
+which kvmnet owns and rewrites whole on every apply; the only rule outside them is
+one marked rule first in libvirt's ``filter FORWARD`` chain of each family (see
+``rules.py`` and ``docs/port-forwards.md``). Every
 apply is checked with ``nft -c`` and then committed atomically, so a failure
 changes nothing. The flow (read, apply, read-back) is shared with the iptables
 provider in :class:`kvmnet.providers.forwarding.ForwardingProvider`.
