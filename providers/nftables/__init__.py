@@ -31,7 +31,10 @@ class NftablesProvider(ForwardingProvider):
             raise ProviderError(f"nft -j list ruleset: unreadable output ({e})") from e
 
     def _write(self, forwards: list[Forward], view: RulesetView) -> None:
-        text = json.dumps(transaction(forwards, view))
+        doc = transaction(forwards, view)
+        if not doc["nftables"]:
+            return          # nothing of kvmnet's live and nothing wanted
+        text = json.dumps(doc)
         for argv, what in ((["nft", "-c", "-j", "-f", "-"], "nft rejected kvmnet's rule set"),
                            (["nft", "-j", "-f", "-"], "nft transaction failed")):
             cp = ns.run(self.netns, argv, input=text, check=False)

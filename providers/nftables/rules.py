@@ -142,7 +142,8 @@ def transaction(forwards: Iterable[Forward], view: "RulesetView") -> dict:
     ``delete`` never fails on a missing table; it is recreated only while forwards
     of that family remain); in libvirt's FORWARD chain of each family only kvmnet's
     own shared rule is deleted (by handle) and, while forwards of that family
-    remain, inserted again first.
+    remain, inserted again first. A family with no forwards wanted and nothing of
+    kvmnet's live is not touched at all (an IPv4-only host sees no ``ip6`` command).
     """
     forwards = list(forwards)
     cmds: list[dict] = []
@@ -153,6 +154,8 @@ def transaction(forwards: Iterable[Forward], view: "RulesetView") -> dict:
 
 def _family_commands(family: int, forwards: list[Forward], view: "RulesetView") -> list[dict]:
     nft_family = NFT_FAMILY[family]
+    if not forwards and family not in view.own_tables and not view.shared_rule_handles.get(family):
+        return []
     table = {"family": nft_family, "name": TABLE}
     cmds: list[dict] = [{"add": {"table": table}}, {"delete": {"table": table}}]
     if forwards:
@@ -332,6 +335,7 @@ class RulesetView:
         self.rules: list[DnatRule | AcceptRule] = []
         self.own_items: list[dict] = []                 # kvmnet's tables, for snapshots
         self.shared_rule_handles: dict[int, list[int]] = {}
+        self.own_tables: set[int] = set()               # families whose kvmnet table exists
         fam = {family: _FamilyView() for family in FAMILIES}
         for item in ruleset.get("nftables", []):
             kind = next((k for k in ("table", "chain", "rule") if k in item), None)
@@ -348,6 +352,7 @@ class RulesetView:
                 v.foreign_chain_exists = True
             if table == TABLE:
                 self.own_items.append(item)
+                self.own_tables.add(family)
                 if kind == "chain":
                     v.hooked[obj.get("name")] = {k: obj.get(k) for k in ("type", "hook", "prio", "policy")}
                 elif kind == "rule":

@@ -3,6 +3,7 @@ render → parse round trips of both providers (the real rules are proven with I
 traffic past libvirt's rules in tests/real/test_forwards_ipv6.py)."""
 from __future__ import annotations
 
+import json
 import shlex
 
 import pytest
@@ -175,3 +176,16 @@ def test_ip6tables_restore_text():
     view = ipt.parse_save(text.replace("-I FORWARD 1", "-A FORWARD"), 6)
     assert view.shared_rule_effective and view.touched
     assert set(intact_forwards(view.rules, {6})) == {"tcp6/8080", "udp6/5000-5002"}
+
+
+def test_nft_leaves_a_family_alone_that_it_has_nothing_in():
+    v4 = forward_from_attrs(attrs(to_address="10.0.0.50"), MARK)
+    empty = nft.RulesetView({})
+    doc = nft.transaction([v4], empty)["nftables"]
+    assert doc and '"ip6"' not in json.dumps(doc)        # an IPv4-only host sees no ip6 command
+    assert nft.transaction([], empty)["nftables"] == []
+    # an ip6 kvmnet table left live is removed when its last forward goes
+    live6 = nft.RulesetView({"nftables": [{"table": {"family": "ip6", "name": "kvmnet"}}]})
+    assert nft.transaction([], live6)["nftables"] == [
+        {"add": {"table": {"family": "ip6", "name": "kvmnet"}}},
+        {"delete": {"table": {"family": "ip6", "name": "kvmnet"}}}]
