@@ -132,6 +132,7 @@ def cli(cctx, directory, state_path, vars_, var_files, no_color, lock_timeout):
 def main(argv=None) -> int:
     from kvmnet.argv import normalize, option_table
     from kvmnet.engine.diagnostics import DiagnosticError
+    from kvmnet.state.backend import StateError
     argv = normalize(list(sys.argv[1:] if argv is None else argv), option_table(cli))
     try:
         cli.main(args=argv, prog_name="kvmnet", standalone_mode=False)
@@ -139,6 +140,9 @@ def main(argv=None) -> int:
     except SystemExit as e:
         return int(e.code or 0) if isinstance(e.code, int) else 1
     except KvmnetFailure:
+        return EXIT_ERROR
+    except StateError as e:         # the state cannot be used: its message says why
+        click.echo(f"Error: {e}", err=True)
         return EXIT_ERROR
     except DiagnosticError as e:
         print_diagnostics(Ctx(".", "", [], [], True, 0), e.diagnostics)

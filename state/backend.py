@@ -12,6 +12,9 @@ Contract, whatever the backend:
   atomic (all or nothing, also across a SIGKILL) and bumps ``serial`` by one when it
   put or removed any instance (history writes alone do not count). The first write of a new state
   assigns a fresh ``lineage``.
+* Every state problem (not a state, damaged, foreign, newer, unwritable, full)
+  is a :class:`StateError` with a one-line message saying what to do, raised
+  before anything is changed.
 * :meth:`StateBackend.lock` serialises runs: ``shared`` for plan, ``exclusive`` for
   apply / destroy / import / state rm. A lock dies with its process. Taking a lock
   never writes the state itself.
@@ -175,6 +178,21 @@ class StateBackend(abc.ABC):
     @abc.abstractmethod
     def locks(self) -> list[LockHolder]:
         """Current holder records, each with ``alive`` filled in."""
+
+    @abc.abstractmethod
+    def mark_interrupted(self, lock: Lock) -> list[HistoryEntry]:
+        """Under the exclusive ``lock``: mark ``interrupted`` every history entry left
+        unfinished (not in FINAL_STATUSES) by a process that is gone; return them."""
+
+    @abc.abstractmethod
+    def backup(self) -> str | None:
+        """Keep a copy of the committed state as its last good copy; where it is
+        (None when there is no state yet)."""
+
+    @abc.abstractmethod
+    def restore(self, lock: Lock, command: str) -> StateSnapshot:
+        """Under the exclusive ``lock``: replace the state by its last good copy,
+        keeping what it replaces; the snapshot restored."""
 
     def close(self) -> None:  # noqa: B027 - an optional hook: a backend holding nothing has nothing to release
         """Release connections (held locks are released by their own objects)."""

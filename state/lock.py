@@ -21,53 +21,28 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import time
 import uuid
-from pathlib import Path
 
 from kvmnet.state.backend import (
     EXCLUSIVE, SHARED, Lock, LockError, LockHolder, check_mode,
 )
+from kvmnet.state.faults import os_hint
+from kvmnet.state.liveness import boot_id as _boot_id
+from kvmnet.state.liveness import process_alive
+from kvmnet.state.liveness import process_start as _process_start
 from kvmnet.state.records import now_iso
 
 POLL_INTERVAL = 0.05      # seconds between tries while waiting for a lock
 RECORD_SUFFIX = ".json"
 
 
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _process_start(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot; None when there is no such
-    live process (a zombie has exited and released its locks: it counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    rest = stat[stat.rfind(")") + 2:].split()   # fields after "pid (comm)"
-    if not rest or rest[0] in ("Z", "X"):
-        return None
-    return int(rest[19])
-
-
 def holder_alive(holder: LockHolder, host: str | None = None,
                  boot_id: str | None = None) -> bool | None:
     """True: a live process on this host; False: gone; None: another host."""
-    if holder.host != (host or socket.gethostname()):
-        return None
-    boot = _boot_id() if boot_id is None else boot_id
-    if holder.boot_id and boot and holder.boot_id != boot:
-        return False                      # recorded before the last reboot
-    start = _process_start(holder.pid)
-    if start is None:
-        return False
-    if holder.pid_start and start != holder.pid_start:
-        return False                      # the pid was reused by another process
-    return True
+    return process_alive(holder.host, holder.pid, holder.boot_id, holder.pid_start,
+                         this_host=host, this_boot=boot_id)
 
 
 class FileLock(Lock):
@@ -187,12 +162,24 @@ class FileLockManager:
     def _open_lock_file(self) -> int:
         old = os.umask(0o077)
         try:
-            return os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+                         | os.O_NONBLOCK | os.O_NOCTTY, 0o600)
         except FileNotFoundError:
             raise LockError(f"cannot lock {self.state_path}: directory "
                             f"{os.path.dirname(self.lock_path) or '.'} does not exist") from None
+        except OSError as e:
+            raise self._os_error(f"open the lock file {self.lock_path}", e) from None
         finally:
             os.umask(old)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise LockError(f"cannot lock {self.state_path}: {self.lock_path} is not a "
+                            "regular file: move it away (kvmnet creates it again)")
+        return fd
+
+    def _os_error(self, doing: str, err: OSError) -> LockError:
+        return LockError(f"cannot lock {self.state_path}: cannot {doing}: "
+                         f"{err.strerror or err}; {os_hint(err, self.state_path)}")
 
     def _sweep(self, exclusive: bool) -> list[LockHolder]:
         """Clear records of holders that no longer hold the lock; return them.
@@ -244,6 +231,9 @@ class FileLockManager:
             return os.listdir(self.records_dir)
         except FileNotFoundError:
             return []
+        except OSError as e:
+            raise self._os_error(f"read the lock holder records in {self.records_dir}",
+                                 e) from None
 
     def _read_records(self) -> list[LockHolder]:
         holders = []
@@ -251,8 +241,8 @@ class FileLockManager:
             if name.startswith(".") or not name.endswith(RECORD_SUFFIX):
                 continue
             try:
-                with open(os.path.join(self.records_dir, name), encoding="utf-8") as f:
-                    holders.append(LockHolder.from_dict(json.load(f)))
+                holders.append(LockHolder.from_dict(json.loads(
+                    _read_small(os.path.join(self.records_dir, name)))))
             except (OSError, ValueError, KeyError, TypeError):
                 continue           # removed meanwhile, or not ours
         holders.sort(key=lambda h: h.started)
@@ -260,19 +250,27 @@ class FileLockManager:
 
     def _write_record(self, holder: LockHolder) -> None:
         old = os.umask(0o077)
+        tmp = os.path.join(self.records_dir, f".{holder.id}.{os.getpid()}.tmp")
         try:
             os.makedirs(self.records_dir, mode=0o700, exist_ok=True)
             final = os.path.join(self.records_dir, holder.id + RECORD_SUFFIX)
-            tmp = os.path.join(self.records_dir, f".{holder.id}.{os.getpid()}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(holder.to_dict(), f)
             os.replace(tmp, final)
+        except OSError as e:
+            _unlink_quietly(tmp)
+            raise self._os_error(f"write the lock holder record in {self.records_dir}",
+                                 e) from None
         finally:
             os.umask(old)
 
     def _remove_record(self, lock_id: str) -> None:
-        _unlink(os.path.join(self.records_dir, lock_id + RECORD_SUFFIX))
+        try:
+            _unlink(os.path.join(self.records_dir, lock_id + RECORD_SUFFIX))
+        except OSError as e:
+            raise self._os_error(f"remove a lock holder record in {self.records_dir}",
+                                 e) from None
 
 
 def _unlink(path: str) -> None:
@@ -280,3 +278,22 @@ def _unlink(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def _unlink_quietly(path: str) -> None:
+    """Remove a temp file after a failed write; the write's error is the one reported."""
+    try:
+        os.unlink(path)
+    except OSError:
+        return
+
+
+def _read_small(path: str, limit: int = 65536) -> bytes:
+    """A holder record's bytes; never blocks on a FIFO, never reads a huge file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)

@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
+from kvmnet.state.liveness import boot_id as _boot_id
+from kvmnet.state.liveness import process_start
+
 
 def now_iso() -> str:
     """The current time as an ISO 8601 string in UTC, to the microsecond."""
@@ -74,11 +77,18 @@ class StateSnapshot:
         )
 
 
-# History statuses the engine uses; the store accepts any string.
+# History statuses. A run's entry is RUNNING until it ends in one of FINAL_STATUSES;
+# other in-between statuses (a confirm waiter's) are allowed, the store takes any
+# string. An entry left unfinished by a process that died is marked INTERRUPTED by
+# the next run that takes the exclusive lock.
 RUNNING = "running"
-SUCCESS = "success"
+APPLIED = "applied"
+SUCCESS = APPLIED
 FAILED = "failed"
-ROLLED_BACK = "rolled-back"
+ROLLED_BACK = "rolled back"
+INTERRUPTED = "interrupted"
+# "success" and "rolled-back": what earlier releases wrote for applied / rolled back
+FINAL_STATUSES = (APPLIED, FAILED, ROLLED_BACK, INTERRUPTED, "success", "rolled-back")
 
 
 @dataclass(slots=True)
@@ -103,6 +113,9 @@ class HistoryEntry:
     pid: int = field(default_factory=os.getpid)
     summary: str = ""
     id: int | None = None             # assigned by the store
+    # with host and pid: is the run's process still alive (see state/liveness.py)
+    boot_id: str = field(default_factory=_boot_id)
+    pid_start: int = field(default_factory=lambda: process_start(os.getpid()) or 0)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,6 +127,39 @@ class HistoryEntry:
 
 HISTORY_JSON_FIELDS = ("changes", "snapshot")
 HISTORY_FIELDS = tuple(f.name for f in fields(HistoryEntry))
+
+
+INSTANCE_FIELDS = tuple(f.name for f in fields(InstanceRecord))
+_ROW_TYPES = (("address", (str,)), ("type", (str,)), ("name", (str,)),
+              ("key", (int, str, type(None))), ("provider", (str,)),
+              ("id", (str, type(None))), ("attrs", (dict,)), ("private", (dict,)),
+              ("dependencies", (list,)), ("created_at", (str, type(None))),
+              ("updated_at", (str, type(None))))
+
+
+def row_problem(row: Any) -> str:
+    """What is wrong with one decoded instance row (a list in INSTANCE_FIELDS order),
+    or "" when it has the shape of an :class:`InstanceRecord`."""
+    if type(row) is not list or len(row) != len(_ROW_TYPES):
+        return "the row does not have the instance columns"
+    for value, (name, allowed) in zip(row, _ROW_TYPES):
+        if type(value) not in allowed or type(value) is bool:
+            want = " or ".join("null" if t is type(None) else {"str": "a string",
+                               "int": "an integer", "dict": "a JSON object",
+                               "list": "a JSON array"}[t.__name__] for t in allowed)
+            return f"{name} is {_json_kind(value)}, not {want}"
+    if any(type(d) is not str for d in row[8]):
+        return "dependencies holds something that is not an address"
+    base = f"{row[1]}.{row[2]}"
+    if row[0] != base and not row[0].startswith(base + "["):
+        return f"the address does not match type {row[1]!r} and name {row[2]!r}"
+    return ""
+
+
+def _json_kind(value: Any) -> str:
+    return {type(None): "null", bool: "a boolean", int: "an integer", float: "a number",
+            str: "a string", list: "a JSON array", dict: "a JSON object"}.get(
+                type(value), type(value).__name__)
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:

@@ -25,14 +25,25 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
-from kvmnet.state.backend import LockHolder, StateBackend, StateError, StateWriter
+from kvmnet.state.backend import (
+    EXCLUSIVE, Lock, LockHolder, StateBackend, StateError, StateWriter,
+)
+from kvmnet.state.faults import (
+    DATABASE, EMPTY, MISSING, backup_path, inspect_path, os_error, restore_hint,
+    sqlite_error,
+)
+from kvmnet.state.liveness import process_alive
 from kvmnet.state.lock import FileLock, FileLockManager
 from kvmnet.state.records import (
-    HISTORY_FIELDS, HISTORY_JSON_FIELDS, HistoryEntry, InstanceRecord, StateSnapshot,
-    now_iso,
+    FINAL_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS, INTERRUPTED, HistoryEntry,
+    InstanceRecord, StateSnapshot, now_iso, row_problem,
 )
 
 FORMAT_VERSION = 1
+APPLICATION_ID = 0x6B766D6E   # "kvmn" in the file header: this file is a kvmnet state
+TABLES = frozenset({"meta", "instances", "history"})
+# history columns added after format 1 was released; added to older files on write
+HISTORY_ADDED_COLUMNS = (("boot_id", "TEXT"), ("pid_start", "INTEGER"))
 BUSY_TIMEOUT = 30.0           # seconds a connection waits for another's write
 SYNCHRONOUS = "FULL"          # see the module docstring and docs/state.md
 
@@ -50,7 +61,10 @@ _ROW_AS_JSON = " || ',' || ".join(
 _SELECT_INSTANCES_AS_JSON = (
     f"SELECT '[' || coalesce(group_concat('[' || {_ROW_AS_JSON} || ']', ','), '') "
     "|| ']' FROM instances")
-_SELECT_HISTORY = f"SELECT {', '.join(HISTORY_FIELDS)} FROM history ORDER BY id DESC"
+_KEY_TYPES = (int, str, type(None))
+_BAD_JSON_ROW = (
+    "SELECT address FROM instances WHERE NOT json_valid(attrs) OR NOT json_valid(private) "
+    "OR NOT json_valid(dependencies) OR (key IS NOT NULL AND NOT json_valid(key)) LIMIT 1")
 
 
 @contextlib.contextmanager
@@ -82,6 +96,7 @@ class SqliteState(StateBackend):
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
         self._in_transaction = False
+        self._upgraded = False
 
     # -- reading ---------------------------------------------------------------
     def read(self) -> StateSnapshot:
@@ -98,73 +113,136 @@ class SqliteState(StateBackend):
             finally:
                 if conn.in_transaction:
                     conn.execute("COMMIT")
-        except sqlite3.DatabaseError as e:
-            raise StateError(f"cannot read state {self.path}: {e}") from None
+        except sqlite3.Error as e:
+            raise sqlite_error("read state", self.path, e) from None
         make = InstanceRecord
         with _gc_paused():
             try:
                 rows = json.loads(text)
             except ValueError as e:
-                raise StateError(f"state {self.path} is damaged: {e}") from None
-            instances = {row[0]: make(*row) for row in rows}
+                raise self._bad_json(conn, e) from None
+            instances = {}
+            for row in rows:
+                if type(row) is not list or len(row) != 11 or type(row[0]) is not str \
+                        or type(row[6]) is not dict or type(row[7]) is not dict \
+                        or type(row[8]) is not list or type(row[3]) not in _KEY_TYPES \
+                        or type(row[1]) is not str or type(row[2]) is not str \
+                        or not all(type(d) is str for d in row[8]) \
+                        or not _address_matches(row[0], row[1], row[2]):
+                    raise self._bad_row(row)
+                instances[row[0]] = make(*row)
         return StateSnapshot(lineage=meta[0], serial=meta[1], instances=instances,
                              exists=True)
 
+    def _bad_json(self, conn: sqlite3.Connection, err: ValueError) -> StateError:
+        try:
+            found = conn.execute(_BAD_JSON_ROW).fetchone()
+        except sqlite3.Error:
+            found = None
+        where = f"the row of {found[0]!r} does not hold valid JSON" if found else f"{err}"
+        return StateError(f"state {self.path} is damaged: {where}; {restore_hint(self.path)}")
+
+    def _bad_row(self, row: object) -> StateError:
+        problem = row_problem(row) or "the row does not have the instance columns"
+        who = (f"the row of {row[0]!r}" if isinstance(row, list) and row
+               and isinstance(row[0], str) else "an instance row")
+        return StateError(f"state {self.path} is damaged: in {who}, {problem}; "
+                          f"{restore_hint(self.path)}")
+
     def history(self, limit: int | None = None) -> list[HistoryEntry]:
+        return self._history(limit=limit)
+
+    def _history(self, limit: int | None = None, only_open: bool = False) -> list[HistoryEntry]:
         conn = self._read_connection()
         if conn is None:
             return []
-        sql = _SELECT_HISTORY
-        params: tuple[int, ...] = ()
-        if limit is not None:
-            sql, params = sql + " LIMIT ?", (int(limit),)
         try:
-            rows = conn.execute(sql, params).fetchall()
-        except sqlite3.DatabaseError as e:
-            if "no such table" in str(e):
+            present = {r[1] for r in conn.execute("PRAGMA table_info(history)")}
+            if not present:
                 return []
-            raise StateError(f"cannot read state {self.path}: {e}") from None
-        json_at = [i for i, f in enumerate(HISTORY_FIELDS) if f in HISTORY_JSON_FIELDS]
-        entries = []
-        for row in rows:
-            values = list(row)
-            for i in json_at:
-                values[i] = json.loads(values[i]) if values[i] is not None else None
-            entries.append(HistoryEntry(**dict(zip(HISTORY_FIELDS, values, strict=True))))
-        return entries
+            columns = [f for f in HISTORY_FIELDS if f in present]
+            sql, params = f"SELECT {', '.join(columns)} FROM history", []
+            if only_open:
+                sql += (" WHERE status IS NULL OR status NOT IN ("
+                        + ", ".join("?" for _ in FINAL_STATUSES) + ")")
+                params += FINAL_STATUSES
+            sql += " ORDER BY id DESC"
+            if limit is not None:
+                sql, params = sql + " LIMIT ?", params + [int(limit)]
+            rows = conn.execute(sql, params).fetchall()
+        except sqlite3.Error as e:
+            raise sqlite_error("read the history of state", self.path, e) from None
+        return [self._history_entry(dict(zip(columns, row, strict=True))) for row in rows]
+
+    def _history_entry(self, values: dict[str, Any]) -> HistoryEntry:
+        try:
+            for name in HISTORY_JSON_FIELDS:
+                if values.get(name) is not None:
+                    values[name] = json.loads(values[name])
+            entry = HistoryEntry(**values)
+        except (ValueError, TypeError) as e:
+            raise StateError(f"state {self.path} is damaged: history entry "
+                             f"#{values.get('id')} does not hold valid JSON ({e}); "
+                             f"{restore_hint(self.path)}") from None
+        entry.boot_id = entry.boot_id or ""
+        entry.pid_start = entry.pid_start or 0
+        return entry
 
     def _meta(self, conn: sqlite3.Connection) -> tuple[str, int] | None:
         """(lineage, serial), or None when the file holds no state yet."""
         try:
-            row = conn.execute(
-                "SELECT lineage, serial, format_version FROM meta").fetchone()
+            rows = conn.execute(
+                "SELECT lineage, serial, format_version FROM meta").fetchall()
         except sqlite3.OperationalError as e:
             if "no such table" in str(e):
                 return None
+            if "no such column" in str(e):
+                raise StateError(f"state {self.path} is damaged or not a kvmnet state "
+                                 f"(its meta table: {e}); {restore_hint(self.path)}") from None
             raise
-        if row is None:
+        if not rows:
             return None
-        if row[2] > FORMAT_VERSION:
-            raise StateError(f"state {self.path} has format {row[2]}; this kvmnet "
-                             f"understands up to {FORMAT_VERSION}: upgrade kvmnet")
-        return row[0], row[1]
+        if len(rows) > 1 or type(rows[0][0]) is not str or type(rows[0][1]) is not int \
+                or type(rows[0][2]) is not int:
+            raise StateError(f"state {self.path} is damaged: its meta table does not hold "
+                             f"one lineage, serial and format; {restore_hint(self.path)}")
+        lineage, serial, fmt = rows[0]
+        if fmt > FORMAT_VERSION:
+            raise StateError(f"state {self.path} was written by a newer kvmnet (state format "
+                             f"{fmt}; this kvmnet understands up to {FORMAT_VERSION}): "
+                             "upgrade kvmnet to use it; the file was not changed")
+        return lineage, serial
 
     def _read_connection(self) -> sqlite3.Connection | None:
-        """A read-only connection, or None when there is no state file (read-only
-        mode never creates the main file)."""
+        """A read-only connection, or None when there is no state yet (no file, an
+        empty file, or an SQLite file with no tables: read-only mode never creates
+        or changes the main file). Anything else that is not a kvmnet state is
+        refused before SQLite reads it."""
         if self._reader is not None:
             return self._reader
-        if not os.path.exists(self.path):
+        if inspect_path(self.path) in (MISSING, EMPTY):
             return None
         uri = Path(self.path).absolute().as_uri() + "?mode=ro"
         old = os.umask(0o077)    # SQLite may create the -shm/-wal side files
+        conn = None
         try:
-            self._reader = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT,
-                                           isolation_level=None)
+            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT,
+                                   isolation_level=None)
+            holds_state = _identify(conn, self.path)
         except sqlite3.Error as e:
-            raise StateError(f"cannot open state {self.path}: {e}") from None
+            if conn is not None:
+                conn.close()
+            raise sqlite_error("read state", self.path, e) from None
+        except StateError:
+            if conn is not None:
+                conn.close()
+            raise
         finally:
             os.umask(old)
+        if not holds_state:
+            conn.close()
+            return None
+        self._reader = conn
         return self._reader
 
     # -- writing ---------------------------------------------------------------
@@ -176,26 +254,40 @@ class SqliteState(StateBackend):
         writer = SqliteWriter(self)
         try:
             yield writer
+        except sqlite3.Error as e:
+            writer._rollback()
+            raise sqlite_error("write state", self.path, e) from None
         except BaseException:
             writer._rollback()
             raise
         else:
-            writer._commit()
+            try:
+                writer._commit()
+            except sqlite3.Error as e:
+                raise sqlite_error("write state", self.path, e) from None
         finally:
             self._in_transaction = False
 
     def _write_connection(self) -> sqlite3.Connection:
-        """The read-write connection; creates the file (mode 0600) when missing."""
+        """The read-write connection; creates the file (mode 0600) when missing.
+        A file that is not a kvmnet state is refused before anything is written."""
         if self._writer is not None:
             return self._writer
+        kind = inspect_path(self.path)
         old = os.umask(0o077)
+        conn = None
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
-                os.fchmod(fd, 0o600)   # side files copy this mode
-            finally:
-                os.close(fd)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                try:
+                    os.fchmod(fd, 0o600)   # side files copy this mode
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                raise os_error("write state", self.path, e) from None
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT)
+            if kind == DATABASE:
+                _identify(conn, self.path)
             import sqlite_utils     # only writers pay for importing it
             db = sqlite_utils.Database(conn, recursive_triggers=False,
                                        execute_plugins=False)
@@ -203,11 +295,83 @@ class SqliteState(StateBackend):
             conn.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
             _ensure_schema(db)
         except sqlite3.Error as e:
-            raise StateError(f"cannot open state {self.path} for writing: {e}") from None
+            if conn is not None:
+                conn.close()
+            raise sqlite_error("open for writing state", self.path, e) from None
+        except StateError:
+            if conn is not None:
+                conn.close()
+            raise
         finally:
             os.umask(old)
         self._writer = conn
         return conn
+
+    # -- runs that died ------------------------------------------------------------
+    def mark_interrupted(self, lock: Lock) -> list[HistoryEntry]:
+        """Mark ``interrupted`` every history entry left unfinished by a process that
+        is gone; return them. Needs the exclusive lock: under it no other run can be
+        writing history, so an entry of another host (which /proc cannot check) is
+        dead too. Writes nothing when there is nothing to mark."""
+        if lock.mode != EXCLUSIVE or not getattr(lock, "held", True):
+            raise StateError("marking interrupted runs needs the exclusive state lock")
+        dead = [e for e in self._history(only_open=True)
+                if process_alive(e.host, e.pid, e.boot_id, e.pid_start) is not True]
+        if not dead:
+            return []
+        finished = now_iso()
+        with self.transaction() as w:
+            for e in dead:
+                why = (f"interrupted: its process (pid {e.pid} on {e.host}) ended before "
+                       f"the run did; {e.summary}").rstrip("; ")
+                w.update_history(e.id, status=INTERRUPTED, finished=finished, summary=why)
+                e.status, e.finished, e.summary = INTERRUPTED, finished, why
+        return dead
+
+    # -- the last good copy -----------------------------------------------------------
+    def backup(self) -> str | None:
+        """Copy the committed state to ``<path>.backup`` (atomically); its path, or
+        None when there is no state to copy."""
+        from kvmnet.state.copies import write_copy
+        if self._read_connection() is None:
+            return None
+        target = backup_path(self.path)
+        write_copy(self.path, target)
+        return target
+
+    def restore(self, lock: Lock, command: str) -> StateSnapshot:
+        """Replace the state by ``<path>.backup``; the snapshot restored.
+
+        Needs the exclusive lock. The file it replaces (whatever it is) is kept as
+        ``<path>.before-restore``. A history entry in the restored state says so.
+        """
+        from kvmnet.state.copies import replace_with_copy
+        if lock.mode != EXCLUSIVE or not getattr(lock, "held", True):
+            raise StateError("restoring the state needs the exclusive state lock")
+        source = backup_path(self.path)
+        if not os.path.lexists(source):
+            raise StateError(f"there is no backup {source} to restore (kvmnet writes it "
+                             "after every successful apply, destroy, import and state rm)")
+        try:
+            with SqliteState(source) as copy:
+                snap = copy.read()
+                copy.history(1)
+                quick = _quick_check(copy)
+        except StateError as e:
+            raise StateError(f"the backup {source} cannot be restored ({e}); the state "
+                             "was left as it is") from None
+        if quick != "ok" or not snap.exists:
+            raise StateError(f"the backup {source} cannot be restored (it is damaged: "
+                             f"{quick if quick != 'ok' else 'it holds no state'}); the "
+                             "state was left as it is")
+        self.close()
+        replace_with_copy(source, self.path)
+        with self.transaction() as w:
+            w.add_history(HistoryEntry(
+                command=command, status="applied", finished=now_iso(),
+                serial_before=snap.serial, serial_after=snap.serial,
+                summary=f"restored from {source}: serial {snap.serial}, lineage {snap.lineage}"))
+        return snap
 
     # -- locking -----------------------------------------------------------------
     def lock(self, mode: str, command: str, timeout: float | None = 0) -> FileLock:
@@ -224,9 +388,62 @@ class SqliteState(StateBackend):
             if conn is not None:
                 conn.close()
         self._reader = self._writer = None
+        self._upgraded = False
 
     def __repr__(self) -> str:
         return f"SqliteState({self.path!r})"
+
+
+def _address_matches(address: str, rtype: str, name: str) -> bool:
+    """``type.name`` or ``type.name[key]``."""
+    n = len(rtype) + len(name) + 1
+    return (address.startswith(rtype) and address[len(rtype):n] == "." + name
+            and (len(address) == n or address[n] == "["))
+
+
+def _identify(conn: sqlite3.Connection, path: str) -> bool:
+    """True: the file is a kvmnet state (with kvmnet's application_id, or an older
+    kvmnet's without it); False: an SQLite file with no tables yet. Anything else
+    is a foreign file, refused rather than read as empty."""
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if app_id == APPLICATION_ID:
+        if not TABLES <= tables:
+            raise StateError(f"state {path} is damaged: its tables "
+                             f"{', '.join(sorted(TABLES - tables))} are missing; "
+                             f"{restore_hint(path)}")
+        return True
+    if app_id == 0 and not tables:
+        return False
+    if app_id == 0 and TABLES <= tables:
+        return True                       # written by a kvmnet before application_id
+    what = (f"application_id {app_id:#x}" if app_id
+            else "tables " + ", ".join(sorted(tables)))
+    raise StateError(f"state {path} is an SQLite database of another program ({what}), "
+                     "not a kvmnet state; it was not read or changed: point --state at "
+                     "the kvmnet state file")
+
+
+def _quick_check(state: SqliteState) -> str:
+    conn = state._read_connection()
+    if conn is None:
+        return "it holds no state"
+    try:
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.Error as e:
+        return str(e)
+    return "; ".join(str(r[0]) for r in rows[:3])
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Bring a file written by an older kvmnet up to date, inside the write
+    transaction: kvmnet's application_id, history columns added since."""
+    if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    present = {r[1] for r in conn.execute("PRAGMA table_info(history)")}
+    for name, decl in HISTORY_ADDED_COLUMNS:
+        if name not in present:
+            conn.execute(f"ALTER TABLE history ADD COLUMN {name} {decl}")
 
 
 def _ensure_schema(db: Any) -> None:
@@ -248,8 +465,10 @@ def _ensure_schema(db: Any) -> None:
         db["history"].create(
             {"id": int, "command": str, "started": str, "finished": str, "status": str,
              "serial_before": int, "serial_after": int, "changes": str,
-             "snapshot": str, "host": str, "pid": int, "summary": str},
+             "snapshot": str, "host": str, "pid": int, "summary": str,
+             "boot_id": str, "pid_start": int},
             pk="id", if_not_exists=True)
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
 
 class SqliteWriter(StateWriter):
@@ -288,9 +507,12 @@ class SqliteWriter(StateWriter):
         conn = self._state._write_connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as e:
-            raise StateError(f"cannot write state {self._state.path}: {e}") from None
+        except sqlite3.Error as e:
+            raise sqlite_error("write state", self._state.path, e) from None
         self._conn = conn
+        if not self._state._upgraded:
+            _upgrade(conn)
+            self._state._upgraded = True
         meta = self._state._meta(conn)
         if meta is None:
             self._lineage, self._serial = str(uuid.uuid4()), 0
@@ -366,8 +588,8 @@ class SqliteWriter(StateWriter):
                 conn.execute("UPDATE meta SET serial = serial + 1")
             conn.commit()
         except BaseException:
-            conn.rollback()
             self._changed = False
+            _quiet_rollback(conn)
             raise
         if self._changed:
             self._serial += 1
@@ -376,8 +598,17 @@ class SqliteWriter(StateWriter):
         self._committed = True
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            conn.rollback()
             self._changed = False
+            _quiet_rollback(conn)
+
+
+def _quiet_rollback(conn: sqlite3.Connection) -> None:
+    """Roll back after a failure; the first error is the one reported (SQLite has
+    already rolled back after some errors, e.g. a full disk)."""
+    try:
+        conn.rollback()
+    except sqlite3.Error:
+        return
 
 
 def _stored(record: InstanceRecord, dependencies: list[str], created: str,

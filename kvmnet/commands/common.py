@@ -52,8 +52,11 @@ def backend(ctx: Ctx):
 
 
 @contextmanager
-def locked(ctx: Ctx, be, mode: str):
-    from kvmnet.state import LockError
+def locked(ctx: Ctx, be, mode: str, *, recover: bool = True):
+    """Hold the state lock in ``mode`` around the block. Exclusive runs (with
+    ``recover``) first mark runs that died ``interrupted``, and after a block that
+    ends normally keep the state as its last good copy (``<state>.backup``)."""
+    from kvmnet.state import EXCLUSIVE, LockError
     try:
         lock = be.lock(mode, ctx.command_line(), timeout=ctx.lock_timeout)
     except LockError as e:
@@ -67,9 +70,25 @@ def locked(ctx: Ctx, be, mode: str):
         ctx.err(f"Warning: cleared a stale lock left by a process that died: {desc}. "
                 "A change it was making may be half done; the plan below shows what is left.")
     try:
+        if mode == EXCLUSIVE and recover:
+            for e in be.mark_interrupted(lock):
+                ctx.err(f"Warning: history entry #{e.id} ({e.command}) was left unfinished "
+                        f"by a process that is gone; marked it interrupted.")
         yield lock
+        if mode == EXCLUSIVE and recover and getattr(lock, "held", True):
+            keep_backup(ctx, be)
     finally:
         lock.release()
+
+
+def keep_backup(ctx: Ctx, be) -> None:
+    """Copy the state to ``<state>.backup`` after a successful run. The run did
+    succeed, so a copy that cannot be written is a warning, not an error."""
+    from kvmnet.state import StateError
+    try:
+        be.backup()
+    except StateError as e:
+        ctx.err(f"Warning: the state was saved, but its backup copy was not: {e}")
 
 
 def start_providers(ctx: Ctx, ps, prepared, snapshot):

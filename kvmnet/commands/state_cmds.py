@@ -1,7 +1,8 @@
-"""kvmnet state list | show ADDR | rm ADDR | history."""
+"""kvmnet state list | show ADDR | rm ADDR | restore | history."""
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
@@ -62,3 +63,24 @@ def state_rm(ctx: Ctx, address):
     ctx.err(f"Warning: a live object that carries this state's ownership mark is adopted "
             f"again by the next plan while {address} is in the configuration; to stop "
             f"managing it, also remove {address} from the configuration.")
+
+
+@state.command(name="restore")
+@pass_ctx
+def state_restore(ctx: Ctx):
+    """Bring back the last good copy of the state (<state>.backup, written after
+    every successful apply, destroy, import and state rm). Nothing live is changed;
+    the file it replaces is kept as <state>.before-restore."""
+    from kvmnet.state import EXCLUSIVE
+    from kvmnet.state.copies import BEFORE_RESTORE
+    from kvmnet.state.faults import backup_path
+    be = backend(ctx)
+    with locked(ctx, be, EXCLUSIVE, recover=False) as lock:
+        had = os.path.lexists(ctx.state_path)
+        snap = be.restore(lock, ctx.command_line())
+    n = len(snap.instances)
+    click.echo(f"Restored {ctx.state_path} from {backup_path(ctx.state_path)}: serial "
+               f"{snap.serial}, lineage {snap.lineage}, {n} instance{'s' if n != 1 else ''}.")
+    if had:
+        click.echo(f"The file it replaced is kept as {ctx.state_path}{BEFORE_RESTORE}.")
+    click.echo("Run kvmnet plan to see how the live system compares with it.")

@@ -73,11 +73,11 @@ def test_empty_file_reads_as_no_state(st, state_path):
 
 def test_a_file_that_is_not_sqlite_is_a_clear_error(st, state_path):
     state_path.write_text("this is not a database, it is a plan file\n" * 20)
-    with pytest.raises(StateError, match="cannot read state .*kvmnet.state.db"):
+    with pytest.raises(StateError, match="state .*kvmnet.state.db is not a kvmnet state"):
         st.read()
-    with pytest.raises(StateError, match="cannot read state"):
+    with pytest.raises(StateError, match="is not a kvmnet state"):
         st.history()
-    with pytest.raises(StateError, match="cannot open state"):
+    with pytest.raises(StateError, match="is not a kvmnet state"):
         with st.transaction() as w:
             w.put(rec("sysctl_profile.a"))
 
