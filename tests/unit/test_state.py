@@ -667,3 +667,37 @@ def test_sigkill_of_a_writer_leaves_a_readable_state_of_committed_transactions(
         w.put(rec("sysctl_profile.after"))
     assert st.read().serial == snap.serial + 1
     st.close()
+
+
+# -- interrupted runs, the last good copy ------------------------------------------------------
+def test_mark_interrupted_marks_only_entries_of_dead_processes(st):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with st.transaction() as w:
+        gone = w.add_history(HistoryEntry("kvmnet apply", pid=dead.pid))
+        mine = w.add_history(HistoryEntry("kvmnet destroy"))       # this process: alive
+        done = w.add_history(HistoryEntry("kvmnet apply", pid=dead.pid, status="failed"))
+    with st.lock(EXCLUSIVE, "test") as lock:
+        marked = st.mark_interrupted(lock)
+        assert [e.id for e in marked] == [gone]
+        assert st.mark_interrupted(lock) == []                     # nothing left to mark
+    by_id = {e.id: e for e in st.history()}
+    assert by_id[gone].status == "interrupted" and by_id[gone].finished
+    assert f"pid {dead.pid}" in by_id[gone].summary
+    assert by_id[mine].status == "running" and by_id[done].status == "failed"
+
+
+def test_mark_interrupted_needs_the_exclusive_lock(st):
+    with st.lock(SHARED, "test") as lock:
+        with pytest.raises(StateError, match="exclusive"):
+            st.mark_interrupted(lock)
+
+
+def test_backup_of_no_state_is_none_and_of_a_state_a_readable_copy(st, state_path):
+    assert st.backup() is None and not Path(f"{state_path}.backup").exists()
+    with st.transaction() as w:
+        w.put(rec("sysctl_profile.a"))
+    path = st.backup()
+    copy = open_state(path).read()
+    assert set(copy.instances) == {"sysctl_profile.a"} and copy.serial == 1
+    assert os.stat(path).st_mode & 0o777 == 0o600
