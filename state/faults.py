@@ -31,11 +31,15 @@ def backup_path(path: str) -> str:
     return path + ".backup"
 
 
+def has_backup(path: str) -> bool:
+    return os.path.isfile(backup_path(path))
+
+
 def restore_hint(path: str) -> str:
     """How to get a good state back: the backup if there is one."""
     if path.endswith(".backup"):
-        return "this backup cannot be used"
-    if os.path.isfile(backup_path(path)):
+        return "this copy cannot be used"
+    if has_backup(path):
         return (f"run 'kvmnet state restore' to bring back the last good copy "
                 f"({backup_path(path)})")
     return (f"no backup ({backup_path(path)}) exists to restore: move the file away "
@@ -75,14 +79,16 @@ def inspect_path(path: str) -> str:
         raise os_error("look at state", path, e) from None
     kind = _NOT_A_FILE.get(stat.S_IFMT(st.st_mode))
     if kind is not None:
+        then = f"; then {restore_hint(path)}" if has_backup(path) else ""
         raise StateError(f"state {path} is {kind}, not a state file: move it away or "
-                         f"point --state at the state file; {restore_hint(path)}")
+                         f"point --state at the state file{then}")
     if st.st_size == 0:
         return EMPTY
     header = _read_header(path)
     if len(header) < HEADER_SIZE or not header.startswith(SQLITE_MAGIC):
         raise StateError(f"state {path} is not a kvmnet state (not an SQLite database); "
-                         f"{restore_hint(path)}, or point --state at the right file")
+                         + (f"{restore_hint(path)}, or point --state at the right file"
+                            if not path.endswith(".backup") else "this copy cannot be used"))
     truncated = _truncated(path, header, st.st_size)
     if truncated:
         raise StateError(f"state {path} is truncated ({truncated}); {restore_hint(path)}")

@@ -177,9 +177,9 @@ class FileLockManager:
                             "regular file: move it away (kvmnet creates it again)")
         return fd
 
-    def _os_error(self, doing: str, err: OSError) -> LockError:
+    def _os_error(self, doing: str, err: OSError, path: str | None = None) -> LockError:
         return LockError(f"cannot lock {self.state_path}: cannot {doing}: "
-                         f"{err.strerror or err}; {os_hint(err, self.state_path)}")
+                         f"{err.strerror or err}; {os_hint(err, path or self.state_path)}")
 
     def _sweep(self, exclusive: bool) -> list[LockHolder]:
         """Clear records of holders that no longer hold the lock; return them.
@@ -233,7 +233,7 @@ class FileLockManager:
             return []
         except OSError as e:
             raise self._os_error(f"read the lock holder records in {self.records_dir}",
-                                 e) from None
+                                 e, self.records_dir) from None
 
     def _read_records(self) -> list[LockHolder]:
         holders = []
@@ -261,7 +261,7 @@ class FileLockManager:
         except OSError as e:
             _unlink_quietly(tmp)
             raise self._os_error(f"write the lock holder record in {self.records_dir}",
-                                 e) from None
+                                 e, self.records_dir) from None
         finally:
             os.umask(old)
 
@@ -270,7 +270,7 @@ class FileLockManager:
             _unlink(os.path.join(self.records_dir, lock_id + RECORD_SUFFIX))
         except OSError as e:
             raise self._os_error(f"remove a lock holder record in {self.records_dir}",
-                                 e) from None
+                                 e, self.records_dir) from None
 
 
 def _unlink(path: str) -> None:

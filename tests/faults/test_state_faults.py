@@ -186,6 +186,11 @@ def test_a_fifo_as_the_lock_file(env):
     assert_refused(env, "lock", "is not a regular file")
 
 
+def test_a_file_in_place_of_the_lock_records_directory(env):
+    Path(f"{env.state}.lock.d").write_text("")
+    assert_refused(env, "cannot lock", "lock holder record", "move")
+
+
 def test_immutable_state(env):
     subprocess.run(["chattr", "+i", str(env.state)], check=True)
     try:
@@ -257,6 +262,15 @@ def test_a_state_of_the_previous_release_opens_and_gets_the_application_id(env):
     assert [h["status"] for h in env.history()] == ["success", "applied"]
 
 
+def test_a_disk_already_full(env, tmp_path):
+    with tmpfs(tmp_path / "full", "256k") as mnt:
+        env.state = mnt / STATE
+        shutil.copyfile(tmp_path / STATE, env.state)
+        free = os.statvfs(mnt)
+        (mnt / "filler").write_bytes(b"\0" * (free.f_bavail * free.f_frsize))
+        assert_refused(env, "full", "free space")
+
+
 # -- a full disk in the middle of an apply --------------------------------------------------
 def test_disk_full_mid_apply_is_one_error_and_the_next_run_converges(world, tmp_path):
     ns, _good = world
@@ -314,6 +328,29 @@ def test_restore_brings_back_the_last_good_state(env):
     rc, out, err = env.k("plan", "--detailed-exitcode")
     assert rc == 0, out + err
     assert env.history()[-1]["command"].endswith("state restore")
+
+
+def test_restore_puts_the_state_back_in_place_of_a_directory(env):
+    shutil.copyfile(env.state, f"{env.state}.backup")
+    env.state.unlink()
+    env.state.mkdir()
+    rc, out, err = env.k("state", "restore")
+    assert rc == 0, err
+    assert "1 instance." in out and "kept as" in out
+    assert Path(f"{env.state}.before-restore").is_dir()
+    assert env.k("state", "list")[1].split() == ["bridge.b"]
+
+
+def test_state_rm_and_import_keep_a_backup_and_one_not_written_is_a_warning(env):
+    rc, _out, err = env.k("state", "rm", "bridge.b")
+    assert rc == 0, err
+    assert open_state(f"{env.state}.backup").read().instances == {}
+    Path(f"{env.state}.backup").unlink()
+    Path(f"{env.state}.backup").mkdir()                    # the copy cannot go there
+    rc, out, err = env.k("import", "bridge.b", "br-b")
+    assert rc == 0, out + err
+    assert "Warning: the state was saved, but its backup copy was not" in err
+    assert env.k("state", "list")[1].split() == ["bridge.b"]
 
 
 def test_restore_refuses_while_the_state_is_locked(env):
