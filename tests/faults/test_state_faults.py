@@ -254,7 +254,7 @@ def test_a_state_of_the_previous_release_opens_and_gets_the_application_id(env):
         conn.execute("ALTER TABLE history DROP COLUMN pid_start")
         conn.execute("UPDATE history SET status = 'success'")
     env.write("b", "legacy")
-    rc, out, err = env.k("apply", "--auto-approve")
+    rc, _out, err = env.k("apply", "--auto-approve")
     assert rc == 0, err
     assert "br-legacy" in bridges(env.ns)
     with sqlite3.connect(env.state) as conn:
