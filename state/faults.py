@@ -82,6 +82,11 @@ def inspect_path(path: str) -> str:
         then = f"; then {restore_hint(path)}" if has_backup(path) else ""
         raise StateError(f"state {path} is {kind}, not a state file: move it away or "
                          f"point --state at the state file{then}")
+    for side in (path + "-wal", path + "-shm", path + "-journal"):
+        side_kind = _not_a_file(side)
+        if side_kind:
+            raise StateError(f"{side}, beside state {path}, is {side_kind}, not a file "
+                             "SQLite wrote: move it away")
     if st.st_size == 0:
         return EMPTY
     header = _read_header(path)
@@ -93,6 +98,14 @@ def inspect_path(path: str) -> str:
     if truncated:
         raise StateError(f"state {path} is truncated ({truncated}); {restore_hint(path)}")
     return DATABASE
+
+
+def _not_a_file(path: str) -> str | None:
+    """What sits at ``path`` when it is neither missing nor a regular file."""
+    try:
+        return _NOT_A_FILE.get(stat.S_IFMT(os.lstat(path).st_mode))
+    except OSError:
+        return None
 
 
 def _read_header(path: str) -> bytes:

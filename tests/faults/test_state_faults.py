@@ -175,6 +175,11 @@ def test_a_fifo_in_its_place_does_not_hang(env):
     assert_refused(env, "is a FIFO (named pipe)")
 
 
+def test_a_fifo_in_place_of_the_write_ahead_log(env):
+    os.mkfifo(f"{env.state}-wal")
+    assert_refused(env, "-wal, beside state", "is a FIFO")
+
+
 def test_a_device_in_its_place(env):
     env.state.unlink()
     os.mknod(env.state, 0o600 | stat.S_IFCHR, os.makedev(1, 3))     # like /dev/null
