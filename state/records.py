@@ -142,7 +142,7 @@ def row_problem(row: Any) -> str:
     or "" when it has the shape of an :class:`InstanceRecord`."""
     if type(row) is not list or len(row) != len(_ROW_TYPES):
         return "the row does not have the instance columns"
-    for value, (name, allowed) in zip(row, _ROW_TYPES):
+    for value, (name, allowed) in zip(row, _ROW_TYPES, strict=True):
         if type(value) not in allowed or type(value) is bool:
             want = " or ".join("null" if t is type(None) else {"str": "a string",
                                "int": "an integer", "dict": "a JSON object",

@@ -161,7 +161,8 @@ class SqliteState(StateBackend):
             if not present:
                 return []
             columns = [f for f in HISTORY_FIELDS if f in present]
-            sql, params = f"SELECT {', '.join(columns)} FROM history", []
+            sql = f"SELECT {', '.join(columns)} FROM history"
+            params: list[str | int] = []
             if only_open:
                 sql += (" WHERE status IS NULL OR status NOT IN ("
                         + ", ".join("?" for _ in FINAL_STATUSES) + ")")
@@ -324,6 +325,7 @@ class SqliteState(StateBackend):
             for e in dead:
                 why = (f"interrupted: its process (pid {e.pid} on {e.host}) ended before "
                        f"the run did; {e.summary}").rstrip("; ")
+                assert e.id is not None          # entries read from the store have one
                 w.update_history(e.id, status=INTERRUPTED, finished=finished, summary=why)
                 e.status, e.finished, e.summary = INTERRUPTED, finished, why
         return dead
@@ -352,14 +354,16 @@ class SqliteState(StateBackend):
         if not os.path.lexists(source):
             raise StateError(f"there is no backup {source} to restore (kvmnet writes it "
                              "after every successful apply, destroy, import and state rm)")
+        copy = SqliteState(source)
         try:
-            with SqliteState(source) as copy:
-                snap = copy.read()
-                copy.history(1)
-                quick = _quick_check(copy)
+            snap = copy.read()
+            copy.history(1)
+            quick = _quick_check(copy)
         except StateError as e:
             raise StateError(f"the backup {source} cannot be restored ({e}); the state "
                              "was left as it is") from None
+        finally:
+            copy.close()
         if quick != "ok" or not snap.exists:
             raise StateError(f"the backup {source} cannot be restored (it is damaged: "
                              f"{quick if quick != 'ok' else 'it holds no state'}); the "

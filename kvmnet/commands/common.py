@@ -71,8 +71,8 @@ def locked(ctx: Ctx, be, mode: str, *, recover: bool = True):
                 "A change it was making may be half done; the plan below shows what is left.")
     try:
         if mode == EXCLUSIVE and recover:
-            for e in be.mark_interrupted(lock):
-                ctx.err(f"Warning: history entry #{e.id} ({e.command}) was left unfinished "
+            for entry in be.mark_interrupted(lock):
+                ctx.err(f"Warning: history entry #{entry.id} ({entry.command}) was left unfinished "
                         f"by a process that is gone; marked it interrupted.")
         yield lock
         if mode == EXCLUSIVE and recover and getattr(lock, "held", True):
