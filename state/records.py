@@ -77,18 +77,16 @@ class StateSnapshot:
         )
 
 
-# History statuses. A run's entry is RUNNING until it ends in one of FINAL_STATUSES;
-# other in-between statuses (a confirm waiter's) are allowed, the store takes any
-# string. An entry left unfinished by a process that died is marked INTERRUPTED by
-# the next run that takes the exclusive lock.
+# History statuses. A run's entry is RUNNING until it ends in one of FINAL_STATUSES
+# (written by engine/operations.py); other in-between statuses (a confirm waiter's)
+# are allowed, the store takes any string. An entry left unfinished by a process
+# that died is marked INTERRUPTED by the next run that takes the exclusive lock.
 RUNNING = "running"
-APPLIED = "applied"
-SUCCESS = APPLIED
+SUCCESS = "success"
 FAILED = "failed"
-ROLLED_BACK = "rolled back"
+ROLLED_BACK = "rolled-back"
 INTERRUPTED = "interrupted"
-# "success" and "rolled-back": what earlier releases wrote for applied / rolled back
-FINAL_STATUSES = (APPLIED, FAILED, ROLLED_BACK, INTERRUPTED, "success", "rolled-back")
+FINAL_STATUSES = (SUCCESS, FAILED, ROLLED_BACK, INTERRUPTED)
 
 
 @dataclass(slots=True)

@@ -35,7 +35,7 @@ from kvmnet.state.faults import (
 from kvmnet.state.liveness import process_alive
 from kvmnet.state.lock import FileLock, FileLockManager
 from kvmnet.state.records import (
-    APPLIED, FINAL_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS, INTERRUPTED,
+    FINAL_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS, INTERRUPTED, SUCCESS,
     HistoryEntry, InstanceRecord, StateSnapshot, now_iso, row_problem,
 )
 
@@ -372,7 +372,7 @@ class SqliteState(StateBackend):
         replace_with_copy(source, self.path)
         with self.transaction() as w:
             w.add_history(HistoryEntry(
-                command=command, status=APPLIED, finished=now_iso(),
+                command=command, status=SUCCESS, finished=now_iso(),
                 serial_before=snap.serial, serial_after=snap.serial,
                 summary=f"restored from {source}: serial {snap.serial}, lineage {snap.lineage}"))
         return snap

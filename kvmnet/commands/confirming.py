@@ -225,6 +225,15 @@ def _detach_from_terminal(log: str) -> None:
     os.close(out)
 
 
+def _keep_backup(be) -> None:
+    """The confirmed state is the last good one (``<state>.backup``)."""
+    from kvmnet.state import StateError
+    try:
+        be.backup()
+    except StateError as e:
+        _say(f"warning: the state's backup copy was not written: {e}")
+
+
 def _say(text: str) -> None:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     print(f"[{stamp}] {text}", flush=True)
@@ -255,6 +264,7 @@ def _waiter(ctx: Ctx, prepared, report, lock, deadline: float, timeout: float, r
     if action == CONFIRM:
         confirmed(be, ctx.state_path, pending)
         _say(f"apply #{hid}: confirmed; the changes stay")
+        _keep_backup(be)
         lock.release()
         return 0
 
