@@ -37,6 +37,7 @@ from kvmnet.sdk.doctor import Check, Managed, failed, in_netns, passed
 from kvmnet.sdk.ownership import Mark, parse_mark
 from kvmnet.sdk.values import contains_unknown
 from kvmnet.sdk.provider import Change, LiveObject, Provider, ProviderError, Result
+from kvmnet.providers import timeouts
 
 PROTOCOLS = ("tcp", "udp")
 # Comment on the one rule kvmnet places in a chain it does not own (libvirt's
@@ -413,13 +414,18 @@ class ForwardingProvider(Provider):
     transactional = True
     config_schema = {
         "type": "object",
-        "properties": {"netns": {"type": "string"}},
+        "properties": {"netns": {"type": "string"}, "timeout": timeouts.SCHEMA},
         "additionalProperties": False,
     }
 
     @property
     def netns(self) -> str | None:
         return self.config.get("netns")
+
+    @property
+    def timeout(self) -> float:
+        """Seconds each ``nft``/``iptables`` command may take (``providers/timeouts.py``)."""
+        return timeouts.timeout_of(self.config)
 
     def _load(self):
         raise NotImplementedError

@@ -25,12 +25,14 @@ import json
 import os
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from kvmnet.sdk.ownership import parse_mark
 from kvmnet.sdk.provider import Consumer, LiveObject, ProviderError
-from kvmnet.providers.netns import command, netns_path
+from kvmnet.providers.netns import command, netns_path, timed_out
+from kvmnet.providers.timeouts import DEFAULT
 
 LINK_TYPES = ("bridge", "vlan")
 TAP_KINDS = ("tun",)          # a VM's vnetN tap (libvirt); never a configured port
@@ -354,8 +356,10 @@ def result_attrs(rtype: str, desired: dict) -> dict:
 # side effects: reading through ``ip -j``
 # --------------------------------------------------------------------------
 
-def _run_parallel(netns: str | None, jobs: list[tuple[list[str], str]]) -> list[str]:
-    """Run ``ip`` batch jobs side by side in ``netns``; their stdout, in order."""
+def _run_parallel(netns: str | None, jobs: list[tuple[list[str], str]],
+                  timeout: float = DEFAULT) -> list[str]:
+    """Run ``ip`` batch jobs side by side in ``netns``; their stdout, in order. A job
+    still running ``timeout`` seconds after the start is killed (all of them are)."""
     procs = []
     for argv, script in jobs:
         try:
@@ -364,10 +368,20 @@ def _run_parallel(netns: str | None, jobs: list[tuple[list[str], str]]) -> list[
         except FileNotFoundError as e:
             raise ProviderError(f"{argv[0]}: command not found (iproute2 is needed)") from e
         procs.append((p, script))
+    deadline = time.monotonic() + timeout
     outs = []
-    for p, script in procs:
-        out, _err = p.communicate(script)
-        outs.append(out)
+    try:
+        for (argv, _), (p, script) in zip(jobs, procs):
+            try:
+                out, _err = p.communicate(script, timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                raise timed_out(argv, timeout) from None
+            outs.append(out)
+    finally:
+        for p, _ in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     return outs
 
 
@@ -375,7 +389,8 @@ def _run_parallel(netns: str | None, jobs: list[tuple[list[str], str]]) -> list[
 _DETAIL_KINDS = {"bridge": ("bridge", "tun"), "vlan": ("vlan",), None: ("bridge", "vlan", "tun")}
 
 
-def read_table(netns: str | None, name: str | None = None, rtype: str | None = None) -> LinkTable:
+def read_table(netns: str | None, name: str | None = None, rtype: str | None = None,
+               timeout: float = DEFAULT) -> LinkTable:
     """The live links, addresses and routes: all of them (with details for the
     kinds ``rtype`` needs), or those of one link ``name`` (itself, its ports, its
     addresses and routes).
@@ -392,7 +407,7 @@ def read_table(netns: str | None, name: str | None = None, rtype: str | None = N
         # not "route show dev NAME": ip leaves "dev" out of records filtered by it
         rest = f"addr show dev {name}\nroute show table main\n"
     outs = _run_parallel(netns, [(["ip", "-j", "-d", "-force", "-batch", "-"], details),
-                                 (["ip", "-j", "-force", "-batch", "-"], rest)])
+                                 (["ip", "-j", "-force", "-batch", "-"], rest)], timeout)
     return parse_table(outs)
 
 
@@ -545,8 +560,9 @@ class LinkManager:
     ``netplan`` provider when ``apply = true``.
     """
 
-    def __init__(self, netns: str | None = None):
+    def __init__(self, netns: str | None = None, timeout: float = DEFAULT):
         self.netns = netns
+        self.timeout = timeout      # for each ``ip`` read; netlink calls go to the kernel
         self.nl = Netlink(netns)
 
     def close(self) -> None:
@@ -554,10 +570,10 @@ class LinkManager:
 
     # -- reading ----------------------------------------------------------
     def table(self, name: str | None = None) -> LinkTable:
-        return read_table(self.netns, name)
+        return read_table(self.netns, name, timeout=self.timeout)
 
     def read(self, rtype: str, ids: Iterable[str]) -> dict[str, LiveObject]:
-        return live_objects(rtype, read_table(self.netns, rtype=rtype), ids)
+        return live_objects(rtype, read_table(self.netns, rtype=rtype, timeout=self.timeout), ids)
 
     def consumers(self, rtype: str, attrs: dict) -> list[Consumer]:
         name = attrs.get("name")

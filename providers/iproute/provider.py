@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from kvmnet.sdk.provider import Consumer, LiveObject, Provider, ProviderError
+from kvmnet.providers import timeouts
 from kvmnet.providers.links import LINK_TYPES, LinkManager, live_objects
 
 NETPLAN_ONLY = ("dhcp4", "nameservers")
@@ -19,13 +20,13 @@ class IprouteProvider(Provider):
     resource_types = LINK_TYPES
     config_schema = {
         "type": "object",
-        "properties": {"netns": {"type": "string"}},
+        "properties": {"netns": {"type": "string"}, "timeout": timeouts.SCHEMA},
         "additionalProperties": False,
     }
 
     def __init__(self, config: dict | None = None, instance: str | None = None):
         super().__init__(config, instance)
-        self.links = LinkManager(self.config.get("netns"))
+        self.links = LinkManager(self.config.get("netns"), timeouts.timeout_of(self.config))
 
     def read(self, rtype: str, ids: Iterable[str]) -> dict[str, LiveObject]:
         return self.links.read(rtype, ids)

@@ -7,15 +7,34 @@ dispatches and turns the engine's calls into theirs.
 from __future__ import annotations
 
 import threading
+import functools
 from typing import Iterable
 
 from kvmnet.sdk.ownership import parse_mark
 from kvmnet.sdk.values import contains_unknown, is_unknown
 from kvmnet.sdk.provider import Consumer, LiveObject, Provider, ProviderError
 from kvmnet.providers.libvirt import checks, consumers, networks, nics
-from kvmnet.providers.libvirt.lv import open_connection
+from kvmnet.providers import timeouts
+from kvmnet.providers.libvirt.lv import is_dead, libvirt, open_connection
 
 DEFAULT_URI = "qemu:///system"
+
+
+def _libvirt_errors(method):
+    """A libvirtError that escaped the provider's own handling becomes one clear
+    ProviderError; on a connection keepalive closed, it names the timeout."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kw):
+        lv = libvirt()
+        try:
+            return method(self, *args, **kw)
+        except lv.libvirtError as e:
+            raise self._error(e) from e
+        except ProviderError as e:
+            if self._conn is not None and is_dead(self._conn):
+                raise self._error(e) from e
+            raise
+    return wrapper
 
 
 class LibvirtProvider(Provider):
@@ -27,13 +46,14 @@ class LibvirtProvider(Provider):
     concurrency = 4
     config_schema = {
         "type": "object",
-        "properties": {"uri": {"type": "string", "minLength": 1}},
+        "properties": {"uri": {"type": "string", "minLength": 1}, "timeout": timeouts.SCHEMA},
         "additionalProperties": False,
     }
 
     def __init__(self, config: dict | None = None, instance: str | None = None):
         super().__init__(config, instance)
         self.uri = self.config.get("uri") or DEFAULT_URI
+        self.timeout = timeouts.timeout_of(self.config)
         self._conn = None
         self._conn_lock = threading.Lock()
         self._domain_locks: dict[str, threading.Lock] = {}
@@ -44,7 +64,7 @@ class LibvirtProvider(Provider):
         if self._conn is None:
             with self._conn_lock:      # the first changes may start together
                 if self._conn is None:
-                    self._conn = open_connection(self.uri)
+                    self._conn = open_connection(self.uri, self.timeout)
         return self._conn
 
     def _domain(self, name: str) -> threading.Lock:
@@ -52,6 +72,16 @@ class LibvirtProvider(Provider):
         domain are one metadata element, read, changed and written back."""
         with self._conn_lock:
             return self._domain_locks.setdefault(name, threading.Lock())
+
+    def _error(self, e: Exception) -> ProviderError:
+        """``e`` (a libvirtError, or a ProviderError made of one) as the user sees it."""
+        msg = e.get_error_message() if hasattr(e, "get_error_message") else str(e)
+        if self._conn is not None and is_dead(self._conn):
+            self._conn = None     # closed by libvirt already; a later call reconnects
+            return ProviderError(f"libvirt at {self.uri}: no answer within "
+                                 f"{timeouts.describe(self.timeout)} (keepalive timeout; "
+                                 f"is libvirtd stuck?): {msg}")
+        return ProviderError(msg if isinstance(e, ProviderError) else f"libvirt at {self.uri}: {msg}")
 
     def close(self) -> None:
         if self._conn is not None:
@@ -61,6 +91,7 @@ class LibvirtProvider(Provider):
                 self._conn = None
 
     # -- read -------------------------------------------------------------------------
+    @_libvirt_errors
     def read(self, rtype: str, ids: Iterable[str]) -> dict[str, LiveObject]:
         if rtype == "network":
             out = {}
@@ -80,6 +111,7 @@ class LibvirtProvider(Provider):
             return out
         raise ProviderError(f"the libvirt provider does not manage {rtype}")
 
+    @_libvirt_errors
     def import_object(self, rtype: str, id: str) -> LiveObject | None:
         if rtype == "network":
             v = networks.view_of(self.conn, id)
@@ -97,6 +129,7 @@ class LibvirtProvider(Provider):
         raise ProviderError(f"the libvirt provider does not manage {rtype}")
 
     # -- plan-time checks ----------------------------------------------------------------
+    @_libvirt_errors
     def check(self, rtype: str, address: str, attrs: dict) -> list[tuple[str | None, str]]:
         if rtype == "network":
             return checks.network_problems(attrs)
@@ -115,6 +148,7 @@ class LibvirtProvider(Provider):
         return networks.not_in_place(before, after)
 
     # -- changes ----------------------------------------------------------------------
+    @_libvirt_errors
     def create(self, rtype: str, address: str, after: dict, mark: str) -> tuple[dict, dict]:
         if rtype == "network":
             return networks.create(self.conn, after, mark), {}
@@ -123,6 +157,7 @@ class LibvirtProvider(Provider):
                 return nics.attach(self.conn, after, mark), {}
         raise ProviderError(f"the libvirt provider does not manage {rtype}")
 
+    @_libvirt_errors
     def update(self, rtype: str, address: str, before: dict, after: dict,
                private: dict, mark: str) -> tuple[dict, dict]:
         if rtype == "network":
@@ -132,6 +167,7 @@ class LibvirtProvider(Provider):
                 return nics.update(self.conn, before, after, mark), private
         raise ProviderError(f"the libvirt provider does not manage {rtype}")
 
+    @_libvirt_errors
     def delete(self, rtype: str, address: str, before: dict, private: dict) -> None:
         if rtype == "network":
             networks.delete(self.conn, before["name"])
@@ -142,6 +178,7 @@ class LibvirtProvider(Provider):
             raise ProviderError(f"the libvirt provider does not manage {rtype}")
 
     # -- consumers --------------------------------------------------------------------
+    @_libvirt_errors
     def consumers(self, rtype: str, attrs: dict) -> list[Consumer]:
         name = attrs.get("name")
         if not isinstance(name, str):
@@ -159,6 +196,7 @@ class LibvirtProvider(Provider):
         return []
 
     # -- history ------------------------------------------------------------------------
+    @_libvirt_errors
     def snapshot(self, rtype: str, ids: Iterable[str]) -> dict:
         ids = list(ids)
         if rtype == "network":

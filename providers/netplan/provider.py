@@ -14,6 +14,7 @@ from typing import Iterable, Iterator
 
 from kvmnet.sdk.ownership import parse_mark
 from kvmnet.sdk.provider import Change, Consumer, LiveObject, Provider, ProviderError, Result
+from kvmnet.providers import timeouts
 from kvmnet.providers.links import LINK_TYPES, LinkManager, result_attrs
 from kvmnet.providers.netplan import files
 from kvmnet.providers.netplan.render import Entry, RenderError, parse_file, render_file
@@ -30,6 +31,7 @@ class NetplanProvider(Provider):
             "netns": {"type": "string"},
             "root_dir": {"type": "string"},
             "apply": {"type": "boolean"},
+            "timeout": timeouts.SCHEMA,
         },
         "additionalProperties": False,
     }
@@ -39,7 +41,8 @@ class NetplanProvider(Provider):
         self.root_dir = self.config.get("root_dir") or "/"
         self.live = bool(self.config.get("apply", True))
         self.path = files.file_path(self.root_dir)
-        self.links = LinkManager(self.config.get("netns"))
+        self.timeout = timeouts.timeout_of(self.config)
+        self.links = LinkManager(self.config.get("netns"), self.timeout)
 
     # -- the file -------------------------------------------------------------
     def entries(self) -> dict[tuple[str, str], Entry]:
@@ -59,7 +62,7 @@ class NetplanProvider(Provider):
     def write(self, text: str | None) -> None:
         """Validate (unless removing the file) and replace the file."""
         if text is not None:
-            files.validate(self.root_dir, text)
+            files.validate(self.root_dir, text, self.timeout)
         files.replace(self.path, text)
 
     # -- reading ----------------------------------------------------------------
@@ -95,7 +98,7 @@ class NetplanProvider(Provider):
         before = self.entries()
         text = self.render(fold(before, changes))
         if text is not None:
-            files.validate(self.root_dir, text)
+            files.validate(self.root_dir, text, self.timeout)
         done: list[Result] = []
         try:
             for c in changes:

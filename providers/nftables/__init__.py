@@ -24,7 +24,7 @@ class NftablesProvider(ForwardingProvider):
     forward_chain_commands = {4: "nft list chain ip filter FORWARD", 6: "nft list chain ip6 filter FORWARD"}
 
     def _load(self) -> RulesetView:
-        cp = ns.run(self.netns, ["nft", "-j", "list", "ruleset"])
+        cp = ns.run(self.netns, ["nft", "-j", "list", "ruleset"], timeout=self.timeout)
         try:
             return RulesetView(json.loads(cp.stdout or '{"nftables": []}'))
         except json.JSONDecodeError as e:
@@ -37,7 +37,7 @@ class NftablesProvider(ForwardingProvider):
         text = json.dumps(doc)
         for argv, what in ((["nft", "-c", "-j", "-f", "-"], "nft rejected kvmnet's rule set"),
                            (["nft", "-j", "-f", "-"], "nft transaction failed")):
-            cp = ns.run(self.netns, argv, input=text, check=False)
+            cp = ns.run(self.netns, argv, input=text, check=False, timeout=self.timeout)
             if cp.returncode != 0:
                 raise ProviderError(f"{what} (nothing was changed): {(cp.stderr or cp.stdout).strip()}")
 
