@@ -86,9 +86,14 @@ def network_checks(uri: str, m, view, table, procs, netns: str | None,
     if view is None:
         return [failed(f"network {name} active", "network", m.address,
                        f"network {name} does not exist", "kvmnet apply creates it again")]
+    if m.attrs.get("active") is False:
+        if view.active:
+            return [failed(f"network {name} stopped", "network", m.address,
+                           f"network {name} runs but has active = false", "kvmnet apply stops it")]
+        return [passed(f"network {name} stopped", "network", m.address, "active = false")]
     if not view.active:
         return [failed(f"network {name} active", "network", m.address, f"network {name} is inactive",
-                       f"{virsh} net-start {name}")]
+                       f"kvmnet apply starts it (or {virsh} net-start {name})")]
     out = [passed(f"network {name} active", "network", m.address)]
     if not host_side:
         return out

@@ -13,7 +13,7 @@ from kvmnet.providers.libvirt import dhcp, netxml
 from kvmnet.providers.libvirt.lv import libvirt, libvirt_error, names_listed, views_of
 
 # attributes ``update`` can change in place; everything else replaces (SPEC §3)
-IN_PLACE = ("autostart", "ip.dhcp_range", "ip.dhcp_host")
+IN_PLACE = ("autostart", "active", "ip.dhcp_range", "ip.dhcp_host")
 _COMPARED = ("name", "mode", "bridge", "mtu", "domain", "nat_port_range", "virtualport", "vlan_tag")
 
 
@@ -85,7 +85,8 @@ def view_of(conn, name: str) -> NetworkView | None:
 
 # -- changes -------------------------------------------------------------------------
 def create(conn, attrs: dict, mark: str) -> dict:
-    """Define, set autostart, start. A failed start undefines again."""
+    """Define, set autostart, start (unless ``active = false``). A failed start
+    undefines again."""
     lv = libvirt()
     a = NETWORK.canon(attrs)
     name = a["name"]
@@ -97,7 +98,8 @@ def create(conn, attrs: dict, mark: str) -> dict:
     try:
         with libvirt_error(f'network "{name}": start'):
             net.setAutostart(1 if a.get("autostart", True) else 0)
-            net.create()
+            if a.get("active", True):
+                net.create()
     except ProviderError:
         try:
             net.undefine()
@@ -127,7 +129,9 @@ def not_in_place(current: dict, desired: dict) -> list[str]:
 
 
 def update(conn, attrs: dict, mark: str) -> dict:
-    """DHCP ranges/hosts (live and saved, each brought to the desired set), autostart, mark."""
+    """DHCP ranges/hosts (live and saved, each brought to the desired set), autostart,
+    mark, and running or not (``active``): a network to stop is stopped first, one to
+    start is started last, from its updated saved definition."""
     want = NETWORK.canon(attrs)
     name = want["name"]
     v = view_of(conn, name)
@@ -138,6 +142,12 @@ def update(conn, attrs: dict, mark: str) -> dict:
     if bad:
         raise ProviderError(f'network "{name}": {", ".join(bad)} cannot change in place (replace it)')
     net = conn.networkLookupByName(name)
+    if want.get("active") is False and v.active:
+        with libvirt_error(f'network "{name}": stop'):
+            net.destroy()
+        v = view_of(conn, name)
+        if v is None:       # a transient network is gone once stopped
+            raise ProviderError(f'network "{name}" is transient: stopping it removed it')
     if want.get("ip") is not None:
         _update_dhcp(net, v, want["ip"])
     if want.get("autostart") is not None and bool(want["autostart"]) != v.autostart:
@@ -145,6 +155,9 @@ def update(conn, attrs: dict, mark: str) -> dict:
             net.setAutostart(1 if want["autostart"] else 0)
     if mark and current_mark != mark and v.persistent:
         _write_mark(conn, name, mark)
+    if want.get("active") and not v.active:
+        with libvirt_error(f'network "{name}": start'):
+            conn.networkLookupByName(name).create()
     return read_back(conn, name)
 
 
