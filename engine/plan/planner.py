@@ -97,7 +97,7 @@ def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
         out.prior[a] = live_attrs
         if obj.private:
             out.private[a] = {**out.private.get(a, {}), **obj.private}
-        changes = diff_attrs(r.attrs, live_attrs)
+        changes = diff_attrs(r.attrs, live_attrs, ignore=_ignored(prepared, a))
         if changes:
             out.drift.append(ResourceChange(a, r.type, r.name, r.key, r.provider, UPDATE,
                                             canonical(r.type, r.attrs), live_attrs, id=r.id,
@@ -116,6 +116,13 @@ def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
                     out.private[m.address] = dict(obj.private or {})
                     out.adopted[m.address] = obj
     return out
+
+
+def _ignored(prepared: Prepared, address: str) -> tuple[str, ...]:
+    """``lifecycle.ignore_changes`` of a configured instance: those attributes are
+    not drift either (unlike Terraform, whose refresh reports them)."""
+    inst = prepared.instances.get(address)
+    return tuple(inst.lifecycle.ignore_changes) if inst is not None else ()
 
 
 def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
