@@ -178,7 +178,7 @@ def parse_line(chain: str, rest: list[str], family: int = 4) -> DnatRule | Accep
         if set(f) - allowed or f.get("target") != "ACCEPT" or not f.get("ct_dnat") or "daddr" not in f:
             return None
         return AcceptRule(f["protocol"], f["daddr"], lo, hi, f.get("iif"), f.get("source"), comment)
-    except Exception:
+    except (ValueError, IndexError, KeyError):   # a rule of a shape kvmnet does not write
         return None
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from kvmnet.sdk.doctor import Check, failed, in_netns, passed
 from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.libvirt import networks, nics
+from kvmnet.providers.libvirt.lv import libvirt
 from kvmnet.providers.links import admin_up, read_table
 from kvmnet.providers.netns import netns_path
 
@@ -67,11 +68,18 @@ def processes_in(netns: str | None) -> list[tuple[int, list[str]]]:
 
 # -- the checks ---------------------------------------------------------------------
 
+def _connection_errors() -> tuple:
+    try:
+        return (ProviderError, libvirt().libvirtError)
+    except ProviderError:       # libvirt-python missing: only ProviderErrors can come
+        return (ProviderError,)
+
+
 def reachable(provider) -> Check:
     what = "libvirt reachable"
     try:
         version = provider.conn.getLibVersion()
-    except Exception as e:      # ProviderError on connect; libvirtError on a dead connection
+    except _connection_errors() as e:   # ProviderError on connect; libvirtError on a dead connection
         detail = str(e) if isinstance(e, ProviderError) else f"{provider.uri}: {e}"
         return failed(what, "libvirt", None, detail,
                       f"is libvirtd running? try: virsh -c '{provider.uri}' version")

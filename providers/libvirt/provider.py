@@ -85,10 +85,12 @@ class LibvirtProvider(Provider):
 
     def close(self) -> None:
         if self._conn is not None:
+            conn, self._conn = self._conn, None
             try:
-                self._conn.close()
-            finally:
-                self._conn = None
+                conn.close()
+            except libvirt().libvirtError:
+                if not is_dead(conn):     # closing a connection libvirt already dropped is fine
+                    raise
 
     # -- read -------------------------------------------------------------------------
     @_libvirt_errors
