@@ -371,7 +371,7 @@ def _run_parallel(netns: str | None, jobs: list[tuple[list[str], str]],
     deadline = time.monotonic() + timeout
     outs = []
     try:
-        for (argv, _), (p, script) in zip(jobs, procs):
+        for (argv, _), (p, script) in zip(jobs, procs, strict=True):
             try:
                 out, _err = p.communicate(script, timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
