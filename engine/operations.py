@@ -176,7 +176,7 @@ class Outcome:
 def snapshot_before(plan: Plan, providers) -> dict:
     """What providers save about the objects this apply is about to change (a
     provider that cannot say records its error instead; a bug is raised)."""
-    from kvmnet.providers.base import ProviderError
+    from kvmnet.sdk.provider import ProviderError
     out: dict = {}
     by: dict = {}
     for c in plan.changes:

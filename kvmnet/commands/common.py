@@ -76,7 +76,7 @@ def start_providers(ctx: Ctx, ps, prepared, snapshot):
     """Instantiate every provider the config or the state uses (so consumer checks
     reach all of them) and report configuration errors with FILE:LINE."""
     from kvmnet.engine.diagnostics import DiagnosticError
-    from kvmnet.providers.base import ProviderError
+    from kvmnet.sdk.provider import ProviderError
     names = {i.provider for i in prepared.instances.values()}
     names |= {r.provider for r in snapshot.instances.values()}
     names |= set(prepared.config.providers)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import pytest
 
 from kvmnet.providers import netns as ns
-from kvmnet.providers.base import ProviderError
+from kvmnet.sdk.provider import ProviderError
 from tests.conftest import requires_root
 from tests.e2e.helpers import file_fingerprint, run_kvmnet, write_config
 
