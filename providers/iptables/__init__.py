@@ -23,7 +23,8 @@ class IptablesProvider(ForwardingProvider):
     forward_chain_commands = {4: "iptables -S FORWARD", 6: "ip6tables -S FORWARD"}
 
     def _load(self) -> FamilyViews:
-        return FamilyViews({f: parse_save(ns.run(self.netns, [SAVE[f]], timeout=self.timeout).stdout, f) for f in FAMILIES})
+        return FamilyViews({f: parse_save(ns.run(self.netns, [SAVE[f]], timeout=self.timeout).stdout, f)
+                            for f in FAMILIES})
 
     def _write(self, forwards: list[Forward], view: FamilyViews) -> None:
         """Each address family whose forwards are wanted or whose kvmnet rules exist
@@ -34,7 +35,8 @@ class IptablesProvider(ForwardingProvider):
                  for f in FAMILIES
                  if view.by_family[f].touched or any(fw.family == f for fw in forwards)}
         for family, text in texts.items():
-            cp = ns.run(self.netns, [RESTORE[family], "--noflush", "--test"], input=text, check=False, timeout=self.timeout)
+            cp = ns.run(self.netns, [RESTORE[family], "--noflush", "--test"], input=text, check=False,
+                        timeout=self.timeout)
             if cp.returncode != 0:
                 raise ProviderError(f"{RESTORE[family]} rejected kvmnet's rules (nothing was changed): "
                                     f"{(cp.stderr or cp.stdout).strip()}")
