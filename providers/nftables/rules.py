@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.forwarding import (
     FAMILIES, LOOPBACK, SHARED_RULE_COMMENT, AcceptRule, DnatRule, Forward, is_kvmnet_rule,
     parse_source, shared_rule_first,
@@ -200,8 +201,9 @@ def _port_range(right) -> tuple[int, int]:
 
 
 # What reading a rule of an unexpected shape raises (nft's JSON as someone else wrote
-# it): such a rule is not kvmnet's. Anything else is a bug and is not swallowed.
-SHAPE_ERRORS = (_Unparsed, AttributeError, KeyError, TypeError, ValueError)
+# it; ProviderError: a source of the other family): such a rule is not kvmnet's.
+# Anything else is a bug and is not swallowed.
+SHAPE_ERRORS = (_Unparsed, AttributeError, KeyError, TypeError, ValueError, ProviderError)
 
 
 def _fields(expr: list, family: int) -> dict:
