@@ -32,6 +32,10 @@ from kvmnet.engine.resources import TYPES, canonical, identity, with_defaults
 from kvmnet.engine.timings import NULL, Timings
 from kvmnet.sdk.values import UNKNOWN, contains_unknown
 from kvmnet.sdk.ownership import format_mark
+from kvmnet.sdk.killpoints import hit as kill_point, register as register_kill_points
+
+register_kill_points("walk", "walk.intents-recorded", "walk.provider-returned",
+                     "walk.state-written")
 
 
 class ApplyError(Exception):
@@ -224,6 +228,11 @@ class Walk:
         for c in self.plan.resource_changes:
             if c.private and c.address not in self.private:
                 self.private[c.address] = dict(c.private)
+        # intents left open by an interrupted run and adopted by the plan: closed
+        # with the state write that records their instance
+        self.intents: dict[str, list[int]] = defaultdict(list)
+        for it in self.backend.open_intents():
+            self.intents[it.address].append(it.id)
         self._forget_vanished(snap)
         self._keep_refreshed(snap)
         try:
@@ -270,7 +279,7 @@ class Walk:
                 if old is None or old.attrs != rec.attrs:
                     recs.append(rec)
         if recs:
-            self._write(lambda w: [w.put(r) for r in recs])
+            self._write(lambda w: [(w.put(r), self._close_intents(w, r.address)) for r in recs])
 
     def _run_generation(self, steps: list[Step]) -> None:
         by_provider: dict[str, list[Step]] = defaultdict(list)
@@ -306,8 +315,30 @@ class Walk:
         assert self.lineage is not None   # the first write assigns it
         return self.lineage
 
+    # -- intents (kvmnet.engine.reconcile settles those a crash leaves open) ---------
+    def _record_intents(self, pname: str, provider, batch, owners) -> None:
+        """Fix each change's identity and commit its intent before the provider runs."""
+        from kvmnet.state import Intent
+        intents = []
+        for b in batch:
+            ident = dict(provider.identify(b)) if b.action == "create" else {}
+            live_id = identity(b.type, b.after) if b.action == "create" else owners[id(b)].id
+            ident.update(id=live_id, mark=b.mark, exclusive=TYPES[b.type].exclusive)
+            intents.append(Intent(b.address, b.action, b.type, pname, ident))
+        for b, iid in zip(batch, self.backend.record_intents(intents)):
+            self.intents[b.address].append(iid)
+        kill_point("walk.intents-recorded")
+
+    def _close_intents(self, w, address: str) -> None:
+        for iid in self.intents.pop(address, []):
+            w.close_intent(iid)
+
     def _apply_batch(self, pname: str, provider, batch, owners) -> None:
         from kvmnet.sdk.provider import ProviderError
+        try:
+            self._record_intents(pname, provider, batch, owners)
+        except ProviderError as e:
+            self._fail(batch[0].address, batch[0].action, str(e))
         it = provider.apply(batch)
         with self.timings.phase(f"apply {pname}"):
             while True:
@@ -339,12 +370,14 @@ class Walk:
         action = result.change.action
         nth = len(self.report.done) + 1
         crash_point("KVMNET_TEST_KILL_BEFORE_WRITE", nth)
+        kill_point("walk.provider-returned")
         if action == "delete":
-            self._write(lambda w: w.remove(c.address))
+            self._write(lambda w: (w.remove(c.address), self._close_intents(w, c.address)))
         else:
             rec = self._record(c, result.attrs or {}, result.private)
-            self._write(lambda w: w.put(rec))
+            self._write(lambda w: (w.put(rec), self._close_intents(w, c.address)))
             self.values[_resource_of(c.address)][c.key] = rec.attrs
+        kill_point("walk.state-written")
         crash_point("KVMNET_TEST_KILL_AFTER_WRITES", nth)
         self.private[c.address] = dict(result.private or {})
         self.report.done.append((c.address, action))
