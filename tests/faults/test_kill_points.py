@@ -80,6 +80,7 @@ def fork_cli(argv: list[str], env: dict[str, str], out: Path) -> tuple[int, int]
             os.dup2(fd, 1)
             os.dup2(fd, 2)
             sys.stdout = sys.stderr = open(1, "w", buffering=1, closefd=False)
+            sys.argv = ["kvmnet", *argv]          # what the lock records as its command
             os.environ.update(env)
             from kvmnet.cli import main
             code = main(argv)
