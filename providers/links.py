@@ -487,8 +487,8 @@ class Netlink:
                          link=parent_index, vlan_id=int(vid))
 
     def name_and_mark(self, index: int, what: str, **kw) -> None:
-        """Rename link ``index`` and set its alias (and MTU) in one RTM_NEWLINK: the
-        link gets its name and its mark together or not at all."""
+        """Rename link ``index``, set its alias (and MTU, state) in one RTM_NEWLINK:
+        the link gets its name and its mark together or not at all."""
         self._do(what, self.ipr.link, "set", index=index, **kw)
 
     def set_link(self, name: str, **kw) -> None:
@@ -588,8 +588,8 @@ class LinkManager:
     # -- changing -----------------------------------------------------------
     def create(self, rtype: str, attrs: dict, mark: str) -> dict:
         """Create the link down under :func:`temp_name`, then give it its name and
-        its mark in one step (the kernel ignores IFLA_IFALIAS on create), then bring
-        it up and configure it. Whatever a crash interrupts, a link named ``name``
+        its mark and bring it up in one step (the kernel ignores IFLA_IFALIAS on
+        create), then configure it. Whatever a crash interrupts, a link named ``name``
         carries the mark; a link left under the temporary name is removed by
         :meth:`discard`."""
         name = attrs["name"]
@@ -601,16 +601,15 @@ class LinkManager:
             index = self.nl.add_vlan(name, attrs["link"], attrs["id"], ifname=temp)
         self._kill_point("link-created")
         # the mtu goes with the mark (set through the bridge's own ndo it sticks: no
-        # auto-adjust down to the ports' MTU)
+        # auto-adjust down to the ports' MTU); the kernel renames before it applies
+        # the flags, so the link comes up in the same message
         extra: dict[str, Any] = {"mtu": int(attrs["mtu"])} if attrs.get("mtu") is not None else {}
         if mark:
             extra["ifalias"] = mark
         if temp != name:
             extra["ifname"] = name
-        if extra:
-            self.nl.name_and_mark(index, f"create {rtype} {name}", **extra)
+        self.nl.name_and_mark(index, f"create {rtype} {name}", state="up", **extra)
         self._kill_point("link-named")
-        self.nl.set_link(name, state="up")
         live: dict[str, Any] = {"interfaces": [], "addresses": [], "routes": [], "mtu": attrs.get("mtu")}
         edits = link_edits(rtype, live, mark, attrs, mark)
         edits.bridge_opts = {}
