@@ -279,7 +279,11 @@ class Walk:
                 if old is None or old.attrs != rec.attrs:
                     recs.append(rec)
         if recs:
-            self._write(lambda w: [(w.put(r), self._close_intents(w, r.address)) for r in recs])
+            def write(w) -> None:
+                for r in recs:
+                    w.put(r)
+                    self._close_intents(w, r.address)
+            self._write(write)
 
     def _run_generation(self, steps: list[Step]) -> None:
         by_provider: dict[str, list[Step]] = defaultdict(list)
@@ -325,7 +329,7 @@ class Walk:
             live_id = identity(b.type, b.after) if b.action == "create" else owners[id(b)].id
             ident.update(id=live_id, mark=b.mark, exclusive=TYPES[b.type].exclusive)
             intents.append(Intent(b.address, b.action, b.type, pname, ident))
-        for b, iid in zip(batch, self.backend.record_intents(intents)):
+        for b, iid in zip(batch, self.backend.record_intents(intents), strict=True):
             self.intents[b.address].append(iid)
         kill_point("walk.intents-recorded")
 
@@ -371,11 +375,16 @@ class Walk:
         nth = len(self.report.done) + 1
         crash_point("KVMNET_TEST_KILL_BEFORE_WRITE", nth)
         kill_point("walk.provider-returned")
-        if action == "delete":
-            self._write(lambda w: (w.remove(c.address), self._close_intents(w, c.address)))
-        else:
-            rec = self._record(c, result.attrs or {}, result.private)
-            self._write(lambda w: (w.put(rec), self._close_intents(w, c.address)))
+        rec = None if action == "delete" else self._record(c, result.attrs or {}, result.private)
+
+        def write(w) -> None:
+            if rec is None:
+                w.remove(c.address)
+            else:
+                w.put(rec)
+            self._close_intents(w, c.address)
+        self._write(write)
+        if rec is not None:
             self.values[_resource_of(c.address)][c.key] = rec.attrs
         kill_point("walk.state-written")
         crash_point("KVMNET_TEST_KILL_AFTER_WRITES", nth)

@@ -57,7 +57,8 @@ def insert_intents(conn: sqlite3.Connection, intents: list[Intent]) -> list[int]
         cur = conn.execute("INSERT INTO intents (address, action, type, provider, identity, created) "
                            "VALUES (?, ?, ?, ?, ?, ?)",
                            (it.address, it.action, it.type, it.provider, text, now))
-        ids.append(int(cur.lastrowid))
+        assert cur.lastrowid is not None      # an INSERT into a rowid table
+        ids.append(cur.lastrowid)
     return ids
 
 

@@ -14,10 +14,10 @@ from typing import Iterable
 from kvmnet.providers import netns as ns
 from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.forwarding import Forward, ForwardingProvider
+from kvmnet.providers.iptables.rules import SaveView, parse_save, restore_text
 from kvmnet.sdk.killpoints import register as register_kill_points
 
 register_kill_points("iptables", "iptables.rules-write", "iptables.rules-written")
-from kvmnet.providers.iptables.rules import SaveView, parse_save, restore_text
 
 
 class IptablesProvider(ForwardingProvider):

@@ -15,10 +15,10 @@ from typing import Iterable
 from kvmnet.providers import netns as ns
 from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.forwarding import Forward, ForwardingProvider
+from kvmnet.providers.nftables.rules import RulesetView, transaction
 from kvmnet.sdk.killpoints import register as register_kill_points
 
 register_kill_points("nftables", "nftables.rules-write", "nftables.rules-written")
-from kvmnet.providers.nftables.rules import RulesetView, transaction
 
 
 class NftablesProvider(ForwardingProvider):
