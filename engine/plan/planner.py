@@ -26,7 +26,7 @@ from kvmnet.engine.plan.model import (
     ADOPTED, CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan, ResourceChange,
 )
 from kvmnet.engine.prepare import Prepared, resource_value
-from kvmnet.engine.reconcile import ADOPT, CONFLICT, decide_all, wanted_ids
+from kvmnet.engine.reconcile import ADOPT, CONFLICT, ROLLBACK, decide_all, wanted_ids
 from kvmnet.engine.resources import TYPES, canonical, identity, with_defaults
 from kvmnet.engine.timings import NULL, Timings
 
@@ -135,6 +135,11 @@ def _reconcile(prepared: Prepared, snapshot, intents: list, out: Refreshed) -> N
             out.ids[a] = d.obj.id
             out.private[a] = dict(d.obj.private or {})
             out.adopted[a] = d.obj
+        elif d.verdict == ROLLBACK and a in out.adopted:
+            # ours by its mark but half-made: apply discards it and makes it afresh
+            del out.adopted[a]
+            for table in (out.prior, out.ids, out.private):
+                table.pop(a, None)
 
 
 def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,

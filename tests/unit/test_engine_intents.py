@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from kvmnet.engine import registry
-from kvmnet.engine.ownership import format_mark
-from kvmnet.engine.plan.model import NOOP
+from kvmnet.engine.ownership import Mark, format_mark
+from kvmnet.engine.plan.model import CREATE, NOOP
 from kvmnet.engine.plan.planner import PlanOptions, make_plan
 from kvmnet.engine.prepare import prepare
 from kvmnet.engine.reconcile import ADOPT, CONFLICT, ROLLBACK, settle
@@ -131,3 +131,18 @@ def test_a_discard_that_fails_stops_settle_with_the_providers_message(h):
     with pytest.raises(ProviderError, match="discard: the fake refuses"):
         settle(open_state(h.state_path), registry.ProviderSet({}))
     assert len(open_state(h.state_path).open_intents()) == 1
+
+
+def test_a_half_made_object_with_our_mark_is_planned_afresh_not_adopted(h):
+    """Ours (the mark) but not what the intent fixed (a network defined, never
+    started, say): the plan shows the create that apply will make after discarding it."""
+    h.config(BRIDGE)
+    open_intent(h, ident={"attrs": {"mtu": 1500}})
+    lineage = open_state(h.state_path).read().lineage
+    h.world.put("bridge", {**BR_ATTRS, "mtu": 9000}, Mark(lineage, "bridge.br0"))
+    plan = plan_with_intents(h)
+    assert not plan.errors, [str(e) for e in plan.errors]
+    (c,) = plan.resource_changes
+    assert c.actions == CREATE and not c.reason
+    (d,) = settle(open_state(h.state_path), registry.ProviderSet({}))
+    assert d.verdict == ROLLBACK and ("bridge", "br0") in h.world.cls.discarded
