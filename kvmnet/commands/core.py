@@ -175,7 +175,7 @@ def load_saved_plan(ctx: Ctx, path: str):
 def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destroy=False,
               rollback=False, confirm_timeout=None, show_timings=False):
     from kvmnet.engine.config.evaluate import VariableInputs
-    from kvmnet.providers.base import ProviderError
+    from kvmnet.sdk.provider import ProviderError
     from kvmnet.state import EXCLUSIVE
     timings_for(ctx, show_timings)
     saved = load_saved_plan(ctx, planfile) if planfile else None

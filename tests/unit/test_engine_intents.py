@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 
 from kvmnet.engine import registry
-from kvmnet.engine.ownership import Mark, format_mark
+from kvmnet.sdk.ownership import Mark, format_mark
 from kvmnet.engine.plan.model import CREATE, NOOP
 from kvmnet.engine.plan.planner import PlanOptions, make_plan
 from kvmnet.engine.prepare import prepare
 from kvmnet.engine.reconcile import ADOPT, CONFLICT, ROLLBACK, settle
-from kvmnet.providers.base import ProviderError
+from kvmnet.sdk.provider import ProviderError
 from kvmnet.state import Intent, open_state
 from tests.unit.test_engine_plan import LAB, Harness, World, make_fake
 

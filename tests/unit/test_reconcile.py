@@ -1,9 +1,9 @@
 """The pure decision of engine/reconcile.py: one verdict per open intent."""
 from __future__ import annotations
 
-from kvmnet.engine.ownership import parse_mark
+from kvmnet.sdk.ownership import parse_mark
 from kvmnet.engine.reconcile import ADOPT, CONFLICT, FORGET, ROLLBACK, decide, decide_all, wanted_ids
-from kvmnet.providers.base import LiveObject
+from kvmnet.sdk.provider import LiveObject
 from kvmnet.state import Intent
 
 MARK = "kvmnet:0b6f6a52-2f8f-4c3a-9d0c-2f1f6d0e4a11:network.lab"
