@@ -1,6 +1,6 @@
 """``make bench``: run the benchmarks, each as its own process, and print every figure.
 
-    .venv/bin/python benchmarks/run.py                 # engine, then links, then forwards
+    .venv/bin/python benchmarks/run.py                 # engine, links, forwards, apply, dhcp
     .venv/bin/python benchmarks/run.py engine          # only some of them
     .venv/bin/python benchmarks/run.py links forwards
     .venv/bin/python benchmarks/run.py engine -- --sizes 100,1000 --no-peer
@@ -21,6 +21,8 @@ BENCHMARKS = {
     "engine": "bench_engine.py",       # validate / plan of N networks, cold and warm, vs Terraform
     "links": "bench_links.py",         # bridges and vlans through the iproute provider
     "forwards": "bench_forwards.py",   # 1,000 port forwards through nftables / iptables
+    "apply": "bench_apply.py",         # parallel apply of 50 NAT networks / 200 bridges vs floors
+    "dhcp": "bench_dhcp.py",           # 50 DHCP hosts added to one running network
 }
 
 

@@ -25,7 +25,7 @@ from kvmnet.engine.plan.inverse import UNDOES, CannotInvert, inverse_plan
 from kvmnet.engine.plan.model import Plan, encode
 from kvmnet.engine.resources import TYPES
 from kvmnet.engine.timings import NULL, Timings
-from kvmnet.engine.walk import ApplyReport, Walk
+from kvmnet.engine.walk import DEFAULT_PARALLELISM, ApplyReport, Walk
 
 # history statuses (the store accepts any string; state/ defines the older ones)
 SUCCESS, FAILED, ROLLED_BACK, INTERRUPTED = "success", "failed", "rolled-back", "interrupted"
@@ -110,7 +110,8 @@ class RollbackEvents:
 
 
 def roll_back(backend, prepared, providers, report: ApplyReport, *,
-              events: RollbackEvents | None = None, timings: Timings = NULL) -> Rollback:
+              events: RollbackEvents | None = None, timings: Timings = NULL,
+              parallelism: int = DEFAULT_PARALLELISM) -> Rollback:
     """Undo ``report.done`` by walking its inverse plan; the state is written after
     each step. The first failing step stops it, leaving the rest as applied."""
     events = events or RollbackEvents()
@@ -131,7 +132,7 @@ def roll_back(backend, prepared, providers, report: ApplyReport, *,
         events.end(rb)
         return rb
     walked = Walk(inverse, prepared, backend, providers, lineage=snap.lineage, timings=timings,
-                  on_event=events.step).run()
+                  on_event=events.step, parallelism=parallelism).run()
     rb.undone = [(a, UNDOES[act]) for a, act in walked.done]
     if walked.failed is not None:
         address, action, message = walked.failed
@@ -225,7 +226,8 @@ def signal_name(signum: int) -> str:
 def run_plan(backend, plan: Plan, prepared, providers, *, command: str,
              rollback_on_failure: bool = False, timings: Timings = NULL,
              on_event: EventFn | None = None, rollback_events: RollbackEvents | None = None,
-             stop: Callable[[], int | None] = _never) -> Outcome:
+             stop: Callable[[], int | None] = _never,
+             parallelism: int | None = None) -> Outcome:
     """Run ``plan`` as one recorded operation; the history entry always ends.
 
     A stopped walk (``stop``) ends ``interrupted`` and is not rolled back: the
@@ -233,7 +235,8 @@ def run_plan(backend, plan: Plan, prepared, providers, *, command: str,
     hid = begin_history(backend, plan, providers, command)
     try:
         report = Walk(plan, prepared, backend, providers, lineage=backend.read().lineage,
-                      timings=timings, on_event=on_event, stop=stop).run()
+                      timings=timings, on_event=on_event, stop=stop,
+                      parallelism=parallelism or DEFAULT_PARALLELISM).run()
         report.history_id = hid
         summary = _summary(report)
         rb = None
@@ -244,7 +247,7 @@ def run_plan(backend, plan: Plan, prepared, providers, *, command: str,
             status = SUCCESS
         elif rollback_on_failure:
             rb = roll_back(backend, prepared, providers, report, events=rollback_events,
-                           timings=timings)
+                           timings=timings, parallelism=parallelism or DEFAULT_PARALLELISM)
             status, summary = (ROLLED_BACK if rb.complete else FAILED), rb.summary
         else:
             status = FAILED

@@ -1,11 +1,15 @@
 """The walk that applies a plan.
 
 Deletes first, in reverse dependency order (so a NIC goes before its network), then
-creates and updates in dependency order. Each step is handed to its provider; the
-state is written after every single change (after each batch, for a transactional
-provider). Before a delete the live consumers are asked again (the world may have
-moved since the plan). Values known only after apply are filled in by evaluating a
-resource again once what it depends on exists. The first failure stops new work;
+creates and updates in dependency order. Independent changes run concurrently
+(:mod:`kvmnet.engine.schedule`: at most ``parallelism`` at once, at most what each
+provider declares in ``Provider.concurrency``); everything but the provider calls
+stays in the walk's thread. Each step is handed to its provider; the state is
+written after every single change, one transaction each, in the order the changes
+finish (after each batch, for a transactional provider). Before a delete the live
+consumers are asked again (the world may have moved since the plan). Values known
+only after apply are filled in by evaluating a resource again once what it depends
+on exists. The first failure stops new work (changes already running finish);
 what succeeded is in the state. Afterwards every changed object is read back and
 compared with what was asked for (a change that "succeeded" but is not live is an
 error), as nmstate's verify step does.
@@ -13,10 +17,10 @@ error), as nmstate's verify step does.
 Every change kvmnet makes is a plan run by this walk: apply, destroy, and the
 inverse plans of a rollback or a confirm-revert (:mod:`kvmnet.engine.plan.inverse`).
 A stop request (``stop``: SIGINT/SIGTERM, see :mod:`kvmnet.engine.operations`) ends
-the walk after the step in progress: that step is recorded, no new one starts.
+the walk after the steps in progress: they are recorded, no new one starts.
 
-The ordering (:func:`order_steps`, :meth:`Walk.run`) is kept apart from running one
-generation of steps (:meth:`Walk._run_generation`: step -> provider -> state write).
+The ordering (:func:`phase_steps`, :meth:`Walk.run`) is kept apart from running one
+phase of steps (:meth:`Walk._run_phase`: step -> provider -> state write).
 """
 from __future__ import annotations
 
@@ -38,6 +42,9 @@ register_kill_points("walk", "walk.intents-recorded", "walk.provider-returned",
                      "walk.state-written")
 
 
+DEFAULT_PARALLELISM = 10    # changes in flight at once, as Terraform's -parallelism
+
+
 class ApplyError(Exception):
     pass
 
@@ -57,6 +64,9 @@ class ApplyReport:
     history_id: int | None = None
     records_before: dict = field(default_factory=dict)             # address -> InstanceRecord | None
     interrupted: int | None = None      # the signal number that stopped the walk early
+    # changes that failed while the first failure's neighbours were still running
+    also_failed: list[tuple[str, str, str]] = field(default_factory=list)
+    peak_concurrency: dict[str, int] = field(default_factory=dict)  # provider -> most at once
 
     @property
     def ok(self) -> bool:
@@ -73,8 +83,9 @@ def _steps_of(c: ResourceChange) -> list[str]:
             + (["update"] if c.actions == ["update"] else []))
 
 
-def order_steps(changes: list[ResourceChange]) -> tuple[list[list[Step]], list[list[Step]]]:
-    """(delete generations, create/update generations) from the changes' dependencies."""
+def _dependency_graph(changes: list[ResourceChange]):
+    """Edges ``A → B``: B depends on A (a dependency naming a whole resource means
+    every instance of it)."""
     import networkx as nx
 
     by_res = defaultdict(list)
@@ -89,17 +100,40 @@ def order_steps(changes: list[ResourceChange]) -> tuple[list[list[Step]], list[l
             for t in targets:
                 if t != c.address:
                     g.add_edge(t, c.address)
+    return g
+
+
+def _phase_graphs(changes: list[ResourceChange]):
+    """(delete graph, create/update graph): deletes run in reverse dependency order."""
+    g = _dependency_graph(changes)
     index = {c.address: c for c in changes}
     deletes = [a for a in g if index[a].deletes]
     creates = [a for a in g if index[a].actions in (["create"], ["update"], ["delete", "create"])]
-    dg = g.subgraph(deletes).reverse(copy=True)
-    cg = g.subgraph(creates)
+    return g.subgraph(deletes).reverse(copy=True), g.subgraph(creates), index
+
+
+def _action(c: ResourceChange) -> str:
+    return "update" if c.actions == ["update"] else "create"
+
+
+def order_steps(changes: list[ResourceChange]) -> tuple[list[list[Step]], list[list[Step]]]:
+    """(delete generations, create/update generations) from the changes' dependencies."""
+    import networkx as nx
+
+    dg, cg, index = _phase_graphs(changes)
     del_gens = [[Step(index[a], "delete") for a in sorted(gen)] for gen in nx.topological_generations(dg)]
-    cre_gens = []
-    for gen in nx.topological_generations(cg):
-        cre_gens.append([Step(index[a], "update" if index[a].actions == ["update"] else "create")
-                         for a in sorted(gen)])
+    cre_gens = [[Step(index[a], _action(index[a])) for a in sorted(gen)]
+                for gen in nx.topological_generations(cg)]
     return del_gens, cre_gens
+
+
+def phase_steps(changes: list[ResourceChange]) -> tuple[list[tuple[Step, set]], list[tuple[Step, set]]]:
+    """The same steps in the same order as :func:`order_steps` (generation by
+    generation), each with the addresses of its phase that must be done first."""
+    dg, cg, _index = _phase_graphs(changes)
+    del_gens, cre_gens = order_steps(changes)
+    return ([(s, set(dg.predecessors(s.change.address))) for gen in del_gens for s in gen],
+            [(s, set(cg.predecessors(s.change.address))) for gen in cre_gens for s in gen])
 
 
 def instance_record(of, attrs: dict, private: dict):
@@ -161,12 +195,32 @@ def _never() -> int | None:
     return None
 
 
+def call_log(provider: str, what: str) -> None:
+    """Test hook for the parallel-apply tests (tests/real/test_parallel_apply.py): with
+    ``KVMNET_TEST_CALL_LOG=FILE`` every provider call appends ``start|end PROVIDER``
+    lines to FILE (one ``write`` each, O_APPEND), from which a test counts how many
+    calls of a provider overlapped. Inactive unless the variable is set."""
+    import os
+    path = os.environ.get("KVMNET_TEST_CALL_LOG")
+    if path:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, f"{what} {provider}\n".encode())
+        finally:
+            os.close(fd)
+
+
 class Walk:
     def __init__(self, plan: Plan, prepared: Prepared | None, backend, providers, *,
                  lineage: str | None, timings: Timings = NULL,
                  on_event: Callable[[str, str, str], None] | None = None,
-                 stop: Callable[[], int | None] = _never):
-        """``stop`` returns a signal number once the walk is asked to stop early."""
+                 stop: Callable[[], int | None] = _never,
+                 parallelism: int = DEFAULT_PARALLELISM):
+        """``stop`` returns a signal number once the walk is asked to stop early;
+        ``parallelism``: at most this many changes at once."""
+        if parallelism < 1:
+            raise ApplyError("parallelism must be at least 1")
+        self.parallelism = parallelism
         self.plan = plan
         self.stop = stop
         self.prepared = prepared
@@ -219,7 +273,7 @@ class Walk:
     # -- the walk -----------------------------------------------------------------
     def run(self) -> ApplyReport:
         changes = [c for c in self.plan.resource_changes if not c.is_noop]
-        del_gens, cre_gens = order_steps(changes)
+        phases = phase_steps(changes)
         snap = self.backend.read()
         self.report.records_before = {c.address: snap.instances.get(c.address) for c in changes}
         # provider-private data per address: from the state; for an object adopted
@@ -236,10 +290,9 @@ class Walk:
         self._forget_vanished(snap)
         self._keep_refreshed(snap)
         try:
-            for gen in del_gens:
-                self._run_generation(gen)
-            for gen in cre_gens:
-                self._run_generation(gen)
+            with self.timings.phase("walk"):     # every change and its state write
+                for steps in phases:
+                    self._run_phase(steps)
         except _Stop:
             pass
         if self.report.interrupted is None and self.report.failed is not None:
@@ -285,32 +338,105 @@ class Walk:
                     self._close_intents(w, r.address)
             self._write(write)
 
-    def _run_generation(self, steps: list[Step]) -> None:
-        by_provider: dict[str, list[Step]] = defaultdict(list)
-        for s in steps:
-            by_provider[s.change.provider].append(s)
-        for pname, group in by_provider.items():
-            self._check_stop()
-            provider = self.providers.get(pname)
-            batch = []
-            for s in group:
-                c = s.change
-                if s.action == "delete":
-                    self._recheck_consumers(c)
-                    after = None
-                else:
-                    try:
-                        after = self._resolve_after(c)
-                    except ApplyError as e:
-                        self._fail(c.address, s.action, str(e))
-                from kvmnet.sdk.provider import Change
-                before = c.before if s.action != "create" else None
-                private = dict(self.private.get(c.address, {})) if s.action != "create" else {}
-                batch.append(Change(action=s.action, type=c.type, address=c.address, before=before,
-                                    after=after, private=private,
-                                    mark=format_mark(self._mark_lineage(), c.address)))
-                self.on_event(c.address, s.action, "start")
-            self._apply_batch(pname, provider, batch, {id(b): s.change for b, s in zip(batch, group, strict=True)})
+    def _run_phase(self, steps: list[tuple[Step, set]]) -> None:
+        """Run one phase (deletes, or creates and updates) on the scheduler: each
+        change once its dependencies are done, at most ``parallelism`` at once and
+        at most what its provider takes (``Provider.concurrency``); a transactional
+        provider's ready changes go as one batch. Preparing a change (consumer
+        re-check, unknowns, the mark) and writing its result happen here, in this
+        thread, one at a time, in the order the changes finish. A stop request
+        (``stop``) starts nothing new; the changes already running finish and are
+        recorded."""
+        from kvmnet.engine.schedule import Job, Scheduler
+        if not steps:
+            return
+        by_addr = {s.change.address: s for s, _deps in steps}
+        providers = {s.change.provider: self.providers.get(s.change.provider) for s, _deps in steps}
+        jobs = [Job(s.change.address, s.change.provider, frozenset(deps)) for s, deps in steps]
+        self._changes: dict[str, object] = {}
+        sched = Scheduler(
+            jobs, limit=self.parallelism,
+            caps={n: getattr(p, "concurrency", 1) for n, p in providers.items()},
+            batched=frozenset(n for n, p in providers.items() if getattr(p, "transactional", False)),
+            prepare=lambda job: self._prepare(by_addr[job.key]),
+            run_one=lambda job: self._call(providers[job.group], [job])[0][0],
+            run_batch=lambda unit: self._call(providers[unit[0].group], unit),
+            finished=lambda job, result, error: self._finished(by_addr[job.key], result, error),
+            should_stop=lambda: self.stop() is not None)
+        outcome = sched.run()
+        for group, peak in outcome.peak.items():
+            self.report.peak_concurrency[group] = max(self.report.peak_concurrency.get(group, 0), peak)
+        if outcome.failed:
+            raise _Stop()
+        self._check_stop()
+
+    def _prepare(self, s: Step) -> None:
+        """Build the provider's Change for a step that is about to start."""
+        from kvmnet.engine.schedule import Refused
+        from kvmnet.sdk.provider import Change, ProviderError
+        c = s.change
+        try:
+            if s.action == "delete":
+                self._recheck_consumers(c)
+                after = None
+            else:
+                after = self._resolve_after(c)
+        except ApplyError as e:
+            raise Refused(str(e)) from e
+        before = c.before if s.action != "create" else None
+        private = dict(self.private.get(c.address, {})) if s.action != "create" else {}
+        change = Change(action=s.action, type=c.type, address=c.address, before=before,
+                        after=after, private=private, mark=format_mark(self._mark_lineage(), c.address))
+        try:
+            self._record_intent(self.providers.get(c.provider), change, c)
+        except ProviderError as e:
+            raise Refused(str(e)) from e
+        self._changes[c.address] = change
+        self.on_event(c.address, s.action, "start")
+
+    def _call(self, provider, jobs) -> tuple[list, BaseException | None]:
+        """In a worker thread: the provider applies these changes; (results, the
+        exception that stopped it or None). Times are added when they are written."""
+        import time
+        batch = [self._changes[j.key] for j in jobs]
+        t0 = time.perf_counter()
+        results: list = []
+        error: BaseException | None = None
+        call_log(jobs[0].group, "start")
+        try:
+            for result in provider.apply(batch):
+                results.append(result)
+        except Exception as e:      # a provider bug or a library error still stops cleanly
+            error = e
+        finally:
+            call_log(jobs[0].group, "end")
+        elapsed = (time.perf_counter() - t0) / max(1, len(batch))
+        if len(jobs) == 1 and error is not None and not results:
+            raise _Failed(error, elapsed)
+        return [(r, elapsed) for r in results], error
+
+    def _finished(self, s: Step, value, error: BaseException | None) -> None:
+        """In the walk's thread, in the order changes finish: the state write, or the failure."""
+        from kvmnet.engine.schedule import Refused
+        from kvmnet.sdk.provider import ProviderError
+        c = s.change
+        if error is None:
+            result, elapsed = value
+            self.timings.add(f"apply {c.provider}", elapsed)
+            self._commit(result, c)
+            return
+        if isinstance(error, _Failed):
+            self.timings.add(f"apply {c.provider}", error.elapsed)
+            error = error.error
+        if isinstance(error, (ProviderError, Refused)):
+            message = str(error)
+        else:
+            message = f"{type(error).__name__}: {error}"
+        if self.report.failed is None:
+            self.report.failed = (c.address, s.action, message)
+        else:
+            self.report.also_failed.append((c.address, s.action, message))
+        self.on_event(c.address, s.action, "failed")
 
     def _mark_lineage(self) -> str:
         if self.lineage is None:
@@ -320,55 +446,21 @@ class Walk:
         return self.lineage
 
     # -- intents (kvmnet.engine.reconcile settles those a crash leaves open) ---------
-    def _record_intents(self, pname: str, provider, batch, owners) -> None:
-        """Fix each change's identity and commit its intent before the provider runs."""
+    def _record_intent(self, provider, change, rc: ResourceChange) -> None:
+        """Fix the change's identity and commit its intent before the provider runs
+        (in the walk's thread, like every state write)."""
         from kvmnet.state import Intent
-        intents = []
-        for b in batch:
-            ident = dict(provider.identify(b)) if b.action == "create" else {}
-            live_id = identity(b.type, b.after) if b.action == "create" else owners[id(b)].id
-            ident.update(id=live_id, mark=b.mark, exclusive=TYPES[b.type].exclusive)
-            intents.append(Intent(b.address, b.action, b.type, pname, ident))
-        for b, iid in zip(batch, self.backend.record_intents(intents), strict=True):
-            self.intents[b.address].append(iid)
+        ident = dict(provider.identify(change)) if change.action == "create" else {}
+        live_id = identity(change.type, change.after) if change.action == "create" else rc.id
+        ident.update(id=live_id, mark=change.mark, exclusive=TYPES[change.type].exclusive)
+        [iid] = self.backend.record_intents([Intent(change.address, change.action, change.type,
+                                                    rc.provider, ident)])
+        self.intents[change.address].append(iid)
         kill_point("walk.intents-recorded")
 
     def _close_intents(self, w, address: str) -> None:
         for iid in self.intents.pop(address, []):
             w.close_intent(iid)
-
-    def _apply_batch(self, pname: str, provider, batch, owners) -> None:
-        from kvmnet.sdk.provider import ProviderError
-        try:
-            self._record_intents(pname, provider, batch, owners)
-        except ProviderError as e:
-            self._fail(batch[0].address, batch[0].action, str(e))
-        it = provider.apply(batch)
-        with self.timings.phase(f"apply {pname}"):
-            while True:
-                try:
-                    result = next(it)
-                except StopIteration:
-                    break
-                except ProviderError as e:
-                    failed = self._first_unfinished(batch)
-                    self._fail(failed.address, failed.action, str(e))
-                except Exception as e:  # a provider bug or a library error: still stop cleanly
-                    failed = self._first_unfinished(batch)
-                    self._fail(failed.address, failed.action, f"{type(e).__name__}: {e}")
-                self._commit(result, owners[id(result.change)])
-                if not provider.transactional and self.stop() is not None:
-                    # the next step would start only on next(): it stays unstarted
-                    # (a transactional batch is committed already: record all of it)
-                    it.close()
-                    self._check_stop()
-
-    def _first_unfinished(self, batch):
-        done = set(self.report.done)
-        for b in batch:
-            if (b.address, b.action) not in done:
-                return b
-        return batch[-1]
 
     def _commit(self, result, c: ResourceChange) -> None:
         action = result.change.action
@@ -401,12 +493,7 @@ class Walk:
         recorded = {a: r.attrs for a, r in self.report.records_before.items() if r is not None}
         for ch, blocking in consumer_problems(pending, self.providers, recorded=recorded):
             if ch.address == c.address:
-                self._fail(c.address, "delete", describe_consumers(c.address, blocking))
-
-    def _fail(self, address: str, action: str, message: str):
-        self.report.failed = (address, action, message)
-        self.on_event(address, action, "failed")
-        raise _Stop()
+                raise ApplyError(describe_consumers(c.address, blocking))
 
     def _verify(self, changes: list[ResourceChange]) -> None:
         """Read back every created/updated object and compare with what was asked."""
@@ -437,3 +524,12 @@ class Walk:
 
 class _Stop(Exception):
     pass
+
+
+class _Failed(Exception):
+    """A single change failed in a worker; carries how long it took."""
+
+    def __init__(self, error: BaseException, elapsed: float):
+        super().__init__(str(error))
+        self.error = error
+        self.elapsed = elapsed

@@ -1,10 +1,17 @@
-"""Rules and claims of ``port_forward`` (SPEC §3, §4)."""
+"""Rules and claims of ``port_forward`` (SPEC §3, §4).
+
+A forward is IPv4 or IPv6 by its ``to_address``; ``source`` must be of the same
+family, and host ports are claimed per protocol and family (``tcp/8080`` and
+``tcp6/8080`` are different forwards).
+"""
 from __future__ import annotations
 
+import ipaddress
 from typing import Iterator
 
 from kvmnet.providers import ipv4
 from kvmnet.providers.formats import cidr_problem, ipv4_problem, port_range
+from kvmnet.providers.forwarding import unusable_destination
 from kvmnet.providers.link_rules import ifname_finding
 from kvmnet.sdk.rules import Finding, Subject, known, show
 from kvmnet.sdk.types import Claim, Lookup
@@ -42,28 +49,87 @@ def check_host_port(s: Subject) -> Iterator[Finding]:
         yield Finding("host_port", f"host_port = {show(value)} is reversed: the first port must be <= the last")
 
 
+def family_of(value) -> int | None:
+    """6 for a known text with a colon (meant as IPv6), 4 for other known text, else None."""
+    if not known(value) or not isinstance(value, str):
+        return None
+    return 6 if ":" in value else 4
+
+
+def _ipv6_problem(text: str) -> str | None:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
 def check_to_address(s: Subject) -> Iterator[Finding]:
     value = s.get("to_address")
-    if known(value):
-        problem = ipv4_problem(value)
-        if problem:
-            yield Finding("to_address", f"to_address = {show(value)} is not a valid IPv4 address: {problem}")
+    family = family_of(value)
+    if family is None:
+        return
+    problem = _ipv6_problem(value) if family == 6 else ipv4_problem(value)
+    if problem:
+        yield Finding("to_address", f"to_address = {show(value)} is not a valid IPv{family} address: {problem}")
+        return
+    # IPv6 only: the IPv4 checks stay the cheap text checks they were (large
+    # configurations); the provider's plan-time check refuses 127.0.0.1 and the like
+    unusable = unusable_destination(value) if family == 6 else None
+    if unusable:
+        yield Finding("to_address", f"to_address = {show(value)} cannot receive a forward: it is {unusable}")
+
+
+def _ipv6_network_problem(text: str) -> str | None:
+    if "/" not in text:
+        return "it has no /prefix (write it as ADDRESS/N)"
+    try:
+        ipaddress.IPv6Network(text, strict=True)
+    except ValueError as e:
+        return str(e)
+    return None
 
 
 def check_source(s: Subject) -> Iterator[Finding]:
+    """``source`` is a network of the forward's address family (by ``to_address``)."""
     value = s.get("source")
-    if known(value):
+    if not known(value) or not isinstance(value, str):
+        return
+    family = 6 if ":" in value else 4
+    if family == 6:
+        problem = _ipv6_network_problem(value)
+        if problem:
+            yield Finding("source", f"source = {show(value)} is not a valid IPv6 network (CIDR, e.g. "
+                                    f"2001:db8::/64): {problem}")
+            return
+    else:
         problem = cidr_problem(value, network=True)
         if problem:
-            yield Finding("source", f"source = {show(value)} is not a valid IPv4 network (CIDR, e.g. 192.168.1.0/24 "
-                                    f"or 192.168.1.7/32): {problem}")
+            yield Finding("source", f"source = {show(value)} is not a valid IPv4 network (CIDR, e.g. "
+                                    f"192.168.1.0/24 or 192.168.1.7/32): {problem}")
+            return
+    to_family = family_of(s.get("to_address"))
+    if to_family is not None and to_family != family:
+        yield Finding("source", f"source = {show(value)} is an IPv{family} network, but to_address = "
+                                f"{show(s.get('to_address'))} is IPv{to_family}: a forward is of one "
+                                f"address family (write a second forward for the other)")
+
+
+def check_network_family(s: Subject) -> Iterator[Finding]:
+    """``network`` checks ``to_address`` against the network's IPv4 subnet, which
+    is all a network offers its forwards today: with an IPv6 ``to_address`` it
+    could check nothing, so it is refused rather than ignored."""
+    if known(s.get("network")) and s.get("network") is not None and family_of(s.get("to_address")) == 6:
+        yield Finding("network", f"network = {show(s.get('network'))} cannot be checked against an IPv6 "
+                                 f"to_address (only a network's IPv4 subnet is known to forwards); "
+                                 f"leave network out for an IPv6 forward")
 
 
 def check_in_interface(s: Subject) -> Iterator[Finding]:
     yield from ifname_finding("in_interface", s.get("in_interface"))
 
 
-RULES = (check_host_port, check_to_address, check_source, check_in_interface)
+RULES = (check_host_port, check_to_address, check_source, check_in_interface, check_network_family)
 
 
 def _ports_text(ports) -> str:
@@ -77,11 +143,15 @@ def _port_taken(claim: Claim, earlier: Claim, other: str) -> str:
 
 
 def forward_claims(s: Subject) -> Iterator[Claim]:
-    """The host ports of one protocol, on one input interface or (None) on all."""
+    """The host ports of one protocol and address family, on one input interface or
+    (None) on all. An IPv6 forward claims ``host port/tcp6``: IPv4 and IPv6 packets
+    to one port are told apart, so ``tcp/8080`` and ``tcp6/8080`` coexist (an
+    unknown ``to_address`` counts as IPv4, as its import ID does)."""
     proto, iface, ports = s.get("protocol"), s.get("in_interface"), host_ports(s)
     if not known(proto) or iface is not None and not known(iface) or ports is None:
         return
-    yield Claim(f"host port/{proto}", iface, "host_port", _port_taken, span=ports, note=proto)
+    kind = f"{proto}6" if family_of(s.get("to_address")) == 6 else proto
+    yield Claim(f"host port/{kind}", iface, "host_port", _port_taken, span=ports, note=kind)
 
 
 def forward_lookups(s: Subject) -> Iterator[Lookup]:

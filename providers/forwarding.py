@@ -11,7 +11,14 @@ A ``port_forward`` becomes a small set of rules (see ``docs/port-forwards.md``):
 Both DNAT rules only catch packets addressed to the host itself (``fib daddr type
 local`` / ``-m addrtype --dst-type LOCAL``): traffic routed *through* the host to
 another machine's port 8080 (a guest connecting out, say) is never hijacked, and the
-output rule leaves 127.0.0.0/8 alone (DNAT from loopback to a guest cannot work).
+output rule leaves loopback (127.0.0.0/8, ::1) alone (DNAT from loopback to a guest
+cannot work).
+
+A forward is IPv4 or IPv6 by its ``to_address`` (its *family*, 4 or 6); each
+provider keeps the two families' rules apart (nftables tables ``ip kvmnet`` and
+``ip6 kvmnet``; ``iptables`` and ``ip6tables``). Host ports are claimed per
+protocol *and* family: ``tcp/8080`` to an IPv4 guest and ``tcp6/8080`` to an IPv6
+guest are two forwards that coexist.
 
 This module holds the forward model, the validation that runs before anything
 reaches ``nft``/``iptables`` (``nft`` would try DNS on ``10.0.0.500``), the
@@ -24,7 +31,7 @@ import ipaddress
 import itertools
 import re
 from dataclasses import dataclass
-from typing import Iterable, Iterator, overload
+from typing import ClassVar, Iterable, Iterator, overload
 
 from kvmnet.sdk.doctor import Check, Managed, failed, in_netns, passed
 from kvmnet.sdk.ownership import Mark, parse_mark
@@ -38,7 +45,8 @@ PROTOCOLS = ("tcp", "udp")
 SHARED_RULE_COMMENT = "kvmnet:forward-accept"
 # Prefix of every chain kvmnet owns inside a table it does not own.
 OWN_CHAIN_PREFIX = "KVMNET_"
-LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+LOOPBACK = {4: "127.0.0.0/8", 6: "::1/128"}
+FAMILIES = (4, 6)
 
 _IFNAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
 _HOST_PORT = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
@@ -66,9 +74,14 @@ class Forward:
         return port_text(self.host_lo, self.host_hi)
 
     @property
+    def family(self) -> int:
+        """4 or 6, by ``to_address``."""
+        return address_family(self.to_address)
+
+    @property
     def id(self) -> str:
-        """The import ID, ``PROTOCOL/HOST_PORT``."""
-        return f"{self.protocol}/{self.host_port}"
+        """The import ID: ``PROTOCOL/HOST_PORT``, ``PROTOCOL6/HOST_PORT`` for IPv6."""
+        return forward_id(self.protocol, self.host_port, self.to_address)
 
     @property
     def to_hi(self) -> int:
@@ -122,6 +135,10 @@ class DnatRule:
     source: str | None
     comment: str
 
+    @property
+    def family(self) -> int:
+        return address_family(self.to_address)
+
     def forward(self) -> Forward:
         return Forward(self.protocol, self.host_lo, self.host_hi, self.to_address,
                        self.to_port, self.in_interface, self.source, self.comment)
@@ -138,6 +155,22 @@ class AcceptRule:
     in_interface: str | None
     source: str | None
     comment: str
+
+    @property
+    def family(self) -> int:
+        return address_family(self.to_address)
+
+
+def address_family(address: str) -> int:
+    """6 for an IPv6 address text, 4 otherwise (the texts here are validated already)."""
+    return 6 if ":" in address else 4
+
+
+def forward_id(protocol, host_port, to_address) -> str:
+    """The live ID of a forward: ``tcp/8080``, or ``tcp6/8080`` when ``to_address``
+    is IPv6 (an unknown or malformed ``to_address`` counts as IPv4, as before IPv6)."""
+    six = "6" if isinstance(to_address, str) and ":" in to_address else ""
+    return f"{protocol}{six}/{host_port}"
 
 
 def port_text(lo: int, hi: int) -> str:
@@ -172,27 +205,64 @@ def parse_host_port(value) -> tuple[int, int]:
     return lo, hi
 
 
-def parse_ipv4(value, what: str) -> str:
+def parse_address(value, what: str) -> str:
+    """An IPv4 or IPv6 address in its canonical text (IPv6 compressed, lower case)."""
     try:
+        if isinstance(value, str) and ":" in value:
+            return str(ipaddress.IPv6Address(value))
         return str(ipaddress.IPv4Address(str(value)))
     except (ipaddress.AddressValueError, ValueError):
-        raise ProviderError(f"{what}: {value!r} is not an IPv4 address") from None
+        raise ProviderError(f"{what}: {value!r} is not an IPv4 or IPv6 address") from None
+
+
+def unusable_destination(address: str) -> str | None:
+    """Why a (valid) address cannot receive a forward, or None.
+
+    Loopback and unspecified addresses are no guest; an IPv6 link-local address is
+    ambiguous without its interface, which a DNAT target cannot name; multicast is
+    no single destination; an IPv4-mapped IPv6 address belongs in an IPv4 forward.
+    """
+    ip = ipaddress.ip_address(address)
+    if ip.is_loopback or ip.is_unspecified:
+        return "a loopback or unspecified address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_link_local:
+            return "an IPv6 link-local address (a DNAT target cannot name its interface)"
+        if ip.ipv4_mapped is not None:
+            return f"an IPv4-mapped address: forward to {ip.ipv4_mapped} instead"
+    return None
 
 
 @overload
-def parse_source(value: None) -> None: ...
+def parse_source(value: None, family: int = 4) -> None: ...
 @overload
-def parse_source(value: str) -> str: ...
+def parse_source(value: str, family: int = 4) -> str: ...
 @overload
-def parse_source(value: object) -> str | None: ...
-def parse_source(value) -> str | None:
+def parse_source(value: object, family: int = 4) -> str | None: ...
+def parse_source(value, family: int = 4) -> str | None:
+    """A CIDR without host bits of ``family`` (the forward's), canonical text."""
     if value is None:
         return None
+    kind = ipaddress.IPv6Network if family == 6 else ipaddress.IPv4Network
     try:
-        net = ipaddress.IPv4Network(str(value), strict=True)
+        net = kind(str(value), strict=True)
     except (ipaddress.AddressValueError, ipaddress.NetmaskValueError, ValueError) as e:
-        raise ProviderError(f"source: {value!r} is not an IPv4 CIDR without host bits ({e})") from None
+        other = 6 if family == 4 else 4
+        if _parses_as(value, other):
+            raise ProviderError(f"source: {value!r} is an IPv{other} network, but to_address is "
+                                f"IPv{family}: a forward is of one address family") from None
+        raise ProviderError(f"source: {value!r} is not an IPv{family} CIDR without host bits ({e})") from None
     return str(net)
+
+
+def _parses_as(value, family: int) -> bool:
+    try:
+        (ipaddress.IPv6Network if family == 6 else ipaddress.IPv4Network)(str(value), strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_ifname(value) -> str | None:
@@ -210,52 +280,54 @@ def forward_from_attrs(attrs: dict, comment: str = "") -> Forward:
     if protocol not in PROTOCOLS:
         raise ProviderError(f"protocol: {protocol!r} is not one of {', '.join(PROTOCOLS)}")
     lo, hi = parse_host_port(attrs.get("host_port"))
-    to_address = parse_ipv4(attrs.get("to_address"), "to_address")
+    to_address = parse_address(attrs.get("to_address"), "to_address")
+    family = address_family(to_address)
     to_port = _port(attrs.get("to_port"), "to_port")
     if to_port + (hi - lo) > 65535:
         raise ProviderError(f"to_port: {to_port} plus the {hi - lo + 1} ports of host_port "
                             "goes past 65535")
-    if ipaddress.IPv4Address(to_address) in LOOPBACK or to_address == "0.0.0.0":
-        raise ProviderError(f"to_address: {to_address} cannot receive a forward")
+    unusable = unusable_destination(to_address)
+    if unusable:
+        raise ProviderError(f"to_address: {to_address} cannot receive a forward: it is {unusable}")
     if comment and not comment.isprintable():
         raise ProviderError(f"ownership mark {comment!r} holds a control character")
     if comment and len(comment.encode()) > 127:
         raise ProviderError(f"ownership mark {comment!r} is longer than a rule comment allows (127)")
     return Forward(protocol, lo, hi, to_address, to_port,
-                   parse_ifname(attrs.get("in_interface")), parse_source(attrs.get("source")),
+                   parse_ifname(attrs.get("in_interface")), parse_source(attrs.get("source"), family),
                    comment)
 
 
 def check_no_overlap(forwards: Iterable[Forward]) -> None:
-    """Two forwards may not claim the same host port for the same protocol."""
-    by_proto: dict[str, list[Forward]] = {}
+    """Two forwards may not claim the same host port for the same protocol and
+    address family (IPv4 and IPv6 packets to one port are told apart)."""
+    by_kind: dict[tuple[str, int], list[Forward]] = {}
     for f in forwards:
-        by_proto.setdefault(f.protocol, []).append(f)
-    for proto, fs in by_proto.items():
+        by_kind.setdefault((f.protocol, f.family), []).append(f)
+    for fs in by_kind.values():
         fs.sort(key=lambda f: f.host_lo)
         for a, b in itertools.pairwise(fs):
             if b.host_lo <= a.host_hi:
-                raise ProviderError(f"{proto}/{b.host_port} overlaps {proto}/{a.host_port}: "
-                                    "the same host port is forwarded twice")
+                raise ProviderError(f"{b.id} overlaps {a.id}: the same host port is forwarded twice")
 
 
 # -- reading back (pure) ----------------------------------------------------------
-def intact_forwards(rules: Iterable[DnatRule | AcceptRule], shared_rule_effective: bool) -> dict[str, Forward]:
+def intact_forwards(rules: Iterable[DnatRule | AcceptRule], effective: Iterable[int]) -> dict[str, Forward]:
     """The forwards whose every rule is live and effective, keyed by ID.
 
     ``rules`` are all the rules parsed from kvmnet's own chains. A forward is known
     by its prerouting DNAT rule; it counts as live only when its output DNAT rule
     and its forward-accept are there too, exactly as kvmnet renders them, and the
-    rule that hands DNATed traffic past libvirt's rejects is effective. Anything less
-    is drift: the forward is reported missing, so the next plan creates it again and
-    the apply rewrites kvmnet's rules whole.
+    rule that hands DNATed traffic past libvirt's rejects is effective for its
+    address family (``effective``: the families, 4 and/or 6, where it is). Anything
+    less is drift: the forward is reported missing, so the next plan creates it again
+    and the apply rewrites kvmnet's rules whole.
     """
-    if not shared_rule_effective:
-        return {}
+    families = set(effective)
     present = set(rules)
     out: dict[str, Forward] = {}
     for rule in present:
-        if isinstance(rule, DnatRule) and rule.hook == "prerouting":
+        if isinstance(rule, DnatRule) and rule.hook == "prerouting" and rule.family in families:
             f = rule.forward()
             if all(r in present for r in f.rules()):
                 out[f.id] = f
@@ -298,7 +370,8 @@ def forwards_after(live: dict[str, Forward], changes: list[Change]) -> tuple[dic
         if c.action in ("delete", "update") and c.before is not None:
             try:
                 lo, hi = parse_host_port(c.before.get("host_port"))
-                result.pop(f"{c.before.get('protocol')}/{port_text(lo, hi)}", None)
+                result.pop(forward_id(c.before.get("protocol"), port_text(lo, hi),
+                                      c.before.get("to_address")), None)
             except ProviderError:
                 pass   # a malformed old state entry: nothing live can match it
         if c.action in ("create", "update"):
@@ -327,15 +400,17 @@ class ForwardingProvider(Provider):
     """read/apply/check of ``port_forward`` for a firewall backend.
 
     A subclass supplies the syntax: :meth:`_load` reads the live rules once and
-    returns a view with ``.rules`` (every rule parsed from kvmnet's own chains) and
-    ``.shared_rule_effective``; :meth:`_write` makes kvmnet's rules exactly the given
-    forwards in one atomic step, checked first, given the view it was computed from;
-    :attr:`forward_chain_command` is the command that shows the ``FORWARD`` chain
-    holding kvmnet's accept (named in ``kvmnet doctor``'s hints).
+    returns a view with ``.rules`` (every rule parsed from kvmnet's own chains, both
+    address families) and ``.effective_families`` (the families, 4 and/or 6, whose
+    rule handing DNATed traffic past libvirt's rejects is in place); :meth:`_write`
+    makes kvmnet's rules exactly the given forwards, checked first, given the view
+    it was computed from; :attr:`forward_chain_commands` are the commands, by
+    family, that show the ``FORWARD`` chain holding kvmnet's accept (named in
+    ``kvmnet doctor``'s hints).
     """
 
     resource_types = ("port_forward",)
-    forward_chain_command: str = ""
+    forward_chain_commands: ClassVar[dict[int, str]] = {}
     transactional = True
     config_schema = {
         "type": "object",
@@ -354,7 +429,7 @@ class ForwardingProvider(Provider):
         raise NotImplementedError
 
     def _live(self, view) -> dict[str, Forward]:
-        return intact_forwards(view.rules, view.shared_rule_effective)
+        return intact_forwards(view.rules, view.effective_families)
 
     def read(self, rtype: str, ids: Iterable[str]) -> dict[str, LiveObject]:
         if rtype != "port_forward":
@@ -369,8 +444,8 @@ class ForwardingProvider(Provider):
         if not records:
             return []
         view = self._load()
-        return forward_checks(records, set(intact_forwards(view.rules, True)),
-                              set(self._live(view)), self.forward_chain_command, self.netns)
+        return forward_checks(records, set(intact_forwards(view.rules, FAMILIES)),
+                              set(self._live(view)), self.forward_chain_commands, self.netns)
 
     def check(self, rtype: str, address: str, attrs: dict) -> list[tuple[str | None, str]]:
         if contains_unknown(attrs):
@@ -399,15 +474,22 @@ class ForwardingProvider(Provider):
             yield Result(change, result_attrs(change, forward))
 
 
+def id_family(fid: str | None) -> int:
+    """The address family a forward's ID names (``tcp6/8080`` → 6)."""
+    return 6 if (fid or "").partition("/")[0].endswith("6") else 4
+
+
 def forward_checks(records: Iterable[Managed], intact: set[str], in_order: set[str],
-                   tool: str, netns: str | None) -> list[Check]:
+                   tools: dict[int, str], netns: str | None) -> list[Check]:
     """One check per managed forward: ✓ when the provider's read reports it
     (``in_order``: all its rules as written and kvmnet's accept effective, i.e.
     ahead of libvirt's rules); ✗ otherwise, telling apart rules that are gone from
     rules that are there but come after libvirt's (``intact``: present whatever
-    the order)."""
+    the order). The hint names the command of the forward's address family
+    (``nft list chain ip6 filter FORWARD``, ``ip6tables -S FORWARD`` for IPv6)."""
     out = []
     for m in records:
+        tool = tools.get(id_family(m.id), "")
         what = f"forward {m.id} present and ahead of libvirt's rules"
         if m.id in in_order:
             out.append(passed(what, "port_forward", m.address))

@@ -25,6 +25,7 @@ import ipaddress
 import json
 import os
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -415,7 +416,9 @@ def snapshot_of(table: LinkTable, ids: Iterable[str]) -> dict:
 # --------------------------------------------------------------------------
 
 class Netlink:
-    """One rtnetlink socket (pyroute2 ``IPRoute``) in the namespace, opened lazily.
+    """rtnetlink sockets (pyroute2 ``IPRoute``) in the namespace, opened lazily, one
+    per thread (an ``IPRoute`` socket must not be shared by threads: the engine may
+    run several changes at once).
 
     Every step names links by ``ifname`` (the kernel looks them up), so no dump is
     ever needed to find an index; only ``master``/``link`` take an index, got with
@@ -424,36 +427,46 @@ class Netlink:
 
     def __init__(self, netns: str | None = None):
         self.netns = netns
-        self._ipr = None
-        self._ipr_echo = None
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._opened: list = []
 
     def _open(self, **kw):
         from pyroute2 import IPRoute   # imported only when something changes
         if self.netns:
             netns_path(self.netns)
             # flags=0: never create a namespace that is not there
-            return IPRoute(netns=self.netns, flags=0, **kw)
-        return IPRoute(**kw)
+            sock = IPRoute(netns=self.netns, flags=0, **kw)
+        else:
+            sock = IPRoute(**kw)
+        with self._lock:
+            self._opened.append(sock)
+        return sock
+
+    def _socket(self, attr: str, **kw):
+        sock = getattr(self._local, attr, None)
+        if sock is None:
+            sock = self._open(**kw)
+            setattr(self._local, attr, sock)
+        return sock
 
     @property
     def ipr(self):
-        if self._ipr is None:
-            self._ipr = self._open()
-        return self._ipr
+        return self._socket("ipr")
 
     @property
     def ipr_echo(self):
         """A second socket whose requests carry NLM_F_ECHO: a link "add" answers with
         the new link (its index), saving the RTM_GETLINK round trip."""
-        if self._ipr_echo is None:
-            self._ipr_echo = self._open(nlm_echo=True)
-        return self._ipr_echo
+        return self._socket("ipr_echo", nlm_echo=True)
 
     def close(self) -> None:
-        for sock in (self._ipr, self._ipr_echo):
-            if sock is not None:
-                sock.close()
-        self._ipr = self._ipr_echo = None
+        """Close every thread's sockets (the threads may be gone already)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for sock in opened:
+            sock.close()
+        self._local = threading.local()
 
     def _add(self, what: str, **kw) -> int:
         """Create a link; its index (from the echoed message, else one lookup)."""

@@ -82,6 +82,11 @@ class Provider:
     name: ClassVar[str] = ""
     resource_types: ClassVar[tuple[str, ...]] = ()
     transactional: ClassVar[bool] = False
+    # how many of this provider's changes the engine may run at once, each in its
+    # own thread (``apply --parallelism`` caps the total). 1, the default, means the
+    # provider is never called from two threads at a time; a provider that says
+    # more must be safe to call so. A transactional provider's batch counts as one.
+    concurrency: ClassVar[int] = 1
     # JSON Schema of the provider block's attributes (SPEC §1 "Provider blocks")
     config_schema: ClassVar[dict] = {"type": "object", "properties": {}, "additionalProperties": False}
 

@@ -20,7 +20,8 @@ def _event_printer(ctx: Ctx):
     return on_event
 
 
-def execute(ctx: Ctx, be, plan, prepared, ps, *, rollback=False, confirm_timeout=None, lock=None):
+def execute(ctx: Ctx, be, plan, prepared, ps, *, rollback=False, confirm_timeout=None, lock=None,
+            parallelism=None):
     """Run the plan; exit 0 (returns), 1 (failed) or 128+N (stopped by signal N)."""
     from kvmnet.commands.rollback import RollbackPrinter
     from kvmnet.engine import operations
@@ -31,17 +32,17 @@ def execute(ctx: Ctx, be, plan, prepared, ps, *, rollback=False, confirm_timeout
         outcome = operations.run_plan(be, plan, prepared, ps, command=ctx.command_line(),
                                       rollback_on_failure=rollback, timings=ctx.timings or NULL,
                                       on_event=_event_printer(ctx),
-                                      rollback_events=RollbackPrinter(ctx), stop=stop)
+                                      rollback_events=RollbackPrinter(ctx), stop=stop,
+                                      parallelism=parallelism)
     report = outcome.report
     summary = (f"{outcome.count('create')} added, {outcome.count('update')} changed, "
                f"{outcome.count('delete')} destroyed")
     if report.interrupted is not None:
-        if report.failed:
-            addr, action, msg = report.failed
+        for addr, action, msg in ([report.failed] if report.failed else []) + report.also_failed:
             ctx.err(f"Error: {addr}: {action} failed: {msg}")
         left = ", ".join(a for a, _ in report.not_started)
         ctx.err(f"Error: interrupted by {operations.signal_name(report.interrupted)}: stopped after "
-                f"the step in progress ({summary}"
+                f"the steps in progress ({summary}"
                 + (f"; not started: {left}" if left else "")
                 + "). The state records what was done; run kvmnet plan to see what is left.")
         raise SystemExit(128 + report.interrupted)
@@ -56,6 +57,8 @@ def execute(ctx: Ctx, be, plan, prepared, ps, *, rollback=False, confirm_timeout
         return report
     if report.failed:
         addr, action, msg = report.failed
+        ctx.err(f"Error: {addr}: {action} failed: {msg}")
+    for addr, action, msg in report.also_failed:    # running alongside when the first failed
         ctx.err(f"Error: {addr}: {action} failed: {msg}")
     for v in report.verify_errors:
         ctx.err(f"Error: verify: {v}")

@@ -173,7 +173,7 @@ def load_saved_plan(ctx: Ctx, path: str):
 
 
 def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destroy=False,
-              rollback=False, confirm_timeout=None, show_timings=False):
+              rollback=False, confirm_timeout=None, show_timings=False, parallelism=None):
     from kvmnet.engine.config.evaluate import VariableInputs
     from kvmnet.sdk.provider import ProviderError
     from kvmnet.state import EXCLUSIVE
@@ -211,10 +211,19 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
                 confirm_on_terminal(ctx, f"\nDo you really want to {verb}?")
             from kvmnet.commands.applying import execute
             execute(ctx, be, the_plan, prepared, ps, rollback=rollback,
-                    confirm_timeout=confirm_timeout, lock=lock)
+                    confirm_timeout=confirm_timeout, lock=lock, parallelism=parallelism)
         finally:
             ps.close()
             print_timings(ctx)
+
+
+def _parallelism_option(fn):
+    """``--parallelism=N`` (``-parallelism=N`` through kvmnet.argv, as Terraform spells
+    it): at most N changes in flight at once; each provider caps its own share."""
+    from kvmnet.engine.walk import DEFAULT_PARALLELISM
+    return click.option("--parallelism", "parallelism", type=click.IntRange(min=1),
+                        default=DEFAULT_PARALLELISM, show_default=True, metavar="N",
+                        help="Apply at most N independent changes at once")(fn)
 
 
 @cli.command()
@@ -225,25 +234,28 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
 @click.option("--confirm-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Roll back unless confirmed within SECONDS")
 @click.option("--timings", "show_timings", is_flag=True)
+@_parallelism_option
 @pass_ctx
-def apply(ctx: Ctx, planfile, auto_approve, targets, rollback_on_failure, confirm_timeout, show_timings):
+def apply(ctx: Ctx, planfile, auto_approve, targets, rollback_on_failure, confirm_timeout, show_timings,
+          parallelism):
     """Make the live system match the configuration."""
     if planfile and targets:
         fail(ctx, "--target cannot be combined with a saved plan (the plan has its targets)")
     run_apply(ctx, planfile=planfile, auto_approve=auto_approve, targets=targets,
               rollback=rollback_on_failure, confirm_timeout=confirm_timeout,
-              show_timings=show_timings)
+              show_timings=show_timings, parallelism=parallelism)
 
 
 @cli.command()
 @click.option("--auto-approve", is_flag=True)
 @click.option("--target", "targets", multiple=True, metavar="ADDR")
 @click.option("--timings", "show_timings", is_flag=True)
+@_parallelism_option
 @pass_ctx
-def destroy(ctx: Ctx, auto_approve, targets, show_timings):
+def destroy(ctx: Ctx, auto_approve, targets, show_timings, parallelism):
     """Remove everything kvmnet manages (or the targets and what depends on them)."""
     run_apply(ctx, auto_approve=auto_approve, targets=targets, destroy=True,
-              show_timings=show_timings)
+              show_timings=show_timings, parallelism=parallelism)
 
 
 @cli.command()

@@ -9,7 +9,9 @@ Layout (``docs/port-forwards.md``)::
 Applied with ``iptables-restore --noflush``: declaring ``:KVMNET_X - [0:0]`` flushes
 that chain, so each apply rewrites kvmnet's chains whole; a jump is written only when
 it is missing (or, for FORWARD, no longer ahead of everyone else's rules), so a
-second apply adds nothing.
+second apply adds nothing. IPv6 forwards get the same chains and jumps through
+``ip6tables-restore`` (``-d G/128``, ``! -d ::1/128``, ``--to-destination [G]:P``);
+each function here works on one address family's text.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from kvmnet.providers.forwarding import (
-    AcceptRule, DnatRule, Forward, is_kvmnet_rule, parse_source, shared_rule_first,
+    FAMILIES, LOOPBACK, AcceptRule, DnatRule, Forward, is_kvmnet_rule, parse_source,
+    shared_rule_first,
 )
 
 JUMP_COMMENT = "kvmnet:jump"
@@ -29,6 +32,10 @@ JUMPS = (
     ("filter", "FORWARD", "KVMNET_FORWARD", True),
 )
 OWN_CHAINS = {"KVMNET_PREROUTING": "prerouting", "KVMNET_OUTPUT": "output", "KVMNET_FORWARD": "forward"}
+# the commands of each address family
+SAVE = {4: "iptables-save", 6: "ip6tables-save"}
+RESTORE = {4: "iptables-restore", 6: "ip6tables-restore"}
+HOST_BITS = {4: 32, 6: 128}
 
 
 def _q(text: str) -> str:
@@ -54,18 +61,19 @@ def dnat_line(r: DnatRule) -> str:
     chain = "KVMNET_PREROUTING" if r.hook == "prerouting" else "KVMNET_OUTPUT"
     words = ["-A", chain]
     if r.hook == "output":
-        words += ["!", "-d", "127.0.0.0/8"]
+        words += ["!", "-d", LOOPBACK[r.family]]
     words += _common(r.protocol, r.host_lo, r.host_hi, r.in_interface, r.source)
     words += ["-m", "addrtype", "--dst-type", "LOCAL"]
+    addr = f"[{r.to_address}]" if r.family == 6 else r.to_address
     if r.host_lo == r.host_hi:
-        to = f"{r.to_address}:{r.to_port}"
+        to = f"{addr}:{r.to_port}"
     else:
-        to = f"{r.to_address}:{r.to_port}-{r.to_port + r.host_hi - r.host_lo}/{r.host_lo}"
+        to = f"{addr}:{r.to_port}-{r.to_port + r.host_hi - r.host_lo}/{r.host_lo}"
     return _join(words, r.comment, ["-j", "DNAT", "--to-destination", to])
 
 
 def accept_line(r: AcceptRule) -> str:
-    words = ["-A", "KVMNET_FORWARD", "-d", f"{r.to_address}/32"]
+    words = ["-A", "KVMNET_FORWARD", "-d", f"{r.to_address}/{HOST_BITS[r.family]}"]
     words += _common(r.protocol, r.to_lo, r.to_hi, r.in_interface, r.source)
     words += ["-m", "conntrack", "--ctstate", "DNAT"]
     return _join(words, r.comment, ["-j", "ACCEPT"])
@@ -83,7 +91,7 @@ def jump_line(position: str, own: str) -> str:
 
 
 # -- parsing ------------------------------------------------------------------
-def _words_to_fields(words: list[str]) -> dict | None:
+def _words_to_fields(words: list[str], family: int) -> dict | None:
     f: dict = {}
     i, negate = 0, False
     while i < len(words):
@@ -100,11 +108,11 @@ def _words_to_fields(words: list[str]) -> dict | None:
         elif w == "-i" and not negate:
             f["iif"] = arg
         elif w == "-s" and not negate:
-            f["source"] = parse_source(arg)
-        elif w == "-d" and negate and arg == "127.0.0.0/8":
+            f["source"] = parse_source(arg, family)
+        elif w == "-d" and negate and arg == LOOPBACK[family]:
             f["not_loopback"] = True
-        elif w == "-d" and not negate and arg.endswith("/32"):
-            f["daddr"] = arg[:-3]
+        elif w == "-d" and not negate and arg.endswith(f"/{HOST_BITS[family]}"):
+            f["daddr"] = arg.rpartition("/")[0]
         elif w == "-p" and not negate:
             f["protocol"] = arg
         elif w == "--dport" and not negate:
@@ -128,7 +136,11 @@ def _words_to_fields(words: list[str]) -> dict | None:
 
 
 def _to_destination(text: str, lo: int, hi: int) -> tuple[str, int] | None:
-    addr, _, ports = text.partition(":")
+    """``A:P``, ``[A6]:P``, or with a range ``A:P-Q/BASE``."""
+    if text.startswith("["):
+        addr, _, ports = text[1:].partition("]:")
+    else:
+        addr, _, ports = text.partition(":")
     if lo == hi:
         return (addr, int(ports)) if ports.isdigit() else None
     span, _, base = ports.partition("/")
@@ -140,10 +152,11 @@ def _to_destination(text: str, lo: int, hi: int) -> tuple[str, int] | None:
     return addr, int(a)
 
 
-def parse_line(chain: str, rest: list[str]) -> DnatRule | AcceptRule | None:
-    """One rule of kvmnet's own chains, or None when kvmnet would not have written it so."""
+def parse_line(chain: str, rest: list[str], family: int = 4) -> DnatRule | AcceptRule | None:
+    """One rule of kvmnet's own chains of ``family``, or None when kvmnet would not
+    have written it so."""
     try:
-        f = _words_to_fields(rest)
+        f = _words_to_fields(rest, family)
         if not f or f.get("protocol") not in ("tcp", "udp") or "ports" not in f:
             return None
         lo, hi = f["ports"]
@@ -158,7 +171,7 @@ def parse_line(chain: str, rest: list[str]) -> DnatRule | AcceptRule | None:
             if hook == "output" and not f.get("not_loopback"):
                 return None
             to = _to_destination(f["to"], lo, hi)
-            if to is None:
+            if to is None or (":" in to[0]) != (family == 6):
                 return None
             return DnatRule(hook, f["protocol"], lo, hi, to[0], to[1], f.get("iif"), f.get("source"), comment)
         allowed = {"iif", "source", "protocol", "ports", "daddr", "ct_dnat", "comment", "target"}
@@ -186,8 +199,14 @@ class SaveView:
         """Every jump is there, and the FORWARD one precedes everyone else's rules."""
         return all(self.jump_ok.get((t, c), False) for t, c, _, _ in JUMPS)
 
+    @property
+    def touched(self) -> bool:
+        """Whether anything of kvmnet is in this family's tables (a chain or a jump)."""
+        return bool(self.own_lines) or any(c in OWN_CHAINS for _t, c in self.existing_chains)
 
-def parse_save(text: str) -> SaveView:
+
+def parse_save(text: str, family: int = 4) -> SaveView:
+    """The view of one ``iptables-save`` (``family`` 4) or ``ip6tables-save`` (6)."""
     view = SaveView()
     table = ""
     order: dict[tuple[str, str], list[tuple[bool, bool]]] = {}
@@ -209,7 +228,7 @@ def parse_save(text: str) -> SaveView:
         chain, rest = words[1], words[2:]
         if chain in OWN_CHAINS:
             view.own_lines.append(f"*{table} {line}")
-            r = parse_line(chain, rest)
+            r = parse_line(chain, rest, family)
             if r is not None:
                 view.rules.append(r)
             continue
@@ -228,7 +247,8 @@ def parse_save(text: str) -> SaveView:
 
 
 def restore_text(forwards: Iterable[Forward], view: SaveView) -> str:
-    """The ``iptables-restore --noflush`` input that makes kvmnet's rules exactly ``forwards``."""
+    """The ``iptables-restore --noflush`` (or ``ip6tables-restore``) input that makes
+    kvmnet's rules of one address family exactly ``forwards`` (all of that family)."""
     forwards = sorted(forwards, key=lambda f: (f.protocol, f.host_lo))
     out: list[str] = []
     for table in ("nat", "filter"):
@@ -253,3 +273,22 @@ def restore_text(forwards: Iterable[Forward], view: SaveView) -> str:
                 out.append(f"-X {own}")
         out.append("COMMIT")
     return "\n".join(out) + "\n"
+
+
+@dataclass
+class FamilyViews:
+    """The views of both address families, as the shared provider flow reads them."""
+
+    by_family: dict[int, SaveView]
+
+    @property
+    def rules(self) -> list:
+        return [r for f in FAMILIES for r in self.by_family[f].rules]
+
+    @property
+    def effective_families(self) -> frozenset[int]:
+        return frozenset(f for f in FAMILIES if self.by_family[f].shared_rule_effective)
+
+    @property
+    def own_lines(self) -> list[str]:
+        return [f"{SAVE[f]} {line}" for f in FAMILIES for line in self.by_family[f].own_lines]

@@ -7,6 +7,7 @@ dispatches and turns the engine's calls into theirs.
 from __future__ import annotations
 
 import random
+import threading
 import uuid
 from typing import Iterable
 
@@ -28,6 +29,10 @@ def random_mac() -> str:
 class LibvirtProvider(Provider):
     name = "libvirt"
     resource_types = ("network", "nic_attachment")
+    # libvirtd applies a network's firewall rules under one daemon-wide lock: more
+    # than 4 changes at once only add latency (benchmarks/README.md). A libvirt
+    # connection may be shared by threads; changes to NICs of one domain take turns.
+    concurrency = 4
     config_schema = {
         "type": "object",
         "properties": {"uri": {"type": "string", "minLength": 1}},
@@ -38,13 +43,23 @@ class LibvirtProvider(Provider):
         super().__init__(config, instance)
         self.uri = self.config.get("uri") or DEFAULT_URI
         self._conn = None
+        self._conn_lock = threading.Lock()
+        self._domain_locks: dict[str, threading.Lock] = {}
 
     # -- connection --------------------------------------------------------------------
     @property
     def conn(self):
         if self._conn is None:
-            self._conn = open_connection(self.uri)
+            with self._conn_lock:      # the first changes may start together
+                if self._conn is None:
+                    self._conn = open_connection(self.uri)
         return self._conn
+
+    def _domain(self, name: str) -> threading.Lock:
+        """The lock held while one NIC of domain ``name`` changes: the NIC marks of a
+        domain are one metadata element, read, changed and written back."""
+        with self._conn_lock:
+            return self._domain_locks.setdefault(name, threading.Lock())
 
     def close(self) -> None:
         if self._conn is not None:
@@ -134,7 +149,8 @@ class LibvirtProvider(Provider):
         if rtype == "network":
             return networks.create(self.conn, after, mark), {}
         if rtype == "nic_attachment":
-            return nics.attach(self.conn, after, mark), {}
+            with self._domain(after["domain"]):
+                return nics.attach(self.conn, after, mark), {}
         raise ProviderError(f"the libvirt provider does not manage {rtype}")
 
     def update(self, rtype: str, address: str, before: dict, after: dict,
@@ -142,14 +158,16 @@ class LibvirtProvider(Provider):
         if rtype == "network":
             return networks.update(self.conn, after, mark), private
         if rtype == "nic_attachment":
-            return nics.update(self.conn, before, after, mark), private
+            with self._domain(after["domain"]):
+                return nics.update(self.conn, before, after, mark), private
         raise ProviderError(f"the libvirt provider does not manage {rtype}")
 
     def delete(self, rtype: str, address: str, before: dict, private: dict) -> None:
         if rtype == "network":
             networks.delete(self.conn, before["name"])
         elif rtype == "nic_attachment":
-            nics.detach(self.conn, before["domain"], before["mac"].lower())
+            with self._domain(before["domain"]):
+                nics.detach(self.conn, before["domain"], before["mac"].lower())
         else:
             raise ProviderError(f"the libvirt provider does not manage {rtype}")
 

@@ -1,8 +1,9 @@
 """The nftables provider: ``port_forward`` as one ``nft -j`` transaction (SPEC §1, §3).
 
-kvmnet's forwards live in ``table ip kvmnet``, which kvmnet owns and rewrites whole
-on every apply; the only rule outside it is one marked rule first in libvirt's
-``filter FORWARD`` chain (see ``rules.py`` and ``docs/port-forwards.md``). Every
+kvmnet's forwards live in ``table ip kvmnet`` (IPv6 ones in ``table ip6 kvmnet``),
+which kvmnet owns and rewrites whole on every apply; the only rule outside them is
+one marked rule first in libvirt's ``filter FORWARD`` chain of each family (see
+``rules.py`` and ``docs/port-forwards.md``). Every
 apply is checked with ``nft -c`` and then committed atomically, so a failure
 changes nothing. The flow (read, apply, read-back) is shared with the iptables
 provider in :class:`kvmnet.providers.forwarding.ForwardingProvider`.
@@ -23,7 +24,7 @@ register_kill_points("nftables", "nftables.rules-write", "nftables.rules-written
 
 class NftablesProvider(ForwardingProvider):
     name = "nftables"
-    forward_chain_command = "nft list chain ip filter FORWARD"
+    forward_chain_commands = {4: "nft list chain ip filter FORWARD", 6: "nft list chain ip6 filter FORWARD"}
 
     def _load(self) -> RulesetView:
         cp = ns.run(self.netns, ["nft", "-j", "list", "ruleset"])
@@ -33,7 +34,10 @@ class NftablesProvider(ForwardingProvider):
             raise ProviderError(f"nft -j list ruleset: unreadable output ({e})") from e
 
     def _write(self, forwards: list[Forward], view: RulesetView) -> None:
-        text = json.dumps(transaction(forwards, view))
+        doc = transaction(forwards, view)
+        if not doc["nftables"]:
+            return          # nothing of kvmnet's live and nothing wanted
+        text = json.dumps(doc)
         for argv, what in ((["nft", "-c", "-j", "-f", "-"], "nft rejected kvmnet's rule set"),
                            (["nft", "-j", "-f", "-"], "nft transaction failed")):
             cp = ns.run(self.netns, argv, input=text, check=False)

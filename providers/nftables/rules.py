@@ -1,6 +1,8 @@
 """kvmnet's port forwards in nftables JSON: rendering and parsing back (pure).
 
-Layout (``docs/port-forwards.md``)::
+Layout (``docs/port-forwards.md``); IPv6 forwards get the same in ``table ip6
+kvmnet`` (``ip6 saddr``/``ip6 daddr``, loopback ``::1``) and their shared rule in
+``table ip6 filter`` (libvirt's ip6tables rules), so IPv4 stays as it always was::
 
     table ip kvmnet                     # kvmnet's own; rewritten whole on every apply
       chain prerouting  nat hook prerouting priority dstnat
@@ -28,11 +30,14 @@ from __future__ import annotations
 from typing import Iterable
 
 from kvmnet.providers.forwarding import (
-    SHARED_RULE_COMMENT, AcceptRule, DnatRule, Forward, is_kvmnet_rule, parse_source,
-    shared_rule_first,
+    FAMILIES, LOOPBACK, SHARED_RULE_COMMENT, AcceptRule, DnatRule, Forward, is_kvmnet_rule,
+    parse_source, shared_rule_first,
 )
 
-FAMILY = "ip"
+# nftables family (and payload protocol) of each address family
+NFT_FAMILY = {4: "ip", 6: "ip6"}
+FAMILY_OF = {v: k for k, v in NFT_FAMILY.items()}
+HOST_BITS = {4: 32, 6: 128}
 TABLE = "kvmnet"
 # libvirt 9.0 drives iptables; with iptables-nft its chains live here
 FOREIGN_TABLE = "filter"
@@ -64,93 +69,112 @@ def _ports(lo: int, hi: int):
 
 def _prefix(cidr: str):
     addr, _, length = cidr.partition("/")
-    return addr if length == "32" else {"prefix": {"addr": addr, "len": int(length)}}
+    return addr if length in ("32", "128") else {"prefix": {"addr": addr, "len": int(length)}}
 
 
 _LOCAL = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
-_NOT_LOOPBACK = _match(_payload("ip", "daddr"), {"prefix": {"addr": "127.0.0.0", "len": 8}}, "!=")
 _CT_DNAT = _match({"ct": {"key": "status"}}, "dnat", "in")
-# the base chains' one rule each: (chain, expressions)
-WIRING = (
-    ("prerouting", [_LOCAL, {"jump": {"target": DNAT_CHAIN}}]),
-    ("output", [_NOT_LOOPBACK, _LOCAL, {"jump": {"target": DNAT_CHAIN}}]),
-    ("forward", [_CT_DNAT, {"jump": {"target": ACCEPT_CHAIN}}]),
-)
 
 
-def _limits(in_interface, source) -> list[dict]:
+def wiring(family: int) -> tuple[tuple[str, list], ...]:
+    """The base chains' one rule each, (chain, expressions), in one address family."""
+    not_loopback = _match(_payload(NFT_FAMILY[family], "daddr"), _prefix(LOOPBACK[family]), "!=")
+    return (
+        ("prerouting", [_LOCAL, {"jump": {"target": DNAT_CHAIN}}]),
+        ("output", [not_loopback, _LOCAL, {"jump": {"target": DNAT_CHAIN}}]),
+        ("forward", [_CT_DNAT, {"jump": {"target": ACCEPT_CHAIN}}]),
+    )
+
+
+def _limits(in_interface, source, family: int) -> list[dict]:
     expr = []
     if in_interface is not None:
         expr.append(_match({"meta": {"key": "iifname"}}, in_interface))
     if source is not None:
-        expr.append(_match(_payload("ip", "saddr"), _prefix(source)))
+        expr.append(_match(_payload(NFT_FAMILY[family], "saddr"), _prefix(source)))
     return expr
 
 
 def _dnat_target(f: Forward) -> dict:
+    family = NFT_FAMILY[f.family]
     if f.host_lo == f.host_hi:
-        return {"dnat": {"family": "ip", "addr": f.to_address, "port": f.to_port}}
+        return {"dnat": {"family": family, "addr": f.to_address, "port": f.to_port}}
     pairs = [[p, f.to_port + (p - f.host_lo)] for p in range(f.host_lo, f.host_hi + 1)]
-    return {"dnat": {"family": "ip", "addr": f.to_address, "port": {"map": {
+    return {"dnat": {"family": family, "addr": f.to_address, "port": {"map": {
         "key": _payload(f.protocol, "dport"), "data": {"set": pairs}}}}}
 
 
 def dnat_rule(f: Forward) -> dict:
-    expr = _limits(f.in_interface, f.source)
+    expr = _limits(f.in_interface, f.source, f.family)
     expr += [_match(_payload(f.protocol, "dport"), _ports(f.host_lo, f.host_hi)), _dnat_target(f)]
-    return _rule(DNAT_CHAIN, expr, f.comment)
+    return _rule(f.family, DNAT_CHAIN, expr, f.comment)
 
 
 def accept_rule(f: Forward) -> dict:
-    expr = _limits(f.in_interface, f.source)
-    expr += [_match(_payload("ip", "daddr"), f.to_address),
+    expr = _limits(f.in_interface, f.source, f.family)
+    expr += [_match(_payload(NFT_FAMILY[f.family], "daddr"), f.to_address),
              _match(_payload(f.protocol, "dport"), _ports(f.to_port, f.to_hi)),
              {"mangle": {"key": {"meta": {"key": "mark"}},
                          "value": {"|": [{"meta": {"key": "mark"}}, MARK_BIT]}}}]
-    return _rule(ACCEPT_CHAIN, expr, f.comment)
+    return _rule(f.family, ACCEPT_CHAIN, expr, f.comment)
 
 
-def _rule(chain: str, expr: list, comment: str, table: str = TABLE) -> dict:
-    rule = {"family": FAMILY, "table": table, "chain": chain, "expr": expr}
+def _rule(family: int, chain: str, expr: list, comment: str, table: str = TABLE) -> dict:
+    rule = {"family": NFT_FAMILY[family], "table": table, "chain": chain, "expr": expr}
     if comment:
         rule["comment"] = comment
     return rule
 
 
-def shared_rule() -> dict:
-    """The one rule kvmnet puts first in libvirt's ``filter FORWARD`` chain."""
+def shared_rule(family: int = 4) -> dict:
+    """The one rule kvmnet puts first in libvirt's ``filter FORWARD`` chain of
+    ``family`` (``ip filter`` from iptables, ``ip6 filter`` from ip6tables)."""
     expr = [_match({"&": [{"meta": {"key": "mark"}}, MARK_BIT]}, MARK_BIT),
             {"counter": None}, {"accept": None}]
-    return _rule(FOREIGN_CHAIN, expr, SHARED_RULE_COMMENT, table=FOREIGN_TABLE)
+    return _rule(family, FOREIGN_CHAIN, expr, SHARED_RULE_COMMENT, table=FOREIGN_TABLE)
 
 
 def transaction(forwards: Iterable[Forward], view: "RulesetView") -> dict:
-    """One nft JSON transaction that makes kvmnet's rules exactly ``forwards``.
+    """One nft JSON transaction that makes kvmnet's rules exactly ``forwards``,
+    both address families at once.
 
-    kvmnet's table is dropped and recreated (``add`` first, so the ``delete`` never
-    fails on a missing table); in libvirt's FORWARD chain only kvmnet's own shared
-    rule is deleted (by handle) and, while forwards remain, inserted again first.
+    kvmnet's table of each family is dropped and recreated (``add`` first, so the
+    ``delete`` never fails on a missing table; it is recreated only while forwards
+    of that family remain); in libvirt's FORWARD chain of each family only kvmnet's
+    own shared rule is deleted (by handle) and, while forwards of that family
+    remain, inserted again first. A family with no forwards wanted and nothing of
+    kvmnet's live is not touched at all (an IPv4-only host sees no ``ip6`` command).
     """
     forwards = list(forwards)
-    table = {"family": FAMILY, "name": TABLE}
+    cmds: list[dict] = []
+    for family in FAMILIES:
+        cmds += _family_commands(family, [f for f in forwards if f.family == family], view)
+    return {"nftables": cmds}
+
+
+def _family_commands(family: int, forwards: list[Forward], view: "RulesetView") -> list[dict]:
+    nft_family = NFT_FAMILY[family]
+    if not forwards and family not in view.own_tables and not view.shared_rule_handles.get(family):
+        return []
+    table = {"family": nft_family, "name": TABLE}
     cmds: list[dict] = [{"add": {"table": table}}, {"delete": {"table": table}}]
     if forwards:
         cmds.append({"add": {"table": table}})
         for name in RULE_CHAINS:
-            cmds.append({"add": {"chain": {"family": FAMILY, "table": TABLE, "name": name}}})
+            cmds.append({"add": {"chain": {"family": nft_family, "table": TABLE, "name": name}}})
         for name, spec in BASE_CHAINS.items():
-            cmds.append({"add": {"chain": {"family": FAMILY, "table": TABLE, "name": name, **spec}}})
-        for chain, expr in WIRING:
-            cmds.append({"add": {"rule": _rule(chain, expr, "")}})
+            cmds.append({"add": {"chain": {"family": nft_family, "table": TABLE, "name": name, **spec}}})
+        for chain, expr in wiring(family):
+            cmds.append({"add": {"rule": _rule(family, chain, expr, "")}})
         for f in forwards:
             cmds.append({"add": {"rule": dnat_rule(f)}})
             cmds.append({"add": {"rule": accept_rule(f)}})
-    for handle in view.shared_rule_handles:
-        cmds.append({"delete": {"rule": {"family": FAMILY, "table": FOREIGN_TABLE,
+    for handle in view.shared_rule_handles.get(family, []):
+        cmds.append({"delete": {"rule": {"family": nft_family, "table": FOREIGN_TABLE,
                                          "chain": FOREIGN_CHAIN, "handle": handle}}})
-    if forwards and view.foreign_chain_exists:
-        cmds.append({"insert": {"rule": shared_rule()}})
-    return {"nftables": cmds}
+    if forwards and family in view.foreign_chain_families:
+        cmds.append({"insert": {"rule": shared_rule(family)}})
+    return cmds
 
 
 # -- parsing ------------------------------------------------------------------
@@ -158,11 +182,11 @@ class _Unparsed(Exception):
     pass
 
 
-def _cidr(right) -> str:
+def _cidr(right, family: int) -> str:
     if isinstance(right, str):
-        return parse_source(f"{right}/32")
+        return parse_source(f"{right}/{HOST_BITS[family]}", family)
     if isinstance(right, dict) and "prefix" in right:
-        return parse_source(f"{right['prefix']['addr']}/{right['prefix']['len']}")
+        return parse_source(f"{right['prefix']['addr']}/{right['prefix']['len']}", family)
     raise _Unparsed
 
 
@@ -175,9 +199,10 @@ def _port_range(right) -> tuple[int, int]:
     raise _Unparsed
 
 
-def _fields(expr: list) -> dict:
+def _fields(expr: list, family: int) -> dict:
     """The conditions and statements of one of kvmnet's rules, by name."""
     out: dict = {}
+    addr_proto = NFT_FAMILY[family]
     for e in expr:
         if "counter" in e:
             continue
@@ -188,13 +213,13 @@ def _fields(expr: list) -> dict:
                 raise _Unparsed
             if left.get("meta", {}).get("key") == "iifname" and op == "==":
                 out["iif"] = right
-            elif "payload" in left and left["payload"].get("protocol") == "ip":
+            elif "payload" in left and left["payload"].get("protocol") == addr_proto:
                 field = left["payload"].get("field")
                 if field == "saddr" and op == "==":
-                    out["source"] = _cidr(right)
+                    out["source"] = _cidr(right, family)
                 elif field == "daddr" and op == "==" and isinstance(right, str):
                     out["daddr"] = right
-                elif field == "daddr" and op == "!=" and _cidr(right) == "127.0.0.0/8":
+                elif field == "daddr" and op == "!=" and _cidr(right, family) == LOOPBACK[family]:
                     out["not_loopback"] = True
                 else:
                     raise _Unparsed
@@ -208,6 +233,8 @@ def _fields(expr: list) -> dict:
             else:
                 raise _Unparsed
         elif "dnat" in e:
+            if e["dnat"].get("family", addr_proto) != addr_proto:
+                raise _Unparsed
             out["dnat"] = e["dnat"]
         elif "jump" in e:
             out["jump"] = e["jump"].get("target")
@@ -240,12 +267,13 @@ def _dnat_to(f: dict, lo: int, hi: int, protocol: str) -> tuple[str, int]:
     raise _Unparsed
 
 
-def parse_rule(chain: str, rule: dict) -> list[DnatRule | AcceptRule]:
-    """The rule values one rule of kvmnet's table stands for ([] when kvmnet did not
-    write it so). A ``port_forwards`` rule stands for the prerouting DNAT and, without an
-    ``in_interface``, for the output DNAT too (both hooks jump to it)."""
+def parse_rule(chain: str, rule: dict, family: int = 4) -> list[DnatRule | AcceptRule]:
+    """The rule values one rule of kvmnet's table of ``family`` stands for ([] when
+    kvmnet did not write it so). A ``port_forwards`` rule stands for the prerouting
+    DNAT and, without an ``in_interface``, for the output DNAT too (both hooks jump
+    to it)."""
     try:
-        f = _fields(rule.get("expr", []))
+        f = _fields(rule.get("expr", []), family)
         if f.get("protocol") not in ("tcp", "udp") or "ports" not in f:
             return []
         lo, hi = f["ports"]
@@ -256,6 +284,8 @@ def parse_rule(chain: str, rule: dict) -> list[DnatRule | AcceptRule]:
             addr, to_port = _dnat_to(f, lo, hi, f["protocol"])
             pre = DnatRule("prerouting", f["protocol"], lo, hi, addr, to_port, f.get("iif"),
                            f.get("source"), comment)
+            if pre.family != family:
+                return []
             out = pre.forward().output_rule()
             rules: list[DnatRule | AcceptRule] = [pre]
             return rules + ([out] if out else [])
@@ -270,9 +300,9 @@ def parse_rule(chain: str, rule: dict) -> list[DnatRule | AcceptRule]:
     return []
 
 
-def _is_wiring(chain: str, rule: dict) -> bool:
+def _is_wiring(chain: str, rule: dict, family: int) -> bool:
     try:
-        f = _fields(rule.get("expr", []))
+        f = _fields(rule.get("expr", []), family)
     except Exception:
         return False
     want = {"prerouting": {"local": True, "jump": DNAT_CHAIN},
@@ -281,51 +311,64 @@ def _is_wiring(chain: str, rule: dict) -> bool:
     return want.get(chain) == f
 
 
+class _FamilyView:
+    """The bookkeeping of one address family while a ruleset is read."""
+
+    def __init__(self) -> None:
+        self.wired: set[str] = set()
+        self.hooked: dict[str, dict] = {}
+        self.order: list[tuple[bool, bool]] = []
+        self.foreign_chain_exists = False
+
+    def effective(self) -> bool:
+        """kvmnet's hooks are wired, and libvirt's FORWARD (if any) starts with our rule."""
+        wired = self.wired == set(BASE_CHAINS) and all(
+            self.hooked.get(name) == spec for name, spec in BASE_CHAINS.items())
+        return wired and (not self.foreign_chain_exists or shared_rule_first(self.order))
+
+
 class RulesetView:
-    """What kvmnet needs to know from one ``nft -j list ruleset``."""
+    """What kvmnet needs to know from one ``nft -j list ruleset``, both address
+    families (tables ``ip``/``ip6`` ``kvmnet`` and ``filter``)."""
 
     def __init__(self, ruleset: dict):
         self.rules: list[DnatRule | AcceptRule] = []
-        self.own_items: list[dict] = []                 # kvmnet's table, for snapshots
-        self.foreign_chain_exists = False
-        self.shared_rule_handles: list[int] = []
-        wired: set[str] = set()
-        hooked: dict[str, dict] = {}
-        order: list[tuple[bool, bool]] = []
+        self.own_items: list[dict] = []                 # kvmnet's tables, for snapshots
+        self.shared_rule_handles: dict[int, list[int]] = {}
+        self.own_tables: set[int] = set()               # families whose kvmnet table exists
+        fam = {family: _FamilyView() for family in FAMILIES}
         for item in ruleset.get("nftables", []):
             kind = next((k for k in ("table", "chain", "rule") if k in item), None)
             if kind is None:
                 continue
             obj = item[kind]
-            if obj.get("family") != FAMILY:
+            family = FAMILY_OF.get(obj.get("family"))
+            if family is None:
                 continue
+            v = fam[family]
             table = obj.get("name") if kind == "table" else obj.get("table")
             if kind == "chain" and (table, obj.get("name")) == (FOREIGN_TABLE, FOREIGN_CHAIN) \
                     and obj.get("hook") == "forward":
-                self.foreign_chain_exists = True
+                v.foreign_chain_exists = True
             if table == TABLE:
                 self.own_items.append(item)
+                self.own_tables.add(family)
                 if kind == "chain":
-                    hooked[obj.get("name")] = {k: obj.get(k) for k in ("type", "hook", "prio", "policy")}
+                    v.hooked[obj.get("name")] = {k: obj.get(k) for k in ("type", "hook", "prio", "policy")}
                 elif kind == "rule":
                     chain = obj.get("chain")
                     if chain in RULE_CHAINS:
-                        self.rules.extend(parse_rule(chain, obj))
-                    elif _is_wiring(chain, obj):
-                        wired.add(chain)
+                        self.rules.extend(parse_rule(chain, obj, family))
+                    elif _is_wiring(chain, obj, family):
+                        v.wired.add(chain)
             elif kind == "rule" and table == FOREIGN_TABLE and obj.get("chain") == FOREIGN_CHAIN:
                 comment = obj.get("comment")
                 jump = next((e["jump"].get("target") for e in obj.get("expr", []) if "jump" in e), None)
                 is_shared = comment == SHARED_RULE_COMMENT
                 if is_shared:
-                    self.shared_rule_handles.append(obj.get("handle"))
+                    self.shared_rule_handles.setdefault(family, []).append(obj.get("handle"))
                     self.own_items.append(item)
-                order.append((is_kvmnet_rule(comment, jump), is_shared))
-        self.wired = wired == set(BASE_CHAINS) and all(
-            hooked.get(name) == spec for name, spec in BASE_CHAINS.items())
-        self.shared_rule_first = shared_rule_first(order)
-
-    @property
-    def shared_rule_effective(self) -> bool:
-        """kvmnet's hooks are wired, and libvirt's FORWARD (if any) starts with our rule."""
-        return self.wired and ((not self.foreign_chain_exists) or self.shared_rule_first)
+                v.order.append((is_kvmnet_rule(comment, jump), is_shared))
+        self.foreign_chain_families = frozenset(f for f, v in fam.items() if v.foreign_chain_exists)
+        self.effective_families = frozenset(f for f, v in fam.items() if v.effective())
+        self.wired = {f: v.wired == set(BASE_CHAINS) for f, v in fam.items()}

@@ -2,7 +2,8 @@
 right after its first state write), a second apply, a destroy and a plan are each
 refused with one ``Error:`` line and change nothing; with ``-lock-timeout`` the
 second apply waits for the first and then has nothing left to do. Real iproute
-bridges in a throw-away namespace, the real CLI in subprocesses."""
+bridges in a throw-away namespace, the real CLI in subprocesses. The first apply runs
+with ``--parallelism=1``, so exactly one bridge exists while it is paused."""
 from __future__ import annotations
 
 import json
@@ -39,7 +40,7 @@ def test_second_run_is_refused_or_waits(ns, tmp_path):
                KVMNET_TEST_PAUSE_AFTER_WRITES="1", KVMNET_TEST_RESUME_FILE=str(resume))
     env.pop("KVMNET_STATE", None)
     first = subprocess.Popen([sys.executable, "-m", "kvmnet", "-C", str(cfg), "--state", str(state),
-                              "apply", "--auto-approve"], stdin=subprocess.DEVNULL,
+                              "apply", "--auto-approve", "--parallelism=1"], stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     waiter = None
     try:
@@ -56,7 +57,7 @@ def test_second_run_is_refused_or_waits(ns, tmp_path):
             errors = [ln for ln in e.splitlines() if ln.startswith("Error:")]
             assert rc == 1, (args, out, e)
             assert len(errors) == 1 and "lock" in errors[0].lower(), (args, e)
-            assert "apply --auto-approve (pid" in e     # names the holder
+            assert "apply --auto-approve --parallelism=1 (pid" in e     # names the holder
             assert "Traceback" not in e
         assert file_fingerprint(state) == before
         assert live(ns) == ["br-cc-a"]

@@ -33,17 +33,20 @@ OUTSIDE_HOST, OUTSIDE_CLIENT = "198.18.0.1", "198.18.0.2"
 
 # -- traffic: a small TCP/UDP server in the guest, a client anywhere ------------------
 # Each serves/asks once per call, with bounded lifetimes and timeouts; the reply names
-# the port the packet reached, so a test sees the DNAT's port mapping too.
+# the port the packet reached, so a test sees the DNAT's port mapping too. The server
+# answers IPv4 and IPv6 alike (test_forwards_ipv6.py uses these too).
 SERVER = r"""
 import socket, sys, threading, time
 life = float(sys.argv[1]); ports = [int(p) for p in sys.argv[2:]]
+def bound(kind, port):   # one dual-stack socket: IPv4 (as ::ffff:a.b.c.d) and IPv6
+    s = socket.socket(socket.AF_INET6, kind); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0); s.bind(("::", port)); return s
 def tcp(port):
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port)); s.listen(16)
+    s = bound(socket.SOCK_STREAM, port); s.listen(16)
     while True:
         c, _ = s.accept(); c.sendall(b"guest-tcp:%d" % port); c.close()
 def udp(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", port))
+    s = bound(socket.SOCK_DGRAM, port)
     while True:
         _, a = s.recvfrom(100); s.sendto(b"guest-udp:%d" % port, a)
 for p in ports:
@@ -59,7 +62,8 @@ try:
     if proto == "tcp":
         s = socket.create_connection((host, port), timeout=2); print(s.recv(100).decode())
     else:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1.5)
+        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(1.5)
         s.sendto(b"hi", (host, port)); print(s.recv(100).decode())
 except OSError as e:
     print("ERR:" + type(e).__name__)

@@ -191,3 +191,25 @@ def test_check_missing_domain_and_exactly_one_source(guests, prov):
         ("queues", 'queues (vhost multiqueue) needs model = "virtio"')]
     with pytest.raises(ProviderError, match='domain "ghost" does not exist'):
         apply(prov, "create", None, nic(domain="ghost"))
+
+
+def test_nics_of_one_domain_changed_from_several_threads_keep_every_mark(guests, prov):
+    # the engine runs up to 4 libvirt changes at once; a domain's NIC marks are one
+    # metadata element, so NIC changes of one domain must not interleave
+    from concurrent.futures import ThreadPoolExecutor
+    macs = [f"52:54:00:77:10:{i:02x}" for i in range(4)]
+    wanted = [nic(domain="g-off", bridge=BR2, network=None, mac=m) for m in macs]
+    with ThreadPoolExecutor(4) as pool:
+        made = list(pool.map(lambda i: apply(prov, "create", None, wanted[i], f"nic_attachment.n{i}"),
+                             range(4)))
+    try:
+        live = prov.read("nic_attachment", [])
+        for i, m in enumerate(macs):
+            obj = live[f"g-off/{m}"]
+            assert obj.mark is not None and obj.mark.address == f"nic_attachment.n{i}", obj.mark
+    finally:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda i: apply(prov, "delete", made[i], None, f"nic_attachment.n{i}"), range(4)))
+    inactive = dom_xml(guests, "g-off", inactive=True)
+    assert not any(m in inactive for m in macs)
+    assert not any(f"g-off/{m}" in prov.read("nic_attachment", []) for m in macs)

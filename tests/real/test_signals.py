@@ -2,7 +2,9 @@
 in progress, records it, ends the history entry ``interrupted`` and exits 128+N with
 one ``Error:`` line. Real iproute bridges in a throw-away namespace, the real CLI in
 a subprocess; the signal comes from the test while the walk is paused right after
-its first state write (``engine/walk.py`` ``pause_point``)."""
+its first state write (``engine/walk.py`` ``pause_point``). The exact step
+boundaries are checked with ``--parallelism=1``; with the default, the change that
+was already running when the signal came finishes and is recorded too."""
 from __future__ import annotations
 
 import json
@@ -70,7 +72,7 @@ def setup(ns, tmp_path):
 
 def test_sigint_during_apply_stops_after_the_step_and_records_it(setup, ns):
     cfg, state = setup
-    rc, out, err = signalled(cfg, state, signal.SIGINT, "apply", "--auto-approve")
+    rc, out, err = signalled(cfg, state, signal.SIGINT, "apply", "--auto-approve", "--parallelism=1")
     assert rc == 130, out + err
     errors = [ln for ln in err.splitlines() if ln.startswith("Error:")]
     assert errors == [errors[0]] and errors[0].startswith("Error: interrupted by SIGINT")
@@ -93,7 +95,7 @@ def test_sigterm_during_destroy_exits_143_and_the_state_keeps_the_rest(setup, ns
     cfg, state = setup
     rc, out, err = run_kvmnet(cfg, "apply", "--auto-approve", state=state)
     assert rc == 0, out + err
-    rc, out, err = signalled(cfg, state, signal.SIGTERM, "destroy", "--auto-approve")
+    rc, out, err = signalled(cfg, state, signal.SIGTERM, "destroy", "--auto-approve", "--parallelism=1")
     assert rc == 143, out + err
     assert "Error: interrupted by SIGTERM" in err and "Traceback" not in err
     assert out.count("Destruction complete") == 1
@@ -103,3 +105,19 @@ def test_sigterm_during_destroy_exits_143_and_the_state_keeps_the_rest(setup, ns
     rc, out, err = run_kvmnet(cfg, "destroy", "--auto-approve", state=state)
     assert rc == 0, out + err
     assert live(ns) == [] and open_state(state).read().instances == {}
+
+
+def test_sigint_during_a_parallel_apply_records_every_step_that_ran(setup, ns):
+    # default parallelism: the next change may already run while the first one's state
+    # is written; it finishes and is recorded, nothing new starts
+    cfg, state = setup
+    rc, out, err = signalled(cfg, state, signal.SIGINT, "apply", "--auto-approve")
+    assert rc == 130, out + err
+    errors = [ln for ln in err.splitlines() if ln.startswith("Error:")]
+    assert errors == [errors[0]] and errors[0].startswith("Error: interrupted by SIGINT")
+    assert "not started: " in errors[0] and "Traceback" not in err
+    recorded = sorted(open_state(state).read().instances)
+    assert 1 <= len(recorded) < len(BRIDGES)
+    assert live(ns) == sorted(f"br-sig-{a.split('.')[1]}" for a in recorded)
+    assert out.count("Creation complete") == len(recorded)
+    assert last_history(state).status == "interrupted"
