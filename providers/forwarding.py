@@ -38,6 +38,7 @@ from kvmnet.sdk.ownership import Mark, parse_mark
 from kvmnet.sdk.values import contains_unknown
 from kvmnet.sdk.provider import Change, LiveObject, Provider, ProviderError, Result
 from kvmnet.providers import timeouts
+from kvmnet.sdk.killpoints import hit as kill_point
 
 PROTOCOLS = ("tcp", "udp")
 # Comment on the one rule kvmnet places in a chain it does not own (libvirt's
@@ -467,7 +468,9 @@ class ForwardingProvider(Provider):
             return
         view = self._load()
         wanted, outcome = forwards_after(self._live(view), changes)
+        kill_point(f"{self.name}.rules-write")
         self._write(sorted(wanted.values(), key=lambda f: (f.protocol, f.host_lo)), view)
+        kill_point(f"{self.name}.rules-written")
         # read back: a change the backend accepted but that is not live is an error
         missing = sorted(set(wanted) - set(self._live(self._load())))
         if missing:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from kvmnet.state.backend import LockHolder, StateBackend, StateError, StateWriter
+from kvmnet.state.intents import Intent, delete_intent, insert_intents, select_intents
 from kvmnet.state.lock import FileLock, FileLockManager
 from kvmnet.state.records import (
     HISTORY_FIELDS, HISTORY_JSON_FIELDS, HistoryEntry, InstanceRecord, StateSnapshot,
@@ -228,6 +229,26 @@ class SqliteState(StateBackend):
     def __repr__(self) -> str:
         return f"SqliteState({self.path!r})"
 
+    # -- intents (see kvmnet.state.intents) -------------------------------------------
+    def record_intents(self, intents: list[Intent]) -> list[int]:
+        with self.transaction() as w:
+            conn = w._begin()
+            try:
+                return insert_intents(conn, intents)
+            except sqlite3.DatabaseError as e:
+                raise StateError(f"cannot write state {self.path}: {e}") from None
+
+    def open_intents(self) -> list[Intent]:
+        conn = self._read_connection()
+        if conn is None:
+            return []
+        try:
+            return select_intents(conn)
+        except sqlite3.DatabaseError as e:
+            raise StateError(f"cannot read state {self.path}: {e}") from None
+        except ValueError as e:
+            raise StateError(f"state {self.path} is damaged: {e}") from None
+
 
 def _ensure_schema(db: Any) -> None:
     """Create the tables when missing, in one transaction (a crash here leaves a
@@ -353,6 +374,10 @@ class SqliteWriter(StateWriter):
                            (*values.values(), entry_id))
         if cur.rowcount == 0:
             raise StateError(f"no history entry {entry_id}")
+
+    # -- intents (see kvmnet.state.intents) -----------------------------------------
+    def close_intent(self, intent_id: int) -> bool:
+        return delete_intent(self._begin(), intent_id)
 
     # -- end -------------------------------------------------------------------------
     def _commit(self) -> None:

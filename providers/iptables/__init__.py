@@ -16,6 +16,9 @@ from kvmnet.providers import netns as ns
 from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.forwarding import FAMILIES, Forward, ForwardingProvider
 from kvmnet.providers.iptables.rules import RESTORE, SAVE, FamilyViews, parse_save, restore_text
+from kvmnet.sdk.killpoints import register as register_kill_points
+
+register_kill_points("iptables", "iptables.rules-write", "iptables.rules-written")
 
 
 class IptablesProvider(ForwardingProvider):

@@ -6,8 +6,10 @@ dispatches and turns the engine's calls into theirs.
 """
 from __future__ import annotations
 
+import random
 import threading
 import functools
+import uuid
 from typing import Iterable
 
 from kvmnet.sdk.ownership import parse_mark
@@ -35,6 +37,10 @@ def _libvirt_errors(method):
                 raise self._error(e) from e
             raise
     return wrapper
+def random_mac() -> str:
+    """A MAC in QEMU's locally administered 52:54:00 range, as libvirt picks them."""
+    rnd = random.SystemRandom()
+    return "52:54:00:" + ":".join(f"{rnd.randrange(256):02x}" for _ in range(3))
 
 
 class LibvirtProvider(Provider):
@@ -150,6 +156,29 @@ class LibvirtProvider(Provider):
         return networks.not_in_place(before, after)
 
     # -- changes ----------------------------------------------------------------------
+    def identify(self, change) -> dict:
+        """A network gets its UUID from kvmnet (put into the XML at define); a NIC
+        whose config leaves the MAC out gets a random 52:54:00:xx:xx:xx."""
+        after = change.after
+        if change.type == "network":
+            after["uuid"] = str(uuid.uuid4())
+            return {"attrs": {"uuid": after["uuid"], "active": after.get("active") is not False}}
+        if change.type == "nic_attachment" and not after.get("mac"):
+            after["mac"] = random_mac()
+            return {"attrs": {"mac": after["mac"]}}
+        return {}
+
+    @_libvirt_errors
+    def discard(self, rtype: str, identity: dict) -> None:
+        id, chosen = identity.get("id"), identity.get("attrs") or {}
+        if not isinstance(id, str):
+            return
+        if rtype == "network" and isinstance(chosen.get("uuid"), str):
+            networks.discard(self.conn, id, chosen["uuid"])
+        elif rtype == "nic_attachment":
+            domain, mac = nics.split_id(id)
+            nics.discard(self.conn, domain, mac)
+
     @_libvirt_errors
     def create(self, rtype: str, address: str, after: dict, mark: str) -> tuple[dict, dict]:
         if rtype == "network":

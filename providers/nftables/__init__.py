@@ -17,6 +17,9 @@ from kvmnet.providers import netns as ns
 from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.forwarding import Forward, ForwardingProvider
 from kvmnet.providers.nftables.rules import RulesetView, transaction
+from kvmnet.sdk.killpoints import register as register_kill_points
+
+register_kill_points("nftables", "nftables.rules-write", "nftables.rules-written")
 
 
 class NftablesProvider(ForwardingProvider):

@@ -22,9 +22,12 @@ from kvmnet.sdk.values import is_unknown
 from kvmnet.providers.formats import sysctl_key_problem
 from kvmnet.sdk.provider import LiveObject, Provider, ProviderError
 from kvmnet.providers import timeouts
-from kvmnet.providers.killpoint import kill_point
 from kvmnet.providers.sysctl import persist, procsys
 from kvmnet.providers.sysctl.keys import join_id, normalise, split_id
+from kvmnet.sdk.killpoints import hit as kill_point, register as register_kill_points
+
+register_kill_points("sysctl", "sysctl.originals-recorded", "sysctl.values-written",
+                     "sysctl.persist-written", "sysctl.restored")
 
 DEFAULT_PERSIST_DIR = "/etc/sysctl.d"
 
@@ -143,13 +146,24 @@ class SysctlProvider(Provider):
         return problems
 
     # -- changes ------------------------------------------------------------------------
+    def identify(self, change) -> dict:
+        """The keys' values before the create: an interrupted create is rolled back
+        to them (:meth:`discard`), whether or not its persist file was written."""
+        return {"parts": {"original": self._read(normalise(change.after["settings"]))}}
+
+    def discard(self, rtype: str, identity: dict) -> None:
+        original = (identity.get("parts") or {}).get("original")
+        if isinstance(original, dict):
+            self._restore({str(k): str(v) for k, v in original.items()})
+
     def create(self, rtype: str, address: str, after: dict, mark: str) -> tuple[dict, dict]:
         """Originals read, recorded in the persist file, and only then values written."""
         desired = normalise(after["settings"])
         original = self._read(desired)
         previous = self._record(address, after, desired, mark, original)
-        kill_point("sysctl", "originals-recorded")
+        kill_point("sysctl.originals-recorded")
         self._write_or_undo(desired, undo=original, path=self._path(address), text=previous)
+        kill_point("sysctl.values-written")
         return self._attrs_now(desired, after), {"original": original}
 
     def update(self, rtype: str, address: str, before: dict, after: dict,
@@ -164,20 +178,21 @@ class SysctlProvider(Provider):
         leaving = sorted((before_keys | set(original)) - set(desired))
         # the new keys' originals are recorded (the leaving keys' kept) before any write
         previous = self._record(address, after, desired, mark, original)
-        kill_point("sysctl", "originals-recorded")
+        kill_point("sysctl.originals-recorded")
         restore = {k: original.pop(k) for k in leaving if k in original}
         self._restore(restore)
         changed = {k: v for k, v in desired.items() if live[k] != v}
         self._write_or_undo(changed, undo={k: live[k] for k in changed},
                             path=self._path(address), text=previous)
+        kill_point("sysctl.values-written")
         if restore:
-            kill_point("sysctl", "values-written")
             self._record(address, after, desired, mark, original)
+            kill_point("sysctl.persist-written")
         return self._attrs_now(desired, after), {"original": original}
 
     def delete(self, rtype: str, address: str, before: dict, private: dict) -> None:
         self._restore(dict((private or {}).get("original") or {}))
-        kill_point("sysctl", "originals-restored")
+        kill_point("sysctl.restored")
         persist.remove(self._path(address))
         self._remove_legacy(address)
 

@@ -3,9 +3,10 @@ six-resource apply (real sysctls in a throw-away network namespace, the real CLI
 subprocesses), then plan and apply again.
 
 The kill points are exact through the walk's test hook (``engine/walk.py``
-``crash_point``: ``KVMNET_TEST_KILL_AFTER_WRITES=N`` / ``KVMNET_TEST_KILL_BEFORE_WRITE=N``),
-and one kill comes from the test itself, at whatever moment it sees the state's
-serial move.
+``crash_point``: ``KVMNET_TEST_KILL_AFTER_WRITES=N`` / ``KVMNET_TEST_KILL_BEFORE_WRITE=N``)
+or a provider's kill point (``KVMNET_KILL_AT=NAME:N``, kvmnet.sdk.killpoints), and
+one kill comes from the test itself, at whatever moment it sees the state's serial
+move. Every provider's every kill point is in tests/faults/test_kill_points.py.
 """
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ def converge(env: Env, left: int) -> None:
     assert integrity(env) == "ok"
 
 
-def killed_apply(env: Env, variable: str, n: int) -> None:
+def killed_apply(env: Env, variable: str, n: int | str) -> None:
     rc, out, err = env.k("apply", "--auto-approve", env={variable: str(n)})
     assert rc == -signal.SIGKILL, out + err
     assert integrity(env) == "ok"
@@ -188,3 +189,22 @@ def test_sigkill_sent_by_the_test_at_whatever_point_it_lands(env):
     assert to_create.isdisjoint(in_state | marked)
     assert in_state | marked | to_create == {f"sysctl_profile.{n}" for n in NAMES}
     converge(env, len(to_create))
+
+
+def test_killed_between_the_values_and_their_persist_file_the_create_is_rolled_back(env):
+    """p3's value is written but its persist file (which records the value from
+    before kvmnet) is not: the open intent kept that value, so the next apply puts
+    it back before creating p3 afresh, and destroying p3 restores it, not ours."""
+    key, value = KEYS["p3"]
+    default = env.get(key)
+    killed_apply(env, "KVMNET_KILL_AT", "sysctl.values-written:3")
+    assert env.get(key) == str(value) and not env.conf("p3").exists()
+    plan = plan_json(env)
+    assert not plan["errors"], plan["errors"]
+    assert "sysctl_profile.p3" in creates(plan)
+    rc, out, err = env.k("apply", "--auto-approve")
+    assert rc == 0, out + err
+    assert "sysctl_profile.p3: an interrupted create was rolled back" in err
+    assert "Resources: 4 added, 0 changed, 0 destroyed." in out
+    env.ok("destroy", "--auto-approve", "--target", "sysctl_profile.p3")
+    assert env.get(key) == default

@@ -32,7 +32,7 @@ def _profile(name="p", value=1111, persist_=True, key=SOMAXCONN, extra=""):
 def test_killed_after_the_originals_are_recorded_destroy_restores_them(env, persist_):
     original = env.get(SOMAXCONN)
     env.write(_profile(persist_=persist_))
-    rc, out, err = env.k("apply", "--auto-approve", env={"KVMNET_TEST_KILL_AT": "sysctl:originals-recorded"})
+    rc, out, err = env.k("apply", "--auto-approve", env={"KVMNET_KILL_AT": "sysctl.originals-recorded:1"})
     assert rc == -signal.SIGKILL, out + err
     # nothing written yet, nothing in the state; the record is on disk
     assert env.get(SOMAXCONN) == original
@@ -56,7 +56,7 @@ def test_killed_after_the_values_of_an_update_the_leaving_keys_original_is_kept(
               f'  settings = {{ "{SOMAXCONN}" = 1111, "{FIN}" = 33 }}\n}}\n')
     env.ok("apply", "--auto-approve")
     env.write(_profile(value=2222))          # FIN leaves the profile: its original goes back
-    rc, out, err = env.k("apply", "--auto-approve", env={"KVMNET_TEST_KILL_AT": "sysctl:values-written"})
+    rc, out, err = env.k("apply", "--auto-approve", env={"KVMNET_KILL_AT": "sysctl.values-written:1"})
     assert rc == -signal.SIGKILL, out + err
     assert env.get(FIN) == original[FIN] and env.get(SOMAXCONN) == "2222"
     env.ok("apply", "--auto-approve")
