@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 
 from kvmnet.sdk.ownership import Mark, parse_mark
-from kvmnet.sdk.files import atomic_write
+from kvmnet.sdk.files import atomic_write, remove_leftovers
 
 PREFIX = "90-kvmnet-"
 SUFFIX = ".conf"
@@ -163,12 +163,15 @@ def read(path: str) -> PersistFile | None:
 
 
 def write(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, mode 0644."""
+    """Write ``text`` to ``path`` atomically, mode 0644 (temp files a killed run
+    left for it are removed first)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    remove_leftovers(path)
     atomic_write(path, text, 0o644)
 
 
 def remove(path: str) -> None:
+    remove_leftovers(path)
     try:
         os.unlink(path)
     except FileNotFoundError:
