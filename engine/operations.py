@@ -174,7 +174,9 @@ class Outcome:
 
 
 def snapshot_before(plan: Plan, providers) -> dict:
-    """What providers save about the objects this apply is about to change."""
+    """What providers save about the objects this apply is about to change (a
+    provider that cannot say records its error instead; a bug is raised)."""
+    from kvmnet.sdk.provider import ProviderError
     out: dict = {}
     by: dict = {}
     for c in plan.changes:
@@ -183,7 +185,7 @@ def snapshot_before(plan: Plan, providers) -> dict:
     for (pname, rtype), ids in by.items():
         try:
             snap = providers.get(pname).snapshot(rtype, ids)
-        except Exception as e:   # noqa: BLE001 - a snapshot is best effort; never blocks the apply
+        except ProviderError as e:   # a snapshot is best effort; never blocks the apply
             snap = {"error": str(e)}
         if snap:
             out[f"{pname}/{rtype}"] = snap

@@ -151,8 +151,13 @@ class ProviderSet:
         return list(self.instances.items())
 
     def close(self) -> None:
+        """Close every instance; a provider's own errors on close are its to handle,
+        so anything escaping one is a bug: raised once all are closed."""
+        first: BaseException | None = None
         for p in self.instances.values():
             try:
                 p.close()
-            except Exception:
-                pass
+            except Exception as e:   # re-raised below, after the others are closed
+                first = first or e
+        if first is not None:
+            raise first

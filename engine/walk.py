@@ -36,6 +36,10 @@ from kvmnet.engine.resources import TYPES, canonical, identity, with_defaults
 from kvmnet.engine.timings import NULL, Timings
 from kvmnet.sdk.values import UNKNOWN, contains_unknown
 from kvmnet.sdk.ownership import format_mark
+from kvmnet.sdk.killpoints import hit as kill_point, register as register_kill_points
+
+register_kill_points("walk", "walk.intents-recorded", "walk.provider-returned",
+                     "walk.state-written")
 
 
 DEFAULT_PARALLELISM = 10    # changes in flight at once, as Terraform's -parallelism
@@ -278,6 +282,11 @@ class Walk:
         for c in self.plan.resource_changes:
             if c.private and c.address not in self.private:
                 self.private[c.address] = dict(c.private)
+        # intents left open by an interrupted run and adopted by the plan: closed
+        # with the state write that records their instance
+        self.intents: dict[str, list[int]] = defaultdict(list)
+        for it in self.backend.open_intents():
+            self.intents[it.address].append(it.id)
         self._forget_vanished(snap)
         self._keep_refreshed(snap)
         try:
@@ -323,7 +332,11 @@ class Walk:
                 if old is None or old.attrs != rec.attrs:
                     recs.append(rec)
         if recs:
-            self._write(lambda w: [w.put(r) for r in recs])
+            def write(w) -> None:
+                for r in recs:
+                    w.put(r)
+                    self._close_intents(w, r.address)
+            self._write(write)
 
     def _run_phase(self, steps: list[tuple[Step, set]]) -> None:
         """Run one phase (deletes, or creates and updates) on the scheduler: each
@@ -360,7 +373,7 @@ class Walk:
     def _prepare(self, s: Step) -> None:
         """Build the provider's Change for a step that is about to start."""
         from kvmnet.engine.schedule import Refused
-        from kvmnet.sdk.provider import Change
+        from kvmnet.sdk.provider import Change, ProviderError
         c = s.change
         try:
             if s.action == "delete":
@@ -372,9 +385,13 @@ class Walk:
             raise Refused(str(e)) from e
         before = c.before if s.action != "create" else None
         private = dict(self.private.get(c.address, {})) if s.action != "create" else {}
-        self._changes[c.address] = Change(action=s.action, type=c.type, address=c.address, before=before,
-                                          after=after, private=private,
-                                          mark=format_mark(self._mark_lineage(), c.address))
+        change = Change(action=s.action, type=c.type, address=c.address, before=before,
+                        after=after, private=private, mark=format_mark(self._mark_lineage(), c.address))
+        try:
+            self._record_intent(self.providers.get(c.provider), change, c)
+        except ProviderError as e:
+            raise Refused(str(e)) from e
+        self._changes[c.address] = change
         self.on_event(c.address, s.action, "start")
 
     def _call(self, provider, jobs) -> tuple[list, BaseException | None]:
@@ -428,16 +445,40 @@ class Walk:
         assert self.lineage is not None   # the first write assigns it
         return self.lineage
 
+    # -- intents (kvmnet.engine.reconcile settles those a crash leaves open) ---------
+    def _record_intent(self, provider, change, rc: ResourceChange) -> None:
+        """Fix the change's identity and commit its intent before the provider runs
+        (in the walk's thread, like every state write)."""
+        from kvmnet.state import Intent
+        ident = dict(provider.identify(change)) if change.action == "create" else {}
+        live_id = identity(change.type, change.after) if change.action == "create" else rc.id
+        ident.update(id=live_id, mark=change.mark, exclusive=TYPES[change.type].exclusive)
+        [iid] = self.backend.record_intents([Intent(change.address, change.action, change.type,
+                                                    rc.provider, ident)])
+        self.intents[change.address].append(iid)
+        kill_point("walk.intents-recorded")
+
+    def _close_intents(self, w, address: str) -> None:
+        for iid in self.intents.pop(address, []):
+            w.close_intent(iid)
+
     def _commit(self, result, c: ResourceChange) -> None:
         action = result.change.action
         nth = len(self.report.done) + 1
         crash_point("KVMNET_TEST_KILL_BEFORE_WRITE", nth)
-        if action == "delete":
-            self._write(lambda w: w.remove(c.address))
-        else:
-            rec = self._record(c, result.attrs or {}, result.private)
-            self._write(lambda w: w.put(rec))
+        kill_point("walk.provider-returned")
+        rec = None if action == "delete" else self._record(c, result.attrs or {}, result.private)
+
+        def write(w) -> None:
+            if rec is None:
+                w.remove(c.address)
+            else:
+                w.put(rec)
+            self._close_intents(w, c.address)
+        self._write(write)
+        if rec is not None:
             self.values[_resource_of(c.address)][c.key] = rec.attrs
+        kill_point("walk.state-written")
         crash_point("KVMNET_TEST_KILL_AFTER_WRITES", nth)
         self.private[c.address] = dict(result.private or {})
         self.report.done.append((c.address, action))

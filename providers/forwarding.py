@@ -37,6 +37,8 @@ from kvmnet.sdk.doctor import Check, Managed, failed, in_netns, passed
 from kvmnet.sdk.ownership import Mark, parse_mark
 from kvmnet.sdk.values import contains_unknown
 from kvmnet.sdk.provider import Change, LiveObject, Provider, ProviderError, Result
+from kvmnet.providers import timeouts
+from kvmnet.sdk.killpoints import hit as kill_point
 
 PROTOCOLS = ("tcp", "udp")
 # Comment on the one rule kvmnet places in a chain it does not own (libvirt's
@@ -413,13 +415,18 @@ class ForwardingProvider(Provider):
     transactional = True
     config_schema = {
         "type": "object",
-        "properties": {"netns": {"type": "string"}},
+        "properties": {"netns": {"type": "string"}, "timeout": timeouts.SCHEMA},
         "additionalProperties": False,
     }
 
     @property
     def netns(self) -> str | None:
         return self.config.get("netns")
+
+    @property
+    def timeout(self) -> float:
+        """Seconds each ``nft``/``iptables`` command may take (``providers/timeouts.py``)."""
+        return timeouts.timeout_of(self.config)
 
     def _load(self):
         raise NotImplementedError
@@ -461,7 +468,9 @@ class ForwardingProvider(Provider):
             return
         view = self._load()
         wanted, outcome = forwards_after(self._live(view), changes)
+        kill_point(f"{self.name}.rules-write")
         self._write(sorted(wanted.values(), key=lambda f: (f.protocol, f.host_lo)), view)
+        kill_point(f"{self.name}.rules-written")
         # read back: a change the backend accepted but that is not live is an error
         missing = sorted(set(wanted) - set(self._live(self._load())))
         if missing:

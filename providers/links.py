@@ -20,17 +20,21 @@ attributes into netlink steps, is a pure function here; the side effects are in
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from kvmnet.sdk.ownership import parse_mark
 from kvmnet.sdk.provider import Consumer, LiveObject, ProviderError
-from kvmnet.providers.netns import command, netns_path
+from kvmnet.providers.netns import command, netns_path, timed_out
+from kvmnet.providers.timeouts import DEFAULT
+from kvmnet.sdk.killpoints import hit as kill_point, register as register_kill_points
 
 LINK_TYPES = ("bridge", "vlan")
 TAP_KINDS = ("tun",)          # a VM's vnetN tap (libvirt); never a configured port
@@ -354,8 +358,10 @@ def result_attrs(rtype: str, desired: dict) -> dict:
 # side effects: reading through ``ip -j``
 # --------------------------------------------------------------------------
 
-def _run_parallel(netns: str | None, jobs: list[tuple[list[str], str]]) -> list[str]:
-    """Run ``ip`` batch jobs side by side in ``netns``; their stdout, in order."""
+def _run_parallel(netns: str | None, jobs: list[tuple[list[str], str]],
+                  timeout: float = DEFAULT) -> list[str]:
+    """Run ``ip`` batch jobs side by side in ``netns``; their stdout, in order. A job
+    still running ``timeout`` seconds after the start is killed (all of them are)."""
     procs = []
     for argv, script in jobs:
         try:
@@ -364,10 +370,20 @@ def _run_parallel(netns: str | None, jobs: list[tuple[list[str], str]]) -> list[
         except FileNotFoundError as e:
             raise ProviderError(f"{argv[0]}: command not found (iproute2 is needed)") from e
         procs.append((p, script))
+    deadline = time.monotonic() + timeout
     outs = []
-    for p, script in procs:
-        out, _err = p.communicate(script)
-        outs.append(out)
+    try:
+        for (argv, _), (p, script) in zip(jobs, procs, strict=True):
+            try:
+                out, _err = p.communicate(script, timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                raise timed_out(argv, timeout) from None
+            outs.append(out)
+    finally:
+        for p, _ in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     return outs
 
 
@@ -375,7 +391,8 @@ def _run_parallel(netns: str | None, jobs: list[tuple[list[str], str]]) -> list[
 _DETAIL_KINDS = {"bridge": ("bridge", "tun"), "vlan": ("vlan",), None: ("bridge", "vlan", "tun")}
 
 
-def read_table(netns: str | None, name: str | None = None, rtype: str | None = None) -> LinkTable:
+def read_table(netns: str | None, name: str | None = None, rtype: str | None = None,
+               timeout: float = DEFAULT) -> LinkTable:
     """The live links, addresses and routes: all of them (with details for the
     kinds ``rtype`` needs), or those of one link ``name`` (itself, its ports, its
     addresses and routes).
@@ -392,7 +409,7 @@ def read_table(netns: str | None, name: str | None = None, rtype: str | None = N
         # not "route show dev NAME": ip leaves "dev" out of records filtered by it
         rest = f"addr show dev {name}\nroute show table main\n"
     outs = _run_parallel(netns, [(["ip", "-j", "-d", "-force", "-batch", "-"], details),
-                                 (["ip", "-j", "-force", "-batch", "-"], rest)])
+                                 (["ip", "-j", "-force", "-batch", "-"], rest)], timeout)
     return parse_table(outs)
 
 
@@ -486,13 +503,21 @@ class Netlink:
         msg = self._do(f"interface {ifname}", self.ipr.link, "get", ifname=ifname)
         return msg[0]["index"]
 
-    def add_bridge(self, name: str, opts: dict) -> int:
-        return self._add(f"create bridge {name}", ifname=name, kind="bridge", state="up", **opts)
+    def add_bridge(self, name: str, opts: dict, ifname: str | None = None) -> int:
+        """A new bridge ``name``, down, created as ``ifname`` (default: ``name``;
+        see :meth:`LinkManager.create`)."""
+        return self._add(f"create bridge {name}", ifname=ifname or name, kind="bridge", **opts)
 
-    def add_vlan(self, name: str, parent: str, vid: int) -> int:
+    def add_vlan(self, name: str, parent: str, vid: int, ifname: str | None = None) -> int:
+        """A new vlan ``name``, down, created as ``ifname`` (default: ``name``)."""
         parent_index = self.index(parent)
-        return self._add(f"create vlan {name}", ifname=name, kind="vlan", link=parent_index,
-                         vlan_id=int(vid), state="up")
+        return self._add(f"create vlan {name}", ifname=ifname or name, kind="vlan",
+                         link=parent_index, vlan_id=int(vid))
+
+    def name_and_mark(self, index: int, what: str, **kw) -> None:
+        """Rename link ``index``, set its alias (and MTU, state) in one RTM_NEWLINK:
+        the link gets its name and its mark together or not at all."""
+        self._do(what, self.ipr.link, "set", index=index, **kw)
 
     def set_link(self, name: str, **kw) -> None:
         self._do(f"set {name}", self.ipr.link, "set", ifname=name, **kw)
@@ -538,26 +563,47 @@ class Netlink:
         self._route("del", index, route)
 
 
+LINK_KILL_POINTS = ("link-create", "link-created", "link-named", "link-configured",
+                    "link-update", "link-updated", "link-delete", "link-deleted")
+
+
+def register_link_kill_points(owner: str) -> None:
+    """The kill points of :class:`LinkManager`, under the provider that uses it."""
+    register_kill_points(owner, *(f"{owner}.{p}" for p in LINK_KILL_POINTS))
+
+
+def temp_name(mark: str) -> str:
+    """The name a link is created under before it gets its own name and mark at
+    once: fixed by the mark (one per instance), so an intent can name it."""
+    return "kvt" + hashlib.sha256(mark.encode()).hexdigest()[:12]
+
+
 class LinkManager:
     """Read, create, update and delete bridges and vlans in one namespace.
 
     This is the whole live side of the ``iproute`` provider, and the live side of the
-    ``netplan`` provider when ``apply = true``.
+    ``netplan`` provider when ``apply = true``; ``owner`` (that provider's name)
+    prefixes the kill points.
     """
 
-    def __init__(self, netns: str | None = None):
+    def __init__(self, netns: str | None = None, timeout: float = DEFAULT, owner: str = "iproute"):
         self.netns = netns
+        self.timeout = timeout      # for each ``ip`` read; netlink calls go to the kernel
         self.nl = Netlink(netns)
+        self.owner = owner
+
+    def _kill_point(self, point: str) -> None:
+        kill_point(f"{self.owner}.{point}")
 
     def close(self) -> None:
         self.nl.close()
 
     # -- reading ----------------------------------------------------------
     def table(self, name: str | None = None) -> LinkTable:
-        return read_table(self.netns, name)
+        return read_table(self.netns, name, timeout=self.timeout)
 
     def read(self, rtype: str, ids: Iterable[str]) -> dict[str, LiveObject]:
-        return live_objects(rtype, read_table(self.netns, rtype=rtype), ids)
+        return live_objects(rtype, read_table(self.netns, rtype=rtype, timeout=self.timeout), ids)
 
     def consumers(self, rtype: str, attrs: dict) -> list[Consumer]:
         name = attrs.get("name")
@@ -570,21 +616,42 @@ class LinkManager:
 
     # -- changing -----------------------------------------------------------
     def create(self, rtype: str, attrs: dict, mark: str) -> dict:
+        """Create the link down under :func:`temp_name`, then give it its name and
+        its mark and bring it up in one step (the kernel ignores IFLA_IFALIAS on
+        create), then configure it. Whatever a crash interrupts, a link named ``name``
+        carries the mark; a link left under the temporary name is removed by
+        :meth:`discard`."""
         name = attrs["name"]
+        temp = temp_name(mark) if mark else name
+        self._kill_point("link-create")
         if rtype == "bridge":
-            index = self.nl.add_bridge(name, bridge_options(attrs))
+            index = self.nl.add_bridge(name, bridge_options(attrs), ifname=temp)
         else:
-            index = self.nl.add_vlan(name, attrs["link"], attrs["id"])
-        # the kernel ignores IFLA_IFALIAS on create: the mark takes one more step, and
-        # the mtu with it (set through the bridge's own ndo it sticks: no auto-adjust
-        # down to the ports' MTU)
-        extra = {"mtu": int(attrs["mtu"])} if attrs.get("mtu") is not None else {}
-        self.nl.set_link(name, ifalias=mark, **extra)
+            index = self.nl.add_vlan(name, attrs["link"], attrs["id"], ifname=temp)
+        self._kill_point("link-created")
+        # the mtu goes with the mark (set through the bridge's own ndo it sticks: no
+        # auto-adjust down to the ports' MTU); the kernel renames before it applies
+        # the flags, so the link comes up in the same message
+        extra: dict[str, Any] = {"mtu": int(attrs["mtu"])} if attrs.get("mtu") is not None else {}
+        if mark:
+            extra["ifalias"] = mark
+        if temp != name:
+            extra["ifname"] = name
+        self.nl.name_and_mark(index, f"create {rtype} {name}", state="up", **extra)
+        self._kill_point("link-named")
         live: dict[str, Any] = {"interfaces": [], "addresses": [], "routes": [], "mtu": attrs.get("mtu")}
         edits = link_edits(rtype, live, mark, attrs, mark)
         edits.bridge_opts = {}
         self._apply_edits(name, index, edits)
+        self._kill_point("link-configured")
         return result_attrs(rtype, attrs)
+
+    def discard(self, identity: dict) -> None:
+        """Remove the link an interrupted create left under its temporary name."""
+        temp = (identity.get("parts") or {}).get("temp")
+        if isinstance(temp, str) and temp.startswith("kvt"):
+            if temp in self.table(temp).links:
+                self.nl.delete(temp)
 
     def update(self, rtype: str, before: dict, after: dict, mark: str) -> dict:
         name = after["name"]
@@ -596,7 +663,9 @@ class LinkManager:
         edits = link_edits(rtype, live_attrs(rtype, table, name), link.alias, after, mark)
         if not edits.empty():
             assert link.index is not None     # `ip -j link` always reports ifindex
+            self._kill_point("link-update")
             self._apply_edits(name, link.index, edits)
+            self._kill_point("link-updated")
         return result_attrs(rtype, after)
 
     def delete(self, rtype: str, before: dict) -> None:
@@ -604,9 +673,11 @@ class LinkManager:
         table = self.table(name)
         if name not in table.links:
             return   # already gone: the goal is reached
+        self._kill_point("link-delete")
         for port in table.ports(name):
             self.nl.release(port)
         self.nl.delete(name)
+        self._kill_point("link-deleted")
 
     def _apply_edits(self, name: str, index: int, e: LinkEdits) -> None:
         """Apply steps in an order the kernel accepts: settings, ports, MTU (after

@@ -2,17 +2,20 @@
 
 Shared by every host-level provider: a subprocess argument list prefixed with
 ``nsenter --net=/run/netns/NAME`` (never a shell), and a thread that has entered the
-namespace for code that must run there (reading and writing /proc/sys).
+namespace for code that must run there (reading and writing /proc/sys). Both
+give up after a timeout (``providers/timeouts.py``): kvmnet holds the state lock
+while it waits.
 """
 from __future__ import annotations
 
 import ctypes
 import os
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from typing import Callable, TypeVar
 
 from kvmnet.sdk.provider import ProviderError
+from kvmnet.providers.timeouts import DEFAULT, describe
 
 NETNS_DIR = "/run/netns"
 T = TypeVar("T")
@@ -34,13 +37,23 @@ def command(netns: str | None, argv: list[str]) -> list[str]:
     return ["nsenter", f"--net={netns_path(netns)}", "--", *argv]
 
 
+def timed_out(argv: list[str], timeout: float) -> ProviderError:
+    """The error for a command that did not finish within ``timeout``."""
+    return ProviderError(f"{' '.join(argv[:3])}: no answer within {describe(timeout)} "
+                         "(timeout; the command was killed)")
+
+
 def run(netns: str | None, argv: list[str], *, input: str | None = None,
-        check: bool = True) -> subprocess.CompletedProcess:
-    """Run a command (argument list, no shell) inside ``netns``; text in and out."""
+        check: bool = True, timeout: float = DEFAULT) -> subprocess.CompletedProcess:
+    """Run a command (argument list, no shell) inside ``netns``; text in and out.
+    A command still running after ``timeout`` seconds is killed."""
     try:
-        cp = subprocess.run(command(netns, argv), input=input, capture_output=True, text=True)
+        cp = subprocess.run(command(netns, argv), input=input, capture_output=True, text=True,
+                            timeout=timeout)
     except FileNotFoundError as e:
         raise ProviderError(f"{argv[0]}: command not found") from e
+    except subprocess.TimeoutExpired:
+        raise timed_out(argv, timeout) from None
     if check and cp.returncode != 0:
         msg = (cp.stderr or cp.stdout).strip()
         raise ProviderError(f"{' '.join(argv[:3])} failed (exit {cp.returncode}): {msg}")
@@ -61,8 +74,10 @@ def _setns(fd: int, nstype: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
-def call_in(netns: str | None, fn: Callable[[], T]) -> T:
-    """Call ``fn`` in a thread that has entered ``netns`` (setns is per thread)."""
+def call_in(netns: str | None, fn: Callable[[], T], *, timeout: float = DEFAULT,
+            what: str = "a call") -> T:
+    """Call ``fn`` in a thread that has entered ``netns`` (setns is per thread);
+    give up after ``timeout`` seconds (the thread is abandoned, not waited for)."""
     if not netns:
         return fn()
     path = netns_path(netns)
@@ -76,5 +91,26 @@ def call_in(netns: str | None, fn: Callable[[], T]) -> T:
         return fn()
 
     # a fresh thread each time: a thread that entered a namespace never goes back
-    with ThreadPoolExecutor(max_workers=1) as ex:
-        return ex.submit(runner).result()
+    return in_thread(runner, timeout, f"{what} in network namespace {netns}")
+
+
+def in_thread(fn: Callable[[], T], timeout: float, what: str) -> T:
+    """``fn()`` in a daemon thread, its result or exception; a ProviderError naming
+    ``what`` when it has not returned within ``timeout`` seconds."""
+    box: dict = {}
+    done = threading.Event()
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as e:   # handed to the caller, re-raised there
+            box["error"] = e
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name="kvmnet-timed", daemon=True).start()
+    if not done.wait(timeout):
+        raise ProviderError(f"{what}: no answer within {describe(timeout)} (timeout)")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]

@@ -8,7 +8,9 @@ knows of providers (see docs/providers.md).
 - :mod:`.rules`: what a validation rule sees (:class:`Subject`) and reports
   (:class:`Finding`);
 - :mod:`.ownership`: the marks on live objects; :mod:`.values`: unknown values;
-- :mod:`.doctor`: :class:`Check` and :class:`Managed` for ``kvmnet doctor``.
+- :mod:`.doctor`: :class:`Check` and :class:`Managed` for ``kvmnet doctor``;
+- :mod:`.killpoints`: named points around side-effecting calls where the crash
+  tests SIGKILL kvmnet (``register`` at import, ``hit`` at the point).
 
 Every module here is light (standard library only), so importing a plugin costs
 nothing a ``kvmnet validate`` would notice.

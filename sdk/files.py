@@ -38,6 +38,25 @@ def atomic_write(path: str | os.PathLike, data: str | bytes, mode: int = 0o644) 
     fsync_dir(directory)
 
 
+def remove_leftovers(path: str | os.PathLike) -> None:
+    """Remove temp files that an :func:`atomic_write` of ``path`` killed mid-write
+    left behind. Only for a caller that alone writes ``path`` (a provider under the
+    state's exclusive lock), so no temp file can belong to a write in progress."""
+    path = os.fspath(path)
+    directory = os.path.dirname(path) or "."
+    prefix = f".{os.path.basename(path)}."
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if name.startswith(prefix) and name.endswith(".tmp"):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except FileNotFoundError:
+                pass
+
+
 def fsync_dir(directory: str | os.PathLike) -> None:
     """Make a rename or unlink in ``directory`` durable."""
     dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)

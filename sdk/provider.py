@@ -123,6 +123,25 @@ class Provider:
         return None
 
     # -- 3. do it --------------------------------------------------------------
+    def identify(self, change: Change) -> dict:
+        """Fix, before a create, what names exactly the object it will make; the
+        engine records it in the change's intent (see ``kvmnet.engine.reconcile``).
+
+        May fill identities the backend would otherwise choose into
+        ``change.after`` (a network's UUID, a NIC's MAC) and return them as
+        ``{"attrs": {...}}``, plus ``{"parts": {...}}``: what :meth:`discard` needs
+        to remove a half-made object. ``id`` (the live ID) and ``mark`` are added by
+        the engine. Default: the ID and the mark alone name the object.
+        """
+        return {}
+
+    def discard(self, rtype: str, identity: dict) -> None:
+        """Remove what an interrupted create left that is not a whole object of its
+        intent (``identity`` as recorded): a link under its temporary name, a
+        network defined but never started, sysctl values written before their
+        persist file. Never touches an object the intent does not name. Default:
+        nothing (the provider's creates make whole objects in one step)."""
+
     def apply(self, changes: list[Change]) -> Iterator[Result]:
         """Apply ``changes`` in order, yielding each result as soon as it is done.
 

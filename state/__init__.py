@@ -11,6 +11,7 @@ from kvmnet.state.backend import (
     EXCLUSIVE, LOCK_MODES, SHARED, Lock, LockError, LockHolder, StateBackend,
     StateError, StateWriter,
 )
+from kvmnet.state.intents import Intent
 from kvmnet.state.records import (
     FAILED, ROLLED_BACK, RUNNING, SUCCESS, HistoryEntry, InstanceRecord, StateSnapshot,
 )
@@ -18,7 +19,7 @@ from kvmnet.state.records import (
 __all__ = [
     "open_state", "StateBackend", "StateWriter", "Lock", "LockHolder", "StateError",
     "LockError", "InstanceRecord", "StateSnapshot", "HistoryEntry", "SHARED",
-    "EXCLUSIVE", "LOCK_MODES", "RUNNING", "SUCCESS", "FAILED", "ROLLED_BACK",
+    "EXCLUSIVE", "LOCK_MODES", "RUNNING", "SUCCESS", "FAILED", "ROLLED_BACK", "Intent",
 ]
 
 

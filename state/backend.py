@@ -25,6 +25,7 @@ import abc
 from dataclasses import dataclass
 from typing import Any, ContextManager
 
+from kvmnet.state.intents import Intent
 from kvmnet.state.records import HistoryEntry, InstanceRecord, StateSnapshot
 
 SHARED = "shared"
@@ -141,6 +142,11 @@ class StateWriter(abc.ABC):
     def update_history(self, entry_id: int, **fields: Any) -> None:
         """Change fields of a history entry (status, finished, changes, ...)."""
 
+    @abc.abstractmethod
+    def close_intent(self, intent_id: int) -> bool:
+        """Close an open intent in this transaction (with the state write of its
+        result); True when it was open."""
+
 
 class StateBackend(abc.ABC):
     """One state: its instances, serial, lineage, history and lock."""
@@ -155,6 +161,18 @@ class StateBackend(abc.ABC):
     @abc.abstractmethod
     def transaction(self) -> ContextManager[StateWriter]:
         """One atomic write transaction; an exception inside rolls it back."""
+
+    def record_intent(self, intent: Intent) -> int:
+        """Record ``intent`` and commit it before its provider is called; its ID."""
+        return self.record_intents([intent])[0]
+
+    @abc.abstractmethod
+    def record_intents(self, intents: list[Intent]) -> list[int]:
+        """Record several intents in one committed transaction; their IDs, in order."""
+
+    @abc.abstractmethod
+    def open_intents(self) -> list[Intent]:
+        """Intents recorded and not closed (changes interrupted), oldest first."""
 
     @abc.abstractmethod
     def history(self, limit: int | None = None) -> list[HistoryEntry]:

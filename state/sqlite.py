@@ -32,6 +32,7 @@ from kvmnet.state.faults import (
     DATABASE, EMPTY, MISSING, backup_path, inspect_path, os_error, restore_hint,
     sqlite_error,
 )
+from kvmnet.state.intents import Intent, delete_intent, insert_intents, select_intents
 from kvmnet.state.liveness import process_alive
 from kvmnet.state.lock import FileLock, FileLockManager
 from kvmnet.state.records import (
@@ -397,6 +398,26 @@ class SqliteState(StateBackend):
     def __repr__(self) -> str:
         return f"SqliteState({self.path!r})"
 
+    # -- intents (see kvmnet.state.intents) -------------------------------------------
+    def record_intents(self, intents: list[Intent]) -> list[int]:
+        with self.transaction() as w:
+            conn = w._begin()
+            try:
+                return insert_intents(conn, intents)
+            except sqlite3.DatabaseError as e:
+                raise StateError(f"cannot write state {self.path}: {e}") from None
+
+    def open_intents(self) -> list[Intent]:
+        conn = self._read_connection()
+        if conn is None:
+            return []
+        try:
+            return select_intents(conn)
+        except sqlite3.DatabaseError as e:
+            raise StateError(f"cannot read state {self.path}: {e}") from None
+        except ValueError as e:
+            raise StateError(f"state {self.path} is damaged: {e}") from None
+
 
 def _address_matches(address: str, rtype: str, name: str) -> bool:
     """``type.name`` or ``type.name[key]``."""
@@ -579,6 +600,10 @@ class SqliteWriter(StateWriter):
                            (*values.values(), entry_id))
         if cur.rowcount == 0:
             raise StateError(f"no history entry {entry_id}")
+
+    # -- intents (see kvmnet.state.intents) -----------------------------------------
+    def close_intent(self, intent_id: int) -> bool:
+        return delete_intent(self._begin(), intent_id)
 
     # -- end -------------------------------------------------------------------------
     def _commit(self) -> None:

@@ -26,6 +26,7 @@ from kvmnet.engine.plan.model import (
     ADOPTED, CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan, ResourceChange,
 )
 from kvmnet.engine.prepare import Prepared, resource_value
+from kvmnet.engine.reconcile import ADOPT, CONFLICT, ROLLBACK, decide_all, wanted_ids
 from kvmnet.engine.resources import TYPES, canonical, identity, with_defaults
 from kvmnet.engine.timings import NULL, Timings
 
@@ -36,6 +37,7 @@ class PlanOptions:
     refresh_only: bool = False
     destroy: bool = False
     targets: list[str] = field(default_factory=list)
+    intents: list = field(default_factory=list)       # open intents (kvmnet.state.Intent)
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Refreshed:
     live: dict[tuple[str, str], dict] = field(default_factory=dict)  # (provider, type) -> {id: LiveObject}
     drift: list[ResourceChange] = field(default_factory=list)
     adopted: dict[str, object] = field(default_factory=dict)
+    conflicts: dict[str, str] = field(default_factory=dict)  # address -> why (open intents)
 
 
 def _provider_of(prepared: Prepared | None, state_rec) -> str:
@@ -75,6 +78,8 @@ def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
         wanted.setdefault(key, set())
         if isinstance(ident, str):
             wanted[key].add(ident)
+    for key, id_set in wanted_ids(options.intents).items():
+        wanted[key] |= id_set
 
     for (pname, rtype), id_set in sorted(wanted.items()):
         provider = providers.get(pname)
@@ -97,7 +102,7 @@ def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
         out.prior[a] = live_attrs
         if obj.private:
             out.private[a] = {**out.private.get(a, {}), **obj.private}
-        changes = diff_attrs(r.attrs, live_attrs)
+        changes = diff_attrs(r.attrs, live_attrs, ignore=_ignored(prepared, a))
         if changes:
             out.drift.append(ResourceChange(a, r.type, r.name, r.key, r.provider, UPDATE,
                                             canonical(r.type, r.attrs), live_attrs, id=r.id,
@@ -115,7 +120,33 @@ def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
                     out.ids[m.address] = obj.id
                     out.private[m.address] = dict(obj.private or {})
                     out.adopted[m.address] = obj
+    _reconcile(prepared, snapshot, options.intents, out)
     return out
+
+
+def _ignored(prepared: Prepared, address: str) -> tuple[str, ...]:
+    """``lifecycle.ignore_changes`` of a configured instance: those attributes are
+    not drift either (unlike Terraform, whose refresh reports them)."""
+    inst = prepared.instances.get(address)
+    return tuple(inst.lifecycle.ignore_changes) if inst is not None else ()
+
+
+def _reconcile(prepared: Prepared, snapshot, intents: list, out: Refreshed) -> None:
+    """Open intents: adopt the exact objects they name, report conflicts."""
+    for d in decide_all(intents, out.live, set(snapshot.instances)):
+        a = d.intent.address
+        if d.verdict == CONFLICT:
+            out.conflicts[a] = d.message
+        elif d.verdict == ADOPT and a in prepared.instances and a not in out.adopted:
+            out.prior[a] = canonical(d.intent.type, d.obj.attrs)
+            out.ids[a] = d.obj.id
+            out.private[a] = dict(d.obj.private or {})
+            out.adopted[a] = d.obj
+        elif d.verdict == ROLLBACK and a in out.adopted:
+            # ours by its mark but half-made: apply discards it and makes it afresh
+            del out.adopted[a]
+            for table in (out.prior, out.ids, out.private):
+                table.pop(a, None)
 
 
 def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
@@ -128,6 +159,9 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
     gcpause.freeze()   # the state snapshot lives as long as the run: keep the collector off it
     ref = refresh(prepared, snapshot, providers, options, timings)
     plan.resource_drift = ref.drift
+    for a, why in sorted(ref.conflicts.items()):
+        if a not in prepared.instances:
+            diags.add(why, address=a)
     if options.refresh_only:
         return plan
 
@@ -238,6 +272,10 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
 
 
 def _check_conflict(inst, desired, ref: Refreshed, snapshot, diags: Diagnostics) -> None:
+    if inst.address in ref.conflicts:
+        diags.add(ref.conflicts[inst.address], file=inst.pos.file, line=inst.pos.line,
+                  address=inst.address)
+        return
     ident = identity(inst.type, desired)
     if not isinstance(ident, str) or not TYPES[inst.type].exclusive:
         return

@@ -95,6 +95,7 @@ def start_providers(ctx: Ctx, ps, prepared, snapshot):
     """Instantiate every provider the config or the state uses (so consumer checks
     reach all of them) and report configuration errors with FILE:LINE."""
     from kvmnet.engine.diagnostics import DiagnosticError
+    from kvmnet.sdk.provider import ProviderError
     names = {i.provider for i in prepared.instances.values()}
     names |= {r.provider for r in snapshot.instances.values()}
     names |= set(prepared.config.providers)
@@ -104,8 +105,10 @@ def start_providers(ctx: Ctx, ps, prepared, snapshot):
     except DiagnosticError as e:
         print_diagnostics(ctx, e.diagnostics)
         raise KvmnetFailure() from None
-    except Exception as e:
+    except ProviderError as e:
         fail(ctx, f"cannot start provider: {e}")
+    except KeyError as e:       # no such provider plugin installed
+        fail(ctx, f"cannot start provider: {e.args[0] if e.args else e}")
 
 
 def confirm_on_terminal(ctx: Ctx, question: str) -> None:

@@ -26,7 +26,9 @@ def validate(ctx: Ctx):
 
 
 def _make_plan(ctx: Ctx, prepared, be, snap, *, refresh=True, refresh_only=False,
-               destroy=False, targets=()):
+               destroy=False, targets=(), settle=False):
+    """The plan; with ``settle`` (apply, destroy) open intents of an interrupted run
+    are settled first (kvmnet.engine.reconcile), so the refresh sees the result."""
     from kvmnet.engine.diagnostics import DiagnosticError
     from kvmnet.engine.plan.planner import PlanOptions, make_plan
     from kvmnet.engine.timings import NULL
@@ -34,9 +36,10 @@ def _make_plan(ctx: Ctx, prepared, be, snap, *, refresh=True, refresh_only=False
     ps = provider_set(ctx, prepared)
     if refresh:
         start_providers(ctx, ps, prepared, snap)
-    opts = PlanOptions(refresh=refresh, refresh_only=refresh_only, destroy=destroy,
-                       targets=list(targets))
     try:
+        intents = _open_intents(ctx, be, ps, settle) if refresh else []
+        opts = PlanOptions(refresh=refresh, refresh_only=refresh_only, destroy=destroy,
+                           targets=list(targets), intents=intents)
         plan = make_plan(prepared, snap, ps, opts, ctx.inputs.to_json(), ctx.timings or NULL)
     except ProviderError as e:
         ps.close()
@@ -46,6 +49,17 @@ def _make_plan(ctx: Ctx, prepared, be, snap, *, refresh=True, refresh_only=False
         print_diagnostics(ctx, e.diagnostics)
         raise KvmnetFailure() from None
     return plan, ps
+
+
+def _open_intents(ctx: Ctx, be, ps, settle: bool) -> list:
+    """The open intents the plan must account for (after settling them, if asked)."""
+    if settle:
+        from kvmnet.engine.reconcile import settle as settle_intents
+        for d in settle_intents(be, ps):
+            if d.verdict == "rollback":
+                ctx.err(f"Warning: {d.intent.address}: an interrupted {d.intent.action} was "
+                        "rolled back (what it had made is removed; the plan makes it afresh).")
+    return be.open_intents()
 
 
 def _render(ctx: Ctx, plan, fmt: str) -> None:
@@ -161,6 +175,7 @@ def load_saved_plan(ctx: Ctx, path: str):
 def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destroy=False,
               rollback=False, confirm_timeout=None, show_timings=False, parallelism=None):
     from kvmnet.engine.config.evaluate import VariableInputs
+    from kvmnet.sdk.provider import ProviderError
     from kvmnet.state import EXCLUSIVE
     timings_for(ctx, show_timings)
     saved = load_saved_plan(ctx, planfile) if planfile else None
@@ -176,9 +191,15 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
                 fail(ctx, f"saved plan {planfile} is stale: {why}. Run kvmnet plan again.")
             ps = provider_set(ctx, prepared)
             start_providers(ctx, ps, prepared, snap)
+            try:
+                _open_intents(ctx, be, ps, settle=True)
+            except ProviderError as e:
+                ps.close()
+                fail(ctx, str(e))
             the_plan = saved
         else:
-            the_plan, ps = _make_plan(ctx, prepared, be, snap, destroy=destroy, targets=targets)
+            the_plan, ps = _make_plan(ctx, prepared, be, snap, destroy=destroy, targets=targets,
+                                      settle=True)
             _report_plan_errors(ctx, the_plan)
             ctx.out_plan(the_plan)
         try:

@@ -9,7 +9,12 @@ from __future__ import annotations
 from typing import Iterable
 
 from kvmnet.sdk.provider import Consumer, LiveObject, Provider, ProviderError
-from kvmnet.providers.links import LINK_TYPES, LinkManager, live_objects
+from kvmnet.providers import timeouts
+from kvmnet.providers.links import (
+    LINK_TYPES, LinkManager, live_objects, register_link_kill_points, temp_name,
+)
+
+register_link_kill_points("iproute")
 
 NETPLAN_ONLY = ("dhcp4", "nameservers")
 
@@ -19,13 +24,13 @@ class IprouteProvider(Provider):
     resource_types = LINK_TYPES
     config_schema = {
         "type": "object",
-        "properties": {"netns": {"type": "string"}},
+        "properties": {"netns": {"type": "string"}, "timeout": timeouts.SCHEMA},
         "additionalProperties": False,
     }
 
     def __init__(self, config: dict | None = None, instance: str | None = None):
         super().__init__(config, instance)
-        self.links = LinkManager(self.config.get("netns"))
+        self.links = LinkManager(self.config.get("netns"), timeouts.timeout_of(self.config), owner="iproute")
 
     def read(self, rtype: str, ids: Iterable[str]) -> dict[str, LiveObject]:
         return self.links.read(rtype, ids)
@@ -43,6 +48,12 @@ class IprouteProvider(Provider):
         return [(k, f"{k} needs provider = \"netplan\": the kernel alone runs no DHCP client "
                     "and keeps no resolver settings")
                 for k in NETPLAN_ONLY if attrs.get(k) is not None]
+
+    def identify(self, change) -> dict:
+        return {"parts": {"temp": temp_name(change.mark)}}
+
+    def discard(self, rtype: str, identity: dict) -> None:
+        self.links.discard(identity)
 
     def create(self, rtype, address, after, mark):
         return self.links.create(rtype, after, mark), {}

@@ -16,6 +16,9 @@ from kvmnet.providers import netns as ns
 from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.forwarding import FAMILIES, Forward, ForwardingProvider
 from kvmnet.providers.iptables.rules import RESTORE, SAVE, FamilyViews, parse_save, restore_text
+from kvmnet.sdk.killpoints import register as register_kill_points
+
+register_kill_points("iptables", "iptables.rules-write", "iptables.rules-written")
 
 
 class IptablesProvider(ForwardingProvider):
@@ -23,7 +26,8 @@ class IptablesProvider(ForwardingProvider):
     forward_chain_commands = {4: "iptables -S FORWARD", 6: "ip6tables -S FORWARD"}
 
     def _load(self) -> FamilyViews:
-        return FamilyViews({f: parse_save(ns.run(self.netns, [SAVE[f]]).stdout, f) for f in FAMILIES})
+        return FamilyViews({f: parse_save(ns.run(self.netns, [SAVE[f]], timeout=self.timeout).stdout, f)
+                            for f in FAMILIES})
 
     def _write(self, forwards: list[Forward], view: FamilyViews) -> None:
         """Each address family whose forwards are wanted or whose kvmnet rules exist
@@ -34,12 +38,13 @@ class IptablesProvider(ForwardingProvider):
                  for f in FAMILIES
                  if view.by_family[f].touched or any(fw.family == f for fw in forwards)}
         for family, text in texts.items():
-            cp = ns.run(self.netns, [RESTORE[family], "--noflush", "--test"], input=text, check=False)
+            cp = ns.run(self.netns, [RESTORE[family], "--noflush", "--test"], input=text, check=False,
+                        timeout=self.timeout)
             if cp.returncode != 0:
                 raise ProviderError(f"{RESTORE[family]} rejected kvmnet's rules (nothing was changed): "
                                     f"{(cp.stderr or cp.stdout).strip()}")
         for family, text in texts.items():
-            cp = ns.run(self.netns, [RESTORE[family], "--noflush"], input=text, check=False)
+            cp = ns.run(self.netns, [RESTORE[family], "--noflush"], input=text, check=False, timeout=self.timeout)
             if cp.returncode != 0:
                 raise ProviderError(f"{RESTORE[family]} failed: {(cp.stderr or cp.stdout).strip()}")
 

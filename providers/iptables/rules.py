@@ -19,6 +19,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.forwarding import (
     FAMILIES, LOOPBACK, AcceptRule, DnatRule, Forward, is_kvmnet_rule, parse_source,
     shared_rule_first,
@@ -178,7 +179,8 @@ def parse_line(chain: str, rest: list[str], family: int = 4) -> DnatRule | Accep
         if set(f) - allowed or f.get("target") != "ACCEPT" or not f.get("ct_dnat") or "daddr" not in f:
             return None
         return AcceptRule(f["protocol"], f["daddr"], lo, hi, f.get("iif"), f.get("source"), comment)
-    except Exception:
+    # a rule of a shape kvmnet does not write (ProviderError: a source of the other family)
+    except (ValueError, IndexError, KeyError, ProviderError):
         return None
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from kvmnet.sdk.doctor import Check, failed, in_netns, passed
 from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.libvirt import networks, nics
+from kvmnet.providers.libvirt.lv import libvirt
 from kvmnet.providers.links import admin_up, read_table
 from kvmnet.providers.netns import netns_path
 
@@ -67,11 +68,18 @@ def processes_in(netns: str | None) -> list[tuple[int, list[str]]]:
 
 # -- the checks ---------------------------------------------------------------------
 
+def _connection_errors() -> tuple:
+    try:
+        return (ProviderError, libvirt().libvirtError)
+    except ProviderError:       # libvirt-python missing: only ProviderErrors can come
+        return (ProviderError,)
+
+
 def reachable(provider) -> Check:
     what = "libvirt reachable"
     try:
         version = provider.conn.getLibVersion()
-    except Exception as e:      # ProviderError on connect; libvirtError on a dead connection
+    except _connection_errors() as e:   # ProviderError on connect; libvirtError on a dead connection
         detail = str(e) if isinstance(e, ProviderError) else f"{provider.uri}: {e}"
         return failed(what, "libvirt", None, detail,
                       f"is libvirtd running? try: virsh -c '{provider.uri}' version")
@@ -86,9 +94,14 @@ def network_checks(uri: str, m, view, table, procs, netns: str | None,
     if view is None:
         return [failed(f"network {name} active", "network", m.address,
                        f"network {name} does not exist", "kvmnet apply creates it again")]
+    if m.attrs.get("active") is False:
+        if view.active:
+            return [failed(f"network {name} stopped", "network", m.address,
+                           f"network {name} runs but has active = false", "kvmnet apply stops it")]
+        return [passed(f"network {name} stopped", "network", m.address, "active = false")]
     if not view.active:
         return [failed(f"network {name} active", "network", m.address, f"network {name} is inactive",
-                       f"{virsh} net-start {name}")]
+                       f"kvmnet apply starts it (or {virsh} net-start {name})")]
     out = [passed(f"network {name} active", "network", m.address)]
     if not host_side:
         return out

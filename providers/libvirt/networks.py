@@ -11,9 +11,15 @@ from kvmnet.providers.libvirt.types import NETWORK
 from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.libvirt import dhcp, netxml
 from kvmnet.providers.libvirt.lv import libvirt, libvirt_error, names_listed, views_of
+from kvmnet.sdk.killpoints import hit as kill_point, register as register_kill_points
+
+register_kill_points("libvirt", "libvirt.network-define", "libvirt.network-defined",
+                     "libvirt.network-started", "libvirt.network-update",
+                     "libvirt.network-updated", "libvirt.network-delete",
+                     "libvirt.network-deleted")
 
 # attributes ``update`` can change in place; everything else replaces (SPEC §3)
-IN_PLACE = ("autostart", "ip.dhcp_range", "ip.dhcp_host")
+IN_PLACE = ("autostart", "active", "ip.dhcp_range", "ip.dhcp_host")
 _COMPARED = ("name", "mode", "bridge", "mtu", "domain", "nat_port_range", "virtualport", "vlan_tag")
 
 
@@ -85,19 +91,24 @@ def view_of(conn, name: str) -> NetworkView | None:
 
 # -- changes -------------------------------------------------------------------------
 def create(conn, attrs: dict, mark: str) -> dict:
-    """Define, set autostart, start. A failed start undefines again."""
+    """Define (with the mark, and the UUID ``attrs["uuid"]`` when kvmnet chose one),
+    set autostart, start (unless ``active = false``). A failed start undefines again."""
     lv = libvirt()
     a = NETWORK.canon(attrs)
     name = a["name"]
     if view_of(conn, name) is not None:
         raise ProviderError(f'network "{name}" already exists; use kvmnet import to adopt it')
-    xml = netxml.render_network(a, mark)
+    xml = netxml.render_network(a, mark, uuid=attrs.get("uuid"))
+    kill_point("libvirt.network-define")
     with libvirt_error(f'network "{name}": define'):
         net = conn.networkDefineXML(xml)
+    kill_point("libvirt.network-defined")
     try:
         with libvirt_error(f'network "{name}": start'):
             net.setAutostart(1 if a.get("autostart", True) else 0)
-            net.create()
+            if a.get("active", True):
+                net.create()
+        kill_point("libvirt.network-started")
     except ProviderError:
         try:
             net.undefine()
@@ -127,7 +138,9 @@ def not_in_place(current: dict, desired: dict) -> list[str]:
 
 
 def update(conn, attrs: dict, mark: str) -> dict:
-    """DHCP ranges/hosts (live and saved, each brought to the desired set), autostart, mark."""
+    """DHCP ranges/hosts (live and saved, each brought to the desired set), autostart,
+    mark, and running or not (``active``): a network to stop is stopped first, one to
+    start is started last, from its updated saved definition."""
     want = NETWORK.canon(attrs)
     name = want["name"]
     v = view_of(conn, name)
@@ -138,6 +151,13 @@ def update(conn, attrs: dict, mark: str) -> dict:
     if bad:
         raise ProviderError(f'network "{name}": {", ".join(bad)} cannot change in place (replace it)')
     net = conn.networkLookupByName(name)
+    kill_point("libvirt.network-update")
+    if want.get("active") is False and v.active:
+        with libvirt_error(f'network "{name}": stop'):
+            net.destroy()
+        v = view_of(conn, name)
+        if v is None:       # a transient network is gone once stopped
+            raise ProviderError(f'network "{name}" is transient: stopping it removed it')
     if want.get("ip") is not None:
         _update_dhcp(net, v, want["ip"])
     if want.get("autostart") is not None and bool(want["autostart"]) != v.autostart:
@@ -145,6 +165,10 @@ def update(conn, attrs: dict, mark: str) -> dict:
             net.setAutostart(1 if want["autostart"] else 0)
     if mark and current_mark != mark and v.persistent:
         _write_mark(conn, name, mark)
+    if want.get("active") and not v.active:
+        with libvirt_error(f'network "{name}": start'):
+            conn.networkLookupByName(name).create()
+    kill_point("libvirt.network-updated")
     return read_back(conn, name)
 
 
@@ -201,6 +225,13 @@ def delete(conn, name: str) -> None:
         if e.get_error_code() == lv.VIR_ERR_NO_NETWORK:
             return
         raise ProviderError(f'network "{name}": {e.get_error_message()}') from e
+    kill_point("libvirt.network-delete")
+    _remove(net, name)
+    kill_point("libvirt.network-deleted")
+
+
+def _remove(net, name: str) -> None:
+    lv = libvirt()
     with libvirt_error(f'network "{name}": delete'):
         if net.isActive():
             net.destroy()
@@ -210,3 +241,12 @@ def delete(conn, name: str) -> None:
             persistent = False
         if persistent:
             net.undefine()
+
+
+def discard(conn, name: str, uuid: str) -> None:
+    """Remove network ``name`` if it is the one with ``uuid`` (an interrupted create's,
+    defined but never started); any other network of that name is left alone."""
+    v = view_of(conn, name)
+    if v is None or netxml.parse_network(v.definition)[0].get("uuid") != uuid:
+        return
+    _remove(conn.networkLookupByName(name), name)

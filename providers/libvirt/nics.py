@@ -14,6 +14,11 @@ from kvmnet.providers.libvirt.types import NIC_ATTACHMENT, parse_nic_id
 from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.libvirt import nicxml
 from kvmnet.providers.libvirt.lv import libvirt, libvirt_error, names_listed, views_of
+from kvmnet.sdk.killpoints import hit as kill_point, register as register_kill_points
+
+register_kill_points("libvirt", "libvirt.nic-marked", "libvirt.nic-attached",
+                     "libvirt.nic-update", "libvirt.nic-updated", "libvirt.nic-detach",
+                     "libvirt.nic-detached")
 
 DETACH_TIMEOUT = 20.0
 
@@ -153,19 +158,32 @@ def attach(conn, attrs: dict, mark: str) -> dict:
     if a.get("mac") and a["mac"] in before:
         raise ProviderError(f'domain "{v.name}" already has a NIC with MAC {a["mac"]}; '
                             f"use kvmnet import to adopt it")
+    if a.get("mac") and mark:
+        # the mark first: whenever the NIC exists, its mark does (a mark without a
+        # NIC, left by a crash in between, is dropped by discard)
+        _set_mark(dom, v, a["mac"], mark)
+        kill_point("libvirt.nic-marked")
     with libvirt_error(f'domain "{v.name}": attach NIC'):
         dom.attachDeviceFlags(nicxml.render_interface(a), flags)
+    kill_point("libvirt.nic-attached")
     after = _view(conn, v.name)
     new = [m for m in after.macs() if m not in before]
     if a.get("mac"):
         mac = a["mac"]
     elif len(new) == 1:
         mac = new[0]
+        if mark:
+            _set_mark(dom, after, mac, mark)
     else:
         raise ProviderError(f'domain "{v.name}": cannot tell which NIC was attached ({new})')
-    if mark:
-        _set_mark(dom, after, mac, mark)
     return read_back(conn, v.name, mac)
+
+
+def discard(conn, domain: str, mac: str) -> None:
+    """Drop the mark an interrupted attach left for a NIC that was never attached."""
+    v = view_of(conn, domain)
+    if v is not None and mac not in v.macs() and mac in v.marks():
+        _drop_mark(conn, domain, mac)
 
 
 def read_back(conn, domain: str, mac: str) -> dict:
@@ -189,8 +207,10 @@ def update(conn, before: dict, attrs: dict, mark: str) -> dict:
     for flag, iface in ((lv.VIR_DOMAIN_AFFECT_LIVE, live), (lv.VIR_DOMAIN_AFFECT_CONFIG, saved)):
         if iface is None or _same(iface, a):
             continue
+        kill_point("libvirt.nic-update")
         with libvirt_error(f'domain "{domain}": update NIC {mac}'):
             dom.updateDeviceFlags(nicxml.updated_interface(iface, a), flag)
+        kill_point("libvirt.nic-updated")
     if mark and v.marks().get(mac) != mark:
         _set_mark(dom, _view(conn, domain), mac, mark)
     return read_back(conn, domain, mac)
@@ -210,6 +230,7 @@ def detach(conn, domain: str, mac: str, timeout: float = DETACH_TIMEOUT) -> None
     if v is None:
         return
     live, saved = v.live_ifaces.get(mac), v.saved_ifaces.get(mac)
+    kill_point("libvirt.nic-detach")
     if live is not None:
         with libvirt_error(f'domain "{domain}": detach NIC {mac}'):
             dom.detachDeviceFlags(live.xml, lv.VIR_DOMAIN_AFFECT_LIVE)
@@ -218,6 +239,7 @@ def detach(conn, domain: str, mac: str, timeout: float = DETACH_TIMEOUT) -> None
             dom.detachDeviceFlags(saved.xml, lv.VIR_DOMAIN_AFFECT_CONFIG)
     if live is not None:
         _wait_gone(conn, domain, mac, timeout)
+    kill_point("libvirt.nic-detached")
     _drop_mark(conn, domain, mac)
 
 

@@ -6,16 +6,41 @@ dispatches and turns the engine's calls into theirs.
 """
 from __future__ import annotations
 
+import random
 import threading
+import functools
+import uuid
 from typing import Iterable
 
 from kvmnet.sdk.ownership import parse_mark
 from kvmnet.sdk.values import contains_unknown, is_unknown
 from kvmnet.sdk.provider import Consumer, LiveObject, Provider, ProviderError
 from kvmnet.providers.libvirt import checks, consumers, networks, nics
-from kvmnet.providers.libvirt.lv import open_connection
+from kvmnet.providers import timeouts
+from kvmnet.providers.libvirt.lv import is_dead, libvirt, open_connection
 
 DEFAULT_URI = "qemu:///system"
+
+
+def _libvirt_errors(method):
+    """A libvirtError that escaped the provider's own handling becomes one clear
+    ProviderError; on a connection keepalive closed, it names the timeout."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kw):
+        lv = libvirt()
+        try:
+            return method(self, *args, **kw)
+        except lv.libvirtError as e:
+            raise self._error(e) from e
+        except ProviderError as e:
+            if self._conn is not None and is_dead(self._conn):
+                raise self._error(e) from e
+            raise
+    return wrapper
+def random_mac() -> str:
+    """A MAC in QEMU's locally administered 52:54:00 range, as libvirt picks them."""
+    rnd = random.SystemRandom()
+    return "52:54:00:" + ":".join(f"{rnd.randrange(256):02x}" for _ in range(3))
 
 
 class LibvirtProvider(Provider):
@@ -27,13 +52,14 @@ class LibvirtProvider(Provider):
     concurrency = 4
     config_schema = {
         "type": "object",
-        "properties": {"uri": {"type": "string", "minLength": 1}},
+        "properties": {"uri": {"type": "string", "minLength": 1}, "timeout": timeouts.SCHEMA},
         "additionalProperties": False,
     }
 
     def __init__(self, config: dict | None = None, instance: str | None = None):
         super().__init__(config, instance)
         self.uri = self.config.get("uri") or DEFAULT_URI
+        self.timeout = timeouts.timeout_of(self.config)
         self._conn = None
         self._conn_lock = threading.Lock()
         self._domain_locks: dict[str, threading.Lock] = {}
@@ -44,7 +70,7 @@ class LibvirtProvider(Provider):
         if self._conn is None:
             with self._conn_lock:      # the first changes may start together
                 if self._conn is None:
-                    self._conn = open_connection(self.uri)
+                    self._conn = open_connection(self.uri, self.timeout)
         return self._conn
 
     def _domain(self, name: str) -> threading.Lock:
@@ -53,14 +79,27 @@ class LibvirtProvider(Provider):
         with self._conn_lock:
             return self._domain_locks.setdefault(name, threading.Lock())
 
+    def _error(self, e: Exception) -> ProviderError:
+        """``e`` (a libvirtError, or a ProviderError made of one) as the user sees it."""
+        msg = e.get_error_message() if hasattr(e, "get_error_message") else str(e)
+        if self._conn is not None and is_dead(self._conn):
+            self._conn = None     # closed by libvirt already; a later call reconnects
+            return ProviderError(f"libvirt at {self.uri}: no answer within "
+                                 f"{timeouts.describe(self.timeout)} (keepalive timeout; "
+                                 f"is libvirtd stuck?): {msg}")
+        return ProviderError(msg if isinstance(e, ProviderError) else f"libvirt at {self.uri}: {msg}")
+
     def close(self) -> None:
         if self._conn is not None:
+            conn, self._conn = self._conn, None
             try:
-                self._conn.close()
-            finally:
-                self._conn = None
+                conn.close()
+            except libvirt().libvirtError:
+                if not is_dead(conn):     # closing a connection libvirt already dropped is fine
+                    raise
 
     # -- read -------------------------------------------------------------------------
+    @_libvirt_errors
     def read(self, rtype: str, ids: Iterable[str]) -> dict[str, LiveObject]:
         if rtype == "network":
             out = {}
@@ -80,6 +119,7 @@ class LibvirtProvider(Provider):
             return out
         raise ProviderError(f"the libvirt provider does not manage {rtype}")
 
+    @_libvirt_errors
     def import_object(self, rtype: str, id: str) -> LiveObject | None:
         if rtype == "network":
             v = networks.view_of(self.conn, id)
@@ -97,6 +137,7 @@ class LibvirtProvider(Provider):
         raise ProviderError(f"the libvirt provider does not manage {rtype}")
 
     # -- plan-time checks ----------------------------------------------------------------
+    @_libvirt_errors
     def check(self, rtype: str, address: str, attrs: dict) -> list[tuple[str | None, str]]:
         if rtype == "network":
             return checks.network_problems(attrs)
@@ -115,6 +156,30 @@ class LibvirtProvider(Provider):
         return networks.not_in_place(before, after)
 
     # -- changes ----------------------------------------------------------------------
+    def identify(self, change) -> dict:
+        """A network gets its UUID from kvmnet (put into the XML at define); a NIC
+        whose config leaves the MAC out gets a random 52:54:00:xx:xx:xx."""
+        after = change.after
+        if change.type == "network":
+            after["uuid"] = str(uuid.uuid4())
+            return {"attrs": {"uuid": after["uuid"], "active": after.get("active") is not False}}
+        if change.type == "nic_attachment" and not after.get("mac"):
+            after["mac"] = random_mac()
+            return {"attrs": {"mac": after["mac"]}}
+        return {}
+
+    @_libvirt_errors
+    def discard(self, rtype: str, identity: dict) -> None:
+        id, chosen = identity.get("id"), identity.get("attrs") or {}
+        if not isinstance(id, str):
+            return
+        if rtype == "network" and isinstance(chosen.get("uuid"), str):
+            networks.discard(self.conn, id, chosen["uuid"])
+        elif rtype == "nic_attachment":
+            domain, mac = nics.split_id(id)
+            nics.discard(self.conn, domain, mac)
+
+    @_libvirt_errors
     def create(self, rtype: str, address: str, after: dict, mark: str) -> tuple[dict, dict]:
         if rtype == "network":
             return networks.create(self.conn, after, mark), {}
@@ -123,6 +188,7 @@ class LibvirtProvider(Provider):
                 return nics.attach(self.conn, after, mark), {}
         raise ProviderError(f"the libvirt provider does not manage {rtype}")
 
+    @_libvirt_errors
     def update(self, rtype: str, address: str, before: dict, after: dict,
                private: dict, mark: str) -> tuple[dict, dict]:
         if rtype == "network":
@@ -132,6 +198,7 @@ class LibvirtProvider(Provider):
                 return nics.update(self.conn, before, after, mark), private
         raise ProviderError(f"the libvirt provider does not manage {rtype}")
 
+    @_libvirt_errors
     def delete(self, rtype: str, address: str, before: dict, private: dict) -> None:
         if rtype == "network":
             networks.delete(self.conn, before["name"])
@@ -142,6 +209,7 @@ class LibvirtProvider(Provider):
             raise ProviderError(f"the libvirt provider does not manage {rtype}")
 
     # -- consumers --------------------------------------------------------------------
+    @_libvirt_errors
     def consumers(self, rtype: str, attrs: dict) -> list[Consumer]:
         name = attrs.get("name")
         if not isinstance(name, str):
@@ -159,6 +227,7 @@ class LibvirtProvider(Provider):
         return []
 
     # -- history ------------------------------------------------------------------------
+    @_libvirt_errors
     def snapshot(self, rtype: str, ids: Iterable[str]) -> dict:
         ids = list(ids)
         if rtype == "network":

@@ -126,8 +126,9 @@ NETWORK = ResourceType(
     name="network", default_provider="libvirt", schema_file=(SCHEMAS, "network.json"),
     replace_on=frozenset({"name", "mode", "bridge", "mtu", "domain", "nat_port_range",
                           "virtualport", "vlan_tag", "ip.address", "ip.prefix"}),
-    computed=frozenset({"uuid", "active"}),
-    defaults={"autostart": True},
+    computed=frozenset({"uuid"}),
+    # active: desired state (a stopped network is started by the next apply)
+    defaults={"autostart": True, "active": True},
     default_name=label_name,
     canonical=canonical_network,
     computed_if_omitted=frozenset({"bridge"}),

@@ -10,6 +10,8 @@ import tempfile
 
 from kvmnet.sdk.files import atomic_write, fsync_dir
 from kvmnet.sdk.provider import ProviderError
+from kvmnet.providers.netns import timed_out
+from kvmnet.providers.timeouts import DEFAULT
 from kvmnet.providers.netplan.render import FILE_NAME, defined_ids
 
 NETPLAN_DIRS = ("lib/netplan", "etc/netplan", "run/netplan")   # netplan's search path
@@ -57,12 +59,13 @@ def _write_private(path: str, text: str) -> None:
         os.fsync(f.fileno())
 
 
-def validate(root_dir: str, text: str) -> None:
+def validate(root_dir: str, text: str, timeout: float = DEFAULT) -> None:
     """Run ``netplan generate --root-dir SCRATCH`` on the other netplan files of
     ``root_dir`` plus ``text`` as kvmnet's file; raise netplan's message on error.
 
     netplan's ``file:line:col`` points into the scratch copy; the message names the
-    real path instead.
+    real path instead. ``netplan generate`` still running after ``timeout``
+    seconds is killed.
     """
     scratch = tempfile.mkdtemp(prefix="kvmnet-netplan-")
     try:
@@ -74,9 +77,11 @@ def validate(root_dir: str, text: str) -> None:
         _write_private(ours, text)
         try:
             cp = subprocess.run(["netplan", "generate", "--root-dir", scratch],
-                                capture_output=True, text=True)
+                                capture_output=True, text=True, timeout=timeout)
         except FileNotFoundError as e:
             raise ProviderError("netplan: command not found (install netplan.io)") from e
+        except subprocess.TimeoutExpired:
+            raise timed_out(["netplan", "generate"], timeout) from None
         if cp.returncode != 0:
             real = os.path.normpath(root_dir).rstrip("/")
             msg = (cp.stderr or cp.stdout).strip().replace(scratch, real)

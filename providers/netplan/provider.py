@@ -14,10 +14,17 @@ from typing import Iterable, Iterator
 
 from kvmnet.sdk.ownership import parse_mark
 from kvmnet.sdk.provider import Change, Consumer, LiveObject, Provider, ProviderError, Result
-from kvmnet.providers.links import LINK_TYPES, LinkManager, result_attrs
+from kvmnet.providers import timeouts
+from kvmnet.providers.links import (
+    LINK_TYPES, LinkManager, register_link_kill_points, result_attrs, temp_name,
+)
 from kvmnet.providers.netplan import files
 from kvmnet.providers.netplan.render import Entry, RenderError, parse_file, render_file
 from kvmnet.providers.netplan.view import file_attrs, fold, merged_attrs
+from kvmnet.sdk.killpoints import hit as kill_point, register as register_kill_points
+
+register_link_kill_points("netplan")
+register_kill_points("netplan", "netplan.file-write", "netplan.file-written")
 
 
 class NetplanProvider(Provider):
@@ -30,6 +37,7 @@ class NetplanProvider(Provider):
             "netns": {"type": "string"},
             "root_dir": {"type": "string"},
             "apply": {"type": "boolean"},
+            "timeout": timeouts.SCHEMA,
         },
         "additionalProperties": False,
     }
@@ -39,7 +47,8 @@ class NetplanProvider(Provider):
         self.root_dir = self.config.get("root_dir") or "/"
         self.live = bool(self.config.get("apply", True))
         self.path = files.file_path(self.root_dir)
-        self.links = LinkManager(self.config.get("netns"))
+        self.timeout = timeouts.timeout_of(self.config)
+        self.links = LinkManager(self.config.get("netns"), self.timeout, owner="netplan")
 
     # -- the file -------------------------------------------------------------
     def entries(self) -> dict[tuple[str, str], Entry]:
@@ -59,7 +68,7 @@ class NetplanProvider(Provider):
     def write(self, text: str | None) -> None:
         """Validate (unless removing the file) and replace the file."""
         if text is not None:
-            files.validate(self.root_dir, text)
+            files.validate(self.root_dir, text, self.timeout)
         files.replace(self.path, text)
 
     # -- reading ----------------------------------------------------------------
@@ -95,7 +104,7 @@ class NetplanProvider(Provider):
         before = self.entries()
         text = self.render(fold(before, changes))
         if text is not None:
-            files.validate(self.root_dir, text)
+            files.validate(self.root_dir, text, self.timeout)
         done: list[Result] = []
         try:
             for c in changes:
@@ -108,8 +117,17 @@ class NetplanProvider(Provider):
                     pass   # keep the old file rather than write an invalid one
                 yield from done
             raise
+        kill_point("netplan.file-write")
         files.replace(self.path, text)
+        kill_point("netplan.file-written")
         yield from done
+
+    def identify(self, change: Change) -> dict:
+        return {"parts": {"temp": temp_name(change.mark)}} if self.live else {}
+
+    def discard(self, rtype: str, identity: dict) -> None:
+        if self.live:
+            self.links.discard(identity)
 
     def _live_change(self, c: Change) -> Result:
         if not self.live:

@@ -17,6 +17,9 @@ from kvmnet.providers import netns as ns
 from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.forwarding import Forward, ForwardingProvider
 from kvmnet.providers.nftables.rules import RulesetView, transaction
+from kvmnet.sdk.killpoints import register as register_kill_points
+
+register_kill_points("nftables", "nftables.rules-write", "nftables.rules-written")
 
 
 class NftablesProvider(ForwardingProvider):
@@ -24,7 +27,7 @@ class NftablesProvider(ForwardingProvider):
     forward_chain_commands = {4: "nft list chain ip filter FORWARD", 6: "nft list chain ip6 filter FORWARD"}
 
     def _load(self) -> RulesetView:
-        cp = ns.run(self.netns, ["nft", "-j", "list", "ruleset"])
+        cp = ns.run(self.netns, ["nft", "-j", "list", "ruleset"], timeout=self.timeout)
         try:
             return RulesetView(json.loads(cp.stdout or '{"nftables": []}'))
         except json.JSONDecodeError as e:
@@ -37,7 +40,7 @@ class NftablesProvider(ForwardingProvider):
         text = json.dumps(doc)
         for argv, what in ((["nft", "-c", "-j", "-f", "-"], "nft rejected kvmnet's rule set"),
                            (["nft", "-j", "-f", "-"], "nft transaction failed")):
-            cp = ns.run(self.netns, argv, input=text, check=False)
+            cp = ns.run(self.netns, argv, input=text, check=False, timeout=self.timeout)
             if cp.returncode != 0:
                 raise ProviderError(f"{what} (nothing was changed): {(cp.stderr or cp.stdout).strip()}")
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.forwarding import (
     FAMILIES, LOOPBACK, SHARED_RULE_COMMENT, AcceptRule, DnatRule, Forward, is_kvmnet_rule,
     parse_source, shared_rule_first,
@@ -199,6 +200,12 @@ def _port_range(right) -> tuple[int, int]:
     raise _Unparsed
 
 
+# What reading a rule of an unexpected shape raises (nft's JSON as someone else wrote
+# it; ProviderError: a source of the other family): such a rule is not kvmnet's.
+# Anything else is a bug and is not swallowed.
+SHAPE_ERRORS = (_Unparsed, AttributeError, KeyError, TypeError, ValueError, ProviderError)
+
+
 def _fields(expr: list, family: int) -> dict:
     """The conditions and statements of one of kvmnet's rules, by name."""
     out: dict = {}
@@ -295,7 +302,7 @@ def parse_rule(chain: str, rule: dict, family: int = 4) -> list[DnatRule | Accep
             if not (f.get("sets_mark") and "daddr" in f):
                 return []
             return [AcceptRule(f["protocol"], f["daddr"], lo, hi, f.get("iif"), f.get("source"), comment)]
-    except Exception:      # anything kvmnet would not have written
+    except SHAPE_ERRORS:   # a rule of a shape kvmnet does not write
         return []
     return []
 
@@ -303,7 +310,7 @@ def parse_rule(chain: str, rule: dict, family: int = 4) -> list[DnatRule | Accep
 def _is_wiring(chain: str, rule: dict, family: int) -> bool:
     try:
         f = _fields(rule.get("expr", []), family)
-    except Exception:
+    except SHAPE_ERRORS:
         return False
     want = {"prerouting": {"local": True, "jump": DNAT_CHAIN},
             "output": {"not_loopback": True, "local": True, "jump": DNAT_CHAIN},

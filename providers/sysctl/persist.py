@@ -3,23 +3,33 @@
 A sysctl.d(5) file whose first line is the ownership mark as a comment, then the
 value each key had before kvmnet first set it as ``# original: key = value`` comment
 lines (so a profile adopted after a crash, whose state record was never written,
-can still be restored), then ``key = value`` lines. Rendering and parsing are pure;
+can still be restored), then ``key = value`` lines. With ``persist = false`` the
+file keeps only the comments (sysctl ignores it at boot): it is the record of the
+originals, written before the first value is. Rendering and parsing are pure;
 writing is atomic (a temp file in the same directory, then rename) with mode 0644.
+
+File names are derived from the whole address so that two instances never share
+one (:func:`file_name`); files named by older kvmnet versions
+(:func:`legacy_file_name`) are still read, and replaced by the new name on the
+profile's next change.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
 
 from kvmnet.sdk.ownership import Mark, parse_mark
-from kvmnet.sdk.files import atomic_write
+from kvmnet.sdk.files import atomic_write, remove_leftovers
 
 PREFIX = "90-kvmnet-"
 SUFFIX = ".conf"
 _ADDRESS = re.compile(r'^[A-Za-z0-9_-]+\.(?P<name>[A-Za-z0-9_-]+)(?:\[(?P<key>.*)\])?$')
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_KEEP = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _ORIGINAL = "original:"
+MAX_STEM = 180        # leaves room in NAME_MAX (255) for the prefix, suffix and temp name
 
 
 @dataclass(frozen=True)
@@ -31,29 +41,65 @@ class PersistFile:
     original: dict[str, str] = field(default_factory=dict)
 
 
-def file_name(address: str) -> str:
-    """``90-kvmnet-<name>.conf`` for a resource address.
-
-    ``sysctl_profile.tuning`` → ``tuning``; ``…tuning[0]`` → ``tuning-0``;
-    ``…tuning["web"]`` → ``tuning-web``. Characters other than letters, digits, ``_``,
-    ``.`` and ``-`` in a for_each key become ``-``.
-    """
+def _split(address: str) -> tuple[str, str | None]:
     m = _ADDRESS.match(address)
     if not m:
         raise ValueError(f"not a resource address: {address!r}")
-    name, key = m.group("name"), m.group("key")
+    return m.group("name"), m.group("key")
+
+
+def _unquote(key: str) -> str:
+    return key[1:-1].replace('\\"', '"').replace("\\\\", "\\") if key.startswith('"') else key
+
+
+def _escape(text: str) -> str:
+    """Letters, digits, ``_`` and ``-`` as they are; every other byte as ``%XX``."""
+    return "".join(chr(b) if b in _KEEP else f"%{b:02X}" for b in text.encode("utf-8"))
+
+
+def file_name(address: str) -> str:
+    """``90-kvmnet-<stem>.conf`` for a resource address, one stem per address.
+
+    ``sysctl_profile.tuning`` → ``tuning``; ``…tuning[0]`` → ``tuning.0``;
+    ``…tuning["web"]`` → ``tuning.s-web``; in a for_each key every byte other than
+    a letter, digit, ``_`` or ``-`` becomes ``%XX`` (``["a b"]`` → ``.s-a%20b``). A
+    resource name has no ``.``, so the stem is injective. A stem longer than
+    :data:`MAX_STEM` is cut and ends in a hash of the address (the provider's plan
+    check reports the collision such a cut could in theory make).
+    """
+    name, key = _split(address)
+    if key is None:
+        stem = name
+    elif key.isdigit():
+        stem = f"{name}.{key}"
+    else:
+        stem = f"{name}.s-{_escape(_unquote(key))}"
+    if len(stem) > MAX_STEM:
+        digest = hashlib.sha256(address.encode("utf-8")).hexdigest()[:16]
+        stem = f"{stem[:MAX_STEM - 17]}~{digest}"
+    return f"{PREFIX}{stem}{SUFFIX}"
+
+
+def legacy_file_name(address: str) -> str:
+    """The name older kvmnet versions gave the file (``tuning-0``, ``tuning-web``;
+    other characters of a key as ``-``): two addresses could share it."""
+    name, key = _split(address)
     if key is not None:
-        key = key[1:-1].replace('\\"', '"').replace("\\\\", "\\") if key.startswith('"') else key
-        key = _UNSAFE.sub("-", key).strip("-.")
+        key = _UNSAFE.sub("-", _unquote(key)).strip("-.")
         if key:
             name = f"{name}-{key}"
     return f"{PREFIX}{name}{SUFFIX}"
 
 
-def render(mark: str, settings: dict[str, str], original: dict[str, str] | None = None) -> str:
+def render(mark: str, settings: dict[str, str], original: dict[str, str] | None = None,
+           *, persist: bool = True) -> str:
+    """The file's text; with ``persist`` False only the comments (mark, originals)."""
     lines = [f"# {mark}", "# Managed by kvmnet: edits here are overwritten or reported as drift."]
+    if not persist:
+        lines.append("# persist = false: a record of the values from before kvmnet, nothing to apply.")
     lines += [f"# {_ORIGINAL} {k} = {v}".rstrip() for k, v in sorted((original or {}).items())]
-    lines += [f"{k} = {v}" for k, v in sorted(settings.items())]
+    if persist:
+        lines += [f"{k} = {v}" for k, v in sorted(settings.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -99,24 +145,33 @@ def scan(directory: str) -> list[PersistFile]:
     found = []
     for n in names:
         if n.startswith(PREFIX) and n.endswith(SUFFIX):
-            path = os.path.join(directory, n)
-            try:
-                with open(path, encoding="utf-8") as f:
-                    text = f.read()
-            except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
-                continue
-            mark, settings = parse(text)
-            found.append(PersistFile(path, mark, settings, text, parse_original(text)))
+            pf = read(os.path.join(directory, n))
+            if pf is not None:
+                found.append(pf)
     return found
 
 
+def read(path: str) -> PersistFile | None:
+    """The file at ``path``, or None when there is none (or it is not a text file)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
+        return None
+    mark, settings = parse(text)
+    return PersistFile(path, mark, settings, text, parse_original(text))
+
+
 def write(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, mode 0644."""
+    """Write ``text`` to ``path`` atomically, mode 0644 (temp files a killed run
+    left for it are removed first)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    remove_leftovers(path)
     atomic_write(path, text, 0o644)
 
 
 def remove(path: str) -> None:
+    remove_leftovers(path)
     try:
         os.unlink(path)
     except FileNotFoundError:

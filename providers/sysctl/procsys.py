@@ -10,23 +10,26 @@ import os
 
 from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.netns import call_in
+from kvmnet.providers.timeouts import DEFAULT
 from kvmnet.providers.sysctl.keys import key_path
 
 
-def missing(netns: str | None, keys) -> list[str]:
+def missing(netns: str | None, keys, timeout: float = DEFAULT) -> list[str]:
     """The keys of ``keys`` that do not exist (in ``netns``)."""
     paths = {k: key_path(k) for k in keys}
-    return call_in(netns, lambda: [k for k, p in paths.items() if not os.path.isfile(p)])
+    return call_in(netns, lambda: [k for k, p in paths.items() if not os.path.isfile(p)],
+                   timeout=timeout, what="looking up sysctl keys")
 
 
-def read_only(netns: str | None, keys) -> list[str]:
+def read_only(netns: str | None, keys, timeout: float = DEFAULT) -> list[str]:
     """The existing keys of ``keys`` that cannot be written (in ``netns``)."""
     paths = {k: key_path(k) for k in keys}
     return call_in(netns, lambda: [k for k, p in paths.items()
-                                   if os.path.isfile(p) and not os.access(p, os.W_OK)])
+                                   if os.path.isfile(p) and not os.access(p, os.W_OK)],
+                   timeout=timeout, what="looking up sysctl keys")
 
 
-def read(netns: str | None, keys) -> tuple[dict[str, str], dict[str, str]]:
+def read(netns: str | None, keys, timeout: float = DEFAULT) -> tuple[dict[str, str], dict[str, str]]:
     """Live values (whitespace normalised) and, for keys that could not be read, why
     (``unknown sysctl key "k"``, ``cannot read sysctl key "k": ...``)."""
     paths = {k: key_path(k) for k in keys}
@@ -43,10 +46,10 @@ def read(netns: str | None, keys) -> tuple[dict[str, str], dict[str, str]]:
                 problems[k] = f'cannot read sysctl key "{k}"{_where(netns)}: {e.strerror}'
         return values, problems
 
-    return call_in(netns, read_all)
+    return call_in(netns, read_all, timeout=timeout, what="reading sysctls")
 
 
-def write(netns: str | None, values: dict[str, str]) -> None:
+def write(netns: str | None, values: dict[str, str], timeout: float = DEFAULT) -> None:
     """Write each value (in order). The first failure raises ProviderError naming
     the key, the value and the reason; values written before it stay written."""
     paths = {k: key_path(k) for k in values}
@@ -62,7 +65,7 @@ def write(netns: str | None, values: dict[str, str]) -> None:
             except OSError as e:
                 raise ProviderError(f'cannot set sysctl "{k}" to "{v}": {_reason(e, netns)}') from None
 
-    call_in(netns, write_all)
+    call_in(netns, write_all, timeout=timeout, what="writing sysctls")
 
 
 def _where(netns: str | None) -> str:

@@ -3,9 +3,10 @@ six-resource apply (real sysctls in a throw-away network namespace, the real CLI
 subprocesses), then plan and apply again.
 
 The kill points are exact through the walk's test hook (``engine/walk.py``
-``crash_point``: ``KVMNET_TEST_KILL_AFTER_WRITES=N`` / ``KVMNET_TEST_KILL_BEFORE_WRITE=N``),
-and one kill comes from the test itself, at whatever moment it sees the state's
-serial move.
+``crash_point``: ``KVMNET_TEST_KILL_AFTER_WRITES=N`` / ``KVMNET_TEST_KILL_BEFORE_WRITE=N``)
+or a provider's kill point (``KVMNET_KILL_AT=NAME:N``, kvmnet.sdk.killpoints), and
+one kill comes from the test itself, at whatever moment it sees the state's serial
+move. Every provider's every kill point is in tests/faults/test_kill_points.py.
 """
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ def converge(env: Env, left: int) -> None:
     assert integrity(env) == "ok"
 
 
-def killed_apply(env: Env, variable: str, n: int) -> None:
+def killed_apply(env: Env, variable: str, n: int | str) -> None:
     rc, out, err = env.k("apply", "--auto-approve", env={variable: str(n)})
     assert rc == -signal.SIGKILL, out + err
     assert integrity(env) == "ok"
@@ -188,3 +189,22 @@ def test_sigkill_sent_by_the_test_at_whatever_point_it_lands(env):
     assert to_create.isdisjoint(in_state | marked)
     assert in_state | marked | to_create == {f"sysctl_profile.{n}" for n in NAMES}
     converge(env, len(to_create))
+
+
+def test_killed_after_the_values_before_the_state_write_destroy_restores_the_original(env):
+    """p3's persist file, which records the value from before kvmnet, is written
+    before its value; killed after the value, before the state write, the next
+    apply settles p3 and converges, and destroying p3 restores the value from
+    before kvmnet, not ours."""
+    key, value = KEYS["p3"]
+    default = env.get(key)
+    killed_apply(env, "KVMNET_KILL_AT", "sysctl.values-written:3")
+    assert env.get(key) == str(value)
+    assert f"# original: {key} = {default}" in env.conf("p3").read_text()
+    plan = plan_json(env)
+    assert not plan["errors"], plan["errors"]
+    rc, out, err = env.k("apply", "--auto-approve")
+    assert rc == 0, out + err
+    assert not creates(plan_json(env))
+    env.ok("destroy", "--auto-approve", "--target", "sysctl_profile.p3")
+    assert env.get(key) == default

@@ -371,7 +371,7 @@ resource "sysctl_profile" "q" {{
     assert (env.get(SYN_RETRIES), env.get(SYNACK_RETRIES)) == ("3", "3")
     shown = env.ok("state", "show", 'sysctl_profile.q["b"]')
     assert SYNACK_RETRIES in shown and SYN_RETRIES + " " not in shown
-    for name in ("p-0", "p-1", "q-a", "q-b"):
+    for name in ("p.0", "p.1", "q.s-a", "q.s-b"):
         assert env.conf(name).exists(), name
     env.ok("destroy", "--auto-approve")
     assert (env.get(FIN_TIMEOUT), env.get(ECHO_IGNORE), env.get(SYN_RETRIES)) == ("60", "0", "6")

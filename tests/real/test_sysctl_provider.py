@@ -59,14 +59,33 @@ def conf_path(provider, address=ADDR):
 
 # -- pure parts ------------------------------------------------------------------
 
-@pytest.mark.parametrize("address,name", [
-    ("sysctl_profile.tuning", "90-kvmnet-tuning.conf"),
-    ("sysctl_profile.tuning[0]", "90-kvmnet-tuning-0.conf"),
-    ('sysctl_profile.tuning["web"]', "90-kvmnet-tuning-web.conf"),
-    ('sysctl_profile.t["a b/c"]', "90-kvmnet-t-a-b-c.conf"),
+@pytest.mark.parametrize("address,name,legacy", [
+    ("sysctl_profile.tuning", "90-kvmnet-tuning.conf", "90-kvmnet-tuning.conf"),
+    ("sysctl_profile.tuning[0]", "90-kvmnet-tuning.0.conf", "90-kvmnet-tuning-0.conf"),
+    ('sysctl_profile.tuning["web"]', "90-kvmnet-tuning.s-web.conf", "90-kvmnet-tuning-web.conf"),
+    ('sysctl_profile.t["a b/c"]', "90-kvmnet-t.s-a%20b%2Fc.conf", "90-kvmnet-t-a-b-c.conf"),
+    ('sysctl_profile.t["0"]', "90-kvmnet-t.s-0.conf", "90-kvmnet-t-0.conf"),
 ])
-def test_file_name_from_address(address, name):
+def test_file_name_from_address(address, name, legacy):
     assert persist.file_name(address) == name
+    assert persist.legacy_file_name(address) == legacy
+
+
+def test_file_names_of_distinct_addresses_are_distinct():
+    """The addresses the old naming mapped to one file each get their own now."""
+    groups = [
+        ["sysctl_profile.t-0", "sysctl_profile.t[0]", 'sysctl_profile.t["0"]'],
+        ['sysctl_profile.t["a b"]', 'sysctl_profile.t["a-b"]', 'sysctl_profile.t["a/b"]',
+         "sysctl_profile.t-a-b", 'sysctl_profile.t["a%20b"]', 'sysctl_profile.t["a.b"]'],
+        ['sysctl_profile.t["x" ]'.replace(" ", ""), 'sysctl_profile.t["x\\"]', 'sysctl_profile.t["X"]'],
+    ]
+    for group in groups:
+        names = [persist.file_name(a) for a in group]
+        assert len(set(names)) == len(names), names
+    long_a = 'sysctl_profile.t["' + "k" * 300 + 'a"]'
+    long_b = 'sysctl_profile.t["' + "k" * 300 + 'b"]'
+    na, nb = persist.file_name(long_a), persist.file_name(long_b)
+    assert na != nb and len(na) < 200 and len(nb) < 200
 
 
 def test_render_and_parse_round_trip():
@@ -162,10 +181,12 @@ def test_update_adds_removes_and_changes_keys(provider, netns_ready):
     text = open(conf_path(provider)).read()
     assert "somaxconn" not in text and f"net.ipv4.conf.all.rp_filter = {new_rp}" in text
 
-    # persist = false removes the file, the values stay
+    # persist = false leaves only the record of the originals (comments), the values stay
     attrs3, private3 = provider.update(RT, ADDR, attrs, {**after, "persist": False}, private2, MARK)
     assert attrs3["persist"] is False and private3 == private2
-    assert not os.path.exists(conf_path(provider))
+    lines = open(conf_path(provider)).read().splitlines()
+    assert all(line.startswith("#") for line in lines), lines
+    assert f"# original: net.ipv4.conf.all.rp_filter = {orig_rp}" in lines
     assert ns_value(ns, "net.ipv4.conf.all.rp_filter") == new_rp
 
 
@@ -307,3 +328,15 @@ def test_import_prefers_the_originals_of_a_kvmnet_file(provider, netns_ready):
     obj = provider.import_object(RT, "net.core.somaxconn")
     assert obj.attrs["settings"] == {"net.core.somaxconn": "1004"}
     assert obj.private == {"original": {"net.core.somaxconn": orig}}
+
+
+@requires_root
+def test_check_refuses_two_instances_mapped_to_one_file(provider, monkeypatch):
+    """Names cut to MAX_STEM end in a hash: should two ever meet, the plan says so."""
+    attrs = {"settings": {"net.core.somaxconn": "1"}, "persist": True}
+    monkeypatch.setattr(persist, "file_name", lambda address: "90-kvmnet-same.conf")
+    assert provider.check(RT, "sysctl_profile.a", attrs) == []
+    assert provider.check(RT, "sysctl_profile.a", attrs) == []        # the same instance again
+    path = os.path.join(provider.persist_dir, "90-kvmnet-same.conf")
+    assert provider.check(RT, "sysctl_profile.b", attrs) == [
+        (None, f"persist file {path} would also be the file of sysctl_profile.a")]

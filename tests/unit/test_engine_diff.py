@@ -118,7 +118,7 @@ def test_star_rule_replaces_on_any_change():
 
 def test_create_has_computed_values_unknown():
     after = merge_planned("network", net(), None, True)
-    assert after["uuid"] is UNKNOWN and after["active"] is UNKNOWN
+    assert after["uuid"] is UNKNOWN and after["active"] is True   # active: desired, default true
     assert after["bridge"] is UNKNOWN            # omitted, libvirt picks it
     assert after["mode"] == "nat" and after["autostart"] is True
 

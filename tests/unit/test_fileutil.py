@@ -139,3 +139,12 @@ def test_confirm_files_are_0600(tmp_path):
     p = str(tmp_path / "kvmnet.state.db.confirm")
     _write_json(p, {"action": "confirm"})
     assert _read_json(p) == {"action": "confirm"} and mode_of(p) == 0o600
+
+
+def test_remove_leftovers_takes_only_the_temp_files_of_that_path(tmp_path):
+    from kvmnet.sdk.files import remove_leftovers
+    for name in (".a.conf.x1y2.tmp", ".a.conf.zz.tmp", ".b.conf.x1.tmp", "a.conf", ".a.conf.keep"):
+        (tmp_path / name).write_text("x")
+    remove_leftovers(tmp_path / "a.conf")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".a.conf.keep", ".b.conf.x1.tmp", "a.conf"]
+    remove_leftovers(tmp_path / "missing-dir" / "a.conf")      # nothing to do, no error

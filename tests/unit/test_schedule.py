@@ -122,7 +122,8 @@ def test_first_failure_stops_new_work_and_running_jobs_are_recorded():
     assert sorted(out.done) == ["a", "c"]                  # already running: finished and recorded
     assert out.not_started == ["d", "e"]
     assert ("start", "d") not in rec.events and ("start", "e") not in rec.events
-    assert [k for k, _v, _e in finished] == ["b", "a", "c"]     # in the order they ended
+    ended = [k for k, _v, _e in finished]                    # in the order they ended:
+    assert ended[0] == "b" and sorted(ended[1:]) == ["a", "c"]  # a and c share one gate
 
 
 def test_dependents_of_a_failed_job_never_start_even_serially():

@@ -137,6 +137,12 @@ def test_computed_attribute_cannot_be_set():
     assert_error(errors(i), i, "uuid", "computed")
 
 
+def test_network_active_is_a_boolean_setting():
+    assert errors(net(active=False)) == []
+    i = net(active="stopped")
+    assert_error(errors(i), i, "active", "must be true or false")
+
+
 def test_wrong_type():
     i = net(mtu="big", autostart="yes")
     diags = errors(i)

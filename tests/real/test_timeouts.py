@@ -1,0 +1,140 @@
+"""Timeouts while the state lock is held: a stuck external command is killed, a
+SIGSTOPped libvirtd ends a plan or an apply with one ``Error:`` line and exit 1.
+
+The stuck command is a real ``sleep`` run through the very runners that run ``nft``,
+``iptables`` and ``ip`` (inside a real namespace); the stuck daemon is the session's
+sandboxed libvirtd, stopped with SIGSTOP and always continued afterwards.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from contextlib import contextmanager
+
+import pytest
+
+from kvmnet.providers import netns as ns
+from kvmnet.sdk.provider import ProviderError
+from tests.conftest import requires_root
+from tests.e2e.helpers import file_fingerprint, run_kvmnet, write_config
+
+pytestmark = [requires_root, pytest.mark.real]
+
+
+def _pids_in(netns: str) -> list[str]:
+    return subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout.split()
+
+
+def test_stuck_command_is_killed_after_its_timeout(ns_name):
+    t = time.monotonic()
+    with pytest.raises(ProviderError, match=r"^sleep 30: no answer within 0\.5 s \(timeout; the command was killed\)"):
+        ns.run(ns_name, ["sleep", "30"], timeout=0.5)
+    assert time.monotonic() - t < 5
+    assert _pids_in(ns_name) == []          # nothing left running in the namespace
+
+
+def test_command_within_its_timeout_runs_as_before(ns_name):
+    assert ns.run(ns_name, ["ip", "-j", "link", "show", "lo"], timeout=5).stdout.startswith("[")
+
+
+def test_stuck_ip_batch_read_is_killed(ns_name):
+    from kvmnet.providers.links import _run_parallel
+    t = time.monotonic()
+    with pytest.raises(ProviderError, match=r"^sleep 30: no answer within 0\.5 s"):
+        _run_parallel(ns_name, [(["sleep", "30"], ""), (["sleep", "31"], "")], timeout=0.5)
+    assert time.monotonic() - t < 5
+    assert _pids_in(ns_name) == []
+
+
+def test_stuck_call_in_a_namespace_thread_gives_up(ns_name):
+    t = time.monotonic()
+    with pytest.raises(ProviderError, match=rf"^reading sysctls in network namespace {ns_name}: "
+                                            r"no answer within 0\.3 s \(timeout\)"):
+        ns.call_in(ns_name, lambda: time.sleep(3), timeout=0.3, what="reading sysctls")
+    assert time.monotonic() - t < 2
+
+
+def test_a_call_in_a_namespace_thread_passes_its_error_on(ns_name):
+    def boom():
+        raise ProviderError("boom")
+    with pytest.raises(ProviderError, match="^boom$"):
+        ns.call_in(ns_name, boom, timeout=5)
+
+
+@pytest.fixture
+def ns_name(ns):
+    return ns
+
+
+# -- a SIGSTOPped libvirtd ---------------------------------------------------------
+
+@contextmanager
+def stopped(pid: int):
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+NET = """
+resource "network" "slow" {
+  mode   = "nat"
+  bridge = "kvslow0"
+  ip {
+    address = "10.77.0.1"
+    prefix  = 24
+  }
+}
+"""
+
+
+def _cli(sb, tmp_path, *args, timeout_attr="  timeout = 2\n", env=None):
+    cfg = tmp_path / "cfg"
+    write_config(cfg, f'provider "libvirt" {{\n  uri = "{sb.uri}"\n{timeout_attr}}}\n' + NET)
+    state = tmp_path / "kvmnet.state.db"
+    t = time.monotonic()
+    rc, out, err = run_kvmnet(cfg, "--no-color", *args, state=state, env=env, timeout=60)
+    return rc, out, err, time.monotonic() - t, state
+
+
+def test_plan_and_apply_against_a_stopped_libvirtd_fail_with_one_error(libvirt, tmp_path):
+    sb = libvirt
+    before = file_fingerprint(tmp_path / "kvmnet.state.db")
+    with stopped(sb.pid):
+        rc, out, err, took, state = _cli(sb, tmp_path, "plan")
+        assert rc == 1, (out, err)
+        assert took < 15
+        assert "Traceback" not in err
+        lines = [l for l in err.splitlines() if l.startswith("Error:")]
+        assert len(lines) == 1, err
+        assert f"libvirt at {sb.uri}" in lines[0] and "no answer within 2 s (connect timeout)" in lines[0]
+
+        # the same through KVMNET_TIMEOUT, for apply
+        rc, out, err, took, state = _cli(sb, tmp_path, "apply", "--auto-approve", timeout_attr="",
+                                         env={"KVMNET_TIMEOUT": "1.5"})
+        assert rc == 1, (out, err)
+        assert took < 15
+        assert "Traceback" not in err
+        assert "no answer within 1.5 s (connect timeout)" in err
+    # the failed runs changed nothing: no network was made and the state holds nothing
+    assert "slow" not in sb.virsh("net-list", "--all", "--name").stdout.split()
+    rc, out, err, _, _ = _cli(sb, tmp_path, "state", "list")
+    assert rc == 0 and out.strip() == "", (out, err, before)
+
+
+def test_a_call_on_an_open_connection_to_a_stopped_libvirtd_fails_by_keepalive(libvirt):
+    from kvmnet.providers.libvirt import LibvirtProvider
+    p = LibvirtProvider({"uri": libvirt.uri, "timeout": 2})
+    try:
+        assert p.read("network", []) == {}          # connected, keepalive on
+        with stopped(libvirt.pid):
+            t = time.monotonic()
+            with pytest.raises(ProviderError, match=r"no answer within 2 s \(keepalive timeout"):
+                p.read("network", [])
+            assert time.monotonic() - t < 10
+        assert p.read("network", []) == {}          # a later call connects again
+    finally:
+        p.close()
