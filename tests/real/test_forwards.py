@@ -137,23 +137,26 @@ def delete_own_rule_behind_back(kind: str, ns: str, name: str) -> None:
     delete_own_rule_behind_back_by_address(kind, ns, f"port_forward.{name}", LINEAGE)
 
 
-def delete_own_rule_behind_back_by_address(kind: str, ns: str, address: str, lineage: str | None = None) -> None:
+def delete_own_rule_behind_back_by_address(kind: str, ns: str, address: str, lineage: str | None = None,
+                                           family: int = 4) -> None:
+    """Delete one forward's DNAT rule (IPv4 or IPv6) with the stock tools, behind kvmnet's back."""
     def ours(comment: str) -> bool:
         mark = parse_mark(comment)
         return bool(mark and mark.address == address and (lineage is None or mark.lineage == lineage))
 
+    tool, nft_family = ("iptables", "ip") if family == 4 else ("ip6tables", "ip6")
     if kind == "iptables":
-        for line in in_ns(ns, "iptables-save", "-t", "nat").stdout.splitlines():
+        for line in in_ns(ns, f"{tool}-save", "-t", "nat").stdout.splitlines():
             words = shlex.split(line)
             if words[:2] == ["-A", "KVMNET_PREROUTING"] and ours(words[words.index("--comment") + 1]):
-                in_ns(ns, "iptables", "-t", "nat", "-D", *words[1:])
+                in_ns(ns, tool, "-t", "nat", "-D", *words[1:])
                 return
         raise AssertionError("rule not found")
-    doc = json.loads(in_ns(ns, "nft", "-j", "list", "chain", "ip", "kvmnet", "port_forwards").stdout)
+    doc = json.loads(in_ns(ns, "nft", "-j", "list", "chain", nft_family, "kvmnet", "port_forwards").stdout)
     for item in doc["nftables"]:
         rule = item.get("rule")
         if rule and ours(rule.get("comment", "")):
-            in_ns(ns, "nft", "delete", "rule", "ip", "kvmnet", "port_forwards", "handle", str(rule["handle"]))
+            in_ns(ns, "nft", "delete", "rule", nft_family, "kvmnet", "port_forwards", "handle", str(rule["handle"]))
             return
     raise AssertionError("rule not found")
 

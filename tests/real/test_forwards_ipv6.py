@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import time
 import uuid
 
@@ -19,7 +18,7 @@ import pytest
 
 from kvmnet.sandbox.netns import add_veth, in_ns, netns
 from kvmnet.sdk.doctor import Managed
-from kvmnet.sdk.ownership import parse_mark
+from tests.real.test_forwards import delete_own_rule_behind_back_by_address
 from test_forwards import (     # tests/real is on sys.path (pytest's rootdir-less import)
     LINEAGE, OUTSIDE_CLIENT, OUTSIDE_HOST, PROVIDERS, apply, connect, create, delete, fwd, kvmnet,
     ruleset_text, start_server,
@@ -49,24 +48,7 @@ def settle6(*namespaces: str, timeout: float = 10.0) -> None:
 
 def delete_dnat_behind_back(kind: str, ns: str, address: str) -> None:
     """Delete one IPv6 forward's DNAT rule with the stock tools (ip6tables / nft)."""
-    def ours(comment: str) -> bool:
-        mark = parse_mark(comment)
-        return bool(mark and mark.address == address and mark.lineage == LINEAGE)
-
-    if kind == "iptables":
-        for line in in_ns(ns, "ip6tables-save", "-t", "nat").stdout.splitlines():
-            words = shlex.split(line)
-            if words[:2] == ["-A", "KVMNET_PREROUTING"] and ours(words[words.index("--comment") + 1]):
-                in_ns(ns, "ip6tables", "-t", "nat", "-D", *words[1:])
-                return
-        raise AssertionError("rule not found")
-    doc = json.loads(in_ns(ns, "nft", "-j", "list", "chain", "ip6", "kvmnet", "port_forwards").stdout)
-    for item in doc["nftables"]:
-        rule = item.get("rule")
-        if rule and ours(rule.get("comment", "")):
-            in_ns(ns, "nft", "delete", "rule", "ip6", "kvmnet", "port_forwards", "handle", str(rule["handle"]))
-            return
-    raise AssertionError("rule not found")
+    delete_own_rule_behind_back_by_address(kind, ns, address, LINEAGE, family=6)
 
 
 # == without libvirt ====================================================================
