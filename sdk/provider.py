@@ -109,6 +109,13 @@ class Provider:
         """The object ``kvmnet import`` adopts, or None when there is none."""
         return self.read(rtype, [id]).get(id)
 
+    def importable(self, rtype: str) -> list[str]:
+        """The IDs of every live object of ``rtype`` that :meth:`import_object`
+        could adopt (``kvmnet import --all TYPE``), managed or not. A provider that
+        cannot list its objects (sysctl keys) keeps this default, which says so."""
+        raise ProviderError(f"the {self.name} provider cannot list the {rtype} objects it could import; "
+                            f"import them one by one with kvmnet import ADDRESS ID")
+
     # -- checks at plan time --------------------------------------------------
     def check(self, rtype: str, address: str, attrs: dict) -> list[tuple[str | None, str]]:
         """Provider-specific problems with desired attributes, as (attribute, message).

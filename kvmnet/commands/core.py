@@ -296,11 +296,33 @@ def graph(ctx: Ctx, fmt):
 
 
 @cli.command(name="import")
-@click.argument("address")
-@click.argument("id_")
+@click.argument("address", required=False)
+@click.argument("id_", required=False)
+@click.option("--generate-config", "generate_to", metavar="FILE",
+              help="Append the adopted objects' resource blocks to FILE (relative to -C DIR).")
+@click.option("--all", "all_types", multiple=True, metavar="TYPE",
+              help="Adopt every object of TYPE not yet managed (with --generate-config).")
+@click.option("--all-networks", is_flag=True, help="Same as --all network.")
+@click.option("--all-nics", is_flag=True, help="Same as --all nic_attachment.")
 @pass_ctx
-def import_(ctx: Ctx, address, id_):
-    """Adopt an existing object as ADDRESS without changing it."""
+def import_(ctx: Ctx, address, id_, generate_to, all_types, all_networks, all_nics):
+    """Adopt an existing object as ADDRESS without changing it; with
+    --generate-config FILE also write its configuration (or, with --all-networks,
+    --all-nics, --all TYPE, adopt and write every such object)."""
+    from kvmnet.commands import import_cmd
+    flags = {"all_networks": all_networks, "all_nics": all_nics}
+    every = list(all_types) + [import_cmd.ALL_FLAGS[f] for f, on in flags.items() if on]
+    if every and (address is not None or id_ is not None):
+        fail(ctx, "--all-networks, --all-nics and --all take no ADDRESS or ID")
+    if every and generate_to is None:
+        fail(ctx, "--all-networks, --all-nics and --all need --generate-config FILE "
+                  "(the adopted objects need configuration to stay managed)")
+    if not every and (address is None or id_ is None):
+        fail(ctx, "import needs ADDRESS and ID (or --all-networks, --all-nics, --all TYPE "
+                  "with --generate-config FILE)")
+    if generate_to is not None:
+        import_cmd.run(ctx, generate_to, address, id_, every)
+        return
     from kvmnet.engine.resources import canonical, identity, import_id_problem
     from kvmnet.sdk.provider import ProviderError
     from kvmnet.state import EXCLUSIVE, InstanceRecord

@@ -136,6 +136,11 @@ class LibvirtProvider(Provider):
             return LiveObject(f"{domain}/{mac}", nic, parse_mark(d.marks().get(mac)))
         raise ProviderError(f"the libvirt provider does not manage {rtype}")
 
+    def importable(self, rtype: str) -> list[str]:
+        """Every network; every NIC of every domain that a ``nic_attachment`` can
+        describe (``type='network'`` or ``'bridge'``), as ``DOMAIN/MAC``."""
+        return sorted(self.read(rtype, []))
+
     # -- plan-time checks ----------------------------------------------------------------
     @_libvirt_errors
     def check(self, rtype: str, address: str, attrs: dict) -> list[tuple[str | None, str]]:
