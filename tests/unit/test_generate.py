@@ -97,3 +97,13 @@ def test_identifiers_and_deterministic_collisions():
 
 def got_subset(d: dict, keys: list[str]) -> dict:
     return {k: d[k] for k in keys}
+
+
+def test_a_provider_that_cannot_list_its_objects_says_so():
+    from kvmnet.sdk.provider import Provider, ProviderError
+
+    class Keys(Provider):
+        name = "keys"
+
+    with pytest.raises(ProviderError, match="cannot list the thing objects"):
+        Keys().importable("thing")
