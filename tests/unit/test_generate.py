@@ -107,3 +107,76 @@ def test_a_provider_that_cannot_list_its_objects_says_so():
 
     with pytest.raises(ProviderError, match="cannot list the thing objects"):
         Keys().importable("thing")
+
+
+def test_widened_network_shape_blocks_from_type_lists_and_nesting():
+    """The issue-11 network shape (single blocks as arrays of at most one object,
+    v1 shorthands as a second type of the same attribute): decided by the schema
+    and the value alone, so the generator follows it without knowing it."""
+    import json
+
+    from kvmnet.sdk.types import ResourceType
+
+    def blocks(props, one=True):
+        s = {"type": "array", "items": {"type": "object", "additionalProperties": False,
+                                        "properties": props}}
+        return {**s, "maxItems": 1} if one else s
+
+    schema = {"type": "object", "properties": {
+        "name": {"type": "string"},
+        "forward": blocks({"mode": {"enum": ["nat"]}, "nat": blocks({
+            "ipv6": {"type": "boolean"}, "port": blocks({"start": {"type": "integer"},
+                                                        "end": {"type": "integer"}})})}),
+        "bridge": {"type": ["string", "array"], "maxItems": 1, "items": {
+            "type": "object", "properties": {"name": {"type": "string"}, "stp": {"type": "boolean"}}}},
+        "mtu": {"type": ["integer", "array"], "items": {"$ref": "#/$defs/mtu"}},
+        "dns": blocks({"host": blocks({"ip": {"type": "string"},
+                                       "hostname": {"type": "array", "items": {"type": "string"}}}, one=False)}),
+        "ip": blocks({"family": {"enum": ["ipv4", "ipv6"], "default": "ipv4"}, "address": {"type": "string"}},
+                     one=False),
+        "kept": {"type": "string"},
+    }, "$defs": {"mtu": {"type": "object", "properties": {"size": {"type": "integer"}}}}}
+    rt = ResourceType(name="network", default_provider="libvirt", schema_file=("x", "y"),
+                      computed=frozenset({"uuid", "kept"}))
+    rt.__dict__["_schema_text"] = json.dumps(schema)   # the cached schema text, without a package file
+    text = resource_block(rt, "lab", {
+        "name": "lab", "uuid": "u", "kept": "<metadata/>",
+        "forward": {"mode": "nat", "nat": {"ipv6": True, "port": {"start": 1024, "end": 65535}}},
+        "bridge": {"name": "virbr1", "stp": False}, "mtu": {"size": 1400},
+        "dns": {"host": [{"ip": "10.0.0.2", "hostname": ["a", "b.lab"]}]},
+        "ip": [{"family": "ipv4", "address": "10.0.0.1"}, {"family": "ipv6", "address": "fd00::1"}],
+    })
+    assert text == '''resource "network" "lab" {
+  name = "lab"
+  forward {
+    mode = "nat"
+    nat {
+      ipv6 = true
+      port {
+        start = 1024
+        end   = 65535
+      }
+    }
+  }
+  bridge {
+    name = "virbr1"
+    stp  = false
+  }
+  mtu {
+    size = 1400
+  }
+  dns {
+    host {
+      ip       = "10.0.0.2"
+      hostname = ["a", "b.lab"]
+    }
+  }
+  ip {
+    address = "10.0.0.1"
+  }
+  ip {
+    family  = "ipv6"
+    address = "fd00::1"
+  }
+}
+''', text
