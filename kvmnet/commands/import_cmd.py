@@ -43,12 +43,16 @@ def declared_in(ctx: Ctx, path: Path) -> dict[str, int]:
     """The resource addresses FILE already declares, with their lines ({} when it
     does not exist)."""
     from kvmnet.engine.config.hcl import parse_text
+    if not path.parent.is_dir():
+        fail(ctx, f"cannot write {path} (directory {path.parent} does not exist)")
+    if path.exists() and not path.is_file():
+        fail(ctx, f"cannot write {path} (not a regular file)")
     if not path.exists():
         return {}
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        fail(ctx, f"cannot read {path}: {e}")
+        fail(ctx, f"cannot read {path} ({e})")
     parsed = parse_text(text, str(path))
     if parsed.errors:
         first = parsed.errors[0]
@@ -189,7 +193,7 @@ def _append(ctx: Ctx, path: Path, text: str) -> bytes | None:
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        fail(ctx, f"cannot write {path}: {e.strerror or e}")
+        fail(ctx, f"cannot write {path} ({e.strerror or e})")
     return before
 
 
