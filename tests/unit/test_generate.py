@@ -39,14 +39,15 @@ def test_network_blocks_defaults_and_computed_left_out(tmp_path):
                "dhcp_host": [{"mac": "52:54:00:00:00:01", "ip": "10.7.0.10", "name": "web"},
                              {"mac": "52:54:00:00:00:02", "ip": "10.7.0.11", "name": None}]},
     })
-    assert "uuid" not in text and "active" not in text
-    assert "autostart" not in text                       # equal to the type's default
+    assert "uuid" not in text                            # computed
+    assert "autostart" not in text and "active" not in text   # equal to the type's defaults
     assert text.count("dhcp_host {") == 2 and "ip {" in text
     assert text.startswith('resource "network" "lab" {\n  name   = "lab"\n')
 
 
 def test_value_differing_from_default_is_written(tmp_path):
-    text = roundtrip(tmp_path, "network", "iso", {"name": "iso", "mode": "isolated", "autostart": False})
+    text = roundtrip(tmp_path, "network", "iso", {"name": "iso", "mode": "isolated", "autostart": False,
+                                                          "active": True})
     assert "autostart = false" in text
 
 
@@ -66,7 +67,7 @@ def test_map_attribute_and_quoted_keys(tmp_path):
 
 def test_empty_block_list_left_out_and_no_blocks_for_scalars(tmp_path):
     text = roundtrip(tmp_path, "network", "p", {"name": "p", "mode": "nat", "nat_port_range": [1024, 2048],
-                                                 "autostart": True, "ip": None})
+                                                 "autostart": True, "active": True, "ip": None})
     assert "nat_port_range = [1024, 2048]" in text and "ip" not in text.replace("nat_port", "")
 
 
