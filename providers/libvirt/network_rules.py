@@ -186,6 +186,16 @@ def check_dhcp_hosts(s: Subject) -> Iterator[Finding]:
             by_ip[addr] = path
 
 
+def check_forward_given(s: Subject) -> Iterator[Finding]:
+    """A network says how it forwards: v1's ``mode`` or a ``forward`` block, not both."""
+    mode, fwd = s.get("mode"), s.get("forward")
+    if mode is None and fwd is None:
+        yield Finding("mode", 'missing required attribute "mode": give mode = "nat" (or "route", "isolated", '
+                              '"bridge", ...) or a forward { mode = ... } block')
+    elif mode is not None and fwd is not None:
+        yield Finding("mode", "mode is the v1 shorthand for forward { mode }: give one of mode or the forward block")
+
+
 def check_mode(s: Subject) -> Iterator[Finding]:
     """Bridge mode: an existing bridge, no ip block; virtualport only in bridge mode."""
     mode = s.get("mode")
@@ -237,5 +247,5 @@ def check_bridge_ifname(s: Subject) -> Iterator[Finding]:
     yield from ifname_finding("bridge", s.get("bridge"))
 
 
-RULES = (check_network_name, check_ip_block, check_dhcp_ranges, check_dhcp_hosts, check_mode,
+RULES = (check_network_name, check_forward_given, check_ip_block, check_dhcp_ranges, check_dhcp_hosts, check_mode,
          check_nat_port_range, check_vlan_tag, check_bridge_ifname)

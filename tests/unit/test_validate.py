@@ -157,7 +157,8 @@ def test_wrong_type_for_a_block():
 
 def test_missing_required():
     i = make("network", "lab", bridge="virbr1")
-    assert_error(errors(i), i, "mode", 'missing required attribute "mode"', "nat, route, isolated, bridge")
+    assert_error(errors(i), i, "mode", 'missing required attribute "mode"', '"route", "isolated", "bridge"',
+                 "forward { mode = ... } block")
 
 
 def test_missing_required_in_a_nested_block():
@@ -167,7 +168,7 @@ def test_missing_required_in_a_nested_block():
 
 def test_bad_enum():
     i = net(mode="nated")
-    assert_error(errors(i), i, "mode", '"nated"', "must be one of nat, route, isolated, bridge")
+    assert_error(errors(i), i, "mode", '"nated"', "must be one of nat, route, open, bridge, passthrough, private, vepa, hostdev, isolated")
 
 
 def test_out_of_range_mtu():
@@ -175,9 +176,9 @@ def test_out_of_range_mtu():
     assert_error(errors(i), i, "mtu", "mtu = 40", "68..65535")
 
 
-def test_only_one_ip_block():
-    i = net(ip=ip() + ip("10.0.1.1"))
-    assert_error(errors(i), i, "ip", "only one ip block")
+def test_ip_may_repeat():
+    i = net(ip=ip() + [{"family": "ipv6", "address": "fd00::1", "prefix": 64}])
+    assert not [d for d in errors(i) if d.attribute.startswith("ip")]
 
 
 def test_nat_port_range_shape():

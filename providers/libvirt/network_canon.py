@@ -1,0 +1,130 @@
+"""The canonical form of ``network`` attributes: v1 shorthands upgraded to the full
+block shape, single blocks as dicts and repeated ones as lists (by the table in
+:mod:`netshape`), MACs lower case, a forward's mode defaulted as libvirt does, DHCP
+ranges and hosts sorted. Used for config, live reads and state rows alike, so a
+state row written by kvmnet v1 is upgraded on read."""
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from kvmnet.providers import ipv4
+from kvmnet.providers.libvirt.netshape import NETWORK, El
+from kvmnet.sdk.values import is_unknown
+
+# v1 top-level attributes, each a shorthand for a block of the full shape
+V1 = ("mode", "nat_port_range", "vlan_tag")
+ISOLATED = "isolated"     # kvmnet's name for "no <forward>"
+
+
+def _ip_key(v) -> tuple:
+    n = ipv4.parse(v)
+    if n is not None:
+        return (0, n)
+    try:
+        return (0, int(ipaddress.ip_address(str(v))))
+    except ValueError:
+        return (1, str(v))
+
+
+def _single(v: Any) -> Any:
+    """A single block as configured (a list of one dict) or canonical (a dict)."""
+    if isinstance(v, list):
+        return dict(v[0]) if v and isinstance(v[0], dict) else None
+    return dict(v) if isinstance(v, dict) else v
+
+
+def upgrade_v1(a: dict) -> dict:
+    """The v1 shorthands (``mode``, ``bridge = "virbr1"``, ``mtu = 1400``, ``domain``,
+    ``nat_port_range``, ``vlan_tag``, ``virtualport = "openvswitch"``, ``ip``'s
+    ``dhcp_range``/``dhcp_host``) as full blocks; a v1 attribute that is None goes."""
+    mode = a.pop("mode", None)
+    port_range = a.pop("nat_port_range", None)
+    tag = a.pop("vlan_tag", None)
+    if mode is not None or port_range is not None:
+        fwd = _single(a.get("forward")) or {}
+        if mode is not None:
+            fwd["mode"] = mode
+        if port_range is not None:
+            nat = _single(fwd.get("nat")) or {}
+            nat["port"] = ({"start": port_range[0], "end": port_range[1]}
+                           if isinstance(port_range, (list, tuple)) and len(port_range) == 2 else port_range)
+            fwd["nat"] = nat
+        a["forward"] = fwd
+    for key, inner in (("bridge", "name"), ("mtu", "size"), ("domain", "name"), ("virtualport", "type")):
+        v = a.get(key)
+        if v is not None and not isinstance(v, (dict, list)):
+            a[key] = {inner: v}
+    if tag is not None:
+        a["vlan"] = {"tag": [{"id": tag}]}
+    ips = a.get("ip")
+    if isinstance(ips, dict):
+        ips = [ips]
+    if isinstance(ips, list):
+        a["ip"] = [_upgrade_ip(ip) if isinstance(ip, dict) else ip for ip in ips]
+    return a
+
+
+def _upgrade_ip(ip: dict) -> dict:
+    ip = dict(ip)
+    ranges, hosts = ip.pop("dhcp_range", None), ip.pop("dhcp_host", None)
+    if ranges or hosts:
+        dhcp = _single(ip.get("dhcp")) or {}
+        if ranges:
+            dhcp["range"] = list(ranges)
+        if hosts:
+            dhcp["host"] = list(hosts)
+        ip["dhcp"] = dhcp
+    return ip
+
+
+def shape(block: dict, spec: El) -> dict:
+    """Single blocks as dicts, repeated ones as lists, recursively; None values go."""
+    out: dict[str, Any] = {}
+    for k, v in block.items():
+        if v is None:
+            continue
+        c = next((x for x in spec.children if x.key == k), None)
+        if c is None or c.text or is_unknown(v):
+            out[k] = list(v) if (c is not None and c.many and isinstance(v, (list, tuple))) else v
+        elif c.many:
+            items = v if isinstance(v, (list, tuple)) else [v]
+            out[k] = [shape(x, c) if isinstance(x, dict) else x for x in items]
+        else:
+            one = _single(v)
+            out[k] = shape(one, c) if isinstance(one, dict) else one
+    return out
+
+
+def _lower(v):
+    return v.lower() if isinstance(v, str) else v
+
+
+def normalize(a: dict) -> dict:
+    """MACs lower case, ``<forward>`` mode defaulted to nat, DHCP entries sorted."""
+    fwd = a.get("forward")
+    if isinstance(fwd, dict) and fwd.get("mode") is None:
+        fwd["mode"] = "nat"
+    mac = a.get("mac")
+    if isinstance(mac, dict) and "address" in mac:
+        mac["address"] = _lower(mac["address"])
+    for ip in a.get("ip") or []:
+        dhcp = ip.get("dhcp") if isinstance(ip, dict) else None
+        if not isinstance(dhcp, dict):
+            continue
+        hosts = dhcp.get("host")
+        if isinstance(hosts, list):
+            for h in hosts:
+                if isinstance(h, dict) and "mac" in h:
+                    h["mac"] = _lower(h["mac"])
+            if len(hosts) > 1 and all(isinstance(h, dict) and not is_unknown(h.get("ip")) for h in hosts):
+                hosts.sort(key=lambda h: (_ip_key(h.get("ip")), str(h.get("mac")), str(h.get("id"))))
+        ranges = dhcp.get("range")
+        if isinstance(ranges, list) and len(ranges) > 1 and all(
+                isinstance(r, dict) and not is_unknown(r.get("start")) for r in ranges):
+            ranges.sort(key=lambda r: _ip_key(r.get("start")))
+    return a
+
+
+def canonical_network(a: dict) -> dict:
+    return normalize(shape(upgrade_v1(a), NETWORK))
