@@ -70,3 +70,10 @@ def import_id_problem(rtype: str, text: str) -> str | None:
     except ValueError as e:
         return str(e)
     return None
+
+
+def state_attrs(record) -> dict:
+    """A state record's attributes, upgraded to today's shape by its type (an
+    unknown type's as stored)."""
+    t = TYPES.get(record.type)
+    return t.upgraded(record.attrs) if t is not None else record.attrs

@@ -107,6 +107,9 @@ class ResourceType:
     offers: Callable[[Subject], Iterable[Offer]] | None = None
     lookups: Callable[[Subject], Iterable[Lookup]] | None = None
     doctor_layer: str | None = None     # the doctor layer its checks belong to
+    # a state row written by an older release → today's attribute shape; the
+    # engine applies it to every row it reads (None: rows need no upgrade)
+    upgrade: Callable[[dict], dict] | None = None
     # filled by the engine's registry: the installed providers serving the type
     providers: tuple[str, ...] = ()
 
@@ -129,6 +132,10 @@ class ResourceType:
         if attrs is None:
             return None
         return self.canonical(dict(attrs)) if self.canonical else dict(attrs)
+
+    def upgraded(self, attrs: dict) -> dict:
+        """A state row's attributes in today's shape (``attrs`` itself when no upgrade is declared)."""
+        return self.upgrade(dict(attrs)) if self.upgrade is not None and attrs else attrs
 
     def with_defaults(self, label: str, attrs: dict) -> dict:
         """Config attributes plus the type's defaults and default name."""

@@ -27,7 +27,7 @@ from kvmnet.engine.plan.model import (
 )
 from kvmnet.engine.prepare import Prepared, resource_value
 from kvmnet.engine.reconcile import ADOPT, CONFLICT, ROLLBACK, decide_all, wanted_ids
-from kvmnet.engine.resources import TYPES, canonical, identity, with_defaults
+from kvmnet.engine.resources import TYPES, canonical, identity, state_attrs, with_defaults
 from kvmnet.engine.timings import NULL, Timings
 
 
@@ -60,7 +60,7 @@ def _provider_of(prepared: Prepared | None, state_rec) -> str:
 def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
             timings: Timings = NULL) -> Refreshed:
     """Read the live objects behind the state (and those the config would create)."""
-    prior = {a: r.attrs for a, r in snapshot.instances.items()}
+    prior: dict[str, dict | None] = {a: state_attrs(r) for a, r in snapshot.instances.items()}
     ids = {a: r.id for a, r in snapshot.instances.items()}
     private = {a: dict(r.private or {}) for a, r in snapshot.instances.items()}
     out = Refreshed(prior, ids, private)
@@ -175,7 +175,7 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
             changes = _apply_targets(prepared, changes, options)
             _check_prevent_destroy(prepared, changes, diags)
         if options.refresh:
-            recorded = {a: r.attrs for a, r in snapshot.instances.items()}
+            recorded = {a: state_attrs(r) for a, r in snapshot.instances.items()}
             _check_consumers(changes, recorded, providers, diags)
         plan.resource_changes = changes
         plan.outputs = prepared.evaluator.output_values(diags) if not options.destroy else {}

@@ -18,11 +18,12 @@ pass_ctx = click.make_pass_decorator(Ctx)
 
 def managed_by_provider(snapshot) -> dict[str, dict[str, list]]:
     """``{provider instance: {type: [Managed]}}`` from the state's records."""
+    from kvmnet.engine.resources import state_attrs
     from kvmnet.sdk.doctor import Managed
     out: dict[str, dict[str, list]] = {}
     for r in sorted(snapshot.instances.values(), key=lambda r: r.address):
         out.setdefault(r.provider, {}).setdefault(r.type, []).append(
-            Managed(r.address, r.type, r.id, dict(r.attrs or {})))
+            Managed(r.address, r.type, r.id, dict(state_attrs(r) or {})))
     return out
 
 

@@ -41,7 +41,8 @@ def state_show(ctx: Ctx, address, as_json):
     click.echo(f"# {address}")
     click.echo(f"    id       = {rec.id}")
     click.echo(f"    provider = {rec.provider}")
-    for k, v in rec.attrs.items():
+    from kvmnet.engine.resources import state_attrs
+    for k, v in state_attrs(rec).items():
         click.echo(f"    {k} = {fmt_value(v)}")
 
 

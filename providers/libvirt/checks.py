@@ -5,10 +5,12 @@ engine's validation may call these directly too: nothing here imports libvirt.
 """
 from __future__ import annotations
 
-from kvmnet.sdk.values import is_unknown
+from kvmnet.providers.libvirt.network_canon import bridge_name, forward_mode
+from kvmnet.providers.libvirt.types import NETWORK
+from kvmnet.sdk.values import contains_unknown, is_unknown
 
 VLAN_ON_LINUX_BRIDGE = (
-    "vlan_tag needs virtualport = \"openvswitch\": libvirt rejects a VLAN tag on a "
+    "vlan (v1: vlan_tag) needs virtualport = \"openvswitch\": libvirt rejects a VLAN tag on a "
     "network over a plain Linux bridge. The working pattern is a vlan interface "
     "(resource \"vlan\"), a bridge that enslaves it (resource \"bridge\"), and a "
     "network with mode = \"bridge\" on that bridge"
@@ -21,18 +23,24 @@ def _set(v) -> bool:
 
 def network_problems(attrs: dict) -> list[tuple[str | None, str]]:
     out: list[tuple[str | None, str]] = []
-    mode = attrs.get("mode")
-    if _set(attrs.get("vlan_tag")) and attrs.get("virtualport") != "openvswitch":
-        out.append(("vlan_tag", VLAN_ON_LINUX_BRIDGE))
+    a = NETWORK.canon(attrs)
+    mode, bridge = forward_mode(a), bridge_name(a)
+    vlan, virtualport = a.get("vlan"), a.get("virtualport")
+    vp_type = virtualport.get("type") if isinstance(virtualport, dict) else virtualport
+    if _set(vlan) and not contains_unknown(vlan) and vp_type != "openvswitch" and mode != "hostdev":
+        out.append(("vlan_tag" if attrs.get("vlan_tag") is not None else "vlan", VLAN_ON_LINUX_BRIDGE))
     if mode == "bridge":
-        if attrs.get("ip"):
+        if a.get("ip"):
             out.append(("ip", "a network in bridge mode has no ip block: addresses and DHCP "
                               "belong to the host bridge's own network"))
-        if attrs.get("bridge") is None:
+        fwd_dev = (a.get("forward") or {}).get("dev") or (a.get("forward") or {}).get("interface")
+        if bridge is None and not fwd_dev:
             out.append(("bridge", "a network in bridge mode needs bridge = the existing host bridge"))
-    if _set(attrs.get("nat_port_range")) and mode not in (None, "nat") and not is_unknown(mode):
-        out.append(("nat_port_range", "nat_port_range is only allowed with mode = \"nat\""))
-    if _set(attrs.get("virtualport")) and mode != "bridge" and not is_unknown(mode):
+    fwd: dict = a["forward"] if isinstance(a.get("forward"), dict) else {}
+    if _set(fwd.get("nat")) and mode not in (None, "nat") and not is_unknown(mode):
+        out.append(("nat_port_range" if attrs.get("nat_port_range") is not None else "forward",
+                    "forward { nat } (v1: nat_port_range) is only allowed with mode = \"nat\""))
+    if _set(virtualport) and mode != "bridge" and not is_unknown(mode):
         out.append(("virtualport", "virtualport is only allowed with mode = \"bridge\""))
     return out
 

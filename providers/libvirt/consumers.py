@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from kvmnet.sdk.provider import Consumer
+from kvmnet.providers.libvirt.network_canon import bridge_name, forward_mode
 from kvmnet.providers.libvirt.networks import NetworkView
 from kvmnet.providers.libvirt.nics import DomainView
 
@@ -48,7 +49,7 @@ def bridge_consumers(bridge: str, domains: Iterable[DomainView],
     out = _domain_consumers(domains, uses)
     for n in sorted(networks, key=lambda n: n.name):
         attrs, _ = n.attrs()
-        if attrs["mode"] == "bridge" and attrs.get("bridge") == bridge:
+        if forward_mode(attrs) == "bridge" and bridge_name(attrs) == bridge:
             out.append(Consumer(kind="network", name=n.name,
                                 detail="active" if n.active else "inactive",
                                 via=("network", n.name)))

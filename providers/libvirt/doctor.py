@@ -16,6 +16,7 @@ from kvmnet.sdk.doctor import Check, failed, in_netns, passed
 from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.libvirt import networks, nics
 from kvmnet.providers.libvirt.lv import libvirt
+from kvmnet.providers.libvirt.network_canon import bridge_name, dhcp_entries, first_ipv4, forward_mode
 from kvmnet.providers.links import admin_up, read_table
 from kvmnet.providers.netns import netns_path
 
@@ -106,8 +107,9 @@ def network_checks(uri: str, m, view, table, procs, netns: str | None,
     if not host_side:
         return out
     attrs, _ = view.attrs()
-    bridge = attrs.get("bridge")
-    ip = attrs.get("ip") or {}
+    bridge = bridge_name(attrs)
+    first = first_ipv4(attrs)
+    ip = first[1] if first else {}
     if isinstance(bridge, str):
         what = f"bridge {bridge} up and addressed"
         link = table.links.get(bridge)
@@ -124,7 +126,7 @@ def network_checks(uri: str, m, view, table, procs, netns: str | None,
                               f"{virsh} net-destroy {name} && {virsh} net-start {name}"))
         else:
             out.append(passed(what, "network", m.address, want or "up"))
-    if ip.get("dhcp_range") or ip.get("dhcp_host"):
+    if dhcp_entries(ip, "range") or dhcp_entries(ip, "host"):
         what = f"dnsmasq running for {name}"
         pids = [pid for pid, argv in procs if serves_network(argv, name)]
         if pids:
@@ -189,7 +191,7 @@ def diagnose(provider, managed: dict, host_netns: str | None) -> list[Check]:
         for m in nets:
             out += network_checks(provider.uri, m, views.get(m.attrs.get("name") or m.id),
                                   table, procs, host_netns, host_side)
-        forwarding = [m.address for m in nets if m.attrs.get("mode") in FORWARDING_MODES]
+        forwarding = [m.address for m in nets if forward_mode(m.attrs) in FORWARDING_MODES]
         if forwarding and host_side:
             values, problems = read_sysctl(host_netns, ["net.ipv4.ip_forward"])
             out.append(ip_forward_check(values.get("net.ipv4.ip_forward"),

@@ -128,3 +128,33 @@ def normalize(a: dict) -> dict:
 
 def canonical_network(a: dict) -> dict:
     return normalize(shape(upgrade_v1(a), NETWORK))
+
+
+# -- reading canonical attributes -----------------------------------------------------
+def forward_mode(a: dict):
+    """The forward mode of canonical attributes ("isolated" for no forwarding)."""
+    fwd = a.get("forward")
+    return fwd.get("mode") if isinstance(fwd, dict) else None
+
+
+def bridge_name(a: dict):
+    br = a.get("bridge")
+    return br.get("name") if isinstance(br, dict) else None
+
+
+def is_ipv6(ip: dict) -> bool:
+    return ip.get("family") == "ipv6" or ":" in str(ip.get("address") or "")
+
+
+def first_ipv4(a: dict) -> tuple[int, dict] | None:
+    """(index, block) of the first IPv4 ``ip`` block: the one kvmnet v1 modelled."""
+    for i, ip in enumerate(a.get("ip") or []):
+        if isinstance(ip, dict) and not is_ipv6(ip):
+            return i, ip
+    return None
+
+
+def dhcp_entries(ip: dict | None, section: str) -> list[dict]:
+    """An ``ip`` block's DHCP ``range`` or ``host`` entries."""
+    dhcp = (ip or {}).get("dhcp")
+    return list((dhcp or {}).get(section) or []) if isinstance(dhcp, dict) else []

@@ -1,17 +1,23 @@
-"""Semantic rules of the ``network`` type: the ip block, DHCP ranges and static
-hosts against the subnet, and the mode-specific rules (SPEC §3, §4)."""
+"""Semantic rules of the ``network`` type: the ip blocks, DHCP ranges and static
+hosts against their subnet, and the mode-specific rules (SPEC §3, §4).
+
+Rules see the attributes as configured, in either shape: v1's shorthands
+(``mode``, ``bridge = "virbr1"``, ``ip { dhcp_range dhcp_host }``) or the full
+blocks (``forward { mode }``, ``bridge { name }``, ``ip { dhcp { range host } }``);
+the helpers below read both and name paths as the user wrote them.
+"""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 from kvmnet.providers import ipv4
 from kvmnet.providers.formats import ipv4_problem, mac_problem, netmask_prefix, netmask_problem
 from kvmnet.providers.ipv4 import Subnet
 from kvmnet.providers.link_rules import ifname_finding
-from kvmnet.sdk.rules import Finding, Subject, block, blocks, known, show
+from kvmnet.sdk.rules import Finding, Subject, blocks, known, show
 from kvmnet.sdk.values import UNKNOWN
 
-IP = "ip[0]"  # the path of the (single) ip block
+IP = "ip[0]"  # the path of the first ip block
 _OVS_PATTERN = (
     "on a plain Linux bridge, tag traffic with a vlan resource instead: "
     "a vlan interface (vlan { link = \"eth0\", id = N }) -> a bridge enslaving it "
@@ -20,9 +26,70 @@ _OVS_PATTERN = (
 )
 
 
-def network_subnet(attrs: dict) -> Subnet | None:
-    """The subnet the ip block defines (address + prefix or netmask), if known and valid."""
-    ip = block(attrs, "ip")
+def _one(v) -> dict | None:
+    """A single block as configured (a list of one dict) or as a dict."""
+    if isinstance(v, list) and v and isinstance(v[0], dict):
+        return v[0]
+    return v if isinstance(v, dict) else None
+
+
+def mode_of(attrs: dict) -> Any:
+    """v1 ``mode`` or ``forward { mode }`` (libvirt's default nat); None when neither is set."""
+    if attrs.get("mode") is not None:
+        return attrs["mode"]
+    fwd = attrs.get("forward")
+    if fwd is UNKNOWN:
+        return UNKNOWN
+    one = _one(fwd)
+    if one is None:
+        return None
+    return one.get("mode", "nat") if one.get("mode") is not None else "nat"
+
+
+def bridge_of(attrs: dict) -> Any:
+    """v1 ``bridge = "name"`` or ``bridge { name }``."""
+    br = attrs.get("bridge")
+    if isinstance(br, (list, dict)):
+        one = _one(br)
+        return one.get("name") if one else None
+    return br
+
+
+def virtualport_of(attrs: dict) -> Any:
+    vp = attrs.get("virtualport")
+    if isinstance(vp, (list, dict)):
+        one = _one(vp)
+        return one.get("type") if one else None
+    return vp
+
+
+def _is_v6(ip: dict) -> bool:
+    address = ip.get("address")
+    return ip.get("family") == "ipv6" or (known(address) and ":" in str(address))
+
+
+def ipv4_blocks(attrs: dict) -> list[tuple[int, dict]]:
+    """(index, block) of each IPv4 ``ip`` block (IPv6 ones have rules of their own)."""
+    ips = attrs.get("ip")
+    if isinstance(ips, dict):
+        ips = [ips]
+    if not isinstance(ips, list):
+        return []
+    return [(i, ip) for i, ip in enumerate(ips) if isinstance(ip, dict) and not _is_v6(ip)]
+
+
+def dhcp_list(ip: dict, section: str) -> tuple[str, list[tuple[int, dict]]]:
+    """(path suffix, entries) of an ip block's DHCP ``range``/``host`` in either shape."""
+    v1 = f"dhcp_{section}"
+    if ip.get(v1) is not None:
+        return v1, blocks(ip, v1)
+    dhcp = ip.get("dhcp")
+    if isinstance(dhcp, list):
+        return f"dhcp[0].{section}", blocks(dhcp[0] if dhcp and isinstance(dhcp[0], dict) else None, section)
+    return f"dhcp.{section}", blocks(dhcp if isinstance(dhcp, dict) else None, section)
+
+
+def _subnet(ip: dict | None) -> Subnet | None:
     if ip is None:
         return None
     address, prefix, netmask = ip.get("address"), ip.get("prefix"), ip.get("netmask")
@@ -34,23 +101,26 @@ def network_subnet(attrs: dict) -> Subnet | None:
         bits = netmask_prefix(netmask)
     else:
         return None
+    if bits > 32:
+        return None
     return Subnet(ipv4.to_int(address), bits)
 
 
+def network_subnet(attrs: dict) -> Subnet | None:
+    """The subnet the first IPv4 ip block defines (address + prefix or netmask), if known and valid."""
+    found = ipv4_blocks(attrs)
+    return _subnet(found[0][1]) if found else None
+
+
 def subnet_of(s: Subject) -> Subnet | None:
-    """The network's subnet, computed once per instance."""
+    """The network's (first IPv4) subnet, computed once per instance."""
     return s.memo("subnet", network_subnet)
 
 
-def _gateway(attrs: dict) -> int | None:
-    ip = block(attrs, "ip")
-    address = ip.get("address") if ip else None
+def _gateway(ip: dict) -> int | None:
+    """An ip block's own address as an integer."""
+    address = ip.get("address")
     return ipv4.parse(address) if known(address) else None
-
-
-def gateway_of(s: Subject) -> int | None:
-    """The network's own address as an integer, computed once per instance."""
-    return s.memo("gateway", _gateway)
 
 
 def _special(subnet: Subnet, addr: int) -> str | None:
@@ -81,11 +151,12 @@ def _address(path: str, value) -> tuple[int | None, Finding | None]:
 
 
 def check_ip_block(s: Subject) -> Iterator[Finding]:
-    """ip.address is an IPv4 host address; exactly one of prefix or netmask, valid."""
-    ip = block(s.attrs, "ip")
-    if ip is None:
-        return
-    base = IP
+    """Each IPv4 ip block: address is an IPv4 host address; exactly one of prefix or netmask, valid."""
+    for i, ip in ipv4_blocks(s.attrs):
+        yield from _check_ip(f"ip[{i}]", ip)
+
+
+def _check_ip(base: str, ip: dict) -> Iterator[Finding]:
     _, bad = _address(f"{base}.address", ip.get("address"))
     if bad:
         yield bad
@@ -94,11 +165,13 @@ def check_ip_block(s: Subject) -> Iterator[Finding]:
         yield Finding(f"{base}.netmask", f"{base} has both prefix and netmask: give one of them")
     elif prefix is None and netmask is None:
         yield Finding(base, f"{base} needs prefix (e.g. prefix = 24) or netmask (e.g. netmask = \"255.255.255.0\")")
+    if known(prefix) and int(prefix) > 32:
+        yield Finding(f"{base}.prefix", f"{base}.prefix = {prefix} is too long for an IPv4 address (at most 32)")
     if known(netmask):
         problem = netmask_problem(netmask)
         if problem:
             yield Finding(f"{base}.netmask", f"{base}.netmask = {show(netmask)} is not a valid netmask: {problem}")
-    subnet = subnet_of(s)
+    subnet = _subnet(ip)
     if subnet is not None:
         special = _special(subnet, ipv4.to_int(ip["address"]))
         if special:
@@ -111,11 +184,16 @@ def check_ip_block(s: Subject) -> Iterator[Finding]:
 def check_dhcp_ranges(s: Subject) -> Iterator[Finding]:
     """Each range: valid addresses, start <= end, inside the subnet, not covering the
     gateway or the network/broadcast address; ranges do not overlap each other."""
-    ip = block(s.attrs, "ip")
-    subnet, gateway = subnet_of(s), gateway_of(s)
+    for n, ip in ipv4_blocks(s.attrs):
+        yield from _check_ranges(f"ip[{n}]", ip)
+
+
+def _check_ranges(base: str, ip: dict) -> Iterator[Finding]:
+    subnet, gateway = _subnet(ip), _gateway(ip)
     seen: list[tuple[int, int, str]] = []
-    for i, rng in blocks(ip, "dhcp_range"):
-        path = f"{IP}.dhcp_range[{i}]"
+    suffix, ranges = dhcp_list(ip, "range")
+    for i, rng in ranges:
+        path = f"{base}.{suffix}[{i}]"
         start, bad_start = _address(f"{path}.start", rng.get("start"))
         end, bad_end = _address(f"{path}.end", rng.get("end"))
         yield from (f for f in (bad_start, bad_end) if f)
@@ -148,12 +226,17 @@ def check_dhcp_ranges(s: Subject) -> Iterator[Finding]:
 def check_dhcp_hosts(s: Subject) -> Iterator[Finding]:
     """Static hosts: a valid unicast MAC or a name; ip inside the subnet, not the
     gateway; no two hosts share an IP or a MAC."""
-    ip = block(s.attrs, "ip")
-    subnet, gateway = subnet_of(s), gateway_of(s)
+    for n, ip in ipv4_blocks(s.attrs):
+        yield from _check_hosts(f"ip[{n}]", ip)
+
+
+def _check_hosts(base: str, ip: dict) -> Iterator[Finding]:
+    subnet, gateway = _subnet(ip), _gateway(ip)
     by_ip: dict[int, str] = {}
     by_mac: dict[str, str] = {}
-    for i, host in blocks(ip, "dhcp_host"):
-        path = f"{IP}.dhcp_host[{i}]"
+    suffix, hosts = dhcp_list(ip, "host")
+    for i, host in hosts:
+        path = f"{base}.{suffix}[{i}]"
         mac, name = host.get("mac"), host.get("name")
         if mac is None and name is None:
             yield Finding(path, f"{path} needs a mac or a name to identify the guest")
@@ -196,9 +279,22 @@ def check_forward_given(s: Subject) -> Iterator[Finding]:
         yield Finding("mode", "mode is the v1 shorthand for forward { mode }: give one of mode or the forward block")
 
 
+# forward modes that attach guests to existing host devices: libvirt makes no bridge,
+# runs no dnsmasq, and refuses what only its own bridge can have. Found by defining
+# each combination with VIR_NETWORK_DEFINE_VALIDATE against libvirt 9.0 (docs/libvirt.md):
+# "Unsupported <ip|dns|domain|mac> element in network with forward mode='bridge'",
+# "mtu size only allowed in open, route, nat, and isolated mode", an unreachable
+# static route gateway (no ip of its own to reach it by)
+DEVICE_MODES = ("bridge", "private", "vepa", "passthrough", "hostdev")
+_NOT_IN_DEVICE_MODE = (("ip", "ip"), ("route", "route"), ("dns", "dns"), ("domain", "domain"),
+                       ("mac", "mac"), ("mtu", "mtu"))
+_BRIDGE_OPTIONS = ("stp", "delay", "zone")   # "bridge delay/stp/zone options only allowed in route, nat, and isolated mode"
+
+
 def check_mode(s: Subject) -> Iterator[Finding]:
-    """Bridge mode: an existing bridge, no ip block; virtualport only in bridge mode."""
-    mode = s.get("mode")
+    """Bridge mode: an existing bridge, no ip block; device modes refuse what needs
+    libvirt's own bridge; virtualport only in bridge mode."""
+    mode = mode_of(s.attrs)
     if not known(mode):
         return
     if mode == "bridge":
@@ -206,18 +302,44 @@ def check_mode(s: Subject) -> Iterator[Finding]:
             yield Finding("ip[0]" if isinstance(s.get("ip"), list) else "ip",
                           'an ip block is not allowed with mode = "bridge": the addresses belong to the '
                           "existing host bridge and its LAN, libvirt runs no DHCP there")
-        if s.get("bridge") is None:
+        if bridge_of(s.attrs) is None and s.get("forward") is None:
             yield Finding("bridge", 'mode = "bridge" needs bridge = "<an existing host bridge>" (e.g. "br0")')
-    virtualport = s.get("virtualport")
+    if mode in DEVICE_MODES:
+        for key, what in _NOT_IN_DEVICE_MODE:
+            if key == "ip" and mode == "bridge":
+                continue      # said above
+            if s.get(key) is not None:
+                yield Finding(key, f"{what} is not allowed with forward mode {show(mode)}: libvirt refuses it, "
+                                   "the network has no bridge of its own")
+        br = s.get("bridge")
+        one = _one(br) if isinstance(br, (list, dict)) else None
+        for opt in _BRIDGE_OPTIONS:
+            if one is not None and one.get(opt) is not None:
+                yield Finding(f"bridge[0].{opt}", f"bridge {opt} is not allowed with forward mode {show(mode)}: "
+                                                  "libvirt sets it only on a bridge it makes itself")
+    virtualport = virtualport_of(s.attrs)
     if virtualport is not None and mode != "bridge":
         yield Finding("virtualport", "virtualport is only allowed with mode = \"bridge\" "
                                      f"(this network has mode = {show(mode)}): "
                                      "libvirt attaches an openvswitch virtualport to an existing bridge")
 
 
+def check_one_ipv4_dhcp(s: Subject) -> Iterator[Finding]:
+    """libvirt serves DHCP on one IPv4 address per network ("Multiple IPv4 dhcp sections found")."""
+    first = None
+    for i, ip in ipv4_blocks(s.attrs):
+        if ip.get("dhcp") is None and ip.get("dhcp_range") is None and ip.get("dhcp_host") is None:
+            continue
+        if first is None:
+            first = i
+        else:
+            yield Finding(f"ip[{i}]", f"ip[{i}] has DHCP, but so does ip[{first}]: libvirt serves DHCP on "
+                                      "one IPv4 address per network (IPv6 blocks may have their own)")
+
+
 def check_nat_port_range(s: Subject) -> Iterator[Finding]:
     """nat_port_range only with mode = "nat", and start <= end."""
-    rng, mode = s.get("nat_port_range"), s.get("mode")
+    rng, mode = s.get("nat_port_range"), mode_of(s.attrs)
     if rng is None:
         return
     if known(mode) and mode != "nat":
@@ -229,7 +351,7 @@ def check_nat_port_range(s: Subject) -> Iterator[Finding]:
 
 def check_vlan_tag(s: Subject) -> Iterator[Finding]:
     """vlan_tag needs virtualport = "openvswitch"; otherwise explain the working pattern."""
-    tag, virtualport = s.get("vlan_tag"), s.get("virtualport")
+    tag, virtualport = s.get("vlan_tag"), virtualport_of(s.attrs)
     if tag is None or virtualport is UNKNOWN or virtualport == "openvswitch":
         return
     yield Finding("vlan_tag", f"vlan_tag = {show(tag)} needs virtualport = \"openvswitch\"; {_OVS_PATTERN}")
@@ -244,8 +366,10 @@ def check_network_name(s: Subject) -> Iterator[Finding]:
 def check_bridge_ifname(s: Subject) -> Iterator[Finding]:
     """A network's ``bridge`` is an interface name (the one libvirt creates, or the
     existing host bridge in bridge mode)."""
-    yield from ifname_finding("bridge", s.get("bridge"))
+    br = s.get("bridge")
+    yield from ifname_finding("bridge" if not isinstance(br, list) else "bridge[0].name", bridge_of(s.attrs))
 
 
-RULES = (check_network_name, check_forward_given, check_ip_block, check_dhcp_ranges, check_dhcp_hosts, check_mode,
+RULES = (check_network_name, check_forward_given, check_ip_block, check_dhcp_ranges, check_dhcp_hosts,
+         check_one_ipv4_dhcp, check_mode,
          check_nat_port_range, check_vlan_tag, check_bridge_ifname)

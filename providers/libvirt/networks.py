@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from kvmnet.providers.libvirt.types import NETWORK
 from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.libvirt import dhcp, netxml
+from kvmnet.providers.libvirt.network_canon import dhcp_entries
 from kvmnet.providers.libvirt.lv import libvirt, libvirt_error, names_listed, views_of
 from kvmnet.sdk.killpoints import hit as kill_point, register as register_kill_points
 
@@ -18,9 +19,10 @@ register_kill_points("libvirt", "libvirt.network-define", "libvirt.network-defin
                      "libvirt.network-updated", "libvirt.network-delete",
                      "libvirt.network-deleted")
 
-# attributes ``update`` can change in place; everything else replaces (SPEC §3)
-IN_PLACE = ("autostart", "active", "ip.dhcp_range", "ip.dhcp_host")
-_COMPARED = ("name", "mode", "bridge", "mtu", "domain", "nat_port_range", "virtualport", "vlan_tag")
+# what ``update`` can change in place: autostart, active, and each ip block's DHCP
+# ranges and hosts; everything else replaces (SPEC §3)
+IN_PLACE = ("autostart", "active", "ip[].dhcp.range", "ip[].dhcp.host")
+_NOT_COMPARED = ("autostart", "active", "uuid", "kept")
 
 
 @dataclass
@@ -125,15 +127,36 @@ def read_back(conn, name: str) -> dict:
     return v.attrs()[0]
 
 
+def _differs(want, have) -> bool:
+    """``want`` (desired: None = not configured) differs from ``have``; dicts by set keys."""
+    if want is None:
+        return False
+    if isinstance(want, dict) and isinstance(have, dict):
+        return any(_differs(w, have.get(k)) for k, w in want.items())
+    if isinstance(want, list) and isinstance(have, list):
+        return len(want) != len(have) or any(_differs(w, h) for w, h in zip(want, have, strict=True))
+    return bool(want != have)
+
+
+def _without_dhcp_entries(ip: dict) -> dict:
+    out = dict(ip)
+    dhcp = {k: v for k, v in (ip.get("dhcp") or {}).items() if k not in ("range", "host")}
+    out["dhcp"] = dhcp or None
+    return out
+
+
 def not_in_place(current: dict, desired: dict) -> list[str]:
     """Attributes that differ and cannot change in place (set ones only)."""
-    bad = [k for k in _COMPARED if desired.get(k) is not None and desired.get(k) != current.get(k)]
-    cip, dip = current.get("ip") or {}, desired.get("ip") or {}
-    for k in ("address", "prefix"):
-        if desired.get("ip") is not None and dip.get(k) != cip.get(k):
-            bad.append(f"ip.{k}")
-    if (desired.get("ip") is None) != (current.get("ip") is None) and desired.get("ip") is not None:
-        bad.append("ip")
+    bad = [k for k, v in desired.items()
+           if k not in _NOT_COMPARED and k != "ip" and _differs(v, current.get(k))]
+    want, have = desired.get("ip"), current.get("ip")
+    if want is not None:
+        if not isinstance(have, list) or len(want) != len(have):
+            bad.append("ip")
+        else:
+            for i, (w, h) in enumerate(zip(want, have, strict=True)):
+                if _differs(_without_dhcp_entries(w), _without_dhcp_entries(h)):
+                    bad.append(f"ip[{i}]")
     return bad
 
 
@@ -158,8 +181,8 @@ def update(conn, attrs: dict, mark: str) -> dict:
         v = view_of(conn, name)
         if v is None:       # a transient network is gone once stopped
             raise ProviderError(f'network "{name}" is transient: stopping it removed it')
-    if want.get("ip") is not None:
-        _update_dhcp(net, v, want["ip"])
+    for i, want_ip in enumerate(want.get("ip") or []):
+        _update_dhcp(net, v, i, want_ip)
     if want.get("autostart") is not None and bool(want["autostart"]) != v.autostart:
         with libvirt_error(f'network "{name}": autostart'):
             net.setAutostart(1 if want["autostart"] else 0)
@@ -172,24 +195,34 @@ def update(conn, attrs: dict, mark: str) -> dict:
     return read_back(conn, name)
 
 
-def _update_dhcp(net, v: NetworkView, want_ip: dict) -> None:
-    """Bring the live and the saved DHCP sections each to ``want_ip``."""
+def _dhcp_of(ip: dict | None) -> dict:
+    """An ip block's DHCP entries as ``dhcp.dhcp_steps`` takes them."""
+    return {"dhcp_range": dhcp_entries(ip, "range"), "dhcp_host": dhcp_entries(ip, "host")}
+
+
+def _ip_at(xml: str, index: int) -> dict | None:
+    ips = netxml.parse_network(xml)[0].get("ip") or []
+    return ips[index] if index < len(ips) else None
+
+
+def _update_dhcp(net, v: NetworkView, index: int, want_ip: dict) -> None:
+    """Bring the live and the saved DHCP sections of the ``index``-th ip block each to ``want_ip``."""
     lv = libvirt()
     per_def = []
     if v.active and v.live_xml:
-        per_def.append((lv.VIR_NETWORK_UPDATE_AFFECT_LIVE, netxml.parse_network(v.live_xml)[0]["ip"]))
+        per_def.append((lv.VIR_NETWORK_UPDATE_AFFECT_LIVE, _ip_at(v.live_xml, index)))
     if v.persistent and v.saved_xml:
-        per_def.append((lv.VIR_NETWORK_UPDATE_AFFECT_CONFIG, netxml.parse_network(v.saved_xml)[0]["ip"]))
-    plans = [(flag, dhcp.dhcp_steps(cur, want_ip)) for flag, cur in per_def]
+        per_def.append((lv.VIR_NETWORK_UPDATE_AFFECT_CONFIG, _ip_at(v.saved_xml, index)))
+    plans = [(flag, dhcp.dhcp_steps(_dhcp_of(cur), _dhcp_of(want_ip))) for flag, cur in per_def]
     if len(plans) == 2 and plans[0][1] == plans[1][1]:
         # the same steps for both: one call each, live and saved together
         plans = [(plans[0][0] | plans[1][0], plans[0][1])]
     for flags, steps in plans:
         for step in steps:
-            _apply_step(net, v.name, step, flags)
+            _apply_step(net, v.name, step, flags, index)
 
 
-def _apply_step(net, name: str, step: dhcp.Step, flags: int) -> None:
+def _apply_step(net, name: str, step: dhcp.Step, flags: int, index: int) -> None:
     lv = libvirt()
     command = {"add": lv.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
                "delete": lv.VIR_NETWORK_UPDATE_COMMAND_DELETE,
@@ -200,7 +233,7 @@ def _apply_step(net, name: str, step: dhcp.Step, flags: int) -> None:
         section, el = lv.VIR_NETWORK_SECTION_IP_DHCP_RANGE, netxml.range_element(step.entry)
     what = f"{step.command} DHCP {step.section} {netxml.element_text(el)}"
     with libvirt_error(f'network "{name}": {what}'):
-        net.update(command, section, -1, netxml.element_text(el), flags)
+        net.update(command, section, index, netxml.element_text(el), flags)
 
 
 def _write_mark(conn, name: str, mark: str) -> None:

@@ -1,39 +1,28 @@
 """libvirt network XML ⇄ kvmnet's canonical ``network`` attributes (pure functions).
 
-Mapping (see docs/libvirt.md)::
-
-    name            <name>
-    mode            <forward mode='nat|route|bridge'/>; isolated: no <forward>
-    nat_port_range  <forward mode='nat'><nat><port start= end=/></nat></forward>
-    bridge          <bridge name=/>   (nat/route/isolated: the bridge libvirt makes;
-                                       bridge mode: the existing host bridge)
-    mtu             <mtu size=/>
-    domain          <domain name=/>
-    virtualport     <virtualport type='openvswitch'/>
-    vlan_tag        <vlan><tag id=/></vlan>
-    ip              the first IPv4 <ip address= prefix=|netmask=>
-    ip.dhcp_range   <ip><dhcp><range start= end=/>
-    ip.dhcp_host    <ip><dhcp><host mac= ip= name=/>
-    uuid            <uuid>              (computed)
-    mark            <metadata><kvmnet:owner xmlns:kvmnet="https://kvmnet.dev/xmlns/1">
-
-``autostart`` and ``active`` are not in the XML; the reader adds them.
-Nothing here imports libvirt.
+The mapping is the table in :mod:`netshape` (docs/libvirt.md lists it), applied
+by :mod:`netmodel`; this module adds what is particular to kvmnet: a network
+without ``<forward>`` reads as ``forward { mode = "isolated" }``, kvmnet's
+ownership mark lives in ``<metadata>``, and the live and saved DHCP sections are
+merged for the reader. ``autostart`` and ``active`` are not in the XML; the
+reader adds them. Nothing here imports libvirt.
 """
 from __future__ import annotations
 
-import ipaddress
 import xml.etree.ElementTree as ET
 
+from kvmnet.providers.libvirt import netmodel
+from kvmnet.providers.libvirt.netmodel import KVMNET_NS as NS, OWNER_TAG
+from kvmnet.providers.libvirt.netshape import NETWORK as SHAPE
+from kvmnet.providers.libvirt.network_canon import ISOLATED
 from kvmnet.providers.libvirt.types import NETWORK
 
-NS = "https://kvmnet.dev/xmlns/1"
 NS_PREFIX = "kvmnet"
-OWNER_TAG = f"{{{NS}}}owner"
+__all__ = ["NS", "OWNER_TAG", "parse_network", "parse_full", "render_network"]
 
 ET.register_namespace(NS_PREFIX, NS)
 
-MODES = ("nat", "route", "isolated", "bridge")
+_DHCP = SHAPE.child("ip").child("dhcp")   # type: ignore[union-attr]
 
 
 class NetworkXMLError(ValueError):
@@ -42,59 +31,26 @@ class NetworkXMLError(ValueError):
 
 # -- attributes → XML -----------------------------------------------------------------
 def render_network(attrs: dict, mark: str | None = None, uuid: str | None = None) -> str:
-    """The network definition for ``attrs`` (canonical or as configured)."""
+    """The network definition for ``attrs`` (canonical or as configured), kept parts included."""
     a = NETWORK.canon(attrs)
-    mode = a.get("mode")
-    if mode not in MODES:
-        raise NetworkXMLError(f"unknown network mode {mode!r}")
-    net = ET.Element("network")
-    ET.SubElement(net, "name").text = a["name"]
+    a.pop("autostart", None)
+    a.pop("active", None)
     if uuid:
-        ET.SubElement(net, "uuid").text = uuid
-    if mark:
-        set_mark(net, mark)
-    if mode != "isolated":
-        fwd = ET.SubElement(net, "forward", mode=mode)
-        pr = a.get("nat_port_range")
-        if mode == "nat" and pr:
-            nat = ET.SubElement(fwd, "nat")
-            ET.SubElement(nat, "port", start=str(pr[0]), end=str(pr[1]))
-    if a.get("bridge"):
-        ET.SubElement(net, "bridge", name=a["bridge"])
-    if a.get("mtu") is not None:
-        ET.SubElement(net, "mtu", size=str(a["mtu"]))
-    if a.get("domain"):
-        ET.SubElement(net, "domain", name=a["domain"])
-    if a.get("virtualport"):
-        ET.SubElement(net, "virtualport", type=a["virtualport"])
-    if a.get("vlan_tag") is not None:
-        vlan = ET.SubElement(net, "vlan")
-        ET.SubElement(vlan, "tag", id=str(a["vlan_tag"]))
-    ip = a.get("ip")
-    if ip:
-        ipel = ET.SubElement(net, "ip", address=ip["address"], prefix=str(ip["prefix"]))
-        if ip.get("dhcp_range") or ip.get("dhcp_host"):
-            dhcp = ET.SubElement(ipel, "dhcp")
-            for r in ip.get("dhcp_range") or []:
-                dhcp.append(range_element(r))
-            for h in ip.get("dhcp_host") or []:
-                dhcp.append(host_element(h))
-    return ET.tostring(net, encoding="unicode")
+        a["uuid"] = uuid
+    fwd = a.get("forward")
+    if isinstance(fwd, dict) and fwd.get("mode") == ISOLATED:
+        if len(fwd) > 1:
+            raise NetworkXMLError('forward { mode = "isolated" } means no forwarding: it takes no other attribute')
+        a.pop("forward")
+    return ET.tostring(netmodel.render(a, mark), encoding="unicode")
 
 
 def range_element(r: dict) -> ET.Element:
-    return ET.Element("range", start=r["start"], end=r["end"])
+    return netmodel.render_element("range", r, _DHCP.child("range"))   # type: ignore[union-attr,arg-type]
 
 
 def host_element(h: dict) -> ET.Element:
-    el = ET.Element("host")
-    if h.get("mac"):
-        el.set("mac", h["mac"])
-    if h.get("name"):
-        el.set("name", h["name"])
-    if h.get("ip"):
-        el.set("ip", h["ip"])
-    return el
+    return netmodel.render_element("host", h, _DHCP.child("host"))   # type: ignore[union-attr,arg-type]
 
 
 def element_text(el: ET.Element) -> str:
@@ -129,63 +85,18 @@ def with_mark(xml: str, mark: str) -> str:
 
 
 # -- XML → attributes -------------------------------------------------------------------
-def _int(v: str | None) -> int | None:
-    return int(v) if v not in (None, "") else None
-
-
-def _ipv4_element(net: ET.Element) -> ET.Element | None:
-    for ip in net.findall("ip"):
-        fam = ip.get("family")
-        if fam in (None, "ipv4") and ":" not in (ip.get("address") or ""):
-            return ip
-    return None
-
-
-def parse_dhcp(ipel: ET.Element | None) -> tuple[list[dict], list[dict]]:
-    """(dhcp_range, dhcp_host) of an <ip> element, canonical order."""
-    if ipel is None:
-        return [], []
-    ranges = [dict(start=r.get("start"), end=r.get("end")) for r in ipel.findall("dhcp/range")]
-    hosts = [dict(mac=(h.get("mac") or "").lower() or None, ip=h.get("ip"), name=h.get("name"))
-             for h in ipel.findall("dhcp/host")]
-    ip = NETWORK.canon({"ip": {"address": "", "prefix": 0,
-                                      "dhcp_range": ranges, "dhcp_host": hosts}})["ip"]
-    return ip["dhcp_range"], ip["dhcp_host"]
+def parse_full(xml: str) -> tuple[dict, str | None, list[str]]:
+    """(canonical attributes without autostart/active, mark, what the model would lose)."""
+    attrs, mark, lost = netmodel.parse(xml)
+    if attrs.get("forward") is None:
+        attrs["forward"] = {"mode": ISOLATED}
+    return NETWORK.canon(attrs), mark, lost
 
 
 def parse_network(xml: str) -> tuple[dict, str | None]:
     """(canonical attributes without autostart/active, mark text) of a network XML."""
-    net = ET.fromstring(xml)
-    fwd = net.find("forward")
-    mode = "isolated" if fwd is None else (fwd.get("mode") or "nat")
-    port = fwd.find("nat/port") if fwd is not None else None
-    br = net.find("bridge")
-    mtu = net.find("mtu")
-    dom = net.find("domain")
-    vp = net.find("virtualport")
-    tag = net.find("vlan/tag")
-    ipel = _ipv4_element(net)
-    ip = None
-    if ipel is not None:
-        prefix = _int(ipel.get("prefix"))
-        if prefix is None and ipel.get("netmask"):
-            prefix = ipaddress.IPv4Network(f"0.0.0.0/{ipel.get('netmask')}").prefixlen
-        ranges, hosts = parse_dhcp(ipel)
-        ip = dict(address=ipel.get("address"), prefix=prefix, dhcp_range=ranges, dhcp_host=hosts)
-    attrs = dict(
-        name=net.findtext("name"),
-        mode=mode,
-        bridge=br.get("name") if br is not None else None,
-        mtu=_int(mtu.get("size")) if mtu is not None else None,
-        domain=dom.get("name") if dom is not None else None,
-        nat_port_range=([int(port.get("start", "")), int(port.get("end", ""))]
-                        if mode == "nat" and port is not None and port.get("start") else None),
-        ip=ip,
-        virtualport=vp.get("type") if vp is not None else None,
-        vlan_tag=_int(tag.get("id")) if tag is not None else None,
-        uuid=net.findtext("uuid"),
-    )
-    return NETWORK.canon(attrs), mark_of(net)
+    attrs, mark, _ = parse_full(xml)
+    return attrs, mark
 
 
 # -- live vs saved --------------------------------------------------------------------
@@ -193,22 +104,35 @@ LIVE_ONLY = " (live only)"
 SAVED_ONLY = " (saved only)"
 
 
-def merge_live_dhcp(saved_ip: dict | None, live_ip: dict | None) -> dict | None:
-    """The ``ip`` attribute to report when the live DHCP sections differ from the saved ones.
+def merge_live_dhcp(saved_ips: list | None, live_ips: list | None) -> list | None:
+    """The ``ip`` blocks to report when the live DHCP sections differ from the saved ones.
 
     ``virsh net-update --live`` changes only the running network and ``virsh
     net-edit`` only the saved definition, and either one is drift. Without knowing
     which of the two kvmnet wrote last, the reader reports every entry of both, and
-    an entry found in only one of them is annotated (``name``/``end`` gets the
-    suffix " (live only)" or " (saved only)"), so it differs from any desired value
-    and the plan shows the attribute as changed; the update then puts both
-    definitions right.
+    an entry found in only one of them is annotated (a host's ``name`` / a range's
+    ``end`` gets the suffix " (live only)" or " (saved only)"), so it differs from
+    any desired value and the plan shows the attribute as changed; the update then
+    puts both definitions right. ``ip`` blocks are matched by position.
     """
-    if saved_ip is None or live_ip is None:
-        return saved_ip if saved_ip is not None else live_ip
-    out = dict(saved_ip)
-    out["dhcp_host"] = _merge(saved_ip["dhcp_host"], live_ip["dhcp_host"], "name")
-    out["dhcp_range"] = _merge(saved_ip["dhcp_range"], live_ip["dhcp_range"], "end")
+    if not saved_ips or not live_ips:
+        return saved_ips if saved_ips else live_ips
+    out = []
+    for i, saved in enumerate(saved_ips):
+        live = live_ips[i] if i < len(live_ips) else None
+        if live is None or saved.get("address") != live.get("address"):
+            out.append(saved)
+            continue
+        merged = dict(saved)
+        dhcp = dict(saved.get("dhcp") or {})
+        for section, note in (("host", "name"), ("range", "end")):
+            entries = _merge(list((saved.get("dhcp") or {}).get(section) or []),
+                             list((live.get("dhcp") or {}).get(section) or []), note)
+            if entries:
+                dhcp[section] = entries
+        if dhcp:
+            merged["dhcp"] = dhcp
+        out.append(merged)
     return NETWORK.canon({"ip": out})["ip"]
 
 

@@ -2,63 +2,17 @@
 libvirt import), so the engine can validate and plan them without the daemon."""
 from __future__ import annotations
 
-import ipaddress
 from typing import Iterator
 
 from kvmnet.providers import ipv4
 from kvmnet.providers.libvirt import network_rules, nic_rules
+from kvmnet.providers.libvirt.network_canon import canonical_network
 from kvmnet.providers.link_rules import interface_claim
 from kvmnet.sdk.rules import Subject, known, show
 from kvmnet.sdk.types import Claim, Offer, ResourceType, label_name
 
 SCHEMAS = "kvmnet.schemas"
 SUBNET = "network subnet"   # what a network offers to others' lookups, by name
-
-
-def _ip_key(v):
-    n = ipv4.parse(v)   # the common case, without building an ipaddress object
-    if n is not None:
-        return (0, n)
-    try:
-        return (0, int(ipaddress.ip_address(str(v))))
-    except ValueError:
-        return (1, str(v))
-
-
-def _netmask_to_prefix(mask: str) -> int:
-    return ipaddress.IPv4Network(f"0.0.0.0/{mask}").prefixlen
-
-
-def canonical_network(a: dict) -> dict:
-    """The single ``ip`` block as a dict (netmask as prefix), DHCP ranges and hosts sorted."""
-    ip = a.get("ip")
-    if isinstance(ip, list):
-        ip = ip[0] if ip else None
-    if ip is not None:
-        ip = dict(ip)
-        if ip.get("prefix") is None and ip.get("netmask"):
-            try:
-                ip["prefix"] = _netmask_to_prefix(ip["netmask"])
-            except ValueError:
-                pass
-        ip.pop("netmask", None)
-        ranges = [dict(start=r.get("start"), end=r.get("end")) for r in (ip.get("dhcp_range") or [])]
-        hosts = [
-            dict(mac=(h.get("mac").lower() if isinstance(h.get("mac"), str) else h.get("mac")),
-                 ip=h.get("ip"), name=h.get("name"))
-            for h in (ip.get("dhcp_host") or [])
-        ]
-        if len(ranges) > 1:
-            ranges.sort(key=lambda r: _ip_key(r["start"]))
-        if len(hosts) > 1:
-            hosts.sort(key=lambda h: (_ip_key(h["ip"]), str(h["mac"])))
-        ip["dhcp_range"] = ranges
-        ip["dhcp_host"] = hosts
-        ip = {k: ip.get(k) for k in ("address", "prefix", "dhcp_range", "dhcp_host")}
-    a["ip"] = ip
-    if a.get("nat_port_range") is not None:
-        a["nat_port_range"] = list(a["nat_port_range"])
-    return a
 
 
 def canonical_nic(a: dict) -> dict:
@@ -85,10 +39,10 @@ def _overlap(claim: Claim, earlier: Claim, other: str) -> str:
 
 
 def network_claims(s: Subject) -> Iterator[Claim]:
-    """The bridge libvirt creates (not an existing one in bridge mode), the
+    """The bridge libvirt creates (not an existing device in a device mode), the
     network's libvirt name, and its subnet."""
-    mode, bridge = s.get("mode"), s.get("bridge")
-    if known(mode) and mode != "bridge" and known(bridge):
+    mode, bridge = network_rules.mode_of(s.attrs), network_rules.bridge_of(s.attrs)
+    if known(mode) and mode not in network_rules.DEVICE_MODES and known(bridge):
         yield interface_claim("bridge", bridge)
     name = network_name(s)
     if known(name):
@@ -96,7 +50,8 @@ def network_claims(s: Subject) -> Iterator[Claim]:
         yield Claim("network name", name, "name", _name_taken, note=how)
     subnet = network_rules.subnet_of(s)
     if subnet is not None and mode != "bridge":   # bridge mode: the ip block is an error already
-        yield Claim("subnet", None, f"{network_rules.IP}.address", _overlap,
+        first = network_rules.ipv4_blocks(s.attrs)[0][0]
+        yield Claim("subnet", None, f"ip[{first}].address", _overlap,
                     span=(subnet.network, subnet.broadcast), order=(subnet.network, subnet.prefixlen))
 
 
@@ -124,13 +79,17 @@ def parse_nic_id(text: str) -> dict:
 
 NETWORK = ResourceType(
     name="network", default_provider="libvirt", schema_file=(SCHEMAS, "network.json"),
-    replace_on=frozenset({"name", "mode", "bridge", "mtu", "domain", "nat_port_range",
-                          "virtualport", "vlan_tag", "ip.address", "ip.prefix"}),
-    computed=frozenset({"uuid"}),
+    # what changes in place is the provider's call (replace_paths); this is the
+    # fallback while values are unknown: everything but autostart and active replaces
+    replace_on=frozenset({"name", "uuid", "ipv6", "trust_guest_rx_filters", "forward", "bridge", "mtu", "mac",
+                          "domain", "dns", "ip", "route", "bandwidth", "port", "portgroup", "vlan",
+                          "virtualport", "dnsmasq_options"}),
+    computed=frozenset({"uuid", "kept"}),
     # active: desired state (a stopped network is started by the next apply)
     defaults={"autostart": True, "active": True},
     default_name=label_name,
     canonical=canonical_network,
+    upgrade=canonical_network,      # v1 rows (mode, bridge = "virbr1", ip { dhcp_range }) → full blocks
     computed_if_omitted=frozenset({"bridge"}),
     consumable=True,
     rules=network_rules.RULES,

@@ -60,7 +60,7 @@ CASES: dict[str, Case] = {
         ['main.hcl:1: switch.s: unknown resource type "switch"']),
     "wrong_type": Case(
         'resource "network" "n" {\n  mode = "nat"\n  mtu  = "big"\n}\n',
-        ['main.hcl:3: network.n: mtu must be a whole number, not the string "big"']),
+        ['main.hcl:3: network.n: mtu must be a whole number, or a mtu { ... } block, not the string "big"']),
     "missing_required": Case(
         'resource "network" "n" {\n  bridge = "virbr9"\n}\n',
         ['main.hcl:1: network.n: missing required attribute "mode"']),

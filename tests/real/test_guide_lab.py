@@ -86,8 +86,8 @@ def test_vlan_part_plans_the_working_pattern(tmp_path):
         assert after[f'vlan.dept["{key}"]']["link"] == "br0"
         assert after[f'bridge.dept["{key}"]']["interfaces"] == [f"br0.{vid}"]
         assert after[f'bridge.dept["{key}"]']["addresses"] == [addr]
-        assert after[f'network.dept["{key}"]']["mode"] == "bridge"
-        assert after[f'network.dept["{key}"]']["bridge"] == f"br-vlan{vid}"
+        assert after[f'network.dept["{key}"]']["forward"] == {"mode": "bridge"}
+        assert after[f'network.dept["{key}"]']["bridge"] == {"name": f"br-vlan{vid}"}
 
 
 # -- the lab, live ------------------------------------------------------------------------

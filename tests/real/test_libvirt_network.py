@@ -37,6 +37,19 @@ def nat(name="t1", bridge="kvt1", net="10.31.0", hosts=(), ranges=None, **kw):
                          dhcp_host=[dict(h) for h in hosts])])
 
 
+def mode(a):
+    return a["forward"]["mode"]
+
+
+def bridge(a):
+    return (a.get("bridge") or {}).get("name")
+
+
+def dhcp(a, section, ip=0):
+    """The ``ip``-th ip block's DHCP ``range``/``host`` entries."""
+    return ((a["ip"][ip].get("dhcp") or {}).get(section)) or []
+
+
 def addr_of(sb, ifname):
     out = json.loads(sb.ip("-j", "addr", "show", "dev", ifname).stdout)
     return [f"{a['local']}/{a['prefixlen']}" for a in out[0]["addr_info"] if a["family"] == "inet"]
@@ -55,7 +68,8 @@ def hostsfile(sb, name):
 def test_nat_network_creates_bridge_dnsmasq_and_reads_back(libvirt, prov):
     attrs = apply(prov, "create", None, nat(nat_port_range=[2000, 3000], mtu=1400, domain="lab.test"))
     assert attrs["uuid"] and attrs["active"] is True and attrs["autostart"] is True
-    assert attrs["bridge"] == "kvt1"
+    assert bridge(attrs) == "kvt1"
+    assert attrs["bridge"]["stp"] is True and attrs["bridge"]["delay"] == 0     # libvirt's defaults, read back
     assert canonical("network", attrs) == attrs
     # the real bridge with the gateway address, and a real dnsmasq, in the sandbox netns
     assert addr_of(libvirt, "kvt1") == ["10.31.0.1/24"]
@@ -63,11 +77,11 @@ def test_nat_network_creates_bridge_dnsmasq_and_reads_back(libvirt, prov):
     live = prov.read("network", ["t1"])["t1"]
     assert live.attrs == attrs
     assert live.mark.lineage == LINEAGE and live.mark.address == "network.t"
-    assert live.attrs["nat_port_range"] == [2000, 3000]
-    assert live.attrs["mtu"] == 1400 and live.attrs["domain"] == "lab.test"
-    assert live.attrs["ip"] == {"address": "10.31.0.1", "prefix": 24,
-                                "dhcp_range": [{"start": "10.31.0.100", "end": "10.31.0.200"}],
-                                "dhcp_host": []}
+    assert live.attrs["forward"] == {"mode": "nat", "nat": {"port": {"start": 2000, "end": 3000}}}
+    assert live.attrs["mtu"] == {"size": 1400} and live.attrs["domain"] == {"name": "lab.test"}
+    assert live.attrs["ip"] == [{"address": "10.31.0.1", "prefix": 24,
+                                 "dhcp": {"range": [{"start": "10.31.0.100", "end": "10.31.0.200"}]}}]
+    assert live.attrs["kept"] == []
 
 
 def test_route_isolated_and_bridge_modes(libvirt, prov):
@@ -79,13 +93,13 @@ def test_route_isolated_and_bridge_modes(libvirt, prov):
                                                ip=[dict(address="10.33.0.1", netmask="255.255.255.0",
                                                         dhcp_range=[dict(start="10.33.0.10", end="10.33.0.20")])]))
         br = apply(prov, "create", None, dict(name="b1", mode="bridge", bridge="kvhost0"))
-        assert (route["mode"], route["active"], route["bridge"]) == ("route", True, "kvr1")
+        assert (mode(route), route["active"], bridge(route)) == ("route", True, "kvr1")
         assert addr_of(libvirt, "kvr1") == ["10.32.0.1/24"]
-        assert iso["mode"] == "isolated" and iso["bridge"].startswith("virbr")  # libvirt picked it
-        assert iso["ip"]["prefix"] == 24 and addr_of(libvirt, iso["bridge"]) == ["10.33.0.1/24"]
-        assert (br["mode"], br["bridge"], br["ip"], br["active"]) == ("bridge", "kvhost0", None, True)
+        assert mode(iso) == "isolated" and bridge(iso).startswith("virbr")  # libvirt picked it
+        assert iso["ip"][0]["netmask"] == "255.255.255.0" and addr_of(libvirt, bridge(iso)) == ["10.33.0.1/24"]
+        assert (mode(br), bridge(br), br.get("ip"), br["active"]) == ("bridge", "kvhost0", None, True)
         got = prov.read("network", [])
-        assert {n: got[n].attrs["mode"] for n in ("r1", "i1", "b1")} == {"r1": "route", "i1": "isolated", "b1": "bridge"}
+        assert {n: mode(got[n].attrs) for n in ("r1", "i1", "b1")} == {"r1": "route", "i1": "isolated", "b1": "bridge"}
         # a bridge-mode network is a consumer of its host bridge
         cons = prov.consumers("bridge", {"name": "kvhost0"})
         assert [(c.kind, c.name, c.via) for c in cons] == [("network", "b1", ("network", "b1"))]
@@ -107,14 +121,14 @@ def test_dhcp_hosts_and_ranges_update_in_place(libvirt, prov):
                                        hosts=[dict(web, ip="10.34.0.20"), db]))
     assert a1["uuid"] == uuid0
     assert hostsfile(libvirt, "t2") == ["52:54:00:aa:00:01,10.34.0.20,web", "52:54:00:aa:00:02,10.34.0.11,db"]
-    assert {h["mac"]: h["ip"] for h in a1["ip"]["dhcp_host"]} == {web["mac"]: "10.34.0.20", db["mac"]: "10.34.0.11"}
+    assert {h["mac"]: h["ip"] for h in dhcp(a1, "host")} == {web["mac"]: "10.34.0.20", db["mac"]: "10.34.0.11"}
 
     # remove one, change the range; the network stays up with the same UUID
     a2 = apply(prov, "update", a1, nat("t2", "kvt2", "10.34.0", hosts=[db],
                                        ranges=[dict(start="10.34.0.50", end="10.34.0.60")]))
     assert a2["uuid"] == uuid0 and a2["active"] is True
     assert hostsfile(libvirt, "t2") == ["52:54:00:aa:00:02,10.34.0.11,db"]
-    assert a2["ip"]["dhcp_range"] == [{"start": "10.34.0.50", "end": "10.34.0.60"}]
+    assert dhcp(a2, "range") == [{"start": "10.34.0.50", "end": "10.34.0.60"}]
     conf = libvirt.host_path("/var/lib/libvirt/dnsmasq/t2.conf").read_text()
     assert "dhcp-range=10.34.0.50,10.34.0.60" in conf
     assert dnsmasq_for(libvirt, "t2") and pids0
@@ -147,7 +161,7 @@ def test_live_only_update_shows_as_drift_and_update_repairs_it(libvirt, prov):
                   "<host mac='52:54:00:bb:00:02' ip='10.36.0.11' name='sneaky'/>", "--live")
     drifted = prov.read("network", [])["t4"].attrs
     assert drifted != a0
-    hosts = {h["mac"]: h["name"] for h in drifted["ip"]["dhcp_host"]}
+    hosts = {h["mac"]: h["name"] for h in dhcp(drifted, "host")}
     assert hosts == {"52:54:00:bb:00:01": "a", "52:54:00:bb:00:02": "sneaky (live only)"}
     # the update brings live and saved back to the desired hosts
     a1 = apply(prov, "update", drifted, want)
@@ -169,16 +183,16 @@ def test_saved_definition_edit_shows_as_drift(libvirt, prov):
         conn.close()
     drifted = prov.read("network", [])["t5"]
     assert drifted.attrs["uuid"] == a0["uuid"]
-    assert drifted.attrs["mtu"] == 1300                       # saved definition wins
-    assert {h["ip"]: h["name"] for h in drifted.attrs["ip"]["dhcp_host"]} == {
+    assert drifted.attrs["mtu"] == {"size": 1300}             # saved definition wins
+    assert {h["ip"]: h["name"] for h in dhcp(drifted.attrs, "host")} == {
         "10.37.0.10": "a (live only)", "10.37.0.99": "a (saved only)"}
     assert drifted.mark is not None and drifted.mark.lineage == LINEAGE   # metadata kept by net-edit
     # an in-place update puts DHCP right in both definitions; the mtu needs a replace
     with pytest.raises(ProviderError, match="mtu cannot change in place"):
         apply(prov, "update", drifted.attrs, dict(want, mtu=1500))
     a1 = apply(prov, "update", drifted.attrs, want)
-    assert a1["ip"]["dhcp_host"] == [dict(mac="52:54:00:cc:00:01", ip="10.37.0.10", name="a")]
-    assert a1["mtu"] == 1300 and a1["uuid"] == a0["uuid"]
+    assert dhcp(a1, "host") == [dict(mac="52:54:00:cc:00:01", ip="10.37.0.10", name="a")]
+    assert a1["mtu"] == {"size": 1300} and a1["uuid"] == a0["uuid"]
     assert prov.replace_paths("network", drifted.attrs, canonical("network", dict(want, mtu=None))) == []
     assert prov.replace_paths("network", drifted.attrs, canonical("network", dict(want, mtu=1500))) == ["mtu"]
 
@@ -192,10 +206,9 @@ def test_import_adopts_default_network_without_changing_it(libvirt, prov):
         conn.close()
     obj = prov.import_object("network", "default")
     assert obj.mark is None
-    assert obj.attrs["mode"] == "nat" and obj.attrs["bridge"] == "virbr0" and obj.attrs["active"]
-    assert obj.attrs["ip"] == {"address": "192.168.122.1", "prefix": 24,
-                               "dhcp_range": [{"start": "192.168.122.2", "end": "192.168.122.254"}],
-                               "dhcp_host": []}
+    assert mode(obj.attrs) == "nat" and bridge(obj.attrs) == "virbr0" and obj.attrs["active"]
+    assert obj.attrs["ip"] == [{"address": "192.168.122.1", "netmask": "255.255.255.0",
+                                "dhcp": {"range": [{"start": "192.168.122.2", "end": "192.168.122.254"}]}}]
     assert canonical("network", obj.attrs) == obj.attrs
     conn = libvirt.connect()
     try:
@@ -212,7 +225,8 @@ def test_update_of_imported_network_writes_the_mark_and_keeps_uuid(libvirt, prov
     libvirt.define_default_network()
     obj = prov.import_object("network", "default")
     want = dict(obj.attrs)
-    want["ip"] = dict(want["ip"], dhcp_host=[dict(mac="52:54:00:dd:00:01", ip="192.168.122.5", name="x")])
+    ip0 = want["ip"][0]
+    want["ip"] = [dict(ip0, dhcp=dict(ip0["dhcp"], host=[dict(mac="52:54:00:dd:00:01", ip="192.168.122.5", name="x")]))]
     after = apply(prov, "update", obj.attrs, want, address="network.default")
     assert after["uuid"] == obj.attrs["uuid"]
     live = prov.read("network", ["default"])["default"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from kvmnet.engine.plan.diff import AttrChange, diff_attrs, forces_replace, merge_planned
 from kvmnet.engine.resources import canonical, with_defaults
+from kvmnet.providers.libvirt.networks import not_in_place
 from kvmnet.sdk.values import UNKNOWN
 
 
@@ -88,7 +89,7 @@ def test_in_place_attributes_do_not_replace():
 
 
 def test_top_level_attribute_replaces():
-    assert _paths("network", net(mode="route"), net()) == ["mode"]
+    assert _paths("network", net(mode="route"), net()) == ["forward.mode"]
     assert _paths("bridge", {"name": "br1"}, {"name": "br0"}) == ["name"]
     assert sorted(_paths("vlan", {"id": 6, "link": "eth1"}, {"id": 5, "link": "eth0"})) == ["id", "link"]
 
@@ -96,10 +97,13 @@ def test_top_level_attribute_replaces():
 def test_nested_replace_paths():
     want = net(ip=[{"address": "10.0.1.1", "prefix": 24}])
     have = net(ip=[{"address": "10.0.0.1", "prefix": 24}])
-    assert _paths("network", want, have) == ["ip.address"]
+    # ip repeats: a list, compared whole by the engine's fallback; the provider's
+    # replace_paths (networks.not_in_place) says what changes in place
+    assert _paths("network", want, have) == ["ip"]
+    assert not_in_place(have, want) == ["ip[0]"]
     # dhcp ranges and hosts change in place (networkUpdate)
     want = net(ip=[{**IP, "dhcp_host": [{"mac": "52:54:00:00:00:01", "ip": "10.0.0.5"}]}])
-    assert _paths("network", want, net(ip=[IP])) == []
+    assert not_in_place(net(ip=[IP]), want) == []
 
 
 def test_adding_or_removing_the_whole_ip_block_replaces():
@@ -120,14 +124,14 @@ def test_create_has_computed_values_unknown():
     after = merge_planned("network", net(), None, True)
     assert after["uuid"] is UNKNOWN and after["active"] is True   # active: desired, default true
     assert after["bridge"] is UNKNOWN            # omitted, libvirt picks it
-    assert after["mode"] == "nat" and after["autostart"] is True
+    assert after["forward"] == {"mode": "nat"} and after["autostart"] is True
 
 
 def test_update_keeps_computed_and_omitted_values_from_prior():
     prior = {**net(bridge="virbr7"), "uuid": "u-1", "active": True}
     after = merge_planned("network", net(autostart=False), prior, False)
     assert after["uuid"] == "u-1" and after["active"] is True
-    assert after["bridge"] == "virbr7"
+    assert after["bridge"] == {"name": "virbr7"}
     assert after["autostart"] is False
 
 
@@ -140,7 +144,7 @@ def test_replace_makes_computed_values_unknown_again():
 def test_configured_values_win_over_prior():
     prior = {**net(bridge="virbr7"), "uuid": "u-1", "active": True}
     after = merge_planned("network", net(bridge="virbr9"), prior, False)
-    assert after["bridge"] == "virbr9"
+    assert after["bridge"] == {"name": "virbr9"}
 
 
 def test_nic_mac_known_after_apply_only_when_omitted():

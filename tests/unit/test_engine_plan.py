@@ -171,12 +171,12 @@ def test_replace_names_the_forcing_attribute(h):
     h.config('resource "network" "lab" {\n  mode = "route"\n}\n')
     plan, _, _, _ = h.plan()
     (c,) = plan.resource_changes
-    assert c.actions == REPLACE and c.replace_paths == ["mode"]
+    assert c.actions == REPLACE and c.replace_paths == ["forward.mode"]
     assert c.after["uuid"] is UNKNOWN
     h.world.calls.clear()
     _, report = h.apply()
     assert report.ok and h.world.calls == [("delete", "network.lab"), ("create", "network.lab")]
-    assert h.state().instances["network.lab"].attrs["mode"] == "route"
+    assert h.state().instances["network.lab"].attrs["forward"] == {"mode": "route"}
 
 
 def test_delete_when_removed_from_config_and_destroy(h):
@@ -279,7 +279,7 @@ def test_consumer_removed_in_the_same_plan_is_excused_and_goes_first(h):
 def test_known_after_apply_values_are_filled_in_during_apply(h):
     h.config(LAB % "true" + """
 resource "bridge" "uplink" {
-  interfaces = [network.lab.bridge]
+  interfaces = [network.lab.bridge.name]
   mtu        = 1500
 }
 """)
@@ -341,7 +341,7 @@ def test_ignore_changes_hides_a_difference(h):
 def test_target_keeps_dependencies(h):
     h.config(LAB % "true" + """
 resource "bridge" "uplink" {
-  interfaces = [network.lab.bridge]
+  interfaces = [network.lab.bridge.name]
 }
 resource "bridge" "other" {
   mtu = 1500

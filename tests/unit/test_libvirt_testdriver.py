@@ -43,10 +43,10 @@ def test_create_read_update_delete(prov):
     want = lab(autostart=False)
     want["ip"][0]["dhcp_host"].append(dict(mac="52:54:00:aa:00:02", ip="10.20.0.12", name=None))
     b = run(prov, "update", a, want)
-    assert b["uuid"] == a["uuid"] and b["autostart"] is False and len(b["ip"]["dhcp_host"]) == 2
-    with pytest.raises(ProviderError, match="mode cannot change in place"):
+    assert b["uuid"] == a["uuid"] and b["autostart"] is False and len(b["ip"][0]["dhcp"]["host"]) == 2
+    with pytest.raises(ProviderError, match="forward cannot change in place"):
         run(prov, "update", b, lab(mode="route"))
-    assert prov.replace_paths("network", b, canonical("network", lab(mode="route"))) == ["mode"]
+    assert prov.replace_paths("network", b, canonical("network", lab(mode="route"))) == ["forward"]
     run(prov, "delete", b, None)
     assert "lab" not in prov.read("network", [])
 

@@ -36,6 +36,7 @@ def test_network_render_parse_roundtrip_is_canonical():
     want = canonical("network", FULL)
     want.pop("autostart")
     assert back.pop("uuid") == "6c458ddd-5b2c-4357-b8ef-1a7f9333acbf"
+    assert back.pop("kept") == []
     assert back == want
     assert canonical("network", back) == back
     assert parse_mark(mark).address == "network.lab"
@@ -56,13 +57,14 @@ def test_modes_roundtrip(attrs, fwd):
     xml, back, _ = roundtrip(attrs)
     root = ET.fromstring(xml)
     assert (root.find("forward").get("mode") if root.find("forward") is not None else None) == fwd
-    assert back["mode"] == attrs["mode"]
-    assert back["bridge"] == attrs.get("bridge")
-    assert back["virtualport"] == attrs.get("virtualport") and back["vlan_tag"] == attrs.get("vlan_tag")
-    if attrs.get("ip"):
-        assert back["ip"]["prefix"] == (16 if attrs["mode"] == "isolated" else 24)
+    assert back["forward"]["mode"] == attrs["mode"]
+    assert back.get("bridge") == ({"name": attrs["bridge"]} if attrs.get("bridge") else None)
+    assert back.get("virtualport") == ({"type": attrs["virtualport"]} if attrs.get("virtualport") else None)
+    assert back.get("vlan") == ({"tag": [{"id": attrs["vlan_tag"]}]} if attrs.get("vlan_tag") else None)
+    if attrs.get("ip"):   # netmask stays netmask: libvirt writes back what it was given
+        assert back["ip"] == attrs["ip"]
     else:
-        assert back["ip"] is None
+        assert back.get("ip") is None
 
 
 def test_parse_libvirt_written_xml_with_netmask_ipv6_and_extras():
@@ -77,10 +79,15 @@ def test_parse_libvirt_written_xml_with_netmask_ipv6_and_extras():
       </ip></network>"""
     attrs, mark = netxml.parse_network(xml)
     assert mark is None
-    assert attrs["ip"] == {"address": "192.168.122.1", "prefix": 24,
-                           "dhcp_range": [{"start": "192.168.122.2", "end": "192.168.122.254"}],
-                           "dhcp_host": [{"mac": "52:54:00:aa:00:01", "ip": "192.168.122.10", "name": "a"}]}
-    assert attrs["nat_port_range"] == [1024, 65535] and attrs["bridge"] == "virbr0"
+    assert attrs["ip"] == [
+        {"family": "ipv6", "address": "fd00::1", "prefix": 64},
+        {"address": "192.168.122.1", "netmask": "255.255.255.0",
+         "dhcp": {"range": [{"start": "192.168.122.2", "end": "192.168.122.254"}],
+                  "host": [{"mac": "52:54:00:aa:00:01", "ip": "192.168.122.10", "name": "a"}]}}]
+    assert attrs["forward"] == {"mode": "nat", "nat": {"port": {"start": 1024, "end": 65535}}}
+    assert attrs["bridge"] == {"name": "virbr0", "stp": True, "delay": 0}
+    assert attrs["mac"] == {"address": "52:54:00:38:74:cd"}
+    assert attrs["kept"] == []      # connections='2' is libvirt's live count, not configuration
 
 
 def test_with_mark_keeps_everything_else_and_replaces_an_old_mark():
@@ -96,11 +103,12 @@ def test_with_mark_keeps_everything_else_and_replaces_an_old_mark():
 
 def test_merge_live_dhcp_annotates_entries_in_only_one_definition():
     saved = canonical("network", FULL)["ip"]
-    live = dict(saved, dhcp_host=saved["dhcp_host"] + [dict(mac="52:54:00:aa:00:09", ip="10.20.0.19", name="x")],
-                dhcp_range=saved["dhcp_range"][1:])
+    dhcp = saved[0]["dhcp"]
+    live = [dict(saved[0], dhcp=dict(host=dhcp["host"] + [dict(mac="52:54:00:aa:00:09", ip="10.20.0.19", name="x")],
+                                     range=dhcp["range"][1:]))]
     merged = netxml.merge_live_dhcp(saved, live)
-    assert {h["mac"]: h["name"] for h in merged["dhcp_host"]}["52:54:00:aa:00:09"] == "x (live only)"
-    assert [r["end"] for r in merged["dhcp_range"]] == ["10.20.0.120 (saved only)", "10.20.0.200"]
+    assert {h["mac"]: h.get("name") for h in merged[0]["dhcp"]["host"]}["52:54:00:aa:00:09"] == "x (live only)"
+    assert [r["end"] for r in merged[0]["dhcp"]["range"]] == ["10.20.0.120 (saved only)", "10.20.0.200"]
     assert netxml.merge_live_dhcp(saved, saved) == saved
     assert canonical("network", {"ip": merged})["ip"] == merged
 

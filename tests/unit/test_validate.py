@@ -687,3 +687,41 @@ def test_per_instance_then_across_equals_the_whole_run():
     split = [str(d) for i in insts for d in validate_instance(i)] + [str(d) for d in validate_across(insts)]
     assert sorted(split) == whole
     assert len(whole) == 3
+
+
+# -- the full network shape (issue 11): what libvirt 9.0 refuses, found against the daemon
+
+
+def test_full_shape_network_validates():
+    i = make("network", "lab", forward=[{"mode": "nat", "nat": [{"port": [{"start": 1024, "end": 2048}]}]}],
+             bridge=[{"name": "virbr9", "stp": True}], mtu=[{"size": 1400}],
+             ip=[{"address": "10.0.0.1", "prefix": 24, "dhcp": [{"range": [{"start": "10.0.0.10", "end": "10.0.0.20"}]}]},
+                 {"family": "ipv6", "address": "fd00::1", "prefix": 64}],
+             dns=[{"host": [{"ip": "10.0.0.5", "hostname": ["a", "b"]}]}])
+    assert errors(i) == []
+
+
+def test_device_modes_refuse_what_needs_libvirts_own_bridge():
+    i = make("network", "lab", forward=[{"mode": "bridge"}], bridge=[{"name": "br0", "stp": True}],
+             mtu=[{"size": 1400}], dns=[{"enable": True}])
+    diags = errors(i)
+    assert_error(diags, i, "mtu", 'mtu is not allowed with forward mode "bridge"')
+    assert_error(diags, i, "dns", 'dns is not allowed with forward mode "bridge"')
+    assert_error(diags, i, "bridge[0].stp", 'bridge stp is not allowed with forward mode "bridge"')
+
+
+def test_dhcp_on_one_ipv4_address_only():
+    i = net(ip=ip(dhcp_range=[{"start": "10.0.0.10", "end": "10.0.0.20"}])
+            + [{"address": "10.0.1.1", "prefix": 24, "dhcp": [{"range": [{"start": "10.0.1.10", "end": "10.0.1.20"}]}]}])
+    assert_error(errors(i), i, "ip[1]", "so does ip[0]")
+
+
+def test_mode_and_forward_together_are_refused():
+    i = net(forward=[{"mode": "route"}])
+    assert_error(errors(i), i, "mode", "give one of mode or the forward block")
+
+
+def test_dhcp_checks_read_the_full_shape_paths():
+    i = net(ip=[{"address": "10.0.0.1", "prefix": 24,
+                 "dhcp": [{"range": [{"start": "10.0.1.10", "end": "10.0.1.20"}]}]}])
+    assert_error(errors(i), i, "ip[0].dhcp[0].range[0].start", "outside the network's subnet")
