@@ -100,15 +100,33 @@ def _lower(v):
     return v.lower() if isinstance(v, str) else v
 
 
+def _prefix(ip: dict) -> None:
+    """An IPv4 netmask as its prefix length, as kvmnet v1 did: ``prefix = 24`` and
+    ``netmask = "255.255.255.0"`` are one network, in config and live alike."""
+    mask = ip.get("netmask")
+    if ip.get("prefix") is None and isinstance(mask, str):
+        try:
+            ip["prefix"] = ipaddress.IPv4Network(f"0.0.0.0/{mask}").prefixlen
+        except ValueError:
+            return          # the rules report it
+        del ip["netmask"]
+
+
 def normalize(a: dict) -> dict:
-    """MACs lower case, ``<forward>`` mode defaulted to nat, DHCP entries sorted."""
+    """MACs lower case, IPv4 netmasks as prefixes, ``<forward>`` mode defaulted to
+    nat, DHCP entries sorted."""
     fwd = a.get("forward")
     if isinstance(fwd, dict) and fwd.get("mode") is None:
         fwd["mode"] = "nat"
     mac = a.get("mac")
     if isinstance(mac, dict) and "address" in mac:
         mac["address"] = _lower(mac["address"])
+    for route in a.get("route") or []:
+        if isinstance(route, dict):
+            _prefix(route)
     for ip in a.get("ip") or []:
+        if isinstance(ip, dict):
+            _prefix(ip)
         dhcp = ip.get("dhcp") if isinstance(ip, dict) else None
         if not isinstance(dhcp, dict):
             continue

@@ -96,7 +96,7 @@ def test_route_isolated_and_bridge_modes(libvirt, prov):
         assert (mode(route), route["active"], bridge(route)) == ("route", True, "kvr1")
         assert addr_of(libvirt, "kvr1") == ["10.32.0.1/24"]
         assert mode(iso) == "isolated" and bridge(iso).startswith("virbr")  # libvirt picked it
-        assert iso["ip"][0]["netmask"] == "255.255.255.0" and addr_of(libvirt, bridge(iso)) == ["10.33.0.1/24"]
+        assert iso["ip"][0]["prefix"] == 24 and addr_of(libvirt, bridge(iso)) == ["10.33.0.1/24"]
         assert (mode(br), bridge(br), br.get("ip"), br["active"]) == ("bridge", "kvhost0", None, True)
         got = prov.read("network", [])
         assert {n: mode(got[n].attrs) for n in ("r1", "i1", "b1")} == {"r1": "route", "i1": "isolated", "b1": "bridge"}
@@ -207,7 +207,7 @@ def test_import_adopts_default_network_without_changing_it(libvirt, prov):
     obj = prov.import_object("network", "default")
     assert obj.mark is None
     assert mode(obj.attrs) == "nat" and bridge(obj.attrs) == "virbr0" and obj.attrs["active"]
-    assert obj.attrs["ip"] == [{"address": "192.168.122.1", "netmask": "255.255.255.0",
+    assert obj.attrs["ip"] == [{"address": "192.168.122.1", "prefix": 24,
                                 "dhcp": {"range": [{"start": "192.168.122.2", "end": "192.168.122.254"}]}}]
     assert canonical("network", obj.attrs) == obj.attrs
     conn = libvirt.connect()
