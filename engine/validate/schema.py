@@ -254,7 +254,7 @@ def _describe_type(expected, schema: dict, spath: Path) -> str:
     words = [_TYPE_WORDS.get(k, k) for k in kinds if k != "array"]
     if "array" in kinds and _is_block_list(schema) and spath and words:
         # a v1 shorthand that may also be written as a block (network's mtu = 1400 / mtu { size })
-        return f"{' or '.join(words)}, or a {spath[-1]} {{ ... }} block,"
+        return f"{' or '.join(words)}, or a {spath[-1]} {{ ... }} block"
     return " or ".join(_TYPE_WORDS.get(k, k) for k in kinds)
 
 

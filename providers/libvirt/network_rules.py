@@ -288,7 +288,8 @@ def check_forward_given(s: Subject) -> Iterator[Finding]:
 DEVICE_MODES = ("bridge", "private", "vepa", "passthrough", "hostdev")
 _NOT_IN_DEVICE_MODE = (("ip", "ip"), ("route", "route"), ("dns", "dns"), ("domain", "domain"),
                        ("mac", "mac"), ("mtu", "mtu"))
-_BRIDGE_OPTIONS = ("stp", "delay", "zone")   # "bridge delay/stp/zone options only allowed in route, nat, and isolated mode"
+# "bridge delay/stp/zone options only allowed in route, nat, and isolated mode"
+_BRIDGE_OPTIONS = ("stp", "delay", "zone")
 
 
 def check_mode(s: Subject) -> Iterator[Finding]:
