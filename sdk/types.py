@@ -107,6 +107,12 @@ class ResourceType:
     offers: Callable[[Subject], Iterable[Offer]] | None = None
     lookups: Callable[[Subject], Iterable[Lookup]] | None = None
     doctor_layer: str | None = None     # the doctor layer its checks belong to
+    # on replace, what the config leaves out (an attribute, or a key of a configured
+    # block) is kept as found on the live object instead of dropped, and the plan
+    # lists it; ``kept_on_replace`` names computed attributes carried over likewise
+    # (e.g. a network's verbatim ``kept`` XML)
+    keep_unconfigured: bool = False
+    kept_on_replace: frozenset[str] = frozenset()
     # a state row written by an older release → today's attribute shape; the
     # engine applies it to every row it reads (None: rows need no upgrade)
     upgrade: Callable[[dict], dict] | None = None

@@ -93,11 +93,41 @@ def forces_replace(rtype: str, changes: list[AttrChange]) -> list[str]:
     return out
 
 
-def merge_planned(rtype: str, desired: dict, prior: dict | None, replacing: bool) -> dict:
+def keep_as_found(desired: dict, prior: dict, skip: frozenset[str] = frozenset(),
+                  path: str = "", kept: list[str] | None = None) -> dict:
+    """``desired`` with what it leaves out (None) taken from ``prior``, recursively
+    into blocks both have (lists are the config's, whole); the paths taken are
+    appended to ``kept``."""
+    out = dict(desired)
+    for k, have in prior.items():
+        if k in skip or have is None:
+            continue
+        want = desired.get(k)
+        if want is None:
+            out[k] = have
+            if kept is not None:
+                kept.append(path + k)
+        elif isinstance(want, dict) and isinstance(have, dict):
+            out[k] = keep_as_found(want, have, frozenset(), f"{path}{k}.", kept)
+    return out
+
+
+def merge_planned(rtype: str, desired: dict, prior: dict | None, replacing: bool,
+                  kept: list[str] | None = None) -> dict:
     """The planned "after" value: desired attributes, with what is not configured
     (None) or computed taken from the prior object unless it is being replaced,
-    in which case those are known only after apply."""
+    in which case those are known only after apply — or, for a type that keeps
+    what is unconfigured (``keep_unconfigured``), taken from the prior object too
+    (their paths appended to ``kept``)."""
     t = TYPES[rtype]
+    if replacing and prior is not None and t.keep_unconfigured:
+        found: list[str] = []
+        out = keep_as_found(desired, prior, t.computed - t.kept_on_replace, "", found)
+        for k in sorted(t.computed - t.kept_on_replace):
+            out[k] = UNKNOWN
+        if kept is not None:      # a computed attribute carried over is not "configuration"
+            kept += [p for p in found if p not in t.kept_on_replace]
+        return out
     out = dict(desired)
     for k in sorted(t.computed):
         out[k] = prior.get(k) if (prior and not replacing) else UNKNOWN

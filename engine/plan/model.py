@@ -33,6 +33,8 @@ class ResourceChange:
     dependencies: list[str] = field(default_factory=list)
     # provider-private data of an adopted object (the state holds none for it yet)
     private: dict = field(default_factory=dict)
+    # what a replace keeps as found on the live object, not being configured
+    kept_paths: list[str] = field(default_factory=list)
 
     @property
     def is_noop(self) -> bool:
@@ -108,6 +110,8 @@ class Plan:
                 d["action_reason"] = c.reason
             if c.changed_paths:
                 d["changed_paths"] = c.changed_paths
+            if c.kept_paths:
+                d["kept_paths"] = c.kept_paths
             if c.private:
                 d["private"] = encode(c.private)
             if c.dependencies:      # the state records them: a saved plan must carry them
@@ -143,6 +147,7 @@ class Plan:
                 before=decode(ch.get("before")), after=decode(ch.get("after")),
                 replace_paths=[".".join(map(str, p)) for p in ch.get("replace_paths", [])],
                 id=x.get("id"), changed_paths=x.get("changed_paths", []),
+                kept_paths=list(x.get("kept_paths") or []),
                 reason=x.get("action_reason"), private=decode(x.get("private") or {}),
                 dependencies=[str(a) for a in x.get("dependencies") or []])
 

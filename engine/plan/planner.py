@@ -235,7 +235,8 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                     if rp is None:
                         rp = forces_replace(inst.type, d)
                     actions = REPLACE if rp else (UPDATE if d else NOOP)
-                    after = merge_planned(inst.type, desired, prior, bool(rp))
+                    kept: list[str] = []
+                    after = merge_planned(inst.type, desired, prior, bool(rp), kept)
                     if inst.lifecycle.ignore_changes:
                         for k in inst.lifecycle.ignore_changes:
                             if k in prior and not rp:
@@ -243,7 +244,8 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                     rc = ResourceChange(inst.address, inst.type, inst.name, inst.key, inst.provider,
                                         actions, prior, after, replace_paths=rp,
                                         id=ref.ids.get(inst.address),
-                                        changed_paths=[c.path for c in d], dependencies=deps)
+                                        changed_paths=[c.path for c in d], dependencies=deps,
+                                        kept_paths=kept)
                     if inst.address in ref.adopted:
                         rc.reason = ADOPTED
                         rc.private = dict(ref.private.get(inst.address) or {})

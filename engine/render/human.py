@@ -126,7 +126,20 @@ def _attr_lines(c: ResourceChange, k: str, pad: str, st: Style) -> list[str]:
                 p.startswith(key + ".") for p in forced)) else ""
             lines.append(f"{pad}{tilde} {esc(f'{key:<{width}} = {fmt_value(b)}')} -> "
                          f"{esc(fmt_value(a))}{note}")
+    if c.kept_paths:
+        # not configured, so not managed: carried over as it is live, not dropped
+        lines.append(f"{pad}  " + tag("dim", "# kept as found: ") + esc(", ".join(c.kept_paths)))
+    kept_xml = after.get("kept") if k in ("replace", "update") else None
+    if isinstance(kept_xml, list) and kept_xml:
+        lines.append(f"{pad}  " + tag("dim", "# kept as found (verbatim, not managed): ")
+                     + esc(", ".join(_first_tag(x) for x in kept_xml)))
     return lines
+
+
+def _first_tag(xml: str) -> str:
+    """``<metadata>`` for a kept XML part (its opening tag's name only)."""
+    name = xml.lstrip()[1:].split(">", 1)[0].split()[0].rstrip("/")
+    return f"<{name}>"
 
 
 def _get(d, path: str):

@@ -85,6 +85,8 @@ NETWORK = ResourceType(
                           "domain", "dns", "ip", "route", "bandwidth", "port", "portgroup", "vlan",
                           "virtualport", "dnsmasq_options"}),
     computed=frozenset({"uuid", "kept"}),
+    keep_unconfigured=True,         # a replace never drops what the config leaves out
+    kept_on_replace=frozenset({"kept"}),
     # active: desired state (a stopped network is started by the next apply)
     defaults={"autostart": True, "active": True},
     default_name=label_name,

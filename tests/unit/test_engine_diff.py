@@ -138,7 +138,8 @@ def test_update_keeps_computed_and_omitted_values_from_prior():
 def test_replace_makes_computed_values_unknown_again():
     prior = {**net(bridge="virbr7"), "uuid": "u-1", "active": True}
     after = merge_planned("network", net(mode="route"), prior, True)
-    assert after["uuid"] is UNKNOWN and after["bridge"] is UNKNOWN
+    # a network keeps what its config leaves out as found: the omitted bridge's name too
+    assert after["uuid"] is UNKNOWN and after["bridge"] == {"name": "virbr7"}
 
 
 def test_configured_values_win_over_prior():
@@ -158,3 +159,22 @@ def test_nic_mac_known_after_apply_only_when_omitted():
 def test_omitted_value_without_prior_stays_none():
     after = merge_planned("bridge", {"name": "br0", "mtu": None}, None, True)
     assert after["mtu"] is None
+
+
+def test_a_network_replace_keeps_what_the_config_leaves_out_as_found():
+    """issue 11: a replace (here: mtu) must not drop the live DNS, second ip block,
+    bridge stp or the verbatim kept XML the config does not mention."""
+    prior = canonical("network", {
+        **net(bridge="virbr7", mtu=1500), "uuid": "u-1", "active": True,
+        "bridge": {"name": "virbr7", "stp": False, "delay": 2},
+        "dns": {"host": [{"ip": "10.0.0.5", "hostname": ["a"]}]},
+        "ip": [IP, {"family": "ipv6", "address": "fd00::1", "prefix": 64}],
+        "kept": ["<metadata><x:y xmlns:x='urn:x'/></metadata>"]})
+    want = net(bridge="virbr7", mtu=1400)
+    kept: list[str] = []
+    after = merge_planned("network", want, prior, True, kept)
+    assert after["mtu"] == {"size": 1400}
+    assert after["dns"] == prior["dns"] and after["ip"] == prior["ip"] and after["kept"] == prior["kept"]
+    assert after["bridge"] == {"name": "virbr7", "stp": False, "delay": 2}
+    assert after["uuid"] is UNKNOWN and after["active"] is UNKNOWN
+    assert sorted(kept) == ["bridge.delay", "bridge.stp", "dns", "ip"]
