@@ -129,6 +129,12 @@ class Provider:
         """Attributes that force a replacement, or None to use the catalogue's."""
         return None
 
+    def losses(self, rtype: str, before: dict, after: dict) -> list[str]:
+        """What replacing the live object ``before`` with ``after`` would lose: live
+        configuration the provider can neither model nor keep, each part named. The
+        plan refuses such a replace unless the user passes ``--allow-loss ADDRESS``."""
+        return []
+
     # -- 3. do it --------------------------------------------------------------
     def identify(self, change: Change) -> dict:
         """Fix, before a create, what names exactly the object it will make; the

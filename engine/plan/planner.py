@@ -38,6 +38,7 @@ class PlanOptions:
     destroy: bool = False
     targets: list[str] = field(default_factory=list)
     intents: list = field(default_factory=list)       # open intents (kvmnet.state.Intent)
+    allow_loss: list[str] = field(default_factory=list)   # addresses whose replace may lose configuration
 
 
 @dataclass
@@ -246,6 +247,8 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                                         id=ref.ids.get(inst.address),
                                         changed_paths=[c.path for c in d], dependencies=deps,
                                         kept_paths=kept)
+                    if rp and provider is not None:
+                        _check_losses(inst, provider.losses(inst.type, prior, desired), options, diags)
                     if inst.address in ref.adopted:
                         rc.reason = ADOPTED
                         rc.private = dict(ref.private.get(inst.address) or {})
@@ -295,6 +298,20 @@ def _check_conflict(inst, desired, ref: Refreshed, snapshot, diags: Diagnostics)
     elif obj.mark.lineage != snapshot.lineage:
         diags.add(f'{inst.type} "{ident}" already exists and is managed by another kvmnet state '
                   f"(lineage {obj.mark.lineage}, {obj.mark.address})",
+                  file=inst.pos.file, line=inst.pos.line, address=inst.address)
+
+
+def _check_losses(inst, lost: list[str], options: PlanOptions, diags: Diagnostics) -> None:
+    """A replace that would lose live configuration is refused unless allowed by address."""
+    if not lost:
+        return
+    what = "; ".join(lost)
+    if inst.address in options.allow_loss:
+        diags.warn(f"this replace loses live configuration kvmnet cannot keep (allowed by --allow-loss): {what}",
+                   file=inst.pos.file, line=inst.pos.line, address=inst.address)
+    else:
+        diags.add(f"this replace would lose live configuration kvmnet cannot keep: {what}; "
+                  f"pass --allow-loss {inst.address} to accept losing it",
                   file=inst.pos.file, line=inst.pos.line, address=inst.address)
 
 

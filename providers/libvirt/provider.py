@@ -15,7 +15,7 @@ from typing import Iterable
 from kvmnet.sdk.ownership import parse_mark
 from kvmnet.sdk.values import contains_unknown, is_unknown
 from kvmnet.sdk.provider import Consumer, LiveObject, Provider, ProviderError
-from kvmnet.providers.libvirt import checks, consumers, networks, nics
+from kvmnet.providers.libvirt import checks, consumers, networks, netxml, nics
 from kvmnet.providers import timeouts
 from kvmnet.providers.libvirt.lv import is_dead, libvirt, open_connection
 
@@ -159,6 +159,20 @@ class LibvirtProvider(Provider):
         if rtype != "network" or before is None or after is None or contains_unknown(after):
             return None
         return networks.not_in_place(before, after)
+
+    def losses(self, rtype: str, before: dict, after: dict) -> list[str]:
+        """What the model can neither represent nor keep in the live network's XML
+        (an unknown attribute or element inside a modelled block: a newer libvirt's)."""
+        if rtype != "network" or not isinstance((before or {}).get("name"), str):
+            return []
+        v = networks.view_of(self.conn, before["name"])
+        if v is None:
+            return []
+        lost: list[str] = []
+        for xml in (v.saved_xml, v.live_xml):
+            if xml:
+                lost += [x for x in netxml.parse_full(xml)[2] if x not in lost]
+        return lost
 
     # -- changes ----------------------------------------------------------------------
     def identify(self, change) -> dict:

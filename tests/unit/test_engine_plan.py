@@ -31,6 +31,7 @@ class World:
         self.calls: list[tuple[str, str]] = []            # (action, address)
         self.fail_on: set[str] = set()
         self.consumers: dict[tuple[str, str], list[Consumer]] = {}
+        self.losses: dict[str, list[str]] = {}             # network name -> what a replace loses
 
     def put(self, rtype, attrs, mark=None):
         attrs = canonical(rtype, attrs)
@@ -73,6 +74,9 @@ def make_fake(world: World):
             if address in world.fail_on:
                 raise ProviderError(f"{address}: the fake refuses")
             world.objects.pop((rtype, identity(rtype, before)), None)
+
+        def losses(self, rtype, before, after):
+            return list(world.losses.get(before.get("name"), []))
 
         def consumers(self, rtype, attrs):
             # a use ends when the object behind it (via) is gone, as it would live
@@ -370,3 +374,23 @@ def test_unexpected_provider_exception_still_stops_cleanly(h, monkeypatch):
     assert report.failed[:2] == ("network.lab", "create")
     assert "ZeroDivisionError" in report.failed[2]
     assert h.state().instances == {}
+
+
+def test_a_replace_that_would_lose_configuration_is_refused_unless_allowed(h):
+    """issue 11: the provider names what a replace would lose; the plan refuses it,
+    naming it, unless --allow-loss ADDRESS (then it is a warning)."""
+    h.config(LAB % "true")
+    h.apply()
+    h.world.losses["lab"] = ["ip[0] attribute futureAttr='x'"]
+    h.config('resource "network" "lab" {\n  mode = "route"\n}\n')
+    plan, _, _, _ = h.plan()
+    (err,) = plan.errors
+    assert err.address == "network.lab" and err.line == 1
+    assert "would lose live configuration kvmnet cannot keep: ip[0] attribute futureAttr='x'" in err.message
+    assert "--allow-loss network.lab" in err.message
+    plan, _, _, _ = h.plan(allow_loss=["network.lab"])
+    assert plan.errors == [] and "allowed by --allow-loss" in plan.warnings[0].message
+    # an update in place loses nothing: not asked
+    h.config(LAB % "false")
+    plan, _, _, _ = h.plan()
+    assert plan.errors == []
