@@ -52,3 +52,13 @@ def test_the_v1_config_canonicalizes_like_the_upgraded_row(tmp_path):
     a = state_attrs(rows(tmp_path)["network.lab"])
     want = canonical("network", v1)
     assert {k: v for k, v in a.items() if k not in ("uuid", "active")} == want
+
+
+def test_the_v1_config_file_validates_unchanged(tmp_path):
+    from kvmnet.engine.prepare import prepare
+    (tmp_path / "main.hcl").write_text((DATA / "v1-networks.hcl").read_text())
+    prepared = prepare(str(tmp_path), use_cache=False)
+    assert prepared.diagnostics.errors == []
+    lab = next(i for a, i in prepared.instances.items() if a == "network.lab")
+    a = canonical("network", lab.attrs)
+    assert a["forward"]["nat"]["port"] == {"start": 2000, "end": 3000} and a["ip"][0]["prefix"] == 24
