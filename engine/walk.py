@@ -149,9 +149,11 @@ def instance_record(of, attrs: dict, private: dict):
 
 
 def provider_after(rtype: str, after: dict) -> dict:
-    """What a provider is given: no computed attributes, omitted ones as None."""
+    """What a provider is given: no computed attributes (but those a replace carries
+    over, ``kept_on_replace``, when known), omitted ones as None."""
     t = TYPES[rtype]
-    out = {k: v for k, v in after.items() if k not in t.computed}
+    out = {k: v for k, v in after.items()
+           if k not in t.computed or (k in t.kept_on_replace and v is not UNKNOWN)}
     for k in t.computed_if_omitted:
         if out.get(k) is UNKNOWN:
             out[k] = None
