@@ -18,6 +18,8 @@ from kvmnet.sdk.provider import Consumer, LiveObject, Provider, ProviderError
 from kvmnet.providers.libvirt import checks, consumers, networks, netxml, nics
 from kvmnet.providers import timeouts
 from kvmnet.providers.libvirt.lv import is_dead, libvirt, open_connection
+from kvmnet.providers.libvirt.network_canon import bridge_name
+from kvmnet.providers.libvirt.types import NETWORK
 
 DEFAULT_URI = "qemu:///system"
 
@@ -234,10 +236,10 @@ class LibvirtProvider(Provider):
         if not isinstance(name, str):
             return []
         if rtype == "network":
-            bridge = attrs.get("bridge")
+            bridge = bridge_name(NETWORK.canon(attrs))     # v1's string or the bridge block
             if not isinstance(bridge, str):
                 live = networks.view_of(self.conn, name)
-                bridge = live.attrs()[0].get("bridge") if live else None
+                bridge = bridge_name(live.attrs()[0]) if live else None
             return consumers.network_consumers(
                 name, bridge if isinstance(bridge, str) else None, nics.read_all(self.conn).values())
         if rtype == "bridge":
