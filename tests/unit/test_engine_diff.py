@@ -176,5 +176,5 @@ def test_a_network_replace_keeps_what_the_config_leaves_out_as_found():
     assert after["mtu"] == {"size": 1400}
     assert after["dns"] == prior["dns"] and after["ip"] == prior["ip"] and after["kept"] == prior["kept"]
     assert after["bridge"] == {"name": "virbr7", "stp": False, "delay": 2}
-    assert after["uuid"] is UNKNOWN and after["active"] is UNKNOWN
+    assert after["uuid"] is UNKNOWN and after["active"] is True      # active: desired, default true
     assert sorted(kept) == ["bridge.delay", "bridge.stp", "dns", "ip"]
