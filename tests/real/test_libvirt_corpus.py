@@ -157,7 +157,7 @@ def hcl_block(attrs: dict, spec: El, indent: str) -> list[str]:
 
 
 def hcl_network(label: str, attrs: dict) -> str:
-    a = {k: v for k, v in attrs.items() if k not in ("uuid", "active", "kept") and v is not None}
+    a = {k: v for k, v in attrs.items() if k not in ("uuid", "kept") and v is not None}
     return "\n".join([f'resource "network" "{label}" {{'] + hcl_block(a, NETWORK, "  ") + ["}", ""])
 
 
