@@ -141,8 +141,11 @@ def test_adopt_the_whole_host_in_one_command(host, tmp_path):
     squeezed = re.sub(r" +", " ", text)
     # defaults (autostart, active: true) left out; the network not running says so
     assert squeezed.count("autostart = false") == 2 and squeezed.count("active = false") == 1
-    assert re.search(r'"imp_route_2" \{\n name = "imp_route"\n mode = "isolated"\n bridge = "kvimp2"\n'
-                     r' autostart = false\n active = false\n', squeezed), text
+    # the full network shape (issue 11): forward { mode }, bridge { name }
+    block = squeezed.split('"imp_route_2" {\n', 1)[1].split("\n}\n", 1)[0]
+    for part in (' name = "imp_route"\n', ' forward {\n mode = "isolated"\n }\n', ' bridge {\n name = "kvimp2"\n'):
+        assert part in block, (part, text)
+    assert " autostart = false\n" in block and " active = false\n" in block, text
     env.no_change()
     # again: everything is managed now, nothing more to import, the file is kept
     before = (env.cfg / "host.hcl").read_bytes()
