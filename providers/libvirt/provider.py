@@ -156,7 +156,11 @@ class LibvirtProvider(Provider):
         return []
 
     def replace_paths(self, rtype: str, before: dict, after: dict) -> list[str] | None:
-        if rtype != "network" or before is None or after is None or contains_unknown(after):
+        if before is None or after is None:
+            return None
+        if rtype == "nic_attachment":
+            return nics.not_in_place(before, after)
+        if rtype != "network" or contains_unknown(after):
             return None
         return networks.not_in_place(before, after)
 
