@@ -102,7 +102,9 @@ def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
         out.prior[a] = live_attrs
         if obj.private:
             out.private[a] = {**out.private.get(a, {}), **obj.private}
-        changes = diff_attrs(r.attrs, live_attrs, ignore=_ignored(prepared, a))
+        # the state row in today's canonical form: a row written by an older release
+        # (a nic's v1 ``queues``) is upgraded on read, never reported as drift
+        changes = diff_attrs(canonical(r.type, r.attrs), live_attrs, ignore=_ignored(prepared, a))
         if changes:
             out.drift.append(ResourceChange(a, r.type, r.name, r.key, r.provider, UPDATE,
                                             canonical(r.type, r.attrs), live_attrs, id=r.id,

@@ -324,3 +324,35 @@ def test_cli_plans_in_place_and_replace_and_sees_drift(guests, tmp_path):
         k(hcl(), "destroy", "--auto-approve")
     assert all(i.type not in ("direct",) for i in _ifaces(sb, RUN))
     assert not any(i.element.find("virtualport") is not None for i in _ifaces(sb, OFF))
+
+
+def test_a_v1_state_row_is_upgraded_on_read(guests, tmp_path):
+    """A NIC row as today's release wrote it (top-level ``queues``, no ``type`` or
+    ``driver``) plans no change under the v1 config it came from."""
+    import sqlite3
+    from tests.e2e.helpers import run_kvmnet, write_config
+    sb, cfg, state = guests, tmp_path / "cfg", tmp_path / "state.db"
+    write_config(cfg, f'provider "libvirt" {{\n  uri = "{sb.uri}"\n}}\n'
+                      f'resource "nic_attachment" "v1" {{\n  domain = "{RUN}"\n  bridge = "{BR}"\n'
+                      f'  queues = 2\n  link_state = "down"\n}}\n')
+
+    def k(*args, rc=0):
+        code, out, err = run_kvmnet(cfg, "--no-color", *args, state=state, timeout=120)
+        assert code == rc, f"kvmnet {' '.join(args)} exited {code}\n{out}\n{err}"
+        return out
+
+    k("apply", "--auto-approve")
+    try:
+        db = sqlite3.connect(state)
+        (attrs,) = db.execute("SELECT attrs FROM instances WHERE address = 'nic_attachment.v1'").fetchone()
+        row = json.loads(attrs)
+        assert row["driver"] == {"name": "vhost", "queues": 2} and row["type"] == "bridge"
+        v1 = {k: row[k] for k in ("domain", "bridge", "mac", "model", "link_state", "live", "persistent")}
+        v1.update(network=None, queues=2)
+        db.execute("UPDATE instances SET attrs = ? WHERE address = 'nic_attachment.v1'", (json.dumps(v1),))
+        db.commit()
+        db.close()
+        out = k("plan", "--detailed-exitcode")
+        assert "No changes" in out and "changed outside" not in out
+    finally:
+        k("destroy", "--auto-approve")
