@@ -340,7 +340,10 @@ def updated_interface(current: Interface, attrs: dict) -> str:
     source network or bridge (a direct NIC keeps its device), the link state and,
     when given, the bandwidth."""
     el = copy.deepcopy(current.element)
-    if current.type != "direct":
+    f = interface_fields(el)
+    # the <source> is rewritten only when it moves: as found, it keeps what kvmnet
+    # does not model (a portgroup, say)
+    if current.type != "direct" and (f["network"], f["bridge"]) != (attrs.get("network"), attrs.get("bridge")):
         set_source(el, attrs)
     link = el.find("link")
     if link is None:

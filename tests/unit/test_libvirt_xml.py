@@ -261,3 +261,12 @@ def test_nic_replace_paths():
     assert not_in_place(dict(type="network"), dict(type="direct")) == ["type"]
     assert not_in_place(dict(type="direct"), dict(type="bridge", bridge=UNKNOWN)) == ["type"]
     assert not_in_place(dict(type="direct"), dict(type="direct")) is None
+
+
+def test_update_keeps_a_source_that_does_not_move():
+    dom = DOMAIN_XML.replace("<source network='lab' portid='x' bridge='virbr9'/>",
+                             "<source network='lab' portgroup='web'/>")
+    cur = nicxml.parse_interfaces(dom)["52:54:00:12:34:56"]
+    new = ET.fromstring(nicxml.updated_interface(cur, dict(network="lab", link_state="up")))
+    assert new.find("source").attrib == {"network": "lab", "portgroup": "web"}
+    assert new.find("link").get("state") == "up"
