@@ -46,6 +46,8 @@ def check_one_target(s: Subject) -> Iterator[Finding]:
 def check_driver(s: Subject) -> Iterator[Finding]:
     """Driver tuning (``<driver>`` options, offloads) exists for virtio only."""
     driver, model = _one(s.get("driver")), s.get("model")
+    if s.get("queues") is not None and (driver or {}).get("queues") is not None:
+        yield Finding("queues", "queues is the v1 shorthand of driver { queues }: give one of them")
     tuned = [k for k, v in (driver or {}).items() if v is not None and k != "queues"]
     for k in ("rx_queue_size", "tx_queue_size"):
         size = (driver or {}).get(k)

@@ -356,3 +356,10 @@ def test_a_v1_state_row_is_upgraded_on_read(guests, tmp_path):
         assert "No changes" in out and "changed outside" not in out
     finally:
         k("destroy", "--auto-approve")
+
+
+def test_a_macvtap_on_a_missing_device_is_one_clear_error(guests, prov):
+    before = {i.mac for i in _ifaces(guests, RUN)}
+    with pytest.raises(ProviderError, match=f'domain "{RUN}": attach NIC: .*nosuchdev'):
+        apply(prov, "create", None, direct(source=dict(dev="nosuchdev", mode="bridge")))
+    assert {i.mac for i in _ifaces(guests, RUN)} == before     # nothing changed

@@ -493,7 +493,9 @@ def test_nic_direct_and_tuning_rules():
                  driver=[dict(host=[dict(csum=False)])])
     sizes = make("nic_attachment", "f", domain="web", network="default",
                  driver=[dict(rx_queue_size=384, tx_queue_size=512)])
-    diags = errors(tuned, sizes)
+    twice = make("nic_attachment", "j", domain="web", network="default", queues=2, driver=[dict(queues=4)])
+    diags = errors(tuned, sizes, twice)
+    assert_error(diags, twice, "queues", "give one of them")
     assert_error(diags, tuned, "driver", 'needs model = "virtio", not "e1000"')
     assert_error(diags, sizes, "driver.rx_queue_size", "not a power of two")
     assert_error(diags, sizes, "driver.tx_queue_size", "vhost-user")
