@@ -360,6 +360,6 @@ def test_a_v1_state_row_is_upgraded_on_read(guests, tmp_path):
 
 def test_a_macvtap_on_a_missing_device_is_one_clear_error(guests, prov):
     before = {i.mac for i in _ifaces(guests, RUN)}
-    with pytest.raises(ProviderError, match=f'domain "{RUN}": attach NIC: .*nosuchdev'):
+    with pytest.raises(ProviderError, match=f'domain "{RUN}": attach NIC failed: .*nosuchdev: No such device'):
         apply(prov, "create", None, direct(source=dict(dev="nosuchdev", mode="bridge")))
     assert {i.mac for i in _ifaces(guests, RUN)} == before     # nothing changed
