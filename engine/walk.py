@@ -384,6 +384,8 @@ class Walk:
                     known = provider_after(c.type, c.after)
                     after = None if contains_unknown(known) else known
             else:
+                if c.is_restart:
+                    self._recheck_consumers(c)
                 after = self._resolve_after(c)
         except ApplyError as e:
             raise Refused(str(e)) from e
@@ -511,7 +513,8 @@ class Walk:
         if not TYPES[c.type].consumable:
             return
         done = {a for a, act in self.report.done if act == "delete"}
-        pending = [x for x in self.plan.resource_changes if x.deletes and x.address not in done]
+        pending = [x for x in self.plan.resource_changes
+                   if (x.deletes or x.is_restart) and x.address not in done]
         recorded = {a: r.attrs for a, r in self.report.records_before.items() if r is not None}
         for ch, blocking in consumer_problems(pending, self.providers, recorded=recorded):
             if ch.address == c.address:

@@ -83,6 +83,8 @@ class Consumer:
     # the managed resource (type, live id) whose removal would end this use, e.g.
     # ("nic_attachment", "web/52:54:00:12:34:56"); None when nothing kvmnet manages is
     via: tuple[str, str] | None = None
+    # whether it runs now (a restart only disturbs running users); None = unknown
+    running: bool | None = None
 
     def describe(self) -> str:
         return f"{self.name} ({self.detail})" if self.detail else self.name
@@ -141,6 +143,11 @@ class Provider:
     def replace_paths(self, rtype: str, before: dict, after: dict) -> list[str] | None:
         """Attributes that force a replacement, or None to use the catalogue's."""
         return None
+
+    def restart_paths(self, rtype: str, before: dict, after: dict) -> list[str]:
+        """For an in-place update: the changed attributes that make the object restart
+        (the plan's ``restart`` action, refused while running consumers use it)."""
+        return []
 
     # -- 3. do it --------------------------------------------------------------
     def identify(self, change: Change) -> dict:

@@ -15,7 +15,8 @@ from typing import Iterable
 from kvmnet.sdk.ownership import parse_mark
 from kvmnet.sdk.values import contains_unknown, is_unknown
 from kvmnet.sdk.provider import Consumer, LiveObject, Provider, ProviderError
-from kvmnet.providers.libvirt import checks, consumers, networks, netxml, nics, safe_replace
+from kvmnet.providers.libvirt import (checks, consumers, network_restart, networks, netxml, nics,
+                                      safe_replace)
 from kvmnet.providers import timeouts
 from kvmnet.providers.libvirt.lv import is_dead, libvirt, open_connection
 
@@ -160,7 +161,15 @@ class LibvirtProvider(Provider):
     def replace_paths(self, rtype: str, before: dict, after: dict) -> list[str] | None:
         if rtype != "network" or before is None or after is None or contains_unknown(after):
             return None
-        return networks.not_in_place(before, after)
+        bad = networks.not_in_place(before, after)
+        if bad and network_restart.restart_paths(before, after) is not None:
+            return []       # an update that restarts the network (restart_paths)
+        return bad
+
+    def restart_paths(self, rtype: str, before: dict, after: dict) -> list[str]:
+        if rtype != "network" or before is None or after is None or contains_unknown(after):
+            return []
+        return network_restart.restart_paths(before, after) or []
 
     # -- changes ----------------------------------------------------------------------
     def identify(self, change) -> dict:
