@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from kvmnet.providers.libvirt.types import NETWORK
 from kvmnet.sdk.provider import ProviderError
-from kvmnet.providers.libvirt import dhcp, netxml, network_restart, safe_replace
+from kvmnet.providers.libvirt import dhcp, net_update, netxml, network_restart, safe_replace
 from kvmnet.providers.libvirt.lv import libvirt, libvirt_error, names_listed, views_of
 from kvmnet.sdk.killpoints import hit as kill_point, register as register_kill_points
 
@@ -229,6 +229,19 @@ def _apply_step(net, name: str, step: dhcp.Step, flags: int) -> None:
     what = f"{step.command} DHCP {step.section} {netxml.element_text(el)}"
     with libvirt_error(f'network "{name}": {what}'):
         net.update(command, section, -1, netxml.element_text(el), flags)
+
+
+def run_commands(net, name: str, cmds: list[net_update.Command], flags: int) -> None:
+    """Send the :mod:`net_update` commands to libvirt, one ``virNetworkUpdate`` each
+    (``flags``: VIR_NETWORK_UPDATE_AFFECT_LIVE and/or _CONFIG)."""
+    lv = libvirt()
+    verbs = {"add": lv.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
+             "delete": lv.VIR_NETWORK_UPDATE_COMMAND_DELETE,
+             "modify": lv.VIR_NETWORK_UPDATE_COMMAND_MODIFY}
+    for c in cmds:
+        section = getattr(lv, f"VIR_NETWORK_SECTION_{c.section}")
+        with libvirt_error(f'network "{name}": {c.command} {c.section.lower()} {c.xml}'):
+            net.update(verbs[c.command], section, c.parent, c.xml, flags)
 
 
 def _write_mark(conn, name: str, mark: str) -> None:
