@@ -123,7 +123,7 @@ def _attr_lines(c: ResourceChange, k: str, pad: str, st: Style) -> list[str]:
                 lines.append(f"{pad}  }}")
                 continue
             note = forces if (key in forced or any(
-                p.startswith(key + ".") for p in forced)) else ""
+                p.startswith((key + ".", key + "[")) for p in forced)) else ""
             lines.append(f"{pad}{tilde} {esc(f'{key:<{width}} = {fmt_value(b)}')} -> "
                          f"{esc(fmt_value(a))}{note}")
     return lines

@@ -29,8 +29,10 @@ def _details(c: ResourceChange, drift: bool = False) -> list[str]:
                 continue
         elif (a if c.actions == ["create"] else b) is None:
             continue
-        note = " **forces replacement**" if any(p == k or p.startswith(k + ".") for p in c.replace_paths) else ""
-        if any(p == k or p.startswith(k + ".") for p in c.restart_paths):
+        def under(paths: list[str], k: str = k) -> bool:     # ``ip.address``, ``ip[0].address``
+            return any(p == k or p.startswith((k + ".", k + "[")) for p in paths)
+        note = " **forces replacement**" if under(c.replace_paths) else ""
+        if under(c.restart_paths):
             note = " **forces restart**"
         rows.append(f"| `{k}` | `{_cell(fmt_value(b))}` | `{_cell(fmt_value(a))}` |{note} |")
     if not rows:

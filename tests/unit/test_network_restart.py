@@ -86,3 +86,13 @@ def test_a_restart_is_refused_only_while_a_consumer_runs():
     plain = _restart_change()
     plain.restart_paths = []
     assert consumer_problems([plain], _Registry(_Users(True))) == []
+
+
+def test_a_restart_in_a_repeated_block_is_marked_on_that_attribute():
+    have = {"name": "lab", "ip": [{"address": "10.0.0.1", "prefix": 24}]}
+    want = {"name": "lab", "ip": [{"address": "10.0.1.1", "prefix": 24}]}
+    c = ResourceChange("network.lab", "network", "lab", None, "libvirt", UPDATE, have, want,
+                       changed_paths=["ip"], restart_paths=["ip[0].address"])
+    plan = Plan(lineage=None, serial=0, config_digest="", resource_changes=[c])
+    assert "# forces restart" in render_plan(plan, color=False)
+    assert "**forces restart**" in render_markdown(plan)
