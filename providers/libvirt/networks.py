@@ -180,6 +180,7 @@ def _restart(conn, v: NetworkView, current: dict, want: dict, mark: str) -> dict
     name = v.name
     saved = safe_replace.save(conn, name)
     xml = netxml.render_network(want, mark or None, uuid=current.get("uuid"))
+    kill_point("libvirt.network-update")
     try:
         with libvirt_error(f'network "{name}": define the new definition'):
             net = conn.networkDefineXML(xml)
@@ -197,6 +198,7 @@ def _restart(conn, v: NetworkView, current: dict, want: dict, mark: str) -> dict
         except ProviderError as r:
             raise ProviderError(f"{e}; putting the old network back failed too: {r}") from e
         raise ProviderError(f"{e}; the old network is back as it was") from e
+    kill_point("libvirt.network-updated")
     return read_back(conn, name)
 
 
