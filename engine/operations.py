@@ -197,7 +197,7 @@ def begin_history(backend, plan: Plan, providers, command: str) -> int:
     from kvmnet.state import HistoryEntry
     entry = HistoryEntry(command=command, serial_before=backend.read().serial,
                          changes=[{"address": c.address,
-                                   "action": "replace" if c.is_replace else c.actions[0],
+                                   "action": c.kind,
                                    "before": encode(c.before), "after": encode(c.after)}
                                   for c in plan.changes],
                          snapshot=snapshot_before(plan, providers))

@@ -381,14 +381,21 @@ class Walk:
             if s.action == "delete":
                 self._recheck_consumers(c)
                 after = None
+                if c.is_replace and c.after is not None:
+                    # the new object, for the provider's check before the old one goes
+                    known = provider_after(c.type, c.after)
+                    after = None if contains_unknown(known) else known
             else:
+                if c.is_restart:
+                    self._recheck_consumers(c)
                 after = self._resolve_after(c)
         except ApplyError as e:
             raise Refused(str(e)) from e
         before = c.before if s.action != "create" else None
         private = dict(self.private.get(c.address, {})) if s.action != "create" else {}
         change = Change(action=s.action, type=c.type, address=c.address, before=before,
-                        after=after, private=private, mark=format_mark(self._mark_lineage(), c.address))
+                        after=after, private=private, mark=format_mark(self._mark_lineage(), c.address),
+                        replacing=c.is_replace)
         try:
             self._record_intent(self.providers.get(c.provider), change, c)
         except ProviderError as e:
@@ -420,8 +427,11 @@ class Walk:
     def _finished(self, s: Step, value, error: BaseException | None) -> None:
         """In the walk's thread, in the order changes finish: the state write, or the failure."""
         from kvmnet.engine.schedule import Refused
-        from kvmnet.sdk.provider import ProviderError
+        from kvmnet.sdk.provider import ProviderError, Restored
         c = s.change
+        cause = error.error if isinstance(error, _Failed) else error
+        if isinstance(cause, Restored):
+            self._put_back(c, cause)
         if error is None:
             result, elapsed = value
             self.timings.add(f"apply {c.provider}", elapsed)
@@ -439,6 +449,20 @@ class Walk:
         else:
             self.report.also_failed.append((c.address, s.action, message))
         self.on_event(c.address, s.action, "failed")
+
+    def _put_back(self, c: ResourceChange, restored) -> None:
+        """A replace's create failed and its provider put the old object back: the
+        state holds it again (as it was before this apply, with what was read back)."""
+        old = self.report.records_before.get(c.address)
+        if old is None:
+            return
+        rec = instance_record(old, restored.attrs or old.attrs, restored.private or old.private or {})
+
+        def write(w) -> None:
+            w.put(rec)
+            self._close_intents(w, c.address)     # settled: the old object is what is live
+        self._write(write)
+        self.private[c.address] = dict(rec.private or {})
 
     def _mark_lineage(self) -> str:
         if self.lineage is None:
@@ -491,7 +515,8 @@ class Walk:
         if not TYPES[c.type].consumable:
             return
         done = {a for a, act in self.report.done if act == "delete"}
-        pending = [x for x in self.plan.resource_changes if x.deletes and x.address not in done]
+        pending = [x for x in self.plan.resource_changes
+                   if (x.deletes or x.is_restart) and x.address not in done]
         recorded = {a: r.attrs for a, r in self.report.records_before.items() if r is not None}
         for ch, blocking in consumer_problems(pending, self.providers, recorded=recorded):
             if ch.address == c.address:

@@ -30,6 +30,16 @@ class ProviderError(Exception):
     """A change or read failed; the message is shown to the user as is."""
 
 
+class Restored(ProviderError):
+    """The create half of a replace failed, and the provider put the old object back
+    as it was: the engine keeps it in the state (``attrs``/``private`` as read back)."""
+
+    def __init__(self, message: str, attrs: dict, private: dict | None = None):
+        super().__init__(message)
+        self.attrs = attrs
+        self.private = dict(private or {})
+
+
 @dataclass
 class LiveObject:
     """One object as it exists live."""
@@ -51,6 +61,9 @@ class Change:
     after: dict | None          # desired attributes (None for delete)
     private: dict = field(default_factory=dict)
     mark: str = ""              # ownership mark text to put on the object (create/update)
+    # both steps of a replace say so; the delete step then also carries the desired
+    # attributes in ``after`` when they are fully known (else None)
+    replacing: bool = False
 
 
 @dataclass
@@ -70,6 +83,8 @@ class Consumer:
     # the managed resource (type, live id) whose removal would end this use, e.g.
     # ("nic_attachment", "web/52:54:00:12:34:56"); None when nothing kvmnet manages is
     via: tuple[str, str] | None = None
+    # whether it runs now (a restart only disturbs running users); None = unknown
+    running: bool | None = None
 
     def describe(self) -> str:
         return f"{self.name} ({self.detail})" if self.detail else self.name
@@ -135,6 +150,11 @@ class Provider:
         plan refuses such a replace unless the user passes ``--allow-loss ADDRESS``."""
         return []
 
+    def restart_paths(self, rtype: str, before: dict, after: dict) -> list[str]:
+        """For an in-place update: the changed attributes that make the object restart
+        (the plan's ``restart`` action, refused while running consumers use it)."""
+        return []
+
     # -- 3. do it --------------------------------------------------------------
     def identify(self, change: Change) -> dict:
         """Fix, before a create, what names exactly the object it will make; the
@@ -167,12 +187,23 @@ class Provider:
         # the engine's changes carry ``after`` for a create/update, ``before`` for an update/delete
         if c.action == "create":
             assert c.after is not None
-            attrs, private = self.create(c.type, c.address, c.after, c.mark)
+            try:
+                attrs, private = self.create(c.type, c.address, c.after, c.mark)
+            except ProviderError as e:
+                try:
+                    back = self.restore_replaced(c.type, c.address) if c.replacing else None
+                except ProviderError as r:
+                    raise ProviderError(f"{e}; putting the old object back failed too: {r}") from e
+                if back is None:
+                    raise
+                raise Restored(f"{e}; the old object is back as it was", *back) from e
         elif c.action == "update":
             assert c.before is not None and c.after is not None
             attrs, private = self.update(c.type, c.address, c.before, c.after, c.private, c.mark)
         elif c.action == "delete":
             assert c.before is not None
+            if c.replacing:
+                self.before_replace(c.type, c.address, c.before, c.after)
             self.delete(c.type, c.address, c.before, c.private)
             attrs, private = None, {}
         else:
@@ -188,6 +219,18 @@ class Provider:
 
     def delete(self, rtype: str, address: str, before: dict, private: dict) -> None:
         raise NotImplementedError
+
+    # -- a safe replace (optional) -----------------------------------------------
+    def before_replace(self, rtype: str, address: str, before: dict, after: dict | None) -> None:
+        """Called right before the delete half of a replace. A provider may check
+        the new object (``after``, None when not yet fully known) with the live
+        system and raise :class:`ProviderError` to stop with nothing changed, and
+        remember the old object to put it back (:meth:`restore_replaced`)."""
+
+    def restore_replaced(self, rtype: str, address: str) -> tuple[dict, dict] | None:
+        """The create half of a replace failed: put the old object back as it was
+        and return its (attrs, private), or None when it cannot."""
+        return None
 
     # -- 4. who still uses this ------------------------------------------------
     def consumers(self, rtype: str, attrs: dict) -> list[Consumer]:

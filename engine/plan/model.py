@@ -35,6 +35,8 @@ class ResourceChange:
     private: dict = field(default_factory=dict)
     # what a replace keeps as found on the live object, not being configured
     kept_paths: list[str] = field(default_factory=list)
+    # an in-place update that restarts the object: the attributes that force it
+    restart_paths: list[str] = field(default_factory=list)
 
     @property
     def is_noop(self) -> bool:
@@ -43,6 +45,17 @@ class ResourceChange:
     @property
     def is_replace(self) -> bool:
         return self.actions == REPLACE
+
+    @property
+    def is_restart(self) -> bool:
+        return self.actions == UPDATE and bool(self.restart_paths)
+
+    @property
+    def kind(self) -> str:
+        """create, update, restart, replace or delete (what the plan shows)."""
+        if self.is_replace:
+            return "replace"
+        return "restart" if self.is_restart else self.actions[0]
 
     @property
     def deletes(self) -> bool:
@@ -98,6 +111,7 @@ class Plan:
                     "after": encode(c.after),
                     "after_unknown": unknown_paths(c.after),
                     "replace_paths": [p.split(".") for p in c.replace_paths],
+                    "restart_paths": [p.split(".") for p in c.restart_paths],
                 },
                 "actions": c.actions, "before": encode(c.before), "after": encode(c.after),
                 "replace_paths": [p.split(".") for p in c.replace_paths],
@@ -106,6 +120,8 @@ class Plan:
                 d["index"] = c.key
             if c.id is not None:
                 d["id"] = c.id
+            if c.is_restart:
+                d["action"] = "restart"
             if c.reason:
                 d["action_reason"] = c.reason
             if c.changed_paths:
@@ -146,6 +162,7 @@ class Plan:
                 provider=x.get("provider_name", ""), actions=list(ch["actions"]),
                 before=decode(ch.get("before")), after=decode(ch.get("after")),
                 replace_paths=[".".join(map(str, p)) for p in ch.get("replace_paths", [])],
+                restart_paths=[".".join(map(str, p)) for p in ch.get("restart_paths", [])],
                 id=x.get("id"), changed_paths=x.get("changed_paths", []),
                 kept_paths=list(x.get("kept_paths") or []),
                 reason=x.get("action_reason"), private=decode(x.get("private") or {}),

@@ -103,7 +103,9 @@ def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
         out.prior[a] = live_attrs
         if obj.private:
             out.private[a] = {**out.private.get(a, {}), **obj.private}
-        changes = diff_attrs(r.attrs, live_attrs, ignore=_ignored(prepared, a))
+        # the state row in today's canonical form: a row written by an older release
+        # (a nic's v1 ``queues``) is upgraded on read, never reported as drift
+        changes = diff_attrs(canonical(r.type, r.attrs), live_attrs, ignore=_ignored(prepared, a))
         if changes:
             out.drift.append(ResourceChange(a, r.type, r.name, r.key, r.provider, UPDATE,
                                             canonical(r.type, r.attrs), live_attrs, id=r.id,
@@ -237,13 +239,15 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                         rp = forces_replace(inst.type, d)
                     actions = REPLACE if rp else (UPDATE if d else NOOP)
                     kept: list[str] = []
+                    rs = (provider.restart_paths(inst.type, prior, desired)
+                          if provider is not None and actions == UPDATE else [])
                     after = merge_planned(inst.type, desired, prior, bool(rp), kept)
                     if inst.lifecycle.ignore_changes:
                         for k in inst.lifecycle.ignore_changes:
                             if k in prior and not rp:
                                 after[k] = prior[k]
                     rc = ResourceChange(inst.address, inst.type, inst.name, inst.key, inst.provider,
-                                        actions, prior, after, replace_paths=rp,
+                                        actions, prior, after, replace_paths=rp, restart_paths=rs,
                                         id=ref.ids.get(inst.address),
                                         changed_paths=[c.path for c in d], dependencies=deps,
                                         kept_paths=kept)
@@ -326,7 +330,8 @@ def _check_prevent_destroy(prepared: Prepared, changes, diags: Diagnostics) -> N
 
 def consumer_problems(changes: list[ResourceChange], providers, done: AbstractSet[str] = frozenset(),
                       recorded: dict[str, dict] | None = None):
-    """[(change, [Consumer])] for deletes/replaces of consumable objects still in use.
+    """[(change, [Consumer])] for deletes/replaces of consumable objects still in use,
+    and for restarts of ones that running consumers use.
 
     A consumer is excused when the managed resource behind it (``via``) is deleted by
     this plan too; that resource is then made to go first (a dependency edge).
@@ -337,11 +342,13 @@ def consumer_problems(changes: list[ResourceChange], providers, done: AbstractSe
     deleting = {(c.type, c.id): c for c in changes if c.deletes and c.id}
     out = []
     for c in changes:
-        if not c.deletes or not TYPES[c.type].consumable or c.address in done:
+        if not (c.deletes or c.is_restart) or not TYPES[c.type].consumable or c.address in done:
             continue
         blocking = []
         for _name, p in providers.active():
             for cons in p.consumers(c.type, recorded.get(c.address) or c.before or {}):
+                if c.is_restart and cons.running is False:
+                    continue        # a restart does not disturb what does not run
                 via = deleting.get(cons.via) if cons.via else None
                 if via is not None and via.address != c.address:
                     if c.address not in via.dependencies:
@@ -365,7 +372,7 @@ def describe_consumers(address: str, consumers) -> str:
 
 def _check_consumers(changes, recorded: dict, providers, diags: Diagnostics) -> None:
     for c, blocking in consumer_problems(changes, providers, recorded=recorded):
-        verb = "replaced" if c.is_replace else "destroyed"
+        verb = {"replace": "replaced", "restart": "restarted"}.get(c.kind, "destroyed")
         diags.add(describe_consumers(c.address, blocking) + f"; it cannot be {verb} until they stop "
                   "using it (detach them, or manage them in this config so the plan removes them first)",
                   address=c.address)

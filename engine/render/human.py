@@ -36,7 +36,7 @@ PLAIN = Style(tag=lambda style, text: text, esc=lambda text: text)
 
 SYMBOL = {
     "create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-", "red"),
-    "replace": ("-/+", "red"), "read": ("~", "yellow"),
+    "replace": ("-/+", "red"), "restart": ("~/", "magenta"), "read": ("~", "yellow"),
 }
 
 
@@ -61,9 +61,7 @@ def fmt_value(v) -> str:
 
 
 def _kind(c: ResourceChange) -> str:
-    if c.is_replace:
-        return "replace"
-    return c.actions[0]
+    return c.kind
 
 
 def _header(c: ResourceChange, drift: bool = False) -> str:
@@ -75,6 +73,7 @@ def _header(c: ResourceChange, drift: bool = False) -> str:
     why = {
         "create": "will be created", "update": "will be updated in-place",
         "delete": "will be destroyed", "replace": "must be replaced",
+        "restart": "will be updated and restarted",
     }[k]
     line = f"  # {c.address} {why}"
     if c.reason and k != "delete":
@@ -89,10 +88,11 @@ def _attr_lines(c: ResourceChange, k: str, pad: str, st: Style) -> list[str]:
     after = c.after or {}
     keys = list(dict.fromkeys(list(after.keys()) + list(before.keys())))
     width = max((len(x) for x in keys), default=0)
-    forced = set(c.replace_paths)
+    forced = set(c.replace_paths) | set(c.restart_paths)
     tag, esc = st.tag, st.esc
     plus, minus, tilde = tag("green", "+"), tag("red", "-"), tag("yellow", "~")
-    forces = "  " + tag("red", "# forces replacement")
+    forces = "  " + (tag("magenta", "# forces restart") if k == "restart"
+                     else tag("red", "# forces replacement"))
     lines = []
     for key in keys:
         b, a = before.get(key), after.get(key)
@@ -123,7 +123,7 @@ def _attr_lines(c: ResourceChange, k: str, pad: str, st: Style) -> list[str]:
                 lines.append(f"{pad}  }}")
                 continue
             note = forces if (key in forced or any(
-                p.startswith(key + ".") for p in forced)) else ""
+                p.startswith((key + ".", key + "[")) for p in forced)) else ""
             lines.append(f"{pad}{tilde} {esc(f'{key:<{width}} = {fmt_value(b)}')} -> "
                          f"{esc(fmt_value(a))}{note}")
     if c.kept_paths:

@@ -6,11 +6,11 @@ from kvmnet.engine.plan.model import Plan, ResourceChange
 from kvmnet.engine.render.human import fmt_value
 
 ICON = {"create": "➕ create", "update": "🔧 update in place", "delete": "🗑️ destroy",
-        "replace": "♻️ replace"}
+        "replace": "♻️ replace", "restart": "🔁 update and restart"}
 
 
 def _kind(c: ResourceChange) -> str:
-    return "replace" if c.is_replace else c.actions[0]
+    return c.kind
 
 
 def _cell(s: str) -> str:
@@ -29,7 +29,11 @@ def _details(c: ResourceChange, drift: bool = False) -> list[str]:
                 continue
         elif (a if c.actions == ["create"] else b) is None:
             continue
-        note = " **forces replacement**" if any(p == k or p.startswith(k + ".") for p in c.replace_paths) else ""
+        def under(paths: list[str], k: str = k) -> bool:     # ``ip.address``, ``ip[0].address``
+            return any(p == k or p.startswith((k + ".", k + "[")) for p in paths)
+        note = " **forces replacement**" if under(c.replace_paths) else ""
+        if under(c.restart_paths):
+            note = " **forces restart**"
         rows.append(f"| `{k}` | `{_cell(fmt_value(b))}` | `{_cell(fmt_value(a))}` |{note} |")
     if not rows:
         return []
@@ -51,7 +55,8 @@ def render_markdown(plan: Plan) -> str:
     if plan.changes and not plan.refresh_only:
         out += ["| action | resource | forced by |", "|---|---|---|"]
         for c in plan.changes:
-            out.append(f"| {ICON[_kind(c)]} | `{c.address}` | {', '.join(f'`{p}`' for p in c.replace_paths)} |")
+            forced = ", ".join(f"`{p}`" for p in c.replace_paths + c.restart_paths)
+            out.append(f"| {ICON[_kind(c)]} | `{c.address}` | {forced} |")
         out.append("")
         out += ["<details><summary>Details</summary>", ""]
         for c in plan.changes:

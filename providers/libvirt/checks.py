@@ -47,9 +47,19 @@ def network_problems(attrs: dict) -> list[tuple[str | None, str]]:
 
 def nic_problems(attrs: dict) -> list[tuple[str | None, str]]:
     has_net, has_br = attrs.get("network") is not None, attrs.get("bridge") is not None
+    direct = attrs.get("type") == "direct"
     out: list[tuple[str | None, str]] = []
-    if has_net == has_br:
+    if direct and (has_net or has_br or attrs.get("source") is None):
+        out.append((None, 'a nic_attachment of type = "direct" takes source { dev, mode } and '
+                          "no network or bridge"))
+    elif not direct and has_net == has_br:
         out.append((None, "a nic_attachment needs exactly one of network or bridge"))
-    if _set(attrs.get("queues")) and attrs.get("model") not in (None, "virtio"):
+    driver = attrs.get("driver")
+    if isinstance(driver, list):
+        driver = driver[0] if driver else None
+    queues = attrs.get("queues")
+    if queues is None and isinstance(driver, dict):
+        queues = driver.get("queues")
+    if _set(queues) and attrs.get("model") not in (None, "virtio"):
         out.append(("queues", "queues (vhost multiqueue) needs model = \"virtio\""))
     return out

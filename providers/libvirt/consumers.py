@@ -29,7 +29,7 @@ def _domain_consumers(domains: Iterable[DomainView], uses) -> list[Consumer]:
             ifaces = [i for i in (d.live_ifaces.get(mac), d.saved_ifaces.get(mac)) if i is not None]
             if any(uses(i) for i in ifaces):
                 c = Consumer(kind="domain", name=d.name, detail=d.detail,
-                             via=("nic_attachment", f"{d.name}/{mac}"))
+                             via=("nic_attachment", f"{d.name}/{mac}"), running=d.active)
                 if c not in out:
                     out.append(c)
     return out
@@ -52,5 +52,5 @@ def bridge_consumers(bridge: str, domains: Iterable[DomainView],
         if forward_mode(attrs) == "bridge" and bridge_name(attrs) == bridge:
             out.append(Consumer(kind="network", name=n.name,
                                 detail="active" if n.active else "inactive",
-                                via=("network", n.name)))
+                                via=("network", n.name), running=n.active))
     return out

@@ -17,7 +17,10 @@ class Step(NamedTuple):
 
 
 def _host_key(h: dict) -> str:
-    return (h.get("mac") or "").lower() or f"name:{h.get('name')}"
+    """A host is known by its MAC (IPv4), else its DUID/IAID ``id`` (IPv6), else its name."""
+    if h.get("mac"):
+        return str(h["mac"]).lower()
+    return f"id:{h['id']}" if h.get("id") else f"name:{h.get('name')}"
 
 
 def _range_key(r: dict) -> tuple:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from kvmnet.providers.libvirt.types import NETWORK
 from kvmnet.sdk.provider import ProviderError
-from kvmnet.providers.libvirt import dhcp, netxml
+from kvmnet.providers.libvirt import dhcp, net_update, netxml, network_restart, safe_replace
 from kvmnet.providers.libvirt.network_canon import dhcp_entries
 from kvmnet.providers.libvirt.lv import libvirt, libvirt_error, names_listed, views_of
 from kvmnet.sdk.killpoints import hit as kill_point, register as register_kill_points
@@ -171,6 +171,8 @@ def update(conn, attrs: dict, mark: str) -> dict:
         raise ProviderError(f'network "{name}" does not exist')
     current, current_mark = v.attrs()
     bad = not_in_place(current, want)
+    if bad and network_restart.restart_paths(current, want) is not None:
+        return _restart(conn, v, current, want, mark)
     if bad:
         raise ProviderError(f'network "{name}": {", ".join(bad)} cannot change in place (replace it)')
     net = conn.networkLookupByName(name)
@@ -191,6 +193,34 @@ def update(conn, attrs: dict, mark: str) -> dict:
     if want.get("active") and not v.active:
         with libvirt_error(f'network "{name}": start'):
             conn.networkLookupByName(name).create()
+    kill_point("libvirt.network-updated")
+    return read_back(conn, name)
+
+
+def _restart(conn, v: NetworkView, current: dict, want: dict, mark: str) -> dict:
+    """Define the new definition over the old one (same name and UUID) and restart the
+    network if it runs. A failed start puts the old network back as it was."""
+    name = v.name
+    saved = safe_replace.save(conn, name)
+    xml = netxml.render_network(want, mark or None, uuid=current.get("uuid"))
+    kill_point("libvirt.network-update")
+    try:
+        with libvirt_error(f'network "{name}": define the new definition'):
+            net = conn.networkDefineXML(xml)
+        with libvirt_error(f'network "{name}": restart'):
+            if want.get("autostart") is not None:
+                net.setAutostart(1 if want["autostart"] else 0)
+            if v.active:
+                net.destroy()
+                net.create()
+    except ProviderError as e:
+        if saved is None:
+            raise
+        try:
+            safe_replace.restore(conn, saved)
+        except ProviderError as r:
+            raise ProviderError(f"{e}; putting the old network back failed too: {r}") from e
+        raise ProviderError(f"{e}; the old network is back as it was") from e
     kill_point("libvirt.network-updated")
     return read_back(conn, name)
 
@@ -234,6 +264,19 @@ def _apply_step(net, name: str, step: dhcp.Step, flags: int, index: int) -> None
     what = f"{step.command} DHCP {step.section} {netxml.element_text(el)}"
     with libvirt_error(f'network "{name}": {what}'):
         net.update(command, section, index, netxml.element_text(el), flags)
+
+
+def run_commands(net, name: str, cmds: list[net_update.Command], flags: int) -> None:
+    """Send the :mod:`net_update` commands to libvirt, one ``virNetworkUpdate`` each
+    (``flags``: VIR_NETWORK_UPDATE_AFFECT_LIVE and/or _CONFIG)."""
+    lv = libvirt()
+    verbs = {"add": lv.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
+             "delete": lv.VIR_NETWORK_UPDATE_COMMAND_DELETE,
+             "modify": lv.VIR_NETWORK_UPDATE_COMMAND_MODIFY}
+    for c in cmds:
+        section = getattr(lv, f"VIR_NETWORK_SECTION_{c.section}")
+        with libvirt_error(f'network "{name}": {c.command} {c.section.lower()} {c.xml}'):
+            net.update(verbs[c.command], section, c.parent, c.xml, flags)
 
 
 def _write_mark(conn, name: str, mark: str) -> None:

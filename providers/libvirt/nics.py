@@ -55,7 +55,7 @@ class DomainView:
     def nic_attrs(self, mac: str) -> dict | None:
         live, saved = self.live_ifaces.get(mac), self.saved_ifaces.get(mac)
         iface = live if live is not None else saved
-        if iface is None or iface.type not in ("network", "bridge"):
+        if iface is None or iface.type not in nicxml.NIC_TYPES:
             return None
         attrs = dict(domain=self.name, mac=mac, **nicxml.merged_fields(live, saved),
                      live=live is not None, persistent=saved is not None)
@@ -195,7 +195,8 @@ def read_back(conn, domain: str, mac: str) -> dict:
 
 
 def update(conn, before: dict, attrs: dict, mark: str) -> dict:
-    """Change network/bridge/link state of the live and/or saved NIC (update-device)."""
+    """Change what libvirt changes in place (network/bridge, link state, bandwidth) of
+    the live and/or saved NIC (update-device); everything else is a replace."""
     a = NIC_ATTACHMENT.canon(attrs)
     domain, mac = a["domain"], str(a.get("mac") or (before or {}).get("mac"))
     dom, v = _require(conn, domain)
@@ -217,9 +218,7 @@ def update(conn, before: dict, attrs: dict, mark: str) -> dict:
 
 
 def _same(iface: nicxml.Interface, a: dict) -> bool:
-    f = iface.fields()
-    return (f["network"] == a.get("network") and f["bridge"] == a.get("bridge")
-            and f["link_state"] == (a.get("link_state") or "up"))
+    return nicxml.in_place_same(iface.fields(), a)
 
 
 def detach(conn, domain: str, mac: str, timeout: float = DETACH_TIMEOUT) -> None:
@@ -292,3 +291,12 @@ def _drop_mark(conn, domain: str, mac: str) -> None:
     if mac in marks:
         del marks[mac]
         _write_marks(lookup(conn, domain), v, marks)
+
+
+def not_in_place(before: dict, after: dict) -> list[str] | None:
+    """``["type"]`` when a NIC changes to or from ``type = "direct"`` (libvirt cannot
+    turn a macvtap into a tap live); otherwise None: the type's ``replace_on`` decides."""
+    old, new = before.get("type"), after.get("type")
+    if isinstance(new, str) and old != new and "direct" in (old, new):
+        return ["type"]
+    return None

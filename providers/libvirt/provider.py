@@ -15,7 +15,8 @@ from typing import Iterable
 from kvmnet.sdk.ownership import parse_mark
 from kvmnet.sdk.values import contains_unknown, is_unknown
 from kvmnet.sdk.provider import Consumer, LiveObject, Provider, ProviderError
-from kvmnet.providers.libvirt import checks, consumers, networks, netxml, nics
+from kvmnet.providers.libvirt import (checks, consumers, network_restart, networks, netxml, nics,
+                                      safe_replace)
 from kvmnet.providers import timeouts
 from kvmnet.providers.libvirt.lv import is_dead, libvirt, open_connection
 from kvmnet.providers.libvirt.network_canon import bridge_name
@@ -65,6 +66,8 @@ class LibvirtProvider(Provider):
         self._conn = None
         self._conn_lock = threading.Lock()
         self._domain_locks: dict[str, threading.Lock] = {}
+        # networks being replaced, as they were, until their new definition runs
+        self._replaced: dict[str, safe_replace.Saved] = {}
 
     # -- connection --------------------------------------------------------------------
     @property
@@ -158,9 +161,21 @@ class LibvirtProvider(Provider):
         return []
 
     def replace_paths(self, rtype: str, before: dict, after: dict) -> list[str] | None:
-        if rtype != "network" or before is None or after is None or contains_unknown(after):
+        if before is None or after is None:
             return None
-        return networks.not_in_place(before, after)
+        if rtype == "nic_attachment":
+            return nics.not_in_place(before, after)
+        if rtype != "network" or contains_unknown(after):
+            return None
+        bad = networks.not_in_place(before, after)
+        if bad and network_restart.restart_paths(before, after) is not None:
+            return []       # an update that restarts the network (restart_paths)
+        return bad
+
+    def restart_paths(self, rtype: str, before: dict, after: dict) -> list[str]:
+        if rtype != "network" or before is None or after is None or contains_unknown(after):
+            return []
+        return network_restart.restart_paths(before, after) or []
 
     def losses(self, rtype: str, before: dict, after: dict) -> list[str]:
         """What the model can neither represent nor keep in the live network's XML
@@ -203,7 +218,9 @@ class LibvirtProvider(Provider):
     @_libvirt_errors
     def create(self, rtype: str, address: str, after: dict, mark: str) -> tuple[dict, dict]:
         if rtype == "network":
-            return networks.create(self.conn, after, mark), {}
+            attrs = networks.create(self.conn, after, mark)
+            self._replaced.pop(address, None)
+            return attrs, {}
         if rtype == "nic_attachment":
             with self._domain(after["domain"]):
                 return nics.attach(self.conn, after, mark), {}
@@ -228,6 +245,26 @@ class LibvirtProvider(Provider):
                 nics.detach(self.conn, before["domain"], before["mac"].lower())
         else:
             raise ProviderError(f"the libvirt provider does not manage {rtype}")
+
+    # -- a safe replace ---------------------------------------------------------------
+    @_libvirt_errors
+    def before_replace(self, rtype: str, address: str, before: dict, after: dict | None) -> None:
+        """A network: libvirt checks the new definition, and the old one is remembered."""
+        if rtype != "network":
+            return
+        saved = safe_replace.save(self.conn, before["name"])
+        if after is not None:
+            safe_replace.validate(self.conn, after["name"], netxml.render_network(after))
+        if saved is not None:
+            self._replaced[address] = saved
+
+    @_libvirt_errors
+    def restore_replaced(self, rtype: str, address: str) -> tuple[dict, dict] | None:
+        saved = self._replaced.pop(address, None)
+        if rtype != "network" or saved is None:
+            return None
+        safe_replace.restore(self.conn, saved)
+        return networks.read_back(self.conn, saved.name), {}
 
     # -- consumers --------------------------------------------------------------------
     @_libvirt_errors

@@ -15,9 +15,47 @@ SCHEMAS = "kvmnet.schemas"
 SUBNET = "network subnet"   # what a network offers to others' lookups, by name
 
 
+# the single blocks of a nic_attachment, by path (a repeated block: vlan.tag)
+NIC_BLOCKS: dict[str, dict] = {"source": {}, "driver": {"host": {}, "guest": {}},
+              "bandwidth": {"inbound": {}, "outbound": {}}, "port": {}, "vlan": {},
+              "virtualport": {"parameters": {}}, "mtu": {}}
+
+
+def _canon_block(v, subs: dict):
+    """A single block as a dict without unset keys (config gives a list of one dict)."""
+    if isinstance(v, list):
+        v = v[0] if len(v) == 1 else (None if not v else v)
+    if not isinstance(v, dict):
+        return v
+    out = {}
+    for k, x in v.items():
+        if k in subs:
+            x = _canon_block(x, subs[k])
+        elif k == "tag" and isinstance(x, list):
+            x = [{tk: tv for tk, tv in t.items() if tv is not None} if isinstance(t, dict) else t
+                 for t in x]
+        if x is not None:
+            out[k] = x
+    return out
+
+
 def canonical_nic(a: dict) -> dict:
+    """MAC lower-cased; every block a dict without unset keys; the v1 ``queues`` as
+    ``driver { queues }``; ``type`` from ``network`` / ``bridge`` when not given."""
     if isinstance(a.get("mac"), str):
         a["mac"] = a["mac"].lower()
+    for k, subs in NIC_BLOCKS.items():
+        if k in a:
+            a[k] = _canon_block(a[k], subs)
+    queues = a.pop("queues", None)
+    if queues is not None:
+        driver = a.get("driver")
+        driver = dict(driver) if isinstance(driver, dict) else {}
+        driver.setdefault("queues", queues)
+        a["driver"] = driver
+    if a.get("type") is None:
+        a["type"] = ("network" if a.get("network") is not None
+                     else "bridge" if a.get("bridge") is not None else None)
     return a
 
 
@@ -102,7 +140,11 @@ NETWORK = ResourceType(
 
 NIC_ATTACHMENT = ResourceType(
     name="nic_attachment", default_provider="libvirt", schema_file=(SCHEMAS, "nic_attachment.json"),
-    replace_on=frozenset({"model", "mac", "queues", "live", "persistent", "domain"}),
+    # in place (updateDeviceFlags): network, bridge, type between those two, link_state,
+    # bandwidth; to or from type "direct" replaces (the provider's replace_paths)
+    replace_on=frozenset({"model", "mac", "queues", "live", "persistent", "domain", "source",
+                          "driver", "port", "vlan", "virtualport", "trust_guest_rx_filters",
+                          "mtu"}),
     defaults={"model": "virtio", "live": True, "persistent": True, "link_state": "up"},
     canonical=canonical_nic,
     identity=nic_id,

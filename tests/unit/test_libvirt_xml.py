@@ -152,8 +152,12 @@ def test_parse_interfaces_and_marks():
     ifs = nicxml.parse_interfaces(DOMAIN_XML)
     assert list(ifs) == ["52:54:00:12:34:56", "52:54:00:ab:cd:ef"]
     a, b = ifs.values()
-    assert a.fields() == dict(network="lab", bridge=None, model="virtio", queues=4, link_state="down")
-    assert b.fields() == dict(network=None, bridge="br0", model="e1000e", queues=None, link_state="up")
+    none = dict(source=None, bandwidth=None, port=None, vlan=None, virtualport=None,
+                trust_guest_rx_filters=False, mtu=None)
+    assert a.fields() == dict(none, type="network", network="lab", bridge=None, model="virtio",
+                              driver=dict(name="vhost", queues=4), link_state="down")
+    assert b.fields() == dict(none, type="bridge", network=None, bridge="br0", model="e1000e",
+                              driver=None, link_state="up")
     assert nicxml.parse_marks(DOMAIN_XML) == {"52:54:00:12:34:56": "kvmnet:L:nic_attachment.web"}
     body = nicxml.render_marks({"52:54:00:12:34:56": "kvmnet:L:x"})
     assert ET.fromstring(body).find("nic").get("mac") == "52:54:00:12:34:56"
@@ -196,3 +200,81 @@ def test_importing_the_provider_does_not_import_libvirt():
             "print('libvirt' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+FULL_NIC = dict(
+    type="direct", source=dict(dev="eth1", mode="passthrough"), model="virtio",
+    driver=dict(name="qemu", queues=2, rx_queue_size=512, tx_queue_size=256,
+                host=dict(csum=False, gso=False, tso4=False, tso6=True, ecn=False, ufo=False, mrg_rxbuf=False),
+                guest=dict(csum=False, tso4=False, tso6=False, ecn=True, ufo=False)),
+    bandwidth=dict(inbound=dict(average=1000, peak=2000, burst=512), outbound=dict(average=500)),
+    trust_guest_rx_filters=True, link_state="down")
+OVS_NIC = dict(
+    type="bridge", bridge="ovsbr0", model="virtio",
+    virtualport=dict(type="openvswitch", parameters=dict(interfaceid="09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f")),
+    vlan=dict(trunk=True, tag=[dict(id=42, native_mode="untagged"), dict(id=47)]),
+    port=dict(isolated=True), mtu=dict(size=9000), link_state="up")
+
+
+@pytest.mark.parametrize("attrs", [FULL_NIC, OVS_NIC], ids=["direct", "ovs"])
+def test_every_interface_block_round_trips(attrs):
+    xml = nicxml.render_interface(attrs, mac="52:54:00:00:00:01")
+    dom = f"<domain><devices>{xml}</devices></domain>"
+    (iface,) = nicxml.parse_interfaces(dom).values()
+    fields = {k: v for k, v in iface.fields().items() if v is not None}
+    assert fields == dict(dict(trust_guest_rx_filters=False), **attrs)
+    # the XML names are libvirt's (camelCase attributes, on/off and yes/no)
+    el = ET.fromstring(xml)
+    if attrs is FULL_NIC:
+        assert el.get("trustGuestRxFilters") == "yes"
+        assert el.find("source").attrib == {"dev": "eth1", "mode": "passthrough"}
+        assert el.find("driver/host").get("tso6") == "on" and el.find("driver/guest").get("csum") == "off"
+        assert el.find("driver").get("rx_queue_size") == "512"
+    else:
+        assert [t.attrib for t in el.findall("vlan/tag")] == [{"id": "42", "nativeMode": "untagged"}, {"id": "47"}]
+        assert el.find("vlan").get("trunk") == "yes" and el.find("port").get("isolated") == "yes"
+
+
+def test_update_changes_only_what_libvirt_changes_live():
+    xml = nicxml.render_interface(FULL_NIC, mac="52:54:00:00:00:01")
+    (cur,) = nicxml.parse_interfaces(f"<domain><devices>{xml}</devices></domain>").values()
+    want = dict(FULL_NIC, link_state="up", bandwidth=dict(outbound=dict(average=100)))
+    assert not nicxml.in_place_same(cur.fields(), want)
+    new = ET.fromstring(nicxml.updated_interface(cur, want))
+    assert new.find("source").attrib == {"dev": "eth1", "mode": "passthrough"}   # a macvtap keeps its device
+    assert new.find("link").get("state") == "up"
+    assert [c.tag for c in new.find("bandwidth")] == ["outbound"]
+    (after,) = nicxml.parse_interfaces(f"<domain><devices>{ET.tostring(new, encoding='unicode')}</devices></domain>").values()
+    assert nicxml.in_place_same(after.fields(), want)
+    assert after.fields()["driver"] == FULL_NIC["driver"]
+
+
+def test_nic_canonical_form_and_v1_shorthand():
+    from kvmnet.providers.libvirt.types import NIC_ATTACHMENT
+    v1 = NIC_ATTACHMENT.canon(dict(domain="web", network="lab", queues=4, mac="52:54:00:AA:BB:CC"))
+    assert v1["driver"] == {"queues": 4} and "queues" not in v1 and v1["type"] == "network"
+    assert v1["mac"] == "52:54:00:aa:bb:cc"
+    cfg = NIC_ATTACHMENT.canon(dict(domain="web", type="direct", source=[dict(dev="eth1", mode=None)],
+                                    driver=[dict(queues=2, host=[dict(csum=False)], guest=None)],
+                                    vlan=[dict(tag=[dict(id=5, native_mode=None)])]))
+    assert cfg["source"] == {"dev": "eth1"} and cfg["driver"] == {"queues": 2, "host": {"csum": False}}
+    assert cfg["vlan"] == {"tag": [{"id": 5}]} and cfg["type"] == "direct"
+    assert NIC_ATTACHMENT.canon(cfg) == cfg
+
+
+def test_nic_replace_paths():
+    from kvmnet.providers.libvirt.nics import not_in_place
+    from kvmnet.sdk.values import UNKNOWN
+    assert not_in_place(dict(type="network"), dict(type="bridge")) is None   # tap moves live
+    assert not_in_place(dict(type="network"), dict(type="direct")) == ["type"]
+    assert not_in_place(dict(type="direct"), dict(type="bridge", bridge=UNKNOWN)) == ["type"]
+    assert not_in_place(dict(type="direct"), dict(type="direct")) is None
+
+
+def test_update_keeps_a_source_that_does_not_move():
+    dom = DOMAIN_XML.replace("<source network='lab' portid='x' bridge='virbr9'/>",
+                             "<source network='lab' portgroup='web'/>")
+    cur = nicxml.parse_interfaces(dom)["52:54:00:12:34:56"]
+    new = ET.fromstring(nicxml.updated_interface(cur, dict(network="lab", link_state="up")))
+    assert new.find("source").attrib == {"network": "lab", "portgroup": "web"}
+    assert new.find("link").get("state") == "up"

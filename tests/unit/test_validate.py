@@ -471,6 +471,57 @@ def test_nic_enums_and_queues():
     assert_error(diags, i, "queues", "1..256")
 
 
+def test_nic_direct_and_tuning_rules():
+    direct = [dict(dev="eth1", mode="bridge")]
+    ok = make("nic_attachment", "ok", domain="web", type="direct", source=direct,
+              driver=[dict(name="qemu", queues=2, rx_queue_size=1024, tx_queue_size=256,
+                           host=[dict(csum=False, mrg_rxbuf=False)], guest=[dict(tso4=False)])],
+              trust_guest_rx_filters=True, bandwidth=[dict(outbound=[dict(average=100)])])
+    ovs = make("nic_attachment", "ovs", domain="web", bridge="ovsbr0",
+               virtualport=[dict(type="openvswitch")], vlan=[dict(trunk=True, tag=[dict(id=42, native_mode="untagged"), dict(id=43)])],
+               port=[dict(isolated=True)], mtu=[dict(size=9000)])
+    assert errors(ok, ovs) == []
+    no_source = make("nic_attachment", "a", domain="web", type="direct")
+    both = make("nic_attachment", "b", domain="web", type="direct", source=direct, network="default")
+    stray = make("nic_attachment", "c", domain="web", network="default", source=direct)
+    mismatch = make("nic_attachment", "d", domain="web", type="bridge", network="default")
+    diags = errors(no_source, both, stray, mismatch)
+    assert_error(diags, no_source, "type", "needs source { dev")
+    assert_error(diags, both, "network", "not network")
+    assert_error(diags, stray, "source", 'is for type = "direct"')
+    assert_error(diags, mismatch, "type", 'does not match network = "default"')
+    tuned = make("nic_attachment", "e", domain="web", network="default", model="e1000",
+                 driver=[dict(host=[dict(csum=False)])])
+    sizes = make("nic_attachment", "f", domain="web", network="default",
+                 driver=[dict(rx_queue_size=384, tx_queue_size=512)])
+    twice = make("nic_attachment", "j", domain="web", network="default", queues=2, driver=[dict(queues=4)])
+    diags = errors(tuned, sizes, twice)
+    assert_error(diags, twice, "queues", "give one of them")
+    assert_error(diags, tuned, "driver", 'needs model = "virtio", not "e1000"')
+    assert_error(diags, sizes, "driver.rx_queue_size", "not a power of two")
+    assert_error(diags, sizes, "driver.tx_queue_size", "vhost-user")
+    plain_vlan = make("nic_attachment", "g", domain="web", bridge="br0", vlan=[dict(tag=[dict(id=5)])])
+    mv = make("nic_attachment", "h", domain="web", type="direct", source=direct,
+              vlan=[dict(tag=[dict(id=5)])], port=[dict(isolated=True)], mtu=[dict(size=1400)])
+    floor = make("nic_attachment", "i", domain="web", bridge="br0",
+                 bandwidth=[dict(inbound=[dict(average=10, floor=5)])])
+    diags = errors(plain_vlan, mv, floor)
+    assert_error(diags, plain_vlan, "vlan", "openvswitch")
+    assert_error(diags, mv, "vlan", "macvtap")
+    assert_error(diags, mv, "port", "port { isolated }")
+    assert_error(diags, mv, "mtu", "mtu { size }")
+    assert_error(diags, floor, "bandwidth.inbound.floor", "libvirt network only")
+
+
+def test_nic_block_schema():
+    i = make("nic_attachment", "a", domain="web", type="direct", source=[dict(dev="eth1", mode="bridged")],
+             driver=[dict(name="vhost-user")], vlan=[dict(tag=[dict(id=5000)])])
+    diags = errors(i)
+    assert "bridge, vepa, private, passthrough" in one(diags, "source[0].mode").message
+    assert "vhost, qemu" in one(diags, "driver[0].name").message
+    assert "0..4095" in one(diags, "vlan[0].tag[0].id").message
+
+
 # ---------------------------------------------------------------- port_forward
 
 def fwd(label, host_port, protocol="tcp", **more):
