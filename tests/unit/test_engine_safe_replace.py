@@ -35,8 +35,8 @@ def h(tmp_path, world, monkeypatch):
             return super().create(rtype, address, after, mark)
 
         def before_replace(self, rtype, address, before, after):
-            world.calls.append(("check", f"{address} {after['mode']}"))
-            if after["mode"] == "isolated":
+            world.calls.append(("check", f"{address} {after['forward']['mode']}"))
+            if after["forward"]["mode"] == "isolated":
                 raise ProviderError(f"{address}: the new definition is refused")
             Safe.saved[address] = world.objects[(rtype, before["name"])]
 
@@ -57,7 +57,7 @@ def test_a_refused_check_stops_before_the_delete(h, world):
     _plan, report = h.apply()
     assert report.failed and "refused" in report.failed[2]
     assert world.calls == [("check", "network.lab isolated")]          # no delete
-    assert h.state().instances["network.lab"].attrs["mode"] == "nat"
+    assert h.state().instances["network.lab"].attrs["forward"]["mode"] == "nat"
 
 
 def test_a_restored_create_failure_keeps_the_old_object_in_the_state(h, world):
@@ -70,4 +70,4 @@ def test_a_restored_create_failure_keeps_the_old_object_in_the_state(h, world):
     assert [a for a, _ in world.calls] == ["check", "delete"]
     assert report.failed and "the old object is back as it was" in report.failed[2]
     rec = h.state().instances["network.lab"]
-    assert rec.attrs["mode"] == "nat" and rec.private == {"restored": True}
+    assert rec.attrs["forward"]["mode"] == "nat" and rec.private == {"restored": True}
