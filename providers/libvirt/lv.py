@@ -42,6 +42,17 @@ _loop_pid: int | None = None
 _loop_lock = threading.Lock()
 
 
+def lookup_network(conn, name: str):
+    """The libvirt network ``name``, or None when there is none (other errors: ProviderError)."""
+    lv = libvirt()
+    try:
+        return conn.networkLookupByName(name)
+    except lv.libvirtError as e:
+        if e.get_error_code() == lv.VIR_ERR_NO_NETWORK:
+            return None
+        raise ProviderError(f'network "{name}": {e.get_error_message()}') from e
+
+
 def event_loop() -> None:
     """Register libvirt's default event loop and run it in a daemon thread, once per
     process (a forked child starts its own thread): keepalive depends on it."""

@@ -11,7 +11,7 @@ from kvmnet.providers.libvirt.types import NETWORK
 from kvmnet.sdk.provider import ProviderError
 from kvmnet.providers.libvirt import dhcp, net_update, netxml, network_restart, safe_replace
 from kvmnet.providers.libvirt.network_canon import dhcp_entries
-from kvmnet.providers.libvirt.lv import libvirt, libvirt_error, names_listed, views_of
+from kvmnet.providers.libvirt.lv import libvirt, libvirt_error, lookup_network, names_listed, views_of
 from kvmnet.sdk.killpoints import hit as kill_point, register as register_kill_points
 
 register_kill_points("libvirt", "libvirt.network-define", "libvirt.network-defined",
@@ -81,13 +81,9 @@ def view(net, name: str, active: bool, autostart: bool, persistent: bool) -> Net
 
 
 def view_of(conn, name: str) -> NetworkView | None:
-    lv = libvirt()
-    try:
-        net = conn.networkLookupByName(name)
-    except lv.libvirtError as e:
-        if e.get_error_code() == lv.VIR_ERR_NO_NETWORK:
-            return None
-        raise
+    net = lookup_network(conn, name)
+    if net is None:
+        return None
     return view(net, name, bool(net.isActive()), bool(net.autostart()), bool(net.isPersistent()))
 
 
@@ -294,13 +290,9 @@ def _write_mark(conn, name: str, mark: str) -> None:
 
 def delete(conn, name: str) -> None:
     """Stop (if running) and undefine (if persistent). A missing network is fine."""
-    lv = libvirt()
-    try:
-        net = conn.networkLookupByName(name)
-    except lv.libvirtError as e:
-        if e.get_error_code() == lv.VIR_ERR_NO_NETWORK:
-            return
-        raise ProviderError(f'network "{name}": {e.get_error_message()}') from e
+    net = lookup_network(conn, name)
+    if net is None:
+        return
     kill_point("libvirt.network-delete")
     _remove(net, name)
     kill_point("libvirt.network-deleted")

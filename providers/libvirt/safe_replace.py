@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from kvmnet.sdk.provider import ProviderError
-from kvmnet.providers.libvirt.lv import libvirt, libvirt_error
+from kvmnet.providers.libvirt.lv import libvirt, libvirt_error, lookup_network
 
 PROBE_PREFIX = "kvmnet-probe-"
 
@@ -65,12 +65,9 @@ def validate(conn, name: str, xml: str) -> None:
 def save(conn, name: str) -> Saved | None:
     """Network ``name`` as it is now, or None when there is none."""
     lv = libvirt()
-    try:
-        net = conn.networkLookupByName(name)
-    except lv.libvirtError as e:
-        if e.get_error_code() == lv.VIR_ERR_NO_NETWORK:
-            return None
-        raise ProviderError(f'network "{name}": {e.get_error_message()}') from e
+    net = lookup_network(conn, name)
+    if net is None:
+        return None
     with libvirt_error(f'network "{name}": read before replace'):
         persistent, active = bool(net.isPersistent()), bool(net.isActive())
         xml = net.XMLDesc(lv.VIR_NETWORK_XML_INACTIVE if persistent else 0)
