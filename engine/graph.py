@@ -4,7 +4,8 @@ Nodes are resource addresses (``network.lab``); an edge ``A → B`` means B depe
 on A (B refers to A, or names it in ``depends_on``), so a topological order is the
 order of creation and its reverse the order of deletion. A literal name
 (``network = "default"``) is not an edge. Locals are looked through: a resource that
-uses ``local.x`` depends on whatever ``local.x`` refers to.
+uses ``local.x`` depends on whatever ``local.x`` refers to; so are a module's inputs
+and outputs (nodes are full addresses, ``module.kvm01.network.lab``).
 """
 from __future__ import annotations
 
@@ -16,25 +17,6 @@ from kvmnet.engine.expr import ExprError   # here, not per call: ≈1 µs × 90,
 from kvmnet.engine.diagnostics import Diagnostics
 from kvmnet.engine.expr.reference import Reference
 from kvmnet.engine.resources import TYPES
-
-
-def _local_resource_refs(config: Config, name: str, memo: dict, busy: set) -> set[str]:
-    if name in memo:
-        return memo[name]
-    if name in busy or name not in config.locals:
-        return set()
-    busy.add(name)
-    out: set[str] = set()
-    decl = config.locals[name]
-    for ref in _references(decl.value, Diagnostics(), decl.file, f"local.{name}"):
-        p = ref.parts
-        if len(p) >= 2 and p[0] in TYPES:
-            out.add(f"{p[0]}.{p[1]}")
-        elif len(p) >= 2 and p[0] == "local" and isinstance(p[1], str):
-            out |= _local_resource_refs(config, p[1], memo, busy)
-    busy.discard(name)
-    memo[name] = out
-    return out
 
 
 def _block_attrs(block):
@@ -54,57 +36,164 @@ def _references(attr, diags: Diagnostics, file: str, address: str) -> list:
         return []
 
 
-def build_graph(config: Config, diags: Diagnostics):
-    """The resource dependency graph; undeclared references and cycles → diagnostics."""
+class _Targets:
+    """The resources a reference leads to, in the module it is written in: locals,
+    a module's inputs (``var.X`` is the caller's argument) and a module's outputs
+    (``module.NAME.OUT``) are looked through."""
+
+    def __init__(self, config: Config, root):
+        self.config = config
+        self.root = root
+        self.memo: dict[tuple[int, int], set[str]] = {}
+        self.busy: set[tuple[int, int]] = set()
+
+    def of_attr(self, ev, attr, file: str, address: str) -> set[str]:
+        key = (id(ev), id(attr))
+        if key in self.memo:
+            return self.memo[key]
+        if key in self.busy:
+            return set()       # a cycle between locals: the evaluator reports it
+        self.busy.add(key)
+        out: set[str] = set()
+        for ref in _references(attr, Diagnostics(), file, address):
+            out |= self.of_ref(ev, ref, None)
+        self.busy.discard(key)
+        self.memo[key] = out
+        return out
+
+    def of_ref(self, ev, ref: Reference, report) -> set[str]:
+        """``report``: (diags, file, line, address) to report an undeclared resource."""
+        p = ref.parts
+        if not p:
+            return set()
+        root = p[0]
+        prefix = f"{ev.module_path}." if ev is not None and ev.module_path else ""
+        if root in TYPES:
+            if len(p) < 2 or not isinstance(p[1], str):
+                if report:
+                    diags, file, line, addr = report
+                    diags.add(f"reference {ref.text!r} needs a resource name ({root}.NAME)",
+                              file=file, line=line, address=addr)
+                return set()
+            target = f"{prefix}{root}.{p[1]}"
+            if target not in self.config.resources:
+                if report:
+                    diags, file, line, addr = report
+                    diags.add(f'reference to undeclared resource "{root}.{p[1]}"', file=file,
+                              line=line, address=addr)
+                return set()
+            return {target}
+        if len(p) < 2 or not isinstance(p[1], str) or ev is None:
+            return set()
+        if root == "local":
+            decl = ev.config.locals.get(p[1])
+            return self.of_attr(ev, decl.value, decl.file, f"local.{p[1]}") if decl else set()
+        if root == "var":
+            call = getattr(ev, "call", None)
+            if call is None or p[1] not in call.inputs:
+                return set()
+            return self.of_attr(ev.parent, call.inputs[p[1]], call.file, f"module.{call.name}")
+        if root == "module":
+            out: set[str] = set()
+            names = [x for i, x in enumerate(p[2:], 2) if i not in ref.indexes]
+            for _key, child in ev.module_calls.get(p[1], (None, []))[1]:
+                outs = child.config.outputs
+                chosen = [outs[names[0]]] if names and names[0] in outs else list(outs.values())
+                for o in chosen:
+                    if o.value is not None:
+                        out |= self.of_attr(child, o.value, o.file, f"{child.module_path}.output.{o.name}")
+            return out
+        return set()
+
+    def of_depends_on(self, ev, text: str) -> set[str] | None:
+        """A ``depends_on`` entry: a resource, or every resource of a module call."""
+        prefix = f"{ev.module_path}." if ev is not None and ev.module_path else ""
+        parts = text.split(".")
+        if len(parts) >= 2 and parts[0] in TYPES:
+            target = f"{prefix}{parts[0]}.{parts[1].split('[')[0]}"
+            return {target} if target in self.config.resources else None
+        if len(parts) >= 2 and parts[0] == "module" and ev is not None:
+            call = parts[1].split("[")[0]
+            if call not in ev.module_calls:
+                return None
+            inside = f"{prefix}module.{call}"
+            return {a for a in self.config.resources if a.startswith((inside + ".", inside + "["))}
+        return None
+
+
+def _evaluator_of(root, decl):
+    if root is None or not decl.module:
+        return root
+    return root.module_evaluators.get(decl.module)
+
+
+def _line(attr) -> int | None:
+    return attr.line if attr is not None else None
+
+
+def _depends_texts(attr) -> list[str]:
+    out = []
+    for item in attr.value if attr is not None and isinstance(attr.value, list) else []:
+        text = str(item)
+        if text.startswith("${") and text.endswith("}"):
+            text = text[2:-1].strip()
+        out.append(text)
+    return out
+
+
+def build_graph(config: Config, diags: Diagnostics, evaluator=None):
+    """The resource dependency graph; undeclared references and cycles → diagnostics.
+    ``evaluator`` (with its modules expanded) tells which module each resource is
+    in; without it every resource is read as the root module's."""
     import networkx as nx
 
     g: nx.DiGraph[str] = nx.DiGraph()
     g.add_nodes_from(config.resources)
-    memo: dict[str, set[str]] = {}
+    targets = _Targets(config, evaluator)
     for addr, r in config.resources.items():
+        ev = _evaluator_of(evaluator, r)
         attrs: list[tuple[Any, Reference]] = []
         for a in [*_block_attrs(r.body), r.count, r.for_each]:
             if a is not None:
                 attrs.extend((a, ref) for ref in _references(a, diags, r.file, addr))
         for a, ref in attrs:
-            p = ref.parts
-            if not p:
-                continue
-            root = p[0]
-            if root in TYPES:
-                if len(p) < 2 or not isinstance(p[1], str):
-                    diags.add(f"reference {ref.text!r} needs a resource name ({root}.NAME)",
-                              file=r.file, line=a.line, address=addr)
-                    continue
-                target = f"{root}.{p[1]}"
-                if target not in config.resources:
-                    diags.add(f'reference to undeclared resource "{target}"', file=r.file,
-                              line=a.line, address=addr)
-                    continue
+            for target in targets.of_ref(ev, ref, (diags, r.file, a.line, addr)):
                 g.add_edge(target, addr)
-            elif root == "local" and len(p) >= 2 and isinstance(p[1], str):
-                for target in _local_resource_refs(config, p[1], memo, set()):
-                    if target in config.resources:
-                        g.add_edge(target, addr)
-        if r.depends_on is not None and isinstance(r.depends_on.value, list):
-            for item in r.depends_on.value:
-                text = str(item)
-                if text.startswith("${") and text.endswith("}"):
-                    text = text[2:-1].strip()
-                parts = text.split(".")
-                if len(parts) >= 2 and parts[0] in TYPES:
-                    target = f"{parts[0]}.{parts[1].split('[')[0]}"
-                    if target not in config.resources:
-                        diags.add(f'depends_on refers to undeclared resource "{target}"',
-                                  file=r.file, line=r.depends_on.line, address=addr,
-                                  attribute="depends_on")
-                    else:
-                        g.add_edge(target, addr)
+        module_deps = _module_depends_on(evaluator, r, targets, diags) if r.module else []
+        for target in module_deps:
+            g.add_edge(target, addr)
+        for text in _depends_texts(r.depends_on):
+            found = targets.of_depends_on(ev, text)
+            if found is None:
+                if text.split(".")[0] in TYPES or text.startswith("module."):
+                    diags.add(f'depends_on refers to undeclared resource "{text}"', file=r.file,
+                              line=_line(r.depends_on), address=addr, attribute="depends_on")
+                continue
+            for target in found:
+                g.add_edge(target, addr)
     for cycle in find_cycles(g):
         first = config.resources[cycle[0]]
         diags.add("dependency cycle: " + " -> ".join(cycle + [cycle[0]]),
                   file=first.file, line=first.line, address=cycle[0])
     return g
+
+
+def _module_depends_on(root, r, targets: _Targets, diags: Diagnostics) -> set[str]:
+    """What the ``depends_on`` of the module calls around ``r`` name."""
+    out: set[str] = set()
+    ev = _evaluator_of(root, r)
+    while ev is not None and getattr(ev, "call", None) is not None:
+        call, parent = ev.call, ev.parent
+        for text in _depends_texts(call.depends_on):
+            found = targets.of_depends_on(parent, text)
+            if found is None:
+                diags.add(f'depends_on refers to undeclared resource "{text}"', file=call.file,
+                          line=_line(call.depends_on), address=f"module.{call.name}",
+                          attribute="depends_on")
+                continue
+            out |= found
+        ev = parent
+    return out
 
 
 def find_cycles(g) -> list[list[str]]:
@@ -133,10 +222,12 @@ def topological_order(g) -> list[str]:
 
 def render_dot(g, instances: dict[str, list[str]] | None = None) -> str:
     lines = ["digraph kvmnet {", "  rankdir = LR;", '  node [shape = box];']
+    def q(n: str) -> str:        # module keys hold quotes: module.host["kvm01"].network.lab
+        return '"' + n.replace("\\", "\\\\").replace('"', '\\"') + '"'
     for n in sorted(g.nodes):
-        lines.append(f'  "{n}";')
+        lines.append(f'  {q(n)};')
     for u, v in sorted(g.edges):
-        lines.append(f'  "{v}" -> "{u}";')   # arrows point at what a resource depends on
+        lines.append(f'  {q(v)} -> {q(u)};')   # arrows point at what a resource depends on
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -145,7 +236,7 @@ def render_mermaid(g) -> str:
     ids = {n: f"n{i}" for i, n in enumerate(sorted(g.nodes))}
     lines = ["graph LR"]
     for n, i in ids.items():
-        lines.append(f'  {i}["{n}"]')
+        lines.append(f'  {i}["{n.replace(chr(34), "#quot;")}"]')
     for u, v in sorted(g.edges):
         lines.append(f"  {ids[v]} --> {ids[u]}")
     return "\n".join(lines) + "\n"

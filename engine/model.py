@@ -26,7 +26,7 @@ class ResourceInstance:
     meta-arguments (count, for_each, depends_on, lifecycle, provider).
     """
 
-    address: str                     # network.lab, network.t[0], network.v["a"]
+    address: str                     # network.lab, network.t[0], module.kvm01.network.v["a"]
     type: str
     name: str                        # the block label
     key: int | str | None            # count index / for_each key
@@ -38,9 +38,12 @@ class ResourceInstance:
     attr_lines: dict[str, int] = field(default_factory=dict)
     depends_on: set[str] = field(default_factory=set)         # instance addresses it depends on
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    module: str = ""                 # module instance path ("module.kvm01"); "" in the root
 
     @property
     def resource_address(self) -> str:
+        if self.module:
+            return f"{self.module}.{self.type}.{self.name}"
         return f"{self.type}.{self.name}"
 
     def line_of(self, attribute: str | None) -> int:
@@ -54,10 +57,12 @@ class ResourceInstance:
         return self.pos.line
 
 
-def format_address(rtype: str, name: str, key: int | str | None = None) -> str:
+def format_address(rtype: str, name: str, key: int | str | None = None, module: str = "") -> str:
+    """``network.lab``, ``network.t[0]``, ``module.kvm01.network.v["a"]``."""
+    base = f"{module}.{rtype}.{name}" if module else f"{rtype}.{name}"
     if key is None:
-        return f"{rtype}.{name}"
+        return base
     if isinstance(key, int):
-        return f"{rtype}.{name}[{key}]"
+        return f"{base}[{key}]"
     escaped = str(key).replace("\\", "\\\\").replace('"', '\\"')
-    return f'{rtype}.{name}["{escaped}"]'
+    return f'{base}["{escaped}"]'

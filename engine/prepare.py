@@ -118,7 +118,12 @@ def _prepare(config_dir: str, inputs: VariableInputs | None, timings: Timings,
         raise DiagnosticError(diags)
     with timings.phase("graph"):
         evaluator = Evaluator.prepare(config, inputs or VariableInputs(), diags)
-        graph = build_graph(config, diags)
+        if config.modules:
+            from kvmnet.engine.config.modules import expand_modules
+            expand_modules(evaluator, diags, use_cache=use_cache)
+            if diags:
+                raise DiagnosticError(diags)
+        graph = build_graph(config, diags, evaluator)
     if diags:
         raise DiagnosticError(diags)
     order = topological_order(graph)

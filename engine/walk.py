@@ -35,6 +35,7 @@ from kvmnet.engine.prepare import Prepared, resource_value
 from kvmnet.engine.resources import TYPES, canonical, identity, with_defaults
 from kvmnet.engine.timings import NULL, Timings
 from kvmnet.sdk.values import UNKNOWN, contains_unknown
+from kvmnet.sdk.addresses import resource_of
 from kvmnet.sdk.ownership import format_mark
 from kvmnet.sdk.killpoints import hit as kill_point, register as register_kill_points
 
@@ -74,7 +75,7 @@ class ApplyReport:
 
 
 def _resource_of(address: str) -> str:
-    return address.split("[")[0]
+    return resource_of(address)
 
 
 def _steps_of(c: ResourceChange) -> list[str]:

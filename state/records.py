@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
+from kvmnet.sdk.addresses import matches_record
 from kvmnet.state.liveness import boot_id as _boot_id
 from kvmnet.state.liveness import process_start
 
@@ -148,8 +149,7 @@ def row_problem(row: Any) -> str:
             return f"{name} is {_json_kind(value)}, not {want}"
     if any(type(d) is not str for d in row[8]):
         return "dependencies holds something that is not an address"
-    base = f"{row[1]}.{row[2]}"
-    if row[0] != base and not row[0].startswith(base + "["):
+    if not matches_record(row[0], row[1], row[2]):
         return f"the address does not match type {row[1]!r} and name {row[2]!r}"
     return ""
 

@@ -33,6 +33,7 @@ from kvmnet.state.faults import (
     sqlite_error,
 )
 from kvmnet.state.intents import Intent, delete_intent, insert_intents, select_intents
+from kvmnet.sdk.addresses import matches_record
 from kvmnet.state.liveness import process_alive
 from kvmnet.state.lock import FileLock, FileLockManager
 from kvmnet.state.records import (
@@ -420,10 +421,8 @@ class SqliteState(StateBackend):
 
 
 def _address_matches(address: str, rtype: str, name: str) -> bool:
-    """``type.name`` or ``type.name[key]``."""
-    n = len(rtype) + len(name) + 1
-    return (address.startswith(rtype) and address[len(rtype):n] == "." + name
-            and (len(address) == n or address[n] == "["))
+    """``type.name`` or ``type.name[key]``, after any module path."""
+    return matches_record(address, rtype, name)
 
 
 def _identify(conn: sqlite3.Connection, path: str) -> bool:

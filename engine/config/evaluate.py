@@ -24,7 +24,7 @@ from kvmnet.engine import limits
 from kvmnet.engine.expr.nodes import Literal as _Literal
 from kvmnet.engine.config.hcl import Attr, Block, parse_files
 from kvmnet.engine.config.loader import VARS_FILE, display_name
-from kvmnet.engine.config.model import Config, ResourceDecl
+from kvmnet.engine.config.model import Config, ModuleCallDecl, ResourceDecl
 from kvmnet.engine.diagnostics import Diagnostic, Diagnostics
 from kvmnet.engine.model import Lifecycle, ResourceInstance, SourcePos, format_address
 from kvmnet.engine.resources import TYPES
@@ -94,12 +94,18 @@ class VariableInputs:
 class Evaluator:
     """Evaluates one configuration. Build it with :meth:`prepare`."""
 
-    def __init__(self, config: Config, variables: dict[str, Any]):
+    def __init__(self, config: Config, variables: Mapping[str, Any]):
         self.config = config
         self.variables = variables
         self._locals: dict[str, Any] = {}
         self._locals_busy: list[str] = []
         self.resolve_resource: ResourceResolver = lambda t, n: UNKNOWN
+        # modules (engine/config/modules.py): this evaluator's module path ("" for
+        # the root), its calls' instances, and (root only) every module instance
+        self.module_path = ""
+        self.root: Evaluator = self
+        self.module_calls: dict[str, tuple[Any, list[tuple[Any, Any]]]] = {}   # name -> (call, [(key, ev)])
+        self.module_evaluators: dict[str, Evaluator] = {}
 
     # -- variables --------------------------------------------------------------
     @classmethod
@@ -113,9 +119,26 @@ class Evaluator:
             locals=_LazyLocals(self),
             count={"index": count_index} if count_index is not None else None,
             each=each,
-            resolve_resource=lambda t, n: self.resolve_resource(t, n),
-            resource_types=frozenset(TYPES),
+            resolve_resource=self._resolve_name,
+            resource_types=_names(),
         )
+
+    def _resolve_name(self, root: str, name: str):
+        """``TYPE.NAME`` inside this module, ``module.NAME``, ``path.X``."""
+        if root == "module" or root == "path":
+            from kvmnet.engine.config.modules import resolve_special
+            return resolve_special(self, root, name)
+        if self.module_path:
+            return self.root.resolve_resource(f"{self.module_path}.{root}", name)
+        return self.resolve_resource(root, name)
+
+    def has_provider(self, name: str) -> bool:
+        """A provider instance (``libvirt.kvm02``) this module can name."""
+        return name in self.config.providers
+
+    def map_provider(self, name: str) -> str:
+        """The run's provider instance behind this module's provider name."""
+        return name
 
     def evaluate(self, attr: Attr, scope, address: str | None = None, path: str | None = None):
         try:
@@ -168,8 +191,11 @@ class Evaluator:
         return value
 
     def reset_locals(self) -> None:
-        """Forget memoised locals (resource values they read may have become known)."""
+        """Forget memoised locals (resource values they read may have become known),
+        and the modules' inputs and outputs."""
         self._locals.clear()
+        for ev in self.module_evaluators.values():
+            ev.reset_locals()
 
     # -- providers ---------------------------------------------------------------
     def provider_config(self, name: str, diags: Diagnostics) -> dict:
@@ -190,6 +216,9 @@ class Evaluator:
     # -- resources ---------------------------------------------------------------
     def expand(self, r: ResourceDecl, diags: Diagnostics) -> list[ResourceInstance]:
         """Every instance of one resource block, its body evaluated."""
+        if r.module != self.module_path:
+            ev = self.root.module_evaluators.get(r.module)
+            return ev.expand(r, diags) if ev is not None else []
         keys = self._instance_keys(r, diags)
         if keys is None:
             return []
@@ -198,7 +227,7 @@ class Evaluator:
         lifecycle = self._lifecycle(r, diags)
         out = []
         for key, each in keys:
-            address = format_address(r.type, r.name, key)
+            address = format_address(r.type, r.name, key, r.module)
             scope = self.scope(count_index=key if r.count is not None else None, each=each)
             attrs: dict = {}
             lines: dict[str, int] = {}
@@ -208,7 +237,7 @@ class Evaluator:
             out.append(ResourceInstance(
                 address=address, type=r.type, name=r.name, key=key, provider=provider,
                 attrs=attrs, pos=SourcePos(r.file, r.line), attr_lines=lines,
-                depends_on=set(depends), lifecycle=lifecycle))
+                depends_on=set(depends), lifecycle=lifecycle, module=r.module))
         return out
 
     def _eval_block(self, block: Block, scope, address, prefix, out, lines, diags) -> bool:
@@ -246,7 +275,7 @@ class Evaluator:
             out.setdefault(sub.type, []).append(child)
         return ok
 
-    def _instance_keys(self, r: ResourceDecl, diags: Diagnostics):
+    def _instance_keys(self, r: ResourceDecl | ModuleCallDecl, diags: Diagnostics):
         """[(key, each)] for the resource's instances; None on error."""
         meta = r.count if r.count is not None else r.for_each
         if meta is None:
@@ -265,7 +294,7 @@ class Evaluator:
             return None
         return keys
 
-    def _keys_within(self, r: ResourceDecl, ceiling: int, diags: Diagnostics):
+    def _keys_within(self, r: ResourceDecl | ModuleCallDecl, ceiling: int, diags: Diagnostics):
         """[(key, each)] for count/for_each; a count above ``ceiling`` is not expanded."""
         addr = r.address
         if r.count is not None:
@@ -317,15 +346,22 @@ class Evaluator:
     def _provider_name(self, r: ResourceDecl, diags: Diagnostics) -> str:
         t = TYPES[r.type]
         if r.provider is None:
-            return t.default_provider
+            return self.map_provider(t.default_provider)
         v = r.provider.value
         if isinstance(v, str) and v.startswith("${") and v.endswith("}"):
             v = v[2:-1].strip()
-        if not isinstance(v, str) or v not in t.providers:
+        # provider = libvirt.kvm02 (or the string "libvirt.kvm02"): an aliased instance
+        plugin, _, alias = v.partition(".") if isinstance(v, str) else (v, "", "")
+        if not isinstance(v, str) or plugin not in t.providers:
             diags.add(f'provider {v!r} cannot manage a {r.type}; use one of: {", ".join(t.providers)}',
                       file=r.file, line=r.provider.line, address=r.address, attribute="provider")
-            return t.default_provider
-        return v
+            return self.map_provider(t.default_provider)
+        if alias and not self.has_provider(v):
+            diags.add(f'provider "{v}" is not configured; add provider "{plugin}" {{ alias = "{alias}" }}'
+                      + (" in the root module and pass it with providers = { ... }" if self.module_path else ""),
+                      file=r.file, line=r.provider.line, address=r.address, attribute="provider")
+            return self.map_provider(t.default_provider)
+        return self.map_provider(v)
 
     def _depends_on(self, r: ResourceDecl, diags: Diagnostics) -> list[str]:
         """Resource addresses named in depends_on (existence checked by the graph)."""
@@ -340,6 +376,8 @@ class Evaluator:
         for item in raw:
             text = item[2:-1].strip() if isinstance(item, str) and item.startswith("${") else item
             parts = str(text).split(".")
+            if len(parts) >= 2 and parts[0] == "module":
+                continue           # every resource of a module call: the graph's edges
             if len(parts) < 2 or parts[0] not in TYPES:
                 diags.add(f"depends_on entry {text!r} is not a resource address (TYPE.NAME)",
                           file=r.file, line=r.depends_on.line, address=r.address, attribute="depends_on")
@@ -385,6 +423,16 @@ class Evaluator:
             except EvalFailure as f:
                 diags.items.append(f.diag)
         return out
+
+
+def _names() -> frozenset[str]:
+    """The root names handed to ``_resolve_name``: resource types, module, path."""
+    if not _NAMES:
+        _NAMES.append(frozenset(TYPES) | {"module", "path"})
+    return _NAMES[0]
+
+
+_NAMES: list[frozenset[str]] = []
 
 
 class _LazyLocals(Mapping[str, Any]):

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from kvmnet.engine.config.hcl import Block, parse_files
+from kvmnet.engine.config.module_blocks import load_module_call, provider_alias
 from kvmnet.engine.config.model import (
     Config, LocalDecl, OutputDecl, ProviderDecl, ResourceDecl, VariableDecl,
 )
@@ -85,11 +86,15 @@ def _load_block(cfg: Config, b: Block, d: Diagnostics) -> None:
                 cfg.locals[name] = LocalDecl(name, a, b.file)
             for sub in b.blocks:
                 d.add(f'unexpected block "{sub.type}" in locals', file=b.file, line=sub.line)
+    elif b.type == "module":
+        load_module_call(cfg, b, d)
     elif b.type == "provider":
         if _want_labels(b, 1, 'provider "NAME"', d):
-            name = b.labels[0]
-            if name not in registry.plugins():
-                d.add(f'unknown provider "{name}"; known providers: {", ".join(registry.plugins())}',
+            b = Block(b.type, b.labels, b.line, b.file, dict(b.attrs), b.blocks)
+            alias = provider_alias(b, d)
+            name = b.labels[0] + (f".{alias}" if alias else "")
+            if b.labels[0] not in registry.plugins():
+                d.add(f'unknown provider "{b.labels[0]}"; known providers: {", ".join(registry.plugins())}',
                       file=b.file, line=b.line)
             elif name in cfg.providers:
                 first = cfg.providers[name]
@@ -112,7 +117,8 @@ def _load_block(cfg: Config, b: Block, d: Diagnostics) -> None:
                     d.add(f'unknown attribute "{k}" in output "{name}"', file=b.file, line=a.line)
             cfg.outputs[name] = out
     else:
-        d.add(f'unknown block type "{b.type}"; expected resource, variable, locals, provider or output',
+        d.add(f'unknown block type "{b.type}"; expected resource, variable, locals, provider, '
+              'module or output',
               file=b.file, line=b.line)
 
 

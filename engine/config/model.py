@@ -28,10 +28,30 @@ class LocalDecl:
 
 @dataclass
 class ProviderDecl:
+    name: str                            # provider instance: "libvirt", or "libvirt.kvm02" with an alias
+    file: str
+    line: int
+    attrs: dict[str, Attr] = field(default_factory=dict)   # without "alias"
+
+
+@dataclass
+class ModuleCallDecl:
+    """A ``module "NAME" { source = "./DIR" ... }`` block: the inputs are the body's
+    other attributes, unevaluated (see :mod:`kvmnet.engine.config.modules`)."""
+
     name: str
     file: str
     line: int
-    attrs: dict[str, Attr] = field(default_factory=dict)
+    source: str
+    inputs: dict[str, Attr] = field(default_factory=dict)
+    count: Attr | None = None
+    for_each: Attr | None = None
+    providers: Attr | None = None
+    depends_on: Attr | None = None
+
+    @property
+    def address(self) -> str:
+        return f"module.{self.name}"
 
 
 @dataclass
@@ -57,9 +77,12 @@ class ResourceDecl:
     provider: Attr | None = None
     prevent_destroy: Attr | None = None
     ignore_changes: Attr | None = None
+    module: str = ""                     # module instance path; "" in the root module
 
     @property
     def address(self) -> str:
+        if self.module:
+            return f"{self.module}.{self.type}.{self.name}"
         return f"{self.type}.{self.name}"
 
 
@@ -72,5 +95,6 @@ class Config:
     providers: dict[str, ProviderDecl] = field(default_factory=dict)
     resources: dict[str, ResourceDecl] = field(default_factory=dict)   # by "TYPE.NAME"
     outputs: dict[str, OutputDecl] = field(default_factory=dict)
+    modules: dict[str, ModuleCallDecl] = field(default_factory=dict)   # module calls, by name
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
     digest: str = ""                     # hash of every config file's bytes (saved plans)

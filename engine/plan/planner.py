@@ -29,6 +29,8 @@ from kvmnet.engine.prepare import Prepared, resource_value
 from kvmnet.engine.reconcile import ADOPT, CONFLICT, ROLLBACK, decide_all, wanted_ids
 from kvmnet.engine.resources import TYPES, canonical, identity, state_attrs, with_defaults
 from kvmnet.engine.timings import NULL, Timings
+from kvmnet.sdk.addresses import resource_of, within
+from kvmnet.sdk.ownership import mark_address
 
 
 @dataclass
@@ -114,15 +116,20 @@ def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
 
     # adoption: an object with this state's own mark that the state does not hold
     if snapshot.lineage:
+        by_mark: dict[str, str] | None = None     # a mark's (maybe shortened) address -> address
         for (_pname, rtype), objs in out.live.items():
             for obj in objs.values():
                 m = obj.mark
-                if m and m.lineage == snapshot.lineage and m.address not in snapshot.instances \
-                        and m.address in prepared.instances:
-                    out.prior[m.address] = canonical(rtype, obj.attrs)
-                    out.ids[m.address] = obj.id
-                    out.private[m.address] = dict(obj.private or {})
-                    out.adopted[m.address] = obj
+                if not m or m.lineage != snapshot.lineage:
+                    continue
+                if by_mark is None:
+                    by_mark = {mark_address(a): a for a in prepared.instances}
+                a = m.address if m.address in prepared.instances else by_mark.get(m.address)
+                if a is not None and a not in snapshot.instances:
+                    out.prior[a] = canonical(rtype, obj.attrs)
+                    out.ids[a] = obj.id
+                    out.private[a] = dict(obj.private or {})
+                    out.adopted[a] = obj
     _reconcile(prepared, snapshot, options.intents, out)
     return out
 
@@ -200,7 +207,7 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
     if not options.destroy:
         prepared_by_resource: dict[str, list] = {}
         for inst in prepared.instances.values():
-            prepared_by_resource.setdefault(f"{inst.type}.{inst.name}", []).append(inst)
+            prepared_by_resource.setdefault(inst.resource_address, []).append(inst)
         for raddr in prepared.order:
             decl = config.resources[raddr]
             deps = sorted(graph.predecessors(raddr))
@@ -385,14 +392,14 @@ def _apply_targets(prepared: Prepared, changes: list[ResourceChange], options: P
     g = prepared.graph
     by_res = defaultdict(list)
     for c in changes:
-        by_res[c.address.split("[")[0]].append(c)
+        by_res[resource_of(c.address)].append(c)
     keep: set[str] = set()
     for t in options.targets:
-        res = t.split("[")[0]
-        chosen = [c for c in changes if c.address == t] if "[" in t else by_res.get(res, [])
+        chosen = [c for c in changes if within(c.address, t)]   # a module: everything in it
         keep |= {c.address for c in chosen}
-        if res in g:
-            related = nx.descendants(g, res) if options.destroy else nx.ancestors(g, res)
-            for r in related:
-                keep |= {c.address for c in by_res.get(r, [])}
+        for res in {resource_of(c.address) for c in chosen}:
+            if res in g:
+                related = nx.descendants(g, res) if options.destroy else nx.ancestors(g, res)
+                for r in related:
+                    keep |= {c.address for c in by_res.get(r, [])}
     return [c for c in changes if c.address in keep]
