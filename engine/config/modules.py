@@ -88,8 +88,8 @@ def expand_modules(root: Evaluator, diags: Diagnostics, use_cache: bool = True) 
 def _expand(root: Evaluator, parent: Evaluator, loaded: _Loaded, diags: Diagnostics,
             chain: list[Path]) -> None:
     for name, call in parent.config.modules.items():
-        where = dict(file=call.file, line=call.line, address=module_prefix(parent.module_path) + f"module.{name}")
-        directory = (Path(parent.config.dir) / call.source)
+        where = dict(file=call.file, line=call.line)
+        directory = Path(os.path.normpath(Path(parent.config.dir) / call.source))
         if not directory.is_dir():
             diags.add(f'module "{name}": source directory {call.source!r} does not exist', **where)
             continue
@@ -108,10 +108,25 @@ def _expand(root: Evaluator, parent: Evaluator, loaded: _Loaded, diags: Diagnost
             child = ModuleEvaluator(cfg, root, parent, call, path, key, each, providers)
             parent.module_calls[name][1].append((key, child))
             root.module_evaluators[path] = child
+            _check_values(child, diags)
             for decl in cfg.resources.values():
                 flat = dataclasses.replace(decl, module=path)
                 root.config.resources[flat.address] = flat
             _expand(root, child, loaded, diags, chain + [directory.resolve()])
+
+
+def _check_values(child: ModuleEvaluator, diags: Diagnostics) -> None:
+    """Each argument converts to its variable's type (what is known before any
+    resource is): the error is the call's, at the argument's line."""
+    call = child.call
+    for name, a in call.inputs.items():
+        if name not in child.config.variables:
+            continue
+        try:
+            child.input_value(name)
+        except X.ExprError as e:
+            diags.add(str(e), file=call.file, line=a.line, address=child.module_path, attribute=name)
+    child.reset_locals()
 
 
 def _check_inputs(call: ModuleCallDecl, cfg: Config, diags: Diagnostics) -> None:
@@ -119,12 +134,11 @@ def _check_inputs(call: ModuleCallDecl, cfg: Config, diags: Diagnostics) -> None
         if k not in cfg.variables:
             known = ", ".join(sorted(cfg.variables)) or "none"
             diags.add(f'module "{call.name}" has no variable "{k}" (its variables: {known})',
-                      file=call.file, line=a.line, address=f"module.{call.name}", attribute=k)
+                      file=call.file, line=a.line, attribute=k)
     for v in cfg.variables.values():
         if v.name not in call.inputs and v.default is None:
             diags.add(f'module "{call.name}" needs a value for its variable "{v.name}" '
-                      f"(declared at {v.file}:{v.line}, no default)", file=call.file, line=call.line,
-                      address=f"module.{call.name}")
+                      f"(declared at {v.file}:{v.line}, no default)", file=call.file, line=call.line)
 
 
 def _provider_map(parent: Evaluator, call: ModuleCallDecl, diags: Diagnostics) -> dict[str, str]:
