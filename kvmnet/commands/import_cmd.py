@@ -63,6 +63,9 @@ def declared_in(ctx: Ctx, path: Path) -> dict[str, int]:
 
 
 def _split_address(ctx: Ctx, address: str, types) -> tuple[str, str]:
+    if address.startswith("module."):
+        fail(ctx, f"{address!r} is inside a module: --generate-config writes root-module resource "
+                  "blocks; declare the resource in the module and import without --generate-config")
     rtype, dot, label = address.partition(".")
     if not dot or not _LABEL.match(label):
         fail(ctx, f"{address!r} is not a resource address: write TYPE.NAME with NAME matching "

@@ -18,11 +18,20 @@ def state():
 
 
 @state.command(name="list")
+@click.argument("addresses", nargs=-1)
 @pass_ctx
-def state_list(ctx: Ctx):
-    """List the managed addresses."""
+def state_list(ctx: Ctx, addresses):
+    """List the managed addresses (only those ADDRESSES name: a resource, an
+    instance, or a module and everything in it)."""
+    from kvmnet.sdk.addresses import parse_address, within
+    for t in addresses:
+        try:
+            parse_address(t)
+        except ValueError as e:
+            fail(ctx, str(e))
     for a in sorted(backend(ctx).read().instances):
-        click.echo(a)
+        if not addresses or any(within(a, t) for t in addresses):
+            click.echo(a)
 
 
 @state.command(name="show")
