@@ -121,6 +121,16 @@ def resource_of(address: str) -> str:
     return a.resource if a.type is not None else address
 
 
+def module_of(address: str) -> str:
+    """``module.a["x"]`` for ``module.a["x"].network.lab[0]``; "" in the root module."""
+    if not address.startswith("module."):
+        return ""
+    try:
+        return parse_address(address).module_path
+    except ValueError:
+        return ""
+
+
 def matches_record(address: str, rtype: str, name: str) -> bool:
     """True when ``address`` is an instance address of resource ``rtype.name``."""
     if address.startswith(rtype):      # the root module's: no parse needed

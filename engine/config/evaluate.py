@@ -425,14 +425,18 @@ class Evaluator:
         return out
 
 
-def _names() -> frozenset[str]:
+class _Names:
     """The root names handed to ``_resolve_name``: resource types, module, path."""
-    if not _NAMES:
-        _NAMES.append(frozenset(TYPES) | {"module", "path"})
-    return _NAMES[0]
+
+    def __contains__(self, name: object) -> bool:
+        return name == "module" or name == "path" or name in TYPES
 
 
-_NAMES: list[frozenset[str]] = []
+def _names() -> _Names:
+    return _NAMES
+
+
+_NAMES = _Names()
 
 
 class _LazyLocals(Mapping[str, Any]):

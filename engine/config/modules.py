@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from kvmnet.engine import expr as X
-from kvmnet.engine.config.evaluate import EvalFailure, Evaluator, _var_type
+from kvmnet.engine.config.evaluate import EvalFailure, Evaluator, _var_type, is_constant_raw
 from kvmnet.engine.config.hcl import Attr
 from kvmnet.engine.config.loader import config_files, load_config
 from kvmnet.engine.config.module_blocks import provider_reference
@@ -222,48 +222,65 @@ class ModuleEvaluator(Evaluator):
         self.key = key
         self.each = each
         self.providers = providers
-        self._inputs: dict[str, Any] = {}
-        self._outputs: dict[str, Any] | None = None
-        self._busy = False
+        # Nothing that can read a resource is memoised: during a plan the resources'
+        # values fill in one by one (in dependency order), so a value worked out
+        # early could miss one. Constant arguments and defaults are kept.
+        self._constant: dict[str, Any] = {}
+        self._busy: set[str] = set()
         types_diags = Diagnostics()
         self._types = {n: _var_type(d, types_diags) for n, d in config.variables.items()}
 
     def input_value(self, name: str):
-        if name in self._inputs:
-            return self._inputs[name]
+        """``var.NAME``: the call's argument in the caller's scope, else the default,
+        converted to the variable's type."""
+        if name in self._constant:
+            return self._constant[name]
         decl = self.config.variables[name]
-        t = self._types.get(name)
         a = self.call.inputs.get(name)
         if a is not None:
+            if name in self._busy:
+                raise X.ExprError(f'{self.module_path}: variable "{name}" refers back to itself '
+                                  "through the module's outputs (a cycle)")
             p = self.parent
             scope = p.scope(count_index=self.key if self.call.count is not None else None,
                             each=self.each)
+            self._busy.add(name)
             try:
                 v = p.evaluate(a, scope, address=f"module.{self.call.name}", path=name)
             except EvalFailure as f:
                 raise X.ExprError(f"in module \"{self.call.name}\" argument {name} "
                                   f"({f.diag.file}:{f.diag.line}): {f.diag.message}") from None
-            where = f"{self.call.file}:{a.line}"
+            finally:
+                self._busy.discard(name)
+            where, constant = f"{self.call.file}:{a.line}", is_constant_raw(a.value)
         elif decl.default is not None:
             v = X.compile_value(decl.default.value).evaluate(X.Scope())
-            where = f"{decl.file}:{decl.default.line}"
+            where, constant = f"{decl.file}:{decl.default.line}", True
         else:
             raise X.ExprError(f'module "{self.call.name}" needs a value for variable "{name}"')
+        t = self._types.get(name)
         if t is not None and not contains_unknown(v):
             try:
                 v = X.convert(v, t)
             except X.ExprError as e:
                 raise X.ExprError(f'invalid value for variable "{name}" of module '
                                   f'"{self.call.name}" ({where}): {e}') from None
-        self._inputs[name] = v
+        if constant:
+            self._constant[name] = v
         return v
 
+    def local_value(self, name: str):
+        """``local.NAME``, not kept (it may read the module's inputs or resources)."""
+        try:
+            return super().local_value(name)
+        finally:
+            self._locals.pop(name, None)
+
     def outputs(self) -> dict[str, Any]:
-        if self._outputs is not None:
-            return self._outputs
-        if self._busy:
+        """The instance's outputs as an object (``module.NAME``)."""
+        if "\0outputs" in self._busy:
             raise X.ExprError(f"{self.module_path}: its outputs refer back to themselves (a cycle)")
-        self._busy = True
+        self._busy.add("\0outputs")
         try:
             out = {}
             for name, o in self.config.outputs.items():
@@ -275,14 +292,8 @@ class ModuleEvaluator(Evaluator):
                     raise X.ExprError(f"in output {name} of {self.module_path} "
                                       f"({f.diag.file}:{f.diag.line}): {f.diag.message}") from None
         finally:
-            self._busy = False
-        self._outputs = out
+            self._busy.discard("\0outputs")
         return out
-
-    def reset_locals(self) -> None:
-        super().reset_locals()
-        self._inputs.clear()
-        self._outputs = None
 
     def has_provider(self, name: str) -> bool:
         return name in self.providers

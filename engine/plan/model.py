@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kvmnet.engine.diagnostics import Diagnostic
+from kvmnet.sdk.addresses import module_of
 from kvmnet.sdk.values import UNKNOWN
 
 FORMAT_VERSION = "1.0"
@@ -118,6 +119,9 @@ class Plan:
             }
             if c.key is not None:
                 d["index"] = c.key
+            module = module_of(c.address)
+            if module:              # Terraform's field: the module instance it is in
+                d["module_address"] = module
             if c.id is not None:
                 d["id"] = c.id
             if c.is_restart:

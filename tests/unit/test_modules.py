@@ -153,6 +153,9 @@ def test_module_instances_plan_apply_and_state_under_full_addresses(h):
     g = prepared.graph
     assert g.has_edge("module.one.bridge.br", "module.one.network.net")
     assert g.has_edge("module.many[1].bridge.br", "bridge.top")
+    rcs = {c["address"]: c for c in plan.to_json()["resource_changes"]}
+    assert rcs['module.each["a"].bridge.br']["module_address"] == 'module.each["a"]'
+    assert "module_address" not in rcs["bridge.top"]
     inst = prepared.instances['module.each["a"].bridge.br']
     assert inst.module == 'module.each["a"]' and inst.resource_address == 'module.each["a"].bridge.br'
     _, report = h.apply()
@@ -182,6 +185,48 @@ def test_unknown_module_output_flows_into_the_caller_until_apply(h):
     top = next(c for c in plan.resource_changes if c.address == "bridge.uses_uuid")
     from kvmnet.sdk.values import UNKNOWN
     assert top.after["name"] is UNKNOWN
+    _, report = h.apply()           # filled in once module.one's network exists
+    assert report.ok
+    assert h.state().instances["bridge.uses_uuid"].attrs["name"] == "u-uuid-net-br1"
+
+
+def test_a_value_read_early_is_not_kept_stale(h):
+    """A caller reads one output before another output's resource is planned: the
+    later reader still sees the planned value (outputs and inputs are not memoised)."""
+    h.module("""
+    variable "n" {
+      type = number
+    }
+    resource "bridge" "first" {
+      mtu = var.n
+    }
+    resource "bridge" "second" {
+      count = 2
+      name  = "s${count.index}"
+      mtu   = bridge.first.mtu + count.index
+    }
+    output "first" {
+      value = bridge.first.mtu
+    }
+    output "seconds" {
+      value = bridge.second[*].mtu
+    }
+    """, name="two")
+    h.config("""
+    module "m" {
+      source = "../modules/two"
+      n      = 1400
+    }
+    resource "bridge" "early" {
+      mtu = module.m.first
+    }
+    resource "bridge" "late" {
+      mtu = max(module.m.seconds...)
+    }
+    """)
+    plan, _, _, _ = h.plan()
+    after = {c.address: c.after for c in plan.resource_changes}
+    assert after["bridge.early"]["mtu"] == 1400 and after["bridge.late"]["mtu"] == 1401
 
 
 def test_target_a_module_takes_everything_in_it_and_its_dependencies(h):
