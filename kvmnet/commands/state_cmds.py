@@ -59,17 +59,23 @@ def state_show(ctx: Ctx, address, as_json):
 @click.argument("address")
 @pass_ctx
 def state_rm(ctx: Ctx, address):
-    """Forget an instance (the live object is left as it is, ownership mark included:
-    while the address is in the configuration, the next plan adopts it again)."""
+    """Forget an instance, or every instance of a resource or module ADDRESS names
+    (the live objects are left as they are, ownership marks included: while the
+    address is in the configuration, the next plan adopts them again)."""
+    from kvmnet.sdk.addresses import within
     from kvmnet.state import EXCLUSIVE
     be = backend(ctx)
     with locked(ctx, be, EXCLUSIVE):
         snap = be.read()
-        if address not in snap.instances:
+        gone = [address] if address in snap.instances else \
+            sorted(a for a in snap.instances if within(a, address))
+        if not gone:
             fail(ctx, f"{address} is not in the state")
         with be.transaction() as w:
-            w.remove(address)
-    click.echo(f"Removed {address} from the state (the live object was not touched).")
+            for a in gone:
+                w.remove(a)
+    for a in gone:
+        click.echo(f"Removed {a} from the state (the live object was not touched).")
     ctx.err(f"Warning: a live object that carries this state's ownership mark is adopted "
             f"again by the next plan while {address} is in the configuration; to stop "
             f"managing it, also remove {address} from the configuration.")

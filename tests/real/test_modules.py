@@ -177,6 +177,15 @@ def test_modules_for_each_count_alias_target_marks_and_destroy(ns, tmp_path):
         env.ok("import", "module.remote[0].bridge.br", "br-remote0")
         assert env.ok("plan", "--detailed-exitcode").count("will be") == 0
 
+        # state rm of a module forgets everything in it; the marks adopt it back
+        out = env.ok("state", "rm", "module.remote")
+        assert out.count("Removed module.remote[0].") == 2
+        assert env.ok("state", "list", "module.remote").split() == []
+        env.ok("apply", "--auto-approve")
+        assert len(env.ok("state", "list", "module.remote").split()) == 2
+        assert "br-remote0" in links(b)
+        env.ok("state", "list", "module.", rc=1)
+
         env.ok("destroy", "--auto-approve")
         assert not {"br-site", "top-br-site"} & links(ns) and "br-remote0" not in links(b)
         assert not [c for c in nft_comments(ns) + nft_comments(b) if c.startswith("kvmnet:")]
