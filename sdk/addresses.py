@@ -114,6 +114,8 @@ def resource_of(address: str) -> str:
     when it has no instance key, or does not parse)."""
     if "[" not in address:
         return address
+    if not address.startswith("module."):    # TYPE.NAME[KEY]: the first "[" opens the key
+        return address[:address.index("[")]
     try:
         a = parse_address(address)
     except ValueError:

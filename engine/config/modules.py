@@ -150,7 +150,7 @@ def _provider_map(parent: Evaluator, call: ModuleCallDecl, diags: Diagnostics) -
     where = dict(file=call.file, line=call.providers.line, address=f"module.{call.name}",
                  attribute="providers")
     if not isinstance(raw, dict):
-        diags.add("providers must be a map, as in providers = { libvirt = libvirt.kvm02 }", **where)
+        diags.add("providers must be a map, as in providers = { NAME = NAME.ALIAS }", **where)
         return out
     for k, v in raw.items():
         inner, outer = provider_reference(k), provider_reference(v)

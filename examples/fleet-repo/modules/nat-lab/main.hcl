@@ -16,13 +16,13 @@ variable "subnet" {
 }
 
 variable "guests" {
-  type        = map(object({ mac = string, host = number }))
+  type        = map(any)
   default     = {}
   description = "Static DHCP hosts: name -> MAC and host number in the subnet"
 }
 
 variable "forwards" {
-  type        = map(object({ host_port = number, guest = string, to_port = number }))
+  type        = map(any)
   default     = {}
   description = "Port forwards: name -> host port, guest name, guest port"
 }
