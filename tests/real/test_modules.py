@@ -181,7 +181,16 @@ def test_modules_for_each_count_alias_target_marks_and_destroy(ns, tmp_path):
         out = env.ok("state", "rm", "module.remote")
         assert out.count("Removed module.remote[0].") == 2
         assert env.ok("state", "list", "module.remote").split() == []
-        env.ok("apply", "--auto-approve")
+        # a saved plan: refused once a module file changed, applied as made otherwise
+        plan_file = str(env.cfg.parent / "adopt.plan")
+        env.ok("plan", f"-out={plan_file}")
+        edge = env.cfg.parent.parent / "modules" / "edge" / "main.hcl"
+        text = edge.read_text()
+        edge.write_text(text + "\n# touched\n")
+        code, _, err = run_kvmnet(env.cfg, "--no-color", "apply", plan_file, state=env.state, timeout=120)
+        assert code == 1 and "configuration files have changed" in err, err
+        edge.write_text(text)
+        env.ok("apply", plan_file)
         assert len(env.ok("state", "list", "module.remote").split()) == 2
         assert "br-remote0" in links(b)
         env.ok("state", "list", "module.", rc=1)
