@@ -32,7 +32,6 @@ from typing import Any
 
 from kvmnet.engine import expr as X
 from kvmnet.engine.config.evaluate import EvalFailure, Evaluator, _var_type, is_constant_raw
-from kvmnet.engine.config.hcl import Attr
 from kvmnet.engine.config.loader import config_files, load_config
 from kvmnet.engine.config.module_blocks import provider_reference
 from kvmnet.engine.config.model import Config, ModuleCallDecl
@@ -80,8 +79,9 @@ def expand_modules(root: Evaluator, diags: Diagnostics, use_cache: bool = True) 
     _expand(root, root, loaded, diags, [Path(root.config.dir).resolve()])
     if loaded.configs:
         h = hashlib.sha256(root.config.digest.encode())
+        base = Path(root.config.dir).resolve()
         for d in sorted(loaded.configs):
-            h.update(str(d).encode() + b"\0" + _digest(d).encode() + b"\0")
+            h.update(os.path.relpath(d, base).encode() + b"\0" + _digest(d).encode() + b"\0")
         root.config.digest = h.hexdigest()
 
 
@@ -302,7 +302,6 @@ class ModuleEvaluator(Evaluator):
         return self.providers.get(name, self.parent.map_provider(name) if "." not in name else name)
 
 
-
 class _Inputs(Mapping[str, Any]):
     """``var.NAME`` of a module instance, evaluated on first use."""
 
@@ -322,10 +321,3 @@ class _Inputs(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self.ev.config.variables)
-
-
-def input_attrs(ev) -> Iterator[tuple[str, Attr]]:
-    """(name, argument) of a module instance's call, for the dependency graph."""
-    call = getattr(ev, "call", None)
-    if call is not None:
-        yield from call.inputs.items()
