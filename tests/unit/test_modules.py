@@ -391,3 +391,56 @@ def test_a_module_that_calls_itself_is_an_error(h):
     h.config('module "x" {\n  source = "../modules/loop"\n}\n')
     got = errors(h)
     assert any("modules/loop/main.hcl:1" in e and "a module cycle" in e for e in got), got
+
+
+# -- the CLI on module addresses (no live system) ---------------------------------------
+
+def test_state_list_show_rm_with_module_addresses(tmp_path):
+    from kvmnet.state import InstanceRecord, open_state
+    from tests.e2e.helpers import run_kvmnet
+    state = tmp_path / "state.db"
+    be = open_state(state)
+    addrs = ['module.a["x.y"].bridge.br', "module.a[\"z\"].bridge.br", "module.ab.bridge.br",
+             "bridge.top", "module.a[\"x.y\"].module.inner.vlan.v[0]"]
+    with be.transaction() as w:
+        for a in addrs:
+            p = parse_address(a)
+            w.put(InstanceRecord(address=a, type=p.type, name=p.name, key=p.key, provider="iproute",
+                                 id=a, attrs={"name": "br", "mtu": 1500}))
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    listed = run_kvmnet(cfg, "state", "list", "module.a", state=state)[1].split()
+    assert listed == sorted(['module.a["x.y"].bridge.br', 'module.a["x.y"].module.inner.vlan.v[0]',
+                             'module.a["z"].bridge.br'])
+    assert run_kvmnet(cfg, "state", "list", 'module.a["z"]', "bridge.top", state=state)[1].split() == \
+        ["bridge.top", 'module.a["z"].bridge.br']
+    code, out, _ = run_kvmnet(cfg, "state", "show", "module.ab.bridge.br", state=state)
+    assert code == 0 and "# module.ab.bridge.br" in out
+    code, _, err = run_kvmnet(cfg, "state", "list", "module.a[", state=state)
+    assert code == 1 and err.startswith("Error: ") and "bad instance key" in err
+    code, out, _ = run_kvmnet(cfg, "state", "rm", 'module.a["x.y"]', state=state)
+    assert code == 0 and out.count("Removed ") == 2
+    assert sorted(open_state(state).read().instances) == sorted(
+        ['module.a["z"].bridge.br', "module.ab.bridge.br", "bridge.top"])
+    code, _, err = run_kvmnet(cfg, "state", "rm", "module.nope", state=state)
+    assert code == 1 and "module.nope is not in the state" in err
+
+
+def test_import_generate_config_refuses_a_module_address(tmp_path):
+    from tests.e2e.helpers import run_kvmnet
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    code, _, err = run_kvmnet(cfg, "import", "--generate-config", "gen.hcl", "module.a.network.n", "n",
+                              state=tmp_path / "s.db")
+    assert code == 1 and "is inside a module" in err
+    assert not (cfg / "gen.hcl").exists()
+
+
+def test_state_rows_with_module_addresses_are_checked_like_root_ones():
+    from kvmnet.state.records import row_problem
+    row = ['module.a["k"].network.lab[0]', "network", "lab", 0, "libvirt", None, {}, {}, [], None, None]
+    assert row_problem(row) == ""
+    row[0] = 'module.a["k"].network.other[0]'
+    assert "does not match" in row_problem(row)
+    row[0] = "module.a.bridge.lab"
+    assert "does not match" in row_problem(row)
