@@ -29,7 +29,7 @@ from kvmnet.engine.prepare import Prepared, resource_value
 from kvmnet.engine.reconcile import ADOPT, CONFLICT, ROLLBACK, decide_all, wanted_ids
 from kvmnet.engine.resources import TYPES, canonical, identity, state_attrs, with_defaults
 from kvmnet.engine.timings import NULL, Timings
-from kvmnet.sdk.addresses import resource_of, within
+from kvmnet.sdk.addresses import parse_address, resource_of, within
 from kvmnet.sdk.ownership import mark_address
 
 
@@ -166,6 +166,11 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
                 targets=list(options.targets), destroy=options.destroy,
                 refresh_only=options.refresh_only)
     diags = Diagnostics()
+    for t in options.targets:
+        try:
+            parse_address(t)
+        except ValueError as e:
+            diags.add(f"--target: {e}; write TYPE.NAME, TYPE.NAME[KEY] or module.NAME[KEY]...")
     gcpause.freeze()   # the state snapshot lives as long as the run: keep the collector off it
     ref = refresh(prepared, snapshot, providers, options, timings)
     plan.resource_drift = ref.drift

@@ -444,3 +444,27 @@ def test_state_rows_with_module_addresses_are_checked_like_root_ones():
     assert "does not match" in row_problem(row)
     row[0] = "module.a.bridge.lab"
     assert "does not match" in row_problem(row)
+
+
+def test_path_module_root_and_cwd(h, monkeypatch):
+    import os
+    h.module('output "p" {\n  value = [path.module, path.root, path.cwd]\n}\n', name="paths")
+    h.config("""
+    module "p" {
+      source = "../modules/paths"
+    }
+    output "all" {
+      value = concat(module.p.p, [path.module])
+    }
+    """)
+    monkeypatch.chdir(h.dir.parent)
+    plan, _, _, _ = h.plan()
+    assert plan.outputs["all"] == [os.path.join("modules", "paths"), "cfg", str(h.dir.parent), "cfg"]
+
+
+def test_a_target_that_is_no_address_is_an_error(h):
+    h.config('resource "bridge" "b" {\n  mtu = 1400\n}\n')
+    plan, _, _, _ = h.plan(targets=["bridge"])
+    assert any("--target: 'bridge' is not an address" in str(e) for e in plan.errors), plan.errors
+    plan, _, _, _ = h.plan(targets=['module.x["a'])
+    assert any("bad instance key" in str(e) for e in plan.errors), plan.errors
