@@ -468,3 +468,33 @@ def test_a_target_that_is_no_address_is_an_error(h):
     assert any("--target: 'bridge' is not an address" in str(e) for e in plan.errors), plan.errors
     plan, _, _, _ = h.plan(targets=['module.x["a'])
     assert any("bad instance key" in str(e) for e in plan.errors), plan.errors
+
+
+def test_same_names_in_two_namespaces_through_aliases_do_not_clash(h):
+    body = """
+    provider "iproute" {
+      netns = "ns-a"
+    }
+    provider "iproute" {
+      alias = "b"
+      netns = "%s"
+    }
+    provider "libvirt" {
+      alias = "b"
+      uri   = "test:///b"
+    }
+    module "a" {
+      source = "../modules/role"
+      name   = "br0"
+    }
+    module "b" {
+      source    = "../modules/role"
+      name      = "br0"
+      providers = { iproute = iproute.b, libvirt = libvirt.b }
+    }
+    """
+    h.config(body % "ns-b")
+    prepare(str(h.dir), use_cache=False)          # br0 in ns-a and br0 in ns-b
+    h.config(body % "ns-a")
+    got = errors(h)
+    assert any("module.b.bridge.br" in e and "module.a.bridge.br" in e for e in got), got
