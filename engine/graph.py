@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kvmnet.engine.config.evaluate import attr_references
+from kvmnet.engine.config.evaluate import attr_references, error_line
 from kvmnet.engine.config.model import Config
 from kvmnet.engine.expr import ExprError   # here, not per call: ≈1 µs × 90,000 attributes
 from kvmnet.engine.diagnostics import Diagnostics
@@ -32,7 +32,7 @@ def _references(attr, diags: Diagnostics, file: str, address: str) -> list:
     try:
         return attr_references(attr)
     except ExprError as e:
-        diags.add(str(e), file=file, line=attr.line, address=address, attribute=attr.name)
+        diags.add(str(e), file=file, line=error_line(e, attr), address=address, attribute=attr.name)
         return []
 
 

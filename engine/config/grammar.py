@@ -1,5 +1,8 @@
 """The HCL parser: lark's LALR parser for ``hcl.lark``, built once per grammar.
 
+One parser for everything: whole files (start rule ``start``), a lone expression
+(``expr_only``) and a raw template (``template``); pass ``start=`` to ``parse``.
+
 Building the LALR tables takes ≈1.4 s, so they are kept as plain data (lark's
 ``memo_serialize`` written with marshal), keyed by the grammar text and the lark
 and Python versions: beside the grammar in the installed package when that
@@ -54,6 +57,7 @@ class PostLexer:
 
 
 _parser = None
+START_RULES = ("start", "expr_only", "template")
 
 
 def _key(text: bytes) -> str:
@@ -81,7 +85,7 @@ def parser():
                     _parser = None   # a damaged entry: try the next, or build afresh
         if _parser is None:
             _parser = Lark(text.decode(), parser="lalr", propagate_positions=True,
-                           postlex=PostLexer())
+                           postlex=PostLexer(), start=list(START_RULES))
             from lark.grammar import Rule
             from lark.lexer import TerminalDef
             data, memo = _parser.memo_serialize([TerminalDef, Rule])

@@ -28,18 +28,18 @@ Parsing is the slow part of a run, so:
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kvmnet.engine import limits
-from kvmnet.engine.config import cache
+from kvmnet.engine.config import cache, exprtree
 from kvmnet.engine.diagnostics import Diagnostic
+from kvmnet.engine.expr.build import Source
 from kvmnet.engine.gcpause import gc_paused
 
-CACHE_FORMAT = "5"   # 5: kvmnet's own grammar and tree reader, marshal entries
+CACHE_FORMAT = "6"   # 6: expressions as (source, data) read from the tree, marshal entries
 PARALLEL_MIN_CHARS = 100_000   # uncached text, all files together
 
 
@@ -68,36 +68,17 @@ class ParsedFile:
     attrs: dict[str, Attr] = field(default_factory=dict)   # top-level NAME = VALUE (variable files)
 
 
-class _Problem(Exception):
-    """An error at a line of the file being read (ends the file's conversion)."""
-
-    def __init__(self, message: str, line: int | None):
-        super().__init__(message)
-        self.message = message
-        self.line = line
-
-
 # -- lark's tree → blocks and raw values ------------------------------------------
 
 _KEYWORD_VALUES = {"true": True, "false": False, "null": None}
-_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
-
-
-def _data(node) -> str | None:
-    return getattr(node, "data", None)
-
-
-def _trees(node) -> list:
-    """A node's sub-trees, without tokens and comments."""
-    return [c for c in node.children
-            if _data(c) is not None and c.data != "new_line_or_comment"]
 
 
 def _name_of(node) -> str:
     """An identifier's text (attribute name, block type, unquoted label)."""
-    if _data(node) in ("identifier", "keyword", "literal_value") and len(node.children) == 1:
-        return str(node.children[0])
-    raise _Problem("expected a name", _line(node))
+    name = exprtree.name_of(node)
+    if name is None:
+        raise exprtree.Problem("expected a name", _line(node))
+    return name
 
 
 def _line(node) -> int | None:
@@ -106,70 +87,18 @@ def _line(node) -> int | None:
         getattr(node, "line", None)
 
 
-def _unescape(text: str, line: int | None) -> str:
-    """The value of literal string characters (HCL's escapes)."""
-    if "\\" not in text:
-        return text
-    out = []
-    i = 0
-    while True:
-        j = text.find("\\", i)
-        if j < 0:
-            out.append(text[i:])
-            return "".join(out)
-        out.append(text[i:j])
-        c = text[j + 1:j + 2]
-        if c in _ESCAPES:
-            out.append(_ESCAPES[c])
-            i = j + 2
-            continue
-        n = 4 if c == "u" else 8 if c == "U" else 0
-        digits = text[j + 2:j + 2 + n]
-        if n and len(digits) == n and all(d in "0123456789abcdefABCDEF" for d in digits):
-            code = int(digits, 16)
-            if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
-                raise _Problem(f'invalid escape sequence "\\{c}{digits}": not a Unicode character', line)
-            out.append(chr(code))
-            i = j + 2 + n
-            continue
-        raise _Problem(f'invalid escape sequence "\\{c}"', line)
+class _Reader(exprtree.Reader):
+    """Reads one file's tree into blocks and raw values."""
 
-
-def _literal_string(node) -> str | None:
-    """The value of a quoted string without interpolations or directives; None if it has any."""
-    out = []
-    for part in node.children[1:-1]:
-        tok = part.children[0] if _data(part) == "string_part" and len(part.children) == 1 else None
-        kind = getattr(tok, "type", None)   # a token's type; None for a sub-tree
-        text = str(tok) if kind is not None else ""
-        if kind == "STRING_CHARS":
-            if "\n" in text:
-                raise _Problem("a quoted string cannot span lines (use a heredoc)", _line(part))
-            out.append(_unescape(text, _line(part)))
-        elif kind in ("ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"):
-            out.append(text[1:3] + _unescape(text[3:], _line(part)))   # "$${" → "${"
-        else:
-            return None
-    return "".join(out)
-
-
-class _Reader:
-    """Reads one file's tree; ``text`` is the source the tree's positions refer to."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def source(self, node) -> str:
-        return self.text[node.meta.start_pos:node.meta.end_pos]
-
-    def expression(self, node) -> str:
-        return "${" + self.source(node) + "}"
+    def expression(self, node, data: tuple | None = None) -> Source:
+        """A non-constant value: its source text, and its expression data read from the tree."""
+        return Source("${" + self.source(node) + "}", self.expr(node) if data is None else data)
 
     # -- structure ----------------------------------------------------------
     def body(self, body, file: str, errors: list[Diagnostic], depth: int) -> tuple[dict, list]:
         attrs: dict[str, Attr] = {}
         blocks: list[Block] = []
-        for child in _trees(body):
+        for child in exprtree.trees(body):
             kind = child.data
             if kind == "attribute":
                 name_node, _eq, expr = child.children
@@ -184,43 +113,46 @@ class _Reader:
                 attrs[name] = Attr(name, self.value(expr, 0), line)
             elif kind == "block":
                 if depth >= limits.MAX_NESTING:
-                    raise _Problem(f"blocks are nested more than {limits.MAX_NESTING} deep",
-                                   child.meta.line)
-                parts = _trees(child)
+                    raise exprtree.Problem(f"blocks are nested more than {limits.MAX_NESTING} deep",
+                                           child.meta.line)
+                parts = exprtree.trees(child)
                 btype = _name_of(parts[0])
                 labels = []
                 for part in parts[1:-1]:
                     if part.data == "string":
-                        label = _literal_string(part)
-                        if label is None or "${" in self.source(part) or "%{" in self.source(part):
-                            raise _Problem("a block label must be a literal string "
-                                           "(no interpolation or directive)", _line(part))
-                        labels.append(label)
+                        label = self.term(part)
+                        source = self.source(part)
+                        if label[0] != "lit" or "${" in source or "%{" in source:
+                            raise exprtree.Problem("a block label must be a literal string "
+                                                   "(no interpolation or directive)", _line(part))
+                        labels.append(label[2])
                     else:
                         labels.append(_name_of(part))
                 sub_attrs, sub_blocks = self.body(parts[-1], file, errors, depth + 1)
                 blocks.append(Block(btype, tuple(labels), child.meta.line, file, sub_attrs, sub_blocks))
             else:
-                raise _Problem(f"unexpected {kind}", _line(child))
+                raise exprtree.Problem(f"unexpected {kind}", _line(child))
         return attrs, blocks
 
     # -- values ---------------------------------------------------------------
     def value(self, node, depth: int):
-        """The raw value of an expression."""
+        """The raw value of an expression: a constant, a list or dict of raw
+        values, or a :class:`Source`."""
         if depth >= limits.MAX_NESTING:
-            raise _Problem(f"values are nested more than {limits.MAX_NESTING} deep", _line(node))
+            raise exprtree.Problem(f"values are nested more than {limits.MAX_NESTING} deep",
+                                   _line(node))
         kind = node.data
         if kind == "unary_op":
             op, operand = node.children
-            if str(op).strip() == "-" and _data(operand) == "expr_term" and len(operand.children) == 1 \
-                    and _data(operand.children[0]) in ("int_lit", "float_lit"):
+            if str(op).strip() == "-" and (exprtree.is_lone(operand, "int_lit") is not None
+                                           or exprtree.is_lone(operand, "float_lit") is not None):
                 number = self.number(operand.children[0])
                 return -number if number != 0 else number
             return self.expression(node)
         if kind != "expr_term" or len(node.children) != 1:
             return self.expression(node)
         term = node.children[0]
-        kind = _data(term)
+        kind = term.data
         if kind in ("int_lit", "float_lit"):
             return self.number(term)
         if kind == "literal_value":
@@ -228,56 +160,36 @@ class _Reader:
         if kind == "identifier":   # a bare name is that string (type = string, ignore_changes = [name])
             return _name_of(term)
         if kind == "string":
-            return self.string(term)
+            return self.string(node, term)
         if kind == "tuple":
-            return [self.value(e, depth + 1) for e in _trees(term)]
+            return [self.value(e, depth + 1) for e in exprtree.trees(term)]
         if kind == "object":
             out: dict = {}
-            for elem in _trees(term):
+            for elem in exprtree.trees(term):
                 key_node, _sep, value_node = elem.children
                 out[self.key(key_node)] = self.value(value_node, depth + 1)
             return out
-        if kind in ("heredoc_template", "heredoc_template_trim"):
-            self.check_size(term)
         return self.expression(node)
 
     def key(self, key_node) -> str:
-        """An object key: a name or literal string as itself, anything else as ``${...}``."""
+        """An object key: a name or literal string as itself, anything else a Source."""
         inner = key_node.children[0]
-        if _data(inner) == "keyword":
+        if exprtree.name_of(inner) is not None:
             return _name_of(inner)
-        term = inner.children[0] if _data(inner) == "expr_term" and len(inner.children) == 1 else None
-        if _data(term) == "identifier":
+        term = inner.children[0] if exprtree.is_lone(inner, "identifier") is not None \
+            or exprtree.is_lone(inner, "string") is not None else None
+        if term is not None and term.data == "identifier":
             return _name_of(term)
-        if _data(term) == "string":
-            value = self.string(term)
-            if isinstance(value, str) and not value.startswith("${"):
-                return value
+        if term is not None:
+            return self.string(inner, term)
         return self.expression(inner)
 
-    def number(self, term):
-        text = str(term.children[0])
-        line = _line(term)
-        if len(text) > limits.MAX_NUMBER_DIGITS:
-            raise _Problem(f"number out of range: {text[:20]}... has more than "
-                           f"{limits.MAX_NUMBER_DIGITS} characters", line)
-        if term.data == "int_lit":
-            return int(text)
-        value = float(text)
-        if not math.isfinite(value):
-            raise _Problem(f"number out of range: {text}", line)
-        return int(value) if value.is_integer() and abs(value) < 2 ** 63 else value
-
-    def check_size(self, node) -> None:
-        if node.meta.end_pos - node.meta.start_pos > limits.MAX_STRING_CHARS:
-            raise _Problem(f"string longer than {limits.MAX_STRING_CHARS} characters", _line(node))
-
-    def string(self, term):
-        """A literal string's value; a template's quoted source as ``${"..."}``."""
-        self.check_size(term)
-        value = _literal_string(term)
-        if value is None or "${" in value or "%{" in value or value.startswith("<<"):
-            return self.expression(term)
+    def string(self, node, term):
+        """A literal string's value; a template (or a literal that reads like one) as a Source."""
+        data = self.term(term)
+        value = data[2] if data[0] == "lit" else None
+        if type(value) is not str or "${" in value or "%{" in value or value.startswith("<<"):
+            return self.expression(node, data)
         return value
 
 
@@ -307,12 +219,12 @@ def parse_text(text: str, file: str) -> ParsedFile:
     errors: list[Diagnostic] = []
     with gc_paused():
         try:
-            tree = parser().parse(text + "\n")
+            tree = parser().parse(text + "\n", start="start")
         except UnexpectedInput as e:
             return ParsedFile(file, [], [_syntax_error(e, file)])
         try:
             attrs, blocks = _Reader(text + "\n").body(tree.children[0], file, errors, 0)
-        except _Problem as p:
+        except exprtree.Problem as p:
             return ParsedFile(file, [], [Diagnostic(p.message, file=file, line=p.line)])
         finally:
             del tree
@@ -326,7 +238,50 @@ def _block_data(b: Block):
 
 
 def _attrs_data(attrs: dict[str, Attr]):
-    return [(a.name, a.value, a.line) for a in attrs.values()]
+    out = []
+    for a in attrs.values():
+        plain = _is_plain(a.value)
+        out.append((a.name, a.value if plain else _encode(a.value), a.line, plain))
+    return out
+
+
+def _is_plain(value) -> bool:
+    """True when a raw value holds no Source (most attributes: nothing to convert)."""
+    t = type(value)
+    if t is Source:
+        return False
+    if t is list:
+        return all(_is_plain(x) for x in value)
+    if t is dict:
+        return all(type(k) is not Source and _is_plain(v) for k, v in value.items())
+    return True
+
+
+def _encode(value):
+    """A raw value as marshal's plain data: a Source becomes the tuple (text, data)
+    (tuples are no raw value otherwise)."""
+    t = type(value)
+    if t is Source:
+        return (str(value), value.data)
+    if t is list:
+        return [_encode(x) for x in value]
+    if t is dict:
+        return {_encode(k): _encode(v) for k, v in value.items()}
+    return value
+
+
+def _decode(value):
+    t = type(value)
+    if t is tuple:
+        text, data = value
+        if type(text) is not str or type(data) is not tuple:
+            raise ValueError("not an expression")
+        return Source(text, data)
+    if t is list:
+        return [_decode(x) for x in value]
+    if t is dict:
+        return {_decode(k): _decode(v) for k, v in value.items()}
+    return value
 
 
 def _block_from(data, file: str) -> Block:
@@ -336,7 +291,8 @@ def _block_from(data, file: str) -> Block:
 
 
 def _attrs_from(data) -> dict[str, Attr]:
-    return {name: Attr(name, value, line) for name, value, line in data}
+    return {name: Attr(name, value if plain else _decode(value), line)
+            for name, value, line, plain in data}
 
 
 def _file_data(pf: ParsedFile):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from . import nodes as N
 from .errors import ExprError
 from .ops import normalize_number
+from .build import Source, build
 from .parser import parse_template
 from .reference import Reference
 
@@ -81,6 +82,8 @@ class RawMap(N.Expr):
 
 def _compile(raw) -> N.Expr:
     t = type(raw)
+    if t is Source:
+        return build(raw.data)
     if t is str:
         if "${" not in raw and "%{" not in raw and not raw.startswith("<<"):
             return N.Literal(raw)
@@ -102,7 +105,9 @@ def _compile(raw) -> N.Expr:
         pairs: list[tuple[str | N.Expr, N.Expr]] = []
         for k, v in raw.items():
             key: str | N.Expr = k
-            if "${" in k or "%{" in k:
+            if type(k) is Source:
+                key = build(k.data)
+            elif "${" in k or "%{" in k:
                 try:
                     key = parse_template(k)
                 except ExprError as err:

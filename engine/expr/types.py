@@ -62,12 +62,13 @@ def parse_type(text) -> Type:
         src = src[2:-1]
     if src in _SIMPLE:
         return _SIMPLE[src]
-    from .parser import Parser
-    p = Parser(src, type_mode=True)
-    p.advance()
-    node = p.parse_expr()
-    if p.kind != "eof":
-        raise p.error(f"unexpected {p.describe()} in type constraint")
+    data = getattr(text, "data", None)   # a Source from a file: already read
+    if data is not None:
+        from .build import build
+        node = build(data, type_mode=True)
+    else:
+        from .parser import parse_expression
+        node = parse_expression(src, type_mode=True)
     return _type_of(node, src)
 
 

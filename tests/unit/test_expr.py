@@ -126,7 +126,7 @@ def test_templates():
 def test_template_errors():
     assert "null value" in err('"a${var.nil}"')
     assert "string template" in err('"a${var.l}"')
-    with pytest.raises(ExprError, match="unterminated string"):
+    with pytest.raises(ExprError, match="unexpected end of expression"):
         parse_expression('"abc')
     with pytest.raises(ExprError, match="invalid escape"):
         parse_expression('"a\\qb"')
@@ -309,29 +309,42 @@ def test_reference_object():
     assert not r.is_resource and r.resource_address is None and r.root == "var"
     assert Reference(("var", "x")) == r          # text and offset do not take part
     r = parse_expression("1 + network.multi[1].name").references()[0]
-    assert r.offset == 4 and r.instance_address == "network.multi[1]"
+    assert r.offset == 1 and r.instance_address == "network.multi[1]"   # offset: the line
 
 
 # ---- parse errors ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("text,message,offset", [
-    ("1 +", "unexpected end of expression", 3),
-    ("(1", 'expected ")"', 2),
-    ("[1 2]", 'expected "," or "]"', 3),
-    ("a ? b", '":" in conditional expression', 5),
-    ("1 2", 'unexpected "2" after the expression', 2),
-    ("{a 1}", 'expected "=" after an object key', 3),
-    ("f(", "unknown function", 0),
-    ("upper(1", 'expected "," or ")"', 7),
-    ("[for x in y x]", '":" in for expression', 12),
-    ("1 @ 2", 'unexpected character "@"', 2),
-    ("a.", "expected an attribute name", 2),
+@pytest.mark.parametrize("text,message", [
+    ("1 +", "unexpected end of expression"),
+    ("(1", 'unexpected end of expression; expected ")"'),
+    ("[1 2]", 'unexpected "2"; expected "," or "]"'),
+    ("a ? b", "unexpected end of expression"),
+    ("1 2", 'unexpected "2"'),
+    ("{a 1}", 'unexpected "1"'),
+    ("f(", "unexpected end of expression"),
+    ("frob(1)", 'unknown function "frob"'),
+    ("upper(1", 'expected "," or ")"'),
+    ("[for x in y x]", 'unexpected "x"'),
+    ("1 @ 2", 'unexpected character "@"'),
+    ("a.", "unexpected end of line"),
 ])
-def test_parse_errors(text, message, offset):
+def test_parse_errors(text, message):
     with pytest.raises(ExprError) as e:
         parse_expression(text)
     assert message in e.value.message
-    assert e.value.offset == offset
+    assert e.value.offset == 1      # the line, within the text
+
+
+def test_errors_name_the_line_of_the_sub_expression():
+    with pytest.raises(ExprError) as e:
+        parse_expression("[\n  1,\n  frob(2),\n]")
+    assert e.value.offset == 3
+    with pytest.raises(ExprError) as e:
+        parse_expression("{\n  a = 1\n  b = 2 +\n}")
+    assert e.value.offset == 4
+    with pytest.raises(ExprError) as e:
+        parse_expression("[\n 1,\n var.l + 1\n]").evaluate(scope())
+    assert e.value.offset == 3
 
 
 # ---- compiled values ---------------------------------------------------------------------
