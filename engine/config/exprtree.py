@@ -140,7 +140,22 @@ class Reader:
         return None
 
     def source(self, node) -> str:
-        return self.text[node.meta.start_pos:node.meta.end_pos]
+        """The node's source text, without the line breaks and comments the grammar
+        lets an operator chain end with."""
+        end = node.meta.end_pos
+        n = node
+        while getattr(n, "children", None):
+            last = n.children[-1]
+            if _data(last) == "new_line_or_comment":
+                end = last.meta.start_pos
+                if len(n.children) < 2:
+                    break
+                n = n.children[-2]
+            elif _data(last) is not None:
+                n = last
+            else:
+                break
+        return self.text[node.meta.start_pos:end].rstrip(" \t\r")
 
     def nest(self, node, levels: int = 1) -> None:
         if self.depth + levels > limits.MAX_NESTING:
@@ -431,8 +446,8 @@ def assemble(items: list, line) -> tuple:
             if not stack or stack[-1][0][0] != "if" or stack[-1][2] is not None:
                 raise Problem("%{ else } without a matching %{ if }", at)
             opening, then, _ = stack.pop()
-            stack.append((opening, then, []))
-            current = stack[-1][2]
+            current = []
+            stack.append((opening, then, current))
         else:   # endif, endfor
             want = "if" if kind == "endif" else "for"
             if not stack or stack[-1][0][0] != want:
