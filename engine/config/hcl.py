@@ -5,11 +5,13 @@ reads lark's tree directly into :class:`Block` and :class:`Attr` values that kee
 the line of every block and attribute. Attribute values are *raw values*: plain
 constants (strings, numbers, bools, null; a bare name such as ``string`` is that
 string, as python-hcl2 gives it), lists and dicts of raw values, or, for any other
-expression, its source text as ``"${SOURCE}"`` — cut straight out of the
-file, never rendered back from a tree — which the engine's own expression parser
-(``kvmnet.engine.expr``) compiles and evaluates. A string with interpolations or
-directives is kept as ``"${"QUOTED SOURCE"}"``, so its escapes and strip markers
-are read once, by that parser.
+expression, a :class:`~kvmnet.engine.expr.build.Source`: a ``str`` holding the
+source text as ``"${SOURCE}"`` (cut straight out of the file, for messages and
+for attributes read as names, such as ``depends_on``) that carries the
+expression as plain data read from the same tree
+(:mod:`~kvmnet.engine.config.exprtree`). The expression is never parsed again:
+``kvmnet.engine.expr.compile_value`` builds nodes from that data. A literal string
+that reads like a template (``"$${x}"``) is a Source too, so nothing reads it as one.
 
 The limits of :mod:`~kvmnet.engine.config.limits` (file and string sizes, block
 and value nesting, number range) are checked here; breaking one is a FILE:LINE

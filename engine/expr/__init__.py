@@ -1,26 +1,27 @@
-"""kvmnet's own HCL expression language: parser, evaluator, functions, types.
+"""kvmnet's own HCL expression language: nodes, evaluator, functions, types.
 
-The HCL reader (``engine/config/hcl.py``) hands the engine every non-constant
-expression as its source text (``'${var.n + 1}'``, ``'${"virbr${count.index}"}'``);
-this package turns that text into values.
+Expressions are parsed once, with the files they are in: the HCL reader
+(``engine/config/hcl.py``) reads each non-constant attribute value out of lark's
+tree (``engine/config/exprtree.py``) into plain data, carried by a
+:class:`~kvmnet.engine.expr.build.Source` raw value; this package turns that data
+into nodes and the nodes into values.
 
 Design
 ------
-- ``parser``: a lazy tokenizer (one compiled regex matched at the current
-  position) and a recursive-descent/Pratt parser producing an immutable tree of
-  ``nodes``. Precedence, loosest first: ``c ? a : b``; ``||``; ``&&``; ``== !=``;
-  ``< > <= >=``; ``+ -``; ``* / %``; unary ``- !``; postfix ``.attr [i] [*] .*``.
-  Templates (``"a-${x}"``, ``%{ if }``/``%{ for }`` directives, ``$${``/``%%{``
-  escapes, heredocs, ``~`` strip markers) are scanned by the same parser. No
-  Python ``eval`` anywhere. Nesting is limited (``engine/limits.py``), so no input
-  reaches Python's recursion limit.
-- :func:`parse_template` reads a raw string value: the literal
-  parts are already unescaped, the ``${...}`` parts are raw HCL. A string that is
-  exactly ``"${expr}"`` is the expression itself, so ``"${var.n}"`` stays a number.
-  Parsed trees are cached by text; strings without ``${``/``%{`` never reach the
-  parser. (A bare single identifier, ``x = foo``, is read as the string
-  ``"foo"``, as python-hcl2 did: what ``ignore_changes = [name]`` and
-  ``type = string`` need.)
+- ``build``: plain expression data → an immutable tree of ``nodes``; constant
+  sub-expressions are folded and function names looked up here. Every node's
+  ``offset`` is the source line it starts on, so errors name the line of the
+  sub-expression. No Python ``eval`` anywhere. Nesting is limited
+  (``engine/limits.py``) when the tree is read, so no input reaches Python's
+  recursion limit.
+- ``parser``: a lone expression or template from text (``console``, ``--var``
+  values, type constraints, raw strings that did not come from a file), read by
+  the same grammar (start rules ``expr_only``, ``template``) and the same tree
+  reader. :func:`parse_template` reads a raw string value: literal text not
+  escaped, ``${...}`` parts raw HCL. A string that is exactly ``"${expr}"`` is the
+  expression itself, so ``"${var.n}"`` stays a number. (A bare single
+  identifier, ``x = foo``, is read as the string ``"foo"``, as python-hcl2 did:
+  what ``ignore_changes = [name]`` and ``type = string`` need.)
 - :func:`compile_value` compiles a whole raw value (dicts, lists, scalars) once;
   ``Compiled.evaluate(scope)`` builds a fresh plain value per call.
 - :class:`Scope` holds what the engine provides: ``variables``, ``locals``,
@@ -38,12 +39,13 @@ Design
   ``("network", "lab")`` plus ``("count", "index")``); names bound by an enclosing
   ``for`` are left out.
 - Errors are :class:`ExprError` with a message naming the reference or function,
-  an ``offset`` into the text and, from compiled values, a ``path``; the engine
-  adds FILE:LINE.
+  an ``offset`` (the line of the sub-expression) and, from compiled values, a
+  ``path``; the engine adds the file.
 - ``types``: :func:`parse_type` / :func:`convert` implement Terraform type
   constraints and conversions for variables; :func:`parse_cli_value` reads
   ``--var NAME=VALUE``.
-- Speed: parse each distinct string once (cache by text); a plain string costs
+- Speed: a file's expressions are read with the file and cached with it (plain
+  data); text given alone is parsed once per distinct text; a plain string costs
   two substring tests; constant sub-expressions (``cidrhost("10.0.0.0/24", 1)``)
   are folded at parse time when they yield a scalar. Creating many small nodes
   makes Python's cyclic GC a third of the cost of a 10,000-resource load: callers
@@ -52,6 +54,7 @@ Design
 Public API
 ----------
 ``parse_expression(text) -> Expr``; ``parse_template(s) -> Expr``;
+``build(data) -> Expr`` (``kvmnet.engine.expr.build``);
 ``Expr.evaluate(scope)``, ``Expr.references() -> list[Reference]``;
 ``compile_value(raw) -> Compiled`` with ``.evaluate(scope)``, ``.references()``,
 ``.is_constant``, ``.node``;

@@ -153,8 +153,9 @@ class Compiled:
 def compile_value(raw) -> Compiled:
     """Compile a raw value (dict/list/str/number/bool/None, nested).
 
-    Each string is parsed once (and cached by text); strings without ``${``/``%{``
-    cost one substring test. Raises :class:`ExprError` with ``path`` set on a
+    A :class:`Source` (an expression read from a file) is built from its data,
+    not parsed again; a plain string with ``${``/``%{`` is parsed once (cached by
+    text); strings without cost one substring test. Raises :class:`ExprError` with ``path`` set on a
     syntax error or unknown function.
     """
     return Compiled(_compile(raw))

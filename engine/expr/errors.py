@@ -6,8 +6,9 @@ class ExprError(Exception):
     """An expression could not be parsed, converted or evaluated.
 
     ``message`` is the user-facing text (no file or line: the engine adds those).
-    ``offset`` is the character offset in the expression text where the problem
-    starts, when known. ``path`` is the position inside a compiled raw value
+    ``offset`` is the source line of the sub-expression where the problem starts,
+    when known (the node's ``offset``: its line in the file, or in the text of a
+    lone expression). ``path`` is the position inside a compiled raw value
     (``("ip", 0, "address")``) when the error came from :func:`compile_value` or
     :meth:`Compiled.evaluate`; :attr:`attribute` renders it as ``ip[0].address``.
     """
