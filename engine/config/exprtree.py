@@ -98,10 +98,6 @@ def trees(node) -> list:
             if getattr(c, "data", None) is not None and c.data != "new_line_or_comment"]
 
 
-def _tokens(node) -> list:
-    return [c for c in node.children if getattr(c, "type", None) is not None]
-
-
 def name_of(node) -> str | None:
     """The text of an identifier, keyword or true/false/null; None for anything else."""
     if _data(node) in ("identifier", "keyword", "literal_value") and len(node.children) == 1:
