@@ -61,6 +61,10 @@ def test_expressions_are_sources_whose_text_is_the_source():
     ("v = <<EOT\r\nline ${var.n}\r\nEOT\r\n", "line 3\r\n"),
     ("v = <<EOT\nEOT\n", ""),
     ('v = <<EOT\n${"}"} ${ {a = 1}["a"] }\nEOT\n', "} 1\n"),
+    # "$${" and "%%{" escape two characters; what follows is ordinary text
+    ('v = "$${a} ${var.s}"', "${a} str"), ('v = "a%%{b"', "a%{b"), ('v = "$${"', "${"),
+    ('v = "$${ ${var.s} }"', "${ str }"), ("v = <<EOT\n$${\nEOT\n", "${\n"),
+    ('v = <<EOT\n$${"${"a"~}\nEOT\n', '${"a'),
     ("v = - -2", 2), ("v = !!true", True), ("v = -(-var.n)", 3), ("v = - - -var.n", -3),
     ("v = [for x in var.l : true]", [True, True]),
     ("v = [for x in var.l : null]", [None, None]),
