@@ -26,6 +26,9 @@ class Source(str):
         self.data = data
         return self
 
+    def __getnewargs__(self):   # copy.copy / deepcopy
+        return (str(self), self.data)
+
 
 _BINARY_NODE = {
     "||": N.Logical, "&&": N.Logical, "==": N.Equality, "!=": N.Equality,

@@ -146,3 +146,17 @@ def test_a_damaged_source_in_the_cache_is_parsed_afresh():
 def test_plain_template_strings_still_compile():
     assert parse_template("virbr${count.index}").evaluate(SCOPE) == "virbr2"
     assert compile_value({"a": "${var.n}", "${var.s}": 1}).evaluate(SCOPE) == {"a": 3, "str": 1}
+
+
+def test_a_long_operator_chain_is_a_nesting_error_not_a_recursion_error():
+    pf = hcl.parse_text("x = 1\nv = " + " + ".join(["var.n"] * 100) + "\n", "main.hcl")
+    assert [(d.line, d.message) for d in pf.errors] == [
+        (2, "expression nested more than 64 levels deep")]
+    assert value("v = " + " + ".join(["var.n"] * 60)) == 180
+
+
+def test_a_source_survives_a_copy():
+    import copy
+    (s,) = read("v = [var.n + 1]\n").attrs["v"].value
+    c = copy.deepcopy(s)
+    assert type(c) is Source and c == s and c.data == s.data
