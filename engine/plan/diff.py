@@ -2,6 +2,7 @@
 
 Conventions (see ``kvmnet.engine.resources``): both sides are canonical; a desired
 value of ``None`` means "not configured: whatever it is live" and never differs;
+an empty list (``srv = []``: none) equals an absent value read back;
 ``UNKNOWN`` (known after apply) always differs unless the other side is equal by
 identity; ``ignore_changes`` names top-level attributes (or ``*`` for all) to skip.
 """
@@ -43,6 +44,8 @@ def _equal(a, b) -> bool:
         return True
     if a is UNKNOWN or b is UNKNOWN:
         return False
+    if (a is None and b == []) or (b is None and a == []):
+        return True         # no blocks written (``srv = []``) and none read back are one
     if isinstance(a, bool) != isinstance(b, bool):
         return False
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):

@@ -21,7 +21,7 @@ text children, booleans as ``yes``/``no``).
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from kvmnet.providers.libvirt import dhcp
 
@@ -112,6 +112,17 @@ def _get(d: dict | None, *path: str) -> list[dict]:
     return list(d or [])
 
 
+def _want(before: dict, after: dict, *path: str) -> list[dict]:
+    """``after``'s entries at ``path``; ``before``'s when ``after`` does not configure
+    them (a None on the way: "whatever it is live", never a change)."""
+    d: Any = after
+    for p in path:
+        d = d.get(p) if isinstance(d, dict) else None
+        if d is None:
+            return _get(before, *path)
+    return list(d)
+
+
 def _dhcp_steps(index: int, cur_ip: dict | None, want_ip: dict | None) -> tuple[list, list, list]:
     """The DHCP commands of the ``index``-th ip block (the DHCP planner's order and
     its MODIFY rules: hosts by MAC, else DUID/id, else name; ranges delete + add)."""
@@ -128,20 +139,21 @@ def _dhcp_steps(index: int, cur_ip: dict | None, want_ip: dict | None) -> tuple[
 def commands(before: dict, after: dict) -> list[Command]:
     """The commands from ``before`` to ``after`` (canonical attrs; ``after``'s ip
     blocks pair with ``before``'s by position: adding or removing a block is not an
-    update)."""
+    update). A section ``after`` leaves unset (None) is left as it is; an ip block's
+    DHCP is the block's whole (no ``dhcp`` there: no ranges, no hosts)."""
     parts: list[tuple[list, list, list]] = []
     for i, (b, a) in enumerate(zip(before.get("ip") or [], after.get("ip") or [], strict=False)):
         parts.append(_dhcp_steps(i, b, a))
-    parts.append(_set_steps(DNS_HOST, "host", _get(before, "dns", "host"), _get(after, "dns", "host"),
+    parts.append(_set_steps(DNS_HOST, "host", _get(before, "dns", "host"), _want(before, after, "dns", "host"),
                             lambda h: h.get("ip"), modify=False))
-    parts.append(_set_steps(DNS_SRV, "srv", _get(before, "dns", "srv"), _get(after, "dns", "srv"),
+    parts.append(_set_steps(DNS_SRV, "srv", _get(before, "dns", "srv"), _want(before, after, "dns", "srv"),
                             lambda s: (s.get("service"), s.get("protocol"), s.get("domain"),
                                        s.get("target"), s.get("port")), modify=False))
-    parts.append(_set_steps(DNS_TXT, "txt", _get(before, "dns", "txt"), _get(after, "dns", "txt"),
+    parts.append(_set_steps(DNS_TXT, "txt", _get(before, "dns", "txt"), _want(before, after, "dns", "txt"),
                             lambda t: t.get("name"), modify=False))
     parts.append(_set_steps(FORWARD_INTERFACE, "interface", _get(before, "forward", "interface"),
-                            _get(after, "forward", "interface"), lambda x: x.get("dev"), modify=False))
-    parts.append(_set_steps(PORTGROUP, "portgroup", _get(before, "portgroup"), _get(after, "portgroup"),
+                            _want(before, after, "forward", "interface"), lambda x: x.get("dev"), modify=False))
+    parts.append(_set_steps(PORTGROUP, "portgroup", _get(before, "portgroup"), _want(before, after, "portgroup"),
                             lambda p: p.get("name"), modify=True))
     return ([c for d, _m, _a in parts for c in d] + [c for _d, m, _a in parts for c in m]
             + [c for _d, _m, a in parts for c in a])

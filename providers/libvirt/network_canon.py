@@ -10,7 +10,7 @@ from typing import Any
 
 from kvmnet.providers import ipv4
 from kvmnet.providers.libvirt.netshape import NETWORK, El
-from kvmnet.sdk.values import is_unknown
+from kvmnet.sdk.values import contains_unknown, is_unknown
 
 # v1 top-level attributes, each a shorthand for a block of the full shape
 V1 = ("mode", "nat_port_range", "vlan_tag")
@@ -112,12 +112,42 @@ def _prefix(ip: dict) -> None:
         del ip["netmask"]
 
 
+def _sort(items, key) -> None:
+    """Sort a list of blocks in place once every block and key is known."""
+    if isinstance(items, list) and len(items) > 1 and all(
+            isinstance(x, dict) and not contains_unknown(x) for x in items):
+        items.sort(key=lambda x: tuple(str(k) for k in key(x)))
+
+
+def _sets(a: dict) -> None:
+    """The entries virNetworkUpdate adds and deletes one by one (DNS hosts, SRV and
+    TXT records, forward interfaces, portgroups) are sets: sorted by their key, so
+    libvirt's order after an update (additions last) is not a change. A portgroup's
+    ``default = false`` is how libvirt reads one without ``default`` (it writes only
+    ``default='yes'``)."""
+    dns, fwd = a.get("dns"), a.get("forward")
+    if isinstance(dns, dict):
+        _sort(dns.get("host"), lambda h: (_ip_key(h.get("ip")),))
+        _sort(dns.get("txt"), lambda t: (t.get("name"),))
+        _sort(dns.get("srv"), lambda r: (r.get("service"), r.get("protocol"), r.get("domain"),
+                                         r.get("target"), r.get("port")))
+    if isinstance(fwd, dict):
+        _sort(fwd.get("interface"), lambda i: (i.get("dev"),))
+    groups = a.get("portgroup")
+    if isinstance(groups, list):
+        for g in groups:
+            if isinstance(g, dict) and g.get("default") is False:
+                del g["default"]
+        _sort(groups, lambda g: (g.get("name"),))
+
+
 def normalize(a: dict) -> dict:
     """MACs lower case, IPv4 netmasks as prefixes, ``<forward>`` mode defaulted to
-    nat, DHCP entries sorted."""
+    nat, DHCP entries and the other updatable sets sorted."""
     fwd = a.get("forward")
     if isinstance(fwd, dict) and fwd.get("mode") is None:
         fwd["mode"] = "nat"
+    _sets(a)
     mac = a.get("mac")
     if isinstance(mac, dict) and "address" in mac:
         mac["address"] = _lower(mac["address"])

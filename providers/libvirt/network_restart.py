@@ -46,18 +46,24 @@ def changed_leaves(want, have, path: str = "") -> list[str]:
     return [] if want == have else [path]
 
 
-def _dhcp_entry(path: str) -> bool:
-    """DHCP hosts and ranges change in place, without a restart."""
-    return bool(re.match(r"^ip(\[\d+\])?\.(dhcp_range|dhcp_host|dhcp\.range|dhcp\.host)\b", path))
+# what virNetworkUpdate changes without a restart (net_update.IN_PLACE); a restart
+# redefines the whole network, so these come along with it
+_UPDATABLE = re.compile(r"^(ip(\[\d+\])?\.(dhcp_range|dhcp_host|dhcp\.range|dhcp\.host)"
+                        r"|dns\.(host|srv|txt)|forward\.interface|portgroup)\b")
+
+
+def _updatable(path: str) -> bool:
+    return bool(_UPDATABLE.match(path))
 
 
 def restart_paths(current: dict, desired: dict) -> list[str] | None:
-    """The changed leaves when every change outside DHCP entries is one a restart
+    """The changed leaves when every change outside what virNetworkUpdate changes
+    (DHCP entries, DNS records, forward interfaces, portgroups) is one a restart
     makes (and at least one is); None when something needs a replace instead, or
     nothing needs a restart."""
     leaves = [p for k, v in desired.items() if k not in _NOT_COMPARED
               for p in changed_leaves(v, current.get(k), k)]
-    leaves = [p for p in leaves if not _dhcp_entry(p)]
+    leaves = [p for p in leaves if not _updatable(p)]
     if not leaves or not all(any(r.match(p) for r in RESTARTS) for p in leaves):
         return None
     return leaves

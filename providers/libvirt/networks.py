@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 from kvmnet.providers.libvirt.types import NETWORK
 from kvmnet.sdk.provider import ProviderError
-from kvmnet.providers.libvirt import dhcp, net_update, netxml, network_restart, safe_replace
-from kvmnet.providers.libvirt.network_canon import dhcp_entries
+from kvmnet.providers.libvirt import net_update, netxml, network_restart, safe_replace
 from kvmnet.providers.libvirt.lv import libvirt, libvirt_error, lookup_network, names_listed, views_of
 from kvmnet.sdk.killpoints import hit as kill_point, register as register_kill_points
 
@@ -19,9 +18,9 @@ register_kill_points("libvirt", "libvirt.network-define", "libvirt.network-defin
                      "libvirt.network-updated", "libvirt.network-delete",
                      "libvirt.network-deleted")
 
-# what ``update`` can change in place: autostart, active, and each ip block's DHCP
-# ranges and hosts; everything else replaces (SPEC §3)
-IN_PLACE = ("autostart", "active", "ip[].dhcp.range", "ip[].dhcp.host")
+# what ``update`` changes in place: autostart, active, and what virNetworkUpdate
+# changes live (net_update.IN_PLACE); a restart or a replace does the rest (SPEC §3)
+IN_PLACE = ("autostart", "active", *net_update.IN_PLACE)
 _NOT_COMPARED = ("autostart", "active", "uuid", "kept")
 
 
@@ -141,10 +140,25 @@ def _without_dhcp_entries(ip: dict) -> dict:
     return out
 
 
+def _without_updatable(a: dict) -> dict:
+    """``a`` without what virNetworkUpdate changes outside the ip blocks (DNS hosts,
+    SRV and TXT records, forward interfaces, portgroups); a block left empty goes."""
+    out = dict(a)
+    out.pop("portgroup", None)
+    for block, keys in (("dns", ("host", "srv", "txt")), ("forward", ("interface",))):
+        v = out.get(block)
+        if isinstance(v, dict):
+            rest = {k: x for k, x in v.items() if k not in keys}
+            out[block] = rest or None
+    return out
+
+
 def not_in_place(current: dict, desired: dict) -> list[str]:
-    """Attributes that differ and cannot change in place (set ones only)."""
-    bad = [k for k, v in desired.items()
-           if k not in _NOT_COMPARED and k != "ip" and _differs(v, current.get(k))]
+    """Attributes that differ and cannot change in place (set ones only): everything
+    but autostart, active and what virNetworkUpdate changes (net_update.IN_PLACE)."""
+    cur, want_all = _without_updatable(current), _without_updatable(desired)
+    bad = [k for k, v in want_all.items()
+           if k not in _NOT_COMPARED and k != "ip" and _differs(v, cur.get(k))]
     want, have = desired.get("ip"), current.get("ip")
     if want is not None:
         if not isinstance(have, list) or len(want) != len(have):
@@ -157,9 +171,12 @@ def not_in_place(current: dict, desired: dict) -> list[str]:
 
 
 def update(conn, attrs: dict, mark: str) -> dict:
-    """DHCP ranges/hosts (live and saved, each brought to the desired set), autostart,
-    mark, and running or not (``active``): a network to stop is stopped first, one to
-    start is started last, from its updated saved definition."""
+    """What virNetworkUpdate changes (DHCP ranges and hosts of every ip block, DNS
+    hosts/SRV/TXT, forward interfaces, portgroups: the live and the saved definition
+    each brought to the desired set, without a restart), autostart, mark, and running
+    or not (``active``): a network to stop is stopped first, one to start is started
+    last, from its updated saved definition. Anything else is a restart (same name
+    and UUID) when :mod:`network_restart` allows, else refused (a replace)."""
     want = NETWORK.canon(attrs)
     name = want["name"]
     v = view_of(conn, name)
@@ -179,8 +196,7 @@ def update(conn, attrs: dict, mark: str) -> dict:
         v = view_of(conn, name)
         if v is None:       # a transient network is gone once stopped
             raise ProviderError(f'network "{name}" is transient: stopping it removed it')
-    for i, want_ip in enumerate(want.get("ip") or []):
-        _update_dhcp(net, v, i, want_ip)
+    _update_sections(net, v, want)
     if want.get("autostart") is not None and bool(want["autostart"]) != v.autostart:
         with libvirt_error(f'network "{name}": autostart'):
             net.setAutostart(1 if want["autostart"] else 0)
@@ -221,45 +237,21 @@ def _restart(conn, v: NetworkView, current: dict, want: dict, mark: str) -> dict
     return read_back(conn, name)
 
 
-def _dhcp_of(ip: dict | None) -> dict:
-    """An ip block's DHCP entries as ``dhcp.dhcp_steps`` takes them."""
-    return {"dhcp_range": dhcp_entries(ip, "range"), "dhcp_host": dhcp_entries(ip, "host")}
-
-
-def _ip_at(xml: str, index: int) -> dict | None:
-    ips = netxml.parse_network(xml)[0].get("ip") or []
-    return ips[index] if index < len(ips) else None
-
-
-def _update_dhcp(net, v: NetworkView, index: int, want_ip: dict) -> None:
-    """Bring the live and the saved DHCP sections of the ``index``-th ip block each to ``want_ip``."""
+def _update_sections(net, v: NetworkView, want: dict) -> None:
+    """Bring the live and the saved definition each to ``want`` by virNetworkUpdate
+    commands (:func:`net_update.commands`); one call for both when their commands agree."""
     lv = libvirt()
     per_def = []
     if v.active and v.live_xml:
-        per_def.append((lv.VIR_NETWORK_UPDATE_AFFECT_LIVE, _ip_at(v.live_xml, index)))
+        per_def.append((lv.VIR_NETWORK_UPDATE_AFFECT_LIVE, v.live_xml))
     if v.persistent and v.saved_xml:
-        per_def.append((lv.VIR_NETWORK_UPDATE_AFFECT_CONFIG, _ip_at(v.saved_xml, index)))
-    plans = [(flag, dhcp.dhcp_steps(_dhcp_of(cur), _dhcp_of(want_ip))) for flag, cur in per_def]
+        per_def.append((lv.VIR_NETWORK_UPDATE_AFFECT_CONFIG, v.saved_xml))
+    plans = [(flag, net_update.commands(NETWORK.canon(netxml.parse_network(xml)[0]), want))
+             for flag, xml in per_def]
     if len(plans) == 2 and plans[0][1] == plans[1][1]:
-        # the same steps for both: one call each, live and saved together
         plans = [(plans[0][0] | plans[1][0], plans[0][1])]
-    for flags, steps in plans:
-        for step in steps:
-            _apply_step(net, v.name, step, flags, index)
-
-
-def _apply_step(net, name: str, step: dhcp.Step, flags: int, index: int) -> None:
-    lv = libvirt()
-    command = {"add": lv.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
-               "delete": lv.VIR_NETWORK_UPDATE_COMMAND_DELETE,
-               "modify": lv.VIR_NETWORK_UPDATE_COMMAND_MODIFY}[step.command]
-    if step.section == "host":
-        section, el = lv.VIR_NETWORK_SECTION_IP_DHCP_HOST, netxml.host_element(step.entry)
-    else:
-        section, el = lv.VIR_NETWORK_SECTION_IP_DHCP_RANGE, netxml.range_element(step.entry)
-    what = f"{step.command} DHCP {step.section} {netxml.element_text(el)}"
-    with libvirt_error(f'network "{name}": {what}'):
-        net.update(command, section, index, netxml.element_text(el), flags)
+    for flags, cmds in plans:
+        run_commands(net, v.name, cmds, flags)
 
 
 def run_commands(net, name: str, cmds: list[net_update.Command], flags: int) -> None:

@@ -178,3 +178,12 @@ def test_a_network_replace_keeps_what_the_config_leaves_out_as_found():
     assert after["bridge"] == {"name": "virbr7", "stp": False, "delay": 2}
     assert after["uuid"] is UNKNOWN and after["active"] is True      # active: desired, default true
     assert sorted(kept) == ["bridge.delay", "bridge.stp", "dns", "ip"]
+
+
+def test_an_empty_list_equals_nothing_read_back():
+    from kvmnet.engine.plan.diff import diff_attrs
+    # ``srv = []`` (no records) against a network whose <dns> has none
+    assert diff_attrs({"dns": {"srv": []}}, {"dns": {"host": [{"ip": "10.0.0.5"}]}}) == []
+    assert diff_attrs({"dns": {"srv": []}}, {"dns": {"srv": [{"service": "x"}]}}) != []
+    assert diff_attrs({"ip": [{"address": "10.0.0.1", "dhcp": {"host": []}}]},
+                      {"ip": [{"address": "10.0.0.1", "dhcp": {}}]}) == []

@@ -79,3 +79,42 @@ def test_mechanical_rule_for_elements():
                                                 "parameters": {"profileid": "x"}}}) == (
         '<portgroup name="p"><bandwidth><inbound average="1000" /></bandwidth>'
         '<virtualport type="openvswitch"><parameters profileid="x" /></virtualport></portgroup>')
+
+
+def test_a_section_the_config_leaves_out_is_left_as_it_is():
+    after = {"name": "lab", "ip": _copy(BASE["ip"]), "dns": {"txt": [{"name": "ex", "value": "two"}]}}
+    assert [(c.command, c.section) for c in commands(BASE, after)] == [("delete", "DNS_TXT"), ("add", "DNS_TXT")]
+    # an explicitly empty list deletes what there is
+    assert [(c.command, c.section) for c in commands(BASE, dict(after, portgroup=[]))] == [
+        ("delete", "DNS_TXT"), ("delete", "PORTGROUP"), ("add", "DNS_TXT")]
+
+
+def test_what_virnetworkupdate_changes_is_not_a_replace():
+    from kvmnet.providers.libvirt.network_canon import canonical_network
+    from kvmnet.providers.libvirt.network_restart import restart_paths
+    from kvmnet.providers.libvirt.networks import not_in_place
+    have = canonical_network(_copy(BASE))
+    want = _copy(have)
+    want["dns"]["host"] = []
+    want["dns"]["srv"].append({"service": "www", "protocol": "tcp"})
+    want["forward"]["interface"] = [{"dev": "eth3"}]
+    want["portgroup"] = [{"name": "ops"}]
+    want["ip"][1]["dhcp"]["host"] = []
+    assert not_in_place(have, want) == []
+    assert not_in_place({k: v for k, v in have.items() if k != "dns"}, dict(want, dns={"host": []})) == []
+    # a DNS setting that is not a record, and an ip's address, are not
+    assert not_in_place(have, dict(want, dns=dict(want["dns"], enable=False))) == ["dns"]
+    moved = _copy(want)
+    moved["ip"][0]["address"] = "10.0.1.1"
+    assert not_in_place(have, moved) == ["ip[0]"]
+    assert restart_paths(have, moved) == ["ip[0].address"]       # the records come along with the restart
+
+
+def test_updatable_sets_are_sorted_and_portgroup_default_false_is_absent():
+    from kvmnet.providers.libvirt.network_canon import canonical_network
+    a = canonical_network({"portgroup": [{"name": "ops", "default": False}, {"name": "eng", "default": True}],
+                           "dns": [{"txt": [{"name": "b", "value": "1"}, {"name": "a", "value": "2"}]}],
+                           "forward": [{"mode": "bridge", "interface": [{"dev": "y"}, {"dev": "x"}]}]})
+    assert a["portgroup"] == [{"name": "eng", "default": True}, {"name": "ops"}]
+    assert [t["name"] for t in a["dns"]["txt"]] == ["a", "b"]
+    assert [i["dev"] for i in a["forward"]["interface"]] == ["x", "y"]
