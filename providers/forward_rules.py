@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 from typing import Iterator
 
-from kvmnet.providers import ipv4
 from kvmnet.providers.formats import cidr_problem, ipv4_problem, port_range
 from kvmnet.providers.forwarding import unusable_destination
 from kvmnet.providers.link_rules import ifname_finding
@@ -115,21 +114,11 @@ def check_source(s: Subject) -> Iterator[Finding]:
                                 f"address family (write a second forward for the other)")
 
 
-def check_network_family(s: Subject) -> Iterator[Finding]:
-    """``network`` checks ``to_address`` against the network's IPv4 subnet, which
-    is all a network offers its forwards today: with an IPv6 ``to_address`` it
-    could check nothing, so it is refused rather than ignored."""
-    if known(s.get("network")) and s.get("network") is not None and family_of(s.get("to_address")) == 6:
-        yield Finding("network", f"network = {show(s.get('network'))} cannot be checked against an IPv6 "
-                                 f"to_address (only a network's IPv4 subnet is known to forwards); "
-                                 f"leave network out for an IPv6 forward")
-
-
 def check_in_interface(s: Subject) -> Iterator[Finding]:
     yield from ifname_finding("in_interface", s.get("in_interface"))
 
 
-RULES = (check_host_port, check_to_address, check_source, check_in_interface, check_network_family)
+RULES = (check_host_port, check_to_address, check_source, check_in_interface)
 
 
 def _ports_text(ports) -> str:
@@ -155,15 +144,21 @@ def forward_claims(s: Subject) -> Iterator[Claim]:
 
 
 def forward_lookups(s: Subject) -> Iterator[Lookup]:
-    """With ``network`` set, ``to_address`` lies in the subnet that network offers."""
+    """With ``network`` set, ``to_address`` lies in one of the subnets of its family
+    that network offers (its IPv4 and IPv6 ``ip`` blocks). A network whose config
+    gives no subnet of that family (its addresses kept as found live) checks nothing."""
     name, to = s.get("network"), s.get("to_address")
-    address = ipv4.parse(to) if known(name) else None
-    if address is None:
+    if not known(name) or not known(to):
+        return
+    try:
+        address = ipaddress.ip_address(str(to))
+    except ValueError:
         return
 
-    def check(subnet, network_address: str) -> str | None:
-        if subnet is not None and address not in subnet:
-            return (f"to_address = {show(to)} is not in the subnet {subnet} of network "
+    def check(subnets, network_address: str) -> str | None:
+        mine = [n for n in subnets or () if n.version == address.version]
+        if mine and not any(address in n for n in mine):
+            return (f"to_address = {show(to)} is not in the subnet {' or '.join(map(str, mine))} of network "
                     f"{show(name)} ({network_address})")
         return None
     yield Lookup(NETWORK_SUBNET, name, "to_address", check)

@@ -45,6 +45,22 @@ def network_problems(attrs: dict) -> list[tuple[str | None, str]]:
     return out
 
 
+# forward modes whose network libvirt refuses without an address ("nat forwarding
+# requested, but no IP address provided for network", libvirt 9.0)
+NEEDS_IP = ("nat", "route", "open")
+
+
+def ip_needed(attrs: dict, live_has_ip: bool) -> list[tuple[str | None, str]]:
+    """A nat/route/open network needs an ``ip`` block: in the config, or (left out of
+    it) on the live network it keeps as found."""
+    a = NETWORK.canon(attrs)
+    mode, ips = forward_mode(a), a.get("ip")
+    if mode not in NEEDS_IP or is_unknown(ips) or (ips is None and live_has_ip) or ips:
+        return []
+    return [("forward.mode", f'forward mode "{mode}" needs an ip block (e.g. ip {{ address = "10.0.0.1" '
+                             f'prefix = 24 }}): libvirt refuses a {mode} network without an address')]
+
+
 def nic_problems(attrs: dict) -> list[tuple[str | None, str]]:
     has_net, has_br = attrs.get("network") is not None, attrs.get("bridge") is not None
     direct = attrs.get("type") == "direct"

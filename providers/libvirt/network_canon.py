@@ -112,6 +112,11 @@ def _prefix(ip: dict) -> None:
         del ip["netmask"]
 
 
+def _list(v) -> list:
+    """``v`` when it is a list (not None, not unknown), else no items."""
+    return v if isinstance(v, list) else []
+
+
 def _sort(items, key) -> None:
     """Sort a list of blocks in place once every block and key is known."""
     if isinstance(items, list) and len(items) > 1 and all(
@@ -151,10 +156,10 @@ def normalize(a: dict) -> dict:
     mac = a.get("mac")
     if isinstance(mac, dict) and "address" in mac:
         mac["address"] = _lower(mac["address"])
-    for route in a.get("route") or []:
+    for route in _list(a.get("route")):
         if isinstance(route, dict):
             _prefix(route)
-    for ip in a.get("ip") or []:
+    for ip in _list(a.get("ip")):
         if isinstance(ip, dict):
             _prefix(ip)
         dhcp = ip.get("dhcp") if isinstance(ip, dict) else None

@@ -8,6 +8,7 @@ the helpers below read both and name paths as the user wrote them.
 """
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Iterator
 
 from kvmnet.providers import ipv4
@@ -110,6 +111,28 @@ def network_subnet(attrs: dict) -> Subnet | None:
     """The subnet the first IPv4 ip block defines (address + prefix or netmask), if known and valid."""
     found = ipv4_blocks(attrs)
     return _subnet(found[0][1]) if found else None
+
+
+def all_subnets(attrs: dict) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
+    """The subnet of every ip block, IPv4 and IPv6 (address + prefix or netmask); None
+    while a block's address or length is unknown, invalid blocks left out (their
+    rules report them)."""
+    ips = attrs.get("ip")
+    if ips is UNKNOWN:
+        return None
+    out: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for ip in ips if isinstance(ips, list) else [ips] if isinstance(ips, dict) else []:
+        if not isinstance(ip, dict):
+            return None
+        address = ip.get("address")
+        length = ip.get("prefix") if ip.get("prefix") is not None else ip.get("netmask")
+        if address is UNKNOWN or length is UNKNOWN:
+            return None
+        try:
+            out.append(ipaddress.ip_network(f"{address}/{length}", strict=False))
+        except ValueError:
+            continue
+    return out
 
 
 def subnet_of(s: Subject) -> Subnet | None:

@@ -150,7 +150,7 @@ class LibvirtProvider(Provider):
     @_libvirt_errors
     def check(self, rtype: str, address: str, attrs: dict) -> list[tuple[str | None, str]]:
         if rtype == "network":
-            return checks.network_problems(attrs)
+            return checks.network_problems(attrs) + checks.ip_needed(attrs, self._live_has_ip(attrs))
         if rtype == "nic_attachment":
             problems = checks.nic_problems(attrs)
             domain = attrs.get("domain")
@@ -159,6 +159,13 @@ class LibvirtProvider(Provider):
                     problems.append(("domain", f'domain "{domain}" does not exist'))
             return problems
         return []
+
+    def _live_has_ip(self, attrs: dict) -> bool:
+        """The network ``attrs`` names exists and has an ip block (kept when the config
+        leaves ip out)."""
+        name = attrs.get("name")
+        v = networks.view_of(self.conn, name) if isinstance(name, str) and attrs.get("ip") is None else None
+        return bool(v is not None and v.attrs()[0].get("ip"))
 
     def replace_paths(self, rtype: str, before: dict, after: dict) -> list[str] | None:
         if before is None or after is None:

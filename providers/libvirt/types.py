@@ -94,11 +94,11 @@ def network_claims(s: Subject) -> Iterator[Claim]:
 
 
 def network_offers(s: Subject) -> Iterator[Offer]:
-    """The subnet under the network's name (None when it has none), for a
-    ``port_forward``'s ``network``."""
+    """The subnets of its IPv4 and IPv6 ``ip`` blocks under the network's name (None
+    while one is unknown), for a ``port_forward``'s ``network``."""
     name = network_name(s)
     if known(name):
-        yield Offer(SUBNET, name, network_rules.subnet_of(s))
+        yield Offer(SUBNET, name, network_rules.all_subnets(s.attrs))
 
 
 def nic_id(a: dict) -> str | None:

@@ -89,15 +89,37 @@ def test_plan_validation_of_ipv6_forwards():
     lo = make("lo", host_port=8082, to_address="fe80::1")
     mixed = make("mixed", host_port=8083, to_address=GUEST6, source="198.18.0.0/24")
     hostbits = make("hostbits", host_port=8084, to_address=GUEST6, source="2001:db8::1/64")
-    net6 = make("net6", host_port=8085, to_address=GUEST6, network="default")
-    diags = {(d.address, d.attribute): str(d) for d in errors(ok, bad, lo, mixed, hostbits, net6)}
+    diags = {(d.address, d.attribute): str(d) for d in errors(ok, bad, lo, mixed, hostbits)}
     assert not any(a == "port_forward.ok" for a, _ in diags)
     assert "not a valid IPv6 address" in diags[("port_forward.bad", "to_address")]
     assert "link-local" in diags[("port_forward.lo", "to_address")]
     assert "one address family" in diags[("port_forward.mixed", "source")]
     assert "not a valid IPv6 network" in diags[("port_forward.hostbits", "source")]
-    assert "IPv6 to_address" in diags[("port_forward.net6", "network")]
     assert "main.hcl" in diags[("port_forward.mixed", "source")]
+
+
+def test_an_ipv6_forward_names_its_network_by_its_ipv6_subnet():
+    lab = ResourceInstance(address="network.lab", type="network", name="lab", key=None,
+                           provider="libvirt", pos=SourcePos("main.hcl", 1), attr_lines={},
+                           attrs={"forward": [{"mode": "nat"}],
+                                  "ip": [{"address": "10.0.0.1", "prefix": 24},
+                                         {"family": "ipv6", "address": "fd00:db8:1::1", "prefix": 64}]})
+    v6only = ResourceInstance(address="network.six", type="network", name="six", key=None,
+                              provider="libvirt", pos=SourcePos("main.hcl", 5), attr_lines={},
+                              attrs={"forward": [{"mode": "nat"}],
+                                     "ip": [{"family": "ipv6", "address": "fd00:db8:2::1", "prefix": 64}]})
+    inside = make("inside", host_port=8085, to_address=GUEST6, network="lab")
+    outside = make("outside", host_port=8086, to_address="fd00:db8:9::5", network="lab")
+    six = make("six", host_port=8087, to_address="fd00:db8:2::5", network="six")
+    v4 = make("v4", host_port=8088, to_address="10.0.0.5", network="lab")
+    v4out = make("v4out", host_port=8089, to_address="10.0.1.5", network="lab")
+    # an IPv4 forward on a network whose config gives no IPv4 subnet: nothing to check
+    v4six = make("v4six", host_port=8090, to_address="10.0.1.5", network="six")
+    diags = {(d.address, d.attribute): str(d) for d in errors(lab, v6only, inside, outside, six, v4, v4out, v4six)}
+    assert set(diags) == {("port_forward.outside", "to_address"), ("port_forward.v4out", "to_address")}, diags
+    assert 'to_address = "fd00:db8:9::5" is not in the subnet fd00:db8:1::/64 of network "lab" (network.lab)' \
+        in diags[("port_forward.outside", "to_address")]
+    assert "10.0.0.0/24" in diags[("port_forward.v4out", "to_address")]
 
 
 def test_host_ports_are_claimed_per_protocol_and_family():

@@ -118,3 +118,15 @@ def test_updatable_sets_are_sorted_and_portgroup_default_false_is_absent():
     assert a["portgroup"] == [{"name": "eng", "default": True}, {"name": "ops"}]
     assert [t["name"] for t in a["dns"]["txt"]] == ["a", "b"]
     assert [i["dev"] for i in a["forward"]["interface"]] == ["x", "y"]
+
+
+def test_a_nat_route_or_open_network_needs_an_address():
+    from kvmnet.providers.libvirt.checks import ip_needed
+    from kvmnet.sdk.values import UNKNOWN
+    for mode in ("nat", "route", "open"):
+        assert ip_needed({"forward": [{"mode": mode}]}, live_has_ip=False)[0][0] == "forward.mode"
+        assert ip_needed({"forward": [{"mode": mode}], "ip": []}, live_has_ip=True) != []
+    assert ip_needed({"mode": "nat"}, live_has_ip=True) == []          # kept as found live
+    assert ip_needed({"mode": "nat", "ip": [{"address": "10.0.0.1", "prefix": 24}]}, False) == []
+    assert ip_needed({"mode": "nat", "ip": UNKNOWN}, False) == []
+    assert ip_needed({"mode": "isolated"}, False) == [] and ip_needed({}, False) == []
