@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kvmnet.engine import limits
+from kvmnet.engine import blockref, limits
 from kvmnet.sdk.values import UNKNOWN, contains_unknown
 
 from . import ops
@@ -108,7 +108,8 @@ class Template(Expr):
                 raise ExprError("cannot include a null value in a string template", p.offset)
             elif isinstance(v, (list, dict)):
                 raise ExprError(f"cannot include a {ops.type_name(v)} in a string template: "
-                                "a string is required", p.offset)
+                                "a string is required"
+                                + blockref.hint(v, p.text if isinstance(p, Traversal) else None), p.offset)
             else:
                 out.append(ops.to_string(v))
         return checked_string("".join(out), self.offset)

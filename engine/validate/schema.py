@@ -15,6 +15,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
+from kvmnet.engine import blockref
 from kvmnet.engine.resources import TYPES
 from kvmnet.sdk.rules import Finding, path_str, show
 from kvmnet.sdk.values import UNKNOWN
@@ -194,7 +195,8 @@ def _explain(error, rtype: str, stripped: _Stripped):
     hint = schema.get("x-kvmnet-hint")
     if kw == "type":
         wanted = _describe_type(error.validator_value, schema, spath)
-        yield spath, f"{name} must be {wanted}, not {_describe_value(value)}", True
+        fix = blockref.hint(value) if "object" not in _kinds(error.validator_value) else ""
+        yield spath, f"{name} must be {wanted}, not {_describe_value(value)}{fix}", True
     elif kw == "enum":
         choices = ", ".join(map(str, error.validator_value))
         yield spath, f"{name} = {show(value)} is not allowed: must be one of {choices}", True
@@ -256,6 +258,10 @@ def _describe_type(expected, schema: dict, spath: Path) -> str:
         # a v1 shorthand that may also be written as a block (network's mtu = 1400 / mtu { size })
         return f"{' or '.join(words)}, or a {spath[-1]} {{ ... }} block"
     return " or ".join(_TYPE_WORDS.get(k, k) for k in kinds)
+
+
+def _kinds(expected) -> list[str]:
+    return list(expected) if isinstance(expected, list) else [expected]
 
 
 def _describe_value(value) -> str:
