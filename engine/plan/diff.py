@@ -133,7 +133,8 @@ def merge_planned(rtype: str, desired: dict, prior: dict | None, replacing: bool
         return out
     out = dict(desired)
     for k in sorted(t.computed):
-        out[k] = prior.get(k) if (prior and not replacing) else UNKNOWN
+        carried = not replacing or k in t.kept_on_replace
+        out[k] = prior.get(k) if (prior is not None and carried) else UNKNOWN
     # an attribute left out of the config is absent from ``desired`` or None
     for k in set(desired) | t.computed_if_omitted:
         if desired.get(k) is None:

@@ -58,8 +58,17 @@ class DomainView:
         if iface is None or iface.type not in nicxml.NIC_TYPES:
             return None
         attrs = dict(domain=self.name, mac=mac, **nicxml.merged_fields(live, saved),
-                     live=live is not None, persistent=saved is not None)
+                     live=live is not None, persistent=saved is not None,
+                     kept=nicxml.kept_parts((saved or live).element))   # type: ignore[union-attr]
         return NIC_ATTACHMENT.canon(attrs)
+
+    def lost(self, mac: str) -> list[str]:
+        """What a replace of the NIC ``mac`` would drop (:func:`nicxml.lost_parts`)."""
+        out: list[str] = []
+        for iface in (self.saved_ifaces.get(mac), self.live_ifaces.get(mac)):
+            if iface is not None:
+                out += [x for x in nicxml.lost_parts(iface.element) if x not in out]
+        return out
 
 
 def read_all(conn) -> dict[str, DomainView]:

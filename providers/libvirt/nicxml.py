@@ -37,6 +37,7 @@ only ``ua-[A-Za-z0-9_-]``)::
 from __future__ import annotations
 
 import copy
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
@@ -168,6 +169,67 @@ def interface_fields(el: ET.Element) -> dict:
     )
 
 
+# -- what kvmnet does not model ---------------------------------------------------------
+# the mapped elements of an <interface> and their mapped XML attributes (children
+# of a mapped element: theirs); everything else is kept verbatim or reported lost
+MODELLED: dict[str, tuple[str, ...]] = {
+    "mac": ("address",), "source": ("network", "bridge", "dev", "mode"), "model": ("type",),
+    "driver": tuple(DRIVER_ATTRS), "driver/host": tuple(HOST_ATTRS), "driver/guest": tuple(GUEST_ATTRS),
+    "bandwidth": (), "bandwidth/inbound": tuple(RATE_ATTRS), "bandwidth/outbound": tuple(RATE_ATTRS),
+    "port": ("isolated",), "vlan": ("trunk",), "vlan/tag": ("id", "nativeMode"),
+    "virtualport": ("type",), "virtualport/parameters": tuple(VPORT_PARAMS),
+    "mtu": ("size",), "link": ("state",),
+}
+_INTERFACE_ATTRS = ("type", "trustGuestRxFilters")
+# what libvirt adds to a mapped element of a running NIC: not configuration
+_FILLED_ATTRS = {"source": ("portid", "bridge")}
+
+
+def _libvirt_fills(el: ET.Element) -> bool:
+    """An element libvirt makes itself for a running NIC: its generated alias
+    (``net0``; a user alias is ``ua-…``) and tap/macvtap name (``vnet3``)."""
+    if el.tag == "alias":
+        return not (el.get("name") or "").startswith("ua-")
+    if el.tag == "target":
+        return bool(re.fullmatch(r"(vnet|macvtap)\d+", el.get("dev") or ""))
+    return False
+
+
+def kept_parts(el: ET.Element) -> list[str]:
+    """The children of an ``<interface>`` kvmnet does not model (``<boot order>``,
+    ``<rom>``, ``<address>``, ``<filterref>``, a user ``<alias>``, ...), as XML,
+    in document order; what libvirt fills in for a running NIC is left out."""
+    out = []
+    for child in el:
+        if child.tag in MODELLED or _libvirt_fills(child):
+            continue
+        c = copy.deepcopy(child)
+        c.tail = None
+        out.append(ET.tostring(c, encoding="unicode"))
+    return out
+
+
+def lost_parts(el: ET.Element) -> list[str]:
+    """What neither the model nor ``kept`` carries into a new interface: an unmapped
+    XML attribute of the interface or of a mapped element (``<source portgroup>``),
+    an unmapped child of a mapped element."""
+    out = [f"<interface {a}>" for a in el.attrib if a not in _INTERFACE_ATTRS]
+
+    def walk(parent: ET.Element, path: str) -> None:
+        for child in parent:
+            p = f"{path}/{child.tag}" if path else child.tag
+            known = MODELLED.get(p)
+            if known is None:
+                if path:
+                    out.append(f"<{p.replace('/', '><')}>")
+                continue
+            filled = _FILLED_ATTRS.get(p, ())
+            out.extend(f"<{p.replace('/', '><')} {a}>" for a in child.attrib if a not in known + filled)
+            walk(child, p)
+    walk(el, "")
+    return out
+
+
 @dataclass
 class Interface:
     """One <interface> of a domain definition."""
@@ -284,7 +346,8 @@ def virtualport_element(value) -> ET.Element | None:
 
 
 def render_interface(attrs: dict, mac: str | None = None) -> str:
-    """A new <interface> for ``attrs`` (``mac`` overrides ``attrs['mac']``)."""
+    """A new <interface> for ``attrs`` (``mac`` overrides ``attrs['mac']``), with the
+    verbatim ``kept`` parts of the interface it replaces."""
     el = ET.Element("interface")
     if attrs.get("trust_guest_rx_filters") is not None:
         el.set("trustGuestRxFilters", "yes" if attrs["trust_guest_rx_filters"] else "no")
@@ -310,6 +373,9 @@ def render_interface(attrs: dict, mac: str | None = None) -> str:
     port = _block(attrs.get("port"))
     if port and port.get("isolated") is not None:
         ET.SubElement(el, "port", isolated="yes" if port["isolated"] else "no")
+    kept = attrs.get("kept")
+    for text in kept if isinstance(kept, list) else []:
+        el.append(ET.fromstring(text))
     return ET.tostring(el, encoding="unicode")
 
 

@@ -185,8 +185,13 @@ class LibvirtProvider(Provider):
         return network_restart.restart_paths(before, after) or []
 
     def losses(self, rtype: str, before: dict, after: dict) -> list[str]:
-        """What the model can neither represent nor keep in the live network's XML
-        (an unknown attribute or element inside a modelled block: a newer libvirt's)."""
+        """What the model can neither represent nor keep in the live network's or
+        NIC's XML (an unknown attribute or element inside a modelled block: a newer
+        libvirt's, or a NIC's ``<source portgroup>``)."""
+        if rtype == "nic_attachment":
+            domain, mac = (before or {}).get("domain"), (before or {}).get("mac")
+            d = nics.view_of(self.conn, domain) if isinstance(domain, str) and isinstance(mac, str) else None
+            return d.lost(mac.lower()) if d is not None and isinstance(mac, str) else []
         if rtype != "network" or not isinstance((before or {}).get("name"), str):
             return []
         v = networks.view_of(self.conn, before["name"])

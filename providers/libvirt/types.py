@@ -145,6 +145,10 @@ NIC_ATTACHMENT = ResourceType(
     replace_on=frozenset({"model", "mac", "queues", "live", "persistent", "domain", "source",
                           "driver", "port", "vlan", "virtualport", "trust_guest_rx_filters",
                           "mtu"}),
+    # the interface's elements kvmnet does not model (<boot>, <rom>, <address>, ...),
+    # verbatim: not managed, carried into the new interface by a replace
+    computed=frozenset({"kept"}),
+    kept_on_replace=frozenset({"kept"}),
     defaults={"model": "virtio", "live": True, "persistent": True, "link_state": "up"},
     canonical=canonical_nic,
     identity=nic_id,

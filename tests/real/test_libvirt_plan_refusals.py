@@ -29,7 +29,8 @@ def test_a_nat_network_without_an_address_is_refused_at_plan(libvirt, tmp_path):
         assert "noip" not in conn.listNetworks() + conn.listDefinedNetworks()
         # an adopted network keeps its live address when the config leaves ip out
         net = conn.networkDefineXML("<network><name>noip</name><forward mode='route'/><bridge name='kvnoip0'/>"
-                                    "<ip address='10.71.0.1' prefix='24'/></network>")
+                                    "<ip address='10.71.0.1' prefix='24'/><ip family='ipv6' address='fd71::1' prefix='64'/>"
+                                    "</network>")
         rc, out, err = _k(cfg, state, "import", "network.noip", "noip")
         assert rc == 0, out + err
         rc, out, err = _k(cfg, state, "plan", "--detailed-exitcode")

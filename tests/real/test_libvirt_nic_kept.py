@@ -1,0 +1,107 @@
+"""A NIC replace keeps what kvmnet does not model (issue 11, item 2), against the
+real sandboxed libvirtd with a defined, shut-off TCG guest, through the CLI: the
+interface's ``<tune>``, ``<rom>``, PCI ``<address>`` and user ``<alias>``
+(``<boot order>`` likewise, unit-tested: this guest boots by ``<os><boot>``, which
+libvirt does not combine with per-device boot order) are listed by the plan ("kept as found") and are in the new interface after the
+replace (a model change); an unmapped attribute of a mapped element (``<source
+portgroup>``) is a loss the plan refuses without ``--allow-loss ADDRESS``."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import libvirt as lv
+
+from tests.e2e.helpers import run_kvmnet, write_config
+
+DOM, NET, MAC = "g-kept", "kptnet", "52:54:00:74:00:01"
+IFACE = f"""<interface type='network'>
+  <mac address='{MAC}'/>
+  <source network='{NET}'{{portgroup}}/>
+  <model type='virtio'/>
+  <tune><sndbuf>1600</sndbuf></tune>
+  <rom bar='off'/>
+  <alias name='ua-keep'/>
+  <address type='pci' domain='0x0000' bus='0x00' slot='0x07' function='0x0'/>
+</interface>"""
+
+CONFIG = """provider "libvirt" {{
+  uri = "{uri}"
+}}
+
+resource "network" "kptnet" {{
+  mode   = "nat"
+  bridge = "kvkpt0"
+  ip {{
+    address = "10.74.0.1"
+    prefix  = 24
+  }}
+}}
+
+resource "nic_attachment" "k" {{
+  domain  = "{dom}"
+  network = network.kptnet.name
+  mac     = "{mac}"
+  model   = "{model}"
+  live    = false           # the guest is shut off: its saved definition only
+}}
+"""
+
+
+def _iface(conn) -> ET.Element:
+    root = ET.fromstring(conn.lookupByName(DOM).XMLDesc(lv.VIR_DOMAIN_XML_INACTIVE))
+    (el,) = [i for i in root.findall("devices/interface") if i.find("mac").get("address") == MAC]
+    return el
+
+
+def test_a_nic_replace_keeps_what_kvmnet_does_not_model(libvirt, guest_image, tmp_path):
+    from kvmnet.sandbox.guest import define_guest
+    sb = libvirt
+    cfg, state = tmp_path / "cfg", tmp_path / "s.db"
+
+    def k(*args):
+        return run_kvmnet(cfg, "--no-color", *args, state=state, timeout=120)
+
+    write_config(cfg, CONFIG.format(uri=sb.uri, dom=DOM, mac=MAC, model="virtio"))
+    define_guest(sb, DOM, guest_image)
+    conn = sb.connect()
+    try:
+        dom = conn.lookupByName(DOM)
+        dom.attachDeviceFlags(IFACE.format(portgroup=""), lv.VIR_DOMAIN_AFFECT_CONFIG)
+        rc, out, err = k("import", "nic_attachment.k", f"{DOM}/{MAC}")
+        assert rc == 0, out + err
+        rc, out, err = k("apply", "--auto-approve")          # the network
+        assert rc == 0, out + err
+        rc, out, err = k("plan", "--detailed-exitcode")
+        assert rc == 0, out + err
+
+        write_config(cfg, CONFIG.format(uri=sb.uri, dom=DOM, mac=MAC, model="e1000"))
+        rc, out, err = k("plan", "--detailed-exitcode")
+        assert rc == 2, out + err
+        assert "must be replaced" in out, out
+        assert "# kept as found (verbatim, not managed): <tune>, <alias>, <rom>, <address>" in out, out
+        rc, out, err = k("apply", "--auto-approve")
+        assert rc == 0, out + err
+        el = _iface(conn)
+        assert el.find("model").get("type") == "e1000"
+        assert el.find("tune/sndbuf").text == "1600" and el.find("rom").get("bar") == "off"
+        assert el.find("alias").get("name") == "ua-keep"
+        assert el.find("address").get("slot") == "0x07"
+        rc, out, err = k("plan", "--detailed-exitcode")
+        assert rc == 0, out + err
+
+        # a portgroup on the source: no place for it in the model, none in ``kept``
+        dom.updateDeviceFlags(ET.tostring(el, encoding="unicode").replace(
+            f'network="{NET}"', f'network="{NET}" portgroup="eng"'), lv.VIR_DOMAIN_AFFECT_CONFIG)
+        assert _iface(conn).find("source").get("portgroup") == "eng"
+        write_config(cfg, CONFIG.format(uri=sb.uri, dom=DOM, mac=MAC, model="virtio"))
+        rc, out, err = k("plan")
+        assert rc == 1, out + err
+        assert "this replace would lose live configuration kvmnet cannot keep: <source portgroup>" in err, err
+        assert "--allow-loss nic_attachment.k" in err and len(err.strip().splitlines()) == 1, err
+        rc, out, err = k("apply", "--auto-approve", "--allow-loss", "nic_attachment.k")
+        assert rc == 0, out + err
+        el = _iface(conn)
+        assert el.find("model").get("type") == "virtio" and el.find("source").get("portgroup") is None
+        assert el.find("tune/sndbuf").text == "1600"
+    finally:
+        conn.close()

@@ -1,0 +1,43 @@
+"""What a NIC replace carries over verbatim (``kept``) and what it would lose (pure)."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from kvmnet.engine.plan.diff import merge_planned
+from kvmnet.providers.libvirt.nicxml import kept_parts, lost_parts, render_interface
+from kvmnet.sdk.values import UNKNOWN
+
+LIVE = ET.fromstring("""<interface type='network'><mac address='52:54:00:00:00:01'/>
+<source network='n' portid='0c2f' bridge='virbr0'/><target dev='vnet3'/><model type='virtio'/>
+<boot order='1'/><rom bar='off'/><alias name='net0'/>
+<address type='pci' domain='0x0000' bus='0x00' slot='0x07' function='0x0'/></interface>""")
+
+
+def test_unmodelled_elements_are_kept_and_libvirt_fills_are_not():
+    assert kept_parts(LIVE) == ['<boot order="1" />', '<rom bar="off" />',
+                                '<address type="pci" domain="0x0000" bus="0x00" slot="0x07" function="0x0" />']
+    user_alias = ET.fromstring("<interface type='bridge'><alias name='ua-x'/><target dev='tap-mine'/></interface>")
+    assert kept_parts(user_alias) == ['<alias name="ua-x" />', '<target dev="tap-mine" />']
+    assert lost_parts(LIVE) == []
+
+
+def test_unmapped_attributes_and_children_of_mapped_elements_are_lost():
+    el = ET.fromstring("<interface type='network' managed='no'><source network='n' portgroup='eng'/>"
+                       "<driver name='vhost'><host csum='off'/><future/></driver></interface>")
+    assert lost_parts(el) == ["<interface managed>", "<source portgroup>", "<driver><future>"]
+
+
+def test_kept_parts_go_into_the_new_interface():
+    xml = render_interface({"network": "n", "mac": "52:54:00:00:00:01", "kept": kept_parts(LIVE)})
+    el = ET.fromstring(xml)
+    assert el.find("boot").get("order") == "1" and el.find("address").get("slot") == "0x07"
+    assert el.find("alias") is None and el.find("target") is None
+    assert ET.fromstring(render_interface({"network": "n", "kept": UNKNOWN})).find("boot") is None
+
+
+def test_a_replace_plans_kept_from_the_prior_object():
+    prior = {"domain": "d", "network": "n", "mac": "52:54:00:00:00:01", "model": "virtio",
+             "kept": ['<boot order="1" />']}
+    desired = dict(prior, model="e1000", kept=None)
+    assert merge_planned("nic_attachment", desired, prior, True)["kept"] == ['<boot order="1" />']
+    assert merge_planned("nic_attachment", desired, None, True)["kept"] is UNKNOWN
