@@ -27,5 +27,4 @@ def hint(value, text: str | None = None) -> str:
         return ""
     if text:
         return f"; {text} is a block (in kvmnet v1 a plain value): write {text}.{k}"
-    return (f"; this is a block where kvmnet v1 had a plain value (e.g. network.NAME.bridge): "
-            f"add .{k} to the reference (network.NAME.bridge.{k})")
+    return f"; this is a block where kvmnet v1 had a plain value: add .{k} to the reference"
