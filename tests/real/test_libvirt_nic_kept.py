@@ -105,3 +105,64 @@ def test_a_nic_replace_keeps_what_kvmnet_does_not_model(libvirt, guest_image, tm
         assert el.find("tune/sndbuf").text == "1600"
     finally:
         conn.close()
+
+
+RUN, RUN_MAC = "g-kept-run", "52:54:00:74:00:02"
+HOTPLUGGED = f"""<interface type='network'>
+  <mac address='{RUN_MAC}'/>
+  <source network='{NET}'/>
+  <model type='virtio'/>
+  <tune><sndbuf>1600</sndbuf></tune>
+  <alias name='ua-hot'/>
+</interface>"""
+
+
+def _address(dom, flags: int) -> dict:
+    root = ET.fromstring(dom.XMLDesc(flags))
+    (el,) = [i for i in root.findall("devices/interface") if i.find("mac").get("address") == RUN_MAC]
+    return dict(el.find("address").attrib)
+
+
+def test_a_running_guests_nic_replace_keeps_its_slot_and_alias(libvirt, guest_image, tmp_path):
+    """The replace detaches the NIC (the guest releases it), then attaches the new one
+    live and saved at the same PCI address (on a hotplug-capable root port, where
+    libvirt put the first one) with the same user alias."""
+    from kvmnet.sandbox.guest import start_guest
+    sb = libvirt
+    cfg, state = tmp_path / "cfg", tmp_path / "s.db"
+
+    def k(*args):
+        return run_kvmnet(cfg, "--no-color", *args, state=state, timeout=120)
+
+    def write(model: str) -> None:
+        write_config(cfg, CONFIG.replace("  live    = false           # the guest is shut off: its saved "
+                                         "definition only\n", "")
+                     .format(uri=sb.uri, dom=RUN, mac=RUN_MAC, model=model))
+
+    write_config(cfg, CONFIG.split('resource "nic_attachment"')[0].format(uri=sb.uri))   # the network first
+    rc, out, err = k("apply", "--auto-approve")
+    assert rc == 0, out + err
+    write(model="virtio")
+    start_guest(sb, RUN, guest_image, network=NET)
+    conn = sb.connect()
+    try:
+        dom = conn.lookupByName(RUN)
+        dom.attachDeviceFlags(HOTPLUGGED, lv.VIR_DOMAIN_AFFECT_LIVE | lv.VIR_DOMAIN_AFFECT_CONFIG)
+        rc, out, err = k("import", "nic_attachment.k", f"{RUN}/{RUN_MAC}")
+        assert rc == 0, out + err
+        slot = _address(dom, lv.VIR_DOMAIN_XML_INACTIVE)        # where libvirt put it
+        write(model="e1000e")
+        rc, out, err = k("apply", "--auto-approve")
+        assert rc == 0, out + err
+        assert "<tune>, <alias>, <address>" in out, out
+        for flags in (0, lv.VIR_DOMAIN_XML_INACTIVE):
+            root = ET.fromstring(dom.XMLDesc(flags))
+            (el,) = [i for i in root.findall("devices/interface") if i.find("mac").get("address") == RUN_MAC]
+            assert el.find("model").get("type") == "e1000e"
+            assert _address(dom, flags) == slot and el.find("alias").get("name") == "ua-hot"
+            assert el.find("tune/sndbuf").text == "1600"
+        assert dom.isActive()
+        rc, out, err = k("plan", "--detailed-exitcode")
+        assert rc == 0, out + err
+    finally:
+        conn.close()
