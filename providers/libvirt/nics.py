@@ -226,6 +226,48 @@ def update(conn, before: dict, attrs: dict, mark: str) -> dict:
     return read_back(conn, domain, mac)
 
 
+@dataclass
+class SavedNic:
+    """A NIC as it was before a replace detached it, to attach again if the new one fails."""
+
+    domain: str
+    mac: str
+    live_xml: str | None
+    saved_xml: str | None
+    mark: str | None
+
+
+def save(conn, domain: str, mac: str) -> SavedNic | None:
+    v = view_of(conn, domain)
+    live, saved = (v.live_ifaces.get(mac), v.saved_ifaces.get(mac)) if v else (None, None)
+    if v is None or (live is None and saved is None):
+        return None
+    return SavedNic(domain, mac, nicxml.restorable(live.element) if live else None,
+                    saved.xml if saved else None, v.marks().get(mac))
+
+
+def restore(conn, s: SavedNic) -> dict:
+    """Attach the old NIC again: its saved element to the saved definition, its live
+    one to the running domain (each where it is missing), with its mark."""
+    lv = libvirt()
+    dom, v = _require(conn, s.domain)
+    failed = []
+    for xml, flag, present in ((s.saved_xml, lv.VIR_DOMAIN_AFFECT_CONFIG, s.mac in v.saved_ifaces),
+                               (s.live_xml, lv.VIR_DOMAIN_AFFECT_LIVE, s.mac in v.live_ifaces or not v.active)):
+        if xml is None or present:
+            continue
+        try:
+            dom.attachDeviceFlags(xml, flag)
+        except lv.libvirtError as e:
+            where = "saved definition" if flag == lv.VIR_DOMAIN_AFFECT_CONFIG else "running domain"
+            failed.append(f"the {where}: {e.get_error_message()}")
+    if s.mark:
+        _set_mark(dom, _view(conn, s.domain), s.mac, s.mark)
+    if failed:
+        raise ProviderError(f'domain "{s.domain}": NIC {s.mac} could not be attached again to ' + "; ".join(failed))
+    return read_back(conn, s.domain, s.mac)
+
+
 def _same(iface: nicxml.Interface, a: dict) -> bool:
     return nicxml.in_place_same(iface.fields(), a)
 

@@ -209,6 +209,23 @@ def kept_parts(el: ET.Element) -> list[str]:
     return out
 
 
+def restorable(el: ET.Element) -> str:
+    """A running NIC's element as it can be attached again: without what libvirt
+    filled in for it (its generated alias and tap name, the virtual port's id and a
+    network interface's bridge)."""
+    c = copy.deepcopy(el)
+    for child in list(c):
+        if _libvirt_fills(child):
+            c.remove(child)
+    src = c.find("source")
+    if src is not None:
+        src.attrib.pop("portid", None)
+        if c.get("type") == "network":
+            src.attrib.pop("bridge", None)
+    c.tail = None
+    return ET.tostring(c, encoding="unicode")
+
+
 def lost_parts(el: ET.Element) -> list[str]:
     """What neither the model nor ``kept`` carries into a new interface: an unmapped
     XML attribute of the interface or of a mapped element (``<source portgroup>``),

@@ -68,6 +68,8 @@ class LibvirtProvider(Provider):
         self._domain_locks: dict[str, threading.Lock] = {}
         # networks being replaced, as they were, until their new definition runs
         self._replaced: dict[str, safe_replace.Saved] = {}
+        # NICs being replaced, as they were, until the new one is attached
+        self._nics_replaced: dict[str, nics.SavedNic] = {}
 
     # -- connection --------------------------------------------------------------------
     @property
@@ -235,7 +237,9 @@ class LibvirtProvider(Provider):
             return attrs, {}
         if rtype == "nic_attachment":
             with self._domain(after["domain"]):
-                return nics.attach(self.conn, after, mark), {}
+                attrs = nics.attach(self.conn, after, mark)
+            self._nics_replaced.pop(address, None)
+            return attrs, {}
         raise ProviderError(f"the libvirt provider does not manage {rtype}")
 
     @_libvirt_errors
@@ -261,7 +265,13 @@ class LibvirtProvider(Provider):
     # -- a safe replace ---------------------------------------------------------------
     @_libvirt_errors
     def before_replace(self, rtype: str, address: str, before: dict, after: dict | None) -> None:
-        """A network: libvirt checks the new definition, and the old one is remembered."""
+        """A network: libvirt checks the new definition, and the old one is remembered.
+        A NIC: its live and saved elements and its mark are remembered."""
+        if rtype == "nic_attachment":
+            nic = nics.save(self.conn, before["domain"], str(before["mac"]).lower())
+            if nic is not None:
+                self._nics_replaced[address] = nic
+            return
         if rtype != "network":
             return
         saved = safe_replace.save(self.conn, before["name"])
@@ -272,6 +282,12 @@ class LibvirtProvider(Provider):
 
     @_libvirt_errors
     def restore_replaced(self, rtype: str, address: str) -> tuple[dict, dict] | None:
+        if rtype == "nic_attachment":
+            nic = self._nics_replaced.pop(address, None)
+            if nic is None:
+                return None
+            with self._domain(nic.domain):
+                return nics.restore(self.conn, nic), {}
         saved = self._replaced.pop(address, None)
         if rtype != "network" or saved is None:
             return None

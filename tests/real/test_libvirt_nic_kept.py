@@ -117,10 +117,14 @@ HOTPLUGGED = f"""<interface type='network'>
 </interface>"""
 
 
-def _address(dom, flags: int) -> dict:
+def _element(dom, flags: int) -> ET.Element:
     root = ET.fromstring(dom.XMLDesc(flags))
     (el,) = [i for i in root.findall("devices/interface") if i.find("mac").get("address") == RUN_MAC]
-    return dict(el.find("address").attrib)
+    return el
+
+
+def _address(dom, flags: int) -> dict:
+    return dict(_element(dom, flags).find("address").attrib)
 
 
 def test_a_running_guests_nic_replace_keeps_its_slot_and_alias(libvirt, guest_image, tmp_path):
@@ -162,6 +166,25 @@ def test_a_running_guests_nic_replace_keeps_its_slot_and_alias(libvirt, guest_im
             assert _address(dom, flags) == slot and el.find("alias").get("name") == "ua-hot"
             assert el.find("tune/sndbuf").text == "1600"
         assert dom.isActive()
+        rc, out, err = k("plan", "--detailed-exitcode")
+        assert rc == 0, out + err
+
+        # a replace whose new NIC libvirt refuses at apply (its bridge does not exist):
+        # the old NIC is attached again, live and saved, and the state keeps it
+        before = {f: ET.tostring(_element(dom, f), encoding="unicode") for f in (0, lv.VIR_DOMAIN_XML_INACTIVE)}
+        write(model="virtio")
+        (cfg / "main.hcl").write_text((cfg / "main.hcl").read_text().replace(
+            "network = network.kptnet.name", 'bridge  = "kvkptgone"'))
+        rc, out, err = k("apply", "--auto-approve")
+        assert rc == 1, out + err
+        assert "the old object is back as it was" in err, err
+        for f in (0, lv.VIR_DOMAIN_XML_INACTIVE):
+            el = _element(dom, f)
+            assert el.find("model").get("type") == "e1000e" and el.find("source").get("network") == NET
+            assert _address(dom, f) == slot and el.find("alias").get("name") == "ua-hot"
+        assert before[lv.VIR_DOMAIN_XML_INACTIVE] == ET.tostring(
+            _element(dom, lv.VIR_DOMAIN_XML_INACTIVE), encoding="unicode")
+        write(model="e1000e")
         rc, out, err = k("plan", "--detailed-exitcode")
         assert rc == 0, out + err
     finally:

@@ -41,3 +41,11 @@ def test_a_replace_plans_kept_from_the_prior_object():
     desired = dict(prior, model="e1000", kept=None)
     assert merge_planned("nic_attachment", desired, prior, True)["kept"] == ['<boot order="1" />']
     assert merge_planned("nic_attachment", desired, None, True)["kept"] is UNKNOWN
+
+
+def test_a_running_nics_element_attaches_again_without_what_libvirt_filled_in():
+    from kvmnet.providers.libvirt.nicxml import restorable
+    el = ET.fromstring(restorable(LIVE))
+    assert el.find("alias") is None and el.find("target") is None
+    assert el.find("source").attrib == {"network": "n"}
+    assert el.find("boot").get("order") == "1" and el.find("address").get("slot") == "0x07"
