@@ -25,10 +25,11 @@ import math
 import re
 from fractions import Fraction
 
+from kvmnet.engine import limits
+
 from .errors import ExprError
 
 PREC = 512                      # mantissa bits, as cty's big.Float
-_MAX_EXPONENT = 100_000         # decimal exponent beyond which a literal is refused
 _TEXT = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
 
 
@@ -40,6 +41,19 @@ class Number(float):
 
     def __repr__(self) -> str:
         return to_text(self)
+
+
+NEG_ZERO = Number(-0.0)
+NEG_ZERO.exact = Fraction(0)      # cty keeps the sign of a zero: tostring(0 * -1) is "-0"
+
+
+def _signed_zero(negative: bool):
+    return NEG_ZERO if negative else 0
+
+
+def _negative(v) -> bool:
+    """The sign of a number, a zero's included."""
+    return math.copysign(1.0, float(v)) < 0 if type(v) is Number else v < 0
 
 
 def is_number(v) -> bool:
@@ -83,16 +97,24 @@ def _round(q: Fraction) -> Fraction:
     return sign * (Fraction(m << e) if e >= 0 else Fraction(m, 1 << -e))
 
 
+_MAX_BITS = int(limits.MAX_NUMBER_EXPONENT * math.log2(10)) + 1
+
+
 def make(q) -> int | float:
-    """The cty number for an exact value (``int``, ``Fraction``), rounded to 512 bits."""
+    """The cty number for an exact value (``int``, ``Fraction``), rounded to 512 bits.
+    kvmnet's limit: beyond 10**limits.MAX_NUMBER_EXPONENT a result is out of range."""
     if type(q) is int:
         if q.bit_length() <= PREC:
             return q
+        if q.bit_length() > _MAX_BITS:
+            raise ExprError("arithmetic result is out of range")
         q = Fraction(q)
     elif not isinstance(q, Fraction):
         q = exact(q)
         if q is None:
             raise ExprError("number is not finite")
+    if q.numerator.bit_length() - q.denominator.bit_length() > _MAX_BITS:
+        raise ExprError("arithmetic result is out of range")
     r = _round(q)
     if r.denominator == 1:
         return int(r)
@@ -112,22 +134,26 @@ def exact(v) -> Fraction | None:
         raise TypeError("a bool is not a number")
     if math.isinf(v) or math.isnan(v):
         return None
-    if float(v).is_integer():
-        return Fraction(int(v))
-    return Fraction(repr(float(v)))
+    return Fraction(repr(float(v)))     # 1e+300 is ten to the 300th, not the nearest float
 
 
 def parse(text: str):
     """A number from its decimal text as cty reads it (``"1."``, ``".5"``, ``"+5"``,
-    ``"1e3"``; no spaces, no hex), or None."""
+    ``"1e3"``; no spaces, no hex), or None. kvmnet's limit: a value of more than
+    ``limits.MAX_NUMBER_EXPONENT`` decimal places either side of the point is out of range."""
     if not _TEXT.fullmatch(text):
         return None
     mantissa, _, exponent = text.lower().partition("e")
-    if exponent and abs(int(exponent)) > _MAX_EXPONENT:
-        return None
+    whole, _, frac = mantissa.lstrip("+-").partition(".")
+    whole = whole.lstrip("0")
+    if whole or frac.strip("0"):
+        magnitude = len(whole) if whole else -(len(frac) - len(frac.lstrip("0")))
+        if abs(magnitude + int(exponent or 0)) > limits.MAX_NUMBER_EXPONENT:
+            return None
     if mantissa.endswith("."):
         text = mantissa[:-1] + ("e" + exponent if exponent else "")
-    return make(Fraction(text))
+    q = Fraction(text)
+    return NEG_ZERO if q == 0 and text.startswith("-") else make(q)
 
 
 def to_text(v) -> str:
@@ -135,10 +161,12 @@ def to_text(v) -> str:
     512-bit value, never in exponent form."""
     q = exact(v)
     if q is None:
-        raise ExprError("number is not finite")
+        return "+Inf" if v > 0 else "-Inf"        # as Go prints big.Float's infinities
+    if q == 0:
+        return "-0" if v is NEG_ZERO else "0"
     if q.denominator == 1 and abs(q.numerator).bit_length() <= PREC:
         return str(q.numerator)
-    digits, point = _shortest(q)
+    digits, point = shortest_digits(q)
     sign = "-" if q < 0 else ""
     if point <= 0:
         return f"{sign}0.{'0' * -point}{digits}"
@@ -147,7 +175,7 @@ def to_text(v) -> str:
     return f"{sign}{digits[:point]}.{digits[point:]}"
 
 
-def _shortest(q: Fraction) -> tuple[str, int]:
+def shortest_digits(q: Fraction) -> tuple[str, int]:
     """Digits and decimal point position of the shortest decimal inside the 512-bit
     rounding interval of ``q`` (q already 512-bit; value 0.DIGITS × 10**point)."""
     a = abs(q)
@@ -159,10 +187,10 @@ def _shortest(q: Fraction) -> tuple[str, int]:
         e -= 1
     half_ulp = Fraction(2) ** e / 2
     mantissa = a / Fraction(2) ** e
-    lower = a - (half_ulp / 2 if mantissa == 1 << (PREC - 1) else half_ulp)
+    lower = a - half_ulp         # Go's big.Float: the same half ulp below a power of two
     upper = a + half_ulp
     inclusive = mantissa.numerator % 2 == 0
-    exp10 = len(str(int(a))) if a >= 1 else -_leading_zeros(a)
+    exp10 = decimal_point(a)
     for nd in range(1, 200):
         scale = Fraction(10) ** (nd - exp10)
         m = round(a * scale)
@@ -174,10 +202,116 @@ def _shortest(q: Fraction) -> tuple[str, int]:
     raise AssertionError("no shortest decimal")
 
 
-def _leading_zeros(a: Fraction) -> int:
-    """For 0 < a < 1: how many zeros follow the decimal point before the first digit."""
-    z = 0
-    while a * 10 < 1:
-        a *= 10
-        z += 1
-    return z
+def decimal_point(a: Fraction) -> int:
+    """For a > 0: p such that 10**(p-1) <= a < 10**p (a = 0.DIGITS × 10**p)."""
+    if a >= 1:
+        return len(str(int(a)))
+    # estimate from the bit lengths, then correct
+    p = int((a.numerator.bit_length() - a.denominator.bit_length()) * 0.30103)
+    while a < Fraction(10) ** (p - 1):
+        p -= 1
+    while a >= Fraction(10) ** p:
+        p += 1
+    return p
+
+
+# -- arithmetic, as cty's operators do it -------------------------------------------
+def _inf_result(r: float):
+    if r != r:
+        raise ExprError("can't subtract infinity from itself or multiply infinity by zero")
+    return r
+
+
+def add(a, b):
+    if type(a) is int and type(b) is int:
+        return make(a + b)
+    qa, qb = exact(a), exact(b)
+    if qa is None or qb is None:
+        return _inf_result(float(a) + float(b))
+    r = qa + qb
+    return _signed_zero(a is NEG_ZERO and b is NEG_ZERO) if r == 0 else make(r)
+
+
+def sub(a, b):
+    if type(a) is int and type(b) is int:
+        return make(a - b)
+    qa, qb = exact(a), exact(b)
+    if qa is None or qb is None:
+        return _inf_result(float(a) - float(b))
+    r = qa - qb
+    return _signed_zero(a is NEG_ZERO and qb == 0 and b is not NEG_ZERO) if r == 0 else make(r)
+
+
+def mul(a, b):
+    if type(a) is int and type(b) is int:
+        r = a * b
+        return _signed_zero(a < 0 or b < 0) if r == 0 else make(r)
+    qa, qb = exact(a), exact(b)
+    if qa is None or qb is None:
+        return _inf_result(float(a) * float(b))
+    r = qa * qb
+    return _signed_zero(_negative(a) != _negative(b)) if r == 0 else make(r)
+
+
+def div(a, b):
+    """``a / b``; dividing by zero gives an infinity (0/0 is an error), as in cty."""
+    qa, qb = exact(a), exact(b)
+    if qb == 0:
+        if qa == 0 or qa is None:
+            raise ExprError("can't divide zero by zero or infinity by infinity")
+        return math.inf if qa > 0 else -math.inf
+    if qa is None or qb is None:
+        if qa is None and qb is None:
+            raise ExprError("can't divide zero by zero or infinity by infinity")
+        return float(a) / float(b) if qa is None else _signed_zero(_negative(a) != _negative(b))
+    if qa == 0:
+        return _signed_zero(_negative(a) != _negative(b))
+    return make(qa / qb)
+
+
+def mod(a, b):
+    """``a % b`` with the sign of ``a`` (truncated division); ``a % 0`` is ``a``, as in cty."""
+    qa, qb = exact(a), exact(b)
+    if qa is None or qb is None:
+        if qa is None:
+            raise ExprError("can't use modulo with an infinite dividend")
+        return a
+    if qb == 0:
+        return a
+    # as cty computes it: a - b * trunc(a / b), each step rounded to 512 bits
+    t = _round(qa / qb)
+    whole = math.floor(t) if t >= 0 else math.ceil(t)
+    r = qa - _round(qb * whole)
+    return _signed_zero(a is NEG_ZERO) if r == 0 else make(r)
+
+
+def neg(a):
+    if type(a) is int:
+        return -a if a else NEG_ZERO
+    if a is NEG_ZERO:
+        return 0
+    q = exact(a)
+    return -a if q is None else make(-q)
+
+
+def compare(a, b) -> int:
+    """-1, 0 or 1 as ``a`` is below, equal to or above ``b``."""
+    if type(a) is int and type(b) is int:
+        return (a > b) - (a < b)
+    qa, qb = exact(a), exact(b)
+    if qa is None or qb is None:
+        fa, fb = float(a), float(b)
+        return (fa > fb) - (fa < fb)
+    return (qa > qb) - (qa < qb)
+
+
+def check_storable(v):
+    """``v`` unchanged, or an error when it holds an infinity: no JSON can carry one
+    (OpenTofu refuses to save it too)."""
+    t = type(v)
+    if t is float and (v != v or v in (math.inf, -math.inf)):
+        raise ExprError("the value is an infinite number, which cannot be stored")
+    if t is list or t is dict or isinstance(v, (list, dict)):
+        for x in (v.values() if isinstance(v, dict) else v):
+            check_storable(x)
+    return v
