@@ -10,13 +10,16 @@ and None, so a parsed file can be cached with marshal, never pickle;
 
 Each node is ``(TAG, LINE, FIELDS...)``, LINE the source line it starts on:
 
-- ``("lit", L, value)``; ``("tpl", L, parts)``, parts literal strings and nodes;
+- ``("lit", L, value)``; ``("num", L, text)`` a number that is not whole (its text,
+  which the builder reads at cty's 512-bit precision); ``("tpl", L, parts)``, parts
+  literal strings (text stripped to nothing stays ``""``) and nodes;
   ``("tif", L, cond, then_parts, else_parts)``; ``("tfor", L, key_var, value_var,
   collection, body_parts)``;
 - ``("tuple", L, items)``; ``("obj", L, ((key, value), ...))``;
 - ``("trav", L, root, source, steps, texts, root_text)``: ``root`` a name, or None
   with ``source`` the node traversed; steps ``(kind, value)`` with the kinds of
-  :mod:`kvmnet.engine.expr.nodes` (ATTR 0, INDEX 1, INDEX_EXPR 2, SPLAT 3);
+  :mod:`kvmnet.engine.expr.nodes` (ATTR 0, INDEX 1, INDEX_EXPR 2, SPLAT 3; the value
+  of the legacy ``.*`` splat is ``"legacy"``, of ``[*]`` None);
   ``texts`` the source of each prefix, for messages;
 - ``("call", L, name, args, expand)``; ``("un", L, op, operand)``;
   ``("bin", L, op, left, right)``; ``("cond", L, cond, then, else)``;
