@@ -654,6 +654,8 @@ class Conditional(Expr):
                                     f"{a} but the false result is {b}", self.offset) from None
                 if kind == "string" and (type(value) is bool or number.is_number(value)):
                     return ops.to_string(value)
+                if kind == "object" or kind == "tuple":
+                    return _unify_with_partial(value, other, scope, c, self.offset)
                 return value
         return _unify_results(value, o, c, self.offset)
 
@@ -700,6 +702,49 @@ def static_kind(node, scope) -> str | None:
         a, b = static_kind(node.then, scope), static_kind(node.otherwise, scope)
         return a if a == b else None
     return None
+
+
+def _partial_type(node, scope):
+    """The type of a ``[...]`` or ``{...}`` whose evaluation fails: each element's own
+    type, null's dynamic type where an element fails (as HCL types it)."""
+    from . import types as T
+    if type(node) is TupleCons:
+        elems = []
+        for e in node.items:
+            try:
+                elems.append(T.type_of(e.evaluate(scope)))
+            except ExprError:
+                elems.append(_partial_type(e, scope))
+        return T.Type("tuple", elems=tuple(elems))
+    if type(node) is ObjectCons:
+        attrs = {}
+        for k, v in node.items:
+            try:
+                key = k.evaluate(scope)
+            except ExprError:
+                return T.ANY
+            if type(key) is not str:
+                return T.ANY
+            try:
+                attrs[key] = T.type_of(v.evaluate(scope))
+            except ExprError:
+                attrs[key] = _partial_type(v, scope)
+        return T.Type("object", attrs=tuple((k, t, False, None) for k, t in sorted(attrs.items())))
+    return T.ANY
+
+
+def _unify_with_partial(value, other, scope, cond: bool, offset):
+    from . import types as T
+    t = T.unify([T.type_of(value), _partial_type(other, scope)])
+    if t is None:
+        a, b = (ops.type_name(value), _kind_of_node(other)) if cond else (_kind_of_node(other), ops.type_name(value))
+        raise ExprError(f"inconsistent conditional result types: the true result is {a} but the false "
+                        f"result is {b}", offset)
+    return T.conform(value, t)
+
+
+def _kind_of_node(node) -> str:
+    return "tuple" if type(node) is TupleCons else "object"
 
 
 def _kind_of(v) -> str | None:

@@ -283,12 +283,10 @@ def unify(types: list[Type]) -> Type | None:
         return ANY if dyn else _unify_tuples(types)
     elif obj and tup:
         return None
-    # otherwise the first of the given types, most general first, that all convert
-    # to; null's dynamic type only when every type is dynamic
+    # otherwise the first of the given types, most general first (null's dynamic type
+    # last), that all convert to
     for i in _preference_order(types):
         want = types[i]
-        if want.kind == "any" and dyn < n:
-            continue
         if all(_convertible(t, want) for t in types):
             return want
     return None
