@@ -13,13 +13,14 @@ from kvmnet.state.backend import (
 )
 from kvmnet.state.intents import Intent
 from kvmnet.state.records import (
-    FAILED, ROLLED_BACK, RUNNING, SUCCESS, HistoryEntry, InstanceRecord, StateSnapshot,
+    APPLIED, FAILED, INTERRUPTED, ROLLED_BACK, RUNNING, SUCCESS, HistoryEntry, InstanceRecord, StateSnapshot,
 )
 
 __all__ = [
     "open_state", "StateBackend", "StateWriter", "Lock", "LockHolder", "StateError",
     "LockError", "InstanceRecord", "StateSnapshot", "HistoryEntry", "SHARED",
-    "EXCLUSIVE", "LOCK_MODES", "RUNNING", "SUCCESS", "FAILED", "ROLLED_BACK", "Intent",
+    "EXCLUSIVE", "LOCK_MODES", "RUNNING", "APPLIED", "SUCCESS", "FAILED", "ROLLED_BACK",
+    "INTERRUPTED", "Intent",
 ]
 
 

@@ -37,11 +37,13 @@ from kvmnet.sdk.addresses import matches_record
 from kvmnet.state.liveness import process_alive
 from kvmnet.state.lock import FileLock, FileLockManager
 from kvmnet.state.records import (
-    FINAL_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS, INTERRUPTED, SUCCESS,
+    FINAL_STATUSES, FORMAT_1_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS, INTERRUPTED, SUCCESS,
     HistoryEntry, InstanceRecord, StateSnapshot, now_iso, row_problem,
 )
 
-FORMAT_VERSION = 1
+# 2: history statuses spelled applied / rolled back (format 1: success / rolled-back);
+# a format 1 file is read as format 2 and upgraded by its next write transaction
+FORMAT_VERSION = 2
 APPLICATION_ID = 0x6B766D6E   # "kvmn" in the file header: this file is a kvmnet state
 TABLES = frozenset({"meta", "instances", "history"})
 # history columns added after format 1 was released; added to older files on write
@@ -166,9 +168,10 @@ class SqliteState(StateBackend):
             sql = f"SELECT {', '.join(columns)} FROM history"
             params: list[str | int] = []
             if only_open:
+                done = (*FINAL_STATUSES, *FORMAT_1_STATUSES)
                 sql += (" WHERE status IS NULL OR status NOT IN ("
-                        + ", ".join("?" for _ in FINAL_STATUSES) + ")")
-                params += FINAL_STATUSES
+                        + ", ".join("?" for _ in done) + ")")
+                params += done
             sql += " ORDER BY id DESC"
             if limit is not None:
                 sql, params = sql + " LIMIT ?", params + [int(limit)]
@@ -187,6 +190,7 @@ class SqliteState(StateBackend):
             raise StateError(f"state {self.path} is damaged: history entry "
                              f"#{values.get('id')} does not hold valid JSON ({e}); "
                              f"{restore_hint(self.path)}") from None
+        entry.status = FORMAT_1_STATUSES.get(entry.status, entry.status)
         entry.boot_id = entry.boot_id or ""
         entry.pid_start = entry.pid_start or 0
         return entry
@@ -461,13 +465,21 @@ def _quick_check(state: SqliteState) -> str:
 
 def _upgrade(conn: sqlite3.Connection) -> None:
     """Bring a file written by an older kvmnet up to date, inside the write
-    transaction: kvmnet's application_id, history columns added since."""
+    transaction: kvmnet's application_id, history columns added since, format 1's
+    status spellings. A file of a newer format is left alone (refused next)."""
+    rows = conn.execute("SELECT format_version FROM meta").fetchall()
+    if rows and type(rows[0][0]) is int and rows[0][0] > FORMAT_VERSION:
+        return
     if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     present = {r[1] for r in conn.execute("PRAGMA table_info(history)")}
     for name, decl in HISTORY_ADDED_COLUMNS:
         if name not in present:
             conn.execute(f"ALTER TABLE history ADD COLUMN {name} {decl}")
+    if rows and rows[0][0] == 1:
+        for old, new in FORMAT_1_STATUSES.items():
+            conn.execute("UPDATE history SET status = ? WHERE status = ?", (new, old))
+        conn.execute("UPDATE meta SET format_version = ?", (FORMAT_VERSION,))
 
 
 def _ensure_schema(db: Any) -> None:

@@ -263,7 +263,7 @@ def test_a_state_of_the_previous_release_opens_and_gets_the_application_id(env):
     assert "br-legacy" in bridges(env.ns)
     with sqlite3.connect(env.state) as conn:
         assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
-    assert [h["status"] for h in env.history()] == ["success", "success"]
+    assert [h["status"] for h in env.history()] == ["applied", "applied"]
 
 
 def test_a_disk_already_full(env, tmp_path):
@@ -310,7 +310,7 @@ def test_disk_full_mid_apply_is_one_error_and_the_next_run_converges(world, tmp_
         # the cut-off run's entry ended: "failed" if the full disk still took that
         # write, else marked "interrupted" (with a warning) by the run that followed
         statuses = [h["status"] for h in env.history()]
-        assert statuses[-3] == statuses[-1] == "success", statuses
+        assert statuses[-3] == statuses[-1] == "applied", statuses
         assert statuses[-2] in ("failed", "interrupted"), statuses
         assert (statuses[-2] == "interrupted") == ("marked it interrupted" in err), err
 
