@@ -28,7 +28,7 @@ def assert_error(tmp_path, capsys, text, expected: str, *args: str) -> None:
     assert rc == 1
     assert expected in err, err
     for line in err.splitlines():
-        assert line.startswith("main.hcl:"), err
+        assert line.startswith("Error: main.hcl:"), err
 
 
 @pytest.mark.parametrize("text, expected", [
