@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from kvmnet.state.backend import (
-    EXCLUSIVE, Lock, LockHolder, StateBackend, StateError, StateWriter,
+    EXCLUSIVE, Lock, LockHolder, RowCheck, StateBackend, StateError, StateWriter,
 )
 from kvmnet.state.faults import (
     DATABASE, EMPTY, MISSING, backup_path, inspect_path, os_error, restore_hint,
@@ -92,10 +92,13 @@ def _dumps(value: Any, what: str) -> str:
 
 
 class SqliteState(StateBackend):
-    """State kept in the SQLite file ``path``; locks in ``path.lock`` (+ ``.lock.d``)."""
+    """State kept in the SQLite file ``path``; locks in ``path.lock`` (+ ``.lock.d``).
+    ``check``: each instance row read is checked once (per address and update)."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, check: RowCheck | None = None) -> None:
         self.path = os.fspath(path)
+        self._check = check
+        self._checked: set[tuple[str, str | None]] = set()
         self._locks = FileLockManager(self.path)
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
@@ -135,8 +138,28 @@ class SqliteState(StateBackend):
                         or not _address_matches(row[0], row[1], row[2]):
                     raise self._bad_row(row)
                 instances[row[0]] = make(*row)
+        if self._check is not None:
+            self._check_rows(instances)
         return StateSnapshot(lineage=meta[0], serial=meta[1], instances=instances,
                              exists=True)
+
+    def _check_rows(self, instances: dict[str, InstanceRecord]) -> None:
+        """Run the row check on every record not checked yet; the first problem is a
+        StateError naming the file, the row and the attribute, and how to recover."""
+        assert self._check is not None
+        checked = self._checked
+        for address, record in instances.items():
+            seen = (address, record.updated_at)
+            if seen in checked:
+                continue
+            problem = self._check(record)
+            if problem:
+                raise StateError(
+                    f"state {self.path} is damaged: in the row of {address!r}, {problem}; "
+                    f"{restore_hint(self.path)}; or forget that row with 'kvmnet state rm "
+                    f"{address}' (the live object is left as it is, and adopted again while "
+                    "the configuration has it)")
+            checked.add(seen)
 
     def _bad_json(self, conn: sqlite3.Connection, err: ValueError) -> StateError:
         try:
@@ -360,7 +383,7 @@ class SqliteState(StateBackend):
         if not os.path.lexists(source):
             raise StateError(f"there is no backup {source} to restore (kvmnet writes it "
                              "after every successful apply, destroy, import and state rm)")
-        copy = SqliteState(source)
+        copy = SqliteState(source, check=self._check)
         try:
             snap = copy.read()
             copy.history(1)
@@ -399,6 +422,7 @@ class SqliteState(StateBackend):
                 conn.close()
         self._reader = self._writer = None
         self._upgraded = False
+        self._checked.clear()
 
     def __repr__(self) -> str:
         return f"SqliteState({self.path!r})"
