@@ -304,7 +304,8 @@ def test_a_backup_whose_rows_do_not_fit_is_not_restored(env):
 
 def test_a_row_of_a_type_no_installed_provider_serves(env):
     """Not checked (no schema to check it against); the run stops at the provider
-    that is not installed: one Error line, nothing touched."""
+    that is not installed (start_providers' branch for a provider name no plugin
+    serves): one Error line, nothing touched."""
     with sqlite3.connect(env.state) as conn:
         conn.execute("INSERT INTO instances (address, type, name, provider, attrs, private, "
                      "dependencies) VALUES ('gizmo.g', 'gizmo', 'g', 'gizmo', '{\"x\": 1}', "
