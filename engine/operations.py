@@ -264,7 +264,7 @@ def run_plan(backend, plan: Plan, prepared, providers, *, command: str,
 def revert(backend, prepared, providers, report: ApplyReport, *, why: str,
            events: RollbackEvents | None = None) -> Rollback:
     """Roll back a finished apply (not confirmed in time, or asked to) and end its
-    history entry: ``rolled-back`` when every change was undone, else ``failed``."""
+    history entry: ``rolled back`` when every change was undone, else ``failed``."""
     try:
         rb = roll_back(backend, prepared, providers, report, events=events)
     except BaseException as e:
