@@ -7,6 +7,7 @@ from typing import Any
 
 from kvmnet.engine.diagnostics import Diagnostic
 from kvmnet.sdk.addresses import module_of
+from kvmnet.engine.plan import tfjson
 from kvmnet.sdk.values import UNKNOWN
 
 FORMAT_VERSION = "1.0"
@@ -78,6 +79,13 @@ class Plan:
     warnings: list[Diagnostic] = field(default_factory=list)
     outputs: dict = field(default_factory=dict)
     format_version: str = FORMAT_VERSION
+    # Terraform's JSON plan format (kvmnet.engine.plan.tfjson): the outputs as the
+    # state holds them, the state's and the config's documents, the variables' values
+    prior_outputs: dict = field(default_factory=dict)
+    prior_state: dict | None = None
+    configuration: dict | None = None
+    variable_values: dict = field(default_factory=dict)
+    sensitive_outputs: list[str] = field(default_factory=list)
 
     @property
     def changes(self) -> list[ResourceChange]:
@@ -104,13 +112,15 @@ class Plan:
     def to_json(self) -> dict:
         def rc(c: ResourceChange) -> dict:
             d = {
-                "address": c.address, "type": c.type, "name": c.name,
+                "address": c.address, "mode": tfjson.MANAGED, "type": c.type, "name": c.name,
                 "provider_name": c.provider,
                 "change": {
                     "actions": c.actions,
                     "before": encode(c.before),
                     "after": encode(c.after),
-                    "after_unknown": unknown_paths(c.after),
+                    "after_unknown": tfjson.unknown_mirror(c.after),
+                    "before_sensitive": tfjson.sensitive_mirror(c.before),
+                    "after_sensitive": tfjson.sensitive_mirror(c.after),
                     "replace_paths": [p.split(".") for p in c.replace_paths],
                     "restart_paths": [p.split(".") for p in c.restart_paths],
                 },
@@ -138,21 +148,41 @@ class Plan:
                 d["dependencies"] = list(c.dependencies)
             return d
 
+        sensitive = frozenset(self.sensitive_outputs)
         return {
             "format_version": self.format_version,
+            "kvmnet_version": tfjson.kvmnet_version(),
+            "variables": {n: {"value": encode(v)} for n, v in self.variable_values.items()},
+            "planned_values": self._planned_values(sensitive),
+            "resource_drift": [rc(c) for c in self.resource_drift],
+            "resource_changes": [rc(c) for c in self.resource_changes],
+            "output_changes": encode(tfjson.output_changes(
+                self.prior_outputs, {} if self.destroy else self.outputs, sensitive)),
+            "prior_state": self.prior_state,
+            "configuration": self.configuration,
+            "errored": bool(self.errors),
+            # kvmnet's own: what apply re-checks and needs (stale plans, saved inputs)
             "lineage": self.lineage,
             "serial": self.serial,
             "config_digest": self.config_digest,
-            "variables": self.variables,
+            "inputs": self.variables,
             "targets": self.targets,
             "destroy": self.destroy,
             "refresh_only": self.refresh_only,
-            "resource_changes": [rc(c) for c in self.resource_changes],
-            "resource_drift": [rc(c) for c in self.resource_drift],
-            "outputs": encode(self.outputs),
+            "outputs": encode({k: v for k, v in self.outputs.items() if k not in sensitive}),
+            "prior_outputs": encode({k: v for k, v in self.prior_outputs.items() if k not in sensitive}),
+            "sensitive_outputs": sorted(sensitive),
             "errors": [e.to_json() for e in self.errors],
             "warnings": [w.to_json() for w in self.warnings],
         }
+
+    def _planned_values(self, sensitive: frozenset[str]) -> dict:
+        """Terraform's ``planned_values``: every instance as it will be after apply."""
+        resources = [tfjson.state_resource(c.address, c.type, c.name, c.key, c.provider,
+                                           encode(c.after) or {})
+                     for c in self.resource_changes if c.after is not None]
+        outputs = {} if self.destroy else self.outputs
+        return tfjson.state_values(resources, encode(outputs), sensitive)
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n"
@@ -174,13 +204,21 @@ class Plan:
 
         if d.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"unsupported plan format {d.get('format_version')!r}")
+        inputs = d.get("inputs")
+        if inputs is None:      # a plan saved before the Terraform format held them here
+            inputs = d.get("variables", {})
         return cls(
             lineage=d.get("lineage"), serial=d.get("serial", 0), config_digest=d.get("config_digest", ""),
-            variables=d.get("variables", {}), targets=d.get("targets", []), destroy=d.get("destroy", False),
+            variables=inputs, targets=d.get("targets", []), destroy=d.get("destroy", False),
             refresh_only=d.get("refresh_only", False),
             resource_changes=[rc(x) for x in d.get("resource_changes", [])],
             resource_drift=[rc(x) for x in d.get("resource_drift", [])],
             outputs=decode(d.get("outputs", {})),
+            prior_outputs=decode(d.get("prior_outputs") or {}),
+            prior_state=d.get("prior_state"), configuration=d.get("configuration"),
+            variable_values={n: decode(v.get("value")) for n, v in (d.get("variables") or {}).items()
+                             if inputs is not d.get("variables") and isinstance(v, dict)},
+            sensitive_outputs=list(d.get("sensitive_outputs") or []),
             errors=[Diagnostic(e["summary"], file=e.get("file"), line=e.get("line"),
                                address=e.get("address"), attribute=e.get("attribute"))
                     for e in d.get("errors", [])],
@@ -220,16 +258,3 @@ def decode(v):
     if isinstance(v, list):
         return [decode(x) for x in v]
     return v
-
-
-def unknown_paths(v, prefix: str = "") -> list[str]:
-    if v is UNKNOWN:
-        return [prefix or "*"]
-    out = []
-    if isinstance(v, dict):
-        for k, x in v.items():
-            out += unknown_paths(x, f"{prefix}.{k}" if prefix else str(k))
-    elif isinstance(v, list):
-        for i, x in enumerate(v):
-            out += unknown_paths(x, f"{prefix}[{i}]")
-    return out

@@ -174,6 +174,7 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
     gcpause.freeze()   # the state snapshot lives as long as the run: keep the collector off it
     ref = refresh(prepared, snapshot, providers, options, timings)
     plan.resource_drift = ref.drift
+    describe_for_terraform(plan, prepared, snapshot)
     for a, why in sorted(ref.conflicts.items()):
         if a not in prepared.instances:
             diags.add(why, address=a)
@@ -197,6 +198,19 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
     plan.errors = diags.errors
     plan.warnings = diags.warnings
     return plan
+
+
+def describe_for_terraform(plan: Plan, prepared: Prepared, snapshot) -> None:
+    """Fill in what Terraform's JSON plan format adds to the changes: the outputs as
+    the state holds them, the prior state, the configuration, the variables."""
+    from kvmnet.engine.outputs import sensitive_outputs, state_outputs, state_document
+    from kvmnet.engine.plan.tfconfig import configuration
+    plan.prior_outputs = state_outputs(prepared, snapshot)
+    plan.sensitive_outputs = sorted(sensitive_outputs(prepared))
+    plan.prior_state = state_document(snapshot, plan.prior_outputs, frozenset(plan.sensitive_outputs))
+    plan.configuration = configuration(prepared.config)
+    hidden = {n for n, v in prepared.config.variables.items() if getattr(v, "sensitive", False)}
+    plan.variable_values = {n: v for n, v in prepared.evaluator.variables.items() if n not in hidden}
 
 
 def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diags) -> list[ResourceChange]:

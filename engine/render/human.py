@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from kvmnet.engine.plan.model import Plan, ResourceChange
+from kvmnet.engine.plan.tfjson import changed_outputs
 from kvmnet.sdk.values import UNKNOWN
 
 
@@ -199,6 +200,7 @@ def render_plan(plan: Plan, color: bool = True) -> str:
     changes = plan.changes
     if not changes:
         out.append(f"{tag('green', 'No changes.')} Your infrastructure matches the configuration.")
+        out += _output_changes(plan, st)
         return "\n".join(out) + "\n"
     out.append("kvmnet will perform the following actions:")
     out.append("")
@@ -207,9 +209,29 @@ def render_plan(plan: Plan, color: bool = True) -> str:
         out.append("")
     add, change, destroy = plan.counts()
     out.append(f"{tag('bold', 'Plan:')} {add} to add, {change} to change, {destroy} to destroy.")
-    if plan.outputs:
-        out.append("")
-        out.append("Changes to Outputs:")
-        for k, v in plan.outputs.items():
-            out.append(f"  + {k} = {esc(fmt_value(v))}")
+    out += _output_changes(plan, st)
     return "\n".join(out) + "\n"
+
+
+def _output_changes(plan: Plan, st: Style) -> list[str]:
+    """Terraform's "Changes to Outputs:": only the outputs whose value changes."""
+    after = {} if plan.destroy else plan.outputs
+    changed = changed_outputs(plan.prior_outputs, after)
+    if not changed:
+        return []
+    hidden = set(plan.sensitive_outputs)
+
+    def show(name: str, values: dict) -> str:
+        return "(sensitive value)" if name in hidden else st.esc(fmt_value(values[name]))
+
+    out = ["", "Changes to Outputs:"]
+    for name, action in changed:
+        sym, color = SYMBOL[action]
+        head = f"  {st.tag(color, sym)} {st.esc(name)} = "
+        if action == "create":
+            out.append(head + show(name, after))
+        elif action == "delete":
+            out.append(head + show(name, plan.prior_outputs) + " -> null")
+        else:
+            out.append(head + show(name, plan.prior_outputs) + " -> " + show(name, after))
+    return out

@@ -20,6 +20,18 @@ def _event_printer(ctx: Ctx):
     return on_event
 
 
+def _print_outputs(ctx: Ctx, be, prepared) -> None:
+    """Terraform's ``Outputs:`` section after an apply: the values the state now gives."""
+    from kvmnet.commands.output_cmd import output_lines
+    from kvmnet.engine.outputs import sensitive_outputs, state_outputs
+    values = state_outputs(prepared, be.read())
+    if values:
+        from rich.markup import escape
+        ctx.out("\n[green]Outputs:[/]\n")
+        for line in output_lines(values, sensitive_outputs(prepared)):
+            ctx.out(escape(line))
+
+
 def execute(ctx: Ctx, be, plan, prepared, ps, *, rollback=False, confirm_timeout=None, lock=None,
             parallelism=None):
     """Run the plan; exit 0 (returns), 1 (failed) or 128+N (stopped by signal N)."""
@@ -54,6 +66,7 @@ def execute(ctx: Ctx, be, plan, prepared, ps, *, rollback=False, confirm_timeout
             ctx.out(f"\n[green]Destroy complete![/] Resources: {outcome.count('delete')} destroyed.")
         else:
             ctx.out(f"\n[green]Apply complete![/] Resources: {summary}.")
+            _print_outputs(ctx, be, prepared)
         return report
     if report.failed:
         addr, action, msg = report.failed

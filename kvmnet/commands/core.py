@@ -273,11 +273,15 @@ def show(ctx: Ctx, planfile, as_json):
         p = load_saved_plan(ctx, planfile)
         _render(ctx, p, "json" if as_json else "human")
         return
+    if as_json:
+        from kvmnet.engine.outputs import sensitive_outputs, state_document, state_outputs
+        prepared = prepare_or_fail(ctx)
+        snap = backend(ctx).read()
+        sensitive = sensitive_outputs(prepared)
+        click.echo(json.dumps(state_document(snap, state_outputs(prepared, snap), sensitive), indent=2))
+        return
     be = backend(ctx)
     snap = be.read()
-    if as_json:
-        click.echo(json.dumps(snap.to_dict(), indent=2))
-        return
     if not snap.instances:
         ctx.out("The state is empty.")
         return

@@ -1,0 +1,55 @@
+"""Output values as the state holds them: the configuration's ``output`` blocks
+evaluated with every resource reference answered from the state's records (the
+attributes as last applied). ``kvmnet output``, ``show -json`` and the
+``before`` side of a plan's ``output_changes`` read them; kvmnet keeps no separate
+copy of output values in the state (see docs/operations.md, "Outputs")."""
+from __future__ import annotations
+
+from typing import Any
+
+from kvmnet.engine.diagnostics import Diagnostics
+from kvmnet.engine.prepare import Prepared, resource_value
+from kvmnet.engine.resources import state_attrs
+from kvmnet.sdk.values import UNKNOWN, contains_unknown
+
+
+def recorded_values(snapshot) -> dict[str, dict]:
+    """values[resource address][instance key] = recorded attributes (for references)."""
+    values: dict[str, dict] = {}
+    for r in snapshot.instances.values():
+        values.setdefault(f"{r.type}.{r.name}", {})[r.key] = state_attrs(r)
+    return values
+
+
+def state_outputs(prepared: Prepared, snapshot, diags: Diagnostics | None = None) -> dict[str, Any]:
+    """The outputs whose value the state determines (an output reading a resource the
+    state does not hold yet is left out; a state never written has none). Errors go
+    to ``diags`` when given."""
+    if not snapshot.exists:
+        return {}
+    ev = prepared.evaluator
+    values = recorded_values(snapshot)
+    saved = ev.resolve_resource
+    ev.resolve_resource = lambda t, n: resource_value(prepared.config, values, t, n)
+    ev.reset_locals()
+    try:
+        got = ev.output_values(diags if diags is not None else Diagnostics())
+    finally:
+        ev.resolve_resource = saved
+        ev.reset_locals()
+    return {k: v for k, v in got.items() if v is not UNKNOWN and not contains_unknown(v)}
+
+
+def sensitive_outputs(prepared: Prepared) -> frozenset[str]:
+    """Names of the outputs declared ``sensitive``."""
+    return frozenset(n for n, o in prepared.config.outputs.items() if getattr(o, "sensitive", False))
+
+
+def state_document(snapshot, outputs: dict[str, Any], sensitive: frozenset[str] = frozenset()) -> dict:
+    """The state in Terraform's JSON state representation (``show -json``, a plan's
+    ``prior_state``)."""
+    from kvmnet.engine.plan.tfjson import kvmnet_version, state_resource, state_values
+    resources = [state_resource(a, r.type, r.name, r.key, r.provider, state_attrs(r), r.dependencies)
+                 for a, r in sorted(snapshot.instances.items())]
+    return {"format_version": "1.0", "kvmnet_version": kvmnet_version(),
+            "values": state_values(resources, outputs, sensitive)}

@@ -1,0 +1,76 @@
+"""A loaded config in Terraform's JSON ``configuration`` representation: provider
+blocks, variables, outputs and resources, each attribute as an expression object
+(``{"constant_value": V}`` for a literal, ``{"references": [...]}`` for an
+expression reading other objects, ``{}`` for any other expression), nested blocks
+as lists of such objects."""
+from __future__ import annotations
+
+from typing import Any
+
+from kvmnet.engine.config.evaluate import attr_references, is_constant_raw
+from kvmnet.engine.config.hcl import Attr, Block
+from kvmnet.engine.config.model import Config
+from kvmnet.engine.plan.tfjson import MANAGED
+
+
+def _constant(raw: Any) -> bool:
+    if isinstance(raw, list):
+        return all(_constant(x) for x in raw)
+    if isinstance(raw, dict):
+        return all(_constant(x) for x in raw.values())
+    return is_constant_raw(raw) or isinstance(raw, float)
+
+
+def expression(attr: Attr) -> dict:
+    """Terraform's expression object for one attribute."""
+    if _constant(attr.value):
+        return {"constant_value": attr.value}
+    refs: list[str] = []
+    for r in attr_references(attr):
+        text = r.text or str(r)
+        for name in (text, r.resource_address):
+            if name and name not in refs:
+                refs.append(name)
+    return {"references": refs} if refs else {}
+
+
+def block_expressions(block: Block) -> dict:
+    """A block body: attributes as expressions, nested blocks as lists of bodies."""
+    out: dict[str, Any] = {name: expression(a) for name, a in block.attrs.items()}
+    for b in block.blocks:
+        out.setdefault(b.type, []).append(block_expressions(b))
+    return out
+
+
+def configuration(config: Config) -> dict:
+    """The whole ``configuration`` object of a plan."""
+    resources = []
+    for decl in config.resources.values():
+        r: dict[str, Any] = {"address": decl.address, "mode": MANAGED, "type": decl.type,
+                             "name": decl.name, "expressions": block_expressions(decl.body),
+                             "schema_version": 0}
+        if decl.provider is not None:
+            r["provider_config_key"] = str(decl.provider.value)
+        if decl.count is not None:
+            r["count_expression"] = expression(decl.count)
+        if decl.for_each is not None:
+            r["for_each_expression"] = expression(decl.for_each)
+        if decl.depends_on is not None and isinstance(decl.depends_on.value, list):
+            r["depends_on"] = [str(x).removeprefix("${").removesuffix("}")
+                               for x in decl.depends_on.value]
+        resources.append(r)
+    outputs = {name: {"expression": expression(o.value) if o.value is not None else {},
+                      **({"sensitive": True} if getattr(o, "sensitive", False) else {})}
+               for name, o in config.outputs.items()}
+    variables: dict[str, dict] = {}
+    for name, v in config.variables.items():
+        entry: dict[str, Any] = {}
+        if v.default is not None and _constant(v.default.value):
+            entry["default"] = v.default.value
+        if v.description:
+            entry["description"] = v.description
+        variables[name] = entry
+    providers = {name: {"name": name, "expressions": {k: expression(a) for k, a in p.attrs.items()}}
+                 for name, p in config.providers.items()}
+    return {"provider_config": providers,
+            "root_module": {"outputs": outputs, "resources": resources, "variables": variables}}
