@@ -226,6 +226,12 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
+def save_outputs(backend, prepared, *, destroy: bool = False) -> None:
+    """The output values the state now gives, kept with it (kvmnet.engine.outputs)."""
+    from kvmnet.engine.outputs import save_outputs as save
+    save(backend, prepared, destroy=destroy)
+
+
 def run_plan(backend, plan: Plan, prepared, providers, *, command: str,
              rollback_on_failure: bool = False, timings: Timings = NULL,
              on_event: EventFn | None = None, rollback_events: RollbackEvents | None = None,
@@ -248,6 +254,7 @@ def run_plan(backend, plan: Plan, prepared, providers, *, command: str,
             summary = f"interrupted by {signal_name(report.interrupted)}: {summary}"
         elif report.ok:
             status = SUCCESS
+            save_outputs(backend, prepared, destroy=plan.destroy)
         elif rollback_on_failure:
             rb = roll_back(backend, prepared, providers, report, events=rollback_events,
                            timings=timings, parallelism=parallelism or DEFAULT_PARALLELISM)
@@ -267,6 +274,7 @@ def revert(backend, prepared, providers, report: ApplyReport, *, why: str,
     history entry: ``rolled back`` when every change was undone, else ``failed``."""
     try:
         rb = roll_back(backend, prepared, providers, report, events=events)
+        save_outputs(backend, prepared)
     except BaseException as e:
         _end_quietly(backend, report.history_id, e, prefix=f"{why}: ")
         raise

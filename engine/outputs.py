@@ -1,8 +1,7 @@
-"""Output values as the state holds them: the configuration's ``output`` blocks
-evaluated with every resource reference answered from the state's records (the
-attributes as last applied). ``kvmnet output``, ``show -json`` and the
-``before`` side of a plan's ``output_changes`` read them; kvmnet keeps no separate
-copy of output values in the state (see docs/operations.md, "Outputs")."""
+"""Output values after an apply: the configuration's ``output`` blocks evaluated with
+every resource reference answered from the state's records (the attributes as
+applied), kept in the state (``StateWriter.set_outputs``) for ``kvmnet output``,
+``show -json`` and the ``before`` side of the next plan's ``output_changes``."""
 from __future__ import annotations
 
 from typing import Any
@@ -21,12 +20,9 @@ def recorded_values(snapshot) -> dict[str, dict]:
     return values
 
 
-def state_outputs(prepared: Prepared, snapshot, diags: Diagnostics | None = None) -> dict[str, Any]:
-    """The outputs whose value the state determines (an output reading a resource the
-    state does not hold yet is left out; a state never written has none). Errors go
-    to ``diags`` when given."""
-    if not snapshot.exists:
-        return {}
+def evaluate_outputs(prepared: Prepared, snapshot, diags: Diagnostics | None = None) -> dict[str, Any]:
+    """The outputs whose value the state's records determine (an output reading a
+    resource the state does not hold is left out). Errors go to ``diags`` when given."""
     ev = prepared.evaluator
     values = recorded_values(snapshot)
     saved = ev.resolve_resource
@@ -45,11 +41,18 @@ def sensitive_outputs(prepared: Prepared) -> frozenset[str]:
     return frozenset(n for n, o in prepared.config.outputs.items() if getattr(o, "sensitive", False))
 
 
-def state_document(snapshot, outputs: dict[str, Any], sensitive: frozenset[str] = frozenset()) -> dict:
+def save_outputs(backend, prepared: Prepared, *, destroy: bool = False) -> None:
+    """Keep the outputs the state now gives (none after a destroy) in the state."""
+    values = {} if destroy else evaluate_outputs(prepared, backend.read())
+    with backend.transaction() as w:
+        w.set_outputs(values, sensitive_outputs(prepared))
+
+
+def state_document(snapshot) -> dict:
     """The state in Terraform's JSON state representation (``show -json``, a plan's
     ``prior_state``)."""
     from kvmnet.engine.plan.tfjson import kvmnet_version, state_resource, state_values
     resources = [state_resource(a, r.type, r.name, r.key, r.provider, state_attrs(r), r.dependencies)
                  for a, r in sorted(snapshot.instances.items())]
     return {"format_version": "1.0", "kvmnet_version": kvmnet_version(),
-            "values": state_values(resources, outputs, sensitive)}
+            "values": state_values(resources, snapshot.outputs, snapshot.sensitive_outputs)}

@@ -116,16 +116,40 @@ def register(name: str, cls: type) -> None:
     _classes[name] = cls
 
 
-def check_provider_config(cls, name: str, config: dict, diags: Diagnostics, where=None) -> None:
+def check_provider_config(cls, name: str, config: dict, diags: Diagnostics, where=None,
+                          lines: dict[str, int] | None = None) -> None:
+    """The provider block's values against the provider's ``config_schema``; an
+    unknown attribute is named with the closest known one. ``where`` is the block's
+    (file, line), ``lines`` each attribute's line."""
     from jsonschema import Draft202012Validator
+    from kvmnet.engine.suggest import did_you_mean
     schema = getattr(cls, "config_schema", None) or {"type": "object"}
+    file, line = where or (None, None)
+    known = list((schema.get("properties") or {}).keys())
     for err in Draft202012Validator(schema).iter_errors(config):
         path = ".".join(str(p) for p in err.absolute_path)
-        file, line = where or (None, None)
-        msg = err.message
-        if err.validator == "additionalProperties":
-            msg = f"unknown attribute in provider \"{name}\": {err.message}"
-        diags.add(msg, file=file, line=line, address=f"provider.{name}", attribute=path or None)
+        if err.validator == "additionalProperties" and not err.absolute_path:
+            for key in sorted(k for k in config if k not in known):
+                hint = did_you_mean(key, known) or (f" (known: {', '.join(known)})" if known else "")
+                diags.add(f'unknown attribute "{key}" in provider "{name}"{hint}', file=file,
+                          line=(lines or {}).get(key, line), address=f"provider.{name}", attribute=key)
+            continue
+        top = str(err.absolute_path[0]) if err.absolute_path else None
+        diags.add(err.message, file=file, line=(lines or {}).get(top or "", line),
+                  address=f"provider.{name}", attribute=path or None)
+
+
+def check_provider_blocks(config, evaluator, diags: Diagnostics) -> None:
+    """Every ``provider`` block of the config checked as a run would check it before
+    starting the provider (what ``validate`` adds: no provider is started)."""
+    for name, decl in config.providers.items():
+        values = evaluator.provider_config(name, diags)
+        try:
+            cls = provider_class(name)
+        except KeyError:
+            continue            # the loader already reported an unknown provider
+        check_provider_config(cls, name, values, diags, (decl.file, decl.line),
+                              {k: a.line for k, a in decl.attrs.items()})
 
 
 class ProviderSet:
@@ -134,6 +158,7 @@ class ProviderSet:
     def __init__(self, configs: dict[str, dict], where: dict[str, tuple] | None = None):
         self.configs = configs
         self.where = where or {}
+        self.lines: dict[str, dict[str, int]] = {}     # provider -> attribute -> line
         self.instances: dict[str, Provider] = {}
 
     def get(self, name: str):
@@ -141,7 +166,7 @@ class ProviderSet:
             cls = provider_class(name)
             diags = Diagnostics()
             cfg = self.configs.get(name, {})
-            check_provider_config(cls, name, cfg, diags, self.where.get(name))
+            check_provider_config(cls, name, cfg, diags, self.where.get(name), self.lines.get(name))
             if diags:
                 raise DiagnosticError(diags)
             self.instances[name] = cls(cfg, instance=name)

@@ -147,6 +147,10 @@ class StateWriter(abc.ABC):
         """Close an open intent in this transaction (with the state write of its
         result); True when it was open."""
 
+    def set_outputs(self, values: dict[str, Any], sensitive: frozenset[str] = frozenset()) -> None:
+        """Make the state's outputs ``values`` (a change only when they differ)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no outputs")
+
 
 # What the engine hands a backend to check each instance row it reads: the problem
 # of a record ("attrs.PATH: message"), or "" when the row is fine. The store knows

@@ -58,6 +58,9 @@ class StateSnapshot:
     serial: int = 0
     instances: dict[str, InstanceRecord] = field(default_factory=dict)
     exists: bool = False
+    # the outputs as the last apply left them, and which of them are sensitive
+    outputs: dict[str, Any] = field(default_factory=dict)
+    sensitive_outputs: frozenset[str] = frozenset()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +68,8 @@ class StateSnapshot:
             "serial": self.serial,
             "exists": self.exists,
             "instances": {a: r.to_dict() for a, r in self.instances.items()},
+            "outputs": dict(self.outputs),
+            "sensitive_outputs": sorted(self.sensitive_outputs),
         }
 
     @classmethod
@@ -75,6 +80,8 @@ class StateSnapshot:
             exists=bool(data.get("exists", False)),
             instances={a: InstanceRecord.from_dict(r)
                        for a, r in (data.get("instances") or {}).items()},
+            outputs=dict(data.get("outputs") or {}),
+            sensitive_outputs=frozenset(data.get("sensitive_outputs") or ()),
         )
 
 

@@ -35,6 +35,7 @@ from kvmnet.state.faults import (
 from kvmnet.state.intents import Intent, delete_intent, insert_intents, select_intents
 from kvmnet.sdk.addresses import matches_record
 from kvmnet.state.liveness import process_alive
+from kvmnet.state.outputs import replace_outputs, select_outputs
 from kvmnet.state.lock import FileLock, FileLockManager
 from kvmnet.state.records import (
     FINAL_STATUSES, FORMAT_1_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS, INTERRUPTED, SUCCESS,
@@ -117,6 +118,11 @@ class SqliteState(StateBackend):
                 if meta is None:
                     return StateSnapshot()
                 text = conn.execute(_SELECT_INSTANCES_AS_JSON).fetchone()[0]
+                try:
+                    outputs, sensitive = select_outputs(conn)
+                except ValueError as e:
+                    raise StateError(f"state {self.path} is damaged: {e}; "
+                                     f"{restore_hint(self.path)}") from None
             finally:
                 if conn.in_transaction:
                     conn.execute("COMMIT")
@@ -141,7 +147,7 @@ class SqliteState(StateBackend):
         if self._check is not None:
             self._check_rows(instances)
         return StateSnapshot(lineage=meta[0], serial=meta[1], instances=instances,
-                             exists=True)
+                             exists=True, outputs=outputs, sensitive_outputs=sensitive)
 
     def _check_rows(self, instances: dict[str, InstanceRecord]) -> None:
         """Run the row check on every record not checked yet; the first problem is a
@@ -635,6 +641,15 @@ class SqliteWriter(StateWriter):
                            (*values.values(), entry_id))
         if cur.rowcount == 0:
             raise StateError(f"no history entry {entry_id}")
+
+    # -- outputs (see kvmnet.state.outputs) -----------------------------------------
+    def set_outputs(self, values: dict[str, Any], sensitive: frozenset[str] = frozenset()) -> None:
+        conn = self._begin()
+        try:
+            if replace_outputs(conn, values, frozenset(sensitive)):
+                self._changed = True
+        except ValueError as e:
+            raise StateError(f"cannot write the outputs to state {self._state.path}: {e}") from None
 
     # -- intents (see kvmnet.state.intents) -----------------------------------------
     def close_intent(self, intent_id: int) -> bool:

@@ -202,16 +202,23 @@ class _Reader(exprtree.Reader):
 
 # -- one file ------------------------------------------------------------------------
 
-def _syntax_error(e, file: str) -> Diagnostic:
+def _syntax_error(e, file: str, text: str | None = None) -> Diagnostic:
     token = getattr(e, "token", None)
     shown = str(token).strip().splitlines()[0][:30] if token is not None and str(token).strip() else ""
     what = f"unexpected {shown!r}" if shown else "unexpected input"
     char = getattr(e, "char", None)
     if char:
         what = f"unexpected character {char!r}"
+    line = getattr(e, "line", None) or None
     if token is not None and getattr(token, "type", "") == "$END":
         what = "unexpected end of file (unclosed block or string?)"
-    return Diagnostic(f"syntax error: {what}", file=file, line=getattr(e, "line", None) or None)
+        if text is not None:
+            from kvmnet.engine.config.unclosed import unclosed
+            found = unclosed(text)
+            if found is not None:
+                what = f"unexpected end of file: the {found[0]} opened here is never closed"
+                line = found[1]
+    return Diagnostic(f"syntax error: {what}", file=file, line=line)
 
 
 def parse_text(text: str, file: str) -> ParsedFile:
@@ -228,7 +235,7 @@ def parse_text(text: str, file: str) -> ParsedFile:
         try:
             tree = parser().parse(text + "\n", start="start")
         except UnexpectedInput as e:
-            return ParsedFile(file, [], [_syntax_error(e, file)])
+            return ParsedFile(file, [], [_syntax_error(e, file, text)])
         try:
             attrs, blocks = _Reader(text + "\n").body(tree.children[0], file, errors, 0)
         except exprtree.Problem as p:

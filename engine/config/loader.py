@@ -17,6 +17,7 @@ from kvmnet.engine.config.model import (
     Config, LocalDecl, OutputDecl, ProviderDecl, ResourceDecl, VariableDecl,
 )
 from kvmnet.engine.diagnostics import Diagnostics
+from kvmnet.engine.suggest import did_you_mean
 from kvmnet.engine import registry
 from kvmnet.engine.resources import TYPES
 
@@ -94,7 +95,8 @@ def _load_block(cfg: Config, b: Block, d: Diagnostics) -> None:
             alias = provider_alias(b, d)
             name = b.labels[0] + (f".{alias}" if alias else "")
             if b.labels[0] not in registry.plugins():
-                d.add(f'unknown provider "{b.labels[0]}"; known providers: {", ".join(registry.plugins())}',
+                d.add(f'unknown provider "{b.labels[0]}"{did_you_mean(b.labels[0], registry.plugins())}; '
+                      f'known providers: {", ".join(registry.plugins())}',
                       file=b.file, line=b.line)
             elif name in cfg.providers:
                 first = cfg.providers[name]
@@ -144,7 +146,7 @@ def _load_resource(cfg: Config, b: Block, d: Diagnostics) -> None:
     rtype, name = b.labels
     address = f"{rtype}.{name}"
     if rtype not in TYPES:
-        d.add(f'unknown resource type "{rtype}"; known types: {", ".join(TYPES)}',
+        d.add(f'unknown resource type "{rtype}"{did_you_mean(rtype, TYPES)}; known types: {", ".join(TYPES)}',
               file=b.file, line=b.line, address=address)
         return
     if address in cfg.resources:

@@ -103,10 +103,16 @@ class Plan:
         return [c for c in self.resource_changes if c.reason == ADOPTED]
 
     @property
+    def output_changes(self) -> list[tuple[str, str]]:
+        """(name, action) of each output whose value the apply changes."""
+        return tfjson.changed_outputs(self.prior_outputs, {} if self.destroy else self.outputs)
+
+    @property
     def has_changes(self) -> bool:
+        """Anything to apply (as Terraform counts: a changed output value too)."""
         if self.refresh_only:
             return bool(self.resource_drift)
-        return bool(self.changes)
+        return bool(self.changes) or bool(self.output_changes)
 
     # -- JSON (SPEC §6 shape; also the saved plan file) -------------------------
     def to_json(self) -> dict:

@@ -31,6 +31,7 @@ from kvmnet.engine.resources import TYPES, canonical, identity, state_attrs, wit
 from kvmnet.engine.timings import NULL, Timings
 from kvmnet.sdk.addresses import parse_address, resource_of, within
 from kvmnet.sdk.ownership import mark_address
+from kvmnet.sdk.provider import ProviderError
 
 
 @dataclass
@@ -87,7 +88,10 @@ def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
     for (pname, rtype), id_set in sorted(wanted.items()):
         provider = providers.get(pname)
         with timings.phase(f"refresh {pname}"):
-            objs = provider.read(rtype, sorted(id_set))
+            try:
+                objs = provider.read(rtype, sorted(id_set))
+            except ProviderError as e:
+                raise ProviderError(f"{_provider_where(prepared, providers, pname, rtype)}{e}") from e
         out.live[(pname, rtype)] = {i: o for i, o in objs.items()}
 
     for a, r in snapshot.instances.items():
@@ -159,6 +163,18 @@ def _reconcile(prepared: Prepared, snapshot, intents: list, out: Refreshed) -> N
                 table.pop(a, None)
 
 
+def _provider_where(prepared: Prepared, providers, pname: str, rtype: str) -> str:
+    """``FILE:LINE: provider.NAME: `` of the provider block (or of the first resource
+    of ``rtype`` it serves, when it has no block): where a refusal points."""
+    where = getattr(providers, "where", {}).get(pname)
+    if where and where[0]:
+        return f"{where[0]}:{where[1]}: provider.{pname}: "
+    for inst in prepared.instances.values():
+        if inst.provider == pname and inst.type == rtype:
+            return f"{inst.pos.file}:{inst.pos.line}: {inst.address}: "
+    return f"provider.{pname}: "
+
+
 def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
               inputs_json: dict | None = None, timings: Timings = NULL) -> Plan:
     plan = Plan(lineage=snapshot.lineage, serial=snapshot.serial,
@@ -201,13 +217,13 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
 
 
 def describe_for_terraform(plan: Plan, prepared: Prepared, snapshot) -> None:
-    """Fill in what Terraform's JSON plan format adds to the changes: the outputs as
-    the state holds them, the prior state, the configuration, the variables."""
-    from kvmnet.engine.outputs import sensitive_outputs, state_outputs, state_document
+    """Fill in what Terraform's JSON plan format adds to the changes: the outputs the
+    state holds, the prior state, the configuration, the variables."""
+    from kvmnet.engine.outputs import sensitive_outputs, state_document
     from kvmnet.engine.plan.tfconfig import configuration
-    plan.prior_outputs = state_outputs(prepared, snapshot)
-    plan.sensitive_outputs = sorted(sensitive_outputs(prepared))
-    plan.prior_state = state_document(snapshot, plan.prior_outputs, frozenset(plan.sensitive_outputs))
+    plan.prior_outputs = dict(snapshot.outputs)
+    plan.sensitive_outputs = sorted(sensitive_outputs(prepared) | snapshot.sensitive_outputs)
+    plan.prior_state = state_document(snapshot)
     plan.configuration = configuration(prepared.config)
     hidden = {n for n, v in prepared.config.variables.items() if getattr(v, "sensitive", False)}
     plan.variable_values = {n: v for n, v in prepared.evaluator.variables.items() if n not in hidden}

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 from kvmnet.engine.plan.model import Plan, ResourceChange
-from kvmnet.engine.plan.tfjson import changed_outputs
 from kvmnet.sdk.values import UNKNOWN
 
 
@@ -199,8 +198,14 @@ def render_plan(plan: Plan, color: bool = True) -> str:
         return "\n".join(out) + "\n"
     changes = plan.changes
     if not changes:
-        out.append(f"{tag('green', 'No changes.')} Your infrastructure matches the configuration.")
-        out += _output_changes(plan, st)
+        outputs = _output_changes(plan, st)
+        if not outputs:
+            out.append(f"{tag('green', 'No changes.')} Your infrastructure matches the configuration.")
+            return "\n".join(out) + "\n"
+        out += outputs[1:]
+        out.append("")
+        out.append("You can apply this plan to save these new output values to the state, "
+                   "without changing any real infrastructure.")
         return "\n".join(out) + "\n"
     out.append("kvmnet will perform the following actions:")
     out.append("")
@@ -216,7 +221,7 @@ def render_plan(plan: Plan, color: bool = True) -> str:
 def _output_changes(plan: Plan, st: Style) -> list[str]:
     """Terraform's "Changes to Outputs:": only the outputs whose value changes."""
     after = {} if plan.destroy else plan.outputs
-    changed = changed_outputs(plan.prior_outputs, after)
+    changed = plan.output_changes
     if not changed:
         return []
     hidden = set(plan.sensitive_outputs)

@@ -20,15 +20,13 @@ def _event_printer(ctx: Ctx):
     return on_event
 
 
-def _print_outputs(ctx: Ctx, be, prepared) -> None:
-    """Terraform's ``Outputs:`` section after an apply: the values the state now gives."""
+def print_outputs(ctx: Ctx, snapshot) -> None:
+    """Terraform's ``Outputs:`` section after an apply: the values the state keeps."""
     from kvmnet.commands.output_cmd import output_lines
-    from kvmnet.engine.outputs import sensitive_outputs, state_outputs
-    values = state_outputs(prepared, be.read())
-    if values:
+    if snapshot.outputs:
         from rich.markup import escape
         ctx.out("\n[green]Outputs:[/]\n")
-        for line in output_lines(values, sensitive_outputs(prepared)):
+        for line in output_lines(snapshot.outputs, snapshot.sensitive_outputs):
             ctx.out(escape(line))
 
 
@@ -66,7 +64,7 @@ def execute(ctx: Ctx, be, plan, prepared, ps, *, rollback=False, confirm_timeout
             ctx.out(f"\n[green]Destroy complete![/] Resources: {outcome.count('delete')} destroyed.")
         else:
             ctx.out(f"\n[green]Apply complete![/] Resources: {summary}.")
-            _print_outputs(ctx, be, prepared)
+            print_outputs(ctx, be.read())
         return report
     if report.failed:
         addr, action, msg = report.failed

@@ -43,6 +43,7 @@ def provider_set(ctx: Ctx, prepared):
         raise KvmnetFailure()
     where = {n: (p.file, p.line) for n, p in prepared.config.providers.items()}
     ps = ProviderSet(configs, where)
+    ps.lines = {n: {k: a.line for k, a in p.attrs.items()} for n, p in prepared.config.providers.items()}
     return ps
 
 

@@ -19,8 +19,15 @@ pass_ctx = click.make_pass_decorator(Ctx)
 @pass_ctx
 def validate(ctx: Ctx):
     """Check the configuration (no root, no libvirt, no namespace needed)."""
+    from kvmnet.engine.diagnostics import Diagnostics
+    from kvmnet.engine.registry import check_provider_blocks
     prepared = prepare_or_fail(ctx)
     print_diagnostics(ctx, prepared.diagnostics)
+    problems = Diagnostics()
+    check_provider_blocks(prepared.config, prepared.evaluator, problems)
+    if problems.errors:
+        print_diagnostics(ctx, problems)
+        raise KvmnetFailure()
     n = len(prepared.instances)
     ctx.out(f"[green]Success![/] The configuration is valid ({n} resource instance{'s' if n != 1 else ''}).")
 
@@ -41,9 +48,10 @@ def _make_plan(ctx: Ctx, prepared, be, snap, *, refresh=True, refresh_only=False
         opts = PlanOptions(refresh=refresh, refresh_only=refresh_only, destroy=destroy,
                            targets=list(targets), intents=intents, allow_loss=list(allow_loss))
         plan = make_plan(prepared, snap, ps, opts, ctx.inputs.to_json(), ctx.timings or NULL)
-    except ProviderError as e:
+    except ProviderError as e:      # a refusal: "FILE:LINE: provider.NAME: ..." when known
         ps.close()
-        fail(ctx, str(e))
+        ctx.err(f"Error: {e}")
+        raise KvmnetFailure() from None
     except DiagnosticError as e:
         ps.close()
         print_diagnostics(ctx, e.diagnostics)
@@ -207,7 +215,12 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
             ctx.out_plan(the_plan)
         try:
             if not the_plan.changes and not the_plan.resource_drift and not the_plan.adopted:
+                from kvmnet.commands.applying import print_outputs
+                from kvmnet.engine.outputs import save_outputs
+                save_outputs(be, prepared, destroy=the_plan.destroy)
                 ctx.out("\n[green]Apply complete![/] Resources: 0 added, 0 changed, 0 destroyed.")
+                if not the_plan.destroy:
+                    print_outputs(ctx, be.read())
                 return
             if saved is None and not auto_approve and the_plan.changes:
                 verb = "destroy all resources managed by kvmnet" if destroy else "perform these actions"
@@ -273,15 +286,12 @@ def show(ctx: Ctx, planfile, as_json):
         p = load_saved_plan(ctx, planfile)
         _render(ctx, p, "json" if as_json else "human")
         return
-    if as_json:
-        from kvmnet.engine.outputs import sensitive_outputs, state_document, state_outputs
-        prepared = prepare_or_fail(ctx)
-        snap = backend(ctx).read()
-        sensitive = sensitive_outputs(prepared)
-        click.echo(json.dumps(state_document(snap, state_outputs(prepared, snap), sensitive), indent=2))
-        return
     be = backend(ctx)
     snap = be.read()
+    if as_json:
+        from kvmnet.engine.outputs import state_document
+        click.echo(json.dumps(state_document(snap), indent=2))
+        return
     if not snap.instances:
         ctx.out("The state is empty.")
         return

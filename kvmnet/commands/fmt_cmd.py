@@ -1,13 +1,14 @@
-"""kvmnet fmt [--check]: rewrite the config files in canonical layout.
+"""kvmnet fmt [--check] [--diff] [--recursive]: rewrite the config files in canonical layout.
 
-Every ``*.hcl`` file of the config directory (``*.vars.hcl`` included) is formatted
-with :func:`kvmnet.engine.fmt.format_hcl`. A file is written only when it parses
+Every ``*.hcl`` file of the config directory (``*.vars.hcl`` included; with
+``--recursive`` those of its subdirectories too, hidden ones skipped) is formatted
+with :func:`kvmnet.engine.fmt.format_hcl`; ``--diff`` prints a unified diff of each
+change, as Terraform's ``fmt -diff`` does. A file is written only when it parses
 before, and parses to the same values after (a formatter must never change meaning);
 otherwise the error is printed with FILE:LINE and the run exits 1.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,9 +33,23 @@ class FmtOutcome:
         return self.formatted is not None and self.formatted != self.original
 
 
-def config_files(directory: str) -> list[Path]:
-    """Every ``*.hcl`` file of ``directory`` (not recursive), sorted."""
-    return sorted(p for p in Path(directory).glob("*.hcl") if p.is_file())
+def config_files(directory: str, recursive: bool = False) -> list[Path]:
+    """Every ``*.hcl`` file of ``directory`` (of its non-hidden subdirectories too
+    with ``recursive``), sorted."""
+    root = Path(directory)
+    found = root.rglob("*.hcl") if recursive else root.glob("*.hcl")
+    return sorted(p for p in found if p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts[:-1]))
+
+
+def unified_diff(o: FmtOutcome) -> str:
+    """The change ``fmt`` makes to one file, as ``diff -u`` prints it."""
+    import difflib
+    assert o.formatted is not None
+    name = o.display.lstrip("/")
+    return "".join(difflib.unified_diff(o.original.splitlines(keepends=True),
+                                        o.formatted.splitlines(keepends=True),
+                                        fromfile=f"old/{name}", tofile=f"new/{name}"))
 
 
 def format_file(path: Path, display: str) -> FmtOutcome:
@@ -70,11 +85,14 @@ def write_atomically(path: Path, text: str) -> None:
 
 @cli.command(name="fmt")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 listing files that are not formatted")
+@click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff of each change")
+@click.option("--recursive", is_flag=True, help="Also format the files of subdirectories")
 @pass_ctx
-def fmt(ctx: Ctx, check: bool):
+def fmt(ctx: Ctx, check: bool, show_diff: bool, recursive: bool):
     """Rewrite the config files in canonical layout."""
-    files = config_files(ctx.dir)
-    outcomes = [format_file(p, os.path.join(ctx.dir, p.name) if ctx.dir != "." else p.name)
+    root = Path(ctx.dir)
+    files = config_files(ctx.dir, recursive)
+    outcomes = [format_file(p, str(p) if ctx.dir != "." else str(p.relative_to(root)))
                 for p in files]
     failed = False
     for o in outcomes:
@@ -85,6 +103,8 @@ def fmt(ctx: Ctx, check: bool):
     if check:
         for o in changed:
             click.echo(o.display)
+            if show_diff:
+                click.echo(unified_diff(o), nl=False)
         if changed or failed:
             raise KvmnetFailure()
         return
@@ -92,5 +112,7 @@ def fmt(ctx: Ctx, check: bool):
         assert o.formatted is not None    # `changed` implies formatted
         write_atomically(o.path, o.formatted)
         click.echo(o.display)
+        if show_diff:
+            click.echo(unified_diff(o), nl=False)
     if failed:
         raise KvmnetFailure()

@@ -1,4 +1,5 @@
-"""kvmnet output: the outputs' values as the state holds them, as Terraform prints them."""
+"""kvmnet output: the output values the last apply kept in the state, printed as
+Terraform prints them."""
 from __future__ import annotations
 
 import json
@@ -6,17 +7,9 @@ import json
 import click
 
 from kvmnet.cli import Ctx, cli, fail
-from kvmnet.commands.common import backend, prepare_or_fail
+from kvmnet.commands.common import backend
 
 pass_ctx = click.make_pass_decorator(Ctx)
-
-
-def current_outputs(ctx: Ctx, prepared=None):
-    """(values, sensitive names) of the outputs against the state."""
-    from kvmnet.engine.outputs import sensitive_outputs, state_outputs
-    prepared = prepared or prepare_or_fail(ctx)
-    snap = backend(ctx).read()
-    return state_outputs(prepared, snap), sensitive_outputs(prepared)
 
 
 def output_lines(values: dict, sensitive: frozenset[str]) -> list[str]:
@@ -36,11 +29,11 @@ def output(ctx: Ctx, name, as_json, raw):
         fail(ctx, "--raw and --json cannot be combined")
     if raw and name is None:
         fail(ctx, "--raw needs an output NAME")
-    prepared = prepare_or_fail(ctx)
-    values, sensitive = current_outputs(ctx, prepared)
+    snap = backend(ctx).read()
+    values, sensitive = snap.outputs, snap.sensitive_outputs
     if name is not None:
         if name not in values:
-            fail(ctx, _missing(name, prepared, values))
+            fail(ctx, _missing(name, values))
         v = values[name]
         if as_json:
             click.echo(json.dumps(v))
@@ -60,16 +53,13 @@ def output(ctx: Ctx, name, as_json, raw):
         return
     if not values:
         ctx.err("Warning: No outputs found. The state has no output values: the configuration "
-                "declares none, or they read resources not applied yet.")
+                "declares none, or they were not applied yet (run kvmnet apply).")
         return
     for line in output_lines(values, sensitive):
         click.echo(line)
 
 
-def _missing(name: str, prepared, values: dict) -> str:
+def _missing(name: str, values: dict) -> str:
     from kvmnet.engine.suggest import did_you_mean
-    if name in prepared.config.outputs:
-        o = prepared.config.outputs[name]
-        return (f"{o.file}:{o.line}: output.{name}: has no value in the state yet "
-                "(it reads resources not applied): run kvmnet apply")
-    return f"no output named {name!r}{did_you_mean(name, prepared.config.outputs)}"
+    return (f"no output named {name!r} in the state{did_you_mean(name, values)}: an output "
+            "gets its value when kvmnet apply runs with it in the configuration")
