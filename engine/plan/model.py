@@ -185,7 +185,7 @@ class Plan:
     def _planned_values(self, sensitive: frozenset[str]) -> dict:
         """Terraform's ``planned_values``: every instance as it will be after apply."""
         resources = [tfjson.state_resource(c.address, c.type, c.name, c.key, c.provider,
-                                           encode(c.after) or {})
+                                           c.after or {})
                      for c in self.resource_changes if c.after is not None]
         outputs = {} if self.destroy else self.outputs
         return tfjson.state_values(resources, encode(outputs), sensitive)

@@ -25,6 +25,7 @@ def validate(ctx: Ctx):
     print_diagnostics(ctx, prepared.diagnostics)
     problems = Diagnostics()
     check_provider_blocks(prepared.config, prepared.evaluator, problems)
+    prepared.evaluator.output_values(problems)      # outputs: what plan would evaluate
     if problems.errors:
         print_diagnostics(ctx, problems)
         raise KvmnetFailure()
