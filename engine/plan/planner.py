@@ -298,7 +298,9 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                     if inst.address in ref.adopted:
                         rc.reason = ADOPTED
                         rc.private = dict(ref.private.get(inst.address) or {})
-                values.setdefault(raddr, {})[inst.key] = rc.after
+                # references read what the apply leaves: for a no-op, the object as
+                # it is (so an output reads the same as after the apply)
+                values.setdefault(raddr, {})[inst.key] = prior if rc.is_noop and prior is not None else rc.after
                 changes.append(rc)
 
     # in state but no longer in config (or --destroy): delete

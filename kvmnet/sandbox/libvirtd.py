@@ -17,7 +17,8 @@ API (kept small on purpose): ``start()``/``stop()`` (or the context manager),
 ``.netns``, ``.uri``, ``.network_uri``, ``.pid``, ``.workdir``, ``.connect()``,
 ``.ip(*args)``, ``.netns_pids()``, ``.process_cmdlines()``, ``.virsh(*args)``,
 ``.host_path(p)``, ``.clean(keep_domains, keep_networks)`` (destroy and undefine
-every other network and domain), ``define_default_network()``.
+every other network and domain), ``define_default_network()``; ``detach()`` and
+``destroy_all()`` for a sandbox that outlives its process (``kvmnet sandbox up``).
 
 Work directories live under ``$KVMNET_SANDBOX_ROOT`` (default
 ``/tmp/kvmnet-sandbox``): it must lie outside ``/var``, ``/run`` and
@@ -236,6 +237,18 @@ class LibvirtSandbox:
             delete_netns(self.netns)   # kills leftovers (dnsmasq, qemu) first
             self._netns_made = False
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def detach(self) -> None:
+        """Leave the daemon and the namespace running when this object goes
+        (``kvmnet sandbox up``: ``kvmnet.sandbox.session.down`` removes them later)."""
+        self._proc = None
+        self._netns_made = False
+
+    def destroy_all(self) -> None:
+        """Stop every domain and network (not undefined: the work directory goes anyway)
+        and keep QEMU's capability cache, as :meth:`stop` does before stopping."""
+        self._destroy_all(undefine=False)
+        self._save_capabilities()
 
     def _save_capabilities(self) -> None:
         src = self.workdir / _CAPS_SUBDIR
