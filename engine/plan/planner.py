@@ -208,7 +208,7 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
             _check_prevent_destroy(prepared, changes, diags)
         if options.refresh:
             recorded = {a: state_attrs(r) for a, r in snapshot.instances.items()}
-            _check_consumers(changes, recorded, providers, diags)
+            _check_consumers(changes, recorded, providers, diags, prepared.instances)
         plan.resource_changes = changes
         plan.outputs = prepared.evaluator.output_values(diags) if not options.destroy else {}
     plan.errors = diags.errors
@@ -414,11 +414,16 @@ def describe_consumers(address: str, consumers) -> str:
     return f"{address} is in use by " + "; ".join(parts)
 
 
-def _check_consumers(changes, recorded: dict, providers, diags: Diagnostics) -> None:
+def _check_consumers(changes, recorded: dict, providers, diags: Diagnostics,
+                     instances: dict | None = None) -> None:
+    """Refuse deleting or replacing what something still uses; the refusal points at
+    the resource's block when the config still has it."""
     for c, blocking in consumer_problems(changes, providers, recorded=recorded):
         verb = {"replace": "replaced", "restart": "restarted"}.get(c.kind, "destroyed")
+        inst = (instances or {}).get(c.address)
         diags.add(describe_consumers(c.address, blocking) + f"; it cannot be {verb} until they stop "
                   "using it (detach them, or manage them in this config so the plan removes them first)",
+                  file=inst.pos.file if inst else None, line=inst.pos.line if inst else None,
                   address=c.address)
 
 

@@ -263,6 +263,7 @@ def test_live_consumer_blocks_a_delete(h):
     h.config('resource "network" "lab" {\n  mode = "route"\n}\n')
     (err,) = h.plan()[0].errors
     assert "cannot be replaced" in err.message
+    assert err.file.endswith("main.hcl") and err.line == 1      # the refusal points at the block
 
 
 def test_consumer_removed_in_the_same_plan_is_excused_and_goes_first(h):
