@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from kvmnet.engine import gcpause
 from kvmnet.engine.gcpause import gc_paused
+import re
 from collections import defaultdict
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from kvmnet.engine.plan.diff import diff_attrs, forces_replace, merge_planned
 from kvmnet.engine.plan.model import (
     ADOPTED, CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan, ResourceChange,
 )
+from kvmnet.engine.model import ResourceInstance
 from kvmnet.engine.prepare import Prepared, resource_value
 from kvmnet.engine.reconcile import ADOPT, CONFLICT, ROLLBACK, decide_all, wanted_ids
 from kvmnet.engine.resources import TYPES, canonical, identity, state_attrs, with_defaults
@@ -72,6 +74,7 @@ def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
         return out
 
     wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
+    owners: dict[tuple[str, str], dict[str, ResourceInstance]] = defaultdict(dict)
     for r in snapshot.instances.values():
         if r.id:
             wanted[(r.provider, r.type)].add(r.id)
@@ -82,6 +85,7 @@ def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
         wanted.setdefault(key, set())
         if isinstance(ident, str):
             wanted[key].add(ident)
+            owners[key][ident] = inst
     for key, id_set in wanted_ids(options.intents).items():
         wanted[key] |= id_set
 
@@ -91,7 +95,9 @@ def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
             try:
                 objs = provider.read(rtype, sorted(id_set))
             except ProviderError as e:
-                raise ProviderError(f"{_provider_where(prepared, providers, pname, rtype)}{e}") from e
+                where = (_instance_where(owners[(pname, rtype)], str(e))
+                         or _provider_where(prepared, providers, pname, rtype))
+                raise ProviderError(f"{where}{e}") from e
         out.live[(pname, rtype)] = {i: o for i, o in objs.items()}
 
     for a, r in snapshot.instances.items():
@@ -161,6 +167,18 @@ def _reconcile(prepared: Prepared, snapshot, intents: list, out: Refreshed) -> N
             del out.adopted[a]
             for table in (out.prior, out.ids, out.private):
                 table.pop(a, None)
+
+
+def _instance_where(owners: dict[str, ResourceInstance], message: str) -> str | None:
+    """``FILE:LINE: ADDRESS: `` of the one instance whose live ID (or a part of a
+    comma-separated one, e.g. a sysctl key) the provider's refusal names."""
+    named = {inst.address: inst for ident, inst in owners.items()
+             if any(re.search(rf"(?<![\w.-]){re.escape(part)}(?![\w-])", message)
+                    for part in ident.split(",") if part)}
+    if len(named) != 1:
+        return None
+    (inst,) = named.values()
+    return f"{inst.pos.file}:{inst.pos.line}: {inst.address}: "
 
 
 def _provider_where(prepared: Prepared, providers, pname: str, rtype: str) -> str:

@@ -45,7 +45,7 @@ NET_HEAD = """resource "network" "n" {
 CASES: dict[str, Case] = {
     "syntax_error": Case(
         'resource "sysctl_profile" "a" {\n  settings = { "net.core.somaxconn" = 1\n',
-        ["main.hcl:3: syntax error"]),
+        ["main.hcl:2: syntax error: unexpected end of file: the block or object opened here is never closed"]),
     "unknown_block_type": Case(
         'resorce "sysctl_profile" "a" {\n  settings = {}\n}\n',
         ['main.hcl:1: unknown block type "resorce"']),

@@ -135,3 +135,35 @@ def test_a_syntax_error_points_at_the_unclosed_block(tmp_path):
     write_config(cfg, 'locals {\n  a = 1\n}\n\nresource "network" "n" {\n  name = "n"\n\n\n')
     rc, _, err = run_kvmnet(cfg, "validate")
     assert rc == 1 and "main.hcl:5: syntax error" in err and "never closed" in err, err
+
+
+PROFILE = """
+resource "sysctl_profile" "a" {{
+  settings = {{ "net.ipv4.ip_forward" = 1, "net.ipv4.nope_key" = 1 }}
+}}
+
+provider "sysctl" {{
+  netns       = "{ns}"
+  persist_dir = "{dir}"
+}}
+"""
+
+
+def test_provider_refusals_at_plan_time_point_at_file_line(tmp_path):
+    import os
+
+    import pytest
+    if os.geteuid() != 0:
+        pytest.skip("needs root (a network namespace)")
+    from kvmnet.sandbox.netns import netns
+    cfg = tmp_path / "cfg"
+    with netns("kvc") as ns:
+        write_config(cfg, PROFILE.format(ns=ns, dir=tmp_path / "sysctl.d"))
+        rc, _, err = run_kvmnet(cfg, "plan", state=tmp_path / "s.db")
+        assert rc == 1
+        (line,) = err.strip().splitlines()
+        assert line.startswith("Error: ") and line.endswith(
+            f'main.hcl:1: sysctl_profile.a: unknown sysctl key "net.ipv4.nope_key" in network namespace {ns}'), err
+    # the namespace is gone: the provider block is where it went wrong
+    rc, _, err = run_kvmnet(cfg, "plan", state=tmp_path / "s.db")
+    assert rc == 1 and f"main.hcl:5: provider.sysctl: network namespace '{ns}' does not exist" in err, err

@@ -35,7 +35,7 @@ def _plan(tmp_path, extra="", env=None):
 def test_bad_provider_timeout_is_a_file_line_error(tmp_path, value, message):
     rc, out, err = _plan(tmp_path, f"  timeout = {value}\n")
     assert rc == 1
-    assert f"main.hcl:1: provider.sysctl: {message}" in err, err
+    assert f"main.hcl:4: provider.sysctl: {message}" in err, err      # the timeout line
     assert "Traceback" not in err
 
 
