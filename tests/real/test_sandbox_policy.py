@@ -112,9 +112,10 @@ def test_sandbox_up_policy_and_down(tmp_path):
 
         # a forward to port 22 is denied; one to port 80 passes (Terraform's spelling and kvmnet's)
         write_config(cfg, lab(forward_to=22))
-        rc, out, err = run_kvmnet(cfg, "plan", "-out=ssh.plan", state=state)
+        planfile = tmp_path / "ssh.plan"
+        rc, out, err = run_kvmnet(cfg, "plan", f"-out={planfile}", state=state)
         assert rc == 0, err
-        rc, shown, err = run_kvmnet(cfg, "show", "-json", "ssh.plan", state=state)
+        rc, shown, err = run_kvmnet(cfg, "show", "-json", str(planfile), state=state)
         assert rc == 0, err
         plan = json.loads(shown)
         assert json.loads(run_kvmnet(cfg, "plan", "--json", state=state)[1])["resource_changes"] == \
