@@ -159,8 +159,10 @@ def _prepare_for_json(ctx: Ctx):
     try:
         return prepare(ctx.dir, ctx.inputs, timings=ctx.timings or NULL)
     except DiagnosticError as e:
-        click.echo(json.dumps({"format_version": FORMAT_VERSION, "resource_changes": [],
-                               "resource_drift": [], "outputs": {},
+        from kvmnet.engine.plan.tfjson import kvmnet_version
+        click.echo(json.dumps({"format_version": FORMAT_VERSION, "kvmnet_version": kvmnet_version(),
+                               "resource_changes": [], "resource_drift": [], "output_changes": {},
+                               "errored": True, "outputs": {},
                                "errors": [d.to_json() for d in e.diagnostics.errors],
                                "warnings": [d.to_json() for d in e.diagnostics.warnings]}, indent=2))
         print_diagnostics(ctx, e.diagnostics)
@@ -293,7 +295,7 @@ def show(ctx: Ctx, planfile, as_json):
         from kvmnet.engine.outputs import state_document
         click.echo(json.dumps(state_document(snap), indent=2))
         return
-    if not snap.instances:
+    if not snap.instances and not snap.outputs:
         ctx.out("The state is empty.")
         return
     from kvmnet.engine.render.human import fmt_value
@@ -303,6 +305,11 @@ def show(ctx: Ctx, planfile, as_json):
         for k, v in r.attrs.items():
             ctx.out(f"    {k} = {escape(fmt_value(v))}")
         ctx.out("")
+    if snap.outputs:
+        from kvmnet.commands.output_cmd import output_lines
+        ctx.out("Outputs:\n")
+        for line in output_lines(snap.outputs, snap.sensitive_outputs):
+            ctx.out(escape(line))
 
 
 @cli.command()

@@ -51,6 +51,7 @@ def test_outputs_are_kept_by_apply_and_printed_as_terraform_does(tmp_path):
     assert json.loads(run_kvmnet(cfg, "output", "-json", "hosts", state=state)[1]) == ["kvm0", "kvm1"]
     every = json.loads(run_kvmnet(cfg, "output", "--json", state=state)[1])
     assert every["first"] == {"sensitive": False, "type": "string", "value": "kvm0"}
+    assert run_kvmnet(cfg, "show", state=state)[1] == 'Outputs:\n\nfirst = "kvm0"\nhosts = ["kvm0", "kvm1"]\n'
     shown = json.loads(run_kvmnet(cfg, "show", "-json", state=state)[1])
     assert shown["values"]["outputs"]["hosts"] == {"sensitive": False, "value": ["kvm0", "kvm1"]}
     # a plan shows an output only when its value changes
