@@ -10,7 +10,8 @@ from kvmnet.sdk.addresses import module_of
 from kvmnet.engine.plan import tfjson
 from kvmnet.sdk.values import UNKNOWN
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = tfjson.FORMAT_VERSION
+READABLE_FORMATS = ("1.0", FORMAT_VERSION)   # saved plans kvmnet reads ("1.0": before Terraform's keys)
 
 ADOPTED = "adopted: carries this state's ownership mark"   # a ResourceChange's reason
 
@@ -86,6 +87,7 @@ class Plan:
     configuration: dict | None = None
     variable_values: dict = field(default_factory=dict)
     sensitive_outputs: list[str] = field(default_factory=list)
+    timestamp: str = ""                                   # when it was made (RFC 3339, UTC)
 
     @property
     def changes(self) -> list[ResourceChange]:
@@ -166,6 +168,7 @@ class Plan:
                 self.prior_outputs, {} if self.destroy else self.outputs, sensitive)),
             "prior_state": self.prior_state,
             "configuration": self.configuration,
+            "timestamp": self.timestamp,
             "errored": bool(self.errors),
             # kvmnet's own: what apply re-checks and needs (stale plans, saved inputs)
             "lineage": self.lineage,
@@ -208,7 +211,7 @@ class Plan:
                 reason=x.get("action_reason"), private=decode(x.get("private") or {}),
                 dependencies=[str(a) for a in x.get("dependencies") or []])
 
-        if d.get("format_version") != FORMAT_VERSION:
+        if d.get("format_version") not in READABLE_FORMATS:
             raise ValueError(f"unsupported plan format {d.get('format_version')!r}")
         inputs = d.get("inputs")
         if inputs is None:      # a plan saved before the Terraform format held them here
@@ -225,6 +228,7 @@ class Plan:
             variable_values={n: decode(v.get("value")) for n, v in (d.get("variables") or {}).items()
                              if inputs is not d.get("variables") and isinstance(v, dict)},
             sensitive_outputs=list(d.get("sensitive_outputs") or []),
+            timestamp=str(d.get("timestamp") or ""),
             errors=[Diagnostic(e["summary"], file=e.get("file"), line=e.get("line"),
                                address=e.get("address"), attribute=e.get("attribute"))
                     for e in d.get("errors", [])],

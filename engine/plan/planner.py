@@ -245,6 +245,8 @@ def describe_for_terraform(plan: Plan, prepared: Prepared, snapshot) -> None:
     plan.configuration = configuration(prepared.config)
     hidden = {n for n, v in prepared.config.variables.items() if getattr(v, "sensitive", False)}
     plan.variable_values = {n: v for n, v in prepared.evaluator.variables.items() if n not in hidden}
+    from datetime import datetime, timezone
+    plan.timestamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diags) -> list[ResourceChange]:

@@ -10,6 +10,7 @@ from typing import Any
 from kvmnet.engine.config.evaluate import attr_references, is_constant_raw
 from kvmnet.engine.config.hcl import Attr, Block
 from kvmnet.engine.config.model import Config
+from kvmnet.engine.expr.reference import render_parts
 from kvmnet.engine.plan.tfjson import MANAGED
 
 
@@ -27,11 +28,19 @@ def expression(attr: Attr) -> dict:
         return {"constant_value": attr.value}
     refs: list[str] = []
     for r in attr_references(attr):
-        text = r.text or str(r)
-        for name in (text, r.resource_address):
-            if name and name not in refs:
+        for name in traversals(r):
+            if name not in refs:
                 refs.append(name)
     return {"references": refs} if refs else {}
+
+
+def traversals(ref) -> list[str]:
+    """A reference and each shorter traversal down to the object it names, as
+    Terraform lists them: ``network.n[0].name``, ``network.n[0]``, ``network.n``."""
+    if ref.root in ("count", "each", "path", "self", "terraform"):
+        return [render_parts(ref.parts, ref.indexes)]
+    return [render_parts(ref.parts[:k], tuple(i for i in ref.indexes if i < k))
+            for k in range(len(ref.parts), 1, -1)]
 
 
 def block_expressions(block: Block) -> dict:
@@ -72,5 +81,5 @@ def configuration(config: Config) -> dict:
         variables[name] = entry
     providers = {name: {"name": name, "expressions": {k: expression(a) for k, a in p.attrs.items()}}
                  for name, p in config.providers.items()}
-    return {"provider_config": providers,
-            "root_module": {"outputs": outputs, "resources": resources, "variables": variables}}
+    root = {k: v for k, v in (("outputs", outputs), ("resources", resources), ("variables", variables)) if v}
+    return {"provider_config": providers, "root_module": root} if providers else {"root_module": root}

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kvmnet.sdk.values import UNKNOWN
+from kvmnet.sdk.values import UNKNOWN, contains_unknown
+
+FORMAT_VERSION = "1.2"       # Terraform's plan format version this document follows (OpenTofu 1.6)
 
 MANAGED = "managed"
 
@@ -79,13 +81,13 @@ def state_resource(address: str, rtype: str, name: str, key: Any, provider: str,
 
 
 def outputs_values(outputs: dict[str, Any], sensitive: frozenset[str] = frozenset()) -> dict:
-    """``{name: {sensitive, value}}`` (a sensitive output's value left out, as in a
-    saved plan it must never be in clear)."""
+    """``{name: {sensitive, type, value}}`` (a sensitive output's value left out, as
+    in a saved plan it must never be in clear; an unknown one left out)."""
     out = {}
     for name, v in outputs.items():
-        if v is UNKNOWN:
+        if contains_unknown(v):
             continue
-        entry: dict[str, Any] = {"sensitive": name in sensitive}
+        entry: dict[str, Any] = {"sensitive": name in sensitive, "type": type_of(v)}
         if name not in sensitive:
             entry["value"] = v
         out[name] = entry
@@ -94,9 +96,10 @@ def outputs_values(outputs: dict[str, Any], sensitive: frozenset[str] = frozense
 
 def state_values(resources: list[dict], outputs: dict[str, Any],
                  sensitive: frozenset[str] = frozenset()) -> dict:
-    """A state's ``values``: its outputs and its root module's resources."""
+    """A state's ``values``: its outputs and its root module's resources (the list
+    left out when empty, as Terraform does)."""
     return {"outputs": outputs_values(outputs, sensitive),
-            "root_module": {"resources": resources}}
+            "root_module": {"resources": resources} if resources else {}}
 
 
 def output_change(before: Any, after: Any, absent_before: bool, absent_after: bool,
@@ -108,13 +111,14 @@ def output_change(before: Any, after: Any, absent_before: bool, absent_after: bo
         actions = ["delete"]
     else:
         actions = ["no-op"] if before == after else ["update"]
+    unknown = unknown_mirror(after)
     return {
         "actions": actions,
         "before": None if sensitive else before,
         "after": None if sensitive or after is UNKNOWN else known_only(after),
-        "after_unknown": unknown_mirror(after),
-        "before_sensitive": sensitive_mirror(before, sensitive),
-        "after_sensitive": sensitive_mirror(after, sensitive),
+        "after_unknown": unknown if contains_unknown(after) else False,
+        "before_sensitive": sensitive,       # an output is sensitive as a whole
+        "after_sensitive": sensitive,
     }
 
 

@@ -53,7 +53,8 @@ def test_outputs_are_kept_by_apply_and_printed_as_terraform_does(tmp_path):
     assert every["first"] == {"sensitive": False, "type": "string", "value": "kvm0"}
     assert run_kvmnet(cfg, "show", state=state)[1] == 'Outputs:\n\nfirst = "kvm0"\nhosts = ["kvm0", "kvm1"]\n'
     shown = json.loads(run_kvmnet(cfg, "show", "-json", state=state)[1])
-    assert shown["values"]["outputs"]["hosts"] == {"sensitive": False, "value": ["kvm0", "kvm1"]}
+    assert shown["values"]["outputs"]["hosts"] == {"sensitive": False, "value": ["kvm0", "kvm1"],
+                                                   "type": ["tuple", ["string", "string"]]}
     # a plan shows an output only when its value changes
     rc, out, _ = run_kvmnet(cfg, "-var", "n=3", "plan", state=state)
     assert '~ hosts = ["kvm0", "kvm1"] -> ["kvm0", "kvm1", "kvm2"]' in out and "first" not in out

@@ -62,7 +62,7 @@ def test_plan_document_has_terraforms_keys_and_round_trips():
               variables={"var_files": [], "vars": ["mtu=1500"]})
     doc = json.loads(p.dumps())
     for key in ("format_version", "kvmnet_version", "variables", "planned_values", "resource_changes",
-                "resource_drift", "output_changes", "prior_state", "configuration", "errored"):
+                "resource_drift", "output_changes", "prior_state", "configuration", "timestamp", "errored"):
         assert key in doc, key
     (rc,) = doc["resource_changes"]
     assert rc["mode"] == "managed" and rc["provider_name"] == "libvirt"
@@ -72,13 +72,28 @@ def test_plan_document_has_terraforms_keys_and_round_trips():
     assert doc["variables"] == {"mtu": {"value": 1500}}
     (res,) = doc["planned_values"]["root_module"]["resources"]
     assert res["values"] == {"name": "n"}          # the unknown uuid is left out
-    assert doc["planned_values"]["outputs"]["secret"] == {"sensitive": True}
+    assert doc["planned_values"]["outputs"]["secret"] == {"sensitive": True, "type": "string"}
     assert doc["output_changes"]["o"]["actions"] == ["update"]
     assert "\"s\"" not in json.dumps(doc["output_changes"]["secret"]) and "\"s\"" not in json.dumps(doc["outputs"])
     again = Plan.from_json(doc)
     assert again.variables == {"var_files": [], "vars": ["mtu=1500"]}
     assert again.variable_values == {"mtu": 1500}
     assert again.prior_outputs == {"o": "old"} and again.sensitive_outputs == ["secret"]
+
+
+def test_output_changes_are_whole_values():
+    got = tfjson.output_changes({"l": [1]}, {"l": [1, 2], "u": [1, UNKNOWN]})
+    assert got["l"]["after_unknown"] is False and got["l"]["before_sensitive"] is False
+    assert got["u"]["after_unknown"] == [False, True] and got["u"]["after"] == [1]
+
+
+def test_configuration_references_list_every_traversal():
+    from kvmnet.engine.expr.reference import Reference
+    from kvmnet.engine.plan.tfconfig import traversals
+    ref = Reference(("network", "n", 0, "name"), (2,))
+    assert traversals(ref) == ["network.n[0].name", "network.n[0]", "network.n"]
+    assert traversals(Reference(("local", "hosts", 0), (2,))) == ["local.hosts[0]", "local.hosts"]
+    assert traversals(Reference(("count", "index"))) == ["count.index"]
 
 
 def test_a_plan_saved_before_the_terraform_format_still_loads():
