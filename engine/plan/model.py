@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from kvmnet.engine.diagnostics import Diagnostic
 from kvmnet.sdk.addresses import module_of
@@ -88,6 +88,8 @@ class Plan:
     variable_values: dict = field(default_factory=dict)
     sensitive_outputs: list[str] = field(default_factory=list)
     timestamp: str = ""                                   # when it was made (RFC 3339, UTC)
+    # makes (prior_state, configuration) when the plan is first written as JSON
+    documents: Callable[[], tuple[dict, dict]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def changes(self) -> list[ResourceChange]:
@@ -118,6 +120,9 @@ class Plan:
 
     # -- JSON (SPEC §6 shape; also the saved plan file) -------------------------
     def to_json(self) -> dict:
+        if self.documents is not None:
+            self.prior_state, self.configuration = self.documents()
+            self.documents = None
         def rc(c: ResourceChange) -> dict:
             d = {
                 "address": c.address, "mode": tfjson.MANAGED, "type": c.type, "name": c.name,

@@ -208,7 +208,7 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
     gcpause.freeze()   # the state snapshot lives as long as the run: keep the collector off it
     ref = refresh(prepared, snapshot, providers, options, timings)
     plan.resource_drift = ref.drift
-    describe_for_terraform(plan, prepared, snapshot)
+    describe_for_terraform(plan, prepared, snapshot, ref.prior)
     for a, why in sorted(ref.conflicts.items()):
         if a not in prepared.instances:
             diags.add(why, address=a)
@@ -234,15 +234,17 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
     return plan
 
 
-def describe_for_terraform(plan: Plan, prepared: Prepared, snapshot) -> None:
+def describe_for_terraform(plan: Plan, prepared: Prepared, snapshot, prior: dict) -> None:
     """Fill in what Terraform's JSON plan format adds to the changes: the outputs the
-    state holds, the prior state, the configuration, the variables."""
+    state holds, the variables, and — worked out only if the plan is written as JSON
+    (≈1 s at 10,000 resources) — the prior state (``prior``: the refreshed
+    attributes) and the configuration."""
     from kvmnet.engine.outputs import sensitive_outputs, state_document
     from kvmnet.engine.plan.tfconfig import configuration
     plan.prior_outputs = dict(snapshot.outputs)
     plan.sensitive_outputs = sorted(sensitive_outputs(prepared) | snapshot.sensitive_outputs)
-    plan.prior_state = state_document(snapshot)
-    plan.configuration = configuration(prepared.config)
+    config = prepared.config
+    plan.documents = lambda: (state_document(snapshot, prior), configuration(config))
     hidden = {n for n, v in prepared.config.variables.items() if getattr(v, "sensitive", False)}
     plan.variable_values = {n: v for n, v in prepared.evaluator.variables.items() if n not in hidden}
     from datetime import datetime, timezone
