@@ -9,14 +9,16 @@ from typing import Any
 from kvmnet.engine.diagnostics import Diagnostics
 from kvmnet.engine.prepare import Prepared, resource_value
 from kvmnet.engine.resources import state_attrs
+from kvmnet.sdk.addresses import resource_of
 from kvmnet.sdk.values import UNKNOWN, contains_unknown
 
 
 def recorded_values(snapshot) -> dict[str, dict]:
-    """values[resource address][instance key] = recorded attributes (for references)."""
+    """values[resource address (module path included)][instance key] = recorded
+    attributes (for references)."""
     values: dict[str, dict] = {}
     for r in snapshot.instances.values():
-        values.setdefault(f"{r.type}.{r.name}", {})[r.key] = state_attrs(r)
+        values.setdefault(resource_of(r.address), {})[r.key] = state_attrs(r)
     return values
 
 

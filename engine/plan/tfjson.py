@@ -96,10 +96,20 @@ def outputs_values(outputs: dict[str, Any], sensitive: frozenset[str] = frozense
 
 def state_values(resources: list[dict], outputs: dict[str, Any],
                  sensitive: frozenset[str] = frozenset()) -> dict:
-    """A state's ``values``: its outputs and its root module's resources (the list
-    left out when empty, as Terraform does)."""
-    return {"outputs": outputs_values(outputs, sensitive),
-            "root_module": {"resources": resources} if resources else {}}
+    """A state's ``values``: its outputs and its modules' resources — the root
+    module's in ``root_module.resources``, a module instance's under
+    ``root_module.child_modules[]`` (``{address, resources}``); empty lists left out,
+    as Terraform does."""
+    from kvmnet.sdk.addresses import module_of
+    by_module: dict[str, list[dict]] = {}
+    for r in resources:
+        by_module.setdefault(module_of(r["address"]), []).append(r)
+    root: dict[str, Any] = {}
+    if by_module.get(""):
+        root["resources"] = by_module.pop("")
+    if by_module:
+        root["child_modules"] = [{"address": m, "resources": rs} for m, rs in sorted(by_module.items())]
+    return {"outputs": outputs_values(outputs, sensitive), "root_module": root}
 
 
 def output_change(before: Any, after: Any, absent_before: bool, absent_after: bool,

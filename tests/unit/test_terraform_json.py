@@ -194,3 +194,12 @@ def test_syntax_error_points_at_the_unclosed_block():
     parsed = parse_text('locals {\n  a = 1\n  b = 2\n\n\n', "main.hcl")
     (d,) = parsed.errors
     assert d.line == 1 and "block or object opened here is never closed" in str(d)
+
+
+def test_module_resources_are_child_modules():
+    rs = [tfjson.state_resource(a, "network", "n", None, "libvirt", {"name": a})
+          for a in ("network.n", 'module.lab["a"].network.n', "module.x.network.n")]
+    root = tfjson.state_values(rs, {})["root_module"]
+    assert [r["address"] for r in root["resources"]] == ["network.n"]
+    assert [(m["address"], [r["address"] for r in m["resources"]]) for m in root["child_modules"]] == [
+        ('module.lab["a"]', ['module.lab["a"].network.n']), ("module.x", ["module.x.network.n"])]
