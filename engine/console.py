@@ -49,8 +49,9 @@ def render(v: Any, indent: str = "") -> str:
     return str(v)
 
 
-def type_name(v: Any) -> str:
-    """A value's type as Terraform's ``type()`` prints it."""
+def type_name(v: Any, indent: str = "") -> str:
+    """A value's type as Terraform's ``type()`` prints it: tuples and objects one
+    element a line, four spaces deeper each level."""
     if v is UNKNOWN or v is None:
         return "dynamic"
     if isinstance(v, bool):
@@ -59,13 +60,19 @@ def type_name(v: Any) -> str:
         return "number"
     if isinstance(v, str):
         return "string"
+    inner = indent + "    "
     if isinstance(v, SetValue):
-        kinds = {type_name(x) for x in v}
+        kinds = {type_name(x, indent) for x in v}
         return f"set({kinds.pop() if len(kinds) == 1 else 'dynamic'})"
     if isinstance(v, (list, tuple)):
-        return "tuple([" + ", ".join(type_name(x) for x in v) + "])"
+        if not v:
+            return "tuple([])"
+        return "tuple([\n" + "".join(f"{inner}{type_name(x, inner)},\n" for x in v) + indent + "])"
     if isinstance(v, dict):
-        return "object({" + ", ".join(f"{k}: {type_name(x)}" for k, x in v.items()) + "})"
+        if not v:
+            return "object({})"
+        return "object({\n" + "".join(f"{inner}{k}: {type_name(x, inner)},\n" for k, x in v.items()) \
+            + indent + "})"
     return "dynamic"
 
 

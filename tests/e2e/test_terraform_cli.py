@@ -86,7 +86,7 @@ def test_console_reads_config_and_state(tmp_path):
     write_config(cfg, CONFIG)
     rc, out, err = run_kvmnet(cfg, "console", input="local.hosts[1]\nvar.n * 10\ntype(local.hosts)\n")
     assert rc == 0, err
-    assert out == '"kvm1"\n20\ntuple([string, string])\n'
+    assert out == '"kvm1"\n20\ntuple([\n    string,\n    string,\n])\n'
     rc, out, err = run_kvmnet(cfg, "console", input="var.nope\n1 + 1\n")
     assert rc == 1 and out == "2\n"
     assert err.startswith("Error: <stdin>:1: ") and len(err.strip().splitlines()) == 1

@@ -148,8 +148,9 @@ def _scope():
     ('{a = 1, b = [true]}', '{\n  "a" = 1\n  "b" = [\n    true,\n  ]\n}'),
     ("null", "null"),
     ("[]", "[]"),
-    ("type(local.l)", "tuple([string, string])"),
-    ("type({a = 1})", "object({a: number})"),
+    ("type(local.l)", "tuple([\n    string,\n    string,\n])"),
+    ("type({a = 1, b = [1]})", "object({\n    a: number,\n    b: tuple([\n        number,\n    ]),\n})"),
+    ("type([])", "tuple([])"),
     ('type(toset(["a"]))', "set(string)"),
     ("   ", None),
 ])
