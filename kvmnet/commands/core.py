@@ -73,7 +73,7 @@ def _open_intents(ctx: Ctx, be, ps, settle: bool) -> list:
 
 def _render(ctx: Ctx, plan, fmt: str) -> None:
     if fmt == "json":
-        click.echo(json.dumps(plan.to_json(), indent=2))
+        click.echo(plan.dumps(), nl=False)
     elif fmt == "markdown":
         from kvmnet.engine.render.markdown import render_markdown
         click.echo(render_markdown(plan), nl=False)
@@ -164,7 +164,8 @@ def _prepare_for_json(ctx: Ctx):
                                "resource_changes": [], "resource_drift": [], "output_changes": {},
                                "errored": True, "outputs": {},
                                "errors": [d.to_json() for d in e.diagnostics.errors],
-                               "warnings": [d.to_json() for d in e.diagnostics.warnings]}, indent=2))
+                               "warnings": [d.to_json() for d in e.diagnostics.warnings]},
+                              separators=(",", ":")))
         print_diagnostics(ctx, e.diagnostics)
         raise KvmnetFailure() from None
 
@@ -293,7 +294,7 @@ def show(ctx: Ctx, planfile, as_json):
     snap = be.read()
     if as_json:
         from kvmnet.engine.outputs import state_document
-        click.echo(json.dumps(state_document(snap), indent=2))
+        click.echo(json.dumps(state_document(snap), separators=(",", ":")))
         return
     if not snap.instances and not snap.outputs:
         ctx.out("The state is empty.")
