@@ -3,8 +3,9 @@
 The engine's own evaluator (``kvmnet.engine.expr``) does the expressions; this
 module decides *what* is evaluated *with which scope*:
 
-- input variables: default, then ``kvmnet.vars.hcl``, each ``--var-file``, each
-  ``--var`` (later wins), converted to the declared type;
+- input variables: default, then ``KVMNET_VAR_name``, ``kvmnet.vars.hcl``, each
+  ``--var-file``, each ``--var`` (later wins), converted to the declared type,
+  then checked (``nullable``, ``validation``; engine/config/variables.py);
 - locals: on demand, memoised, a cycle between locals is an error;
 - resources: ``count`` / ``for_each`` expansion and the body of each instance,
   with resource references resolved through a callback the caller supplies (the
@@ -25,6 +26,7 @@ from kvmnet.engine.expr.nodes import Literal as _Literal
 from kvmnet.engine.config.hcl import Attr, Block, parse_files
 from kvmnet.engine.config.loader import VARS_FILE, display_name
 from kvmnet.engine.config.model import Config, ModuleCallDecl, ResourceDecl
+from kvmnet.engine.config.variables import ENV_PREFIX, apply_nullable, env_values, validate_values
 from kvmnet.engine.diagnostics import Diagnostic, Diagnostics
 from kvmnet.engine.model import Lifecycle, ResourceInstance, SourcePos, format_address
 from kvmnet.engine.resources import TYPES
@@ -514,6 +516,8 @@ def resolve_variables(config: Config, inputs: VariableInputs, diags: Diagnostics
                 continue
             given[name] = (val, pf.path, a.line, False)
 
+    for name, text in env_values(config.variables):
+        given[name] = (text, "env", None, True)
     from_file(Path(config.dir) / VARS_FILE, required=False)
     for f in inputs.var_files:
         from_file(Path(f), required=True)
@@ -532,23 +536,30 @@ def resolve_variables(config: Config, inputs: VariableInputs, diags: Diagnostics
     for name, decl in config.variables.items():
         t = types.get(name)
         try:
+            default = None
+            if decl.default is not None:
+                default = X.compile_value(decl.default.value).evaluate(empty_scope)
+                default = X.convert(default, t) if t is not None else default
             if name in given:
                 val, where, line, raw = given[name]
+                src = {"--var": f" (from --var {name}=...)",
+                       "env": f" (from {ENV_PREFIX}{name})"}.get(where, "")
                 try:
                     val = X.parse_cli_value(val, t) if raw else val
-                    values[name] = X.convert(val, t) if t is not None else val
+                    val = X.convert(val, t) if t is not None else val
                 except X.ExprError as e:
-                    src = f" (from --var {name}=...)" if where == "--var" else ""
                     diags.add(f'invalid value for variable "{name}"{src}: {e}',
-                              file=decl.file if where == "--var" else where,
-                              line=decl.line if where == "--var" else line)
+                              file=decl.file if raw else where,
+                              line=decl.line if raw else line)
+                    continue
+                values[name] = apply_nullable(decl, val, default, decl.default is not None, diags, src)
                 continue
             if decl.default is None:
                 diags.add(f'variable "{name}" has no default and no value was given '
                           f'(use --var {name}=VALUE or {VARS_FILE})', file=decl.file, line=decl.line)
                 continue
-            val = X.compile_value(decl.default.value).evaluate(empty_scope)
-            values[name] = X.convert(val, t) if t is not None else val
+            values[name] = default
         except X.ExprError as e:
             diags.add(f'variable "{name}": {e}', file=decl.file, line=decl.line)
+    validate_values(config.variables, values, diags)
     return values

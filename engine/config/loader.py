@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kvmnet.engine.config.hcl import Block, parse_files
 from kvmnet.engine.config.module_blocks import load_module_call, provider_alias
+from kvmnet.engine.config.variables import read_variable_extras
 from kvmnet.engine.config.model import (
     Config, LocalDecl, OutputDecl, ProviderDecl, ResourceDecl, VariableDecl,
 )
@@ -137,6 +138,7 @@ def _load_variable(cfg: Config, b: Block, d: Diagnostics) -> None:
     for sub in b.blocks:
         if sub.type != "validation":
             d.add(f'unexpected block "{sub.type}" in variable "{name}"', file=b.file, line=sub.line)
+    read_variable_extras(v, b, d)
     cfg.variables[name] = v
 
 

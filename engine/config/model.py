@@ -10,6 +10,18 @@ META_ARGUMENTS = ("count", "for_each", "depends_on", "lifecycle", "provider")
 
 
 @dataclass
+class CheckRule:
+    """A ``validation``, ``precondition`` or ``postcondition`` block: a condition
+    and the message shown when it is false."""
+
+    kind: str                # "validation", "precondition" or "postcondition"
+    condition: Attr
+    error_message: Attr
+    file: str
+    line: int
+
+
+@dataclass
 class VariableDecl:
     name: str
     file: str
@@ -17,6 +29,9 @@ class VariableDecl:
     default: Attr | None = None
     type: Attr | None = None
     description: str | None = None
+    sensitive: bool = False
+    nullable: bool = True
+    validations: list[CheckRule] = field(default_factory=list)
 
 
 @dataclass
