@@ -23,6 +23,7 @@ from typing import Any, Callable
 from kvmnet.engine import expr as X
 from kvmnet.engine import limits
 from kvmnet.engine.expr.nodes import Literal as _Literal
+from kvmnet.engine.config import dynamic
 from kvmnet.engine.config.hcl import Attr, Block, parse_files
 from kvmnet.engine.config.loader import VARS_FILE, display_name
 from kvmnet.engine.config.model import Config, ModuleCallDecl, ResourceDecl
@@ -262,7 +263,10 @@ class Evaluator:
                 diags.items.append(f.diag)
                 ok = False
         counters: dict[str, int] = {}
-        for sub in block.blocks:
+        for sub, sub_scope in self._sub_blocks(block, scope, address, prefix, diags):
+            if sub_scope is None:
+                ok = False
+                continue
             if sub.labels:
                 diags.add(f'block "{sub.type}" takes no labels', file=block.file, line=sub.line,
                           address=address, attribute=f"{prefix}{sub.type}")
@@ -279,9 +283,28 @@ class Evaluator:
             lines.setdefault(f"{prefix}{sub.type}", sub.line)
             lines[path] = sub.line
             child: dict = {}
-            ok = self._eval_block(sub, scope, address, path + ".", child, lines, diags) and ok
+            ok = self._eval_block(sub, sub_scope, address, path + ".", child, lines, diags) and ok
             out.setdefault(sub.type, []).append(child)
         return ok
+
+    def _sub_blocks(self, block: Block, scope, address, prefix, diags):
+        """(block, scope) for each nested block, ``dynamic`` ones expanded; scope None
+        for a dynamic block that failed (its errors are in ``diags``)."""
+        for sub in block.blocks:
+            if sub.type != "dynamic":
+                yield sub, scope
+                continue
+            path = f"{prefix}dynamic"
+            try:
+                made = dynamic.expand(sub, scope, lambda a, sc, p: self.evaluate(a, sc, address, p),
+                                      diags, address, path)
+            except EvalFailure as f:
+                diags.items.append(f.diag)
+                made = None
+            if made is None:
+                yield sub, None
+                continue
+            yield from made
 
     def _instance_keys(self, r: ResourceDecl | ModuleCallDecl, diags: Diagnostics):
         """[(key, each)] for the resource's instances; None on error."""
