@@ -365,11 +365,11 @@ class Walk:
             run_one=lambda job: self._call(providers[job.group], [job])[0][0],
             run_batch=lambda unit: self._call(providers[unit[0].group], unit),
             finished=lambda job, result, error: self._finished(by_addr[job.key], result, error),
-            should_stop=lambda: self.stop() is not None)
+            should_stop=lambda: self.stop() is not None or self.report.failed is not None)
         outcome = sched.run()
         for group, peak in outcome.peak.items():
             self.report.peak_concurrency[group] = max(self.report.peak_concurrency.get(group, 0), peak)
-        if outcome.failed:
+        if outcome.failed or self.report.failed is not None:
             raise _Stop()
         self._check_stop()
 
@@ -510,7 +510,33 @@ class Walk:
         self.private[c.address] = dict(result.private or {})
         self.report.done.append((c.address, action))
         self.on_event(c.address, action, "done")
+        if rec is not None:
+            self._postconditions(c, rec.attrs)
         pause_point("KVMNET_TEST_PAUSE_AFTER_WRITES", nth, self.stop)
+
+    def _postconditions(self, c: ResourceChange, applied: dict) -> None:
+        """Check the instance's lifecycle postconditions with ``self`` = what was
+        applied; a failure stops the walk as a failed change would (the object is
+        recorded)."""
+        inst = self.prepared.instances.get(c.address) if self.prepared is not None else None
+        if inst is None or not inst.postconditions:
+            return
+        from kvmnet.engine.config.checks import failed_self
+        prepared = self.prepared
+        prepared.evaluator.resolve_resource = lambda t, n: resource_value(prepared.config, self.values, t, n)
+        prepared.evaluator.reset_locals()
+        for rule, scope in inst.postconditions:
+            diag = failed_self(rule, scope, applied)
+            if diag is not None:
+                self._fail_after(c, "postcondition", f"{diag.file}:{diag.line}: {diag.message}")
+                return
+
+    def _fail_after(self, c: ResourceChange, action: str, message: str) -> None:
+        if self.report.failed is None:
+            self.report.failed = (c.address, action, message)
+        else:
+            self.report.also_failed.append((c.address, action, message))
+        self.on_event(c.address, action, "failed")
 
     def _recheck_consumers(self, c: ResourceChange) -> None:
         if not TYPES[c.type].consumable:

@@ -79,3 +79,10 @@ def failed(rule: CheckRule, scope: X.Scope, label: str,
     elif not isinstance(message, str):
         return diag("error_message must be a string", rule.error_message)
     return diag(f"{label}: {message}", rule.condition)
+
+
+def failed_self(rule: CheckRule, scope: X.Scope, value: dict) -> Diagnostic | None:
+    """A postcondition checked with ``self`` bound to the applied object's attributes."""
+    child = scope.child_loop()
+    child.loop["self"] = value
+    return failed(rule, child, "postcondition failed")

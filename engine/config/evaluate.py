@@ -24,6 +24,8 @@ from kvmnet.engine import expr as X
 from kvmnet.engine import limits
 from kvmnet.engine.expr.nodes import Literal as _Literal
 from kvmnet.engine.config import dynamic
+from kvmnet.engine.config.checks import failed
+from kvmnet.engine.config.lifecycle import trigger_texts
 from kvmnet.engine.config.hcl import Attr, Block, parse_files
 from kvmnet.engine.config.loader import VARS_FILE, display_name
 from kvmnet.engine.config.model import Config, ModuleCallDecl, ResourceDecl
@@ -243,10 +245,16 @@ class Evaluator:
             ok = self._eval_block(r.body, scope, address, "", attrs, lines, diags)
             if not ok:
                 continue
+            problems = [p for p in (failed(rule, scope, "precondition failed", address)
+                                    for rule in r.preconditions) if p is not None]
+            if problems:
+                diags.extend(problems)
+                continue
             out.append(ResourceInstance(
                 address=address, type=r.type, name=r.name, key=key, provider=provider,
                 attrs=attrs, pos=SourcePos(r.file, r.line), attr_lines=lines,
-                depends_on=set(depends), lifecycle=lifecycle, module=r.module))
+                depends_on=set(depends), lifecycle=lifecycle, module=r.module,
+                postconditions=[(rule, scope) for rule in r.postconditions]))
         return out
 
     def _eval_block(self, block: Block, scope, address, prefix, out, lines, diags) -> bool:
@@ -417,7 +425,7 @@ class Evaluator:
         return out
 
     def _lifecycle(self, r: ResourceDecl, diags: Diagnostics) -> Lifecycle:
-        lc = Lifecycle()
+        lc = Lifecycle(replace_triggered_by=trigger_texts(r, Diagnostics()))   # checked by the loader
         if r.prevent_destroy is not None:
             v = r.prevent_destroy.value
             if not isinstance(v, bool):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kvmnet.engine.config.hcl import Block, parse_files
 from kvmnet.engine.config.module_blocks import load_module_call, provider_alias
+from kvmnet.engine.config.lifecycle import read_lifecycle_blocks
 from kvmnet.engine.config.variables import read_variable_extras
 from kvmnet.engine.config.model import (
     Config, LocalDecl, OutputDecl, ProviderDecl, ResourceDecl, VariableDecl,
@@ -169,12 +170,15 @@ def _load_resource(cfg: Config, b: Block, d: Diagnostics) -> None:
                     r.prevent_destroy = a
                 elif k == "ignore_changes":
                     r.ignore_changes = a
+                elif k == "replace_triggered_by":
+                    r.replace_triggered_by = a
                 elif k == "create_before_destroy":
                     d.add("create_before_destroy is not supported: kvmnet replaces by delete "
                           "then create (names are unique on a host)", file=b.file, line=a.line,
                           address=address, attribute="lifecycle.create_before_destroy")
                 else:
                     d.add(f'unknown lifecycle attribute "{k}"', file=b.file, line=a.line, address=address)
+            read_lifecycle_blocks(r, sub, d)
         else:
             body.blocks.append(sub)
     cfg.resources[address] = r

@@ -93,6 +93,9 @@ class ResourceDecl:
     prevent_destroy: Attr | None = None
     ignore_changes: Attr | None = None
     module: str = ""                     # module instance path; "" in the root module
+    replace_triggered_by: Attr | None = None
+    preconditions: list[CheckRule] = field(default_factory=list)
+    postconditions: list[CheckRule] = field(default_factory=list)
 
     @property
     def address(self) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from kvmnet.engine.diagnostics import Diagnostics
 from kvmnet.engine.plan.diff import diff_attrs, forces_replace, merge_planned
+from kvmnet.engine.plan.triggers import trigger_of
 from kvmnet.engine.plan.model import (
     ADOPTED, CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan, ResourceChange,
 )
@@ -268,6 +269,8 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                     if inst.address in ref.adopted:
                         rc.reason = ADOPTED
                         rc.private = dict(ref.private.get(inst.address) or {})
+                if inst.lifecycle.replace_triggered_by and rc.actions in (UPDATE, NOOP):
+                    rc = _triggered_replace(inst, rc, desired, changes)
                 values.setdefault(raddr, {})[inst.key] = rc.after
                 changes.append(rc)
 
@@ -290,6 +293,20 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                                           dependencies=deps, reason=ADOPTED,
                                           private=dict(ref.private.get(a, {}))))
     return changes
+
+
+def _triggered_replace(inst, rc: ResourceChange, desired: dict, changes: list) -> ResourceChange:
+    """``rc`` as a replace when a ``replace_triggered_by`` reference fires."""
+    fired = trigger_of(inst, {c.address: c for c in changes})
+    if fired is None:
+        return rc
+    assert rc.before is not None
+    rc.actions = REPLACE
+    rc.after = merge_planned(inst.type, desired, rc.before, True)
+    rc.replace_paths = ["lifecycle.replace_triggered_by"]
+    rc.reason = f"replace triggered by {fired}"
+    rc.restart_paths = []
+    return rc
 
 
 def _check_conflict(inst, desired, ref: Refreshed, snapshot, diags: Diagnostics) -> None:
