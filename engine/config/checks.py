@@ -84,5 +84,6 @@ def failed(rule: CheckRule, scope: X.Scope, label: str,
 def failed_self(rule: CheckRule, scope: X.Scope, value: dict) -> Diagnostic | None:
     """A postcondition checked with ``self`` bound to the applied object's attributes."""
     child = scope.child_loop()
+    assert child.loop is not None
     child.loop["self"] = value
     return failed(rule, child, "postcondition failed")

@@ -60,10 +60,11 @@ def expand(block: Block, scope: X.Scope, evaluate: Evaluate, diags: Diagnostics,
         error(f'dynamic "{btype}": for_each {items}', block.attrs["for_each"].line)
         return None
     content = contents[0]
-    made = Block(btype, [], content.line, content.file, content.attrs, content.blocks)
+    made = Block(btype, (), content.line, content.file, content.attrs, content.blocks)
     out = []
     for key, value in items:
         child = scope.child_loop()
+        assert child.loop is not None
         child.loop[iterator] = {"key": key, "value": value}
         out.append((made, child))
     return out

@@ -56,12 +56,12 @@ def trigger_texts(r: ResourceDecl, d: Diagnostics) -> tuple[str, ...]:
     if not isinstance(a.value, list):
         d.add("must be a list of resource references", **where)
         return ()
-    out = []
+    out: list[str] = []
     for item in a.value:
         text = item[2:-1].strip() if isinstance(item, str) and item.startswith("${") \
             and item.endswith("}") else None
         ref = _one_reference(text, 0) if text else None
-        if ref is None or ref.root not in TYPES:
+        if text is None or ref is None or ref.root not in TYPES:
             d.add(f"{item!r} is not a resource reference (TYPE.NAME, TYPE.NAME[KEY] or "
                   "TYPE.NAME.ATTRIBUTE)", **where)
             continue

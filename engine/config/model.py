@@ -105,6 +105,35 @@ class ResourceDecl:
 
 
 @dataclass
+class MovedDecl:
+    """``moved { from = ADDR  to = ADDR }``: the state's object at ``from`` is now ``to``."""
+
+    from_addr: str
+    to_addr: str
+    file: str
+    line: int
+
+
+@dataclass
+class RemovedDecl:
+    """``removed { from = ADDR  lifecycle { destroy = false } }``: forget, do not destroy."""
+
+    from_addr: str
+    file: str
+    line: int
+
+
+@dataclass
+class ImportDecl:
+    """``import { to = ADDR  id = "ID" }``: adopt the live object ID at ADDR."""
+
+    to_addr: str
+    id: object                            # an Attr (may be an expression)
+    file: str
+    line: int
+
+
+@dataclass
 class Config:
     dir: str
     files: list[str] = field(default_factory=list)
@@ -114,5 +143,8 @@ class Config:
     resources: dict[str, ResourceDecl] = field(default_factory=dict)   # by "TYPE.NAME"
     outputs: dict[str, OutputDecl] = field(default_factory=dict)
     modules: dict[str, ModuleCallDecl] = field(default_factory=dict)   # module calls, by name
+    moved: list[MovedDecl] = field(default_factory=list)
+    removed: list[RemovedDecl] = field(default_factory=list)
+    imports: list[ImportDecl] = field(default_factory=list)
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
     digest: str = ""                     # hash of every config file's bytes (saved plans)

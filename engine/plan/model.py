@@ -15,6 +15,7 @@ ADOPTED = "adopted: carries this state's ownership mark"   # a ResourceChange's 
 
 NOOP, CREATE, UPDATE, DELETE = ["no-op"], ["create"], ["update"], ["delete"]
 REPLACE = ["delete", "create"]
+FORGET = ["forget"]          # a removed block: drop from the state, leave the object
 
 
 @dataclass
@@ -38,6 +39,8 @@ class ResourceChange:
     kept_paths: list[str] = field(default_factory=list)
     # an in-place update that restarts the object: the attributes that force it
     restart_paths: list[str] = field(default_factory=list)
+    moved_from: str | None = None      # a moved block (or state mv): the state's old address
+    import_id: str | None = None       # an import block: the live ID adopted at this address
 
     @property
     def is_noop(self) -> bool:
@@ -62,6 +65,11 @@ class ResourceChange:
     def deletes(self) -> bool:
         return "delete" in self.actions
 
+    @property
+    def only_moved(self) -> bool:
+        """A move whose only live change is the ownership mark."""
+        return self.moved_from is not None and self.actions == UPDATE and not self.changed_paths
+
 
 @dataclass
 class Plan:
@@ -85,9 +93,14 @@ class Plan:
 
     def counts(self) -> tuple[int, int, int]:
         add = sum(1 for c in self.changes if "create" in c.actions)
-        change = sum(1 for c in self.changes if c.actions == UPDATE)
+        change = sum(1 for c in self.changes if c.actions == UPDATE and not c.only_moved)
         destroy = sum(1 for c in self.changes if "delete" in c.actions)
         return add, change, destroy
+
+    def more_counts(self) -> dict[str, int]:
+        """Beyond add/change/destroy, as OpenTofu's summary: imports and forgets."""
+        return {"import": len(self.imports),
+                "forget": sum(1 for c in self.changes if c.actions == FORGET)}
 
     @property
     def adopted(self) -> list[ResourceChange]:
@@ -95,10 +108,15 @@ class Plan:
         return [c for c in self.resource_changes if c.reason == ADOPTED]
 
     @property
+    def imports(self) -> list[ResourceChange]:
+        """Instances an import block adopts (they may change as well)."""
+        return [c for c in self.resource_changes if c.import_id is not None]
+
+    @property
     def has_changes(self) -> bool:
         if self.refresh_only:
             return bool(self.resource_drift)
-        return bool(self.changes)
+        return bool(self.changes) or bool(self.imports)
 
     # -- JSON (SPEC §6 shape; also the saved plan file) -------------------------
     def to_json(self) -> dict:
@@ -136,6 +154,10 @@ class Plan:
                 d["private"] = encode(c.private)
             if c.dependencies:      # the state records them: a saved plan must carry them
                 d["dependencies"] = list(c.dependencies)
+            if c.moved_from is not None:
+                d["previous_address"] = c.moved_from
+            if c.import_id is not None:
+                d["change"]["importing"] = {"id": c.import_id}
             return d
 
         return {
@@ -170,7 +192,9 @@ class Plan:
                 id=x.get("id"), changed_paths=x.get("changed_paths", []),
                 kept_paths=list(x.get("kept_paths") or []),
                 reason=x.get("action_reason"), private=decode(x.get("private") or {}),
-                dependencies=[str(a) for a in x.get("dependencies") or []])
+                dependencies=[str(a) for a in x.get("dependencies") or []],
+                moved_from=x.get("previous_address"),
+                import_id=(ch.get("importing") or {}).get("id"))
 
         if d.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"unsupported plan format {d.get('format_version')!r}")

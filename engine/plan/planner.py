@@ -22,16 +22,18 @@ from dataclasses import dataclass, field
 
 from kvmnet.engine.diagnostics import Diagnostics
 from kvmnet.engine.plan.diff import diff_attrs, forces_replace, merge_planned
+from kvmnet.engine.plan import refactor
 from kvmnet.engine.plan.triggers import trigger_of
 from kvmnet.engine.plan.model import (
-    ADOPTED, CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan, ResourceChange,
+    ADOPTED, CREATE, DELETE, FORGET, NOOP, REPLACE, UPDATE, Plan, ResourceChange,
 )
 from kvmnet.engine.prepare import Prepared, resource_value
 from kvmnet.engine.reconcile import ADOPT, CONFLICT, ROLLBACK, decide_all, wanted_ids
 from kvmnet.engine.resources import TYPES, canonical, identity, state_attrs, with_defaults
 from kvmnet.engine.timings import NULL, Timings
 from kvmnet.sdk.addresses import parse_address, resource_of, within
-from kvmnet.sdk.ownership import mark_address
+from kvmnet.sdk.ownership import mark_address, mark_names
+from kvmnet.sdk.provider import ProviderError
 
 
 @dataclass
@@ -55,6 +57,8 @@ class Refreshed:
     drift: list[ResourceChange] = field(default_factory=list)
     adopted: dict[str, object] = field(default_factory=dict)
     conflicts: dict[str, str] = field(default_factory=dict)  # address -> why (open intents)
+    remark: set[str] = field(default_factory=set)     # live mark names another address of this state
+    imported: dict[str, str] = field(default_factory=dict)   # address -> ID (import blocks)
 
 
 def _provider_of(prepared: Prepared | None, state_rec) -> str:
@@ -104,6 +108,8 @@ def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
             if k in r.attrs:
                 live_attrs[k] = r.attrs[k]
         out.prior[a] = live_attrs
+        if obj.mark is not None and obj.mark.lineage == snapshot.lineage and not mark_names(obj.mark, a):
+            out.remark.add(a)        # moved (block or state mv): the mark follows
         if obj.private:
             out.private[a] = {**out.private.get(a, {}), **obj.private}
         # the state row in today's canonical form: a row written by an older release
@@ -173,7 +179,10 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
         except ValueError as e:
             diags.add(f"--target: {e}; write TYPE.NAME, TYPE.NAME[KEY] or module.NAME[KEY]...")
     gcpause.freeze()   # the state snapshot lives as long as the run: keep the collector off it
+    snapshot, moved = refactor.moved_snapshot(prepared.config, snapshot, diags)
     ref = refresh(prepared, snapshot, providers, options, timings)
+    if options.refresh and not options.destroy:
+        _read_imports(prepared, snapshot, providers, ref, diags)
     plan.resource_drift = ref.drift
     for a, why in sorted(ref.conflicts.items()):
         if a not in prepared.instances:
@@ -187,7 +196,7 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
     # out of its generations (≈0.1 s of CPU at 10,000 resources)
     with timings.phase("diff"):
         with gc_paused(freeze=True):
-            changes = _diff(prepared, snapshot, providers, options, ref, diags)
+            changes = _diff(prepared, snapshot, providers, options, ref, diags, moved)
             changes = _apply_targets(prepared, changes, options)
             _check_prevent_destroy(prepared, changes, diags)
         if options.refresh:
@@ -200,7 +209,40 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
     return plan
 
 
-def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diags) -> list[ResourceChange]:
+def _read_imports(prepared: Prepared, snapshot, providers, ref: Refreshed, diags: Diagnostics) -> None:
+    """Import blocks: read each object by its ID and plan it as adopted."""
+    managed = {(r.type, r.id): a for a, r in snapshot.instances.items()}
+    for address, live_id in refactor.import_ids(prepared.config, prepared.evaluator.scope(),
+                                                snapshot, diags).items():
+        decl = next(i for i in prepared.config.imports if i.to_addr == address)
+        where = dict(file=decl.file, line=decl.line, address=address)
+        inst = prepared.instances.get(address)
+        if inst is None:
+            diags.add(f"import: {address} is not declared in the configuration (write its "
+                      "resource block, or plan --generate-config-out FILE)", **where)
+            continue
+        if (inst.type, live_id) in managed:
+            diags.add(f"import: the {inst.type} {live_id!r} is already managed as "
+                      f"{managed[(inst.type, live_id)]}", **where)
+            continue
+        provider = providers.get(inst.provider)
+        try:
+            obj = provider.import_object(inst.type, live_id)
+        except ProviderError as e:
+            diags.add(f"import: {e}", **where)
+            continue
+        if obj is None:
+            diags.add(f"import: no {inst.type} with ID {live_id!r} exists", **where)
+            continue
+        ref.prior[address] = canonical(inst.type, obj.attrs)
+        ref.ids[address] = obj.id
+        ref.private[address] = dict(obj.private or {})
+        ref.imported[address] = live_id
+        ref.adopted.pop(address, None)
+
+
+def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diags,
+          moved: dict[str, str] | None = None) -> list[ResourceChange]:
     config = prepared.config
     ev = prepared.evaluator
     values: dict[str, dict] = {}
@@ -271,12 +313,20 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                         rc.private = dict(ref.private.get(inst.address) or {})
                 if inst.lifecycle.replace_triggered_by and rc.actions in (UPDATE, NOOP):
                     rc = _triggered_replace(inst, rc, desired, changes)
+                _refactored(rc, inst.address, ref, moved or {})
                 values.setdefault(raddr, {})[inst.key] = rc.after
                 changes.append(rc)
 
-    # in state but no longer in config (or --destroy): delete
+    # in state but no longer in config (or --destroy): delete; a removed block: forget
+    forget = refactor.forgotten(config, snapshot) if not options.destroy else {}
     for a, r in snapshot.instances.items():
         if a in seen:
+            continue
+        if a in forget:
+            why = forget[a]
+            changes.append(ResourceChange(a, r.type, r.name, r.key, r.provider, FORGET,
+                                          ref.prior.get(a) or state_attrs(r), None, id=r.id,
+                                          reason=f"removed block at {why.file}:{why.line}"))  # type: ignore[attr-defined]
             continue
         prior = ref.prior.get(a)
         if prior is None:
@@ -293,6 +343,20 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                                           dependencies=deps, reason=ADOPTED,
                                           private=dict(ref.private.get(a, {}))))
     return changes
+
+
+def _refactored(rc: ResourceChange, address: str, ref: Refreshed, moved: dict[str, str]) -> None:
+    """A moved instance, or one whose live mark names another address, is updated so
+    the provider rewrites the mark; an imported one says so."""
+    rc.moved_from = moved.get(address)
+    if (rc.moved_from is not None or address in ref.remark) and rc.actions == NOOP:
+        rc.actions = UPDATE
+        if rc.moved_from is None:
+            rc.reason = "ownership mark follows the new address"
+    if address in ref.imported:
+        rc.import_id = ref.imported[address]
+        rc.private = dict(ref.private.get(address) or {})
+        rc.reason = None
 
 
 def _triggered_replace(inst, rc: ResourceChange, desired: dict, changes: list) -> ResourceChange:

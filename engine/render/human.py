@@ -70,6 +70,13 @@ def _header(c: ResourceChange, drift: bool = False) -> str:
             return f"  # {c.address} has been deleted"
         return f"  # {c.address} has changed"
     k = _kind(c)
+    if c.only_moved:
+        return f"  # {c.moved_from} has moved to {c.address}"
+    if k == "forget":
+        return f"  # {c.address} will no longer be managed by kvmnet ({c.reason}); the live object stays"
+    if c.import_id is not None and k in ("no-op", "update"):
+        return f"  # {c.address} will be imported (id {c.import_id})" + (
+            "\n  # and updated in-place" if k == "update" else "")
     why = {
         "create": "will be created", "update": "will be updated in-place",
         "delete": "will be destroyed", "replace": "must be replaced",
@@ -80,6 +87,10 @@ def _header(c: ResourceChange, drift: bool = False) -> str:
         line += f" ({c.reason})"
     if k == "delete" and c.reason:
         line += f" ({c.reason})"
+    if c.moved_from is not None:
+        line += f"\n  # (moved from {c.moved_from})"
+    if c.import_id is not None:
+        line += f"\n  # (imported from id {c.import_id})"
     return line
 
 
@@ -152,6 +163,8 @@ def _get(d, path: str):
 
 def render_change(c: ResourceChange, drift: bool = False, st: Style = MARKUP) -> list[str]:
     k = "update" if drift and c.actions != ["delete"] else _kind(c)
+    if not drift and (k == "forget" or c.only_moved or (k == "no-op" and c.import_id is not None)):
+        return [st.esc(line) for line in _header(c).split("\n")]   # nothing live changes
     sym, color = SYMBOL[k]
     key = f"[{c.key}]" if isinstance(c.key, int) else (f'["{c.key}"]' if c.key is not None else "")
     esc = st.esc
@@ -196,7 +209,7 @@ def render_plan(plan: Plan, color: bool = True) -> str:
         else:
             out.append(f"Drift: {len(plan.resource_drift)} object(s) changed outside of kvmnet.")
         return "\n".join(out) + "\n"
-    changes = plan.changes
+    changes = [c for c in plan.resource_changes if not c.is_noop or c.import_id is not None]
     if not changes:
         out.append(f"{tag('green', 'No changes.')} Your infrastructure matches the configuration.")
         return "\n".join(out) + "\n"
@@ -206,7 +219,10 @@ def render_plan(plan: Plan, color: bool = True) -> str:
         out += render_change(c, st=st)
         out.append("")
     add, change, destroy = plan.counts()
-    out.append(f"{tag('bold', 'Plan:')} {add} to add, {change} to change, {destroy} to destroy.")
+    more = plan.more_counts()
+    out.append(f"{tag('bold', 'Plan:')} " + (f"{more['import']} to import, " if more["import"] else "")
+               + f"{add} to add, {change} to change, {destroy} to destroy"
+               + (f", {more['forget']} to forget" if more["forget"] else "") + ".")
     if plan.outputs:
         out.append("")
         out.append("Changes to Outputs:")

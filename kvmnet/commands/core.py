@@ -206,7 +206,8 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
             _report_plan_errors(ctx, the_plan)
             ctx.out_plan(the_plan)
         try:
-            if not the_plan.changes and not the_plan.resource_drift and not the_plan.adopted:
+            if not the_plan.changes and not the_plan.resource_drift and not the_plan.adopted \
+                    and not the_plan.imports:
                 ctx.out("\n[green]Apply complete![/] Resources: 0 added, 0 changed, 0 destroyed.")
                 return
             if saved is None and not auto_approve and the_plan.changes:
