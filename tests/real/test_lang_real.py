@@ -1,5 +1,6 @@
 """Language features through the real ``kvmnet`` CLI against a real libvirtd in a
-network namespace: ``dynamic`` blocks make the DHCP hosts of a live network."""
+network namespace: ``dynamic`` blocks, ``moved`` blocks and ``state mv`` (the
+network stays, its ownership mark follows), ``removed`` and ``import`` blocks."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -69,3 +70,104 @@ def test_dynamic_dhcp_hosts_reach_the_live_network(env):
     more = '{"10.73.0.11" = "52:54:00:73:00:11", "10.73.0.13" = "52:54:00:73:00:13"}'
     out, _ = env.ok("plan", "--detailed-exitcode", rc=2, env={"KVMNET_VAR_hosts": more})
     assert "must be replaced" not in out and "10.73.0.13" in out
+
+
+def _net(label: str, extra: str = "") -> str:
+    return f"""
+resource "network" "{label}" {{
+  name   = "lang-mv"
+  mode   = "nat"
+  bridge = "kvlang1"
+  ip {{
+    address = "10.74.0.1"
+    prefix  = 24
+  }}
+{extra}}}
+"""
+
+
+def _mark_address(sb) -> str:
+    xml = sb.virsh("net-dumpxml", "--inactive", "lang-mv").stdout
+    import re
+    m = re.search(r"kvmnet:[0-9a-f-]+:([^<\s]+)", xml)
+    assert m, xml
+    return m.group(1)
+
+
+def _uuid(sb) -> str:
+    return sb.virsh("net-uuid", "lang-mv").stdout.strip()
+
+
+def test_moved_block_keeps_the_network_and_rewrites_its_mark(env):
+    env.write(_net("old"))
+    env.ok("apply", "--auto-approve")
+    uuid = _uuid(env.sb)
+    assert _mark_address(env.sb) == "network.old"
+    env.write(_net("new") + "\nmoved {\n  from = network.old\n  to   = network.new\n}\n")
+    out, _ = env.ok("plan", "--detailed-exitcode", rc=2)
+    assert "# network.old has moved to network.new" in out
+    assert "0 to add, 0 to change, 0 to destroy" in out
+    env.ok("apply", "--auto-approve")
+    assert _uuid(env.sb) == uuid                       # the same network, not a new one
+    assert _mark_address(env.sb) == "network.new"
+    out, _ = env.ok("state", "list")
+    assert out.split() == ["network.new"]
+    out, _ = env.ok("plan", "--detailed-exitcode")
+    assert "No changes" in out
+
+
+def test_state_mv_then_apply_rewrites_the_mark(env):
+    env.write(_net("old"))
+    env.ok("apply", "--auto-approve")
+    uuid = _uuid(env.sb)
+    out, _ = env.ok("state", "mv", "network.old", "network.renamed")
+    assert "Moved network.old to network.renamed." in out
+    assert _mark_address(env.sb) == "network.old"      # state mv touches nothing live
+    env.write(_net("renamed"))
+    out, _ = env.ok("plan")
+    assert "ownership mark follows the new address" in out and "must be replaced" not in out
+    env.ok("apply", "--auto-approve")
+    assert _uuid(env.sb) == uuid and _mark_address(env.sb) == "network.renamed"
+
+
+def test_state_mv_errors(env):
+    env.write(_net("old"))
+    env.ok("apply", "--auto-approve")
+    for args, message in [
+        (("network.nope", "network.x"), "network.nope is not in the state"),
+        (("network.old", "bridge.x"), "cannot move a network to a bridge address"),
+        (("network.old", "nope"), "'nope' is not a resource address"),
+    ]:
+        code, out, err = run_kvmnet(env.cfg, "--no-color", "state", "mv", *args, state=env.state)
+        assert code == 1 and err.startswith("Error: ") and message in err, err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_removed_block_forgets_and_leaves_the_network(env):
+    env.write(_net("old"))
+    env.ok("apply", "--auto-approve")
+    env.write("removed {\n  from = network.old\n  lifecycle {\n    destroy = false\n  }\n}\n")
+    out, _ = env.ok("plan")
+    assert "will no longer be managed by kvmnet" in out and "1 to forget" in out
+    env.ok("apply", "--auto-approve")
+    out, _ = env.ok("state", "list")
+    assert out.strip() == ""
+    assert "lang-mv" in env.sb.virsh("net-list", "--all", "--name").stdout
+
+
+def test_import_block_adopts_a_live_network_untouched(env):
+    xml = ("<network><name>lang-mv</name><forward mode='nat'/><bridge name='kvlang1'/>"
+           "<ip address='10.74.0.1' prefix='24'/></network>")
+    path = env.cfg.parent / "net.xml"
+    path.write_text(xml)
+    env.sb.virsh("net-define", str(path))
+    env.sb.virsh("net-start", "lang-mv")
+    before = env.sb.virsh("net-dumpxml", "--inactive", "lang-mv").stdout
+    env.write(_net("lab", '  autostart = false\n') + '\nimport {\n  to = network.lab\n  id = "lang-mv"\n}\n')
+    out, _ = env.ok("plan", "--detailed-exitcode", rc=2)
+    assert "# network.lab will be imported (id lang-mv)" in out
+    assert "Plan: 1 to import, 0 to add, 0 to change, 0 to destroy." in out
+    env.ok("apply", "--auto-approve")
+    assert env.sb.virsh("net-dumpxml", "--inactive", "lang-mv").stdout == before
+    out, _ = env.ok("plan", "--detailed-exitcode")
+    assert "No changes" in out
