@@ -117,6 +117,10 @@ class Evaluator:
         self.root: Evaluator = self
         self.module_calls: dict[str, tuple[Any, list[tuple[Any, Any]]]] = {}   # name -> (call, [(key, ev)])
         self.module_evaluators: dict[str, Evaluator] = {}
+        # data.TYPE.NAME values: unknown until the plan reads them (engine/plan/data.py)
+        self.data_values: dict[str, dict[str, Any]] = {}
+        for dd in config.data.values():
+            self.data_values.setdefault(dd.type, {})[dd.name] = UNKNOWN
 
     # -- variables --------------------------------------------------------------
     @classmethod
@@ -132,6 +136,7 @@ class Evaluator:
             each=each,
             resolve_resource=self._resolve_name,
             resource_types=_names(),
+            loop={"data": self.data_values} if self.data_values else None,
         )
 
     def _resolve_name(self, root: str, name: str):

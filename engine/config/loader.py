@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kvmnet.engine.config.hcl import Block, parse_files
 from kvmnet.engine.config.module_blocks import load_module_call, provider_alias
+from kvmnet.engine.config.data import check_data_references, load_data
 from kvmnet.engine.config.lifecycle import read_lifecycle_blocks
 from kvmnet.engine.config.refactoring import REFACTORING_BLOCKS, check_refactoring, load_refactoring
 from kvmnet.engine.config.variables import read_variable_extras
@@ -62,6 +63,7 @@ def load_config(directory: str | Path, use_cache: bool = True) -> Config:
         for block in pf.blocks:
             _load_block(cfg, block, d)
     check_refactoring(cfg, d)
+    check_data_references(cfg, d)
     return cfg
 
 
@@ -120,12 +122,15 @@ def _load_block(cfg: Config, b: Block, d: Diagnostics) -> None:
                 if k not in ("value", "description", "sensitive"):
                     d.add(f'unknown attribute "{k}" in output "{name}"', file=b.file, line=a.line)
             cfg.outputs[name] = out
+    elif b.type == "data":
+        if _want_labels(b, 2, 'data "TYPE" "NAME"', d):
+            load_data(cfg, b, d)
     elif b.type in REFACTORING_BLOCKS:
         if _want_labels(b, 0, f"{b.type} {{}}", d):
             load_refactoring(cfg, b, d)
     else:
         d.add(f'unknown block type "{b.type}"; expected resource, variable, locals, provider, '
-              "module, output, moved, removed or import", file=b.file, line=b.line)
+              "module, output, data, moved, removed or import", file=b.file, line=b.line)
 
 
 def _load_variable(cfg: Config, b: Block, d: Diagnostics) -> None:

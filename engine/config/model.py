@@ -105,6 +105,22 @@ class ResourceDecl:
 
 
 @dataclass
+class DataDecl:
+    """A ``data "TYPE" "NAME" {}`` block: arguments of a live read at plan time."""
+
+    type: str
+    name: str
+    file: str
+    line: int
+    args: dict[str, Attr] = field(default_factory=dict)
+    provider: Attr | None = None
+
+    @property
+    def address(self) -> str:
+        return f"data.{self.type}.{self.name}"
+
+
+@dataclass
 class MovedDecl:
     """``moved { from = ADDR  to = ADDR }``: the state's object at ``from`` is now ``to``."""
 
@@ -143,6 +159,7 @@ class Config:
     resources: dict[str, ResourceDecl] = field(default_factory=dict)   # by "TYPE.NAME"
     outputs: dict[str, OutputDecl] = field(default_factory=dict)
     modules: dict[str, ModuleCallDecl] = field(default_factory=dict)   # module calls, by name
+    data: dict[str, DataDecl] = field(default_factory=dict)      # by "data.TYPE.NAME"
     moved: list[MovedDecl] = field(default_factory=list)
     removed: list[RemovedDecl] = field(default_factory=list)
     imports: list[ImportDecl] = field(default_factory=list)

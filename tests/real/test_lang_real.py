@@ -3,6 +3,7 @@ network namespace: ``dynamic`` blocks, ``moved`` blocks and ``state mv`` (the
 network stays, its ownership mark follows), ``removed`` and ``import`` blocks."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,66 @@ def test_import_block_adopts_a_live_network_untouched(env):
     assert env.sb.virsh("net-dumpxml", "--inactive", "lang-mv").stdout == before
     out, _ = env.ok("plan", "--detailed-exitcode")
     assert "No changes" in out
+
+
+DATA = """
+data "network" "default" {
+  name = "default"
+}
+
+data "domain" "web" {
+  name = "lang-web"
+}
+
+resource "network" "lab" {
+  name   = "lang-data"
+  mode   = "nat"
+  bridge = "kvlang2"
+  ip {
+    address = "10.75.0.1"
+    prefix  = 24
+    dhcp_host {
+      mac = data.domain.web.macs[0]
+      ip  = "10.75.0.10"
+    }
+  }
+}
+
+output "default_bridge" {
+  value = data.network.default.bridge
+}
+"""
+
+
+@pytest.fixture
+def web_domain(libvirt):
+    if not shutil.which("qemu-system-x86_64"):
+        pytest.skip("qemu-system-x86_64 is not installed (a domain needs an emulator to be defined)")
+    from kvmnet.sandbox.guest import domain_xml
+    libvirt.define_default_network()
+    conn = libvirt.connect()
+    try:
+        conn.defineXML(domain_xml("lang-web", "/nonexistent/vmlinuz", "/nonexistent/initrd",
+                                  "/nonexistent/console.log", network="default",
+                                  mac="52:54:00:75:00:10"))
+    finally:
+        conn.close()
+    yield libvirt
+
+
+def test_data_sources_read_live_objects(env, web_domain):
+    env.write(DATA)
+    out, _ = env.ok("plan")
+    assert 'default_bridge = "virbr0"' in out
+    env.ok("apply", "--auto-approve")
+    xml = env.sb.virsh("net-dumpxml", "lang-data").stdout.replace('"', "'")
+    assert "mac='52:54:00:75:00:10' ip='10.75.0.10'" in xml
+    out, _ = env.ok("plan", "--detailed-exitcode")
+    assert "No changes" in out
+
+
+def test_a_missing_data_object_is_one_error_with_its_line(env, web_domain):
+    env.write(DATA.replace('name = "lang-web"', 'name = "nope"'))
+    code, out, err = run_kvmnet(env.cfg, "--no-color", "plan", state=env.state, timeout=120)
+    assert code == 1
+    assert 'main.hcl:9: data.domain.web: no libvirt domain named "nope"' in err, err
