@@ -95,13 +95,18 @@ def _report_plan_errors(ctx: Ctx, plan) -> None:
               help="Accept that replacing ADDR loses live configuration kvmnet cannot keep")
 @click.option("--metrics-file", metavar="PATH", help="Write Prometheus textfile metrics")
 @click.option("--timings", "show_timings", is_flag=True, help="Print phase timings to stderr")
+@click.option("--generate-config-out", "generate_out", metavar="FILE",
+              help="Write the resource blocks of import blocks' undeclared addresses to FILE")
 @pass_ctx
 def plan(ctx: Ctx, out_file, as_json, fmt, detailed_exitcode, refresh_only, refresh, targets,
-         destroy, allow_loss, metrics_file, show_timings):
+         destroy, allow_loss, metrics_file, show_timings, generate_out):
     """Show what apply would change."""
     from kvmnet.state import SHARED
     fmt = "json" if as_json else (fmt or "human")
     timings_for(ctx, show_timings)
+    if generate_out:
+        from kvmnet.commands.generate_imports import write_import_config
+        write_import_config(ctx, prepare_or_fail(ctx), generate_out)
     try:
         prepared = _prepare_for_json(ctx) if fmt == "json" else prepare_or_fail(ctx)
         be = backend(ctx)

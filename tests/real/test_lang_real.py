@@ -235,3 +235,26 @@ def test_a_missing_data_object_is_one_error_with_its_line(env, web_domain):
     code, out, err = run_kvmnet(env.cfg, "--no-color", "plan", state=env.state, timeout=120)
     assert code == 1
     assert 'main.hcl:9: data.domain.web: no libvirt domain named "nope"' in err, err
+
+
+def _define_lang_mv(sb, tmp: Path) -> None:
+    path = tmp / "net.xml"
+    path.write_text("<network><name>lang-mv</name><forward mode='nat'/><bridge name='kvlang1'/>"
+                    "<ip address='10.74.0.1' prefix='24'/></network>")
+    sb.virsh("net-define", str(path))
+
+
+def test_plan_generate_config_out_writes_the_block_and_plans_the_import(env):
+    _define_lang_mv(env.sb, env.cfg.parent)
+    env.write('import {\n  to = network.lab\n  id = "lang-mv"\n}\n')
+    out, err = env.ok("plan", "-generate-config-out=generated.hcl")
+    text = (env.cfg / "generated.hcl").read_text()
+    assert 'resource "network" "lab" {' in text and '"lang-mv"' in text
+    assert "generated.hcl" in err
+    assert "# network.lab will be imported (id lang-mv)" in out
+    env.ok("apply", "--auto-approve")
+    out, _ = env.ok("plan", "--detailed-exitcode")
+    assert "No changes" in out
+    code, _, err = run_kvmnet(env.cfg, "--no-color", "plan", "--generate-config-out", "generated.hcl",
+                              state=env.state)
+    assert code == 1 and "the file already exists" in err
