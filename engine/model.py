@@ -43,6 +43,8 @@ class ResourceInstance:
     # (CheckRule, Scope) of each lifecycle postcondition, checked with ``self`` once
     # the object is applied (engine/config/checks.py)
     postconditions: list = field(default_factory=list)
+    # top-level attribute names whose values are sensitive (engine/config/sensitivity.py)
+    sensitive: frozenset[str] = frozenset()
 
     @property
     def resource_address(self) -> str:

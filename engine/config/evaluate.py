@@ -26,6 +26,7 @@ from kvmnet.engine.expr.nodes import Literal as _Literal
 from kvmnet.engine.config import dynamic
 from kvmnet.engine.config.checks import failed
 from kvmnet.engine.config.lifecycle import trigger_texts
+from kvmnet.engine.config.sensitivity import Sensitivity
 from kvmnet.engine.config.hcl import Attr, Block, parse_files
 from kvmnet.engine.config.loader import VARS_FILE, display_name
 from kvmnet.engine.config.model import Config, ModuleCallDecl, ResourceDecl
@@ -118,6 +119,7 @@ class Evaluator:
         self.module_calls: dict[str, tuple[Any, list[tuple[Any, Any]]]] = {}   # name -> (call, [(key, ev)])
         self.module_evaluators: dict[str, Evaluator] = {}
         # data.TYPE.NAME values: unknown until the plan reads them (engine/plan/data.py)
+        self.sensitivity = Sensitivity(config, ())      # resources: set by prepare (needs the order)
         self.data_values: dict[str, dict[str, Any]] = {}
         for dd in config.data.values():
             self.data_values.setdefault(dd.type, {})[dd.name] = UNKNOWN
@@ -259,7 +261,8 @@ class Evaluator:
                 address=address, type=r.type, name=r.name, key=key, provider=provider,
                 attrs=attrs, pos=SourcePos(r.file, r.line), attr_lines=lines,
                 depends_on=set(depends), lifecycle=lifecycle, module=r.module,
-                postconditions=[(rule, scope) for rule in r.postconditions]))
+                postconditions=[(rule, scope) for rule in r.postconditions],
+                sensitive=self.sensitivity.of_resource(r.address)))
         return out
 
     def _eval_block(self, block: Block, scope, address, prefix, out, lines, diags) -> bool:
@@ -461,6 +464,11 @@ class Evaluator:
         out = {}
         for name, o in self.config.outputs.items():
             if o.value is None:
+                continue
+            if not o.sensitive and self.sensitivity.reads_sensitive(o.value):
+                diags.add(f'output "{name}" refers to sensitive values; set sensitive = true in '
+                          "it to show that this is intended (it is then masked)", file=o.file,
+                          line=o.value.line, address=f"output.{name}")
                 continue
             try:
                 out[name] = self.evaluate(o.value, self.scope(), f"output.{name}", "value")

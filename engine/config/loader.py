@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kvmnet.engine.config.hcl import Block, parse_files
 from kvmnet.engine.config.module_blocks import load_module_call, provider_alias
+from kvmnet.engine.config.checks import literal_bool
 from kvmnet.engine.config.data import check_data_references, load_data
 from kvmnet.engine.config.lifecycle import read_lifecycle_blocks
 from kvmnet.engine.config.refactoring import REFACTORING_BLOCKS, check_refactoring, load_refactoring
@@ -116,6 +117,7 @@ def _load_block(cfg: Config, b: Block, d: Diagnostics) -> None:
             if name in cfg.outputs:
                 d.add(f'output "{name}" is defined twice', file=b.file, line=b.line)
             out = OutputDecl(name, b.file, b.line, b.attrs.get("value"))
+            out.sensitive = literal_bool(b.attrs.get("sensitive"), f'output "{name}": sensitive', b.file, d, False)
             if out.value is None:
                 d.add(f'output "{name}" needs a "value" attribute', file=b.file, line=b.line)
             for k, a in b.attrs.items():

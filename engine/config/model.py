@@ -75,6 +75,7 @@ class OutputDecl:
     file: str
     line: int
     value: Attr | None = None
+    sensitive: bool = False
 
 
 @dataclass

@@ -41,6 +41,7 @@ class ResourceChange:
     restart_paths: list[str] = field(default_factory=list)
     moved_from: str | None = None      # a moved block (or state mv): the state's old address
     import_id: str | None = None       # an import block: the live ID adopted at this address
+    sensitive: list[str] = field(default_factory=list)   # top-level keys masked when shown
 
     @property
     def is_noop(self) -> bool:
@@ -86,6 +87,8 @@ class Plan:
     warnings: list[Diagnostic] = field(default_factory=list)
     outputs: dict = field(default_factory=dict)
     format_version: str = FORMAT_VERSION
+    sensitive_outputs: list[str] = field(default_factory=list)
+    sensitive_variables: list[str] = field(default_factory=list)   # not saved: their names only redact
 
     @property
     def changes(self) -> list[ResourceChange]:
@@ -131,6 +134,8 @@ class Plan:
                     "after_unknown": unknown_paths(c.after),
                     "replace_paths": [p.split(".") for p in c.replace_paths],
                     "restart_paths": [p.split(".") for p in c.restart_paths],
+                    "before_sensitive": {k: True for k in c.sensitive} if c.before is not None else False,
+                    "after_sensitive": {k: True for k in c.sensitive} if c.after is not None else False,
                 },
                 "actions": c.actions, "before": encode(c.before), "after": encode(c.after),
                 "replace_paths": [p.split(".") for p in c.replace_paths],
@@ -172,12 +177,16 @@ class Plan:
             "resource_changes": [rc(c) for c in self.resource_changes],
             "resource_drift": [rc(c) for c in self.resource_drift],
             "outputs": encode(self.outputs),
+            "sensitive_outputs": list(self.sensitive_outputs),
             "errors": [e.to_json() for e in self.errors],
             "warnings": [w.to_json() for w in self.warnings],
         }
 
     def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n"
+        """The saved plan file: no sensitive value in clear (engine/plan/redact.py)."""
+        from kvmnet.engine.plan.redact import redact
+        d = redact(self.to_json(), self.sensitive_outputs, self.sensitive_variables)
+        return json.dumps(d, indent=2, sort_keys=False) + "\n"
 
     @classmethod
     def from_json(cls, d: dict) -> "Plan":
@@ -194,6 +203,7 @@ class Plan:
                 reason=x.get("action_reason"), private=decode(x.get("private") or {}),
                 dependencies=[str(a) for a in x.get("dependencies") or []],
                 moved_from=x.get("previous_address"),
+                sensitive=sorted(ch.get("after_sensitive") or ch.get("before_sensitive") or {}),
                 import_id=(ch.get("importing") or {}).get("id"))
 
         if d.get("format_version") != FORMAT_VERSION:
@@ -205,6 +215,7 @@ class Plan:
             resource_changes=[rc(x) for x in d.get("resource_changes", [])],
             resource_drift=[rc(x) for x in d.get("resource_drift", [])],
             outputs=decode(d.get("outputs", {})),
+            sensitive_outputs=list(d.get("sensitive_outputs") or []),
             errors=[Diagnostic(e["summary"], file=e.get("file"), line=e.get("line"),
                                address=e.get("address"), attribute=e.get("attribute"))
                     for e in d.get("errors", [])],

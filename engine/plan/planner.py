@@ -24,6 +24,7 @@ from kvmnet.engine.diagnostics import Diagnostics
 from kvmnet.engine.plan.diff import diff_attrs, forces_replace, merge_planned
 from kvmnet.engine.plan import refactor
 from kvmnet.engine.plan.data import read_data_sources
+from kvmnet.engine.plan.redact import sensitive_keys
 from kvmnet.engine.plan.triggers import trigger_of
 from kvmnet.engine.plan.model import (
     ADOPTED, CREATE, DELETE, FORGET, NOOP, REPLACE, UPDATE, Plan, ResourceChange,
@@ -207,6 +208,8 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
             _check_consumers(changes, recorded, providers, diags)
         plan.resource_changes = changes
         plan.outputs = prepared.evaluator.output_values(diags) if not options.destroy else {}
+        plan.sensitive_outputs = [n for n, o in prepared.config.outputs.items() if o.sensitive]
+        plan.sensitive_variables = sorted(prepared.evaluator.sensitivity.variables)
     plan.errors = diags.errors
     plan.warnings = diags.warnings
     return plan
@@ -317,6 +320,7 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                 if inst.lifecycle.replace_triggered_by and rc.actions in (UPDATE, NOOP):
                     rc = _triggered_replace(inst, rc, desired, changes)
                 _refactored(rc, inst.address, ref, moved or {})
+                rc.sensitive = sensitive_keys(inst)
                 values.setdefault(raddr, {})[inst.key] = rc.after
                 changes.append(rc)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from kvmnet.engine.plan.model import Plan, ResourceChange
+from kvmnet.engine.plan.redact import shown
 from kvmnet.sdk.values import UNKNOWN
 
 
@@ -107,6 +108,8 @@ def _attr_lines(c: ResourceChange, k: str, pad: str, st: Style) -> list[str]:
     lines = []
     for key in keys:
         b, a = before.get(key), after.get(key)
+        if key in c.sensitive:
+            b, a = shown(b, key, c.sensitive), shown(a, key, c.sensitive)
         if k == "create":
             if a is None:
                 continue
@@ -227,5 +230,5 @@ def render_plan(plan: Plan, color: bool = True) -> str:
         out.append("")
         out.append("Changes to Outputs:")
         for k, v in plan.outputs.items():
-            out.append(f"  + {k} = {esc(fmt_value(v))}")
+            out.append(f"  + {k} = {esc(fmt_value(shown(v, k, plan.sensitive_outputs)))}")
     return "\n".join(out) + "\n"

@@ -3,6 +3,7 @@ per resource, and the drift section."""
 from __future__ import annotations
 
 from kvmnet.engine.plan.model import Plan, ResourceChange
+from kvmnet.engine.plan.redact import shown
 from kvmnet.engine.render.human import fmt_value
 
 ICON = {"create": "➕ create", "update": "🔧 update in place", "delete": "🗑️ destroy",
@@ -35,7 +36,7 @@ def _details(c: ResourceChange, drift: bool = False) -> list[str]:
     rows = []
     keys = list(dict.fromkeys(list(after) + list(before)))
     for k in keys:
-        b, a = before.get(k), after.get(k)
+        b, a = shown(before.get(k), k, c.sensitive), shown(after.get(k), k, c.sensitive)
         changed = [p for p in c.changed_paths if p == k or p.startswith(k + ".")]
         if c.actions == ["update"] or c.is_replace or drift:
             if not changed and not (c.is_replace and k in c.replace_paths):

@@ -187,7 +187,13 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
     from kvmnet.state import EXCLUSIVE
     timings_for(ctx, show_timings)
     saved = load_saved_plan(ctx, planfile) if planfile else None
-    inputs = VariableInputs(**saved.variables) if saved and saved.variables else ctx.inputs
+    inputs = ctx.inputs
+    if saved and saved.variables:
+        from kvmnet.engine.plan.redact import saved_inputs
+        variables, why = saved_inputs(saved.variables, ctx.inputs.vars)
+        if why:
+            fail(ctx, f"saved plan {planfile}: {why}")
+        inputs = VariableInputs(**variables)
     prepared = prepare_or_fail(ctx, inputs)
     be = backend(ctx)
     with locked(ctx, be, EXCLUSIVE) as lock:
@@ -197,6 +203,9 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
             why = stale_reason(saved, snap.lineage, snap.serial, prepared.config.digest)
             if why:
                 fail(ctx, f"saved plan {planfile} is stale: {why}. Run kvmnet plan again.")
+            from kvmnet.engine.plan.redact import restore
+            restore(saved, snap, prepared)
+            saved.sensitive_variables = sorted(prepared.evaluator.sensitivity.variables)
             ps = provider_set(ctx, prepared)
             start_providers(ctx, ps, prepared, snap)
             try:

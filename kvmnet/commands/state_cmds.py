@@ -40,19 +40,40 @@ def state_list(ctx: Ctx, addresses):
 @pass_ctx
 def state_show(ctx: Ctx, address, as_json):
     """Show one managed instance."""
+    from kvmnet.engine.config.sensitivity import masked
     from kvmnet.engine.render.human import fmt_value
     rec = backend(ctx).read().instances.get(address)
     if rec is None:
         fail(ctx, f"{address} is not in the state")
+    hide = _sensitive_keys(ctx, address)
     if as_json:
-        click.echo(json.dumps(rec.to_dict(), indent=2))
+        d = rec.to_dict()
+        d["attrs"] = masked(d["attrs"], hide)
+        click.echo(json.dumps(d, indent=2))
         return
     click.echo(f"# {address}")
     click.echo(f"    id       = {rec.id}")
     click.echo(f"    provider = {rec.provider}")
     from kvmnet.engine.resources import state_attrs
+    from kvmnet.engine.plan.redact import shown
     for k, v in state_attrs(rec).items():
-        click.echo(f"    {k} = {fmt_value(v)}")
+        click.echo(f"    {k} = {fmt_value(shown(v, k, hide))}")
+
+
+def _sensitive_keys(ctx: Ctx, address: str) -> list[str]:
+    """What the configuration marks sensitive in this instance (nothing can be masked
+    when the configuration does not load: said on stderr)."""
+    from kvmnet.engine.diagnostics import DiagnosticError
+    from kvmnet.engine.plan.redact import sensitive_keys
+    from kvmnet.engine.prepare import prepare
+    try:
+        prepared = prepare(ctx.dir, ctx.inputs)
+    except DiagnosticError:
+        ctx.err("Warning: the configuration does not load, so sensitive values cannot be told "
+                "apart: run kvmnet validate")
+        return []
+    inst = prepared.instances.get(address)
+    return sensitive_keys(inst) if inst is not None else []
 
 
 @state.command(name="rm")

@@ -258,3 +258,42 @@ def test_plan_generate_config_out_writes_the_block_and_plans_the_import(env):
     code, _, err = run_kvmnet(env.cfg, "--no-color", "plan", "--generate-config-out", "generated.hcl",
                               state=env.state)
     assert code == 1 and "the file already exists" in err
+
+
+SENSITIVE = """
+variable "bridge" {
+  type      = string
+  sensitive = true
+}
+
+resource "network" "lab" {
+  name   = "lang-sens"
+  mode   = "nat"
+  bridge = var.bridge
+  ip {
+    address = "10.76.0.1"
+    prefix  = 24
+  }
+}
+"""
+
+
+def test_a_sensitive_variable_never_shows_in_clear(env):
+    env.write(SENSITIVE)
+    secret = "kvsecret7"
+    planfile = env.cfg.parent / "saved.plan"
+    out, _ = env.ok("plan", "--var", f"bridge={secret}", f"--out={planfile}")
+    assert secret not in out and "(sensitive value)" in out
+    assert secret not in planfile.read_text()
+    code, _, err = run_kvmnet(env.cfg, "--no-color", "apply", str(planfile), state=env.state)
+    assert code == 1 and "give it again (kvmnet apply --var bridge=... PLANFILE)" in err, err
+    code, _, err = run_kvmnet(env.cfg, "--no-color", "apply", "--var", "bridge=other", str(planfile),
+                              state=env.state)
+    assert code == 1 and "--var bridge is not the value the plan was made with" in err, err
+    out, _ = env.ok("apply", "--var", f"bridge={secret}", str(planfile))
+    assert secret not in out
+    assert f"<bridge name='{secret}'" in env.sb.virsh("net-dumpxml", "lang-sens").stdout.replace('"', "'")
+    out, err = env.ok("state", "show", "network.lab", env={"KVMNET_VAR_bridge": secret})
+    assert secret not in out + err and "(sensitive value)" in out
+    out, _ = env.ok("state", "history", "--json", env={"KVMNET_VAR_bridge": secret})
+    assert secret not in out
