@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import requires_root
 from tests.e2e.helpers import run_kvmnet, write_config
+
+pytestmark = [requires_root, pytest.mark.real]
 
 DYNAMIC = """
 variable "hosts" {
@@ -297,3 +300,23 @@ def test_a_sensitive_variable_never_shows_in_clear(env):
     assert secret not in out + err and "(sensitive value)" in out
     out, _ = env.ok("state", "history", "--json", env={"KVMNET_VAR_bridge": secret})
     assert secret not in out
+
+
+def test_moved_sysctl_profile_moves_its_persist_file(ns, tmp_path):
+    persist = tmp_path / "sysctl.d"
+    cfg = tmp_path / "cfg"
+    provider = f'provider "sysctl" {{\n  netns       = "{ns}"\n  persist_dir = "{persist}"\n}}\n'
+    body = 'resource "sysctl_profile" "%s" {\n  settings = { "net.ipv4.ip_forward" = 1 }\n}\n'
+    write_config(cfg, provider + body % "old")
+    state = tmp_path / "s.db"
+    code, out, err = run_kvmnet(cfg, "apply", "--auto-approve", state=state)
+    assert code == 0, err
+    (old_file,) = persist.iterdir()
+    write_config(cfg, provider + body % "new" + "moved {\n  from = sysctl_profile.old\n  to = sysctl_profile.new\n}\n")
+    code, out, err = run_kvmnet(cfg, "apply", "--auto-approve", state=state)
+    assert code == 0, err
+    assert "# sysctl_profile.old has moved to sysctl_profile.new" in out
+    (new_file,) = persist.iterdir()                 # one file: the old one is gone
+    assert new_file != old_file and "sysctl_profile.new" in new_file.read_text()
+    code, out, err = run_kvmnet(cfg, "plan", "--detailed-exitcode", state=state)
+    assert code == 0 and "No changes" in out, out + err
