@@ -320,3 +320,39 @@ def test_moved_sysctl_profile_moves_its_persist_file(ns, tmp_path):
     assert new_file != old_file and "sysctl_profile.new" in new_file.read_text()
     code, out, err = run_kvmnet(cfg, "plan", "--detailed-exitcode", state=state)
     assert code == 0 and "No changes" in out, out + err
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lang-lab"
+
+
+def test_the_lang_lab_example_applies(libvirt, tmp_path):
+    """The example as a user runs it: the stock network imported untouched, the lab
+    made with its dynamic DHCP hosts; then the move its moved block describes."""
+    libvirt.define_default_network()
+    cfg = tmp_path / "lang-lab"
+    shutil.copytree(EXAMPLE, cfg)
+    state = tmp_path / "s.db"
+    uri = f"libvirt_uri={libvirt.uri}"
+
+    def k(*args, rc=0):
+        code, out, err = run_kvmnet(cfg, "--no-color", "--var", uri, *args, state=state, timeout=120)
+        assert code == rc, f"{args}: {code}\n{out}\n{err}"
+        return out
+
+    out = k("plan")
+    assert "# network.default will be imported (id default)" in out
+    assert 'default_bridge = "virbr0"' in out and "kvlab0" not in out    # sensitive
+    k("apply", "--auto-approve")
+    xml = libvirt.virsh("net-dumpxml", "lang-lab").stdout.replace('"', "'")
+    assert "mac='52:54:00:77:00:11' ip='10.77.0.11'" in xml
+    assert "No changes" in k("plan", "--detailed-exitcode")
+    # the state as it was before the rename: the moved block brings it back, no replace
+    k("state", "mv", "network.lab", "network.lab_old")
+    assert "# network.lab_old has moved to network.lab" in k("plan")
+    k("apply", "--auto-approve")
+    assert "No changes" in k("plan", "--detailed-exitcode")
+    # the precondition reads the data source, live at plan time
+    libvirt.virsh("net-destroy", "default")
+    code, out, err = run_kvmnet(cfg, "--no-color", "--var", uri, "plan", state=state, timeout=120)
+    assert code == 1 and "main.hcl:53: network.lab: precondition failed: the default network must be " \
+        "running: the lab's guests use it too." in err, err
