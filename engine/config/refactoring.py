@@ -127,7 +127,7 @@ def check_refactoring(cfg: Config, d: Diagnostics) -> None:
                   "keeps its type", file=m.file, line=m.line)
         elif str(src) == str(dst):
             d.add(f"moved: from and to are the same address ({m.from_addr})", file=m.file, line=m.line)
-        elif src.resource in cfg.resources and src.resource != dst.resource:
+        elif src.whole and src.resource in cfg.resources and src.resource != dst.resource:
             first = cfg.resources[src.resource]
             d.add(f"moved: {src.resource} is still declared ({first.file}:{first.line}); "
                   "a moved block's from must be gone from the configuration",

@@ -51,3 +51,11 @@ def test_state_mv_of_an_address_not_in_the_state(tmp_path):
     write_config(cfg, "")
     code, out, err = run_kvmnet(cfg, "state", "mv", "network.a", "network.b", state=tmp_path / "s.db")
     assert code == 1 and err.strip() == "Error: network.a is not in the state", err
+
+
+def test_generate_config_out_writes_no_block_for_an_instance_address(tmp_path):
+    cfg = tmp_path / "cfg"
+    write_config(cfg, 'import {\n  to = network.lab[0]\n  id = "x"\n}\n')
+    code, out, err = run_kvmnet(cfg, "plan", "--generate-config-out=gen.hcl", state=tmp_path / "s.db")
+    assert code == 1 and "main.hcl:1: import: cannot generate a block for network.lab[0]" in err, err
+    assert not (cfg / "gen.hcl").exists()

@@ -261,6 +261,11 @@ def test_plan_generate_config_out_writes_the_block_and_plans_the_import(env):
     code, _, err = run_kvmnet(env.cfg, "--no-color", "plan", "--generate-config-out", "generated.hcl",
                               state=env.state)
     assert code == 1 and "the file already exists" in err
+    env.write('import {\n  to = network.nope\n  id = "nope"\n}\n')
+    code, _, err = run_kvmnet(env.cfg, "--no-color", "plan", "--generate-config-out=other.hcl",
+                              state=env.state)
+    assert code == 1 and "main.hcl:4: import: no network with ID 'nope' exists" in err, err
+    assert not (env.cfg / "other.hcl").exists()
 
 
 SENSITIVE = """
@@ -356,3 +361,38 @@ def test_the_lang_lab_example_applies(libvirt, tmp_path):
     code, out, err = run_kvmnet(cfg, "--no-color", "--var", uri, "plan", state=state, timeout=120)
     assert code == 1 and "main.hcl:53: network.lab: precondition failed: the default network must be " \
         "running: the lab's guests use it too." in err, err
+
+
+MOVED_KINDS = {
+    "bridge": ('provider "iproute" {{\n  netns = "{ns}"\n}}\n',
+               'resource "bridge" "{label}" {{\n  name = "br-lang"\n}}\n'),
+    "port_forward": ('provider "nftables" {{\n  netns = "{ns}"\n}}\n',
+                     'resource "port_forward" "{label}" {{\n  protocol   = "tcp"\n  host_port  = 8080\n'
+                     '  to_address = "10.78.0.5"\n  to_port    = 80\n}}\n'),
+}
+
+
+def _live_marks(ns: str, kind: str) -> str:
+    from kvmnet.sandbox.netns import in_ns
+    if kind == "bridge":
+        return in_ns(ns, "ip", "-d", "link", "show", "dev", "br-lang").stdout
+    return in_ns(ns, "nft", "list", "ruleset").stdout
+
+
+@pytest.mark.parametrize("kind", sorted(MOVED_KINDS))
+def test_moved_link_and_forward_marks_follow(ns, tmp_path, kind):
+    provider, body = MOVED_KINDS[kind]
+    cfg, state = tmp_path / "cfg", tmp_path / "s.db"
+    write_config(cfg, provider.format(ns=ns) + body.format(label="old"))
+    code, out, err = run_kvmnet(cfg, "apply", "--auto-approve", state=state)
+    assert code == 0, err
+    assert f"{kind}.old" in _live_marks(ns, kind)
+    write_config(cfg, provider.format(ns=ns) + body.format(label="new")
+                 + f"moved {{\n  from = {kind}.old\n  to   = {kind}.new\n}}\n")
+    code, out, err = run_kvmnet(cfg, "--no-color", "apply", "--auto-approve", state=state)
+    assert code == 0, err
+    assert f"# {kind}.old has moved to {kind}.new" in out and "0 to destroy" in out
+    live = _live_marks(ns, kind)
+    assert f"{kind}.new" in live and f"{kind}.old" not in live
+    code, out, err = run_kvmnet(cfg, "plan", "--detailed-exitcode", state=state)
+    assert code == 0 and "No changes" in out, out + err

@@ -122,3 +122,29 @@ def test_malformed_dynamic_blocks(tmp_path, block, message):
     errs = _errors(tmp_path, block)
     assert errs and all(e.startswith("main.hcl:") for e in errs), errs
     assert any(message in e for e in errs), errs
+
+
+def test_a_for_each_known_only_after_apply_is_an_error(tmp_path):
+    text = textwrap.dedent('''
+    resource "network" "other" {
+      mode = "nat"
+    }
+    resource "network" "lab" {
+      mode = "nat"
+      ip {
+        address = "10.72.0.1"
+        prefix  = 24
+        dynamic "dhcp_host" {
+          for_each = network.other.uuid
+          content {
+          }
+        }
+      }
+    }
+    ''')
+    (tmp_path / "main.hcl").write_text(text)
+    with pytest.raises(DiagnosticError) as e:
+        prepare(str(tmp_path))
+    errs = [str(d) for d in e.value.diagnostics.errors]
+    assert errs == ['main.hcl:11: network.lab: ip[0].dynamic: dynamic "dhcp_host": for_each depends '
+                    "on a value known only after apply"]

@@ -141,3 +141,10 @@ def test_replace_triggered_by_must_name_resources(h):
     errs = _errors(h)
     assert len(errs) == 1 and "is not a resource reference" in errs[0]
     assert errs[0].startswith("cfg/main.hcl:10: network.down:")
+
+
+def test_replace_triggered_by_must_be_a_list(h):
+    h.config(TRIGGER.replace("[%s]", "%s") % ("true", "network.up"))
+    errs = _errors(h)
+    assert errs == ["cfg/main.hcl:10: network.down: lifecycle.replace_triggered_by: must be a list "
+                    "of resource references"]

@@ -191,3 +191,54 @@ def test_import_of_a_missing_object_or_an_undeclared_address(h):
     h.config(IMPORT.replace("to = network.lab", "to = network.other") % "")
     plan, *_ = h.plan()
     assert "network.other is not declared in the configuration" in str(plan.errors[0])
+
+
+def test_an_instance_moves_to_a_single_resource(h):
+    h.config('resource "network" "a" {\n count = 2\n name = "n${count.index}"\n mode = "nat"\n}\n')
+    assert h.apply()[1].ok
+    h.config('resource "network" "a" {\n count = 1\n name = "n${count.index}"\n mode = "nat"\n}\n'
+             'resource "network" "one" {\n name = "n1"\n mode = "nat"\n}\n'
+             'moved {\n from = network.a[1]\n to = network.one\n}\n')
+    plan, *_ = h.plan()
+    assert {c.address: (c.moved_from, c.actions) for c in plan.resource_changes} == {
+        "network.a[0]": (None, NOOP), "network.one": ("network.a[1]", UPDATE)}
+
+
+def test_import_of_an_object_already_managed_elsewhere(h):
+    h.config(OLD)
+    assert h.apply()[1].ok
+    h.config('resource "network" "again" {\n name = "lab"\n mode = "nat"\n}\n'
+             'import {\n to = network.again\n id = "lab"\n}\n')
+    plan, *_ = h.plan()
+    assert any("import: the network 'lab' is already managed as network.old" in str(e)
+               for e in plan.errors), plan.errors
+
+
+def test_removed_lifecycle_takes_only_destroy(h):
+    h.config('removed {\n from = network.gone\n lifecycle {\n keep = true\n }\n}\n')
+    errs = _errors(h)
+    assert errs == ['cfg/main.hcl:4: unknown attribute "keep" in removed.lifecycle']
+
+
+def _mv(h, *args):
+    from tests.e2e.helpers import run_kvmnet
+    return run_kvmnet(h.dir, "state", "mv", *args, state=h.state_path)
+
+
+def test_state_mv_moves_every_instance_of_a_resource(h):
+    h.config('resource "network" "a" {\n count = 2\n name = "n${count.index}"\n mode = "nat"\n}\n'
+             'resource "network" "taken" {\n name = "t"\n mode = "nat"\n}\n')
+    assert h.apply()[1].ok
+    code, out, err = _mv(h, "network.taken", "network.a[0]")
+    assert code == 1 and err.strip() == ("Error: network.a[0] is already in the state; "
+                                         "remove it first (kvmnet state rm)"), err
+    code, out, err = _mv(h, "network.a", "network.b")
+    assert code == 0, err
+    assert out.splitlines()[:2] == ["Moved network.a[0] to network.b[0].", "Moved network.a[1] to network.b[1]."]
+    assert set(h.state().instances) == {"network.b[0]", "network.b[1]", "network.taken"}
+    assert h.state().instances["network.b[1]"].key == 1
+    code, out, err = _mv(h, "network.taken", "network.b[0]")
+    assert code == 1 and err.strip() == ("Error: network.b[0] is already in the state; remove it first "
+                                         "(kvmnet state rm)"), err
+    code, out, err = _mv(h, 'network.b[1]', 'network.c["x"]')
+    assert code == 0 and h.state().instances['network.c["x"]'].key == "x"
