@@ -153,7 +153,8 @@ def test_removed_block_forgets_and_leaves_the_network(env):
     env.write("removed {\n  from = network.old\n  lifecycle {\n    destroy = false\n  }\n}\n")
     out, _ = env.ok("plan")
     assert "will no longer be managed by kvmnet" in out and "1 to forget" in out
-    env.ok("apply", "--auto-approve")
+    out, _ = env.ok("apply", "--auto-approve")
+    assert "network.old: Forgotten (removed block; the live object was left as it is)" in out
     out, _ = env.ok("state", "list")
     assert out.strip() == ""
     assert "lang-mv" in env.sb.virsh("net-list", "--all", "--name").stdout
