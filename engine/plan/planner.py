@@ -20,6 +20,9 @@ from collections import defaultdict
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
+import dataclasses
+
+from kvmnet.engine.config.checks import failed_self
 from kvmnet.engine.diagnostics import Diagnostics
 from kvmnet.engine.plan.diff import diff_attrs, forces_replace, merge_planned
 from kvmnet.engine.plan import refactor
@@ -321,6 +324,7 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                     rc = _triggered_replace(inst, rc, desired, changes)
                 _refactored(rc, inst.address, ref, moved or {})
                 rc.sensitive = sensitive_keys(inst)
+                _postconditions_now(inst, rc, diags)
                 values.setdefault(raddr, {})[inst.key] = rc.after
                 changes.append(rc)
 
@@ -350,6 +354,17 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                                           dependencies=deps, reason=ADOPTED,
                                           private=dict(ref.private.get(a, {}))))
     return changes
+
+
+def _postconditions_now(inst, rc: ResourceChange, diags: Diagnostics) -> None:
+    """Postconditions whose result is known at plan time are checked now, as
+    Terraform does (all of them again after apply, engine/walk.py)."""
+    if not inst.postconditions or rc.after is None:
+        return
+    for rule, scope in inst.postconditions:
+        d = failed_self(rule, scope, rc.after)
+        if d is not None:
+            diags.items.append(dataclasses.replace(d, address=inst.address))
 
 
 def _refactored(rc: ResourceChange, address: str, ref: Refreshed, moved: dict[str, str]) -> None:

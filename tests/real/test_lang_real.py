@@ -397,3 +397,34 @@ def test_moved_link_and_forward_marks_follow(ns, tmp_path, kind):
     assert f"{kind}.new" in live and f"{kind}.old" not in live
     code, out, err = run_kvmnet(cfg, "plan", "--detailed-exitcode", state=state)
     assert code == 0 and "No changes" in out, out + err
+
+
+TRIGGERED = """
+resource "network" "up" {
+  name      = "lang-up"
+  mode      = "isolated"
+  bridge    = "kvlang3"
+  autostart = %s
+}
+
+resource "network" "down" {
+  name   = "lang-down"
+  mode   = "isolated"
+  bridge = "kvlang4"
+  lifecycle {
+    replace_triggered_by = [network.up.autostart]
+  }
+}
+"""
+
+
+def test_replace_triggered_by_replaces_a_live_network(env):
+    env.write(TRIGGERED % "true")
+    env.ok("apply", "--auto-approve")
+    uuid = env.sb.virsh("net-uuid", "lang-down").stdout.strip()
+    env.write(TRIGGERED % "false")
+    out, _ = env.ok("apply", "--auto-approve")
+    assert "network.down must be replaced (replace triggered by network.up.autostart)" in out
+    assert env.sb.virsh("net-uuid", "lang-down").stdout.strip() != uuid
+    out, _ = env.ok("plan", "--detailed-exitcode")
+    assert "No changes" in out

@@ -148,3 +148,11 @@ def test_replace_triggered_by_must_be_a_list(h):
     errs = _errors(h)
     assert errs == ["cfg/main.hcl:10: network.down: lifecycle.replace_triggered_by: must be a list "
                     "of resource references"]
+
+
+def test_a_postcondition_known_at_plan_time_is_checked_then(h):
+    h.config(POST.replace('mode = "nat"\n  lifecycle', 'mode   = "nat"\n  bridge = "virbr9"\n  lifecycle', 1)
+             % "virbr8")
+    plan, *_ = h.plan()
+    assert [str(e) for e in plan.errors] == [
+        "cfg/main.hcl:7: network.lab: postcondition failed: bridge is virbr9"]
