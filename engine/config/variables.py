@@ -74,6 +74,18 @@ def apply_nullable(decl: VariableDecl, value: Any, default: Any, has_default: bo
     return None
 
 
+def check_input(decl: VariableDecl, value: Any, owner: str) -> None:
+    """A module's argument: not null when ``nullable = false`` (no default to take),
+    and every ``validation`` block holds; raises ExprError naming the rule."""
+    if value is None and not decl.nullable:
+        raise X.ExprError(f'variable "{decl.name}" of {owner} may not be null (nullable = false)')
+    scope = X.Scope(variables={decl.name: value}, locals={}, resolve_resource=None, resource_types=None)
+    for rule in decl.validations:
+        diag = failed(rule, scope, f'invalid value for variable "{decl.name}" of {owner}')
+        if diag is not None:
+            raise X.ExprError(f"{diag.message} (validation at {diag.file}:{diag.line})")
+
+
 def validate_values(declared: Mapping[str, VariableDecl], values: Mapping[str, Any],
                     d: Diagnostics) -> None:
     """Run every ``validation`` block against the variable's final value."""

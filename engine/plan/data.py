@@ -5,6 +5,7 @@ from __future__ import annotations
 from kvmnet.engine import expr as X
 from kvmnet.engine import registry
 from kvmnet.engine.diagnostics import Diagnostics
+from kvmnet.sdk.addresses import module_prefix
 from kvmnet.sdk.provider import ProviderError
 from kvmnet.sdk.values import contains_unknown
 
@@ -24,29 +25,43 @@ def provider_of(decl, diags: Diagnostics) -> str | None:
     return name
 
 
+def evaluators(prepared) -> list:
+    """The root evaluator and every module instance's: each reads its own data blocks."""
+    return [prepared.evaluator, *prepared.evaluator.module_evaluators.values()]
+
+
+def has_data(prepared) -> bool:
+    return any(ev.config.data for ev in evaluators(prepared))
+
+
 def read_data_sources(prepared, providers, diags: Diagnostics) -> None:
-    """Read every data block, in declaration order, into the evaluator's values."""
-    ev = prepared.evaluator
-    for decl in prepared.config.data.values():
-        name = provider_of(decl, diags)
-        if name is None:
-            continue
-        args = {}
-        for k, a in decl.args.items():
-            try:
-                v = X.compile_value(a.value).evaluate(ev.scope())
-            except X.ExprError as e:
-                diags.add(str(e), file=decl.file, line=a.line, address=decl.address, attribute=k)
-                break
-            if contains_unknown(v):
-                diags.add("a data source's arguments must be known at plan time (not from a "
-                          "resource that is still to be made)", file=decl.file, line=a.line,
-                          address=decl.address, attribute=k)
-                break
-            args[k] = v
-        else:
-            try:
-                ev.data_values[decl.type][decl.name] = providers.get(name).read_data(decl.type, args)
-            except ProviderError as e:
-                diags.add(str(e), file=decl.file, line=decl.line, address=decl.address)
-    ev.reset_locals()
+    """Read every data block (each module instance's too), in declaration order, into
+    its evaluator's values."""
+    for ev in evaluators(prepared):
+        for decl in ev.config.data.values():
+            _read(ev, decl, providers, diags)
+        ev.reset_locals()
+
+
+def _read(ev, decl, providers, diags: Diagnostics) -> None:
+    address = module_prefix(ev.module_path) + decl.address
+    name = provider_of(decl, diags)
+    if name is None:
+        return
+    args = {}
+    for k, a in decl.args.items():
+        try:
+            v = X.compile_value(a.value).evaluate(ev.scope())
+        except X.ExprError as e:
+            diags.add(str(e), file=decl.file, line=a.line, address=address, attribute=k)
+            return
+        if contains_unknown(v):
+            diags.add("a data source's arguments must be known at plan time (not from a "
+                      "resource that is still to be made)", file=decl.file, line=a.line,
+                      address=address, attribute=k)
+            return
+        args[k] = v
+    try:
+        ev.data_values[decl.type][decl.name] = providers.get(ev.map_provider(name)).read_data(decl.type, args)
+    except ProviderError as e:
+        diags.add(str(e), file=decl.file, line=decl.line, address=address)

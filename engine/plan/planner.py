@@ -26,7 +26,7 @@ from kvmnet.engine.config.checks import failed_self
 from kvmnet.engine.diagnostics import Diagnostics
 from kvmnet.engine.plan.diff import diff_attrs, forces_replace, merge_planned
 from kvmnet.engine.plan import refactor
-from kvmnet.engine.plan.data import read_data_sources
+from kvmnet.engine.plan.data import has_data, read_data_sources
 from kvmnet.engine.plan.redact import sensitive_keys
 from kvmnet.engine.plan.triggers import trigger_of
 from kvmnet.engine.plan.model import (
@@ -185,7 +185,7 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
             diags.add(f"--target: {e}; write TYPE.NAME, TYPE.NAME[KEY] or module.NAME[KEY]...")
     gcpause.freeze()   # the state snapshot lives as long as the run: keep the collector off it
     snapshot, moved = refactor.moved_snapshot(prepared.config, snapshot, diags)
-    if prepared.config.data and options.refresh:
+    if options.refresh and has_data(prepared):
         read_data_sources(prepared, providers, diags)
     ref = refresh(prepared, snapshot, providers, options, timings)
     if options.refresh and not options.destroy:
@@ -262,6 +262,7 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
     graph = prepared.graph
 
     if not options.destroy:
+        data_used = has_data(prepared)      # its values are read now: evaluate everything again
         prepared_by_resource: dict[str, list] = {}
         for inst in prepared.instances.values():
             prepared_by_resource.setdefault(inst.resource_address, []).append(inst)
@@ -270,7 +271,7 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
             deps = sorted(graph.predecessors(raddr))
             # a resource that refers to no other one evaluates exactly as it did in
             # prepare: reuse those instances rather than evaluate it all again
-            insts = prepared_by_resource.get(raddr) if not deps and not config.data else None
+            insts = prepared_by_resource.get(raddr) if not deps and not data_used else None
             for inst in (insts if insts is not None else ev.expand(decl, diags)):
                 seen.add(inst.address)
                 desired = canonical(inst.type, with_defaults(inst.type, inst.name, inst.attrs))

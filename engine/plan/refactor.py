@@ -18,14 +18,47 @@ import dataclasses
 
 from kvmnet.engine import expr as X
 from kvmnet.engine.config.model import Config
-from kvmnet.engine.config.refactoring import Address, parse_address
+from kvmnet.engine.config.refactoring import Address, is_whole, parse, render, with_key
 from kvmnet.engine.diagnostics import Diagnostics
+from kvmnet.sdk.addresses import within
 
 
-def _parts(address: str) -> Address:
-    a = parse_address(address)
+def _parsed(address: str) -> Address:
+    a = parse(address)
     assert a is not None, address
     return a
+
+
+def move_target(now: str, src: Address, dst: Address) -> str | None:
+    """Where the state address ``now`` goes under a move from ``src`` to ``dst``, or
+    None when the move does not name it. A module moves everything inside it; a
+    whole resource (or module call) moves each instance with its key."""
+    if src.type is None:
+        sp, dp = render(src), render(dst)
+        if now.startswith(sp + "."):
+            return dp + now[len(sp):]
+        if is_whole(src) and is_whole(dst) and now.startswith(sp + "["):
+            return dp + now[len(sp):]
+        return None
+    a = parse(now)
+    if a is None or a.type is None or a.resource != src.resource:
+        return None
+    if not is_whole(src):
+        return render(dst) if a.key == src.key else None
+    if is_whole(dst):
+        return with_key(dst, a.key)
+    return render(dst) if a.key is None else None
+
+
+def moves_for(addresses, source: str, destination: str) -> dict[str, str]:
+    """{old: new} for every address one move names."""
+    src, dst = _parsed(source), _parsed(destination)
+    out = {}
+    for now in addresses:
+        new = move_target(now, src, dst)
+        if new is not None and new != now:
+            out[now] = new
+    return out
 
 
 def moved_snapshot(config: Config, snapshot, diags: Diagnostics):
@@ -34,17 +67,7 @@ def moved_snapshot(config: Config, snapshot, diags: Diagnostics):
         return snapshot, {}
     current = {a: a for a in snapshot.instances}        # address now -> address in the state
     for m in config.moved:
-        src, dst = _parts(m.from_addr), _parts(m.to_addr)
-        for now in sorted(current):
-            a = _parts(now)
-            if a.resource != src.resource or (not src.whole and a.key != src.key):
-                continue
-            if src.whole and dst.whole:
-                new = dst.with_key(a.key)
-            elif src.whole and a.key is not None:
-                continue                     # a resource with instances onto one instance
-            else:
-                new = dst.with_key(None if dst.whole else dst.key)
+        for now, new in sorted(moves_for(list(current), m.from_addr, m.to_addr).items()):
             if new in current:
                 diags.warn(f"moved: {new} is already in the state; the move from {now} is "
                            "ignored (remove one of them with kvmnet state rm)",
@@ -58,7 +81,7 @@ def moved_snapshot(config: Config, snapshot, diags: Diagnostics):
     for new, old in current.items():
         rec = snapshot.instances[old]
         if new != old:
-            a = _parts(new)
+            a = _parsed(new)
             rec = dataclasses.replace(rec, address=new, name=a.name, key=a.key)
         instances[new] = rec
     return dataclasses.replace(snapshot, instances=instances), renames
@@ -68,10 +91,8 @@ def forgotten(config: Config, snapshot) -> dict[str, object]:
     """{state address: the removed block} for every record a ``removed`` block names."""
     out: dict[str, object] = {}
     for r in config.removed:
-        src = _parts(r.from_addr)
         for a in snapshot.instances:
-            p = _parts(a)
-            if p.resource == src.resource and (src.whole or p.key == src.key):
+            if within(a, r.from_addr):
                 out[a] = r
     return out
 

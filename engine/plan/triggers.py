@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from kvmnet.engine.config.lifecycle import resolve_trigger
 from kvmnet.engine.model import ResourceInstance
 from kvmnet.engine.plan.model import REPLACE, UPDATE, ResourceChange
+from kvmnet.sdk.addresses import module_prefix
 
 
 def _at(value, path: tuple):
@@ -26,6 +27,7 @@ def trigger_of(inst: ResourceInstance, changes: Mapping[str, ResourceChange]) ->
     """The first ``replace_triggered_by`` reference of ``inst`` that fires, or None."""
     for text in inst.lifecycle.replace_triggered_by:
         address, path = resolve_trigger(text, inst.key)
+        address = module_prefix(inst.module) + address      # a reference inside its module
         whole = "[" not in address
         for a, c in changes.items():
             if a != address and not (whole and a.startswith(address + "[")):

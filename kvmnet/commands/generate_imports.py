@@ -29,7 +29,7 @@ def _target(ctx: Ctx, file: str) -> Path:
 
 def write_import_config(ctx: Ctx, prepared, file: str) -> int:
     """Write the blocks; the number written (0: every import address is declared)."""
-    from kvmnet.engine.config.refactoring import parse_address
+    from kvmnet.engine.config.refactoring import parse, is_whole
     from kvmnet.engine.diagnostics import Diagnostics
     from kvmnet.engine.generate import GenerateError, resource_block
     from kvmnet.engine.plan.refactor import import_ids
@@ -47,10 +47,10 @@ def write_import_config(ctx: Ctx, prepared, file: str) -> int:
     ps = provider_set(ctx, prepared)
     try:
         for address, live_id in sorted(wanted.items()):
-            a = parse_address(address)
-            assert a is not None
+            a = parse(address)
+            assert a is not None and a.type is not None and a.name is not None
             decl = next(i for i in prepared.config.imports if i.to_addr == address)
-            if not a.whole or a.prefix:
+            if not is_whole(a) or a.module:
                 fail(ctx, f"{decl.file}:{decl.line}: import: cannot generate a block for {address}; "
                           "write the resource block of an instance or module address yourself")
             t = TYPES[a.type]

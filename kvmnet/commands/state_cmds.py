@@ -128,33 +128,30 @@ def state_restore(ctx: Ctx):
 @click.argument("destination")
 @pass_ctx
 def state_mv(ctx: Ctx, source, destination):
-    """Move an instance (or every instance of a resource) to another address in the
-    state. Nothing live changes now; the next apply rewrites each object's ownership
-    mark to its new address (an in-place update, never a replace)."""
+    """Move an instance, every instance of a resource, or everything in a module to
+    another address in the state. Nothing live changes now; the next apply rewrites
+    each object's ownership mark to its new address (an in-place update, never a
+    replace)."""
     import dataclasses
-    from kvmnet.engine.config.refactoring import parse_address
-    from kvmnet.engine.resources import TYPES
+    from kvmnet.engine.config.refactoring import parse
+    from kvmnet.engine.plan.refactor import moves_for
     from kvmnet.state import EXCLUSIVE
-    src, dst = parse_address(source), parse_address(destination)
+    src, dst = parse(source), parse(destination)
     for text, parsed in ((source, src), (destination, dst)):
-        if parsed is None or parsed.type not in TYPES:
-            fail(ctx, f"{text!r} is not a resource address (TYPE.NAME or TYPE.NAME[KEY])")
+        if parsed is None:
+            fail(ctx, f"{text!r} is not a resource or module address (TYPE.NAME, TYPE.NAME[KEY], "
+                      "module.NAME...)")
     assert src is not None and dst is not None
+    if (src.type is None) != (dst.type is None):
+        fail(ctx, f"cannot move {source} to {destination}: not both modules or both resources")
     if src.type != dst.type:
         fail(ctx, f"cannot move a {src.type} to a {dst.type} address: an object keeps its type")
     be = backend(ctx)
     with locked(ctx, be, EXCLUSIVE):
         snap = be.read()
-        if src.whole and dst.whole:
-            keys = [r.key for a, r in snap.instances.items()
-                    if a == src.resource or a.startswith(src.resource + "[")]
-            moves = {src.with_key(k): dst.with_key(k) for k in keys}
-        else:
-            moves = {str(src) if not src.whole else src.resource:
-                     str(dst) if not dst.whole else dst.resource}
-        missing = [a for a in moves if a not in snap.instances]
-        if not moves or missing:
-            fail(ctx, f"{missing[0] if missing else source} is not in the state")
+        moves = moves_for(sorted(snap.instances), source, destination)
+        if not moves:
+            fail(ctx, f"{source} is not in the state")
         taken = [b for b in moves.values() if b in snap.instances and b not in moves]
         if taken:
             fail(ctx, f"{taken[0]} is already in the state; remove it first (kvmnet state rm)")
@@ -162,7 +159,7 @@ def state_mv(ctx: Ctx, source, destination):
             for a in moves:
                 w.remove(a)
             for a, b in moves.items():
-                new = parse_address(b)
+                new = parse(b)
                 assert new is not None
                 w.put(dataclasses.replace(snap.instances[a], address=b, name=new.name, key=new.key))
     for a, b in moves.items():
