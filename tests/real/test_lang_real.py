@@ -140,7 +140,7 @@ def test_state_mv_errors(env):
     for args, message in [
         (("network.nope", "network.x"), "network.nope is not in the state"),
         (("network.old", "bridge.x"), "cannot move a network to a bridge address"),
-        (("network.old", "nope"), "'nope' is not a resource address"),
+        (("network.old", "nope"), "'nope' is not a resource or module address"),
     ]:
         code, out, err = run_kvmnet(env.cfg, "--no-color", "state", "mv", *args, state=env.state)
         assert code == 1 and err.startswith("Error: ") and message in err, err
