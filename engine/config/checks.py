@@ -47,7 +47,7 @@ def literal_bool(a: Attr | None, what: str, file: str, d: Diagnostics, default: 
 
 
 def failed(rule: CheckRule, scope: X.Scope, label: str,
-           address: str | None = None) -> Diagnostic | None:
+           address: str | None = None, sensitive: bool = False) -> Diagnostic | None:
     """Why ``rule`` fails in ``scope`` (``label: error message``, at FILE:LINE of its
     condition), or None when it holds or is known only after apply."""
     what = f"{rule.kind} condition"
@@ -76,6 +76,8 @@ def failed(rule: CheckRule, scope: X.Scope, label: str,
         return diag(f"invalid error_message: {e}", rule.error_message)
     if message is UNKNOWN or contains_unknown(message):
         message = "(error message known only after apply)"
+    elif sensitive and _reads_variables(rule.error_message):
+        message = "(the error message reads a sensitive value, so it is not shown)"
     elif not isinstance(message, str):
         return diag("error_message must be a string", rule.error_message)
     return diag(f"{label}: {message}", rule.condition)
@@ -87,3 +89,10 @@ def failed_self(rule: CheckRule, scope: X.Scope, value: dict) -> Diagnostic | No
     assert child.loop is not None
     child.loop["self"] = value
     return failed(rule, child, "postcondition failed")
+
+
+def _reads_variables(a: Attr) -> bool:
+    try:
+        return any(ref.root == "var" for ref in X.compile_value(a.value).references())
+    except X.ExprError:
+        return True

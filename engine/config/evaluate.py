@@ -262,7 +262,7 @@ class Evaluator:
                 attrs=attrs, pos=SourcePos(r.file, r.line), attr_lines=lines,
                 depends_on=set(depends), lifecycle=lifecycle, module=r.module,
                 postconditions=[(rule, scope) for rule in r.postconditions],
-                sensitive=self.sensitivity.of_resource(r.address)))
+                sensitive=self.root.sensitivity.of_resource(r.address)))
         return out
 
     def _eval_block(self, block: Block, scope, address, prefix, out, lines, diags) -> bool:

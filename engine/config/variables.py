@@ -81,7 +81,8 @@ def check_input(decl: VariableDecl, value: Any, owner: str) -> None:
         raise X.ExprError(f'variable "{decl.name}" of {owner} may not be null (nullable = false)')
     scope = X.Scope(variables={decl.name: value}, locals={}, resolve_resource=None, resource_types=None)
     for rule in decl.validations:
-        diag = failed(rule, scope, f'invalid value for variable "{decl.name}" of {owner}')
+        diag = failed(rule, scope, f'invalid value for variable "{decl.name}" of {owner}',
+                      sensitive=decl.sensitive)
         if diag is not None:
             raise X.ExprError(f"{diag.message} (validation at {diag.file}:{diag.line})")
 
@@ -95,6 +96,6 @@ def validate_values(declared: Mapping[str, VariableDecl], values: Mapping[str, A
         scope = X.Scope(variables={name: values[name]}, locals={}, resolve_resource=None,
                         resource_types=None)
         for rule in decl.validations:
-            diag = failed(rule, scope, f'invalid value for variable "{name}"')
+            diag = failed(rule, scope, f'invalid value for variable "{name}"', sensitive=decl.sensitive)
             if diag is not None:
                 d.items.append(diag)

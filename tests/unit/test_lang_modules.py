@@ -144,3 +144,26 @@ def test_data_sources_inside_a_module_are_read(h, tmp_path):
     assert not diags.errors
     (ev,) = prepared.evaluator.module_evaluators.values()
     assert ev.outputs()["bridge"] == "virbr0"
+
+
+def test_sensitive_values_follow_into_and_out_of_modules(h, tmp_path):
+    (tmp_path / "cfg" / "lab" / "out.hcl").write_text(
+        'output "name" {\n  value = network.this.name\n}\n')
+    h.config('variable "secret" {\n  default = "s3cr3t"\n  sensitive = true\n}\n'
+             + _call(name="${var.secret}")
+             + 'resource "network" "outside" {\n  name = "x-${module.m.name}"\n  mode = "nat"\n}\n')
+    plan, *_ = h.plan()
+    sens = {c.address: c.sensitive for c in plan.resource_changes}
+    assert sens == {"module.m.network.up": ["name"], "module.m.network.this": ["name"],
+                    "network.outside": ["name"]}
+    assert "s3cr3t" not in render_plan(plan, color=False)
+
+
+def test_a_sensitive_module_variable_marks_its_resources(h, tmp_path):
+    text = (tmp_path / "cfg" / "lab" / "main.hcl").read_text()
+    (tmp_path / "cfg" / "lab" / "main.hcl").write_text(
+        text.replace('variable "name" {\n  type = string\n', 'variable "name" {\n  type = string\n  sensitive = true\n'))
+    h.config(_call())
+    plan, *_ = h.plan()
+    assert {c.address: c.sensitive for c in plan.resource_changes} == {
+        "module.m.network.up": ["name"], "module.m.network.this": ["name"]}

@@ -187,3 +187,10 @@ def test_a_bad_environment_value_names_the_variable(tmp_path, monkeypatch):
 def test_environment_value_is_validated(tmp_path, monkeypatch):
     monkeypatch.setenv("KVMNET_VAR_port", "22")
     assert "got 22." in _errors(tmp_path, PORT)[0]
+
+
+def test_a_sensitive_variable_keeps_its_value_out_of_the_error(tmp_path):
+    text = PORT.replace("  default = 8080\n", "  default = 8080\n  sensitive = true\n")
+    errs = _errors(tmp_path, text, inputs=VariableInputs(vars=["port=22"]))
+    assert errs == ['main.hcl:7: invalid value for variable "port": (the error message reads a '
+                    "sensitive value, so it is not shown)"]
