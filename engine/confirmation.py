@@ -130,8 +130,8 @@ def waiter_alive(be, pending: Pending) -> bool:
 
 
 def await_outcome(be, pending: Pending, limit: float) -> str | None:
-    """Poll the history until the pending apply is decided (``success``,
-    ``rolled-back``, ``failed``, …) or the waiter died; its status then."""
+    """Poll the history until the pending apply is decided (``applied``,
+    ``rolled back``, ``failed``, …) or the waiter died; its status then."""
     end = time.monotonic() + limit
     while True:
         status = history_status(be, pending.history_id)

@@ -1,7 +1,8 @@
 """Diagnostics: errors and warnings as plain values, collected over a whole run.
 
-Every error the user sees reads ``FILE:LINE: ADDRESS: message`` (parts that are not
-known are left out), so one ``kvmnet validate`` can report every problem at once.
+A diagnostic reads ``FILE:LINE: ADDRESS: message`` (parts that are not known are
+left out); the CLI prints each as one ``Error: …`` / ``Warning: …`` line, so one
+``kvmnet validate`` can report every problem at once.
 """
 from __future__ import annotations
 

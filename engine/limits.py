@@ -14,6 +14,7 @@ MAX_FILE_BYTES = 4 * 1024 * 1024        # one configuration or variables file
 MAX_STRING_CHARS = 1024 * 1024          # one string literal, heredoc, or computed string
 MAX_NESTING = 64                        # blocks in blocks; brackets/calls/operators in expressions
 MAX_NUMBER_DIGITS = 300                 # digits of a number literal (larger is out of range)
+MAX_NUMBER_EXPONENT = 500               # a number literal's size in decimal places either side of the point
 MAX_COLLECTION_ITEMS = 100_000          # elements a function or for expression may build
 DEFAULT_MAX_INSTANCES = 10_000          # instances of one resource from count / for_each
 INSTANCES_ENV = "KVMNET_MAX_INSTANCES"

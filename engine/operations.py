@@ -3,8 +3,8 @@
 This is the library API the command line calls (as libnmstate keeps checkpoint and
 rollback in the library, not in ``nmstatectl``): :func:`run_plan` opens a history
 entry, runs the plan with the one walk (:class:`kvmnet.engine.walk.Walk`), rolls back
-on failure when asked, and always ends the entry: ``success``, ``failed``,
-``rolled-back`` or ``interrupted``. :func:`roll_back` undoes what an apply completed
+on failure when asked, and always ends the entry: ``applied``, ``failed``,
+``rolled back`` or ``interrupted``. :func:`roll_back` undoes what an apply completed
 by running its inverse plan (:mod:`kvmnet.engine.plan.inverse`) with the same walk,
 so a rollback or a confirm-revert gets consumer checks before deletes, per-step
 state writes and verify like any apply. :func:`stop_on_signals` turns SIGINT and
@@ -28,8 +28,9 @@ from kvmnet.engine.resources import TYPES
 from kvmnet.engine.timings import NULL, Timings
 from kvmnet.engine.walk import DEFAULT_PARALLELISM, ApplyReport, Walk
 
-# history statuses (the store accepts any string; state/ defines the older ones)
-SUCCESS, FAILED, ROLLED_BACK, INTERRUPTED = "success", "failed", "rolled-back", "interrupted"
+from kvmnet.state.records import FAILED, INTERRUPTED, ROLLED_BACK, SUCCESS
+
+__all__ = ["SUCCESS", "FAILED", "ROLLED_BACK", "INTERRUPTED"]
 
 EventFn = Callable[[str, str, str], None]
 
@@ -265,7 +266,7 @@ def run_plan(backend, plan: Plan, prepared, providers, *, command: str,
 def revert(backend, prepared, providers, report: ApplyReport, *, why: str,
            events: RollbackEvents | None = None) -> Rollback:
     """Roll back a finished apply (not confirmed in time, or asked to) and end its
-    history entry: ``rolled-back`` when every change was undone, else ``failed``."""
+    history entry: ``rolled back`` when every change was undone, else ``failed``."""
     try:
         rb = roll_back(backend, prepared, providers, report, events=events)
     except BaseException as e:

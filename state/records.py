@@ -83,11 +83,14 @@ class StateSnapshot:
 # are allowed, the store takes any string. An entry left unfinished by a process
 # that died is marked INTERRUPTED by the next run that takes the exclusive lock.
 RUNNING = "running"
-SUCCESS = "success"
+APPLIED = "applied"
+SUCCESS = APPLIED          # the name callers use for a run that ended well
 FAILED = "failed"
-ROLLED_BACK = "rolled-back"
+ROLLED_BACK = "rolled back"
 INTERRUPTED = "interrupted"
-FINAL_STATUSES = (SUCCESS, FAILED, ROLLED_BACK, INTERRUPTED)
+FINAL_STATUSES = (APPLIED, FAILED, ROLLED_BACK, INTERRUPTED)
+# the spellings of state format 1, read as today's (and rewritten by format 2's upgrade)
+FORMAT_1_STATUSES = {"success": APPLIED, "rolled-back": ROLLED_BACK}
 
 
 @dataclass(slots=True)

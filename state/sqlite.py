@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from kvmnet.state.backend import (
-    EXCLUSIVE, Lock, LockHolder, StateBackend, StateError, StateWriter,
+    EXCLUSIVE, Lock, LockHolder, RowCheck, StateBackend, StateError, StateWriter,
 )
 from kvmnet.state.faults import (
     DATABASE, EMPTY, MISSING, backup_path, inspect_path, os_error, restore_hint,
@@ -37,11 +37,13 @@ from kvmnet.sdk.addresses import matches_record
 from kvmnet.state.liveness import process_alive
 from kvmnet.state.lock import FileLock, FileLockManager
 from kvmnet.state.records import (
-    FINAL_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS, INTERRUPTED, SUCCESS,
+    FINAL_STATUSES, FORMAT_1_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS, INTERRUPTED, SUCCESS,
     HistoryEntry, InstanceRecord, StateSnapshot, now_iso, row_problem,
 )
 
-FORMAT_VERSION = 1
+# 2: history statuses spelled applied / rolled back (format 1: success / rolled-back);
+# a format 1 file is read as format 2 and upgraded by its next write transaction
+FORMAT_VERSION = 2
 APPLICATION_ID = 0x6B766D6E   # "kvmn" in the file header: this file is a kvmnet state
 TABLES = frozenset({"meta", "instances", "history"})
 # history columns added after format 1 was released; added to older files on write
@@ -90,10 +92,13 @@ def _dumps(value: Any, what: str) -> str:
 
 
 class SqliteState(StateBackend):
-    """State kept in the SQLite file ``path``; locks in ``path.lock`` (+ ``.lock.d``)."""
+    """State kept in the SQLite file ``path``; locks in ``path.lock`` (+ ``.lock.d``).
+    ``check``: each instance row read is checked once (per address and update)."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, check: RowCheck | None = None) -> None:
         self.path = os.fspath(path)
+        self._check = check
+        self._checked: set[tuple[str, str | None]] = set()
         self._locks = FileLockManager(self.path)
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
@@ -133,8 +138,28 @@ class SqliteState(StateBackend):
                         or not _address_matches(row[0], row[1], row[2]):
                     raise self._bad_row(row)
                 instances[row[0]] = make(*row)
+        if self._check is not None:
+            self._check_rows(instances)
         return StateSnapshot(lineage=meta[0], serial=meta[1], instances=instances,
                              exists=True)
+
+    def _check_rows(self, instances: dict[str, InstanceRecord]) -> None:
+        """Run the row check on every record not checked yet; the first problem is a
+        StateError naming the file, the row and the attribute, and how to recover."""
+        assert self._check is not None
+        checked = self._checked
+        for address, record in instances.items():
+            seen = (address, record.updated_at)
+            if seen in checked:
+                continue
+            problem = self._check(record)
+            if problem:
+                raise StateError(
+                    f"state {self.path} is damaged: in the row of {address!r}, {problem}; "
+                    f"{restore_hint(self.path)}; or forget that row with 'kvmnet state rm "
+                    f"{address}' (the live object is left as it is, and adopted again while "
+                    "the configuration has it)")
+            checked.add(seen)
 
     def _bad_json(self, conn: sqlite3.Connection, err: ValueError) -> StateError:
         try:
@@ -166,9 +191,10 @@ class SqliteState(StateBackend):
             sql = f"SELECT {', '.join(columns)} FROM history"
             params: list[str | int] = []
             if only_open:
+                done = (*FINAL_STATUSES, *FORMAT_1_STATUSES)
                 sql += (" WHERE status IS NULL OR status NOT IN ("
-                        + ", ".join("?" for _ in FINAL_STATUSES) + ")")
-                params += FINAL_STATUSES
+                        + ", ".join("?" for _ in done) + ")")
+                params += done
             sql += " ORDER BY id DESC"
             if limit is not None:
                 sql, params = sql + " LIMIT ?", params + [int(limit)]
@@ -187,6 +213,7 @@ class SqliteState(StateBackend):
             raise StateError(f"state {self.path} is damaged: history entry "
                              f"#{values.get('id')} does not hold valid JSON ({e}); "
                              f"{restore_hint(self.path)}") from None
+        entry.status = FORMAT_1_STATUSES.get(entry.status, entry.status)
         entry.boot_id = entry.boot_id or ""
         entry.pid_start = entry.pid_start or 0
         return entry
@@ -356,7 +383,7 @@ class SqliteState(StateBackend):
         if not os.path.lexists(source):
             raise StateError(f"there is no backup {source} to restore (kvmnet writes it "
                              "after every successful apply, destroy, import and state rm)")
-        copy = SqliteState(source)
+        copy = SqliteState(source, check=self._check)
         try:
             snap = copy.read()
             copy.history(1)
@@ -395,6 +422,7 @@ class SqliteState(StateBackend):
                 conn.close()
         self._reader = self._writer = None
         self._upgraded = False
+        self._checked.clear()
 
     def __repr__(self) -> str:
         return f"SqliteState({self.path!r})"
@@ -461,13 +489,21 @@ def _quick_check(state: SqliteState) -> str:
 
 def _upgrade(conn: sqlite3.Connection) -> None:
     """Bring a file written by an older kvmnet up to date, inside the write
-    transaction: kvmnet's application_id, history columns added since."""
+    transaction: kvmnet's application_id, history columns added since, format 1's
+    status spellings. A file of a newer format is left alone (refused next)."""
+    rows = conn.execute("SELECT format_version FROM meta").fetchall()
+    if rows and type(rows[0][0]) is int and rows[0][0] > FORMAT_VERSION:
+        return
     if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     present = {r[1] for r in conn.execute("PRAGMA table_info(history)")}
     for name, decl in HISTORY_ADDED_COLUMNS:
         if name not in present:
             conn.execute(f"ALTER TABLE history ADD COLUMN {name} {decl}")
+    if rows and rows[0][0] == 1:
+        for old, new in FORMAT_1_STATUSES.items():
+            conn.execute("UPDATE history SET status = ? WHERE status = ?", (new, old))
+        conn.execute("UPDATE meta SET format_version = ?", (FORMAT_VERSION,))
 
 
 def _ensure_schema(db: Any) -> None:

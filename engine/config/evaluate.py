@@ -27,6 +27,7 @@ from kvmnet.engine.config import dynamic
 from kvmnet.engine.config.checks import failed
 from kvmnet.engine.config.lifecycle import trigger_texts
 from kvmnet.engine.config.sensitivity import Sensitivity
+from kvmnet.engine.expr.ops import type_name
 from kvmnet.engine.config.hcl import Attr, Block, parse_files
 from kvmnet.engine.config.loader import VARS_FILE, display_name
 from kvmnet.engine.config.model import Config, ModuleCallDecl, ResourceDecl
@@ -160,7 +161,7 @@ class Evaluator:
 
     def evaluate(self, attr: Attr, scope, address: str | None = None, path: str | None = None):
         try:
-            return compiled(attr).evaluate(scope)
+            return X.check_storable(compiled(attr).evaluate(scope))
         except X.ExprError as e:
             raise EvalFailure(Diagnostic(str(e), file=self._file_of(attr), line=error_line(e, attr),
                                          address=address, attribute=path or attr.name)) from None
@@ -385,7 +386,7 @@ class Evaluator:
                     return None
                 return [(k, {"key": k, "value": k}) for k in items]
             diags.add("for_each must be a map, or a set of strings made with toset(); "
-                      f"got {type(v).__name__}", file=r.file, line=r.for_each.line,
+                      f"got {type_name(v)}", file=r.file, line=r.for_each.line,
                       address=addr, attribute="for_each")
             return None
         return [(None, None)]

@@ -10,13 +10,16 @@ and None, so a parsed file can be cached with marshal, never pickle;
 
 Each node is ``(TAG, LINE, FIELDS...)``, LINE the source line it starts on:
 
-- ``("lit", L, value)``; ``("tpl", L, parts)``, parts literal strings and nodes;
+- ``("lit", L, value)``; ``("num", L, text)`` a number that is not whole (its text,
+  which the builder reads at cty's 512-bit precision); ``("tpl", L, parts)``, parts
+  literal strings (text stripped to nothing stays ``""``) and nodes;
   ``("tif", L, cond, then_parts, else_parts)``; ``("tfor", L, key_var, value_var,
   collection, body_parts)``;
 - ``("tuple", L, items)``; ``("obj", L, ((key, value), ...))``;
 - ``("trav", L, root, source, steps, texts, root_text)``: ``root`` a name, or None
   with ``source`` the node traversed; steps ``(kind, value)`` with the kinds of
-  :mod:`kvmnet.engine.expr.nodes` (ATTR 0, INDEX 1, INDEX_EXPR 2, SPLAT 3);
+  :mod:`kvmnet.engine.expr.nodes` (ATTR 0, INDEX 1, INDEX_EXPR 2, SPLAT 3; the value
+  of the legacy ``.*`` splat is ``"legacy"``, of ``[*]`` None);
   ``texts`` the source of each prefix, for messages;
 - ``("call", L, name, args, expand)``; ``("un", L, op, operand)``;
   ``("bin", L, op, left, right)``; ``("cond", L, cond, then, else)``;
@@ -30,10 +33,10 @@ the size limit are :class:`Problem` at their line.
 """
 from __future__ import annotations
 
-import math
 import re
 
 from kvmnet.engine import limits
+from kvmnet.engine.expr import number
 
 ATTR, INDEX, INDEX_EXPR, SPLAT = 0, 1, 2, 3   # as in kvmnet.engine.expr.nodes
 
@@ -222,7 +225,8 @@ class Reader:
         kind = t.data
         line = self.line(t)
         if kind in ("int_lit", "float_lit"):
-            return ("lit", line, self.number(t))
+            value = self.number(t)
+            return ("lit", line, value) if type(value) is int else ("num", line, value)
         if kind == "literal_value":
             return ("lit", line, _KEYWORDS[str(t.children[0])])
         if kind == "identifier":
@@ -255,12 +259,12 @@ class Reader:
         if len(text) > limits.MAX_NUMBER_DIGITS:
             raise Problem(f"number out of range: {text[:20]}... has more than "
                           f"{limits.MAX_NUMBER_DIGITS} characters", line)
-        if t.data == "int_lit":
-            return int(text)
-        value = float(text)
-        if not math.isfinite(value):
+        value = number.parse(text)
+        if value is None:
             raise Problem(f"number out of range: {text}", line)
-        return int(value) if value.is_integer() and abs(value) < 2 ** 63 else value
+        # a whole number is an int; any other stays its text (plain data for the parse
+        # cache), which the builder reads at cty's 512-bit precision
+        return value if type(value) is int else text
 
     def check_size(self, node) -> None:
         if node.meta.end_pos - node.meta.start_pos > limits.MAX_STRING_CHARS:
@@ -304,7 +308,8 @@ class Reader:
         texts: list[str] = []
         for suffix in suffixes:
             if suffix.data in ("attr_splat", "full_splat"):
-                steps.append((SPLAT, None))
+                # the legacy ".*" applies only its own attribute steps to each element
+                steps.append((SPLAT, "legacy" if suffix.data == "attr_splat" else None))
                 texts.append(self.text[start:suffix.children[0].end_pos])
                 for sub in suffix.children[1:]:
                     steps.append(self.step(sub))
@@ -424,11 +429,12 @@ def assemble(items: list, line) -> tuple:
     current = root
     for item in items:
         if type(item) is str:
-            if item:
-                if current and type(current[-1]) is str:
-                    current[-1] += item
-                else:
-                    current.append(item)
+            # text stripped to nothing stays as "": "  ${~ 1 ~}  " is the string "1",
+            # not the number (only a bare "${1}" is unwrapped)
+            if current and type(current[-1]) is str:
+                current[-1] += item
+            else:
+                current.append(item)
             continue
         kind, _l, _r, at = item[:4]
         if kind == "interp":

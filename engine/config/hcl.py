@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from kvmnet.engine.diagnostics import Diagnostic
 from kvmnet.engine.expr.build import Source
 from kvmnet.engine.gcpause import gc_paused
 
-CACHE_FORMAT = "6"   # 6: expressions as (source, data) read from the tree, marshal entries
+CACHE_FORMAT = "7"   # 7: fractions as ("num", text), NFC literals (6: expressions as (source, data))
 PARALLEL_MIN_CHARS = 100_000   # uncached text, all files together
 
 
@@ -148,15 +149,18 @@ class _Reader(exprtree.Reader):
             op, operand = node.children
             if str(op).strip() == "-" and (exprtree.is_lone(operand, "int_lit") is not None
                                            or exprtree.is_lone(operand, "float_lit") is not None):
-                number = self.number(operand.children[0])
-                return -number if number != 0 else number
+                # a whole number is a constant; -0 and fractions are expressions (cty's
+                # 512-bit value, signed zero), read by the expression builder
+                value = self.number(operand.children[0])
+                return -value if type(value) is int and value else self.expression(node)
             return self.expression(node)
         if kind != "expr_term" or len(node.children) != 1:
             return self.expression(node)
         term = node.children[0]
         kind = term.data
         if kind in ("int_lit", "float_lit"):
-            return self.number(term)
+            value = self.number(term)
+            return value if type(value) is int else self.expression(node)
         if kind == "literal_value":
             return _KEYWORD_VALUES[str(term.children[0])]
         if kind == "identifier":   # a bare name is that string (type = string, ignore_changes = [name])
@@ -192,7 +196,8 @@ class _Reader(exprtree.Reader):
         value = data[2] if data[0] == "lit" else None
         if type(value) is not str or "${" in value or "%{" in value or value.startswith("<<"):
             return self.expression(node, data)
-        return value
+        # HCL reads literal text in Unicode normal form C ("e\u0301" is "é")
+        return value if value.isascii() else unicodedata.normalize("NFC", value)
 
 
 # -- one file ------------------------------------------------------------------------
@@ -324,7 +329,7 @@ def _cache_key(data: bytes) -> str:
         parts = [CACHE_FORMAT, kvmnet.__version__, version("lark"), sys.version,
                  hashlib.sha256(GRAMMAR.read_bytes()).hexdigest(),
                  repr((limits.MAX_FILE_BYTES, limits.MAX_STRING_CHARS, limits.MAX_NESTING,
-                       limits.MAX_NUMBER_DIGITS))]
+                       limits.MAX_NUMBER_DIGITS, limits.MAX_NUMBER_EXPONENT))]
         _fingerprint = hashlib.sha256("\0".join(parts).encode()).hexdigest()
     h = hashlib.sha256(_fingerprint.encode())
     h.update(data)

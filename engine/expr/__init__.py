@@ -27,11 +27,15 @@ Design
 - :class:`Scope` holds what the engine provides: ``variables``, ``locals``,
   ``count`` / ``each`` (via ``with_count(i)`` / ``with_each(k, v)``),
   ``resolve_resource(type, name)`` and ``resource_types``.
-- Values: str, int/float (whole numbers are always int: ``4/2`` is 2), bool,
-  None, list, dict, :class:`SetValue` (a sorted, de-duplicated ``list`` subclass
-  made by ``toset``; ``for`` iterates a set with key == value) and ``UNKNOWN``
-  (known after apply), which every operation propagates. Maps iterate in sorted
-  key order (``for``, ``keys``, ``values``), as in Terraform.
+- Values, as Terraform has them: str; numbers are cty's 512-bit binary floats
+  (:mod:`.number`: an int when whole, ``4/2`` is 2, else a ``float`` subclass
+  carrying the exact value, so ``0.1 + 0.2 == 0.3``); bool; None; a plain ``list`` is
+  a tuple (``[1, "a"]``), ``ops.ListValue`` a list (``tolist``), :class:`SetValue` a
+  set (sorted, de-duplicated; ``for`` iterates it with key == value); a plain ``dict``
+  is an object, ``ops.MapValue`` a map; and ``UNKNOWN`` (known after apply), which
+  every operation propagates. Maps iterate in sorted key order (``for``, ``keys``,
+  ``values``). Conditionals unify their two results' types (``types.unify``);
+  ``&&``/``||`` evaluate both sides, as Terraform does.
 - :meth:`Expr.references` / ``Compiled.references()`` return :class:`Reference`
   objects for the dependency graph. Rule: a reference runs from its root name
   through attribute names and *constant* index keys, and stops at the first
@@ -65,12 +69,14 @@ with ``.with_count(i)``, ``.with_each(k, v)``, ``.replace(**fields)``;
 ``ExprError(message, offset, path)`` with ``.attribute``;
 ``FUNCTIONS: dict[str, Function]`` (``Function.call(args)``); ``SetValue``;
 ``parse_type(text) -> Type``; ``convert(value, type)``;
-``parse_cli_value(text, type)``.
+``parse_cli_value(text, type)``; ``check_storable(value)`` (refuses an infinity
+before a value reaches JSON); numbers: see :mod:`.number`.
 """
 from .compiled import Compiled, compile_value
 from .errors import ExprError
 from .functions import FUNCTIONS, Function
 from .nodes import Expr
+from .number import check_storable
 from .ops import SetValue
 from .parser import parse_expression, parse_template
 from .reference import Reference
@@ -79,6 +85,6 @@ from .types import Type, convert, parse_cli_value, parse_type
 
 __all__ = [
     "Compiled", "ExprError", "Expr", "FUNCTIONS", "Function", "Reference", "Scope",
-    "SetValue", "Type", "compile_value", "convert", "parse_cli_value", "parse_expression",
+    "SetValue", "Type", "check_storable", "compile_value", "convert", "parse_cli_value", "parse_expression",
     "parse_template", "parse_type",
 ]

@@ -8,7 +8,10 @@ sub-expression.
 """
 from __future__ import annotations
 
+import unicodedata
+
 from . import nodes as N
+from . import number
 from .errors import ExprError
 from .ops import normalize_number
 
@@ -36,7 +39,7 @@ _BINARY_NODE = {
     "+": N.Arithmetic, "-": N.Arithmetic, "*": N.Arithmetic, "/": N.Arithmetic,
     "%": N.Arithmetic,
 }
-_IMMUTABLE = (str, int, float, bool, type(None))
+_IMMUTABLE = (str, int, float, number.Number, bool, type(None))
 
 
 def build(data: tuple, type_mode: bool = False) -> N.Expr:
@@ -57,6 +60,11 @@ class _Builder:
         if tag == "lit":
             v = d[2]
             return N.Literal(normalize_number(v) if type(v) is float else v, line)
+        if tag == "num":        # a fraction's text, read at cty's 512-bit precision
+            value = number.parse(d[2])
+            if value is None:
+                raise ExprError(f"number out of range: {d[2]}", line)
+            return N.Literal(value, line)
         if tag == "trav":
             return self.traversal(d)
         if tag == "tpl":
@@ -69,16 +77,18 @@ class _Builder:
             return fold(node) if type(left) is N.Literal and type(right) is N.Literal else node
         if tag == "un":
             op, operand = d[2], self.node(d[3])
-            if op == "-" and type(operand) is N.Literal and type(operand.value) in (int, float):
-                return N.Literal(-operand.value, line)
+            if op == "-" and type(operand) is N.Literal and number.is_number(operand.value):
+                return N.Literal(number.neg(operand.value), line)
             node = N.Unary(op, operand, line)
             return fold(node) if type(operand) is N.Literal else node
         if tag == "cond":
             cond = self.node(d[2])
             then, otherwise = self.node(d[3]), self.node(d[4])
-            if type(cond) is N.Literal and type(cond.value) is bool:
-                return then if cond.value else otherwise
-            return N.Conditional(cond, then, otherwise, line)
+            node = N.Conditional(cond, then, otherwise, line)
+            # the result's type depends on both branches (true ? 1 : "b" is "1")
+            if type(cond) is N.Literal and type(then) is N.Literal and type(otherwise) is N.Literal:
+                return fold(node)
+            return node
         if tag == "tuple":
             return N.TupleCons([self.node(e) for e in d[2]], line)
         if tag == "obj":
@@ -140,7 +150,10 @@ def fold(node: N.Expr) -> N.Expr:
 
 
 def make_template(parts: list, line: int) -> N.Expr:
-    """A template node; a lone ``${expr}`` is the expression itself (HCL unwrapping)."""
+    """A template node; a lone ``${expr}`` is the expression itself (HCL unwrapping).
+    Literal text is in Unicode normal form C, as HCL reads it ("e\u0301" is "é")."""
+    parts = [unicodedata.normalize("NFC", p) if type(p) is str and not p.isascii() else p
+             for p in parts]
     if not parts:
         return N.Literal("", line)
     if len(parts) == 1:

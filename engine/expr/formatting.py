@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import json
 import re
+from fractions import Fraction
 
 from kvmnet.engine import limits
 from kvmnet.sdk.values import UNKNOWN, contains_unknown
 
-from . import ops
+from . import number, ops
 from .errors import ExprError
 
 _VERB = re.compile(r"%([-+ #0]*)(?:\[(\d+)\])?(\d+)?(?:\.(\d*))?([a-zA-Z%])?")
 
 
 def format_string(spec: str, args: list):
+    if any(a is None for a in args):
+        return None          # cty: a null argument makes the whole result null
     out = []
     pos = 0
     next_arg = 0
@@ -82,13 +85,13 @@ def _sign(flags: str, text: str) -> str:
 def _format_one(verb: str, flags: str, arg, precision) -> str:
     if verb == "v":
         if "#" in flags:
-            return json.dumps(arg, separators=(",", ":"), ensure_ascii=False)
+            return go_json(arg)
         if arg is None:
             return "null"
         if isinstance(arg, (list, dict)):
-            return json.dumps(arg, separators=(",", ":"), ensure_ascii=False)
+            return go_json(arg)
         if ops.is_number(arg):
-            return _sign(flags, ops.to_string(arg))
+            return _sign(flags, _go_float(arg, "g", None))
         return ops.to_string(arg)
     if arg is None:
         raise ExprError("null value cannot be formatted")
@@ -111,12 +114,108 @@ def _format_one(verb: str, flags: str, arg, precision) -> str:
         return _sign(flags, ("-" if n < 0 else "") + body)
     if verb in "eEfgG":
         n = ops.to_number(arg)
-        p = "" if precision is None else "." + (precision or "0")
-        if verb in "eE" and precision is None:
-            p = ".6"
-        if verb in "f" and precision is None:
-            p = ".6"
-        if verb in "gG" and precision is None:
-            return _sign(flags, ops.number_to_string(n) if verb == "g" else ops.number_to_string(n).upper())
-        return _sign(flags, format(float(n), p + verb))
+        text = _go_float(n, verb.lower(), None if precision is None else int(precision or 0))
+        return _sign(flags, text.upper() if verb in "EG" else text)
     raise ExprError(f'unrecognized format verb "{verb}"')
+
+
+def _go_float(n, verb: str, precision: int | None) -> str:
+    """Go's fmt of a big.Float (what cty formats): ``%e``/``%f`` with precision 6 by
+    default, ``%g`` shortest (exponent form below 1e-4 and from 1e+06 on), all rounded
+    half to even on the exact value."""
+    q = number.exact(n)
+    if q is None:
+        return "+Inf" if n > 0 else "-Inf"
+    sign = "-" if q < 0 else ""
+    q = abs(q)
+    if verb == "g" and precision is None:
+        if q == 0:
+            return sign + "0"
+        digits, point = number.shortest_digits(q)
+        eprec = 6
+    elif verb == "g":
+        assert precision is not None
+        digits, point = _round_digits(q, max(precision, 1))
+        digits = digits.rstrip("0") or "0"        # Go's decimal keeps no trailing zeros
+        eprec = max(precision, 1)
+        if eprec > len(digits) and len(digits) >= point:
+            eprec = len(digits)
+    elif verb == "e":
+        digits, point = _round_digits(q, (6 if precision is None else precision) + 1)
+        return sign + _e_form(digits, point, 6 if precision is None else precision)
+    else:                                   # f
+        places = 6 if precision is None else precision
+        scaled = round(q * 10 ** places)
+        text = str(scaled).rjust(places + 1, "0")
+        return sign + (text[:-places] + "." + text[-places:] if places else text)
+    exp = point - 1
+    if exp < -4 or exp >= eprec:
+        return sign + _e_form(digits, point, len(digits) - 1)
+    if point <= 0:
+        return sign + "0." + "0" * -point + digits
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return sign + digits[:point] + "." + digits[point:]
+
+
+def go_number_g10(n) -> str:
+    """big.Float's String(): ``%.10g``."""
+    return _go_float(n, "g", 10)
+
+
+def _round_digits(q, n: int) -> tuple[str, int]:
+    """``q`` (> 0, or 0) rounded half to even to ``n`` significant digits: (digits, point)."""
+    if q == 0:
+        return "0" * n, 1
+    point = number.decimal_point(q)
+    scaled = round(q * Fraction(10) ** (n - point))
+    if len(str(scaled)) > n:               # 9.99 → 10.0
+        point += 1
+        scaled = round(q * Fraction(10) ** (n - point))
+    return str(scaled), point
+
+
+def _e_form(digits: str, point: int, places: int) -> str:
+    digits = digits.ljust(places + 1, "0")
+    exp = point - 1 if digits.strip("0") else 0
+    mant = digits[0] + ("." + digits[1:places + 1] if places else "")
+    return f"{mant}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+
+
+def go_json(v) -> str:
+    """JSON as Go's encoding/json writes cty values (``%#v``, ``%v`` of collections):
+    compact, object keys sorted, numbers in cty's text, ``<``, ``>``, ``&``, U+2028 and
+    U+2029 escaped."""
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if ops.is_number(v):
+        return number.to_text(v)
+    if type(v) is str:
+        return _go_json_string(v)
+    if isinstance(v, dict):
+        return "{" + ",".join(f"{_go_json_string(k)}:{go_json(x)}" for k, x in sorted(v.items())) + "}"
+    if isinstance(v, list):
+        return "[" + ",".join(go_json(x) for x in v) + "]"
+    raise ExprError(f"cannot encode {ops.type_name(v)} as JSON")
+
+
+def _go_json_string(s: str) -> str:
+    out = ['"']
+    for c in s:
+        if c == '"' or c == "\\":
+            out.append("\\" + c)
+        elif c in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[c])
+        elif c < " " or c in "<>&\u2028\u2029":
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(c)
+    out.append('"')
+    return "".join(out)
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

@@ -87,8 +87,8 @@ def _format(spec, *args):
     return _checked(format_string(ops.to_string(spec, "format: "), list(args)))
 
 
-def _checked(s: str) -> str:
-    if len(s) > limits.MAX_STRING_CHARS:
+def _checked(s):
+    if s is not None and s is not UNKNOWN and len(s) > limits.MAX_STRING_CHARS:
         raise ExprError(f"the result is longer than {limits.MAX_STRING_CHARS} characters")
     return s
 
@@ -112,7 +112,9 @@ def _concat(*lists):
 
 
 def _length(v):
-    if isinstance(v, (str, list, dict)):
+    if type(v) is str:
+        return ops.string_length(v)
+    if isinstance(v, (list, dict)):
         return len(v)
     raise ExprError(f"argument must be a string, list, set or map, got {ops.type_name(v)}")
 
@@ -170,28 +172,20 @@ def _values(m):
     return [v for _, v in ops.sorted_items(_map_arg(m))]
 
 
-def _toset(v):
-    items = ops.unify_primitives(_list_arg(v))
-    if any(x is None for x in items):
-        raise ExprError("a set cannot contain null values")
-    return ops.make_set(items)
-
-
-def _tolist(v):
-    return ops.unify_primitives(_list_arg(v))
-
-
-def _tomap(v):
-    m = _map_arg(v)
-    return dict(zip(m.keys(), ops.unify_primitives(list(m.values())), strict=True))
+def _to_kind(kind):
+    """tolist / toset / tomap / tobool: Terraform's conversion to ``kind`` (see types.py)."""
+    def impl(v):
+        from .types import ANY, BOOL, Type, convert
+        return convert(v, BOOL if kind == "bool" else Type(kind, ANY))
+    return impl
 
 
 def _lower(s):
-    return ops.to_string(s).lower()
+    return ops.lower(ops.to_string(s))
 
 
 def _upper(s):
-    return ops.to_string(s).upper()
+    return ops.upper(ops.to_string(s))
 
 
 def _min(*nums):
@@ -205,7 +199,7 @@ def _max(*nums):
 def _tostring(v):
     if v is None or type(v) is str:
         return v
-    if type(v) in (bool, int, float):
+    if type(v) is bool or ops.is_number(v):
         return ops.to_string(v)
     raise ExprError(f"cannot convert {ops.type_name(v)} to string")
 
@@ -239,9 +233,10 @@ FUNCTIONS: dict[str, Function] = dict([
     _fn("merge", _merge, 0, None, nested_unknown=True, null_from=0),
     _fn("keys", _keys, 1, 1, nested_unknown=True),
     _fn("values", _values, 1, 1, nested_unknown=True),
-    _fn("toset", _toset, 1, 1),
-    _fn("tolist", _tolist, 1, 1, nested_unknown=True),
-    _fn("tomap", _tomap, 1, 1, nested_unknown=True),
+    _fn("toset", _to_kind("set"), 1, 1, null_from=0),
+    _fn("tolist", _to_kind("list"), 1, 1, nested_unknown=True, null_from=0),
+    _fn("tomap", _to_kind("map"), 1, 1, nested_unknown=True, null_from=0),
+    _fn("tobool", _to_kind("bool"), 1, 1, null_from=0),
     _fn("lower", _lower, 1, 1),
     _fn("upper", _upper, 1, 1),
     _fn("min", _min, 1, None),

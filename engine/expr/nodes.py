@@ -11,12 +11,13 @@ from typing import Any
 from kvmnet.engine import blockref, limits
 from kvmnet.sdk.values import UNKNOWN, contains_unknown
 
-from . import ops
+from . import number, ops
 from .errors import ExprError
 from .reference import Reference
 
 # traversal step kinds
 ATTR, INDEX, INDEX_EXPR, SPLAT = 0, 1, 2, 3
+LEGACY = "legacy"     # the argument of a SPLAT step written ``.*``
 
 
 class Expr:
@@ -318,9 +319,9 @@ class Traversal(Expr):
             raise ExprError(f'reference to undeclared resource "{root}.{name}"', self.offset) from None
         return self.walk(v, 1, scope)
 
-    def walk(self, v, start: int, scope):
+    def walk(self, v, start: int, scope, stop: int | None = None):
         steps = self.steps
-        for i in range(start, len(steps)):
+        for i in range(start, len(steps) if stop is None else stop):
             if v is UNKNOWN:
                 return UNKNOWN
             kind, arg = steps[i]
@@ -333,12 +334,26 @@ class Traversal(Expr):
                 if key is UNKNOWN:
                     return UNKNOWN
                 v = self._index(v, key, i)
-            else:  # SPLAT: apply the remaining steps to every element
+            else:
+                # SPLAT: ``[*]`` applies every remaining step to each element; the
+                # legacy ``.*`` only the attribute steps right after it, and the rest
+                # to the result (``l.*.a[0]`` is ``[for x in l : x.a][0]``)
+                end = len(steps) if stop is None else stop
+                if arg == LEGACY:
+                    j = i + 1
+                    while j < end and steps[j][0] == ATTR:
+                        j += 1
+                else:
+                    j = end
                 if v is None:
-                    return []
-                if isinstance(v, list):
-                    return [self.walk(e, i + 1, scope) for e in v]
-                return [self.walk(v, i + 1, scope)]
+                    out: list = []
+                elif isinstance(v, list):
+                    out = [self.walk(e, i + 1, scope, j) for e in v]
+                    if isinstance(v, (ops.SetValue, ops.ListValue)):
+                        out = ops.ListValue(out)
+                else:
+                    out = [self.walk(v, i + 1, scope, j)]
+                return self.walk(out, j, scope, stop) if j < end else out
         return v
 
     def _attr(self, v, name, i):
@@ -473,7 +488,7 @@ class Unary(Expr):
         if v is UNKNOWN:
             return UNKNOWN
         if self.op == "-":
-            return -_number(v, "-", self.offset)
+            return number.neg(_number(v, "-", self.offset))
         return not _bool(v, "!", self.offset)
 
     def collect_refs(self, bound, out):
@@ -482,7 +497,7 @@ class Unary(Expr):
 
 def _number(v, op, offset):
     t = type(v)
-    if t is int or t is float:
+    if t is int or t is number.Number or t is float:
         return v
     if v is None:
         raise ExprError(f'invalid operand for "{op}": a number is required, got null', offset)
@@ -505,40 +520,9 @@ def _bool(v, op, offset):
                         f'got {ops.type_name(v) if type(v) is not str else repr(v)}', offset) from None
 
 
-def _add(a, b):
-    return a + b
-
-
-def _sub(a, b):
-    return a - b
-
-
-def _mul(a, b):
-    return a * b
-
-
-def _div(a, b):
-    if b == 0:
-        raise ZeroDivisionError
-    if type(a) is int and type(b) is int:
-        return a // b if a % b == 0 else a / b
-    return a / b
-
-
-def _mod(a, b):
-    # Terraform: the result takes the sign of the dividend (truncated division)
-    if b == 0:
-        raise ZeroDivisionError
-    if type(a) is int and type(b) is int:
-        r = abs(a) % abs(b)
-        return -r if a < 0 else r
-    import math
-    return math.fmod(a, b)
-
-
-ARITHMETIC = {"+": _add, "-": _sub, "*": _mul, "/": _div, "%": _mod}
-COMPARE = {"<": lambda a, b: a < b, ">": lambda a, b: a > b,
-           "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
+ARITHMETIC = {"+": number.add, "-": number.sub, "*": number.mul, "/": number.div, "%": number.mod}
+COMPARE = {"<": lambda a, b: number.compare(a, b) < 0, ">": lambda a, b: number.compare(a, b) > 0,
+           "<=": lambda a, b: number.compare(a, b) <= 0, ">=": lambda a, b: number.compare(a, b) >= 0}
 
 
 class Arithmetic(Expr):
@@ -553,23 +537,14 @@ class Arithmetic(Expr):
         if a is UNKNOWN or b is UNKNOWN:
             return UNKNOWN
         ta, tb = type(a), type(b)
-        if not (ta is int or ta is float):
+        if not (ta is int or ta is number.Number):
             a = _number(a, self.op, self.offset)
-        if not (tb is int or tb is float):
+        if not (tb is int or tb is number.Number):
             b = _number(b, self.op, self.offset)
         try:
-            r = self.fn(a, b)
-        except ZeroDivisionError:
-            raise ExprError("division by zero", self.offset) from None
-        except OverflowError:
-            raise ExprError("arithmetic result is out of range", self.offset) from None
-        if type(r) is float:
-            if r != r or r in (float("inf"), float("-inf")):
-                raise ExprError("arithmetic result is not a finite number", self.offset)
-            return ops.normalize_number(r)
-        if r.bit_length() > 1000:   # beyond any float: JSON readers would lose it
-            raise ExprError("arithmetic result is out of range", self.offset)
-        return r
+            return self.fn(a, b)
+        except ExprError as e:
+            raise ExprError(e.message, self.offset) from None
 
     def collect_refs(self, bound, out):
         self.left.collect_refs(bound, out)
@@ -613,7 +588,9 @@ class Equality(Expr):
 
 
 class Logical(Expr):
-    """``&&`` and ``||``; a known deciding operand wins over an unknown one."""
+    """``&&`` and ``||``; a known deciding operand wins over an unknown one. Both
+    operands are always evaluated (Terraform does not short-circuit: an error on
+    the right of ``true ||`` is still an error)."""
 
     __slots__ = ("is_and", "left", "right")
 
@@ -626,14 +603,13 @@ class Logical(Expr):
         a = self.left.evaluate(scope)
         if a is not UNKNOWN:
             a = _bool(a, op, self.offset)
-            if a is decisive:
-                return a
         b = self.right.evaluate(scope)
-        if b is UNKNOWN:
+        if b is not UNKNOWN:
+            b = _bool(b, op, self.offset)
+        if a is decisive or b is decisive:
+            return decisive
+        if a is UNKNOWN or b is UNKNOWN:
             return UNKNOWN
-        b = _bool(b, op, self.offset)
-        if a is UNKNOWN:
-            return b if b is decisive else UNKNOWN
         return b
 
     def collect_refs(self, bound, out):
@@ -659,12 +635,151 @@ class Conditional(Expr):
             except ExprError:
                 raise ExprError(f"the condition must be a bool, got {ops.type_name(c)}",
                                 self.cond.offset) from None
-        return (self.then if c else self.otherwise).evaluate(scope)
+        chosen, other = (self.then, self.otherwise) if c else (self.otherwise, self.then)
+        value = chosen.evaluate(scope)
+        if value is None or value is UNKNOWN:
+            return value
+        if type(other) is Literal:
+            o = other.value
+        else:
+            try:
+                o = other.evaluate(scope)
+            except ExprError:
+                # Terraform reports no error from the branch not taken, but still
+                # refuses a result of another kind than what that branch builds
+                kind = static_kind(other, scope)
+                if kind is not None and not _kinds_fit(_kind_of(value), kind):
+                    a, b = (ops.type_name(value), kind) if c else (kind, ops.type_name(value))
+                    raise ExprError(f"inconsistent conditional result types: the true result is "
+                                    f"{a} but the false result is {b}", self.offset) from None
+                if kind == "string" and (type(value) is bool or number.is_number(value)):
+                    return ops.to_string(value)
+                if kind == "object" or kind == "tuple":
+                    return _unify_with_partial(value, other, scope, c, self.offset)
+                return value
+        return _unify_results(value, o, c, self.offset)
 
     def collect_refs(self, bound, out):
         self.cond.collect_refs(bound, out)
         self.then.collect_refs(bound, out)
         self.otherwise.collect_refs(bound, out)
+
+
+_FUNCTION_KINDS = {"tobool": "bool", "tostring": "string", "upper": "string", "lower": "string", "format": "string",
+                   "join": "string", "tonumber": "number", "length": "number", "min": "number",
+                   "max": "number"}
+
+
+def static_kind(node, scope) -> str | None:
+    """The kind of value an expression has even when evaluating it fails, as HCL types
+    it (``[...]`` a tuple, ``a + b`` a number), or None when a failure leaves it
+    unknown (a ``for`` expression over a collection that fails, a call of a function
+    whose type depends on its arguments)."""
+    t = type(node)
+    if t is Literal:
+        return _kind_of(node.value)
+    if t is TupleCons:
+        return "tuple"
+    if t is ObjectCons:
+        return "object"
+    if t is ForExpr:
+        try:
+            node.collection.evaluate(scope)
+        except ExprError:
+            return None
+        return "object" if node.is_object else "tuple"
+    if t is Template:
+        return "string"
+    if t is Arithmetic:
+        return "number"
+    if t is Unary:
+        return "number" if node.op == "-" else "bool"
+    if t is Compare or t is Equality or t is Logical:
+        return "bool"
+    if t is FunctionCall:
+        return _FUNCTION_KINDS.get(node.name)
+    if t is Conditional:
+        a, b = static_kind(node.then, scope), static_kind(node.otherwise, scope)
+        return a if a == b else None
+    return None
+
+
+def _partial_type(node, scope):
+    """The type of a ``[...]`` or ``{...}`` whose evaluation fails: each element's own
+    type, null's dynamic type where an element fails (as HCL types it)."""
+    from . import types as T
+    if type(node) is TupleCons:
+        elems = []
+        for e in node.items:
+            try:
+                elems.append(T.type_of(e.evaluate(scope)))
+            except ExprError:
+                elems.append(_partial_type(e, scope))
+        return T.Type("tuple", elems=tuple(elems))
+    if type(node) is ObjectCons:
+        attrs = {}
+        for k, v in node.items:
+            try:
+                key = k.evaluate(scope)
+            except ExprError:
+                return T.ANY
+            if type(key) is not str:
+                return T.ANY
+            try:
+                attrs[key] = T.type_of(v.evaluate(scope))
+            except ExprError:
+                attrs[key] = _partial_type(v, scope)
+        return T.Type("object", attrs=tuple((k, t, False, None) for k, t in sorted(attrs.items())))
+    return T.ANY
+
+
+def _unify_with_partial(value, other, scope, cond: bool, offset):
+    from . import types as T
+    t = T.unify([T.type_of(value), _partial_type(other, scope)])
+    if t is None:
+        a, b = (ops.type_name(value), _kind_of_node(other)) if cond else (_kind_of_node(other), ops.type_name(value))
+        raise ExprError(f"inconsistent conditional result types: the true result is {a} but the false "
+                        f"result is {b}", offset)
+    return T.conform(value, t)
+
+
+def _kind_of_node(node) -> str:
+    return "tuple" if type(node) is TupleCons else "object"
+
+
+def _kind_of(v) -> str | None:
+    return None if v is None or v is UNKNOWN else ops.type_name(v)
+
+
+_SEQUENCES = {"tuple", "list", "set"}
+_MAPPINGS = {"object", "map"}
+
+
+def _kinds_fit(a: str | None, b: str | None) -> bool:
+    """Whether values of kinds ``a`` and ``b`` can have a common type at all."""
+    if a is None or b is None or a == b:
+        return True
+    if a in _SEQUENCES or b in _SEQUENCES:
+        return a in _SEQUENCES and b in _SEQUENCES
+    if a in _MAPPINGS or b in _MAPPINGS:
+        return a in _MAPPINGS and b in _MAPPINGS
+    return "string" in (a, b)          # primitives: anything converts to a string
+
+
+def _unify_results(value, other, cond: bool, offset):
+    """The chosen result converted to the type both results share, as Terraform
+    types a conditional: ``true ? 1 : "b"`` is ``"1"``; a number and a bool, or a
+    list and an object, have none and are an error."""
+    tv, to = type(value), type(other)
+    if other is None or other is UNKNOWN or (tv is to and (tv is str or tv is bool or tv is int)):
+        return value
+    from . import types as T
+    t = T.unify([T.type_of(value), T.type_of(other)])
+    if t is None:
+        a, b = (value, other) if cond else (other, value)
+        raise ExprError(f"inconsistent conditional result types: the true result is "
+                        f"{ops.type_name(a)} but the false result is {ops.type_name(b)}", offset)
+    return T.conform(value, t)
 
 
 def iterate_collection(coll, offset):

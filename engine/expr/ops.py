@@ -1,21 +1,20 @@
 """Value helpers shared by operators, functions and type conversion.
 
-Values are plain Python: ``str``, ``int``/``float`` (numbers; whole numbers are
-always ``int``), ``bool``, ``None`` (null), ``list`` (lists and tuples), ``dict``
-(maps and objects), :class:`SetValue` (sets) and ``UNKNOWN``.
+Values are plain Python: ``str``; numbers (whole numbers are always ``int``, others
+a :class:`number.Number`, a ``float`` carrying cty's exact 512-bit value); ``bool``;
+``None`` (null); a plain ``list`` is a tuple, :class:`ListValue` a list,
+:class:`SetValue` a set; a plain ``dict`` is an object, :class:`MapValue` a map;
+and ``UNKNOWN``.
 """
 from __future__ import annotations
-
-import math
-import re
 
 from kvmnet.engine import limits
 from kvmnet.sdk.values import UNKNOWN
 
+from . import number
 from .errors import ExprError
 
-NUMBER_TYPES = (int, float)
-_NUMBER_TEXT = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+NUMBER_TYPES = (int, float)         # number.Number is a float
 
 
 class SetValue(list):
@@ -33,6 +32,21 @@ class SetValue(list):
         return f"toset({list.__repr__(self)})"
 
 
+class ListValue(list):
+    """A list (``tolist``, a ``list(...)``-typed variable, a conversion to a list
+    type), as opposed to a tuple, which is a plain ``list`` (``[1, "a"]``, ``[for
+    ...]``). Terraform tells them apart: ``tolist([1]) == [1]`` is false."""
+
+    __slots__ = ()
+
+
+class MapValue(dict):
+    """A map (``tomap``, a ``map(...)``-typed variable), as opposed to an object,
+    which is a plain ``dict`` (``{a = 1}``, ``{for ...}``)."""
+
+    __slots__ = ()
+
+
 def make_set(items) -> SetValue:
     out: list = []
     for item in items:
@@ -48,12 +62,58 @@ def _set_sort_key(v):
     if isinstance(v, bool):
         return (2, v)
     if isinstance(v, NUMBER_TYPES):
-        return (0, v)
-    return (3, repr(v))
+        q = number.exact(v)
+        return (0, q if q is not None else v)
+    if v is None:
+        return (4, "")
+    return (3, set_hash_text(v))
 
 
-def is_number(v) -> bool:
-    return type(v) is int or type(v) is float
+def set_hash_text(v) -> str:
+    """The text cty hashes a value by; sets of lists, tuples, maps and objects are
+    ordered by it (``toset([["b"], ["a"], []])`` is ``[["a"], ["b"], []]``)."""
+    if v is None:
+        return "~"
+    if v is UNKNOWN:
+        return "?"
+    t = type(v)
+    if t is bool:
+        return "T" if v else "F"
+    if t is str:
+        return _go_quote(v)
+    if is_number(v):
+        from .formatting import go_number_g10
+        return go_number_g10(v)
+    if t is MapValue:
+        return "{" + "".join(f"{_go_quote(k)}:{set_hash_text(x)};" for k, x in sorted(v.items())) + "}"
+    if t is ListValue or t is SetValue:
+        return "[" + "".join(set_hash_text(x) + ";" for x in v) + "]"
+    if isinstance(v, dict):
+        return "<" + "".join(set_hash_text(x) + ";" for _, x in sorted(v.items())) + ">"
+    return "<" + "".join(set_hash_text(x) + ";" for x in v) + ">"
+
+
+def _go_quote(s: str) -> str:
+    """Go's %q of a string (printable characters kept, the rest escaped)."""
+    out = ['"']
+    for c in s:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif c.isprintable():
+            out.append(c)
+        elif c in "\n\t\r":
+            out.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}[c])
+        elif ord(c) < 0x80:
+            out.append(f"\\x{ord(c):02x}")
+        elif ord(c) < 0x10000:
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(f"\\U{ord(c):08x}")
+    out.append('"')
+    return "".join(out)
+
+
+is_number = number.is_number
 
 
 def type_name(v) -> str:
@@ -65,50 +125,43 @@ def type_name(v) -> str:
     t = type(v)
     if t is bool:
         return "bool"
-    if t is int or t is float:
+    if t is int or t is float or t is number.Number:
         return "number"
     if t is str:
         return "string"
-    if isinstance(v, SetValue):
+    if t is SetValue:
         return "set"
-    if isinstance(v, list):
+    if t is ListValue:
         return "list"
+    if t is MapValue:
+        return "map"
+    if isinstance(v, list):
+        return "tuple"
     if isinstance(v, dict):
         return "object"
     return t.__name__
 
 
 def normalize_number(n):
-    """Whole floats become ints: ``4/2`` is 2, ``2.5`` stays 2.5."""
-    if type(n) is float and n.is_integer():
-        return int(n)
-    return n
+    """A cty number (see :mod:`.number`): whole numbers become ints (``4/2`` is 2),
+    others a 512-bit :class:`number.Number`; an infinity stays."""
+    t = type(n)
+    if t is int or t is number.Number:
+        return n
+    if n != n or n in (float("inf"), float("-inf")):
+        return n
+    return number.make(n)
 
 
 def parse_number(text: str):
-    """A decimal number from text, or None when the text is not one (or is out of
-    range: too many digits, or not finite as a float)."""
-    s = text.strip()
-    if len(s) > limits.MAX_NUMBER_DIGITS or not _NUMBER_TEXT.fullmatch(s):
+    """A decimal number from text as Terraform converts a string (no spaces, no
+    hex), or None when the text is not one (or has too many digits)."""
+    if len(text) > limits.MAX_NUMBER_DIGITS:
         return None
-    if "." in s or "e" in s or "E" in s:
-        value = float(s)
-        return normalize_number(value) if math.isfinite(value) else None
-    return int(s)
+    return number.parse(text)
 
 
-def number_to_string(n) -> str:
-    if type(n) is int:
-        return str(n)
-    if n != n or n in (float("inf"), float("-inf")):
-        raise ExprError("number is not finite")
-    if n.is_integer():
-        return str(int(n))
-    text = repr(n)
-    if "e" in text or "E" in text:
-        from decimal import Decimal
-        text = format(Decimal(text), "f")
-    return text
+number_to_string = number.to_text
 
 
 def to_string(v, what: str = "") -> str:
@@ -118,7 +171,7 @@ def to_string(v, what: str = "") -> str:
         return v
     if t is bool:
         return "true" if v else "false"
-    if t is int or t is float:
+    if t is int or t is float or t is number.Number:
         return number_to_string(v)
     if v is None:
         raise ExprError(f"{what}a string is required, got null")
@@ -127,7 +180,7 @@ def to_string(v, what: str = "") -> str:
 
 def to_number(v, what: str = ""):
     t = type(v)
-    if t is int or t is float:
+    if t is int or t is float or t is number.Number:
         return v
     if t is str:
         n = parse_number(v)
@@ -141,7 +194,9 @@ def to_number(v, what: str = ""):
 
 def to_int(v, what: str = "") -> int:
     n = to_number(v, what)
-    if type(n) is float:
+    if n is number.NEG_ZERO:
+        return 0
+    if type(n) is not int:
         raise ExprError(f"{what}a whole number is required, got {number_to_string(n)}")
     return n
 
@@ -151,9 +206,9 @@ def to_bool(v, what: str = "") -> bool:
     if t is bool:
         return v
     if t is str:
-        if v == "true":
+        if v == "true" or v == "1":
             return True
-        if v == "false":
+        if v == "false" or v == "0":
             return False
         raise ExprError(f'{what}a bool is required, got "{v}"')
     if v is None:
@@ -168,19 +223,27 @@ def equals(a, b) -> bool:
     ta, tb = type(a), type(b)
     if ta is bool or tb is bool:
         return ta is tb and a == b
-    if (ta is int or ta is float) and (tb is int or tb is float):
-        return a == b
+    if is_number(a) and is_number(b):
+        if ta is int and tb is int:
+            return a == b
+        qa, qb = number.exact(a), number.exact(b)
+        return qa == qb if qa is not None and qb is not None else a == b
     if ta is str or tb is str:
         return ta is tb and a == b
     if isinstance(a, list) and isinstance(b, list):
-        if isinstance(a, SetValue) != isinstance(b, SetValue) or len(a) != len(b):
+        # a list, a tuple and a set are never equal, even with the same elements
+        if _kind(ta) is not _kind(tb) or len(a) != len(b):
             return False
         return all(equals(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
-        if a.keys() != b.keys():
+        if (ta is MapValue) != (tb is MapValue) or a.keys() != b.keys():
             return False
         return all(equals(a[k], b[k]) for k in a)
     return False
+
+
+def _kind(t: type) -> type:
+    return t if t is SetValue or t is ListValue else list
 
 
 def unify_primitives(values: list) -> list:
@@ -195,7 +258,7 @@ def unify_primitives(values: list) -> list:
         t = type(v)
         if t is bool:
             kinds.add("bool")
-        elif t is int or t is float:
+        elif t is int or t is float or t is number.Number:
             kinds.add("number")
         elif t is str:
             kinds.add("string")
@@ -211,3 +274,46 @@ def unify_primitives(values: list) -> list:
 def sorted_items(m: dict):
     """Map entries in Terraform's order: keys sorted lexically."""
     return sorted(m.items(), key=lambda kv: kv[0])
+
+
+# -- strings as Terraform counts and cases them -------------------------------------
+_GRAPHEME = None
+
+
+def graphemes(s: str) -> list[str]:
+    """The user-perceived characters (Unicode grapheme clusters) of ``s``: what
+    Terraform's ``length``, ``substr`` and ``strrev`` count and keep together."""
+    global _GRAPHEME
+    if s.isascii() and "\r\n" not in s:
+        return list(s)
+    if _GRAPHEME is None:
+        import regex
+        _GRAPHEME = regex.compile(r"\X")
+    return _GRAPHEME.findall(s)
+
+
+def string_length(s: str) -> int:
+    return len(s) if s.isascii() and "\r\n" not in s else len(graphemes(s))
+
+
+def _simple_case(c: str, mapped: str, lower: bool) -> str:
+    if len(mapped) == 1:
+        return mapped
+    # Go maps one character to one character (Unicode's simple case mapping): a
+    # character whose full mapping is longer keeps itself (ß, ﬁ), except İ → i
+    return "i" if lower and c == "\u0130" else c
+
+
+def upper(s: str) -> str:
+    """Go's strings.ToUpper, as Terraform's ``upper``: character by character."""
+    if s.isascii():
+        return s.upper()
+    return "".join(_simple_case(c, c.upper(), False) for c in s)
+
+
+def lower(s: str) -> str:
+    """Go's strings.ToLower, as Terraform's ``lower``: character by character (no
+    final sigma)."""
+    if s.isascii():
+        return s.lower()
+    return "".join(_simple_case(c, c.lower(), True) for c in s)

@@ -157,8 +157,8 @@ def _convert(v, t: Type, path: str):
     if k == "bool":
         if type(v) is bool:
             return v
-        if v in ("true", "false"):
-            return v == "true"
+        if type(v) is str and v in ("true", "false", "1", "0"):
+            return v in ("true", "1")
         got = f'"{v}"' if type(v) is str else ops.type_name(v)
         raise ExprError(f"{_where(path)}a bool is required, got {got}")
     if k in ("list", "set", "tuple"):
@@ -171,21 +171,39 @@ def _convert(v, t: Type, path: str):
                                 f"got {len(v)}")
             return [_convert(e, et, f"{path}[{i}]") for i, (e, et) in enumerate(zip(v, t.elems, strict=True))]
         assert t.elem is not None         # list and set types always have one
-        items = [_convert(e, t.elem, f"{path}[{i}]") for i, e in enumerate(v)]
-        if t.elem.kind == "any" and k == "list":
-            items = ops.unify_primitives(items)
+        elem = t.elem
+        if elem.kind == "any":
+            elem = _unify_or_fail([type_of(e) for e in v], f"{_where(path)}cannot convert "
+                                  f"{ops.type_name(v)} to {k} of any single type")
+        items = [_convert(e, elem, f"{path}[{i}]") for i, e in enumerate(v)]
+        if t.elem.kind == "any":
+            message = f"{_where(path)}cannot convert {ops.type_name(v)} to {k} of any single type"
+            if k == "list":
+                items = _unify_list_elements(items, elem, message)
+            else:
+                _same_types([_effective_type(x, elem) for x in items], message)
         if k == "set":
-            if any(e is None for e in items):
-                raise ExprError(f"{_where(path)}a set cannot contain null values")
             if any(e is UNKNOWN for e in items):
                 return UNKNOWN
             return ops.make_set(items)
-        return items
+        return ops.ListValue(items)
     if k == "map":
         if not isinstance(v, dict):
             raise ExprError(f"{_where(path)}a map of {t.elem} is required, got {ops.type_name(v)}")
         assert t.elem is not None         # map types always have one
-        return {key: _convert(e, t.elem, f"{path}[{_quote(key)}]") for key, e in v.items()}
+        elem = t.elem
+        if elem.kind == "any":
+            elem = _unify_or_fail([type_of(e) for e in v.values()], f"{_where(path)}cannot convert "
+                                  f"{ops.type_name(v)} to map of any single type")
+        keys = list(v)
+        values = [_convert(v[key], elem, f"{path}[{_quote(key)}]") for key in keys]
+        if t.elem.kind == "any" and values:
+            message = f"{_where(path)}cannot convert {ops.type_name(v)} to map of any single type"
+            if elem.kind in ("list", "set", "map", "tuple", "object"):
+                values = _unify_list_elements(values, elem, message)
+            else:
+                _same_types([_effective_type(x, elem) for x in values], message)
+        return ops.MapValue(zip(keys, values, strict=True))
     if k == "object":
         if not isinstance(v, dict):
             raise ExprError(f"{_where(path)}an object is required, got {ops.type_name(v)}")
@@ -202,6 +220,297 @@ def _convert(v, t: Type, path: str):
                 raise ExprError(f'{_where(path)}attribute "{name}" is required')
         return out
     raise ExprError(f"unsupported type {t}")
+
+
+# -- the types of values, and their unification (cty's convert.Unify) -------------------
+def type_of(v) -> Type:
+    """The type a value has in Terraform: ``[1, "a"]`` is a tuple, ``tolist(...)`` a
+    list, ``{a = 1}`` an object, ``tomap(...)`` a map; null and unknown are ``any``."""
+    if v is None or v is UNKNOWN:
+        return ANY
+    t = type(v)
+    if t is str:
+        return STRING
+    if t is bool:
+        return BOOL
+    if ops.is_number(v):
+        return NUMBER
+    if t is ops.SetValue or t is ops.ListValue:
+        return Type("set" if t is ops.SetValue else "list", unify([type_of(e) for e in v]) or ANY)
+    if t is ops.MapValue:
+        return Type("map", unify([type_of(e) for e in v.values()]) or ANY)
+    if isinstance(v, list):
+        return Type("tuple", elems=tuple(type_of(e) for e in v))
+    if isinstance(v, dict):
+        return Type("object", attrs=tuple((k, type_of(e), False, None) for k, e in sorted(v.items())))
+    raise ExprError(f"unsupported value {v!r}")
+
+
+def unify(types: list[Type]) -> Type | None:
+    """One type every type in ``types`` converts to, as Terraform picks for the two
+    results of a conditional or the elements of ``tolist`` (cty's convert.Unify, unsafe
+    mode); None when there is none (a number and a bool, a tuple and an object). ``any``
+    is cty's dynamic type: what null has."""
+    if not types:
+        return None
+    first = types[0]
+    if all(t == first for t in types):
+        return first
+    n = len(types)
+    count = {k: 0 for k in ("map", "list", "set", "object", "tuple", "any")}
+    for t in types:
+        if t.kind in count:
+            count[t.kind] += 1
+    m, lst, st, obj, tup, dyn = (count[k] for k in ("map", "list", "set", "object", "tuple", "any"))
+    # the first matching case decides, as in cty's switch
+    if m and m + dyn == n:
+        return _unify_collections("map", types, dyn)
+    if m and m + obj + dyn == n:
+        as_map = _unify_as(types, "map", lambda t: [a[1] for a in t.attrs] if t.kind == "object" else [t.elem])
+        if as_map is not None:
+            return as_map
+    elif lst and lst + dyn == n:
+        return _unify_collections("list", types, dyn)
+    elif lst and lst + tup + dyn == n:
+        as_list = _unify_as(types, "list", lambda t: list(t.elems) if t.kind == "tuple" else [t.elem])
+        if as_list is not None:
+            return as_list
+    elif st and st + dyn == n:
+        return _unify_collections("set", types, dyn)
+    elif obj and obj + dyn == n:
+        return ANY if dyn else _unify_objects(types)
+    elif tup and tup + dyn == n:
+        return ANY if dyn else _unify_tuples(types)
+    elif obj and tup:
+        return None
+    # otherwise the first of the given types, most general first (null's dynamic type
+    # last), that all convert to
+    for i in _preference_order(types):
+        want = types[i]
+        if all(_convertible(t, want) for t in types):
+            return want
+    return None
+
+
+def _preference_order(types: list[Type]) -> list[int]:
+    """Indexes of ``types``, more general first (cty's sortTypes: a topological order
+    of "more general than", ties in the given order)."""
+    n = len(types)
+    edges: list[list[int]] = [[] for _ in range(n)]
+    for i in range(n - 1):
+        for j in range(i + 1, n):
+            c = _compare(types[i], types[j])
+            if c < 0:
+                edges[i].append(j)
+            elif c > 0:
+                edges[j].append(i)
+    indegree = [0] * n
+    for outs in edges:
+        for j in outs:
+            indegree[j] += 1
+    queue = [i for i in range(n) if indegree[i] == 0]
+    k = 0
+    while k < len(queue):
+        for j in edges[queue[k]]:
+            indegree[j] -= 1
+            if indegree[j] == 0:
+                queue.append(j)
+        k += 1
+    return queue
+
+
+def _compare(a: Type, b: Type) -> int:
+    """-1 when ``a`` is the more general of the two (cty's compareTypes), 1 when ``b``
+    is, 0 when neither."""
+    if a.kind == "any" or b.kind == "any":
+        return 0 if a.kind == b.kind else (-1 if b.kind == "any" else 1)
+    if a.is_primitive and b.is_primitive:
+        if a.kind == "string" or b.kind == "string":
+            return 0 if a.kind == b.kind else (-1 if a.kind == "string" else 1)
+        return 0
+    if a.kind == b.kind and a.kind in ("list", "set", "map"):
+        assert a.elem is not None and b.elem is not None
+        return _compare(a.elem, b.elem)
+    swap = 1
+    if (a.kind, b.kind) in (("tuple", "list"), ("object", "map"), ("set", "tuple"), ("set", "list")):
+        a, b, swap = b, a, -1
+    if b.kind == "set" and a.kind in ("tuple", "list"):
+        return -swap
+    if (a.kind, b.kind) in (("list", "tuple"), ("map", "object")):
+        return -swap
+    if a.kind == b.kind == "object":
+        ta, tb = {x[0]: x[1] for x in a.attrs}, {x[0]: x[1] for x in b.attrs}
+        if ta.keys() != tb.keys():
+            return 0
+        return _combine(_compare(ta[k], tb[k]) for k in ta)
+    if a.kind == b.kind == "tuple":
+        if len(a.elems) != len(b.elems):
+            return 0
+        return _combine(_compare(x, y) for x, y in zip(a.elems, b.elems, strict=True))
+    return 0
+
+
+def _combine(cmps) -> int:
+    seen = set(cmps)
+    if -1 in seen and 1 in seen:
+        return 0
+    return -1 if -1 in seen else 1 if 1 in seen else 0
+
+
+def _unify_collections(kind: str, types: list[Type], dyn: int) -> Type | None:
+    if dyn:
+        return ANY
+    elem = unify([t.elem for t in types if t.elem is not None])
+    return None if elem is None else Type(kind, elem)
+
+
+def _unify_as(types: list[Type], kind: str, elems) -> Type | None:
+    """Objects as a map, tuples as a list: when all their elements share a type."""
+    elem = unify([e for t in types if t.kind != "any" for e in elems(t)])
+    if elem is None:
+        return None
+    out = Type(kind, elem)
+    return out if all(_convertible(t, out) for t in types) else None
+
+
+def _unify_objects(types: list[Type]) -> Type | None:
+    names = {tuple(a[0] for a in t.attrs) for t in types}
+    if len(names) != 1:
+        elem = unify([a[1] for t in types for a in t.attrs])
+        return None if elem is None else Type("map", elem)
+    attrs = []
+    for col in zip(*(t.attrs for t in types), strict=True):
+        at = unify([a[1] for a in col])
+        if at is None:
+            return None
+        attrs.append((col[0][0], at, False, None))
+    return Type("object", attrs=tuple(attrs))
+
+
+def _unify_tuples(types: list[Type]) -> Type | None:
+    if len({len(t.elems) for t in types}) != 1:
+        elem = unify([e for t in types for e in t.elems])
+        return None if elem is None else Type("list", elem)
+    elems = []
+    for col in zip(*(t.elems for t in types), strict=True):
+        et = unify(list(col))
+        if et is None:
+            return None
+        elems.append(et)
+    return Type("tuple", elems=tuple(elems))
+
+
+def _single_elem(elems: list[Type]) -> bool:
+    """Whether a tuple's or object's elements convert to one element type (what a
+    conversion to ``list(any)``/``map(any)`` needs)."""
+    if not elems:
+        return True
+    t = unify(elems)
+    return t is not None and (t.kind != "any" or all(e.kind == "any" for e in elems))
+
+
+def _convertible(src: Type, dst: Type) -> bool:
+    """Whether a value of type ``src`` converts to ``dst`` (cty, unsafe conversions)."""
+    if src == dst or dst.kind == "any" or src.kind == "any":
+        return True
+    if src.is_primitive or dst.is_primitive:
+        if not (src.is_primitive and dst.is_primitive):
+            return False
+        return "string" in (src.kind, dst.kind)
+    if dst.kind in ("list", "set"):
+        assert dst.elem is not None
+        if src.kind in ("list", "set"):
+            assert src.elem is not None
+            return _convertible(src.elem, dst.elem)
+        if src.kind == "tuple":
+            if dst.elem.kind == "any":
+                return _single_elem(list(src.elems))
+            return all(_convertible(e, dst.elem) for e in src.elems)
+        return False
+    if dst.kind == "map":
+        assert dst.elem is not None
+        if src.kind == "map":
+            assert src.elem is not None
+            return _convertible(src.elem, dst.elem)
+        if src.kind == "object":
+            if dst.elem.kind == "any":
+                return _single_elem([a[1] for a in src.attrs])
+            return all(_convertible(a[1], dst.elem) for a in src.attrs)
+        return False
+    if dst.kind == "tuple":
+        return src.kind == "tuple" and len(src.elems) == len(dst.elems) and all(
+            _convertible(a, b) for a, b in zip(src.elems, dst.elems, strict=True))
+    if dst.kind == "object":
+        if src.kind == "map":
+            assert src.elem is not None
+            return all(_convertible(src.elem, a[1]) for a in dst.attrs)
+        if src.kind == "object":
+            have = {a[0]: a[1] for a in src.attrs}
+            return all(a[0] in have and _convertible(have[a[0]], a[1]) for a in dst.attrs)
+    return False
+
+
+def _unify_or_fail(types: list[Type], message: str) -> Type:
+    """The element type of a conversion to ``list(any)``/``set(any)``/``map(any)``."""
+    if not types:
+        return ANY
+    if not _single_elem(types):
+        raise ExprError(message)
+    t = unify(types)
+    assert t is not None
+    return t
+
+
+def _has_any(t: Type) -> bool:
+    if t.kind == "any":
+        return True
+    return any(_has_any(x) for x in (*((t.elem,) if t.elem else ()), *t.elems, *(a[1] for a in t.attrs)))
+
+
+def _effective_type(x, target: Type) -> Type:
+    """The type of ``x`` after its conversion to ``target``: converted to a type still
+    partly unknown (null's dynamic type), an element keeps its own; an empty collection
+    takes the target's, unless that type's own elements are unknown."""
+    if x is None or x is UNKNOWN:
+        return ANY
+    if not _has_any(target):
+        return target
+    if isinstance(x, (list, dict)) and not x and target.elem is not None and target.elem.kind != "any":
+        return target
+    return type_of(x)
+
+
+def _same_types(types: list[Type], message: str) -> None:
+    """Elements of one list or set must all have one type (cty's CanListVal)."""
+    if len({t for t in types if t.kind != "any"}) > 1:
+        raise ExprError(message)
+
+
+def _unify_list_elements(items: list, elem: Type, message: str) -> list:
+    """A tuple converted to ``list(any)`` (an object to ``map(any)``): its converted
+    elements unified once more by their own types (cty's conversionUnifyListElements),
+    then of one type."""
+    if not items:
+        return items
+    types = [_effective_type(x, elem) for x in items]
+    u = unify(types)
+    if u is None:
+        raise ExprError(message)
+    out = []
+    for x, t in zip(items, types, strict=True):
+        if t != u:
+            x = conform(x, u)
+            t = _effective_type(x, u)
+        out.append((x, t))
+    _same_types([t for _, t in out], message)
+    return [x for x, _ in out]
+
+
+def conform(v, t: Type):
+    """``v`` converted to ``t`` (a type :func:`unify` chose for it)."""
+    if t.kind == "any" or v is None or v is UNKNOWN:
+        return v
+    return _convert(v, t, "")
 
 
 def _quote(key: str) -> str:

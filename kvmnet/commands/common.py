@@ -48,9 +48,15 @@ def provider_set(ctx: Ctx, prepared):
     return ps
 
 
-def backend(ctx: Ctx):
+def backend(ctx: Ctx, check_rows: bool = True):
+    """The run's state. Each instance row read is checked against its type's JSON
+    Schema (a row that does not fit is an error naming it); ``check_rows=False``
+    only for the commands that repair such a state (state list, show, rm)."""
     from kvmnet.state import open_state
-    return open_state(ctx.state_path)
+    if not check_rows:
+        return open_state(ctx.state_path)
+    from kvmnet.engine.state_rows import row_problem
+    return open_state(ctx.state_path, check=row_problem)
 
 
 @contextmanager

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from kvmnet.cli import EXIT_CHANGES, Ctx, KvmnetFailure, cli, fail, print_diagnostics
+from kvmnet.cli import EXIT_CHANGES, Ctx, KvmnetFailure, cli, error_line, fail, print_diagnostics
 from kvmnet.commands.common import (
     backend, confirm_on_terminal, locked, prepare_or_fail, print_timings, provider_set,
     start_providers, timings_for,
@@ -77,7 +77,7 @@ def _report_plan_errors(ctx: Ctx, plan) -> None:
         ctx.err(f"Warning: {w}")
     if plan.errors:
         for e in plan.errors:
-            ctx.err(str(e) if e.file else f"Error: {e}")
+            ctx.err(error_line(str(e)))
         raise KvmnetFailure()
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from kvmnet.cli import Ctx, KvmnetFailure, cli
+from kvmnet.cli import Ctx, KvmnetFailure, cli, error_line
 from kvmnet.sdk.files import atomic_write
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -79,7 +79,7 @@ def fmt(ctx: Ctx, check: bool):
     failed = False
     for o in outcomes:
         for e in o.errors:
-            ctx.err(e)
+            ctx.err(error_line(e))
             failed = True
     changed = [o for o in outcomes if o.changed]
     if check:

@@ -11,7 +11,7 @@ from kvmnet.commands.state_cmds import pass_ctx, state
 
 
 def history_line(e) -> str:
-    """``#3  2025-01-02 10:00:00 UTC  success  serial 4→6  kvmnet apply ...``"""
+    """``#3  2025-01-02 10:00:00 UTC  applied  serial 4→6  kvmnet apply ...``"""
     after = "?" if e.serial_after is None else str(e.serial_after)
     when = e.started.replace("T", " ")[:19] + " UTC" if e.started else "?"
     return f"#{e.id}  {when}  {e.status}  serial {e.serial_before}\u2192{after}  {e.command}"

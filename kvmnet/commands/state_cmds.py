@@ -29,7 +29,7 @@ def state_list(ctx: Ctx, addresses):
             parse_address(t)
         except ValueError as e:
             fail(ctx, str(e))
-    for a in sorted(backend(ctx).read().instances):
+    for a in sorted(backend(ctx, check_rows=False).read().instances):
         if not addresses or any(within(a, t) for t in addresses):
             click.echo(a)
 
@@ -42,7 +42,7 @@ def state_show(ctx: Ctx, address, as_json):
     """Show one managed instance."""
     from kvmnet.engine.config.sensitivity import masked
     from kvmnet.engine.render.human import fmt_value
-    rec = backend(ctx).read().instances.get(address)
+    rec = backend(ctx, check_rows=False).read().instances.get(address)
     if rec is None:
         fail(ctx, f"{address} is not in the state")
     hide = _sensitive_keys(ctx, address)
@@ -56,8 +56,13 @@ def state_show(ctx: Ctx, address, as_json):
     click.echo(f"    provider = {rec.provider}")
     from kvmnet.engine.resources import state_attrs
     from kvmnet.engine.plan.redact import shown
-    for k, v in state_attrs(rec).items():
+    from kvmnet.engine.state_rows import row_problem
+    problem = row_problem(rec)
+    for k, v in (rec.attrs if problem else state_attrs(rec)).items():
         click.echo(f"    {k} = {fmt_value(shown(v, k, hide))}")
+    if problem:
+        ctx.err(f"Warning: this row does not fit its type's schema ({problem}); shown as "
+                "stored")
 
 
 def _sensitive_keys(ctx: Ctx, address: str) -> list[str]:
@@ -85,7 +90,7 @@ def state_rm(ctx: Ctx, address):
     address is in the configuration, the next plan adopts them again)."""
     from kvmnet.sdk.addresses import within
     from kvmnet.state import EXCLUSIVE
-    be = backend(ctx)
+    be = backend(ctx, check_rows=False)     # the way out of a row that does not fit
     with locked(ctx, be, EXCLUSIVE):
         snap = be.read()
         gone = [address] if address in snap.instances else \

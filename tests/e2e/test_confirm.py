@@ -114,7 +114,7 @@ def test_confirmed_from_another_shell_the_changes_stay(env):
     wait_gone(pending.pid)
     assert not os.path.exists(pending_path(str(env.state)))
     h = last_history(env)
-    assert h["status"] == "success" and h["finished"]
+    assert h["status"] == "applied" and h["finished"]
     assert env.get(FIN) == "33" != default
     assert env.addresses() == ["sysctl_profile.a"]
     # the lock is free again and nothing is left to do
@@ -131,7 +131,7 @@ def test_not_confirmed_the_apply_is_rolled_back_to_the_previous_state(env):
     env.ok("apply", "--auto-approve", "--confirm-timeout", "2")
     assert (env.get(FIN), env.get(SYN)) == ("44", "3")
     pid = read_pending(str(env.state)).pid
-    h = wait_for_status(env, "rolled-back")
+    h = wait_for_status(env, "rolled back")
     assert h.summary.startswith("not confirmed within 2 s: rolled back 2 change(s)")
     wait_gone(pid)
     assert (env.get(FIN), env.get(SYN)) == ("33", syn_default)
@@ -188,7 +188,7 @@ def test_waiter_survives_sigkill_of_the_applys_process_group(env):
     p.stdout.close()
     p.stderr.close()
     assert env.get(FIN) == "33"
-    wait_for_status(env, "rolled-back")
+    wait_for_status(env, "rolled back")
     assert env.get(FIN) == default
     assert env.addresses() == []
 
@@ -250,7 +250,7 @@ def test_waiter_reverts_after_the_terminal_hangs_up(env):
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGHUP
     assert env.get(FIN) == "33"
-    wait_for_status(env, "rolled-back")
+    wait_for_status(env, "rolled back")
     wait_gone(waiter)
     assert env.get(FIN) == default
     assert env.addresses() == []
@@ -266,7 +266,7 @@ def test_yes_on_the_terminal_keeps_the_changes(env):
     os.close(fd)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, rest
     assert "Confirmed: the changes stay." in rest and "Apply complete!" in rest
-    assert last_history(env)["status"] == "success"
+    assert last_history(env)["status"] == "applied"
     assert env.get(FIN) == "33"
     assert read_pending(str(env.state)) is None
 
@@ -282,7 +282,7 @@ def test_no_answer_on_the_terminal_rolls_back_and_exits_1(env):
     assert "sysctl_profile.a: rolled back create (destroyed)" in rest
     assert "Not confirmed within 1 s" in rest
     assert env.get(FIN) == default
-    assert last_history(env)["status"] == "rolled-back"
+    assert last_history(env)["status"] == "rolled back"
 
 
 def test_end_of_input_on_the_terminal_leaves_the_decision_to_the_waiter(env):
@@ -299,7 +299,7 @@ def test_end_of_input_on_the_terminal_leaves_the_decision_to_the_waiter(env):
     assert "keeps waiting" in rest
     assert last_history(env)["status"] == "awaiting-confirmation"
     assert "Confirmed apply #" in env.ok("confirm")
-    assert last_history(env)["status"] == "success"
+    assert last_history(env)["status"] == "applied"
     assert env.get(FIN) == "33"
 
 
@@ -320,7 +320,7 @@ def test_no_on_the_terminal_rolls_back_at_once(env):
     assert "sysctl_profile.a: rolled back create (destroyed)" in rest
     assert "Rolled back as asked" in rest
     assert env.get(FIN) == default
-    assert last_history(env)["status"] == "rolled-back"
+    assert last_history(env)["status"] == "rolled back"
 
 
 def test_a_killed_waiter_is_reported_and_does_not_block(env):
@@ -356,7 +356,7 @@ def test_a_waiter_that_cannot_start_means_the_apply_rolls_back_itself(env):
     assert "sysctl_profile.a: rolled back create (destroyed)" in out
     assert env.get(FIN) == default
     assert env.addresses() == []
-    assert last_history(env)["status"] == "rolled-back"
+    assert last_history(env)["status"] == "rolled back"
     assert read_pending(str(env.state)) is None
 
 
@@ -366,7 +366,7 @@ def test_sigterm_to_the_waiter_rolls_back_now(env):
     env.ok("apply", "--auto-approve", "--confirm-timeout", "30")
     pending = read_pending(str(env.state))
     os.kill(pending.pid, signal.SIGTERM)
-    h = wait_for_status(env, "rolled-back", limit=10)
+    h = wait_for_status(env, "rolled back", limit=10)
     assert h.summary.startswith("terminated (SIGTERM): rolled back 1 change(s)")
     wait_gone(pending.pid)
     assert env.get(FIN) == default
@@ -405,7 +405,7 @@ resource "network" "try" {
     assert "try" in libvirtd.virsh("net-list", "--all", "--name").stdout.split()
     pid = read_pending(str(state)).pid
     end = time.monotonic() + 30
-    while open_state(state).history(1)[0].status != "rolled-back" and time.monotonic() < end:
+    while open_state(state).history(1)[0].status != "rolled back" and time.monotonic() < end:
         time.sleep(0.1)
     log = Path(str(state) + ".confirm.log").read_text()
     assert "network.try: rolled back create (destroyed)" in log, log

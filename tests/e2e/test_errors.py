@@ -10,6 +10,7 @@ module fixture (each is a separate kvmnet process); each test asserts its own.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -140,6 +141,8 @@ CASES: dict[str, Case] = {
                             'resource "sysctl_profile" "s" {\n  settings = { "net/ipv4/ip_forward" = 1 }\n}\n'}),
 }
 
+LOCATED = re.compile(r"[\w./-]+\.hcl:\d+: ")
+
 # these also go through `kvmnet validate`
 VALIDATE_TOO = ("syntax_error", "unknown_function", "several_errors_in_one_run")
 
@@ -206,6 +209,9 @@ def _check(rc_out_err, expect: list[str]) -> None:
     assert "Traceback" not in err, err
     for text in expect:
         assert text in err, f"{text!r} not in:\n{err}"
+        if LOCATED.match(text):             # a located error is an Error: line
+            assert any(ln.startswith("Error: ") for ln in err.splitlines() if text in ln), err
+    assert all(ln.startswith(("Error: ", "Warning: ")) for ln in err.splitlines() if ln), err
 
 
 @pytest.mark.parametrize("name", list(CASES))

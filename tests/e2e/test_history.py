@@ -34,7 +34,7 @@ def test_history_lists_each_apply_with_its_changes(ns, tmp_path):
     assert len(entries) >= 3
     first, second = entries[0], entries[1]
     assert [e["id"] for e in entries] == sorted(e["id"] for e in entries)
-    assert first["status"] == "success" and "apply --auto-approve" in first["command"]
+    assert first["status"] == "applied" and "apply --auto-approve" in first["command"]
     assert first["changes"] == [{"address": "sysctl_profile.tuning", "action": "create"}]
     assert second["changes"] == [{"address": "sysctl_profile.tuning", "action": "update"}]
     assert second["serial_before"] > first["serial_before"]
@@ -46,7 +46,7 @@ def test_history_lists_each_apply_with_its_changes(ns, tmp_path):
     assert full["snapshot"]["sysctl/sysctl_profile"]["values"] == {"net.ipv4.tcp_fin_timeout": "33"}
 
     text = env.ok("state", "history")
-    assert f"#{first['id']}  " in text and "  success  serial " in text
+    assert f"#{first['id']}  " in text and "  applied  serial " in text
     assert "+ sysctl_profile.tuning (create)" in text
     assert "~ sysctl_profile.tuning (update)" in text
     assert len(json.loads(env.ok("state", "history", "--json", "--limit", "1"))["history"]) == 1

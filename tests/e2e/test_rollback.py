@@ -136,5 +136,5 @@ def test_history_marks_the_rolled_back_apply(env):
     assert "--rollback-on-failure" in last["command"]
     assert [(c["address"], c["action"]) for c in last["changes"]] == [
         ("sysctl_profile.first", "create"), ("sysctl_profile.second", "create")]
-    assert last["status"] == "rolled-back"
+    assert last["status"] == "rolled back"
     assert last["summary"] == "rolled back 1 change(s)"

@@ -25,7 +25,7 @@ FUZZ = settings(derandomize=True, database=None, deadline=None, print_blob=True,
 # at least 2,000 in all; KVMNET_FUZZ_EXAMPLES=N runs N of each (longer hunts, quick checks)
 _N = os.environ.get("KVMNET_FUZZ_EXAMPLES")
 EXAMPLES = {"structured": int(_N or 1100), "mutated": int(_N or 900)}
-LOCATED = re.compile(r"^[\w./-]+\.hcl:\d+: \S")
+LOCATED = re.compile(r"^Error: [\w./-]+\.hcl:\d+: \S")
 
 
 def check(answer: dict, text: str) -> None:

@@ -7,6 +7,7 @@ sandboxed libvirtd, stopped with SIGSTOP and always continued afterwards.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -138,3 +139,42 @@ def test_a_call_on_an_open_connection_to_a_stopped_libvirtd_fails_by_keepalive(l
         assert p.read("network", []) == {}          # a later call connects again
     finally:
         p.close()
+
+
+def bridge_then_net(ns: str) -> str:
+    return (f'provider "iproute" {{\n  netns = "{ns}"\n}}\n'
+            'resource "bridge" "first" {\n  provider = "iproute"\n  name     = "kvfirst0"\n}\n'
+            + NET.replace('resource "network" "slow" {',
+                          'resource "network" "slow" {\n  depends_on = [bridge.first]'))
+
+
+def test_a_provider_timeout_mid_apply_keeps_the_steps_that_finished(libvirt, ns, tmp_path):
+    """Two changes, the second waiting on the first: the bridge (iproute, in a
+    namespace) is made, then the network's libvirt call meets a SIGSTOPped
+    libvirtd. One Error line, exit 1; the state holds the bridge, the history entry
+    ends ``failed``, and the next plan has only the network left to make."""
+    sb = libvirt
+    cfg = tmp_path / "cfg"
+    write_config(cfg, f'provider "libvirt" {{\n  uri = "{sb.uri}"\n  timeout = 2\n}}\n'
+                 + bridge_then_net(ns))
+    state, planfile = tmp_path / "kvmnet.state.db", tmp_path / "two.plan"
+    rc, out, err = run_kvmnet(cfg, "plan", "--out", str(planfile), state=state)
+    assert rc == 0 and planfile.exists(), out + err
+    with stopped(sb.pid):
+        t = time.monotonic()
+        rc, out, err = run_kvmnet(cfg, "apply", str(planfile), state=state, timeout=60)
+        took = time.monotonic() - t
+    assert rc == 1, out + err
+    assert took < 20 and "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("Error:")]
+    assert len(lines) == 1 and "network.slow" in lines[0] and "no answer within 2 s" in lines[0], err
+    links = subprocess.run(["ip", "netns", "exec", ns, "ip", "-br", "link", "show", "type", "bridge"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "kvfirst0" in links
+    rc, out, err = run_kvmnet(cfg, "state", "list", state=state)
+    assert (rc, out.split()) == (0, ["bridge.first"]), err
+    rc, out, err = run_kvmnet(cfg, "state", "history", "--json", state=state)
+    assert rc == 0 and [h["status"] for h in json.loads(out)["history"]][-1] == "failed"
+    rc, out, err = run_kvmnet(cfg, "plan", "--detailed-exitcode", state=state)
+    assert rc == 2, out + err
+    assert "network.slow will be created" in out and "bridge.first" not in out, out

@@ -77,9 +77,9 @@ TWO = LAB % "true" + 'resource "bridge" "br0" {\n  mtu = 1500\n  depends_on = [n
 def test_success_ends_the_history_entry(h):
     h.config(LAB % "true")
     out, be = run(h)
-    assert out.status == "success" and out.report.ok
+    assert out.status == "applied" and out.report.ok
     e = history(be)
-    assert (e.id, e.status, e.summary) == (out.history_id, "success", "1 added, 0 changed, 0 destroyed")
+    assert (e.id, e.status, e.summary) == (out.history_id, "applied", "1 added, 0 changed, 0 destroyed")
     assert e.finished and e.serial_after == be.read().serial
 
 
@@ -96,11 +96,11 @@ def test_rollback_is_the_inverse_plan_walked(h):
     h.world.fail_on.add("bridge.br0")
     h.world.calls.clear()
     out, be = run(h, rollback_on_failure=True)
-    assert out.status == "rolled-back" and out.rollback.complete
+    assert out.status == "rolled back" and out.rollback.complete
     assert out.rollback.undone == [("network.lab", "create")]
     assert h.world.calls == [("create", "network.lab"), ("create", "bridge.br0"), ("delete", "network.lab")]
     assert h.state().instances == {} and ("network", "lab") not in h.world.objects
-    assert (history(be).status, history(be).summary) == ("rolled-back", "rolled back 1 change(s)")
+    assert (history(be).status, history(be).summary) == ("rolled back", "rolled back 1 change(s)")
 
 
 def test_rollback_refuses_a_delete_something_now_uses(h):
@@ -134,7 +134,7 @@ def test_rollback_restores_an_update_and_recreates_a_delete_with_a_note(h):
     assert sorted(now) == ["bridge.old", "network.lab"]
     assert now["network.lab"].attrs == before["network.lab"].attrs
     assert now["bridge.old"].attrs == before["bridge.old"].attrs
-    assert out.status == "rolled-back"
+    assert out.status == "rolled back"
 
 
 def test_a_stop_request_ends_the_run_interrupted(h):
@@ -165,7 +165,7 @@ def test_revert_ends_the_entry_with_why(h):
     _, prepared, ps, be = h.plan()
     rb = operations.revert(be, prepared, ps, out.report, why="not confirmed within 2 s")
     assert rb.complete and h.state().instances == {}
-    assert (history(be).status, history(be).summary) == ("rolled-back",
+    assert (history(be).status, history(be).summary) == ("rolled back",
                                                          "not confirmed within 2 s: rolled back 1 change(s)")
 
 

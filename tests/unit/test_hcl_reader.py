@@ -267,10 +267,14 @@ def test_lines_of_blocks_and_attributes():
 
 
 def test_constants_are_plain_values():
+    """Whole numbers, bools and null are plain values; a fraction stays expression
+    text, so the expression parser reads it at cty's 512-bit precision."""
     pf = hcl.parse_text(TRICKY["numbers_bools_null"], "t.hcl")
     got = {n: a.value for n, a in pf.attrs.items()}
-    assert got == {"a": -1, "b": 0, "c": 42, "d": 3.5, "e": -0.25, "f": 1000, "g": 0.025,
+    assert got == {"a": -1, "b": 0, "c": 42, "d": "${3.5}", "e": "${-0.25}", "f": 1000, "g": "${2.5E-2}",
                    "h": True, "i": False, "j": None, "k": 7}
+    from kvmnet.engine.expr import Scope, compile_value
+    assert [compile_value(got[k]).evaluate(Scope()) for k in "deg"] == [3.5, -0.25, 0.025]
 
 
 def test_duplicate_attribute_diagnostic():

@@ -304,7 +304,7 @@ def test_history_add_update_list(st):
         first = w.add_history(HistoryEntry("kvmnet apply", serial_before=0,
                                            snapshot={"sysctl": {"a.b": "0"}}))
         w.put(rec("sysctl_profile.a"))
-        w.update_history(first, status="success", serial_after=1,
+        w.update_history(first, status="applied", serial_after=1,
                          finished="2025-01-01T00:00:00+00:00", summary="1 added",
                          changes=[{"address": "sysctl_profile.a", "action": "create",
                                    "before": None, "after": {"settings": {}}}])
@@ -315,7 +315,7 @@ def test_history_add_update_list(st):
     assert [e.id for e in entries] == [second, first]     # newest first
     e = entries[1]
     assert (e.command, e.status, e.serial_before, e.serial_after, e.summary) == (
-        "kvmnet apply", "success", 0, 1, "1 added")
+        "kvmnet apply", "applied", 0, 1, "1 added")
     assert e.changes[0]["action"] == "create" and e.changes[0]["before"] is None
     assert e.snapshot == {"sysctl": {"a.b": "0"}}
     assert (e.host, e.pid) == (socket.gethostname(), os.getpid())
@@ -369,7 +369,7 @@ while True:
         hid = w.add_history(HistoryEntry("kvmnet apply", snapshot=blob))
         w.put(InstanceRecord(f"sysctl_profile.p[{i}]", "sysctl_profile", "p", i,
                              "sysctl", attrs={"settings": {"k.v": str(i)}, "pad": blob}))
-        w.update_history(hid, status="success")
+        w.update_history(hid, status="applied")
     i += 1
     print(i, flush=True)
 """
@@ -661,7 +661,7 @@ def test_sigkill_of_a_writer_leaves_a_readable_state_of_committed_transactions(
     assert reported_commits <= snap.serial <= reported_commits + 1
     assert sorted(r.key for r in snap.instances.values()) == list(range(snap.serial))
     history = st.history()
-    assert len(history) == snap.serial and all(e.status == "success" for e in history)
+    assert len(history) == snap.serial and all(e.status == "applied" for e in history)
     # and the state is writable again
     with st.transaction() as w:
         w.put(rec("sysctl_profile.after"))
@@ -701,3 +701,36 @@ def test_backup_of_no_state_is_none_and_of_a_state_a_readable_copy(st, state_pat
     copy = open_state(path).read()
     assert set(copy.instances) == {"sysctl_profile.a"} and copy.serial == 1
     assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+# -- format 1 (history statuses spelled success / rolled-back) ------------------------
+DATA = Path(__file__).parent.parent / "data"
+
+
+def test_a_format_1_state_reads_its_statuses_in_todays_spelling_and_is_upgraded_on_write(tmp_path):
+    """tests/data/v1-networks.state.db: format 1, one history entry ``success``.
+    Reading maps the old spelling without writing; the next write transaction
+    rewrites the rows and the format, and a finished run is never taken for an
+    interrupted one."""
+    path = tmp_path / "v1.state.db"
+    path.write_bytes((DATA / "v1-networks.state.db").read_bytes())
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("INSERT INTO history (command, status, host, pid) "
+                     "VALUES ('kvmnet apply', 'rolled-back', 'elsewhere', 1)")
+    conn.close()
+    before = digest(path)
+    st = open_state(path)
+    assert [h.status for h in st.history()] == ["rolled back", "applied"]
+    assert digest(path) == before
+    with st.lock(EXCLUSIVE, "test") as lock:
+        assert st.mark_interrupted(lock) == []
+        with st.transaction() as w:
+            w.put(rec("sysctl_profile.a"))
+    st.close()
+    raw = sqlite3.connect(path)
+    assert raw.execute("SELECT format_version FROM meta").fetchone()[0] == 2
+    assert [r[0] for r in raw.execute("SELECT status FROM history ORDER BY id")] == [
+        "applied", "rolled back"]
+    raw.close()
+    assert [h.status for h in open_state(path).history()] == ["rolled back", "applied"]

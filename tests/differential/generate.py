@@ -1,0 +1,175 @@
+"""Writes cases/generated*.txt: seeded random expressions for the differential suite.
+
+Run ``python tests/differential/generate.py`` after changing it; the file is
+committed, so a case that fails can be read and rerun by hand. The mix covers every
+operator, conversion, template form, for-expression, splat, conditional and
+collection constructor, on operands of every primitive type (so some cases are
+errors in both evaluators, which the suite checks too).
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+CASES = Path(__file__).resolve().parent / "cases"
+RUNS = ((20261130, CASES / "generated.txt"), (7, CASES / "generated2.txt"))   # (seed, file)
+COUNT = 1400                                                                 # per file
+
+NUMBERS = ["0", "1", "2", "3", "7", "10", "-1", "-3", "0.1", "0.2", "0.5", "1.5", "2.25", "-0.75",
+           "1e3", "1e-3", "1e20", "3.14159", "100", "12345678901234567890"]
+STRINGS = ['"a"', '"b"', '""', '"10"', '"1.5"', '"true"', '"false"', '"x y"', '"0"', '"1"', '"é"']
+BOOLS = ["true", "false"]
+
+
+class Gen:
+    def __init__(self, rng: random.Random):
+        self.r = rng
+
+    def pick(self, xs):
+        return self.r.choice(xs)
+
+    def number(self, d: int) -> str:
+        if d <= 0 or self.r.random() < 0.3:
+            return self.pick(NUMBERS)
+        form = self.r.randrange(8)
+        if form <= 2:
+            return f"{self.number(d - 1)} {self.pick(['+', '-', '*', '/', '%'])} {self.number(d - 1)}"
+        if form == 3:
+            return f"-{self.number(d - 1)}" if self.r.random() < 0.5 else f"({self.number(d - 1)})"
+        if form == 4:
+            return f"{self.boolean(d - 1)} ? {self.number(d - 1)} : {self.number(d - 1)}"
+        if form == 5:
+            return f"length({self.collection(d - 1)})"
+        if form == 6:
+            return "tonumber(" + self.pick(['"1"', '"2.5"', '"-4"', '"0.1"', '"1e2"']) + ")"
+        return f"{self.collection_num(d - 1)}[0]"
+
+    def string(self, d: int) -> str:
+        if d <= 0 or self.r.random() < 0.3:
+            return self.pick(STRINGS)
+        form = self.r.randrange(7)
+        if form == 0:
+            return f'"${{{self.any(d - 1)}}}"'
+        if form == 1:
+            return f'"p-${{{self.number(d - 1)}}}-${{{self.string(d - 1)}}}"'
+        if form == 2:
+            return f"tostring({self.pick([self.number(d - 1), self.boolean(d - 1), self.string(d - 1)])})"
+        if form == 3:
+            return (f'"%{{ if {self.boolean(d - 1)} }}T%{{ else }}F%{{ endif }}"')
+        if form == 4:
+            strip = self.pick(["", "~"])
+            return f'"[%{{ for v in {self.collection(d - 1)} {strip}}} ${{v}} %{{{strip} endfor }}]"'
+        if form == 5:
+            return f"{self.boolean(d - 1)} ? {self.string(d - 1)} : {self.any(d - 1)}"
+        return f'"a ${{~ {self.string(d - 1)} ~}} b"'
+
+    def boolean(self, d: int) -> str:
+        if d <= 0 or self.r.random() < 0.3:
+            return self.pick(BOOLS)
+        form = self.r.randrange(7)
+        if form == 0:
+            return f"{self.number(d - 1)} {self.pick(['<', '>', '<=', '>='])} {self.number(d - 1)}"
+        if form == 1:
+            return f"{self.any(d - 1)} {self.pick(['==', '!='])} {self.any(d - 1)}"
+        if form == 2:
+            return f"{self.boolean(d - 1)} {self.pick(['&&', '||'])} {self.boolean(d - 1)}"
+        if form == 3:
+            return f"!{self.boolean(d - 1)}"
+        if form == 4:
+            return "tobool(" + self.pick(["true", "false", '"true"', '"false"']) + ")"
+        if form == 5:
+            return f"length({self.collection(d - 1)}) {self.pick(['<', '>=', '=='])} {self.number(d - 1)}"
+        return f"{self.boolean(d - 1)} ? {self.boolean(d - 1)} : {self.boolean(d - 1)}"
+
+    def primitive(self, d: int) -> str:
+        return self.pick([self.number, self.string, self.boolean])(d)
+
+    def any(self, d: int) -> str:
+        if self.r.random() < 0.25:
+            return self.collection(d)
+        if self.r.random() < 0.05:
+            return "null"
+        return self.primitive(d)
+
+    def collection_num(self, d: int) -> str:
+        return "[" + ", ".join(self.number(d) for _ in range(self.r.randint(1, 3))) + "]"
+
+    def collection(self, d: int) -> str:
+        form = self.r.randrange(12)
+        n = self.r.randint(0, 3)
+        if form == 0:
+            return "[" + ", ".join(self.primitive(d - 1) for _ in range(n)) + "]"
+        if form == 1:
+            return "{" + ", ".join(f"k{i} = {self.primitive(d - 1)}" for i in range(n)) + "}"
+        if form == 2:
+            return f"[for x in {self.collection_num(d - 1)} : x {self.pick(['+', '*', '-'])} {self.number(d - 1)}]"
+        if form == 3:
+            body = self.pick(["i", "x", '"${i}"'])
+            return f"[for i, x in {self.collection(d - 1)} : {body}]"
+        if form == 4:
+            return f'{{for x in {self.collection_num(d - 1)} : "k${{x}}" => x}}'
+        if form == 5:
+            conv = self.pick(["tolist", "toset"])
+            return f"{conv}([" + ", ".join(self.primitive(d - 1) for _ in range(n)) + "])"
+        if form == 6:
+            return "tomap({" + ", ".join(f"k{i} = {self.primitive(d - 1)}" for i in range(n)) + "})"
+        if form == 7:
+            return "[" + ", ".join(f"{{a = {self.primitive(d - 1)}}}" for _ in range(n + 1)) + "][*].a"
+        if form == 8:
+            return "[" + ", ".join(f"{{a = {self.primitive(d - 1)}}}" for _ in range(n + 1)) + "].*.a"
+        if form == 9:
+            return f"{self.boolean(d - 1)} ? {self.collection(d - 1)} : {self.collection(d - 1)}"
+        if form == 10:
+            return f"[for x in {self.collection(d - 1)} : x if {self.pick(['true', 'false', 'x != null'])}]"
+        return f"[{self.collection(d - 1)}, {self.collection(d - 1)}]"
+
+
+    def typed(self, d: int) -> str:
+        """A collection of a definite kind (tuple, list, set, object, map), for mixing kinds."""
+        n = self.r.randint(0, 3)
+        kind = self.r.randrange(5)
+        if d > 0 and self.r.random() < 0.3:
+            inner = [self.typed(d - 1) for _ in range(n)]
+        else:
+            inner = [self.pick([self.pick(NUMBERS), self.pick(STRINGS), self.pick(BOOLS), "null"])
+                     for _ in range(n)]
+        seq = "[" + ", ".join(inner) + "]"
+        obj = "{" + ", ".join(f"k{i} = {v}" for i, v in enumerate(inner)) + "}"
+        return [seq, f"tolist({seq})", f"toset({seq})", obj, f"tomap({obj})"][kind]
+
+    def mixed(self, d: int) -> str:
+        a, b = self.typed(d), self.typed(d)
+        form = self.r.randrange(7)
+        if form == 0:
+            return f"{self.boolean(1)} ? {a} : {b}"
+        if form == 1:
+            return f"{a} {self.pick(['==', '!='])} {b}"
+        if form == 2:
+            return f"{self.pick(['tolist', 'toset'])}([{a}, {b}])"
+        if form == 3:
+            return f"tomap({{x = {a}, y = {b}}})"
+        if form == 4:
+            return f"[for k, v in {a} : {self.pick(['k', 'v', '[k, v]', '{k = k}'])}]"
+        if form == 5:
+            return f'{{for k, v in {a} : "${{k}}" => {self.pick(["v", "k", "[v]"])}}}'
+        return f'"%{{ for v in {a} }}${{v}},%{{ endfor }}"'
+
+
+def main() -> None:
+    generated = {out for _, out in RUNS}
+    seen = {line.strip() for p in CASES.glob("*.txt") if p not in generated
+            for line in p.read_text(encoding="utf-8").splitlines()}
+    for seed, out in RUNS:
+        g = Gen(random.Random(seed))
+        lines: list[str] = []
+        while len(lines) < COUNT:
+            e = g.pick([g.number, g.string, g.boolean, g.collection, g.any, g.mixed, g.mixed])(g.r.randint(1, 3))
+            if e not in seen and 8 <= len(e) < 400:
+                seen.add(e)
+                lines.append(e)
+        out.write_text(f"# Generated by tests/differential/generate.py (seed {seed}); do not edit.\n"
+                       + "\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
