@@ -153,7 +153,8 @@ def build_graph(config: Config, diags: Diagnostics, evaluator=None):
     for addr, r in config.resources.items():
         ev = _evaluator_of(evaluator, r)
         attrs: list[tuple[Any, Reference]] = []
-        for a in [*_block_attrs(r.body), r.count, r.for_each]:
+        checks = [x for c in (*r.preconditions, *r.postconditions) for x in (c.condition, c.error_message)]
+        for a in [*_block_attrs(r.body), r.count, r.for_each, r.replace_triggered_by, *checks]:
             if a is not None:
                 attrs.extend((a, ref) for ref in _references(a, diags, r.file, addr))
         for a, ref in attrs:

@@ -15,6 +15,7 @@ class SourcePos:
 class Lifecycle:
     prevent_destroy: bool = False
     ignore_changes: tuple[str, ...] = ()
+    replace_triggered_by: tuple[str, ...] = ()    # reference texts (engine/plan/triggers.py)
 
 
 @dataclass
@@ -39,6 +40,11 @@ class ResourceInstance:
     depends_on: set[str] = field(default_factory=set)         # instance addresses it depends on
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     module: str = ""                 # module instance path ("module.kvm01"); "" in the root
+    # (CheckRule, Scope) of each lifecycle postcondition, checked with ``self`` once
+    # the object is applied (engine/config/checks.py)
+    postconditions: list = field(default_factory=list)
+    # top-level attribute names whose values are sensitive (engine/config/sensitivity.py)
+    sensitive: frozenset[str] = frozenset()
 
     @property
     def resource_address(self) -> str:

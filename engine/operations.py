@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from kvmnet.engine.plan.inverse import UNDOES, CannotInvert, inverse_plan
+from kvmnet.engine.config.sensitivity import masked
 from kvmnet.engine.plan.model import Plan, encode
 from kvmnet.engine.resources import TYPES
 from kvmnet.engine.timings import NULL, Timings
@@ -199,7 +200,8 @@ def begin_history(backend, plan: Plan, providers, command: str) -> int:
     entry = HistoryEntry(command=command, serial_before=backend.read().serial,
                          changes=[{"address": c.address,
                                    "action": c.kind,
-                                   "before": encode(c.before), "after": encode(c.after)}
+                                   "before": encode(masked(c.before, c.sensitive)),
+                                   "after": encode(masked(c.after, c.sensitive))}
                                   for c in plan.changes],
                          snapshot=snapshot_before(plan, providers))
     with backend.transaction() as w:

@@ -50,16 +50,19 @@ def save_outputs(backend, prepared: Prepared, *, destroy: bool = False) -> None:
         w.set_outputs(values, sensitive_outputs(prepared))
 
 
-def state_document(snapshot, attrs: dict[str, dict | None] | None = None) -> dict:
+def state_document(snapshot, attrs: dict[str, dict | None] | None = None,
+                   sensitive: dict[str, list[str]] | None = None) -> dict:
     """The state in Terraform's JSON state representation (``show -json``, a plan's
     ``prior_state``). ``attrs``: each instance's attributes when the caller has them
     already (a plan's refreshed ones: an instance mapped to None is gone), else the
-    state's records, upgraded."""
+    state's records, upgraded; ``sensitive``: each address's sensitive attributes,
+    never shown in clear."""
     from kvmnet.engine.plan.tfjson import kvmnet_version, state_resource, state_values
     resources = []
     for a, r in sorted(snapshot.instances.items()):
         values = attrs.get(a) if attrs is not None else state_attrs(r)
         if values is not None:
-            resources.append(state_resource(a, r.type, r.name, r.key, r.provider, values, r.dependencies))
+            resources.append(state_resource(a, r.type, r.name, r.key, r.provider, values, r.dependencies,
+                                            (sensitive or {}).get(a, ())))
     return {"format_version": "1.0", "kvmnet_version": kvmnet_version(),
             "values": state_values(resources, snapshot.outputs, snapshot.sensitive_outputs)}

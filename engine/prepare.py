@@ -127,6 +127,8 @@ def _prepare(config_dir: str, inputs: VariableInputs | None, timings: Timings,
     if diags:
         raise DiagnosticError(diags)
     order = topological_order(graph)
+    from kvmnet.engine.config.sensitivity import Sensitivity
+    evaluator.sensitivity = Sensitivity(config, order, evaluator.module_evaluators)
     prepared = Prepared(config, evaluator, graph, order, diagnostics=diags)
     with timings.phase("validate"):
         # values[resource address][key] = planned attributes, for references

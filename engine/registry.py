@@ -18,7 +18,7 @@ from typing import Iterable
 
 from kvmnet.engine.diagnostics import DiagnosticError, Diagnostics
 from kvmnet.sdk.provider import Provider
-from kvmnet.sdk.types import Plugin, ResourceType
+from kvmnet.sdk.types import DataType, Plugin, ResourceType
 
 GROUP = "kvmnet.providers"
 ONLY_ENV = "KVMNET_PROVIDERS"
@@ -95,6 +95,17 @@ def merge_types(found: Iterable[Plugin]) -> dict[str, ResourceType]:
         names = sorted(servers[name], key=lambda p: (p != t.default_provider, p))
         out[name] = dataclasses.replace(t, providers=tuple(names))
     return out
+
+
+def data_types() -> dict[str, tuple[DataType, tuple[str, ...]]]:
+    """Every data source the plugins serve: its definition and the plugins serving
+    it (the first is its default provider)."""
+    out: dict[str, tuple[DataType, tuple[str, ...]]] = {}
+    for plugin in plugins().values():
+        for d in plugin.data_types:
+            first, servers = out.get(d.name, (d, ()))
+            out[d.name] = (first, (*servers, plugin.name))
+    return dict(sorted(out.items()))
 
 
 def plugin_of(provider: str) -> Plugin | None:

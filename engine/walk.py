@@ -24,12 +24,13 @@ phase of steps (:meth:`Walk._run_phase`: step -> provider -> state write).
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
 from kvmnet.engine.plan.diff import diff_attrs, merge_planned
-from kvmnet.engine.plan.model import Plan, ResourceChange
+from kvmnet.engine.plan.model import FORGET, Plan, ResourceChange
 from kvmnet.engine.plan.planner import consumer_problems, describe_consumers
 from kvmnet.engine.prepare import Prepared, resource_value
 from kvmnet.engine.resources import TYPES, canonical, identity, with_defaults
@@ -67,6 +68,7 @@ class ApplyReport:
     interrupted: int | None = None      # the signal number that stopped the walk early
     # changes that failed while the first failure's neighbours were still running
     also_failed: list[tuple[str, str, str]] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)   # dropped from the state (removed blocks)
     peak_concurrency: dict[str, int] = field(default_factory=dict)  # provider -> most at once
 
     @property
@@ -275,10 +277,11 @@ class Walk:
 
     # -- the walk -----------------------------------------------------------------
     def run(self) -> ApplyReport:
-        changes = [c for c in self.plan.resource_changes if not c.is_noop]
+        changes = [c for c in self.plan.resource_changes if not c.is_noop and c.actions != FORGET]
         phases = phase_steps(changes)
         snap = self.backend.read()
         self.report.records_before = {c.address: snap.instances.get(c.address) for c in changes}
+        snap = self._refactor_state(snap)
         # provider-private data per address: from the state; for an object adopted
         # by the refresh (not in the state yet), what the refresh found (plan carries it)
         self.private = {a: dict(r.private or {}) for a, r in snap.instances.items()}
@@ -316,6 +319,32 @@ class Walk:
         if signum is not None:
             self.report.interrupted = signum
             raise _Stop()
+
+    def _refactor_state(self, snap):
+        """Moved records renamed and removed-block records dropped, in one state write
+        before any provider call (a move's mark is rewritten by its update after)."""
+        moves = {c.address: c.moved_from for c in self.plan.resource_changes
+                 if c.moved_from is not None and c.moved_from in snap.instances}
+        forget = [c.address for c in self.plan.resource_changes
+                  if c.actions == FORGET and c.address in snap.instances]
+        if not moves and not forget:
+            return snap
+        renamed = {new: dataclasses.replace(snap.instances[old], address=new, name=c.name, key=c.key)
+                   for c in self.plan.resource_changes
+                   for new, old in [(c.address, moves.get(c.address))] if old is not None}
+
+        def write(w) -> None:
+            for old in moves.values():
+                w.remove(old)
+            for rec in renamed.values():
+                w.put(rec)
+            for a in forget:
+                w.remove(a)
+        self._write(write)
+        for new in moves:
+            self.report.records_before[new] = renamed[new]
+        self.report.forgotten = list(forget)
+        return self.backend.read()
 
     def _forget_vanished(self, snap) -> None:
         """State entries whose objects are gone live and that nothing re-creates."""
@@ -365,11 +394,11 @@ class Walk:
             run_one=lambda job: self._call(providers[job.group], [job])[0][0],
             run_batch=lambda unit: self._call(providers[unit[0].group], unit),
             finished=lambda job, result, error: self._finished(by_addr[job.key], result, error),
-            should_stop=lambda: self.stop() is not None)
+            should_stop=lambda: self.stop() is not None or self.report.failed is not None)
         outcome = sched.run()
         for group, peak in outcome.peak.items():
             self.report.peak_concurrency[group] = max(self.report.peak_concurrency.get(group, 0), peak)
-        if outcome.failed:
+        if outcome.failed or self.report.failed is not None:
             raise _Stop()
         self._check_stop()
 
@@ -510,7 +539,33 @@ class Walk:
         self.private[c.address] = dict(result.private or {})
         self.report.done.append((c.address, action))
         self.on_event(c.address, action, "done")
+        if rec is not None:
+            self._postconditions(c, rec.attrs)
         pause_point("KVMNET_TEST_PAUSE_AFTER_WRITES", nth, self.stop)
+
+    def _postconditions(self, c: ResourceChange, applied: dict) -> None:
+        """Check the instance's lifecycle postconditions with ``self`` = what was
+        applied; a failure stops the walk as a failed change would (the object is
+        recorded)."""
+        prepared = self.prepared
+        inst = prepared.instances.get(c.address) if prepared is not None else None
+        if prepared is None or inst is None or not inst.postconditions:
+            return
+        from kvmnet.engine.config.checks import failed_self
+        prepared.evaluator.resolve_resource = lambda t, n: resource_value(prepared.config, self.values, t, n)
+        prepared.evaluator.reset_locals()
+        for rule, scope in inst.postconditions:
+            diag = failed_self(rule, scope, applied)
+            if diag is not None:
+                self._fail_after(c, "postcondition", f"{diag.file}:{diag.line}: {diag.message}")
+                return
+
+    def _fail_after(self, c: ResourceChange, action: str, message: str) -> None:
+        if self.report.failed is None:
+            self.report.failed = (c.address, action, message)
+        else:
+            self.report.also_failed.append((c.address, action, message))
+        self.on_event(c.address, action, "failed")
 
     def _recheck_consumers(self, c: ResourceChange) -> None:
         if not TYPES[c.type].consumable:

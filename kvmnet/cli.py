@@ -25,6 +25,7 @@ class Ctx:
     no_color: bool
     lock_timeout: float
     timings: Timings | None = None
+    sensitive_vars: frozenset = frozenset()     # set once the config is loaded: masked in the command line
     _console: object = None
     _err: object = None
 
@@ -68,7 +69,10 @@ class Ctx:
         return VariableInputs(var_files=list(self.var_files), vars=list(self.vars))
 
     def command_line(self) -> str:
-        return "kvmnet " + " ".join(sys.argv[1:])
+        """The command as typed, for the history and the lock; the value of each
+        ``--var`` of a sensitive variable masked."""
+        from kvmnet.commands.masking import mask_vars
+        return "kvmnet " + " ".join(mask_vars(sys.argv[1:], self.sensitive_vars))
 
 
 class KvmnetFailure(Exception):

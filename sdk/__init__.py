@@ -19,11 +19,11 @@ from .doctor import Check, Managed, failed, in_netns, passed
 from .ownership import Mark, format_mark, parse_mark
 from .provider import Change, Consumer, LiveObject, Provider, ProviderError, Result
 from .rules import Finding, Subject, block, blocks, known, path_str, show
-from .types import Claim, Lookup, Offer, Plugin, ResourceType, Rule, label_name
+from .types import Claim, DataType, Lookup, Offer, Plugin, ResourceType, Rule, label_name
 from .values import UNKNOWN, contains_unknown, is_unknown
 
 __all__ = [
-    "Change", "Check", "Claim", "Consumer", "Finding", "LiveObject", "Lookup", "Managed", "Mark",
+    "Change", "Check", "Claim", "Consumer", "DataType", "Finding", "LiveObject", "Lookup", "Managed", "Mark",
     "Offer", "Plugin", "Provider", "ProviderError", "ResourceType", "Result", "Rule", "Subject",
     "UNKNOWN", "block", "blocks", "contains_unknown", "failed", "format_mark", "in_netns",
     "is_unknown", "known", "label_name", "parse_mark", "passed", "path_str", "show",

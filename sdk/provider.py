@@ -124,6 +124,12 @@ class Provider:
         """The object ``kvmnet import`` adopts, or None when there is none."""
         return self.read(rtype, [id]).get(id)
 
+    def read_data(self, dtype: str, args: dict) -> dict:
+        """The attributes of the live object a ``data "DTYPE"`` block names by
+        ``args`` (its data source's arguments, known). Raise :class:`ProviderError`
+        when there is no such object. Only for the data types the plugin lists."""
+        raise ProviderError(f"the {self.name} provider has no data source {dtype!r}")
+
     def importable(self, rtype: str) -> list[str]:
         """The IDs of every live object of ``rtype`` that :meth:`import_object`
         could adopt (``kvmnet import --all TYPE``), managed or not. A provider that

@@ -163,6 +163,23 @@ class ResourceType:
             return None
 
 
+@dataclass(frozen=True)
+class DataType:
+    """A data source a provider serves: ``data "NAME" "LABEL" { arguments }`` reads
+    one live object through :meth:`Provider.read_data` at plan time, so the
+    configuration can refer to what it did not make (``data.network.default.bridge``).
+
+    ``arguments``: name -> description; ``required``: the names that must be set;
+    ``attributes``: name -> description of what the read returns (for the docs).
+    """
+
+    name: str
+    description: str
+    arguments: Mapping[str, str]
+    required: tuple[str, ...] = ()
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
 def label_name(label: str, attrs: dict) -> str:
     """``default_name`` for types whose name defaults to the block label."""
     return label
@@ -189,6 +206,7 @@ class Plugin:
     failure_layer: str | None = None
     host_netns: int | None = None
     diagnose_alone: bool = False
+    data_types: tuple[DataType, ...] = ()
 
     def load(self) -> type:
         module, _, attr = self.provider.partition(":")

@@ -3,8 +3,9 @@
 The engine's own evaluator (``kvmnet.engine.expr``) does the expressions; this
 module decides *what* is evaluated *with which scope*:
 
-- input variables: default, then ``kvmnet.vars.hcl``, each ``--var-file``, each
-  ``--var`` (later wins), converted to the declared type;
+- input variables: default, then ``KVMNET_VAR_name``, ``kvmnet.vars.hcl``, each
+  ``--var-file``, each ``--var`` (later wins), converted to the declared type,
+  then checked (``nullable``, ``validation``; engine/config/variables.py);
 - locals: on demand, memoised, a cycle between locals is an error;
 - resources: ``count`` / ``for_each`` expansion and the body of each instance,
   with resource references resolved through a callback the caller supplies (the
@@ -22,10 +23,15 @@ from typing import Any, Callable
 from kvmnet.engine import expr as X
 from kvmnet.engine import limits
 from kvmnet.engine.expr.nodes import Literal as _Literal
+from kvmnet.engine.config import dynamic
+from kvmnet.engine.config.checks import failed
+from kvmnet.engine.config.lifecycle import trigger_texts
+from kvmnet.engine.config.sensitivity import Sensitivity
 from kvmnet.engine.expr.ops import type_name
 from kvmnet.engine.config.hcl import Attr, Block, parse_files
 from kvmnet.engine.config.loader import VARS_FILE, display_name
 from kvmnet.engine.config.model import Config, ModuleCallDecl, ResourceDecl
+from kvmnet.engine.config.variables import ENV_PREFIX, apply_nullable, env_values, validate_values
 from kvmnet.engine.diagnostics import Diagnostic, Diagnostics
 from kvmnet.engine.model import Lifecycle, ResourceInstance, SourcePos, format_address
 from kvmnet.engine.resources import TYPES
@@ -113,6 +119,11 @@ class Evaluator:
         self.root: Evaluator = self
         self.module_calls: dict[str, tuple[Any, list[tuple[Any, Any]]]] = {}   # name -> (call, [(key, ev)])
         self.module_evaluators: dict[str, Evaluator] = {}
+        # data.TYPE.NAME values: unknown until the plan reads them (engine/plan/data.py)
+        self.sensitivity = Sensitivity(config, ())      # resources: set by prepare (needs the order)
+        self.data_values: dict[str, dict[str, Any]] = {}
+        for dd in config.data.values():
+            self.data_values.setdefault(dd.type, {})[dd.name] = UNKNOWN
 
     # -- variables --------------------------------------------------------------
     @classmethod
@@ -128,6 +139,7 @@ class Evaluator:
             each=each,
             resolve_resource=self._resolve_name,
             resource_types=_names(),
+            loop={"data": self.data_values} if self.data_values else None,
         )
 
     def _resolve_name(self, root: str, name: str):
@@ -241,10 +253,17 @@ class Evaluator:
             ok = self._eval_block(r.body, scope, address, "", attrs, lines, diags)
             if not ok:
                 continue
+            problems = [p for p in (failed(rule, scope, "precondition failed", address)
+                                    for rule in r.preconditions) if p is not None]
+            if problems:
+                diags.extend(problems)
+                continue
             out.append(ResourceInstance(
                 address=address, type=r.type, name=r.name, key=key, provider=provider,
                 attrs=attrs, pos=SourcePos(r.file, r.line), attr_lines=lines,
-                depends_on=set(depends), lifecycle=lifecycle, module=r.module))
+                depends_on=set(depends), lifecycle=lifecycle, module=r.module,
+                postconditions=[(rule, scope) for rule in r.postconditions],
+                sensitive=self.root.sensitivity.of_resource(r.address)))
         return out
 
     def _eval_block(self, block: Block, scope, address, prefix, out, lines, diags) -> bool:
@@ -261,7 +280,10 @@ class Evaluator:
                 diags.items.append(f.diag)
                 ok = False
         counters: dict[str, int] = {}
-        for sub in block.blocks:
+        for sub, sub_scope in self._sub_blocks(block, scope, address, prefix, diags):
+            if sub_scope is None:
+                ok = False
+                continue
             if sub.labels:
                 diags.add(f'block "{sub.type}" takes no labels', file=block.file, line=sub.line,
                           address=address, attribute=f"{prefix}{sub.type}")
@@ -278,9 +300,28 @@ class Evaluator:
             lines.setdefault(f"{prefix}{sub.type}", sub.line)
             lines[path] = sub.line
             child: dict = {}
-            ok = self._eval_block(sub, scope, address, path + ".", child, lines, diags) and ok
+            ok = self._eval_block(sub, sub_scope, address, path + ".", child, lines, diags) and ok
             out.setdefault(sub.type, []).append(child)
         return ok
+
+    def _sub_blocks(self, block: Block, scope, address, prefix, diags):
+        """(block, scope) for each nested block, ``dynamic`` ones expanded; scope None
+        for a dynamic block that failed (its errors are in ``diags``)."""
+        for sub in block.blocks:
+            if sub.type != "dynamic":
+                yield sub, scope
+                continue
+            path = f"{prefix}dynamic"
+            try:
+                made = dynamic.expand(sub, scope, lambda a, sc, p: self.evaluate(a, sc, address, p),
+                                      diags, address, path)
+            except EvalFailure as f:
+                diags.items.append(f.diag)
+                made = None
+            if made is None:
+                yield sub, None
+                continue
+            yield from made
 
     def _instance_keys(self, r: ResourceDecl | ModuleCallDecl, diags: Diagnostics):
         """[(key, each)] for the resource's instances; None on error."""
@@ -393,7 +434,7 @@ class Evaluator:
         return out
 
     def _lifecycle(self, r: ResourceDecl, diags: Diagnostics) -> Lifecycle:
-        lc = Lifecycle()
+        lc = Lifecycle(replace_triggered_by=trigger_texts(r, Diagnostics()))   # checked by the loader
         if r.prevent_destroy is not None:
             v = r.prevent_destroy.value
             if not isinstance(v, bool):
@@ -424,6 +465,11 @@ class Evaluator:
         out = {}
         for name, o in self.config.outputs.items():
             if o.value is None:
+                continue
+            if not o.sensitive and self.sensitivity.reads_sensitive(o.value):
+                diags.add(f'output "{name}" refers to sensitive values; set sensitive = true in '
+                          "it to show that this is intended (it is then masked)", file=o.file,
+                          line=o.value.line, address=f"output.{name}")
                 continue
             try:
                 out[name] = self.evaluate(o.value, self.scope(), f"output.{name}", "value")
@@ -515,6 +561,8 @@ def resolve_variables(config: Config, inputs: VariableInputs, diags: Diagnostics
                 continue
             given[name] = (val, pf.path, a.line, False)
 
+    for name, text in env_values(config.variables):
+        given[name] = (text, "env", None, True)
     from_file(Path(config.dir) / VARS_FILE, required=False)
     for f in inputs.var_files:
         from_file(Path(f), required=True)
@@ -533,23 +581,30 @@ def resolve_variables(config: Config, inputs: VariableInputs, diags: Diagnostics
     for name, decl in config.variables.items():
         t = types.get(name)
         try:
+            default = None
+            if decl.default is not None:
+                default = X.compile_value(decl.default.value).evaluate(empty_scope)
+                default = X.convert(default, t) if t is not None else default
             if name in given:
                 val, where, line, raw = given[name]
+                src = {"--var": f" (from --var {name}=...)",
+                       "env": f" (from {ENV_PREFIX}{name})"}.get(where, "")
                 try:
                     val = X.parse_cli_value(val, t) if raw else val
-                    values[name] = X.convert(val, t) if t is not None else val
+                    val = X.convert(val, t) if t is not None else val
                 except X.ExprError as e:
-                    src = f" (from --var {name}=...)" if where == "--var" else ""
                     diags.add(f'invalid value for variable "{name}"{src}: {e}',
-                              file=decl.file if where == "--var" else where,
-                              line=decl.line if where == "--var" else line)
+                              file=decl.file if raw else where,
+                              line=decl.line if raw else line)
+                    continue
+                values[name] = apply_nullable(decl, val, default, decl.default is not None, diags, src)
                 continue
             if decl.default is None:
                 diags.add(f'variable "{name}" has no default and no value was given '
                           f'(use --var {name}=VALUE or {VARS_FILE})', file=decl.file, line=decl.line)
                 continue
-            val = X.compile_value(decl.default.value).evaluate(empty_scope)
-            values[name] = X.convert(val, t) if t is not None else val
+            values[name] = default
         except X.ExprError as e:
             diags.add(f'variable "{name}": {e}', file=decl.file, line=decl.line)
+    validate_values(config.variables, values, diags)
     return values

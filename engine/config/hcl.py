@@ -325,6 +325,17 @@ def _file_from(data, display: str) -> ParsedFile | None:
 _fingerprint: str | None = None
 
 
+def _code_digest() -> str:
+    """The front end's own code (this module, the grammar's post-lexer, the tree
+    reader): a changed reader never reads an entry an older one wrote, whatever the
+    version number says."""
+    from kvmnet.engine.config import exprtree, grammar
+    h = hashlib.sha256()
+    for mod in (__file__, grammar.__file__, exprtree.__file__):
+        h.update(Path(mod).read_bytes())
+    return h.hexdigest()
+
+
 def _cache_key(data: bytes) -> str:
     """Content hash + everything that changes what a parse yields."""
     global _fingerprint
@@ -335,6 +346,7 @@ def _cache_key(data: bytes) -> str:
         from kvmnet.engine.config.grammar import GRAMMAR
         parts = [CACHE_FORMAT, kvmnet.__version__, version("lark"), sys.version,
                  hashlib.sha256(GRAMMAR.read_bytes()).hexdigest(),
+                 _code_digest(),
                  repr((limits.MAX_FILE_BYTES, limits.MAX_STRING_CHARS, limits.MAX_NESTING,
                        limits.MAX_NUMBER_DIGITS, limits.MAX_NUMBER_EXPONENT))]
         _fingerprint = hashlib.sha256("\0".join(parts).encode()).hexdigest()

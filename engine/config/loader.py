@@ -13,6 +13,11 @@ from pathlib import Path
 
 from kvmnet.engine.config.hcl import Block, parse_files
 from kvmnet.engine.config.module_blocks import load_module_call, provider_alias
+from kvmnet.engine.config.checks import literal_bool
+from kvmnet.engine.config.data import check_data_references, load_data
+from kvmnet.engine.config.lifecycle import read_lifecycle_blocks
+from kvmnet.engine.config.refactoring import REFACTORING_BLOCKS, check_refactoring, load_refactoring
+from kvmnet.engine.config.variables import read_variable_extras
 from kvmnet.engine.config.model import (
     Config, LocalDecl, OutputDecl, ProviderDecl, ResourceDecl, VariableDecl,
 )
@@ -59,6 +64,8 @@ def load_config(directory: str | Path, use_cache: bool = True) -> Config:
                   f"(variable values go in {VARS_FILE})", file=pf.path, line=a.line)
         for block in pf.blocks:
             _load_block(cfg, block, d)
+    check_refactoring(cfg, d)
+    check_data_references(cfg, d)
     return cfg
 
 
@@ -112,16 +119,22 @@ def _load_block(cfg: Config, b: Block, d: Diagnostics) -> None:
             if name in cfg.outputs:
                 d.add(f'output "{name}" is defined twice', file=b.file, line=b.line)
             out = OutputDecl(name, b.file, b.line, b.attrs.get("value"))
+            out.sensitive = literal_bool(b.attrs.get("sensitive"), f'output "{name}": sensitive', b.file, d, False)
             if out.value is None:
                 d.add(f'output "{name}" needs a "value" attribute', file=b.file, line=b.line)
             for k, a in b.attrs.items():
                 if k not in ("value", "description", "sensitive"):
                     d.add(f'unknown attribute "{k}" in output "{name}"', file=b.file, line=a.line)
             cfg.outputs[name] = out
+    elif b.type == "data":
+        if _want_labels(b, 2, 'data "TYPE" "NAME"', d):
+            load_data(cfg, b, d)
+    elif b.type in REFACTORING_BLOCKS:
+        if _want_labels(b, 0, f"{b.type} {{}}", d):
+            load_refactoring(cfg, b, d)
     else:
         d.add(f'unknown block type "{b.type}"; expected resource, variable, locals, provider, '
-              'module or output',
-              file=b.file, line=b.line)
+              "module, output, data, moved, removed or import", file=b.file, line=b.line)
 
 
 def _load_variable(cfg: Config, b: Block, d: Diagnostics) -> None:
@@ -139,6 +152,7 @@ def _load_variable(cfg: Config, b: Block, d: Diagnostics) -> None:
     for sub in b.blocks:
         if sub.type != "validation":
             d.add(f'unexpected block "{sub.type}" in variable "{name}"', file=b.file, line=sub.line)
+    read_variable_extras(v, b, d)
     cfg.variables[name] = v
 
 
@@ -169,12 +183,15 @@ def _load_resource(cfg: Config, b: Block, d: Diagnostics) -> None:
                     r.prevent_destroy = a
                 elif k == "ignore_changes":
                     r.ignore_changes = a
+                elif k == "replace_triggered_by":
+                    r.replace_triggered_by = a
                 elif k == "create_before_destroy":
                     d.add("create_before_destroy is not supported: kvmnet replaces by delete "
                           "then create (names are unique on a host)", file=b.file, line=a.line,
                           address=address, attribute="lifecycle.create_before_destroy")
                 else:
                     d.add(f'unknown lifecycle attribute "{k}"', file=b.file, line=a.line, address=address)
+            read_lifecycle_blocks(r, sub, d)
         else:
             body.blocks.append(sub)
     cfg.resources[address] = r

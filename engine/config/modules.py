@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from kvmnet.engine import expr as X
+from kvmnet.engine.config.variables import check_input
 from kvmnet.engine.config.evaluate import EvalFailure, Evaluator, _var_type, is_constant_raw
 from kvmnet.engine.config.loader import config_files, load_config
 from kvmnet.engine.config.module_blocks import provider_reference
@@ -258,6 +259,8 @@ class ModuleEvaluator(Evaluator):
             where, constant = f"{decl.file}:{decl.default.line}", True
         else:
             raise X.ExprError(f'module "{self.call.name}" needs a value for variable "{name}"')
+        if v is None and not decl.nullable and decl.default is not None:
+            v = X.compile_value(decl.default.value).evaluate(X.Scope())
         t = self._types.get(name)
         if t is not None and not contains_unknown(v):
             try:
@@ -265,6 +268,7 @@ class ModuleEvaluator(Evaluator):
             except X.ExprError as e:
                 raise X.ExprError(f'invalid value for variable "{name}" of module '
                                   f'"{self.call.name}" ({where}): {e}') from None
+        check_input(decl, v, f'module "{self.call.name}"')   # nullable, validation blocks
         if constant:
             self._constant[name] = v
         return v

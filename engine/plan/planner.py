@@ -21,10 +21,17 @@ from collections import defaultdict
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
+import dataclasses
+
+from kvmnet.engine.config.checks import failed_self
 from kvmnet.engine.diagnostics import Diagnostics
 from kvmnet.engine.plan.diff import diff_attrs, forces_replace, merge_planned
+from kvmnet.engine.plan import refactor
+from kvmnet.engine.plan.data import has_data, read_data_sources
+from kvmnet.engine.plan.redact import sensitive_keys
+from kvmnet.engine.plan.triggers import trigger_of
 from kvmnet.engine.plan.model import (
-    ADOPTED, CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan, ResourceChange,
+    ADOPTED, CREATE, DELETE, FORGET, NOOP, REPLACE, UPDATE, Plan, ResourceChange,
 )
 from kvmnet.engine.model import ResourceInstance
 from kvmnet.engine.prepare import Prepared, resource_value
@@ -32,7 +39,7 @@ from kvmnet.engine.reconcile import ADOPT, CONFLICT, ROLLBACK, decide_all, wante
 from kvmnet.engine.resources import TYPES, canonical, identity, state_attrs, with_defaults
 from kvmnet.engine.timings import NULL, Timings
 from kvmnet.sdk.addresses import parse_address, resource_of, within
-from kvmnet.sdk.ownership import mark_address
+from kvmnet.sdk.ownership import mark_address, mark_names
 from kvmnet.sdk.provider import ProviderError
 
 
@@ -57,6 +64,8 @@ class Refreshed:
     drift: list[ResourceChange] = field(default_factory=list)
     adopted: dict[str, object] = field(default_factory=dict)
     conflicts: dict[str, str] = field(default_factory=dict)  # address -> why (open intents)
+    remark: set[str] = field(default_factory=set)     # live mark names another address of this state
+    imported: dict[str, str] = field(default_factory=dict)   # address -> ID (import blocks)
 
 
 def _provider_of(prepared: Prepared | None, state_rec) -> str:
@@ -113,6 +122,8 @@ def refresh(prepared: Prepared, snapshot, providers, options: PlanOptions,
             if k in r.attrs:
                 live_attrs[k] = r.attrs[k]
         out.prior[a] = live_attrs
+        if obj.mark is not None and obj.mark.lineage == snapshot.lineage and not mark_names(obj.mark, a):
+            out.remark.add(a)        # moved (block or state mv): the mark follows
         if obj.private:
             out.private[a] = {**out.private.get(a, {}), **obj.private}
         # the state row in today's canonical form: a row written by an older release
@@ -206,7 +217,12 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
         except ValueError as e:
             diags.add(f"--target: {e}; write TYPE.NAME, TYPE.NAME[KEY] or module.NAME[KEY]...")
     gcpause.freeze()   # the state snapshot lives as long as the run: keep the collector off it
+    snapshot, moved = refactor.moved_snapshot(prepared.config, snapshot, diags)
+    if options.refresh and has_data(prepared):
+        read_data_sources(prepared, providers, diags)
     ref = refresh(prepared, snapshot, providers, options, timings)
+    if options.refresh and not options.destroy:
+        _read_imports(prepared, snapshot, providers, ref, diags)
     plan.resource_drift = ref.drift
     describe_for_terraform(plan, prepared, snapshot, ref.prior)
     for a, why in sorted(ref.conflicts.items()):
@@ -221,7 +237,7 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
     # out of its generations (≈0.1 s of CPU at 10,000 resources)
     with timings.phase("diff"):
         with gc_paused(freeze=True):
-            changes = _diff(prepared, snapshot, providers, options, ref, diags)
+            changes = _diff(prepared, snapshot, providers, options, ref, diags, moved)
             changes = _apply_targets(prepared, changes, options)
             _check_prevent_destroy(prepared, changes, diags)
         if options.refresh:
@@ -229,6 +245,9 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
             _check_consumers(changes, recorded, providers, diags, prepared.instances)
         plan.resource_changes = changes
         plan.outputs = prepared.evaluator.output_values(diags) if not options.destroy else {}
+        plan.sensitive_outputs = sorted({n for n, o in prepared.config.outputs.items() if o.sensitive}
+                                        | snapshot.sensitive_outputs)
+        plan.sensitive_variables = sorted(prepared.evaluator.sensitivity.variables)
     plan.errors = diags.errors
     plan.warnings = diags.warnings
     return plan
@@ -244,14 +263,49 @@ def describe_for_terraform(plan: Plan, prepared: Prepared, snapshot, prior: dict
     plan.prior_outputs = dict(snapshot.outputs)
     plan.sensitive_outputs = sorted(sensitive_outputs(prepared) | snapshot.sensitive_outputs)
     config = prepared.config
-    plan.documents = lambda: (state_document(snapshot, prior), configuration(config))
-    hidden = {n for n, v in prepared.config.variables.items() if getattr(v, "sensitive", False)}
+    plan.documents = lambda: (
+        state_document(snapshot, prior, {c.address: c.sensitive for c in plan.resource_changes}),
+        configuration(config))
+    hidden = prepared.evaluator.sensitivity.variables
     plan.variable_values = {n: v for n, v in prepared.evaluator.variables.items() if n not in hidden}
     from datetime import datetime, timezone
     plan.timestamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diags) -> list[ResourceChange]:
+def _read_imports(prepared: Prepared, snapshot, providers, ref: Refreshed, diags: Diagnostics) -> None:
+    """Import blocks: read each object by its ID and plan it as adopted."""
+    managed = {(r.type, r.id): a for a, r in snapshot.instances.items()}
+    for address, live_id in refactor.import_ids(prepared.config, prepared.evaluator.scope(),
+                                                snapshot, diags).items():
+        decl = next(i for i in prepared.config.imports if i.to_addr == address)
+        where = dict(file=decl.file, line=decl.line, address=address)
+        inst = prepared.instances.get(address)
+        if inst is None:
+            diags.add(f"import: {address} is not declared in the configuration (write its "
+                      "resource block, or plan --generate-config-out FILE)", **where)
+            continue
+        if (inst.type, live_id) in managed:
+            diags.add(f"import: the {inst.type} {live_id!r} is already managed as "
+                      f"{managed[(inst.type, live_id)]}", **where)
+            continue
+        provider = providers.get(inst.provider)
+        try:
+            obj = provider.import_object(inst.type, live_id)
+        except ProviderError as e:
+            diags.add(f"import: {e}", **where)
+            continue
+        if obj is None:
+            diags.add(f"import: no {inst.type} with ID {live_id!r} exists", **where)
+            continue
+        ref.prior[address] = canonical(inst.type, obj.attrs)
+        ref.ids[address] = obj.id
+        ref.private[address] = dict(obj.private or {})
+        ref.imported[address] = live_id
+        ref.adopted.pop(address, None)
+
+
+def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diags,
+          moved: dict[str, str] | None = None) -> list[ResourceChange]:
     config = prepared.config
     ev = prepared.evaluator
     values: dict[str, dict] = {}
@@ -262,6 +316,7 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
     graph = prepared.graph
 
     if not options.destroy:
+        data_used = has_data(prepared)      # its values are read now: evaluate everything again
         prepared_by_resource: dict[str, list] = {}
         for inst in prepared.instances.values():
             prepared_by_resource.setdefault(inst.resource_address, []).append(inst)
@@ -270,7 +325,7 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
             deps = sorted(graph.predecessors(raddr))
             # a resource that refers to no other one evaluates exactly as it did in
             # prepare: reuse those instances rather than evaluate it all again
-            insts = prepared_by_resource.get(raddr) if not deps else None
+            insts = prepared_by_resource.get(raddr) if not deps and not data_used else None
             for inst in (insts if insts is not None else ev.expand(decl, diags)):
                 seen.add(inst.address)
                 desired = canonical(inst.type, with_defaults(inst.type, inst.name, inst.attrs))
@@ -320,14 +375,26 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                     if inst.address in ref.adopted:
                         rc.reason = ADOPTED
                         rc.private = dict(ref.private.get(inst.address) or {})
+                if inst.lifecycle.replace_triggered_by and rc.actions in (UPDATE, NOOP):
+                    rc = _triggered_replace(inst, rc, desired, changes)
+                _refactored(rc, inst.address, ref, moved or {})
+                rc.sensitive = sensitive_keys(inst)
+                _postconditions_now(inst, rc, diags)
                 # references read what the apply leaves: for a no-op, the object as
                 # it is (so an output reads the same as after the apply)
                 values.setdefault(raddr, {})[inst.key] = prior if rc.is_noop and prior is not None else rc.after
                 changes.append(rc)
 
-    # in state but no longer in config (or --destroy): delete
+    # in state but no longer in config (or --destroy): delete; a removed block: forget
+    forget = refactor.forgotten(config, snapshot) if not options.destroy else {}
     for a, r in snapshot.instances.items():
         if a in seen:
+            continue
+        if a in forget:
+            why = forget[a]
+            changes.append(ResourceChange(a, r.type, r.name, r.key, r.provider, FORGET,
+                                          ref.prior.get(a) or state_attrs(r), None, id=r.id,
+                                          reason=f"removed block at {why.file}:{why.line}"))  # type: ignore[attr-defined]
             continue
         prior = ref.prior.get(a)
         if prior is None:
@@ -344,6 +411,45 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                                           dependencies=deps, reason=ADOPTED,
                                           private=dict(ref.private.get(a, {}))))
     return changes
+
+
+def _postconditions_now(inst, rc: ResourceChange, diags: Diagnostics) -> None:
+    """Postconditions whose result is known at plan time are checked now, as
+    Terraform does (all of them again after apply, engine/walk.py)."""
+    if not inst.postconditions or rc.after is None:
+        return
+    for rule, scope in inst.postconditions:
+        d = failed_self(rule, scope, rc.after)
+        if d is not None:
+            diags.items.append(dataclasses.replace(d, address=inst.address))
+
+
+def _refactored(rc: ResourceChange, address: str, ref: Refreshed, moved: dict[str, str]) -> None:
+    """A moved instance, or one whose live mark names another address, is updated so
+    the provider rewrites the mark; an imported one says so."""
+    rc.moved_from = moved.get(address)
+    if (rc.moved_from is not None or address in ref.remark) and rc.actions == NOOP:
+        rc.actions = UPDATE
+        if rc.moved_from is None:
+            rc.reason = "ownership mark follows the new address"
+    if address in ref.imported:
+        rc.import_id = ref.imported[address]
+        rc.private = dict(ref.private.get(address) or {})
+        rc.reason = None
+
+
+def _triggered_replace(inst, rc: ResourceChange, desired: dict, changes: list) -> ResourceChange:
+    """``rc`` as a replace when a ``replace_triggered_by`` reference fires."""
+    fired = trigger_of(inst, {c.address: c for c in changes})
+    if fired is None:
+        return rc
+    assert rc.before is not None
+    rc.actions = REPLACE
+    rc.after = merge_planned(inst.type, desired, rc.before, True)
+    rc.replace_paths = ["lifecycle.replace_triggered_by"]
+    rc.reason = f"replace triggered by {fired}"
+    rc.restart_paths = []
+    return rc
 
 
 def _check_conflict(inst, desired, ref: Refreshed, snapshot, diags: Diagnostics) -> None:

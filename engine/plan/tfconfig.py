@@ -68,16 +68,23 @@ def configuration(config: Config) -> dict:
             r["depends_on"] = [str(x).removeprefix("${").removesuffix("}")
                                for x in decl.depends_on.value]
         resources.append(r)
-    outputs = {name: {"expression": expression(o.value) if o.value is not None else {},
-                      **({"sensitive": True} if getattr(o, "sensitive", False) else {})}
-               for name, o in config.outputs.items()}
+    outputs = {}
+    for name, o in config.outputs.items():
+        secret = bool(getattr(o, "sensitive", False))
+        expr = expression(o.value) if o.value is not None else {}
+        if secret:            # a sensitive output's literal is never shown in clear
+            expr.pop("constant_value", None)
+        outputs[name] = {"expression": expr, **({"sensitive": True} if secret else {})}
     variables: dict[str, dict] = {}
     for name, v in config.variables.items():
         entry: dict[str, Any] = {}
-        if v.default is not None and _constant(v.default.value):
+        secret = bool(getattr(v, "sensitive", False))
+        if v.default is not None and _constant(v.default.value) and not secret:
             entry["default"] = v.default.value
         if v.description:
             entry["description"] = v.description
+        if secret:
+            entry["sensitive"] = True
         variables[name] = entry
     providers = {name: {"name": name, "expressions": {k: expression(a) for k, a in p.attrs.items()}}
                  for name, p in config.providers.items()}

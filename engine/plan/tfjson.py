@@ -67,14 +67,21 @@ def known_only(v: Any) -> Any:
     return None if v is UNKNOWN else v
 
 
+SENSITIVE_MARKER = {"__kvmnet_sensitive__": True}    # a sensitive value's place (engine/plan/redact.py)
+
+
 def state_resource(address: str, rtype: str, name: str, key: Any, provider: str,
-                   values: dict, dependencies: list[str] | None = None) -> dict:
-    """One resource instance as a state module lists it."""
+                   values: dict, dependencies: list[str] | None = None,
+                   sensitive: list[str] | tuple[str, ...] = ()) -> dict:
+    """One resource instance as a state module lists it; the top-level attributes
+    named in ``sensitive`` are marked in ``sensitive_values`` and never in clear."""
     d: dict[str, Any] = {"address": address, "mode": MANAGED, "type": rtype, "name": name}
     if key is not None:
         d["index"] = key
-    d.update({"provider_name": provider, "schema_version": 0,
-              "values": known_only(values), "sensitive_values": sensitive_mirror(values)})
+    shown = {k: (dict(SENSITIVE_MARKER) if k in sensitive and v is not None else v)
+             for k, v in known_only(values).items()}
+    d.update({"provider_name": provider, "schema_version": 0, "values": shown,
+              "sensitive_values": {k: True for k in sensitive if k in values}})
     if dependencies:
         d["depends_on"] = list(dependencies)
     return d

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from kvmnet.engine.plan.model import Plan, ResourceChange
+from kvmnet.engine.plan.redact import shown
 from kvmnet.sdk.values import UNKNOWN
 
 
@@ -70,6 +71,13 @@ def _header(c: ResourceChange, drift: bool = False) -> str:
             return f"  # {c.address} has been deleted"
         return f"  # {c.address} has changed"
     k = _kind(c)
+    if c.only_moved:
+        return f"  # {c.moved_from} has moved to {c.address}"
+    if k == "forget":
+        return f"  # {c.address} will no longer be managed by kvmnet ({c.reason}); the live object stays"
+    if c.import_id is not None and k in ("no-op", "update"):
+        return f"  # {c.address} will be imported (id {c.import_id})" + (
+            "\n  # and updated in-place" if k == "update" else "")
     why = {
         "create": "will be created", "update": "will be updated in-place",
         "delete": "will be destroyed", "replace": "must be replaced",
@@ -80,6 +88,10 @@ def _header(c: ResourceChange, drift: bool = False) -> str:
         line += f" ({c.reason})"
     if k == "delete" and c.reason:
         line += f" ({c.reason})"
+    if c.moved_from is not None:
+        line += f"\n  # (moved from {c.moved_from})"
+    if c.import_id is not None:
+        line += f"\n  # (imported from id {c.import_id})"
     return line
 
 
@@ -96,6 +108,8 @@ def _attr_lines(c: ResourceChange, k: str, pad: str, st: Style) -> list[str]:
     lines = []
     for key in keys:
         b, a = before.get(key), after.get(key)
+        if key in c.sensitive:
+            b, a = shown(b, key, c.sensitive), shown(a, key, c.sensitive)
         if k == "create":
             if a is None:
                 continue
@@ -152,6 +166,8 @@ def _get(d, path: str):
 
 def render_change(c: ResourceChange, drift: bool = False, st: Style = MARKUP) -> list[str]:
     k = "update" if drift and c.actions != ["delete"] else _kind(c)
+    if not drift and (k == "forget" or c.only_moved or (k == "no-op" and c.import_id is not None)):
+        return [st.esc(line) for line in _header(c).split("\n")]   # nothing live changes
     sym, color = SYMBOL[k]
     key = f"[{c.key}]" if isinstance(c.key, int) else (f'["{c.key}"]' if c.key is not None else "")
     esc = st.esc
@@ -196,7 +212,7 @@ def render_plan(plan: Plan, color: bool = True) -> str:
         else:
             out.append(f"Drift: {len(plan.resource_drift)} object(s) changed outside of kvmnet.")
         return "\n".join(out) + "\n"
-    changes = plan.changes
+    changes = [c for c in plan.resource_changes if not c.is_noop or c.import_id is not None]
     if not changes:
         outputs = _output_changes(plan, st)
         if not outputs:
@@ -213,7 +229,10 @@ def render_plan(plan: Plan, color: bool = True) -> str:
         out += render_change(c, st=st)
         out.append("")
     add, change, destroy = plan.counts()
-    out.append(f"{tag('bold', 'Plan:')} {add} to add, {change} to change, {destroy} to destroy.")
+    more = plan.more_counts()
+    out.append(f"{tag('bold', 'Plan:')} " + (f"{more['import']} to import, " if more["import"] else "")
+               + f"{add} to add, {change} to change, {destroy} to destroy"
+               + (f", {more['forget']} to forget" if more["forget"] else "") + ".")
     out += _output_changes(plan, st)
     return "\n".join(out) + "\n"
 
@@ -227,7 +246,7 @@ def _output_changes(plan: Plan, st: Style) -> list[str]:
     hidden = set(plan.sensitive_outputs)
 
     def show(name: str, values: dict) -> str:
-        return "(sensitive value)" if name in hidden else st.esc(fmt_value(values[name]))
+        return st.esc(fmt_value(shown(values[name], name, hidden)))
 
     out = ["", "Changes to Outputs:"]
     for name, action in changed:

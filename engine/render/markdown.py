@@ -3,14 +3,28 @@ per resource, and the drift section."""
 from __future__ import annotations
 
 from kvmnet.engine.plan.model import Plan, ResourceChange
+from kvmnet.engine.plan.redact import shown
 from kvmnet.engine.render.human import fmt_value
 
 ICON = {"create": "➕ create", "update": "🔧 update in place", "delete": "🗑️ destroy",
-        "replace": "♻️ replace", "restart": "🔁 update and restart"}
+        "replace": "♻️ replace", "restart": "🔁 update and restart", "forget": "📤 forget",
+        "moved": "🚚 moved", "import": "📥 import", "no-op": "no change"}
 
 
 def _kind(c: ResourceChange) -> str:
+    if c.only_moved:
+        return "moved"
+    if c.import_id is not None and c.is_noop:
+        return "import"
     return c.kind
+
+
+def _note(c: ResourceChange) -> str:
+    if c.moved_from is not None:
+        return f" (moved from `{c.moved_from}`)"
+    if c.import_id is not None:
+        return f" (imported from id `{c.import_id}`)"
+    return ""
 
 
 def _cell(s: str) -> str:
@@ -22,7 +36,7 @@ def _details(c: ResourceChange, drift: bool = False) -> list[str]:
     rows = []
     keys = list(dict.fromkeys(list(after) + list(before)))
     for k in keys:
-        b, a = before.get(k), after.get(k)
+        b, a = shown(before.get(k), k, c.sensitive), shown(after.get(k), k, c.sensitive)
         changed = [p for p in c.changed_paths if p == k or p.startswith(k + ".")]
         if c.actions == ["update"] or c.is_replace or drift:
             if not changed and not (c.is_replace and k in c.replace_paths):
@@ -45,21 +59,25 @@ def render_markdown(plan: Plan) -> str:
     out = ["## kvmnet plan", ""]
     if plan.refresh_only:
         out.append(f"**Drift:** {len(plan.resource_drift)} object(s) changed outside kvmnet.")
-    elif plan.changes:
-        out.append(f"**Plan:** {add} to add, {change} to change, {destroy} to destroy.")
+    elif plan.changes or plan.imports:
+        more = plan.more_counts()
+        out.append("**Plan:** " + (f"{more['import']} to import, " if more["import"] else "")
+                   + f"{add} to add, {change} to change, {destroy} to destroy"
+                   + (f", {more['forget']} to forget" if more["forget"] else "") + ".")
     else:
         out.append("**No changes.** The infrastructure matches the configuration.")
     out.append("")
     if plan.errors:
         out += ["### Errors", ""] + [f"- `{_cell(str(e))}`" for e in plan.errors] + [""]
-    if plan.changes and not plan.refresh_only:
+    shown = [c for c in plan.resource_changes if not c.is_noop or c.import_id is not None]
+    if shown and not plan.refresh_only:
         out += ["| action | resource | forced by |", "|---|---|---|"]
-        for c in plan.changes:
+        for c in shown:
             forced = ", ".join(f"`{p}`" for p in c.replace_paths + c.restart_paths)
-            out.append(f"| {ICON[_kind(c)]} | `{c.address}` | {forced} |")
+            out.append(f"| {ICON[_kind(c)]} | `{c.address}`{_note(c)} | {forced} |")
         out.append("")
         out += ["<details><summary>Details</summary>", ""]
-        for c in plan.changes:
+        for c in shown:
             out += [f"#### `{c.address}` — {ICON[_kind(c)]}", ""] + _details(c) + [""]
         out += ["</details>", ""]
     if plan.resource_drift:

@@ -45,6 +45,8 @@ def execute(ctx: Ctx, be, plan, prepared, ps, *, rollback=False, confirm_timeout
                                       rollback_events=RollbackPrinter(ctx), stop=stop,
                                       parallelism=parallelism)
     report = outcome.report
+    for address in report.forgotten:
+        ctx.out(f"{address}: Forgotten (removed block; the live object was left as it is)")
     summary = (f"{outcome.count('create')} added, {outcome.count('update')} changed, "
                f"{outcome.count('delete')} destroyed")
     if report.interrupted is not None:

@@ -26,7 +26,9 @@ def prepare_or_fail(ctx: Ctx, inputs=None, validate: bool = True):
     from kvmnet.engine.prepare import prepare
     from kvmnet.engine.timings import NULL
     try:
-        return prepare(ctx.dir, inputs or ctx.inputs, timings=ctx.timings or NULL, validate=validate)
+        prepared = prepare(ctx.dir, inputs or ctx.inputs, timings=ctx.timings or NULL, validate=validate)
+        ctx.sensitive_vars = frozenset(prepared.evaluator.sensitivity.variables)
+        return prepared
     except DiagnosticError as e:
         print_diagnostics(ctx, e.diagnostics)
         raise KvmnetFailure() from None

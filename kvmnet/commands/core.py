@@ -104,13 +104,18 @@ def _report_plan_errors(ctx: Ctx, plan) -> None:
               help="Accept that replacing ADDR loses live configuration kvmnet cannot keep")
 @click.option("--metrics-file", metavar="PATH", help="Write Prometheus textfile metrics")
 @click.option("--timings", "show_timings", is_flag=True, help="Print phase timings to stderr")
+@click.option("--generate-config-out", "generate_out", metavar="FILE",
+              help="Write the resource blocks of import blocks' undeclared addresses to FILE")
 @pass_ctx
 def plan(ctx: Ctx, out_file, as_json, fmt, detailed_exitcode, refresh_only, refresh, targets,
-         destroy, allow_loss, metrics_file, show_timings):
+         destroy, allow_loss, metrics_file, show_timings, generate_out):
     """Show what apply would change."""
     from kvmnet.state import SHARED
     fmt = "json" if as_json else (fmt or "human")
     timings_for(ctx, show_timings)
+    if generate_out:
+        from kvmnet.commands.generate_imports import write_import_config
+        write_import_config(ctx, prepare_or_fail(ctx), generate_out)
     try:
         prepared = _prepare_for_json(ctx) if fmt == "json" else prepare_or_fail(ctx)
         be = backend(ctx)
@@ -194,7 +199,13 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
     from kvmnet.state import EXCLUSIVE
     timings_for(ctx, show_timings)
     saved = load_saved_plan(ctx, planfile) if planfile else None
-    inputs = VariableInputs(**saved.variables) if saved and saved.variables else ctx.inputs
+    inputs = ctx.inputs
+    if saved and saved.variables:
+        from kvmnet.engine.plan.redact import saved_inputs
+        variables, why = saved_inputs(saved.variables, ctx.inputs.vars)
+        if why:
+            fail(ctx, f"saved plan {planfile}: {why}")
+        inputs = VariableInputs(**variables)
     prepared = prepare_or_fail(ctx, inputs)
     be = backend(ctx)
     with locked(ctx, be, EXCLUSIVE) as lock:
@@ -204,6 +215,9 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
             why = stale_reason(saved, snap.lineage, snap.serial, prepared.config.digest)
             if why:
                 fail(ctx, f"saved plan {planfile} is stale: {why}. Run kvmnet plan again.")
+            from kvmnet.engine.plan.redact import restore
+            restore(saved, snap, prepared)
+            saved.sensitive_variables = sorted(prepared.evaluator.sensitivity.variables)
             ps = provider_set(ctx, prepared)
             start_providers(ctx, ps, prepared, snap)
             try:
@@ -218,7 +232,8 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
             _report_plan_errors(ctx, the_plan)
             ctx.out_plan(the_plan)
         try:
-            if not the_plan.changes and not the_plan.resource_drift and not the_plan.adopted:
+            if not the_plan.changes and not the_plan.resource_drift and not the_plan.adopted \
+                    and not the_plan.imports:
                 from kvmnet.commands.applying import print_outputs
                 from kvmnet.engine.outputs import save_outputs
                 save_outputs(be, prepared, destroy=the_plan.destroy)

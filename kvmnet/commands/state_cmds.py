@@ -40,24 +40,45 @@ def state_list(ctx: Ctx, addresses):
 @pass_ctx
 def state_show(ctx: Ctx, address, as_json):
     """Show one managed instance."""
+    from kvmnet.engine.config.sensitivity import masked
     from kvmnet.engine.render.human import fmt_value
     rec = backend(ctx, check_rows=False).read().instances.get(address)
     if rec is None:
         fail(ctx, f"{address} is not in the state")
+    hide = _sensitive_keys(ctx, address)
     if as_json:
-        click.echo(json.dumps(rec.to_dict(), indent=2))
+        d = rec.to_dict()
+        d["attrs"] = masked(d["attrs"], hide)
+        click.echo(json.dumps(d, indent=2))
         return
     click.echo(f"# {address}")
     click.echo(f"    id       = {rec.id}")
     click.echo(f"    provider = {rec.provider}")
     from kvmnet.engine.resources import state_attrs
+    from kvmnet.engine.plan.redact import shown
     from kvmnet.engine.state_rows import row_problem
     problem = row_problem(rec)
     for k, v in (rec.attrs if problem else state_attrs(rec)).items():
-        click.echo(f"    {k} = {fmt_value(v)}")
+        click.echo(f"    {k} = {fmt_value(shown(v, k, hide))}")
     if problem:
         ctx.err(f"Warning: this row does not fit its type's schema ({problem}); shown as "
                 "stored")
+
+
+def _sensitive_keys(ctx: Ctx, address: str) -> list[str]:
+    """What the configuration marks sensitive in this instance (nothing can be masked
+    when the configuration does not load: said on stderr)."""
+    from kvmnet.engine.diagnostics import DiagnosticError
+    from kvmnet.engine.plan.redact import sensitive_keys
+    from kvmnet.engine.prepare import prepare
+    try:
+        prepared = prepare(ctx.dir, ctx.inputs)
+    except DiagnosticError:
+        ctx.err("Warning: the configuration does not load, so sensitive values cannot be told "
+                "apart: run kvmnet validate")
+        return []
+    inst = prepared.instances.get(address)
+    return sensitive_keys(inst) if inst is not None else []
 
 
 @state.command(name="rm")
@@ -105,3 +126,48 @@ def state_restore(ctx: Ctx):
     if had:
         click.echo(f"The file it replaced is kept as {ctx.state_path}{BEFORE_RESTORE}.")
     click.echo("Run kvmnet plan to see how the live system compares with it.")
+
+
+@state.command(name="mv")
+@click.argument("source")
+@click.argument("destination")
+@pass_ctx
+def state_mv(ctx: Ctx, source, destination):
+    """Move an instance, every instance of a resource, or everything in a module to
+    another address in the state. Nothing live changes now; the next apply rewrites
+    each object's ownership mark to its new address (an in-place update, never a
+    replace)."""
+    import dataclasses
+    from kvmnet.engine.config.refactoring import parse
+    from kvmnet.engine.plan.refactor import moves_for
+    from kvmnet.state import EXCLUSIVE
+    src, dst = parse(source), parse(destination)
+    for text, parsed in ((source, src), (destination, dst)):
+        if parsed is None:
+            fail(ctx, f"{text!r} is not a resource or module address (TYPE.NAME, TYPE.NAME[KEY], "
+                      "module.NAME...)")
+    assert src is not None and dst is not None
+    if (src.type is None) != (dst.type is None):
+        fail(ctx, f"cannot move {source} to {destination}: not both modules or both resources")
+    if src.type != dst.type:
+        fail(ctx, f"cannot move a {src.type} to a {dst.type} address: an object keeps its type")
+    be = backend(ctx)
+    with locked(ctx, be, EXCLUSIVE):
+        snap = be.read()
+        moves = moves_for(sorted(snap.instances), source, destination)
+        if not moves:
+            fail(ctx, f"{source} is not in the state")
+        taken = [b for b in moves.values() if b in snap.instances and b not in moves]
+        if taken:
+            fail(ctx, f"{taken[0]} is already in the state; remove it first (kvmnet state rm)")
+        with be.transaction() as w:
+            for a in moves:
+                w.remove(a)
+            for a, b in moves.items():
+                new = parse(b)
+                assert new is not None
+                w.put(dataclasses.replace(snap.instances[a], address=b, name=new.name, key=new.key))
+    for a, b in moves.items():
+        click.echo(f"Moved {a} to {b}.")
+    click.echo("The live objects were not touched: the next apply rewrites their ownership marks "
+               "to the new addresses (no replace).")

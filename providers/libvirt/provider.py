@@ -143,6 +143,15 @@ class LibvirtProvider(Provider):
             return LiveObject(f"{domain}/{mac}", nic, parse_mark(d.marks().get(mac)))
         raise ProviderError(f"the libvirt provider does not manage {rtype}")
 
+    @_libvirt_errors
+    def read_data(self, dtype: str, args: dict) -> dict:
+        from kvmnet.providers.libvirt import data
+        if dtype == "network":
+            return data.read_network(self.conn, str(args["name"]))
+        if dtype == "domain":
+            return data.read_domain(self.conn, str(args["name"]))
+        return super().read_data(dtype, args)
+
     def importable(self, rtype: str) -> list[str]:
         """Every network; every NIC of every domain that a ``nic_attachment`` can
         describe (``type='network'`` or ``'bridge'``), as ``DOMAIN/MAC``."""

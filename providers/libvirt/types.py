@@ -6,7 +6,7 @@ from typing import Iterator
 
 from kvmnet.providers import ipv4
 from kvmnet.providers.libvirt import network_rules, nic_rules
-from kvmnet.providers.libvirt.network_canon import canonical_network
+from kvmnet.providers.libvirt.network_canon import canonical_network, upgrade_row
 from kvmnet.providers.link_rules import interface_claim
 from kvmnet.sdk.rules import Subject, known, show
 from kvmnet.sdk.types import Claim, Offer, ResourceType, label_name
@@ -129,7 +129,7 @@ NETWORK = ResourceType(
     defaults={"autostart": True, "active": True},
     default_name=label_name,
     canonical=canonical_network,
-    upgrade=canonical_network,      # v1 rows (mode, bridge = "virbr1", ip { dhcp_range }) → full blocks
+    upgrade=upgrade_row,            # v1 rows (mode, bridge = "virbr1", ip { dhcp_range }) → full blocks
     computed_if_omitted=frozenset({"bridge"}),
     consumable=True,
     rules=network_rules.RULES,

@@ -20,6 +20,7 @@ from typing import Iterable
 
 from kvmnet.sdk.values import is_unknown
 from kvmnet.providers.formats import sysctl_key_problem
+from kvmnet.sdk.ownership import parse_mark
 from kvmnet.sdk.provider import LiveObject, Provider, ProviderError
 from kvmnet.providers import timeouts
 from kvmnet.providers.sysctl import persist, procsys
@@ -249,7 +250,20 @@ class SysctlProvider(Provider):
         persist.write(path, persist.render(mark, settings, original,
                                            persist=bool(after.get("persist", True))))
         self._remove_legacy(address)
+        self._remove_moved(path, mark, settings)
         return found.text if found else None
+
+    def _remove_moved(self, path: str, mark: str, settings: dict) -> None:
+        """Remove this profile's file under the address it was moved from (a moved
+        block or ``state mv``): same state, same keys, another address's mark."""
+        new = parse_mark(mark)
+        if new is None:
+            return
+        for pf in persist.scan(self.persist_dir):
+            old = pf.mark
+            if pf.path != path and old is not None and old.lineage == new.lineage \
+                    and old.address != new.address and set(pf.settings or pf.original) == set(settings):
+                persist.remove(pf.path)
 
     def _remove_legacy(self, address: str) -> None:
         """Remove the file an older kvmnet named for ``address``, if it is that

@@ -131,7 +131,7 @@ def test_refusals_name_file_and_line(tmp_path, capsys, expr, message):
     rc = main(["-C", str(tmp_path), "--no-color", "validate"])
     err = capsys.readouterr().err.replace(f"{tmp_path}/", "")
     assert rc == 1 and "Traceback" not in err
-    assert err.startswith("main.hcl:3: "), err
+    assert err.startswith("Error: main.hcl:3: "), err
     assert message in err, err
 
 

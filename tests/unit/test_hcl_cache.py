@@ -216,3 +216,22 @@ def test_untrusted_grammar_tables_are_not_read(xdg, small_grammar, monkeypatch):
     assert c.load_file(tables, owners=(0,)) is None
     os.chmod(d, 0o755)
     assert c.load_file(tables, owners=(0,)) is not None
+
+
+def test_a_changed_front_end_does_not_read_entries_an_older_one_wrote(tmp_path, xdg, monkeypatch):
+    """The key covers the reader's own code, not only its version number: an entry
+    written by other front-end code is a miss, so the file is parsed again."""
+    f = tmp_path / "main.hcl"
+    f.write_text(GOOD)
+    monkeypatch.setattr(hcl, "_fingerprint", None)
+    monkeypatch.setattr(hcl, "_code_digest", lambda: "reader one")
+    parse(f)
+    assert len(entries(xdg)) == 1
+    monkeypatch.setattr(hcl, "_fingerprint", None)
+    monkeypatch.setattr(hcl, "_code_digest", lambda: "reader two")
+    calls = []
+    real = hcl.parse_text
+    monkeypatch.setattr(hcl, "parse_text", lambda text, file: calls.append(file) or real(text, file))
+    assert parse(f).blocks[0].labels == ("bridge", "b")
+    assert calls and len(entries(xdg)) == 2
+

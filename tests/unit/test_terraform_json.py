@@ -204,3 +204,14 @@ def test_module_resources_are_child_modules():
     assert [r["address"] for r in root["resources"]] == ["network.n"]
     assert [(m["address"], [r["address"] for r in m["resources"]]) for m in root["child_modules"]] == [
         ('module.lab["a"]', ['module.lab["a"].network.n']), ("module.x", ["module.x.network.n"])]
+
+
+def test_sensitive_attributes_are_never_in_clear_in_the_documents():
+    rc = ResourceChange("network.n", "network", "n", None, "libvirt", ["create"], None,
+                        {"name": "secret-net", "mode": "nat"})
+    rc.sensitive = ["name"]
+    p = Plan(lineage="L", serial=1, config_digest="d", resource_changes=[rc])
+    (res,) = p.to_json()["planned_values"]["root_module"]["resources"]
+    assert res["values"]["name"] != "secret-net" and res["values"]["mode"] == "nat"
+    assert res["sensitive_values"] == {"name": True}
+    assert "secret-net" not in p.dumps()

@@ -40,6 +40,33 @@ module "hypervisor" {
   address = "192.0.2.11/24"
 }
 
+# The first lab was its own module call before the labs became a map: the move
+# keeps its network (no replace; the ownership marks follow the new address).
+moved {
+  from = module.lab
+  to   = module.nat["lab"]
+}
+
+# The stock network libvirt makes on Debian, adopted as it is.
+import {
+  to = network.default
+  id = "default"
+}
+
+resource "network" "default" {
+  name   = "default"
+  mode   = "nat"
+  bridge = "virbr0"
+  ip {
+    address = "192.168.122.1"
+    prefix  = 24
+    dhcp_range {
+      start = "192.168.122.2"
+      end   = "192.168.122.254"
+    }
+  }
+}
+
 module "nat" {
   source   = "../../modules/nat-lab"
   for_each = local.labs

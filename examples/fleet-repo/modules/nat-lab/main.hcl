@@ -8,6 +8,10 @@ variable "name" {
 variable "bridge" {
   type        = string
   description = "The bridge libvirt makes for the network (virbrN)"
+  validation {
+    condition     = length(var.bridge) <= 15
+    error_message = "an interface name has at most 15 characters: ${var.bridge}."
+  }
 }
 
 variable "subnet" {
@@ -37,6 +41,15 @@ resource "network" "this" {
     dhcp_range {
       start = cidrhost(var.subnet, 100)
       end   = cidrhost(var.subnet, 200)
+    }
+    dynamic "dhcp_host" {
+      for_each = var.guests
+      iterator = guest
+      content {
+        name = guest.key
+        mac  = guest.value.mac
+        ip   = cidrhost(var.subnet, guest.value.host)
+      }
     }
   }
 }
