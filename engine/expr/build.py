@@ -131,7 +131,7 @@ class _Builder:
                 raise ExprError(f'unknown function "{name}"', line)
         built = [self.node(a) for a in args]
         node = N.FunctionCall(name, function, built, expand, line)
-        if function is not None and all(type(a) is N.Literal for a in built):
+        if function is not None and function.foldable and all(type(a) is N.Literal for a in built):
             return fold(node)
         return node
 

@@ -461,6 +461,10 @@ class FunctionCall(Expr):
         self.offset = offset
 
     def evaluate(self, scope):
+        if self.function.lazy:
+            if self.expand:
+                raise ExprError(f'function "{self.name}" does not accept "..." arguments', self.offset)
+            return self.function.call_lazy(scope, self.args, self.offset)
         args = [a.evaluate(scope) for a in self.args]
         if self.expand:
             last = args.pop()
@@ -470,7 +474,7 @@ class FunctionCall(Expr):
                 raise ExprError(f'function "{self.name}": the argument before "..." must be '
                                 f'a list, got {ops.type_name(last)}', self.offset)
             args.extend(last)
-        return self.function.call(args, self.offset)
+        return self.function.call(args, self.offset, scope)
 
     def collect_refs(self, bound, out):
         for a in self.args:

@@ -22,6 +22,13 @@ class Scope:
     - ``resource_types``: the known resource type names (any container), used to
       tell ``foo.x`` (unknown name) from ``network.nope`` (undeclared resource).
       None: every other root name is handed to ``resolve_resource``.
+    - ``files``: a :class:`~kvmnet.engine.expr.functions.FileAccess` for the
+      module the expression is in (``file``, ``templatefile``...; it records what
+      they read for the config digest). None: file functions are errors.
+    - ``marks``: a list that ``sensitive(...)`` (and reading a sensitive
+      variable) appends to; the caller treats the result as sensitive when it
+      is non-empty afterwards. None: marks are not tracked.
+    - ``console``: True only in ``kvmnet console``, where ``type(...)`` works.
     - ``loop``: names bound by enclosing ``for`` expressions (internal).
     - ``budget``: how many more ``for`` iterations one evaluation may run, shared
       by every scope derived from this one (internal; limits.MAX_COLLECTION_ITEMS).
@@ -30,7 +37,7 @@ class Scope:
     """
 
     __slots__ = ("variables", "locals", "count", "each", "resolve_resource",
-                 "resource_types", "loop", "budget")
+                 "resource_types", "loop", "budget", "files", "marks", "console")
 
     def __init__(
         self,
@@ -41,6 +48,9 @@ class Scope:
         resolve_resource: Callable[[str, str], Any] | None = None,
         resource_types: Container[str] | None = None,
         loop: dict | None = None,
+        files: Any = None,
+        marks: list | None = None,
+        console: bool = False,
     ):
         self.variables = {} if variables is None else variables
         self.locals = {} if locals is None else locals
@@ -50,6 +60,9 @@ class Scope:
         self.resource_types = resource_types
         self.loop = loop
         self.budget = [limits.MAX_COLLECTION_ITEMS]
+        self.files = files
+        self.marks = marks
+        self.console = console
 
     def _copy(self) -> "Scope":
         s = Scope.__new__(Scope)
@@ -61,6 +74,9 @@ class Scope:
         s.resource_types = self.resource_types
         s.loop = self.loop
         s.budget = self.budget
+        s.files = self.files
+        s.marks = self.marks
+        s.console = self.console
         return s
 
     def replace(self, **changes) -> "Scope":

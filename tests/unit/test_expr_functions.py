@@ -19,11 +19,23 @@ def err(text) -> str:
     return e.value.message
 
 
-def test_function_list_is_the_spec():
-    assert set(FUNCTIONS) == {
-        "cidrhost", "cidrsubnet", "cidrnetmask", "format", "join", "concat", "length",
-        "range", "lookup", "merge", "keys", "values", "toset", "tolist", "tomap", "lower",
-        "upper", "min", "max", "tostring", "tonumber", "tobool"}
+ISSUE_12_FUNCTIONS = """
+abs ceil floor log max min parseint pow signum
+chomp endswith format formatlist indent join lower regex regexall replace split startswith
+strcontains strrev substr title trim trimprefix trimsuffix trimspace upper
+alltrue anytrue chunklist coalesce coalescelist compact concat contains distinct element
+flatten index keys length lookup matchkeys merge one range reverse setintersection setproduct
+setsubtract setunion slice sort sum transpose values zipmap
+base64decode base64encode csvdecode jsondecode jsonencode urlencode yamldecode yamlencode
+file fileexists fileset templatefile abspath basename dirname
+md5 sha1 sha256 sha512 uuidv5
+cidrhost cidrnetmask cidrsubnet cidrsubnets
+can try tobool tolist tomap tonumber toset tostring sensitive nonsensitive type
+""".split()
+
+
+def test_function_list_is_the_issue_list():
+    assert set(FUNCTIONS) == set(ISSUE_12_FUNCTIONS)
 
 
 @pytest.mark.parametrize("text,value", [
@@ -67,7 +79,6 @@ def test_function_list_is_the_spec():
     ('join("-", ["a"], [1, 2])', "a-1-2"),
     ('join(",", [])', ""),
     ("concat([1, 2], [3], [])", [1, 2, 3]),
-    ('concat(["a"], toset(["c", "b"]))', ["a", "b", "c"]),
     ("length([1, 2])", 2), ('length("abc")', 3), ("length({a = 1})", 1), ("length([])", 0),
     ('length(toset(["a", "a"]))', 1),
     ("range(3)", [0, 1, 2]), ("range(1, 4)", [1, 2, 3]), ("range(1, 8, 2)", [1, 3, 5, 7]),
@@ -108,7 +119,7 @@ def test_toset():
 @pytest.mark.parametrize("text,message", [
     ('cidrhost("10.0.0.0/24", 256)', "prefix of 24 bits cannot accommodate a host numbered 256"),
     ('cidrhost("10.0.0.0/24", -257)', "cannot accommodate a host numbered -257"),
-    ('cidrhost("10.300.1.0/24", 1)', 'invalid CIDR expression "10.300.1.0/24"'),
+    ('cidrhost("10.300.1.0/24", 1)', 'invalid CIDR expression: invalid CIDR address: 10.300.1.0/24'),
     ('cidrhost("10.0.0.0/24", 1.5)', "a whole number is required"),
     ('cidrsubnet("10.0.0.0/16", 8, 256)', "prefix extension of 8 does not accommodate a subnet numbered 256"),
     ('cidrsubnet("10.0.0.0/16", 17, 0)', "insufficient address space to extend prefix of 16 by 17"),
@@ -121,12 +132,13 @@ def test_toset():
     ('format("%d", "x")', 'a number is required, got "x"'),
     ('format("%s", [1])', "a string is required, got tuple"),
     ('format("%y", 1)', 'unrecognized format verb "y"'),
-    ('join(",", ["a", null])', "element 1 of the list is null"),
-    ('join(",", "a")', "must be a list or set"),
-    ('join(",", [[1]])', "a string is required"),
-    ("concat()", 'function "concat" expects at least 1 argument, got 0'),
-    ("concat(1)", "must be a list or set, got number"),
-    ("length(1)", "argument must be a string, list, set or map, got number"),
+    ('join(",", ["a", null])', "element 1 is null; cannot concatenate null values"),
+    ('join(",", "a")', 'invalid value for "lists" parameter: list, set or tuple required, got string'),
+    ('join(",", [[1]])', 'invalid value for "lists" parameter: string required, got list'),
+    ("concat()", "at least one argument is required"),
+    ('concat(["a"], toset(["b"]))', "all arguments must be lists or tuples; got set"),
+    ("concat(1)", "all arguments must be lists or tuples; got number"),
+    ("length(1)", "must have a string, list, set, tuple, map or object type, got number"),
     ("length(null)", 'call to function "length" failed: argument 1 must not be null'),
     ("range()", 'function "range" expects 1 to 3 arguments, got 0'),
     ("range(1, 2, 3, 4)", "expects 1 to 3 arguments, got 4"),
@@ -136,17 +148,18 @@ def test_toset():
     ("range(2000)", "more than 1024 values were generated"),
     ('range("a")', "a number is required"),
     ('lookup({a = 1}, "b")', 'the given key "b" does not exist in the map'),
-    ('lookup([1], "b", 1)', "must be a map or object, got tuple"),
+    ('lookup([1], "b", 1)', 'invalid value for "inputMap" parameter: map or object required, got list'),
     ("lookup({})", 'function "lookup" expects 2 to 3 arguments, got 1'),
-    ("merge({a = 1}, [1])", "argument 2 must be a map or object, got tuple"),
-    ("keys([1])", "must be a map or object"),
+    ("merge({a = 1}, [1])", 'arguments must be maps or objects, got "list"'),
+    ("keys([1])", 'invalid value for "inputMap" parameter: must have map or object type'),
+    ("toset([null])", "a set cannot contain null values"),
+    ("lower([1])", 'invalid value for "str" parameter: string required, got list'),
     ("toset({a = 1})", "a set of any is required, got object"),
     ("tomap([1])", "a map of any is required, got tuple"),
     ("tolist([1, true])", "cannot convert tuple to list of any single type"),
     ("tomap({a = 1, b = [1]})", "cannot convert object to map of any single type"),
     ('tobool("yes")', 'a bool is required, got "yes"'),
     ('tonumber(" 1")', 'cannot convert " 1" to number'),
-    ("lower([1])", "a string is required"),
     ("min()", 'function "min" expects at least 1 argument, got 0'),
     ('max("a")', 'a number is required, got "a"'),
     ("tostring([1])", "cannot convert tuple to string"),

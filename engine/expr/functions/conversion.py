@@ -1,0 +1,182 @@
+"""Type functions: can try tobool tolist tomap tonumber toset tostring
+sensitive nonsensitive, and ``type`` (only where the scope says ``console``).
+
+``sensitive`` marks the evaluation it happens in: it appends to ``scope.marks``
+when the caller tracks marks (a list), and whoever evaluated the expression
+treats the whole result as sensitive. ``nonsensitive`` evaluates its argument
+with marks of its own and refuses a value that was not sensitive, as Terraform
+does; sensitive variables mark the same list when they are read.
+"""
+from __future__ import annotations
+
+from kvmnet.sdk.values import UNKNOWN, contains_unknown
+
+from .. import ops
+from ..errors import ExprError
+from . import _args as A
+
+
+def _tobool(v):
+    if v is None or type(v) is bool:
+        return v
+    if v in ("true", "false"):
+        return v == "true"
+    if type(v) is str:
+        raise ExprError(f'cannot convert "{v}" to bool; only the strings "true" or "false" '
+                        "are allowed")
+    raise ExprError(f"cannot convert {ops.type_name(v)} to bool")
+
+
+def _tonumber(v):
+    if v is None or ops.is_number(v):
+        return v
+    if type(v) is str:
+        n = ops.parse_number(v) if v == v.strip() else None
+        if n is None:
+            raise ExprError(f'cannot convert "{v}" to number; given string must be a '
+                            "decimal representation of a number")
+        return n
+    raise ExprError(f"cannot convert {ops.type_name(v)} to number")
+
+
+def _tostring(v):
+    if v is None or type(v) is str:
+        return v
+    if type(v) in (bool, int, float):
+        return ops.to_string(v)
+    raise ExprError(f"cannot convert {ops.type_name(v)} to string")
+
+
+def _unify(items: list, what: str) -> list:
+    try:
+        return ops.unify_primitives(items)
+    except ExprError:
+        raise ExprError(f"cannot convert to {what}: all elements must have the same type") from None
+
+
+def _tolist(v):
+    if v is None:
+        return None
+    if isinstance(v, list):
+        return _unify(list(v), "list")
+    raise ExprError(f"cannot convert {ops.type_name(v)} to list")
+
+
+def _toset(v):
+    if v is None:
+        return None
+    if not isinstance(v, list):
+        raise ExprError(f"cannot convert {ops.type_name(v)} to set")
+    items = _unify(list(v), "set")
+    if any(x is None for x in items):
+        raise ExprError("cannot convert to set: a set cannot contain null values")
+    if any(x is UNKNOWN for x in items):
+        return UNKNOWN
+    return ops.make_set(items)
+
+
+def _tomap(v):
+    if v is None:
+        return None
+    if not isinstance(v, dict):
+        raise ExprError(f"cannot convert {ops.type_name(v)} to map")
+    values = list(v.values())
+    kinds = {_kind(x) for x in values if x is not None and x is not UNKNOWN}
+    if len(kinds) > 1 and not kinds <= {"string", "number", "bool"}:
+        raise ExprError("cannot convert to map: all map elements must have the same type")
+    return dict(zip(v.keys(), _unify(values, "map"), strict=True))
+
+
+def _kind(v) -> str:
+    if isinstance(v, ops.SetValue):
+        return "set"
+    if isinstance(v, list):
+        return "list"
+    if isinstance(v, dict):
+        return "map"
+    return ops.type_name(v)
+
+
+def _can(scope, nodes):
+    try:
+        v = nodes[0].evaluate(scope)
+    except ExprError:
+        return False
+    return UNKNOWN if v is UNKNOWN else True
+
+
+def _try(scope, nodes):
+    problems = []
+    for node in nodes:
+        try:
+            v = node.evaluate(scope)
+        except ExprError as e:
+            problems.append(e.message)
+            continue
+        return UNKNOWN if contains_unknown(v) else v
+    listed = "".join(f"\n- {p}" for p in problems)
+    raise ExprError(f"no expression succeeded:{listed}\nAt least one expression must produce "
+                    "a successful result")
+
+
+def _sensitive(scope, v):
+    marks = getattr(scope, "marks", None)
+    if marks is not None:
+        marks.append("sensitive")
+    return v
+
+
+def _nonsensitive(scope, nodes):
+    inner = scope.replace(marks=[]) if scope is not None else None
+    v = nodes[0].evaluate(inner)
+    if not inner.marks and v is not UNKNOWN:
+        raise A.bad("value", "the given value is not sensitive, so this call is redundant")
+    return v
+
+
+def _type(scope, v):
+    if not getattr(scope, "console", False):
+        raise ExprError('the "type" function is only available in kvmnet console')
+    return type_string(v)
+
+
+def type_string(v, indent: str = "") -> str:
+    """The type of a value as Terraform's console prints it."""
+    inner = indent + "    "
+    if v is None or v is UNKNOWN:
+        return "dynamic"
+    if isinstance(v, ops.SetValue):
+        elem = type_string(v[0], inner) if v else "dynamic"
+        return _wrap("set", elem, indent)
+    if isinstance(v, list):
+        if not v:
+            return "tuple([])"
+        body = "".join(f"{inner}{type_string(x, inner)},\n" for x in v)
+        return f"tuple([\n{body}{indent}])"
+    if isinstance(v, dict):
+        if not v:
+            return "object({})"
+        body = "".join(f"{inner}{k}: {type_string(x, inner)},\n" for k, x in ops.sorted_items(v))
+        return f"object({{\n{body}{indent}}})"
+    return ops.type_name(v)
+
+
+def _wrap(kind: str, elem: str, indent: str) -> str:
+    if "\n" not in elem and not elem.startswith(("object", "tuple")):
+        return f"{kind}({elem})"
+    return f"{kind}(\n{indent}    {elem},\n{indent})"
+
+
+FUNCTIONS: list[tuple] = [
+    ("can", _can, 1, 1, {"lazy": True}),
+    ("nonsensitive", _nonsensitive, 1, 1, {"lazy": True}),
+    ("sensitive", _sensitive, 1, 1, {"scoped": True, "null_from": 0, "nested_unknown": True}),
+    ("tobool", _tobool, 1, 1, {"null_from": 0}),
+    ("tolist", _tolist, 1, 1, {"nested_unknown": True, "null_from": 0}),
+    ("tomap", _tomap, 1, 1, {"nested_unknown": True, "null_from": 0}),
+    ("tonumber", _tonumber, 1, 1, {"null_from": 0}),
+    ("toset", _toset, 1, 1, {"null_from": 0}),
+    ("tostring", _tostring, 1, 1, {"null_from": 0}),
+    ("try", _try, 1, None, {"lazy": True}),
+    ("type", _type, 1, 1, {"scoped": True, "null_from": 0, "nested_unknown": True}),
+]
