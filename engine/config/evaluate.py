@@ -124,6 +124,10 @@ class Evaluator:
         self.data_values: dict[str, dict[str, Any]] = {}
         for dd in config.data.values():
             self.data_values.setdefault(dd.type, {})[dd.name] = UNKNOWN
+        # file(), templatefile()... read relative to the module's directory; what they
+        # read joins the root config's digest, so a saved plan goes stale when it changes
+        self._on_file_read = file_digest_hook(config)
+        self._files: dict[str, X.FileAccess] = {}
 
     # -- variables --------------------------------------------------------------
     @classmethod
@@ -140,7 +144,21 @@ class Evaluator:
             resolve_resource=self._resolve_name,
             resource_types=_names(),
             loop={"data": self.data_values} if self.data_values else None,
+            files=self.files,
         )
+
+    @property
+    def files(self) -> "X.FileAccess":
+        """The FileAccess of this module's directory (the root's hook records it)."""
+        return self.root.files_for(self.config.dir or ".")
+
+    def files_for(self, module_dir: str) -> "X.FileAccess":
+        """The FileAccess of the module in ``module_dir`` (one per directory); its
+        reads extend this (root) config's digest."""
+        key = str(Path(module_dir).resolve())
+        if key not in self._files:
+            self._files[key] = X.FileAccess(module_dir, on_read=self._on_file_read)
+        return self._files[key]
 
     def _resolve_name(self, root: str, name: str):
         """``TYPE.NAME`` inside this module, ``module.NAME``, ``path.X``."""
@@ -533,6 +551,25 @@ def _var_type(decl, diags: Diagnostics):
         diags.add(f"invalid type for variable \"{decl.name}\": {e}", file=decl.file,
                   line=decl.type.line, attribute="type")
         return None
+
+
+def file_digest_hook(config: Config) -> Callable[["X.FileAccess"], None]:
+    """An ``on_read`` for :class:`FileAccess`: keeps ``config.digest`` (the hash of
+    the config files) extended with the digest of every file the functions read.
+    Give the same hook to every module's FileAccess of one config."""
+    import hashlib
+    accesses: dict[int, Any] = {}          # one per reads table (templatefile shares its module's)
+    state = {"base": config.digest, "written": config.digest}
+
+    def on_read(files) -> None:
+        if config.digest != state["written"]:   # the digest moved on (module directories)
+            state["base"] = config.digest
+        accesses[id(files.reads)] = files
+        h = hashlib.sha256(state["base"].encode())
+        for d in sorted(a.digest() for a in accesses.values()):
+            h.update(d.encode())
+        config.digest = state["written"] = h.hexdigest()
+    return on_read
 
 
 def resolve_variables(config: Config, inputs: VariableInputs, diags: Diagnostics) -> dict[str, Any]:

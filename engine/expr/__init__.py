@@ -74,7 +74,7 @@ before a value reaches JSON); numbers: see :mod:`.number`.
 """
 from .compiled import Compiled, compile_value
 from .errors import ExprError
-from .functions import FUNCTIONS, Function
+from .functions import FUNCTIONS, FileAccess, Function
 from .nodes import Expr
 from .number import check_storable
 from .ops import SetValue
@@ -84,7 +84,7 @@ from .scope import Scope
 from .types import Type, convert, parse_cli_value, parse_type
 
 __all__ = [
-    "Compiled", "ExprError", "Expr", "FUNCTIONS", "Function", "Reference", "Scope",
+    "Compiled", "ExprError", "Expr", "FUNCTIONS", "FileAccess", "Function", "Reference", "Scope",
     "SetValue", "Type", "check_storable", "compile_value", "convert", "parse_cli_value", "parse_expression",
     "parse_template", "parse_type",
 ]

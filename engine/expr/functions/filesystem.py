@@ -212,7 +212,7 @@ def _templatefile(scope, path, variables):
     for name in variables:
         if not _NAME.fullmatch(name):
             raise A.bad("vars", f'invalid template variable name "{name}": must start with a '
-                                "letter, followed by zero or more letters, digits, and underscores")
+                                "letter or underscore, followed by letters, digits, underscores and dashes")
     text = files.read_text(path)
     try:
         node = parse_template(text) if not text.startswith("<<") else parse_template("${\"\"}" + text)
