@@ -68,12 +68,9 @@ def _coalesce(*args):
 
 
 def _coalescelist(*lists):
-    for i, lst in enumerate(lists):
-        if lst is None:
-            continue
-        if not isinstance(lst, list):
-            raise A.bad("vals", f"argument {i + 1} must be a list, set or tuple, got "
-                                f"{ops.type_name(lst)}")
+    for lst in lists:
+        if lst is None or A.is_set(lst) or not isinstance(lst, list):
+            raise ExprError("coalescelist arguments must be lists or tuples")
         if lst:
             return lst
     raise ExprError("no non-null arguments")
@@ -116,6 +113,8 @@ def _distinct(lst):
 
 def _element(lst, index):
     items = A.sequence(lst, "list")
+    if A.is_set(items):
+        raise ExprError("cannot read elements from set")
     try:
         i = A.whole(index, "index")
     except ExprError:
@@ -146,7 +145,9 @@ def _flatten_into(lst: list, out: list) -> None:
 
 
 def _index(lst, value):
-    for i, x in enumerate(A.sequence(lst, "list")):
+    if A.is_set(lst) or not isinstance(lst, list):
+        raise ExprError("argument must be a list or tuple")
+    for i, x in enumerate(lst):
         if ops.equals(x, value):
             return i
     raise ExprError("item not found")
@@ -274,7 +275,7 @@ def _setproduct(*sets):
     A.checked_items(total)
     rows: list[list] = [[]]
     for s in sets:
-        elems = list(ops.make_set(s)) if A.is_set(s) else _distinct(s)
+        elems = list(s)
         rows = [r + [x] for r in rows for x in elems]
     return rows
 
@@ -343,7 +344,7 @@ FUNCTIONS: list[tuple] = [
     ("anytrue", _anytrue, 1, 1, {}),
     ("chunklist", _chunklist, 2, 2, {}),
     ("coalesce", _coalesce, 1, None, {"null_from": 0}),
-    ("coalescelist", _coalescelist, 1, None, {"null_from": 0, "nested_unknown": True}),
+    ("coalescelist", _coalescelist, 1, None, {"nested_unknown": True}),
     ("compact", _compact, 1, 1, {}),
     ("concat", _concat, 0, None, {"nested_unknown": True}),
     ("contains", _contains, 2, 2, {}),

@@ -68,8 +68,6 @@ def _toset(v):
     if not isinstance(v, list):
         raise ExprError(f"cannot convert {ops.type_name(v)} to set")
     items = _unify(list(v), "set")
-    if any(x is None for x in items):
-        raise ExprError("cannot convert to set: a set cannot contain null values")
     if any(x is UNKNOWN for x in items):
         return UNKNOWN
     return ops.make_set(items)

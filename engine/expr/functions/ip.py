@@ -82,6 +82,8 @@ def cidrsubnets(prefix: str, newbits: list[int]) -> list[str]:
         length = start_len + nb
         if nb < 1:
             raise A.bad("newbits", f"must extend prefix by at least one bit (element {i})")
+        if nb > 32:
+            raise A.bad("newbits", "may not extend prefix by more than 32 bits")
         if length > bits:
             raise ExprError(f"would extend prefix to {length} bits, which is too long for an "
                             f"IPv{net.version} address")

@@ -119,7 +119,10 @@ def _formatlist(spec, *args):
 
 
 def _indent(n, s):
-    pad = " " * A.whole(n, "spaces")
+    spaces = A.whole(n, "spaces")
+    if spaces < 0:
+        raise A.bad("spaces", "must not be negative")
+    pad = " " * spaces
     return A.checked_string(A.string(s, "str").replace("\n", "\n" + pad))
 
 

@@ -27,12 +27,13 @@ _TRUE = {"y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE"
 _FALSE = {"n", "N", "no", "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE"}
 _INT = re.compile(r"[-+]?[0-9][0-9_]*")
 _HEX = re.compile(r"([-+]?)0x([0-9a-fA-F_]+)")
-_BIN = re.compile(r"([-+]?)0b([01_]+)")
 _FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?")
 _SPECIAL_FLOAT = re.compile(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+# go-yaml's timestamp layouts: date only; date [Tt] time with Z or ±hh:mm; date,
+# one space, time without a zone (UTC)
 _DATE = re.compile(r"(\d{4})-(\d\d?)-(\d\d?)"
-                   r"(?:(?:[Tt]|[ \t]+)(\d\d?):(\d\d):(\d\d)(\.\d*)?"
-                   r"(?:[ \t]*(Z|[-+]\d\d?(?::\d\d)?))?)?")
+                   r"(?:[Tt](\d\d?):(\d\d?):(\d\d?)(\.\d+)?(Z|[-+]\d\d:\d\d)"
+                   r"|[ ](\d\d?):(\d\d?):(\d\d?)(\.\d+)?)?")
 
 
 class _Loader(yaml.SafeLoader):
@@ -90,6 +91,8 @@ def _scalar(node):
     text, tag = node.value, node.tag
     if tag == _PLAIN:
         return _plain(text)
+    if node.style is not None:            # quoted or block scalars are strings, whatever the tag
+        return text
     kind = tag[len(_TAG):] if tag.startswith(_TAG) else ""
     if kind not in ("int", "float", "bool", "null", "timestamp"):
         return text                     # strings, !!binary (kept as its text), local tags
@@ -111,11 +114,10 @@ def _plain(text: str):
         return False
     if _SPECIAL_FLOAT.fullmatch(text):
         raise ExprError(f'"{text}" is not a finite number')
-    for rx, base in ((_HEX, 16), (_BIN, 2)):
-        m = rx.fullmatch(text)
-        if m:
-            n = int(m.group(2).replace("_", ""), base)
-            return -n if m.group(1) == "-" else n
+    m = _HEX.fullmatch(text)
+    if m:
+        n = int(m.group(2).replace("_", ""), 16)
+        return -n if m.group(1) == "-" else n
     if _INT.fullmatch(text) or _FLOAT.fullmatch(text):
         n = ops.parse_number(text.replace("_", ""))
         if n is not None:
@@ -127,17 +129,14 @@ def _plain(text: str):
 
 
 def _timestamp(m) -> str:
-    y, mo, d, h, mi, s, frac, tz = m.groups()
+    """RFC 3339 without fractional seconds, as Terraform formats a YAML timestamp."""
+    y, mo, d, h, mi, s, _, tz, h2, mi2, s2, _ = m.groups()
+    if h is None:
+        h, mi, s = h2, mi2, s2
     out = f"{int(y):04d}-{int(mo):02d}-{int(d):02d}T{int(h or 0):02d}:{int(mi or 0):02d}:{int(s or 0):02d}"
-    if frac and frac.strip(".").rstrip("0"):
-        out += "." + frac.strip(".").rstrip("0")
-    if tz in (None, "Z"):
+    if tz in (None, "Z", "+00:00", "-00:00"):
         return out + "Z"
-    sign, rest = tz[0], tz[1:]
-    hh, _, mm = rest.partition(":")
-    if int(hh) == 0 and int(mm or 0) == 0:
-        return out + "Z"
-    return out + f"{sign}{int(hh):02d}:{int(mm or 0):02d}"
+    return out + tz
 
 
 # ---- encoding ---------------------------------------------------------------
@@ -253,9 +252,13 @@ def _emit(v, indent: int, column: int, out: list) -> None:
                 out.append("\n" + " " * indent)
                 column = indent
             first = False
-            k = _double_quoted(key, column, indent + 2) + ":"
-            out.append(k)
-            column += len(k)
+            if _literal_allowed(key):     # a key with line breaks: "? |-" ... ":"
+                out.append("? " + _literal(key, indent + 2) + "\n" + " " * indent + ":")
+                column = indent + 1
+            else:
+                k = _double_quoted(key, column, indent + 2) + ":"
+                out.append(k)
+                column += len(k)
             if isinstance(item, dict) and item:
                 out.append("\n" + " " * (indent + 2))
                 _emit(item, indent + 2, indent + 2, out)
