@@ -556,7 +556,8 @@ def _var_type(decl, diags: Diagnostics):
 def file_digest_hook(config: Config) -> Callable[["X.FileAccess"], None]:
     """An ``on_read`` for :class:`FileAccess`: keeps ``config.digest`` (the hash of
     the config files) extended with the digest of every file the functions read.
-    Give the same hook to every module's FileAccess of one config."""
+    One hook per run, the root evaluator's, shared by every module's FileAccess
+    (:meth:`Evaluator.files_for`)."""
     import hashlib
     accesses: dict[int, Any] = {}          # one per reads table (templatefile shares its module's)
     state = {"base": config.digest, "written": config.digest}
