@@ -62,7 +62,7 @@ def test_strings():
         ('strcontains("hello", "ell")', True),
         ('formatlist("%s-%s", ["a", "b"], "x")', ["a-x", "b-x"]), ('formatlist("%d", 1)', ["1"]),
         ('indent(2, "a\\nb\\n")', "a\n  b\n  "), ('join("-", ["a"], ["b", 1])', "a-b-1"),
-        ('upper("ﬁ ς σ ß")', "ﬁ Σ Σ ß"), ('lower("ΑΣ İ")', "ασ i"),
+        ('upper("ﬁ ς σ ß")', "ﬁ Σ Σ ß"), ('lower("ΑΣ İ")', "ασ i"), ('upper("ᾳ ᾀ")', "ᾼ ᾈ"),
         ('title("hello wörld-foo_bar ǆx")', "Hello Wörld-Foo_bar ǅx"),
         ('split(",", "")', [""]), ('split("", "abc")', ["a", "b", "c"]), ('split("", "")', []),
         ('strrev("héllo")', "olléh"), ('strrev("e\\u0301x")', "xe\u0301"),

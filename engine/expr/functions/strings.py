@@ -34,7 +34,9 @@ def _map_chars(s: str, one) -> str:
         if m is None:
             m = getattr(c, one)()
             if len(m) != 1:
-                m = c
+                # Greek letters with ypogegrammeni: the simple upper mapping is the
+                # title case letter; otherwise (ß, ligatures) there is none
+                m = c.title() if one == "upper" and len(c.title()) == 1 else c
         out.append(m)
     return "".join(out)
 
