@@ -84,6 +84,7 @@ def test_strings():
         ('regex("(a)\\\\1", "aa")', "invalid regexp pattern"),
         ('regex("(?<n>a)", "a")', "invalid or unsupported Perl syntax"),
         ('regex("(?P<x>a)(b)", "ab")', "cannot mix both named and unnamed capture groups"),
+        ('regex("\\\\C", "a")', "invalid escape sequence"),
         ('formatlist("%s", ["a"], ["b", "c"])', "inconsistent with previous argument lengths"),
         ('join(",")', "at least one list is required"),
         ('join(",", ["a", null])', "element 1 is null"),

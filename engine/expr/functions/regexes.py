@@ -15,13 +15,55 @@ _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
 
 
+def _refuse(message: str) -> ExprError:
+    return ExprError(f'invalid value for "pattern" parameter: invalid regexp pattern: {message}')
+
+
+def group_names(pattern: str) -> list[str | None]:
+    """The name of each capturing group in order (None: unnamed); Go allows a name
+    twice, which RE2's name table does not show."""
+    names: list[str | None] = []
+    i, n, in_class = 0, len(pattern), False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            if pattern[i + 1:i + 2] == "Q":
+                end = pattern.find("\\E", i + 2)
+                i = n if end < 0 else end + 2
+                continue
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+            i += 1
+            continue
+        if c == "[":
+            in_class = True
+            i += 1
+            if pattern[i:i + 1] == "^":
+                i += 1
+            if pattern[i:i + 1] == "]":
+                i += 1
+            continue
+        if c == "(":
+            if pattern.startswith("(?P<", i):
+                end = pattern.find(">", i)
+                names.append(pattern[i + 4:end])
+            elif not pattern.startswith("(?", i):
+                names.append(None)
+        i += 1
+    return names
+
+
 @lru_cache(maxsize=1024)
 def compile_pattern(pattern: str):
-    # Go's regexp (Terraform's) has no (?<name>...) groups; RE2 now accepts them.
+    # Go's regexp (Terraform's) has no (?<name>...) groups and no \C; RE2 accepts them.
     i = pattern.find("(?<")
     if i >= 0 and pattern[i + 3:i + 4] not in ("=", "!"):
-        raise ExprError('invalid value for "pattern" parameter: invalid regexp pattern: '
-                        "invalid or unsupported Perl syntax: `(?<`")
+        raise _refuse("invalid or unsupported Perl syntax: `(?<`")
+    if _has_escape(pattern, "C"):
+        raise _refuse("invalid escape sequence: `\\C`")
     try:
         return re2.compile(pattern, _OPTIONS)
     except re2.error as e:
@@ -30,26 +72,41 @@ def compile_pattern(pattern: str):
                         f"{text}") from None
 
 
-def _shape(rx):
-    """How a match is returned: "whole", "list" or "map" (Terraform refuses mixing
-    named and unnamed groups)."""
-    n_named = len(rx.groupindex)
+def _has_escape(pattern: str, letter: str) -> bool:
+    i = pattern.find("\\")
+    while i >= 0:
+        if pattern[i + 1:i + 2] == letter:
+            return True
+        i = pattern.find("\\", i + 2)
+    return False
+
+
+def _shape(rx, pattern: str):
+    """How a match is returned: None (the whole match), "list", or the group
+    names for an object (Terraform refuses mixing named and unnamed groups)."""
     if rx.groups == 0:
-        return "whole"
-    if n_named == 0:
+        return None
+    names = group_names(pattern)
+    if len(names) != rx.groups:           # the scan missed a construct: RE2's table
+        names = [None] * rx.groups
+        for name, idx in rx.groupindex.items():
+            names[idx - 1] = name
+    if all(n is None for n in names):
         return "list"
-    if n_named != rx.groups:
-        raise ExprError('invalid value for "pattern" parameter: invalid regexp pattern: '
-                        "cannot mix both named and unnamed capture groups")
-    return "map"
+    if any(n is None for n in names):
+        raise _refuse("cannot mix both named and unnamed capture groups")
+    return names
 
 
-def _result(rx, shape, m):
-    if shape == "whole":
+def _result(shape, m):
+    if shape is None:
         return m.group(0)
     if shape == "list":
         return list(m.groups())
-    return {name: m.group(idx) for name, idx in sorted(rx.groupindex.items())}
+    out = {}
+    for idx, name in enumerate(shape, 1):
+        out[name] = m.group(idx)          # a repeated name: the last group wins, as in Go
+    return dict(sorted(out.items()))
 
 
 def _matches(rx, s: str):
@@ -71,17 +128,17 @@ def _matches(rx, s: str):
 
 def regex_one(pattern: str, s: str):
     rx = compile_pattern(pattern)
-    shape = _shape(rx)
+    shape = _shape(rx, pattern)
     m = rx.search(s)
     if m is None:
         raise ExprError("pattern did not match any part of the given string")
-    return _result(rx, shape, m)
+    return _result(shape, m)
 
 
 def regex_all(pattern: str, s: str) -> list:
     rx = compile_pattern(pattern)
-    shape = _shape(rx)
-    return [_result(rx, shape, m) for m in _matches(rx, s)]
+    shape = _shape(rx, pattern)
+    return [_result(shape, m) for m in _matches(rx, s)]
 
 
 def _expand(template: str, rx, m) -> str:
