@@ -74,6 +74,7 @@ def test_strings():
         ('regex("(?P<a>\\\\d+)-(?P<b>\\\\d+)", "10-20")', {"a": "10", "b": "20"}),
         ('regex("[a-z]+", "12abc3")', "abc"), ('regexall("a(b)?", "aab")', [[None], ["b"]]),
         ('regexall("a*", "baaac")', ["", "aaa", ""]), ('regex("(?i)A", "a")', "a"),
+        ('regex("(?P<a>x)(?P<a>y)", "xy")', {"a": "y"}),
         ('replace("hello", "/l+/", "L")', "heLo"), ('replace("abc", "/(b)/", "[$1]")', "a[b]c"),
         ('replace("abc", "/(b)/", "$1x")', "ac"), ('replace("abc", "/(?P<x>b)/", "$${x}$$")', "ab$c"),
         ('replace("abc", "", "-")', "-a-b-c-"), ('replace("a.b", ".", "")', "ab"),
