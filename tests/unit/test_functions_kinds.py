@@ -167,6 +167,7 @@ def test_encoding():
          {"a": True, "b": True, "c": 1, "d": 16, "e": None, "f": 1000, "g": "01", "h": 10}),
         ('yamldecode("a: &x 1\\nb: *x")', {"a": 1, "b": 1}),
         ('yamldecode("a: 2001-12-14")', {"a": "2001-12-14T00:00:00Z"}),
+        ('yamldecode("<<: {a: 1, b: 1}\\nb: 2")', {"a": 1, "b": 2}), ('yamldecode("a: 0o17")', {"a": 15}),
         ('yamldecode("- a\\n- [1, 2]\\n- {x: y}")', ["a", [1, 2], {"x": True}]),
         ('yamlencode({a = [1, "x", true, null], b = {}})', '"a":\n- 1\n- "x"\n- true\n- null\n"b": {}\n'),
         ('yamlencode([[1, 2], [{a = 1, b = []}]])', '- - 1\n  - 2\n- - "a": 1\n    "b": []\n'),
@@ -191,6 +192,7 @@ def test_encoding():
         ('yamldecode("---\\na: 1\\n---\\nb: 2")', "unexpected extra content after value"),
         ('yamldecode("a: .inf")', "not a finite number"),
         ('yamldecode("!!int x")', 'cannot decode "x" as a !!int'),
+        ('yamldecode("a: !custom x")', 'unsupported tag "!custom"'),
     ])
 
 

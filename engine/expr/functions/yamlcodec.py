@@ -27,6 +27,9 @@ _TRUE = {"y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE"
 _FALSE = {"n", "N", "no", "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE"}
 _INT = re.compile(r"[-+]?[0-9][0-9_]*")
 _HEX = re.compile(r"([-+]?)0x([0-9a-fA-F_]+)")
+_OCT = re.compile(r"([-+]?)0o([0-7_]+)")
+_KNOWN_TAGS = {_TAG + k for k in ("str", "int", "float", "bool", "null", "timestamp", "binary",
+                                  "map", "seq")}
 _FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?")
 _SPECIAL_FLOAT = re.compile(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
 # go-yaml's timestamp layouts: date only; date [Tt] time with Z or ±hh:mm; date,
@@ -74,17 +77,37 @@ def _where(e) -> str:
 def _value(node, depth: int):
     if depth > limits.MAX_NESTING:
         raise ExprError(f"the YAML is nested more than {limits.MAX_NESTING} levels deep")
+    if node.tag not in _KNOWN_TAGS and node.tag != _PLAIN:
+        raise ExprError(f'on line {node.start_mark.line + 1}: unsupported tag "{node.tag}"')
     if isinstance(node, yaml.MappingNode):
-        out = {}
+        out: dict = {}
+        merged: dict = {}
         for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.tag == _PLAIN and k.value == "<<":
+                merged.update(_merge_source(v, depth))
+                continue
             key = _value(k, depth + 1)
             if isinstance(key, (list, dict)) or key is None:
                 raise ExprError(f"on line {k.start_mark.line + 1}: a mapping key must be a string")
             out[ops.to_string(key)] = _value(v, depth + 1)
-        return out
+        return {**merged, **out} if merged else out
     if isinstance(node, yaml.SequenceNode):
         return [_value(v, depth + 1) for v in node.value]
     return _scalar(node)
+
+
+def _merge_source(node, depth: int) -> dict:
+    """The entries a ``<<`` merge key brings: a mapping, or a sequence of them
+    (earlier ones win); explicit keys of the mapping win over all of them."""
+    value = _value(node, depth + 1)
+    sources = value if isinstance(value, list) else [value]
+    out: dict = {}
+    for src in reversed(sources):
+        if not isinstance(src, dict):
+            raise ExprError(f"on line {node.start_mark.line + 1}: a merge key needs a mapping "
+                            "or a sequence of mappings")
+        out.update(src)
+    return out
 
 
 def _scalar(node):
@@ -114,10 +137,11 @@ def _plain(text: str):
         return False
     if _SPECIAL_FLOAT.fullmatch(text):
         raise ExprError(f'"{text}" is not a finite number')
-    m = _HEX.fullmatch(text)
-    if m:
-        n = int(m.group(2).replace("_", ""), 16)
-        return -n if m.group(1) == "-" else n
+    for rx, base in ((_HEX, 16), (_OCT, 8)):
+        m = rx.fullmatch(text)
+        if m:
+            n = int(m.group(2).replace("_", ""), base)
+            return -n if m.group(1) == "-" else n
     if _INT.fullmatch(text) or _FLOAT.fullmatch(text):
         n = ops.parse_number(text.replace("_", ""))
         if n is not None:
