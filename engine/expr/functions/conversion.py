@@ -42,7 +42,7 @@ def _tonumber(v):
 def _tostring(v):
     if v is None or type(v) is str:
         return v
-    if type(v) in (bool, int, float):
+    if type(v) is bool or ops.is_number(v):
         return ops.to_string(v)
     raise ExprError(f"cannot convert {ops.type_name(v)} to string")
 

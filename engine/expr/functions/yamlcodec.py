@@ -120,7 +120,7 @@ def _scalar(node):
     if kind not in ("int", "float", "bool", "null", "timestamp"):
         return text                     # strings, !!binary (kept as its text), local tags
     value = _plain(text)
-    ok = {"int": type(value) is int, "float": ops.is_number(value),
+    ok = {"int": ops.is_number(value) and float(value).is_integer(), "float": ops.is_number(value),
           "bool": type(value) is bool, "null": value is None,
           "timestamp": bool(_DATE.fullmatch(text))}[kind]
     if not ok:
