@@ -68,7 +68,11 @@ def test_fileset_globbing(mod):
     assert ev('fileset(".", "tpl/**")', files) == SetValue(
         ["tpl/.hidden", "tpl/bad.tpl", "tpl/hosts.tpl", "tpl/nested.tpl", "tpl/one.tpl", "tpl/sub/a.tpl"])
     assert ev('fileset("tpl", "{one,bad}.tp?")', files) == SetValue(["bad.tpl", "one.tpl"])
-    assert ev('fileset("tpl", "[!bh]*.tpl")', files) == SetValue(["nested.tpl", "one.tpl"])
+    assert ev('fileset("tpl", "[^bh]*.tpl")', files) == SetValue(["nested.tpl", "one.tpl"])
+    assert ev('fileset("tpl", "[!b]*.tpl")', files) == SetValue(["bad.tpl"])     # ! is no negation
+    assert ev('fileset("tpl", "sub/")', files) == SetValue([])
+    assert ev('fileset(".", "*.txt/")', files) == SetValue(["name.txt"])        # cleaned: *.txt
+    assert ev('fileset("tpl/sub", "../o*")', files) == SetValue(["../one.tpl"])
     assert ev('fileset("nope", "*")', files) == SetValue([])
     assert "syntax error in pattern" in err('fileset("tpl", "[a")', files)
 

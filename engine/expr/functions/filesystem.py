@@ -97,20 +97,31 @@ class FileAccess:
         return True
 
     def fileset(self, path: str, pattern: str) -> list[str]:
+        """Terraform's fileset: the pattern is joined to the path and cleaned (so
+        ``*/`` is ``*`` and ``../x`` leaves the path), the files it matches are
+        given relative to the path."""
         base = self.resolve(path)
-        matcher = glob_regex(pattern)
+        full = go_clean(os.path.join(base, pattern))
+        matcher = glob_regex(full)
+        segments = full.split("/")
+        static = []
+        for seg in segments[:-1]:
+            if any(ch in seg for ch in "*?[{\\"):
+                break
+            static.append(seg)
+        root = "/".join(static) or "/"
         found = []
         seen = 0
-        for root, dirs, files in os.walk(base):
+        for walk_root, dirs, files in os.walk(root):
             dirs.sort()
             for name in sorted(files):
                 seen += 1
                 if seen > limits.MAX_COLLECTION_ITEMS:
                     raise ExprError(f"more than {limits.MAX_COLLECTION_ITEMS} files under "
                                     f'"{path}"')
-                rel = os.path.relpath(os.path.join(root, name), base).replace(os.sep, "/")
-                if matcher.fullmatch(rel) and os.path.isfile(os.path.join(root, name)):
-                    found.append(rel)
+                candidate = os.path.join(walk_root, name)
+                if matcher.fullmatch(candidate) and os.path.isfile(candidate):
+                    found.append(os.path.relpath(candidate, base).replace(os.sep, "/"))
         found.sort()
         self.record(f"fileset:{base}:{pattern}", hashlib.sha256("\0".join(found).encode()).hexdigest())
         return found
@@ -118,8 +129,9 @@ class FileAccess:
 
 def glob_regex(pattern: str) -> re.Pattern:
     """doublestar's glob syntax (Terraform's fileset): ``*`` and ``?`` within a
-    path segment, ``**`` for any number of segments, ``[abc]``/``[!a-z]``
-    classes, ``{a,b}`` alternatives, ``\\`` escapes."""
+    path segment, ``**`` for any number of segments, ``[abc]``/``[^a-z]``
+    classes (``!`` is an ordinary character there), ``{a,b}`` alternatives,
+    ``\\`` escapes."""
     out, i, n, depth = [], 0, len(pattern), 0
     while i < n:
         c = pattern[i]
@@ -144,9 +156,11 @@ def glob_regex(pattern: str) -> re.Pattern:
             if j < 0:
                 raise A.bad("pattern", f'syntax error in pattern "{pattern}"')
             body = pattern[i + 1:j]
-            if body[:1] in ("!", "^"):
-                body = "^" + body[1:]
-            out.append("[" + body.replace("\\", "\\\\") + "]")
+            negate = body[:1] == "^"
+            if negate:
+                body = body[1:]
+            out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\").replace("^", "\\^")
+                       .replace("[", "\\[") + "]")
             i = j + 1
         elif c == "{":
             depth += 1
