@@ -88,3 +88,30 @@ def checked_depth(v, what: str):
                 raise ExprError(f"the {what} is nested more than {limits.MAX_NESTING} levels deep")
             stack.extend((y, d + 1) for y in (x.values() if isinstance(x, dict) else x))
     return v
+
+
+def as_list(items) -> list:
+    """A list-typed result (Terraform's ``list(T)``, not a tuple)."""
+    cls = getattr(ops, "ListValue", list)
+    return cls(items)
+
+
+def as_map(entries) -> dict:
+    """A map-typed result (Terraform's ``map(T)``, not an object)."""
+    cls = getattr(ops, "MapValue", dict)
+    return cls(entries)
+
+
+def is_list_typed(v) -> bool:
+    """A list or set value, as opposed to a tuple (a plain ``list``)."""
+    return isinstance(v, list) and type(v) is not list
+
+
+def is_map_typed(v) -> bool:
+    return isinstance(v, dict) and type(v) is not dict
+
+
+def like(src, items) -> list:
+    """A result of the same collection kind as ``src``: a tuple stays a tuple, a
+    list (or a set, which has no order to keep) becomes a list."""
+    return as_list(items) if is_list_typed(src) else list(items)

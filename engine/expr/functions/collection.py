@@ -51,8 +51,8 @@ def _chunklist(lst, size):
     if n < 0:
         raise ExprError("the size argument must be positive")
     if n == 0:
-        return [items]
-    return [items[i:i + n] for i in range(0, len(items), n)]
+        return A.as_list([A.as_list(items)])
+    return A.as_list(A.as_list(items[i:i + n]) for i in range(0, len(items), n))
 
 
 def _coalesce(*args):
@@ -84,7 +84,7 @@ def _compact(lst):
         s = A.string(x, "list")
         if s != "":
             out.append(s)
-    return out
+    return A.as_list(out)
 
 
 def _concat(*seqs):
@@ -108,7 +108,7 @@ def _distinct(lst):
     for x in _unified(lst, "list"):
         if not any(ops.equals(x, seen) for seen in out):
             out.append(x)
-    return out
+    return A.as_list(out)
 
 
 def _element(lst, index):
@@ -156,13 +156,14 @@ def _index(lst, value):
 def _keys(m):
     if not isinstance(m, dict):
         raise A.bad("inputMap", "must have map or object type")
-    return sorted(m)
+    return A.as_list(sorted(m)) if A.is_map_typed(m) else sorted(m)
 
 
 def _values(m):
     if not isinstance(m, dict):
         raise A.bad("mapping", "must have map or object type")
-    return [v for _, v in ops.sorted_items(m)]
+    out = [v for _, v in ops.sorted_items(m)]
+    return A.as_list(out) if A.is_map_typed(m) else out
 
 
 def _length(v):
@@ -192,18 +193,20 @@ def _matchkeys(values, keys, searchset):
     search = _unified(searchset, "searchset")
     if len(vals) != len(ks):
         raise ExprError("length of keys and values should be equal")
-    return [v for v, k in zip(vals, ks, strict=True) if any(ops.equals(k, s) for s in search)]
+    return A.as_list(v for v, k in zip(vals, ks, strict=True) if any(ops.equals(k, s) for s in search))
 
 
 def _merge(*maps) -> dict:
     out: dict = {}
+    all_maps = True
     for m in maps:
         if m is None:
             continue
         if not isinstance(m, dict):
             raise ExprError(f'arguments must be maps or objects, got "{ops.type_name(m)}"')
+        all_maps = all_maps and A.is_map_typed(m)
         out.update(m)
-    return out
+    return A.as_map(out) if all_maps and out else out
 
 
 def _one(lst):
@@ -232,11 +235,12 @@ def _range(*args):
     if count > 1024:
         raise ExprError("more than 1024 values were generated; either decrease the "
                         "difference between start and end or use a smaller step")
-    return [ops.normalize_number(start + i * step) for i in range(count)]
+    return A.as_list(ops.normalize_number(start + i * step) for i in range(count))
 
 
 def _reverse(lst):
-    return list(reversed(A.sequence(lst, "list")))
+    items = A.sequence(lst, "list")
+    return A.like(items, reversed(items))
 
 
 def _sets(args, param: str) -> list[list]:
@@ -277,7 +281,7 @@ def _setproduct(*sets):
     for s in sets:
         elems = list(s)
         rows = [r + [x] for r in rows for x in elems]
-    return rows
+    return A.as_list(rows)
 
 
 def _slice(lst, start, end):
@@ -289,7 +293,7 @@ def _slice(lst, start, end):
         raise A.bad("end_index", "end index must not be greater than the length of the list")
     if i > j:
         raise A.bad("start_index", "start index must not be greater than end index")
-    return items[i:j]
+    return A.like(items, items[i:j])
 
 
 def _sort(lst):
@@ -299,7 +303,7 @@ def _sort(lst):
         if x is None:
             raise ExprError(f"given list element {i} is null; a null string cannot be sorted")
         out.append(A.string(x, "list"))
-    return sorted(out)
+    return A.as_list(sorted(out))
 
 
 def _sum(lst):
@@ -324,7 +328,7 @@ def _transpose(m):
             if x is None:
                 raise A.bad("values", "lists must not contain null values")
             out.setdefault(A.string(x, "values"), []).append(key)
-    return dict(sorted(out.items()))
+    return A.as_map((k, A.as_list(v)) for k, v in sorted(out.items()))
 
 
 def _zipmap(keys, values):
@@ -336,7 +340,7 @@ def _zipmap(keys, values):
         if k is None:
             raise A.bad("keys", "keys must not be null")
         out[A.string(k, "keys")] = v
-    return out
+    return A.as_map(out) if A.is_list_typed(vs) else out
 
 
 FUNCTIONS: list[tuple] = [

@@ -48,7 +48,7 @@ def _csvdecode(s):
             raise ExprError(f"CSV parse error on line {line}: wrong number of fields")
         out.append(dict(zip(header, row, strict=True)))
     A.checked_items(len(out))
-    return out
+    return A.as_list(out)
 
 
 def _csv_records(text: str) -> list[tuple[int, list[str]]]:

@@ -67,7 +67,7 @@ def cidrsubnets(prefix: str, newbits: list[int]) -> list[str]:
     base = int(net.network_address)
     end = base + (1 << (bits - start_len))
     if not newbits:
-        return []
+        return A.as_list([])
 
     def masked(n: int, length: int) -> int:
         return n & ~((1 << (bits - length)) - 1) & (space - 1)
@@ -94,7 +94,7 @@ def cidrsubnets(prefix: str, newbits: list[int]) -> list[str]:
                             f"of {length} bits after {_address(net, cur)}/{cur_len}")
         cur, cur_len = nxt, length
         out.append(f"{_address(net, cur)}/{cur_len}")
-    return out
+    return A.as_list(out)
 
 
 def _cidrhost(prefix, hostnum):

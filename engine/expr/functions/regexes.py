@@ -10,6 +10,7 @@ from functools import lru_cache
 import re2
 
 from ..errors import ExprError
+from ._args import as_list
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
@@ -138,7 +139,7 @@ def regex_one(pattern: str, s: str):
 def regex_all(pattern: str, s: str) -> list:
     rx = compile_pattern(pattern)
     shape = _shape(rx, pattern)
-    return [_result(shape, m) for m in _matches(rx, s)]
+    return as_list(_result(shape, m) for m in _matches(rx, s))
 
 
 def _expand(template: str, rx, m) -> str:

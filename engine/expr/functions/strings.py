@@ -117,7 +117,7 @@ def _formatlist(spec, *args):
             out.append(A.checked_string(format_string(spec, row)))
         except ExprError as e:
             raise ExprError(f"error on format iteration {k}: {e.message}") from None
-    return out
+    return A.as_list(out)
 
 
 def _indent(n, s):
@@ -144,8 +144,8 @@ def _join(sep, *lists):
 def _split(sep, s):
     sep, s = A.string(sep, "separator"), A.string(s, "str")
     if sep == "":
-        return list(s)
-    return s.split(sep)
+        return A.as_list(s)
+    return A.as_list(s.split(sep))
 
 
 def _strrev(s):
