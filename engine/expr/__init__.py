@@ -26,7 +26,9 @@ Design
   ``Compiled.evaluate(scope)`` builds a fresh plain value per call.
 - :class:`Scope` holds what the engine provides: ``variables``, ``locals``,
   ``count`` / ``each`` (via ``with_count(i)`` / ``with_each(k, v)``),
-  ``resolve_resource(type, name)`` and ``resource_types``.
+  ``resolve_resource(type, name)``, ``resource_types``, ``files`` (the module's
+  :class:`FileAccess` for ``file()`` and friends), ``marks`` (a list
+  ``sensitive()`` appends to) and ``console`` (``type()`` works only there).
 - Values, as Terraform has them: str; numbers are cty's 512-bit binary floats
   (:mod:`.number`: an int when whole, ``4/2`` is 2, else a ``float`` subclass
   carrying the exact value, so ``0.1 + 0.2 == 0.3``); bool; None; a plain ``list`` is
@@ -67,7 +69,9 @@ with ``.with_count(i)``, ``.with_each(k, v)``, ``.replace(**fields)``;
 ``Reference(parts, indexes, text, offset)`` with ``.root``, ``.is_resource``,
 ``.resource_address``, ``.instance_key``, ``.instance_address``;
 ``ExprError(message, offset, path)`` with ``.attribute``;
-``FUNCTIONS: dict[str, Function]`` (``Function.call(args)``); ``SetValue``;
+``FUNCTIONS: dict[str, Function]`` (``Function.call(args)``; one module per kind in
+``functions/``, docs/functions.md); ``FileAccess(module_dir, on_read)`` for
+``Scope(files=...)``; ``SetValue``;
 ``parse_type(text) -> Type``; ``convert(value, type)``;
 ``parse_cli_value(text, type)``; ``check_storable(value)`` (refuses an infinity
 before a value reaches JSON); numbers: see :mod:`.number`.
