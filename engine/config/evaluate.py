@@ -157,7 +157,8 @@ class Evaluator:
         reads extend this (root) config's digest."""
         key = str(Path(module_dir).resolve())
         if key not in self._files:
-            self._files[key] = X.FileAccess(module_dir, on_read=self._on_file_read)
+            self._files[key] = X.FileAccess(module_dir, on_read=self._on_file_read,
+                                            root_dir=self.config.dir or ".")
         return self._files[key]
 
     def _resolve_name(self, root: str, name: str):

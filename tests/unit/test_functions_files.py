@@ -131,3 +131,34 @@ def test_config_paths_are_relative_to_the_config_not_the_cwd(tmp_path, monkeypat
     (tmp_path / "mode.txt").write_text("route")
     monkeypatch.chdir(os.path.dirname(tmp_path))
     assert prepare(str(tmp_path), use_cache=False).instances["network.lab"].attrs["mode"] == "route"
+
+
+def test_module_files_are_relative_to_the_module_and_join_the_root_digest(tmp_path):
+    root, mod = tmp_path / "root", tmp_path / "modules" / "role"
+    root.mkdir()
+    mod.mkdir(parents=True)
+    _config(root, """
+        module "one" {
+          source = "../modules/role"
+        }
+        resource "network" "top" {
+          mode = trimspace(file("mode.txt"))
+        }
+        """)
+    _config(mod, """
+        resource "network" "net" {
+          mode = trimspace(file("${path.module}/mode.txt"))
+          name = trimspace(file("name.txt"))
+          domain = trimspace(file("${path.root}/mode.txt"))
+        }
+        """)
+    (root / "mode.txt").write_text("nat")
+    (mod / "mode.txt").write_text("route")
+    (mod / "name.txt").write_text("inner")
+    first = prepare(str(root), use_cache=False)
+    assert first.instances["network.top"].attrs["mode"] == "nat"
+    inner = first.instances["module.one.network.net"].attrs
+    assert (inner["mode"], inner["name"], inner["domain"]) == ("route", "inner", "nat")
+    assert prepare(str(root), use_cache=False).config.digest == first.config.digest
+    (mod / "name.txt").write_text("other")
+    assert prepare(str(root), use_cache=False).config.digest != first.config.digest

@@ -37,17 +37,29 @@ class FileAccess:
     """
 
     def __init__(self, module_dir: str | os.PathLike, on_read: Callable[["FileAccess"], None] | None = None,
-                 reads: dict[str, str] | None = None, in_template: bool = False):
+                 reads: dict[str, str] | None = None, in_template: bool = False,
+                 root_dir: str | os.PathLike | None = None):
         self.module_dir = os.path.abspath(module_dir)
+        self.root_dir = self.module_dir if root_dir is None else os.path.abspath(root_dir)
         self.on_read = on_read
         self.reads: dict[str, str] = {} if reads is None else reads
         self.in_template = in_template
 
     def inside_template(self) -> "FileAccess":
-        return FileAccess(self.module_dir, self.on_read, self.reads, in_template=True)
+        return FileAccess(self.module_dir, self.on_read, self.reads, True, self.root_dir)
 
     def resolve(self, path: str) -> str:
-        return go_clean(path if os.path.isabs(path) else os.path.join(self.module_dir, path))
+        """An absolute path. A relative one is relative to the module's directory,
+        unless it starts with what ``path.module`` or ``path.root`` read (those are
+        relative to the working directory, as in Terraform, so
+        ``"${path.module}/x"`` names the module's ``x``)."""
+        if os.path.isabs(path):
+            return go_clean(path)
+        norm = posixpath.normpath(path)
+        for anchor in {_shown(self.module_dir), _shown(self.root_dir)}:
+            if anchor != "." and (norm == anchor or norm.startswith(anchor + "/")):
+                return go_clean(os.path.join(os.getcwd(), path))
+        return go_clean(os.path.join(self.module_dir, path))
 
     def record(self, key: str, found: str) -> None:
         if self.reads.get(key) != found:
@@ -185,6 +197,14 @@ def glob_regex(pattern: str) -> re.Pattern:
         return re.compile("".join(out))
     except re.error:
         raise A.bad("pattern", f'syntax error in pattern "{pattern}"') from None
+
+
+def _shown(directory: str) -> str:
+    """A directory as ``path.module`` reads it: relative to the working directory."""
+    try:
+        return os.path.relpath(directory)
+    except ValueError:
+        return os.path.normpath(directory)
 
 
 def go_clean(path: str) -> str:
