@@ -59,6 +59,8 @@ class _Builder:
         tag, line = d[0], d[1]
         if tag == "lit":
             v = d[2]
+            if type(v) is str and not v.isascii():      # HCL's normal form C, as templates
+                v = unicodedata.normalize("NFC", v)
             return N.Literal(normalize_number(v) if type(v) is float else v, line)
         if tag == "num":        # a fraction's text, read at cty's 512-bit precision
             value = number.parse(d[2])

@@ -300,8 +300,13 @@ def _simple_case(c: str, mapped: str, lower: bool) -> str:
     if len(mapped) == 1:
         return mapped
     # Go maps one character to one character (Unicode's simple case mapping): a
-    # character whose full mapping is longer keeps itself (ß, ﬁ), except İ → i
-    return "i" if lower and c == "\u0130" else c
+    # character whose full mapping is longer keeps itself (ß, ﬁ), except İ → i and
+    # the Greek letters with ypogegrammeni, whose simple upper case is their title
+    # case (ᾳ → ᾼ)
+    if lower:
+        return "i" if c == "\u0130" else c
+    title = c.title()
+    return title if len(title) == 1 else c
 
 
 def upper(s: str) -> str:

@@ -86,7 +86,7 @@ def test_templatefile(mod):
         'templatefile("tpl/bad.tpl", {})', files)
     assert "cannot recursively call templatefile" in err('templatefile("tpl/nested.tpl", {})', files)
     assert 'invalid template variable name "1a"' in err('templatefile("tpl/one.tpl", {"1a" = 1})', files)
-    assert 'must be a map or object, got list' in err('templatefile("tpl/one.tpl", [1])', files)
+    assert 'must be a map or object, got tuple' in err('templatefile("tpl/one.tpl", [1])', files)
 
 
 def test_path_functions(mod):

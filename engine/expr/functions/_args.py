@@ -63,9 +63,10 @@ def is_set(v) -> bool:
     return isinstance(v, ops.SetValue)
 
 
-def checked_string(s: str) -> str:
-    """A computed string, refused when it breaks the string length limit."""
-    if len(s) > limits.MAX_STRING_CHARS:
+def checked_string(s):
+    """A computed string, refused when it breaks the string length limit (null and
+    unknown pass: ``format`` gives them)."""
+    if type(s) is str and len(s) > limits.MAX_STRING_CHARS:
         raise ExprError(f"the result is longer than {limits.MAX_STRING_CHARS} characters")
     return s
 
@@ -92,14 +93,23 @@ def checked_depth(v, what: str):
 
 def as_list(items) -> list:
     """A list-typed result (Terraform's ``list(T)``, not a tuple)."""
-    cls = getattr(ops, "ListValue", list)
-    return cls(items)
+    return ops.ListValue(items)
 
 
 def as_map(entries) -> dict:
     """A map-typed result (Terraform's ``map(T)``, not an object)."""
-    cls = getattr(ops, "MapValue", dict)
-    return cls(entries)
+    return ops.MapValue(entries)
+
+
+def converted(v, kind: str, param: str):
+    """``v`` converted to ``list(any)``, ``set(any)``, ``map(any)`` or ``bool`` as
+    Terraform converts a function argument (element types unified: ``[1, "a"]``
+    becomes ``["1", "a"]``)."""
+    from ..types import ANY, BOOL, Type, convert
+    try:
+        return convert(v, BOOL if kind == "bool" else Type(kind, ANY))
+    except ExprError as e:
+        raise bad(param, e.message) from None
 
 
 def is_list_typed(v) -> bool:

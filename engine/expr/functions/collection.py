@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import math
 
-from .. import ops
+from .. import number, ops
 from ..errors import ExprError
 from . import _args as A
-from .strings import graphemes
 
 
 def _unified(v, param: str) -> list:
-    try:
-        return ops.unify_primitives(A.sequence(v, param))
-    except ExprError as e:
-        raise A.bad(param, e.message) from None
+    """A ``list(T)`` argument: its elements converted to one type."""
+    A.sequence(v, param)
+    return A.converted(v, "list", param)
 
 
 def _bools(v, param: str) -> list:
@@ -168,7 +166,7 @@ def _values(m):
 
 def _length(v):
     if isinstance(v, str):
-        return len(graphemes(v))
+        return ops.string_length(v)
     if isinstance(v, (list, dict)):
         return len(v)
     raise A.bad("value", f"must have a string, list, set, tuple, map or object type, got "
@@ -231,11 +229,14 @@ def _range(*args):
         raise ExprError("end must be less than start when step is negative")
     if step > 0 and end < start:
         raise ExprError("end must be greater than start when step is positive")
-    count = math.ceil((end - start) / step)
+    qs, qe, qstep = number.exact(start), number.exact(end), number.exact(step)
+    if qs is None or qe is None or qstep is None:
+        raise ExprError("the range limits must be finite")
+    count = math.ceil((qe - qs) / qstep)
     if count > 1024:
         raise ExprError("more than 1024 values were generated; either decrease the "
                         "difference between start and end or use a smaller step")
-    return A.as_list(ops.normalize_number(start + i * step) for i in range(count))
+    return A.as_list(number.make(qs + i * qstep) for i in range(count))
 
 
 def _reverse(lst):
@@ -244,10 +245,8 @@ def _reverse(lst):
 
 
 def _sets(args, param: str) -> list[list]:
-    try:
-        flat = ops.unify_primitives([x for a in args for x in A.sequence(a, param)])
-    except ExprError as e:
-        raise A.bad(param, e.message) from None
+    """The set arguments, their elements converted to one type across them all."""
+    flat = A.converted([x for a in args for x in A.sequence(a, param)], "list", param)
     out, pos = [], 0
     for a in args:
         out.append(flat[pos:pos + len(a)])
@@ -314,8 +313,8 @@ def _sum(lst):
     for x in items:
         if x is None or isinstance(x, (list, dict, bool)):
             raise A.bad("list", "argument must be list, set, or tuple of number values")
-        total += A.number(x, "list")
-    return ops.normalize_number(total)
+        total = number.add(total, A.number(x, "list"))
+    return total
 
 
 def _transpose(m):

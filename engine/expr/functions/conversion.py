@@ -13,18 +13,18 @@ from kvmnet.sdk.values import UNKNOWN, contains_unknown
 
 from .. import ops
 from ..errors import ExprError
+from ..types import ANY, BOOL, Type, convert
 from . import _args as A
 
 
 def _tobool(v):
-    if v is None or type(v) is bool:
-        return v
-    if v in ("true", "false"):
-        return v == "true"
-    if type(v) is str:
-        raise ExprError(f'cannot convert "{v}" to bool; only the strings "true" or "false" '
-                        "are allowed")
-    raise ExprError(f"cannot convert {ops.type_name(v)} to bool")
+    try:
+        return convert(v, BOOL)
+    except ExprError:
+        if type(v) is str:
+            raise ExprError(f'cannot convert "{v}" to bool; only the strings "true" or "false" '
+                            "are allowed") from None
+        raise ExprError(f"cannot convert {ops.type_name(v)} to bool") from None
 
 
 def _tonumber(v):
@@ -47,52 +47,13 @@ def _tostring(v):
     raise ExprError(f"cannot convert {ops.type_name(v)} to string")
 
 
-def _unify(items: list, what: str) -> list:
-    try:
-        return ops.unify_primitives(items)
-    except ExprError:
-        raise ExprError(f"cannot convert to {what}: all elements must have the same type") from None
-
-
-def _tolist(v):
-    if v is None:
-        return None
-    if isinstance(v, list):
-        return _unify(list(v), "list")
-    raise ExprError(f"cannot convert {ops.type_name(v)} to list")
-
-
-def _toset(v):
-    if v is None:
-        return None
-    if not isinstance(v, list):
-        raise ExprError(f"cannot convert {ops.type_name(v)} to set")
-    items = _unify(list(v), "set")
-    if any(x is UNKNOWN for x in items):
-        return UNKNOWN
-    return ops.make_set(items)
-
-
-def _tomap(v):
-    if v is None:
-        return None
-    if not isinstance(v, dict):
-        raise ExprError(f"cannot convert {ops.type_name(v)} to map")
-    values = list(v.values())
-    kinds = {_kind(x) for x in values if x is not None and x is not UNKNOWN}
-    if len(kinds) > 1 and not kinds <= {"string", "number", "bool"}:
-        raise ExprError("cannot convert to map: all map elements must have the same type")
-    return dict(zip(v.keys(), _unify(values, "map"), strict=True))
-
-
-def _kind(v) -> str:
-    if isinstance(v, ops.SetValue):
-        return "set"
-    if isinstance(v, list):
-        return "list"
-    if isinstance(v, dict):
-        return "map"
-    return ops.type_name(v)
+def _to(kind: str):
+    """tolist / toset / tomap: Terraform's conversion to a collection of one
+    element type (``types.convert``)."""
+    def impl(v):
+        return convert(v, Type(kind, ANY))
+    impl.__name__ = f"_to{kind}"
+    return impl
 
 
 def _can(scope, nodes):
@@ -170,10 +131,10 @@ FUNCTIONS: list[tuple] = [
     ("nonsensitive", _nonsensitive, 1, 1, {"lazy": True}),
     ("sensitive", _sensitive, 1, 1, {"scoped": True, "null_from": 0, "nested_unknown": True}),
     ("tobool", _tobool, 1, 1, {"null_from": 0}),
-    ("tolist", _tolist, 1, 1, {"nested_unknown": True, "null_from": 0}),
-    ("tomap", _tomap, 1, 1, {"nested_unknown": True, "null_from": 0}),
+    ("tolist", _to("list"), 1, 1, {"nested_unknown": True, "null_from": 0}),
+    ("tomap", _to("map"), 1, 1, {"nested_unknown": True, "null_from": 0}),
     ("tonumber", _tonumber, 1, 1, {"null_from": 0}),
-    ("toset", _toset, 1, 1, {"null_from": 0}),
+    ("toset", _to("set"), 1, 1, {"null_from": 0}),
     ("tostring", _tostring, 1, 1, {"null_from": 0}),
     ("try", _try, 1, None, {"lazy": True}),
     ("type", _type, 1, 1, {"scoped": True, "null_from": 0, "nested_unknown": True}),

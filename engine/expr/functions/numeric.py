@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from .. import ops
+from .. import number, ops
 from ..errors import ExprError
 from . import _args as A
 
@@ -14,18 +14,24 @@ def _finite(x: float):
     return ops.normalize_number(x)
 
 
+def _exact(n, param: str):
+    v = A.number(n, param)
+    q = number.exact(v)
+    if q is None:
+        raise ExprError(f'invalid value for "{param}" parameter: the number is not finite')
+    return q
+
+
 def _abs(n):
-    return abs(A.number(n, "num"))
+    return number.make(abs(_exact(n, "num")))
 
 
 def _ceil(n):
-    v = A.number(n, "num")
-    return v if type(v) is int else math.ceil(v)
+    return math.ceil(_exact(n, "num"))
 
 
 def _floor(n):
-    v = A.number(n, "num")
-    return v if type(v) is int else math.floor(v)
+    return math.floor(_exact(n, "num"))
 
 
 def _log(n, base):
@@ -37,19 +43,23 @@ def _log(n, base):
                         f"{ops.number_to_string(b)} is not a finite number") from None
 
 
-def _extreme(pick, nums):
+def _extreme(sign: int, nums):
     if not nums:
         raise ExprError("must pass at least one number")
-    values = [A.number(n, "numbers") for n in nums]
-    return pick(values)
+    best = None
+    for n in nums:
+        v = A.number(n, "numbers")
+        if best is None or number.compare(v, best) == sign:
+            best = v
+    return best
 
 
 def _max(*nums):
-    return _extreme(max, nums)
+    return _extreme(1, nums)
 
 
 def _min(*nums):
-    return _extreme(min, nums)
+    return _extreme(-1, nums)
 
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"

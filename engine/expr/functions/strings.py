@@ -9,49 +9,22 @@ clusters), as Terraform does; case mapping is Go's, one character at a time
 """
 from __future__ import annotations
 
-import regex as _grapheme_re
+from .. import ops
 
 from ..errors import ExprError
 from ..formatting import format_string
 from . import _args as A
 from .regexes import regex_all, regex_one, regex_replace
 
-_CLUSTER = _grapheme_re.compile(r"\X")
-
-
-def graphemes(s: str) -> list[str]:
-    """The user-perceived characters of ``s``."""
-    return _CLUSTER.findall(s)
-
-
-def _map_chars(s: str, one) -> str:
-    """Go's per-rune case mapping: a character whose full mapping is not one
-    character keeps its simple mapping, which Python does not expose; the
-    characters where that matters are listed in ``_SIMPLE``."""
-    out = []
-    for c in s:
-        m = _SIMPLE.get((one, c))
-        if m is None:
-            m = getattr(c, one)()
-            if len(m) != 1:
-                # Greek letters with ypogegrammeni: the simple upper mapping is the
-                # title case letter; otherwise (ß, ligatures) there is none
-                m = c.title() if one == "upper" and len(c.title()) == 1 else c
-        out.append(m)
-    return "".join(out)
-
-
-# Simple case mappings that differ from "keep the character" when Python's full
-# mapping has several characters.
-_SIMPLE = {("lower", "\u0130"): "i"}
+graphemes = ops.graphemes
 
 
 def _upper(s):
-    return _map_chars(A.string(s, "str"), "upper")
+    return ops.upper(A.string(s, "str"))
 
 
 def _lower(s):
-    return _map_chars(A.string(s, "str"), "lower")
+    return ops.lower(A.string(s, "str"))
 
 
 def _title_separator(c: str) -> bool:
