@@ -49,31 +49,11 @@ def render(v: Any, indent: str = "") -> str:
     return str(v)
 
 
-def type_name(v: Any, indent: str = "") -> str:
-    """A value's type as Terraform's ``type()`` prints it: tuples and objects one
-    element a line, four spaces deeper each level."""
-    if v is UNKNOWN or v is None:
-        return "dynamic"
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, (int, float)):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    inner = indent + "    "
-    if isinstance(v, SetValue):
-        kinds = {type_name(x, indent) for x in v}
-        return f"set({kinds.pop() if len(kinds) == 1 else 'dynamic'})"
-    if isinstance(v, (list, tuple)):
-        if not v:
-            return "tuple([])"
-        return "tuple([\n" + "".join(f"{inner}{type_name(x, inner)},\n" for x in v) + indent + "])"
-    if isinstance(v, dict):
-        if not v:
-            return "object({})"
-        return "object({\n" + "".join(f"{inner}{k}: {type_name(x, inner)},\n" for k, x in v.items()) \
-            + indent + "})"
-    return "dynamic"
+def type_name(v: Any) -> str:
+    """A value's type as Terraform's ``type()`` prints it (``list(string)``, tuples
+    and objects one element a line): the ``type`` function's own text."""
+    from kvmnet.engine.expr.functions.conversion import type_string
+    return type_string(v)
 
 
 def evaluate_line(text: str, scope: X.Scope) -> str | None:
@@ -81,6 +61,7 @@ def evaluate_line(text: str, scope: X.Scope) -> str | None:
     :class:`kvmnet.engine.expr.ExprError` for a bad expression."""
     if not text.strip():
         return None
+    scope = scope.replace(console=True)         # type() is a function here
     m = _TYPE_CALL.fullmatch(text)
     if m is not None and _balanced(m.group(1)):
         return type_name(X.parse_expression(m.group(1).strip()).evaluate(scope))

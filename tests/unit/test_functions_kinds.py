@@ -283,5 +283,7 @@ def test_type_in_console():
     assert ev("type(1)", console) == "number"
     assert ev('type(toset(["a"]))', console) == "set(string)"
     assert ev("type(null)", console) == "dynamic"
+    assert ev("type(tolist([tolist([1])]))", console) == "list(list(number))"
+    assert ev("type(tolist([{a = 1}]))", console) == "list(\n    object({\n        a: number,\n    }),\n)"
     assert ev('type({a = 1, b = [1, "x"]})', console) == (
         "object({\n    a: number,\n    b: tuple([\n        number,\n        string,\n    ]),\n})")

@@ -152,6 +152,9 @@ def _scope():
     ("type({a = 1, b = [1]})", "object({\n    a: number,\n    b: tuple([\n        number,\n    ]),\n})"),
     ("type([])", "tuple([])"),
     ('type(toset(["a"]))', "set(string)"),
+    ("type(tolist([1]))", "list(number)"),
+    ("type(tomap({a = [1]}))", "map(\n    tuple([\n        number,\n    ]),\n)"),
+    ('join(",", [type(1), type("a")])', '"number,string"'),
     ("   ", None),
 ])
 def test_console_lines(line, printed):
@@ -160,7 +163,7 @@ def test_console_lines(line, printed):
 
 def test_console_type_is_one_call_only_and_errors_raise():
     with pytest.raises(X.ExprError):
-        evaluate_line("type(1) + type(2)", _scope())        # not one call: type() is unknown
+        evaluate_line("type(1) + type(2)", _scope())        # a type is no number
     with pytest.raises(X.ExprError):
         evaluate_line("1 +", _scope())
     assert render(UNKNOWN) == "(known after apply)" and type_name(None) == "dynamic"

@@ -99,31 +99,34 @@ def _type(scope, v):
     return type_string(v)
 
 
-def type_string(v, indent: str = "") -> str:
-    """The type of a value as Terraform's console prints it."""
+def type_string(v) -> str:
+    """The type of a value as Terraform's console prints it: ``list(string)``,
+    tuples and objects one element a line, four spaces deeper each level."""
+    from ..types import type_of
+    return _type_text(type_of(v), "")
+
+
+def _type_text(t, indent: str) -> str:
     inner = indent + "    "
-    if v is None or v is UNKNOWN:
+    k = t.kind
+    if k == "any":
         return "dynamic"
-    if isinstance(v, ops.SetValue):
-        elem = type_string(v[0], inner) if v else "dynamic"
-        return _wrap("set", elem, indent)
-    if isinstance(v, list):
-        if not v:
+    if k in ("list", "set", "map"):
+        elem = _type_text(t.elem, inner)
+        if t.elem.kind in ("object", "tuple", "list", "set", "map") and "\n" in elem:
+            return f"{k}(\n{inner}{elem},\n{indent})"
+        return f"{k}({elem})"
+    if k == "tuple":
+        if not t.elems:
             return "tuple([])"
-        body = "".join(f"{inner}{type_string(x, inner)},\n" for x in v)
+        body = "".join(f"{inner}{_type_text(e, inner)},\n" for e in t.elems)
         return f"tuple([\n{body}{indent}])"
-    if isinstance(v, dict):
-        if not v:
+    if k == "object":
+        if not t.attrs:
             return "object({})"
-        body = "".join(f"{inner}{k}: {type_string(x, inner)},\n" for k, x in ops.sorted_items(v))
+        body = "".join(f"{inner}{name}: {_type_text(at, inner)},\n" for name, at, _, _ in t.attrs)
         return f"object({{\n{body}{indent}}})"
-    return ops.type_name(v)
-
-
-def _wrap(kind: str, elem: str, indent: str) -> str:
-    if "\n" not in elem and not elem.startswith(("object", "tuple")):
-        return f"{kind}({elem})"
-    return f"{kind}(\n{indent}    {elem},\n{indent})"
+    return k
 
 
 FUNCTIONS: list[tuple] = [
