@@ -28,6 +28,10 @@ class Sensitivity:
         self.config = config
         self.modules = dict(modules or {})
         self.variables = {n for n, v in config.variables.items() if v.sensitive}   # the root's
+        # anything sensitive at all: a variable so declared, or a sensitive(...) call
+        self._maybe = bool(self.variables) or any(
+            v.sensitive for ev in self.modules.values() for v in ev.config.variables.values()
+        ) or _mentions_sensitive_calls(config, self.modules)
         self._vars: dict[str, set[str]] = {"": self.variables}
         self._locals: dict[str, set[str]] = {}
         self._outputs: dict[tuple[str, str], bool] = {}
@@ -40,7 +44,7 @@ class Sensitivity:
                                 if v.sensitive or (n in ev.call.inputs
                                                    and self.reads(ev.call.inputs[n], parent))}
             self._locals[path] = self._sensitive_locals(ev.config, path)
-        if not any(self._vars.values()):
+        if not self._maybe:
             return
         for address in order:                # dependencies first: their marks are known
             r = config.resources[address]
@@ -70,9 +74,12 @@ class Sensitivity:
         return self.reads(attr, "")
 
     def reads(self, attr: Attr | None, ctx: str) -> bool:
-        """Whether an expression of module instance ``ctx`` ("" the root) reads one."""
-        if attr is None or not any(self._vars.values()):
+        """Whether an expression of module instance ``ctx`` ("" the root) reads one
+        (or makes one with ``sensitive(...)``)."""
+        if attr is None or not self._maybe:
             return False
+        if _calls_sensitive(attr):
+            return True
         try:
             refs = X.compile_value(attr.value).references()
         except X.ExprError:
@@ -124,3 +131,28 @@ def masked(value, names: Iterable[str]):
         return value
     names = set(names)
     return {k: (MASK if k in names and v is not None else v) for k, v in value.items()}
+
+
+def _calls_sensitive(attr: Attr) -> bool:
+    """``sensitive(...)`` in the expression, outside ``nonsensitive(...)``."""
+    if "sensitive(" not in str(attr.value):
+        return False
+    try:
+        return X.uses_sensitive(X.compile_value(attr.value).node)
+    except X.ExprError:
+        return False
+
+
+def _mentions_sensitive_calls(config: Config, modules: Mapping[str, Any]) -> bool:
+    """Whether any file of the config or its modules has the text ``sensitive(``
+    (a cheap test before looking at every expression)."""
+    from pathlib import Path
+    configs = [config] + [ev.config for ev in modules.values()]
+    for cfg in configs:
+        for f in cfg.files:
+            try:
+                if b"sensitive(" in Path(f).read_bytes():
+                    return True
+            except OSError:
+                continue
+    return False

@@ -78,7 +78,7 @@ before a value reaches JSON); numbers: see :mod:`.number`.
 """
 from .compiled import Compiled, compile_value
 from .errors import ExprError
-from .functions import FUNCTIONS, FileAccess, Function
+from .functions import FUNCTIONS, FileAccess, Function, uses_sensitive
 from .nodes import Expr
 from .number import check_storable
 from .ops import SetValue
@@ -90,5 +90,5 @@ from .types import Type, convert, parse_cli_value, parse_type
 __all__ = [
     "Compiled", "ExprError", "Expr", "FUNCTIONS", "FileAccess", "Function", "Reference", "Scope",
     "SetValue", "Type", "check_storable", "compile_value", "convert", "parse_cli_value", "parse_expression",
-    "parse_template", "parse_type",
+    "parse_template", "parse_type", "uses_sensitive",
 ]

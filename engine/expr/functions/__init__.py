@@ -25,6 +25,7 @@ from kvmnet.sdk.values import UNKNOWN, contains_unknown
 
 from ..errors import ExprError
 from . import collection, conversion, encoding, filesystem, hashing, ip, numeric, strings
+from .conversion import uses_sensitive
 from .filesystem import FileAccess
 
 
@@ -101,4 +102,4 @@ the scope says ``console=True`` (``kvmnet console``), as in Terraform."""
 
 CONSOLE_ONLY = frozenset({"type"})
 
-__all__ = ["CONSOLE_ONLY", "FUNCTIONS", "FileAccess", "Function"]
+__all__ = ["CONSOLE_ONLY", "FUNCTIONS", "FileAccess", "Function", "uses_sensitive"]

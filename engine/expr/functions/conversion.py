@@ -93,6 +93,32 @@ def _nonsensitive(scope, nodes):
     return v
 
 
+def uses_sensitive(node) -> bool:
+    """Whether an expression tree calls ``sensitive(...)`` outside a
+    ``nonsensitive(...)``: its value is then sensitive (for checks that follow
+    references instead of marking values, as the engine's Sensitivity does)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (list, tuple)):
+            stack.extend(n)
+            continue
+        slots = getattr(type(n), "__slots__", None)
+        if slots is None or not hasattr(n, "evaluate"):
+            continue
+        name = getattr(n, "name", None) if hasattr(n, "function") else None
+        if name == "nonsensitive":
+            continue
+        if name == "sensitive":
+            return True
+        for cls in type(n).__mro__:
+            for slot in getattr(cls, "__slots__", ()):
+                v = getattr(n, slot, None)
+                if isinstance(v, (list, tuple)) or hasattr(v, "evaluate"):
+                    stack.append(v)
+    return False
+
+
 def _type(scope, v):
     if not getattr(scope, "console", False):
         raise ExprError('the "type" function is only available in kvmnet console')
