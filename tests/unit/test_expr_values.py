@@ -120,7 +120,7 @@ def test_length_counts_grapheme_clusters(text, n):
     ("tolist([1, [2]])", "cannot convert tuple to list of any single type"),
     ("tomap({a = 1, b = true})", "cannot convert object to map of any single type"),
     ('tonumber(" 1")', 'cannot convert " 1" to number'),
-    ('tobool("yes")', 'a bool is required, got "yes"'),
+    ('tobool("yes")', 'cannot convert "yes" to bool; only the strings "true" or "false" are allowed'),
     ("1e999", "number out of range: 1e999"),
     ("1e300 * 1e300", "arithmetic result is out of range"),
     ("[{a = [1]}].*.a[1]", "index 1 out of range"),
