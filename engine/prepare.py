@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kvmnet.engine.config.evaluate import Evaluator, VariableInputs
 from kvmnet.engine.config.loader import load_config
@@ -153,4 +154,22 @@ def _prepare(config_dir: str, inputs: VariableInputs | None, timings: Timings,
             diags.extend(validation.across(ordered, scopes))
     if diags:
         raise DiagnosticError(diags)
+    # Outputs are evaluated later (plan, apply), but the files they read must join the
+    # config digest now, so a saved plan and its apply compare the same digest.
+    if config.outputs and _mentions_file_functions(evaluator):
+        evaluator.output_values(Diagnostics())
     return prepared
+
+
+def _mentions_file_functions(evaluator) -> bool:
+    """Whether a file of the config or of its modules names a function that reads
+    files (a cheap test: most configs read none)."""
+    configs = [evaluator.config] + [ev.config for ev in evaluator.module_evaluators.values()]
+    for path in {f for cfg in configs for f in cfg.files}:
+        try:
+            text = Path(path).read_bytes()
+        except OSError:
+            continue
+        if any(name in text for name in (b"file(", b"fileset(", b"fileexists(")):
+            return True
+    return False

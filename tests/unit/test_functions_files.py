@@ -162,3 +162,27 @@ def test_module_files_are_relative_to_the_module_and_join_the_root_digest(tmp_pa
     assert prepare(str(root), use_cache=False).config.digest == first.config.digest
     (mod / "name.txt").write_text("other")
     assert prepare(str(root), use_cache=False).config.digest != first.config.digest
+
+
+def test_files_read_by_outputs_join_the_digest_at_prepare(tmp_path):
+    root, mod = tmp_path / "root", tmp_path / "modules" / "motd"
+    root.mkdir()
+    mod.mkdir(parents=True)
+    _config(root, """
+        module "m" {
+          source = "../modules/motd"
+        }
+        output "motd" {
+          value = module.m.text
+        }
+        """)
+    _config(mod, """
+        output "text" {
+          value = trimspace(file("motd.txt"))
+        }
+        """)
+    (mod / "motd.txt").write_text("hello")
+    first = prepare(str(root), use_cache=False).config.digest
+    assert prepare(str(root), use_cache=False).config.digest == first
+    (mod / "motd.txt").write_text("changed")
+    assert prepare(str(root), use_cache=False).config.digest != first
