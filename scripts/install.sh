@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS="libvirt-dev libvirt-clients libvirt-daemon dnsmasq-base nftables iptables netplan.io
+PKGS="postgresql libvirt-dev libvirt-clients libvirt-daemon dnsmasq-base nftables iptables netplan.io
 pkg-config gcc qemu-system-x86 busybox-static iproute2 procps libvirt-doc"
 missing=()
 for p in $PKGS; do

@@ -19,3 +19,26 @@ def ns():
     from kvmnet.sandbox.netns import netns
     with netns() as name:
         yield name
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One throwaway PostgreSQL cluster per test session (Debian's postgresql, a
+    temporary directory, a Unix socket only), always destroyed."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (a throwaway PostgreSQL cluster run as postgres)")
+    from kvmnet.sandbox.pgcluster import PgCluster
+    cluster = PgCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def pg_db(pg_cluster, request):
+    """A fresh database in the session's cluster for one test: its connection string."""
+    import re
+    import uuid
+    name = "t_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:8]
+    return pg_cluster.create_database(name)
