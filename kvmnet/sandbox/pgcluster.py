@@ -36,7 +36,7 @@ class PgCluster:
         self.bin = _bindir()
         self.running = False
 
-    def _run(self, *argv: str, timeout: float = 60) -> None:
+    def _run(self, *argv: str | Path, timeout: float = 60) -> None:
         cmd = [str(a) for a in argv]
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", SUPERUSER, "--", *cmd]
