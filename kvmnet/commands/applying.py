@@ -31,7 +31,7 @@ def print_outputs(ctx: Ctx, snapshot) -> None:
 
 
 def execute(ctx: Ctx, be, plan, prepared, ps, *, rollback=False, confirm_timeout=None, lock=None,
-            parallelism=None):
+            parallelism=None, probes=None):
     """Run the plan; exit 0 (returns), 1 (failed) or 128+N (stopped by signal N)."""
     from kvmnet.commands.rollback import RollbackPrinter
     from kvmnet.engine import operations
@@ -59,6 +59,9 @@ def execute(ctx: Ctx, be, plan, prepared, ps, *, rollback=False, confirm_timeout
                 + "). The state records what was done; run kvmnet plan to see what is left.")
         raise SystemExit(128 + report.interrupted)
     if report.ok:
+        if probes is not None:          # the baseline: keep the apply only if the probes pass
+            from kvmnet.commands.probing import decide
+            decide(ctx, be, ps, prepared, report, probes)
         if confirm_timeout is not None:
             from kvmnet.commands.confirming import wait_for_confirmation
             wait_for_confirmation(ctx, be, ps, prepared, report, confirm_timeout, lock=lock)

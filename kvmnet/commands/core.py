@@ -6,7 +6,7 @@ import os
 
 import click
 
-from kvmnet.cli import EXIT_CHANGES, Ctx, KvmnetFailure, cli, error_line, fail, print_diagnostics
+from kvmnet.cli import EXIT_CHANGES, Ctx, Duration, KvmnetFailure, cli, error_line, fail, print_diagnostics
 from kvmnet.commands.common import (
     backend, confirm_on_terminal, locked, prepare_or_fail, print_timings, provider_set,
     start_providers, timings_for,
@@ -193,7 +193,8 @@ def load_saved_plan(ctx: Ctx, path: str):
 
 
 def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destroy=False,
-              rollback=False, confirm_timeout=None, show_timings=False, parallelism=None, allow_loss=()):
+              rollback=False, confirm_timeout=None, show_timings=False, parallelism=None, allow_loss=(),
+              probe=None):
     from kvmnet.engine.config.evaluate import VariableInputs
     from kvmnet.sdk.provider import ProviderError
     from kvmnet.state import EXCLUSIVE
@@ -244,9 +245,14 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
             if saved is None and not auto_approve and the_plan.changes:
                 verb = "destroy all resources managed by kvmnet" if destroy else "perform these actions"
                 confirm_on_terminal(ctx, f"\nDo you really want to {verb}?")
+            before = None
+            if probe is not None:       # (user probes, timeout): probe before and after
+                from kvmnet.commands.probing import probes_for, take_baseline
+                before = take_baseline(ctx, probes_for(ctx, ps, snap, *probe), snap)
             from kvmnet.commands.applying import execute
             execute(ctx, be, the_plan, prepared, ps, rollback=rollback,
-                    confirm_timeout=confirm_timeout, lock=lock, parallelism=parallelism)
+                    confirm_timeout=confirm_timeout, lock=lock, parallelism=parallelism,
+                    probes=before)
         finally:
             ps.close()
             print_timings(ctx)
@@ -270,17 +276,33 @@ def _parallelism_option(fn):
               help="Accept that replacing ADDR loses live configuration kvmnet cannot keep")
 @click.option("--confirm-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Roll back unless confirmed within SECONDS")
+@click.option("--probe", "probe", is_flag=True,
+              help="Probe the host before and after; revert the apply if it broke a probe")
+@click.option("--probe-file", metavar="FILE", help="User probes (kvmnet { probe ... }); implies --probe")
+@click.option("--probe-timeout", type=Duration(), default=5.0, show_default=True, metavar="DURATION",
+              help="How long a built-in probe may take to pass after the change")
 @click.option("--timings", "show_timings", is_flag=True)
 @_parallelism_option
 @pass_ctx
 def apply(ctx: Ctx, planfile, auto_approve, targets, rollback_on_failure, allow_loss, confirm_timeout,
-          show_timings, parallelism):
+          probe, probe_file, probe_timeout, show_timings, parallelism):
     """Make the live system match the configuration."""
     if planfile and targets:
         fail(ctx, "--target cannot be combined with a saved plan (the plan has its targets)")
+    probing = probe or probe_file is not None
+    if probing and confirm_timeout is not None:
+        fail(ctx, "--probe cannot be combined with --confirm-timeout: the probes decide whether "
+                  "the apply stays")
+    if probing and probe_timeout <= 0:
+        fail(ctx, "--probe-timeout must be above zero")
+    user_probes = None
+    if probing:
+        from kvmnet.commands.probing import load_user_probes
+        user_probes = load_user_probes(ctx, probe_file)
     run_apply(ctx, planfile=planfile, auto_approve=auto_approve, targets=targets,
               rollback=rollback_on_failure, confirm_timeout=confirm_timeout,
-              show_timings=show_timings, parallelism=parallelism, allow_loss=allow_loss)
+              show_timings=show_timings, parallelism=parallelism, allow_loss=allow_loss,
+              probe=(user_probes, probe_timeout) if probing else None)
 
 
 @cli.command()

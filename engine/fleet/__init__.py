@@ -1,0 +1,1 @@
+"""Fleet mode: many hosts from one repository (docs/fleet.md)."""
