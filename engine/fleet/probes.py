@@ -339,7 +339,8 @@ def run_once(p: Probe, snapshot, timeout: float | None = None) -> Result:
     t = p.timeout if timeout is None else timeout
     if p.kind in ("forward", "network"):
         rec = snapshot.instances.get(p.target)
-        if rec is None or (p.kind == "forward" and forward_target(rec.attrs) is None):
+        if rec is None or (p.kind == "forward" and forward_target(rec.attrs) is None) \
+                or (p.kind == "network" and rec.attrs.get("active", True) is False):
             return Result(p, True, "no longer configured", skipped=True)
     try:
         why = {"gateway": lambda: check_gateway(p, t),
