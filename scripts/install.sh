@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS="postgresql libvirt-dev libvirt-clients libvirt-daemon dnsmasq-base nftables iptables netplan.io
-pkg-config gcc qemu-system-x86 busybox-static iproute2 procps libvirt-doc"
+pkg-config gcc qemu-system-x86 busybox-static iproute2 procps libvirt-doc systemd"
 missing=()
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
