@@ -32,6 +32,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 NETNS_DIR = "/run/netns"
 DEFAULT_TIMEOUT = 5.0                    # seconds a probe may take to pass after a change
@@ -89,7 +90,7 @@ class ProbeOutcome:
     failed: list[Result]
     message: str
     results: list[Result] = field(default_factory=list)
-    rollback: object = None         # the operations.Rollback when reverted
+    rollback: Any = None            # the operations.Rollback when reverted
 
 
 class ProbeConfigError(ValueError):
@@ -97,7 +98,7 @@ class ProbeConfigError(ValueError):
 
 
 # -- which probes ---------------------------------------------------------------------------
-def discover(provider_configs: dict[str, dict], snapshot, user: list[Probe] = ()) -> list[Probe]:
+def discover(provider_configs: dict[str, dict], snapshot, user: list[Probe] | None = None) -> list[Probe]:
     """The probes of a host: from the instances the state holds and the configuration
     of their providers (``netns``, ``uri``), plus the user's."""
     found: dict[str, Probe] = {}
@@ -109,15 +110,15 @@ def discover(provider_configs: dict[str, dict], snapshot, user: list[Probe] = ()
         if name.split(".")[0] in HOST_PROVIDERS:
             add(Probe("gateway", cfg.get("netns") or "", netns=cfg.get("netns") or None))
     for address, rec in sorted(snapshot.instances.items()):
-        cfg = provider_configs.get(rec.provider)
-        if cfg is None:
+        if rec.provider not in provider_configs:
             continue
+        cfg = provider_configs[rec.provider]
         ptype = rec.provider.split(".")[0]
         if rec.type == "network" and ptype == "libvirt" and rec.attrs.get("active", True) is not False:
             add(Probe("network", address, uri=cfg.get("uri") or DEFAULT_LIBVIRT_URI))
         elif rec.type == "port_forward" and forward_target(rec.attrs) is not None:
             add(Probe("forward", address, netns=cfg.get("netns") or None))
-    for p in user:
+    for p in user or []:
         add(p)
     return list(found.values())
 

@@ -56,10 +56,9 @@ def seconds(value: float) -> str:
 
 
 def service(u: AgentUnits) -> str:
-    argv = [u.kvmnet, "agent", "run", "--repo", u.repo, "--host", u.host, "--once"]
-    exec_start = " ".join(exec_arg(what, v) for what, v in
-                          zip(["kvmnet", "agent", "run", "--repo", "the repository", "--host", "the host name",
-                               "--once"], argv))
+    words = [("kvmnet", u.kvmnet), ("", "agent"), ("", "run"), ("", "--repo"), ("the repository", u.repo),
+             ("", "--host"), ("the host name", u.host), ("", "--once")]
+    exec_start = " ".join(exec_arg(what, v) for what, v in words)
     return f"""\
 # Written by kvmnet agent install; run it again to change it.
 [Unit]
