@@ -145,3 +145,41 @@ def test_apply_probe_refusals(tmp_path, capsys, args, message):
     err = capsys.readouterr().err
     assert err.startswith("Error: ") and message in err
     assert not (tmp_path / "kvmnet.state.db").exists()
+
+
+# -- keep or revert, with the FAKE provider of test_engine_plan -------------------------------
+from tests.unit.test_engine_operations import LAB, run  # noqa: E402
+from tests.unit.test_engine_plan import Harness, world  # noqa: E402,F401 - fixture
+
+
+@pytest.fixture
+def h(tmp_path, world):  # noqa: F811 - the imported fixture
+    return Harness(tmp_path, world)
+
+
+def flag_probe(flag, name="flag"):
+    return pr.Probe("command", name, timeout=0.6, argv=("test", "-e", str(flag)))
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_run_after_apply_keeps_or_reverts(h, tmp_path, broken):
+    flag, never = tmp_path / "up", tmp_path / "never"
+    flag.write_text("")
+    h.config(LAB % "true")
+    before = pr.baseline([flag_probe(flag), flag_probe(never, "never")], h.state())
+    assert [p.target for p in before.counted] == ["flag"] and len(before.ignored) == 1
+    out, be = run(h)
+    _, prepared, ps, be = h.plan()
+    if broken:
+        flag.unlink()
+    got = pr.run_after_apply(be, str(h.state_path), prepared, ps, out.report, before)
+    entry = be.history(1)[0]
+    assert got.reverted is broken
+    assert "1 probe(s) that failed before the change not counted" in got.message
+    if broken:
+        assert [r.probe.target for r in got.failed] == ["flag"] and got.rollback.complete
+        assert entry.status == "rolled back" and "probe failed after the change: command flag" in entry.summary
+        assert h.state().instances == {}
+    else:
+        assert got.failed == [] and entry.status == "applied"
+        assert list(h.state().instances) == ["network.lab"]
