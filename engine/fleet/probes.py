@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 NETNS_DIR = "/run/netns"
@@ -98,13 +98,15 @@ class ProbeConfigError(ValueError):
 
 
 # -- which probes ---------------------------------------------------------------------------
-def discover(provider_configs: dict[str, dict], snapshot, user: list[Probe] | None = None) -> list[Probe]:
+def discover(provider_configs: dict[str, dict], snapshot, user: list[Probe] | None = None,
+             timeout: float = DEFAULT_TIMEOUT) -> list[Probe]:
     """The probes of a host: from the instances the state holds and the configuration
-    of their providers (``netns``, ``uri``), plus the user's."""
+    of their providers (``netns``, ``uri``), each with ``timeout``; then the user's,
+    each with its own."""
     found: dict[str, Probe] = {}
 
     def add(p: Probe) -> None:
-        found.setdefault(p.name, p)
+        found.setdefault(p.name, p if p.kind == "command" else replace(p, timeout=timeout))
 
     for name, cfg in sorted(provider_configs.items()):
         if name.split(".")[0] in HOST_PROVIDERS:

@@ -21,11 +21,8 @@ def load_user_probes(ctx: Ctx, probe_file: str | None) -> list:
 def probes_for(ctx: Ctx, ps, snapshot, user: list, timeout: float) -> list:
     """The host's probes (from the state and the provider configuration), the
     built-in ones with ``timeout``, then the user's."""
-    from dataclasses import replace
-
     from kvmnet.engine.fleet.probes import discover
-    found = discover(ps.configs, snapshot, user)
-    return [p if p.kind == "command" else replace(p, timeout=timeout) for p in found]
+    return discover(ps.configs, snapshot, user, timeout)
 
 
 def take_baseline(ctx: Ctx, probes: list, snapshot):
