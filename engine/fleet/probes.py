@@ -32,7 +32,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 NETNS_DIR = "/run/netns"
 DEFAULT_TIMEOUT = 5.0                    # seconds a probe may take to pass after a change
@@ -386,10 +386,12 @@ def check_after(before: Baseline, snapshot) -> list[Result]:
 
 # -- after an apply: keep or revert -------------------------------------------------------------
 def run_after_apply(backend, state_path: str, prepared, providers, report, before: Baseline, *,
-                    events=None) -> ProbeOutcome:
+                    events=None, on_results: Callable[[list[Result]], None] | None = None) -> ProbeOutcome:
     """Probe a finished apply (``report``, history entry awaiting a decision) and
     decide it as ``kvmnet confirm`` would: keep it when every counted probe passes,
-    else revert it (the apply's inverse plan) and say which probes failed."""
+    else revert it (the apply's inverse plan) and say which probes failed.
+    ``on_results`` sees the results before the decision is carried out; ``events``
+    the rollback's steps."""
     from kvmnet.engine.confirmation import Pending, awaiting, confirmed, reverted, reverting
     from kvmnet.engine.operations import revert
     hid = report.history_id
@@ -397,6 +399,8 @@ def run_after_apply(backend, state_path: str, prepared, providers, report, befor
     longest = max((p.timeout for p in before.counted), default=0.0)
     pending = Pending(hid, secrets.token_hex(16), os.getpid(), time.time() + longest, longest, "")
     results = check_after(before, backend.read())
+    if on_results is not None:
+        on_results(results)
     failed = [r for r in results if not r.ok]
     ignored = len(before.ignored)
     note = f" ({ignored} probe(s) that failed before the change not counted)" if ignored else ""

@@ -39,10 +39,14 @@ def decide(ctx: Ctx, be, ps, prepared, report, before) -> None:
     """Keep the apply when the probes pass after it, else revert it and fail."""
     from kvmnet.commands.rollback import RollbackPrinter
     from kvmnet.engine.fleet.probes import run_after_apply
-    outcome = run_after_apply(be, ctx.state_path, prepared, ps, report, before, events=RollbackPrinter(ctx))
-    ctx.out("\nProbes after the change:")
-    for r in outcome.results:
-        ctx.console.print(f"  {r.line()}", markup=False)
+
+    def show(results) -> None:
+        ctx.out("\nProbes after the change:")
+        for r in results:
+            ctx.console.print(f"  {r.line()}", markup=False)
+
+    outcome = run_after_apply(be, ctx.state_path, prepared, ps, report, before, events=RollbackPrinter(ctx),
+                              on_results=show)
     if not outcome.reverted:
         ctx.console.print(outcome.message, markup=False)
         return
