@@ -41,6 +41,8 @@ def install(ctx: Ctx, repo, host, unit_dir, env_file, interval, kvmnet_path):
     exe = os.path.abspath(kvmnet_path) if kvmnet_path else _kvmnet_executable()
     if not os.access(exe, os.X_OK):
         fail(ctx, f"--kvmnet: {exe} is not an executable file")
+    if os.path.isdir(repo):         # a local repository: the service runs from /var/lib/kvmnet
+        repo = os.path.abspath(repo)
     units = AgentUnits(kvmnet=exe, repo=repo, host=host or socket.gethostname(),
                        env_file=os.path.abspath(env_file), interval=interval)
     conn = os.environ.get("PG_CONN_STR")

@@ -57,6 +57,13 @@ def test_verify_does_catch_a_broken_unit(tmp_path, monkeypatch):
     assert verify(service).returncode != 0
 
 
+def test_a_local_repository_is_written_as_an_absolute_path(tmp_path, monkeypatch):
+    (tmp_path / "fleet").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert install(tmp_path, monkeypatch, "--repo", "fleet", "--host", "kvm01") == 0
+    assert f'"--repo" "{tmp_path}/fleet"' in (tmp_path / units.SERVICE).read_text()
+
+
 def test_an_existing_env_file_is_kept_when_pg_conn_str_is_not_set(tmp_path, monkeypatch):
     env = tmp_path / "agent.env"
     env.write_text('PG_CONN_STR="host=/run/pg"\n')
