@@ -71,6 +71,8 @@ CREATE TABLE IF NOT EXISTS fleet_audit (
     action  text NOT NULL,
     detail  jsonb NOT NULL DEFAULT '{{}}'
 );
+-- fleet drift: the operator asks, the host's agent answers and clears it
+ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS drift_requested timestamptz;
 INSERT INTO fleet_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')
     ON CONFLICT (key) DO NOTHING;
 """
