@@ -77,8 +77,8 @@ def plan_host(host: str, host_dir: Path, state_location: StateLocator = default_
     from kvmnet.engine.registry import ProviderSet
     from kvmnet.engine.state_rows import row_problem
     from kvmnet.state import StateError
-    if open_state is None:
-        from kvmnet.state import open_state
+    from kvmnet.state import open_state as open_default
+    opener = open_state or open_default
     hp = HostPlan(host=host, dir=os.fspath(host_dir))
     try:
         prepared = prepare(os.fspath(host_dir))
@@ -86,7 +86,7 @@ def plan_host(host: str, host_dir: Path, state_location: StateLocator = default_
         configs = {n: prepared.evaluator.provider_config(n, diags) for n in prepared.config.providers}
         if diags.errors:
             raise DiagnosticError(diags)
-        be = open_state(state_location(host, host_dir), check=row_problem)
+        be = opener(state_location(host, host_dir), check=row_problem)
         try:
             snap = be.read()
         finally:

@@ -39,8 +39,8 @@ def human_lines(plans, statuses, totals) -> list[str]:
         if p.errors:
             lines.append(f"{p.host}: failed to plan (see the error)")
             continue
-        where = f"{_counts(p)} ({p.resources} resources)"
-        lines.append(f"{p.host}: {where}; {_reported(statuses.get(p.host)) if statuses is not None else 'drift: unknown (no fleet database)'}")
+        drift = _reported(statuses.get(p.host)) if statuses is not None else "drift: unknown (no fleet database)"
+        lines.append(f"{p.host}: {_counts(p)} ({p.resources} resources); {drift}")
     lines.append("")
     lines.append(f"Fleet: {totals['hosts']} hosts planned, {totals['changed']} with changes, "
                  f"{totals['failed']} failed; {totals['add']} to add, {totals['change']} to change, "
@@ -108,8 +108,8 @@ def fleet_plan(ctx: Ctx, repo, patterns, labels, as_markdown, conn_str):
     plans = [plan_host(n, found[n]) for n in names]
     t = totals(plans)
     for p in plans:
-        for e in p.errors:
-            ctx.err(f"Error: host {p.host} ({p.dir}): {e}")
+        for problem in p.errors:
+            ctx.err(f"Error: host {p.host} ({p.dir}): {problem}")
     if as_markdown:
         click.echo(markdown(plans, statuses, t), nl=False)
     else:
