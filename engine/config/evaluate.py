@@ -128,6 +128,7 @@ class Evaluator:
         # read joins the root config's digest, so a saved plan goes stale when it changes
         self._on_file_read = file_digest_hook(config)
         self._files: dict[str, X.FileAccess] = {}
+        self._files_by_dir: dict[str, X.FileAccess] = {}    # as named: no path resolution per scope
 
     # -- variables --------------------------------------------------------------
     @classmethod
@@ -155,11 +156,14 @@ class Evaluator:
     def files_for(self, module_dir: str) -> "X.FileAccess":
         """The FileAccess of the module in ``module_dir`` (one per directory); its
         reads extend this (root) config's digest."""
-        key = str(Path(module_dir).resolve())
-        if key not in self._files:
-            self._files[key] = X.FileAccess(module_dir, on_read=self._on_file_read,
-                                            root_dir=self.config.dir or ".")
-        return self._files[key]
+        found = self._files_by_dir.get(module_dir)
+        if found is None:
+            key = str(Path(module_dir).resolve())
+            if key not in self._files:
+                self._files[key] = X.FileAccess(module_dir, on_read=self._on_file_read,
+                                                root_dir=self.config.dir or ".")
+            found = self._files_by_dir[module_dir] = self._files[key]
+        return found
 
     def _resolve_name(self, root: str, name: str):
         """``TYPE.NAME`` inside this module, ``module.NAME``, ``path.X``."""
