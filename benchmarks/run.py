@@ -23,6 +23,8 @@ BENCHMARKS = {
     "forwards": "bench_forwards.py",   # 1,000 port forwards through nftables / iptables
     "apply": "bench_apply.py",         # parallel apply of 50 NAT networks / 200 bridges vs floors
     "dhcp": "bench_dhcp.py",           # 50 DHCP hosts added to one running network
+    "fleet-plan": "bench_fleet_plan.py",       # fleet plan of 200 host dirs × 100 resources, per-host cost
+    "fleet-status": "bench_fleet_status.py",   # 1,000 hosts heart-beating on PostgreSQL: p99 slot grant, status
 }
 
 
