@@ -47,7 +47,7 @@ class Parsed:
     args: list[str] = field(default_factory=list)
 
 
-GROUPS = ("state", "sandbox")
+GROUPS = ("state", "sandbox", "fleet")
 SHORT = {"-C": "--chdir"}
 
 
