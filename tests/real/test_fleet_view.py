@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -60,13 +61,15 @@ def run(*args: str, env_extra: dict | None = None, cwd: Path | None = None) -> s
                           cwd=str(cwd) if cwd else None, timeout=120)
 
 
-@pytest.fixture
-def fleet_repo(tmp_path):
-    """A 3-host repo; kvm01 and kvm02 applied for real in their namespaces, kvm03 never."""
-    repo = tmp_path / "repo"
+@pytest.fixture(scope="module")
+def applied_fleet(tmp_path_factory):
+    """A 3-host repo; kvm01 and kvm02 applied for real in their namespaces, kvm03
+    never. Made once for the module: the tests plan copies of it."""
+    base = tmp_path_factory.mktemp("fleet")
+    repo = base / "repo"
     (repo / "modules" / "role").mkdir(parents=True)
     (repo / "modules" / "role" / "main.hcl").write_text(ROLE)
-    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    cache = {"XDG_CACHE_HOME": str(base / "cache")}
     with ExitStack() as stack:
         namespaces = {}
         for h in ("kvm01", "kvm02", "kvm03"):
@@ -78,6 +81,15 @@ def fleet_repo(tmp_path):
             r = run("-C", str(repo / "hosts" / h), "apply", "--auto-approve", env_extra=cache)
             assert r.returncode == 0, r.stderr
         yield repo, namespaces, cache
+
+
+@pytest.fixture
+def fleet_repo(applied_fleet, tmp_path):
+    """A copy of the applied fleet's repository (its states too) for one test."""
+    repo, namespaces, cache = applied_fleet
+    copy = tmp_path / "repo"
+    shutil.copytree(repo, copy)
+    return copy, namespaces, cache
 
 
 def add_host(conn, host, *, labels=(), desired=None, applied=None, condition="Available", message=None,
@@ -321,12 +333,13 @@ def fake_agent(conninfo: str, host: str, host_dir: Path, stop: threading.Event) 
             time.sleep(0.2)
 
 
-def test_fleet_drift_asks_the_agents_and_shows_their_answers(fleet_repo, db):
+def test_fleet_drift_asks_the_agents_and_shows_their_answers(fleet_repo, db, request):
     repo, namespaces, cache = fleet_repo
     conninfo, conn = db
     for h in ("kvm01", "kvm02", "kvm03"):
         add_host(conn, h)
     in_ns(namespaces["kvm01"], "ip", "link", "set", "brf", "mtu", "1280")    # changed outside kvmnet
+    request.addfinalizer(lambda: in_ns(namespaces["kvm01"], "ip", "link", "set", "brf", "mtu", "1500"))
     stop = threading.Event()
     agents = [threading.Thread(target=fake_agent, args=(conninfo, h, repo / "hosts" / h, stop))
               for h in ("kvm01", "kvm02")]
@@ -352,6 +365,8 @@ def test_fleet_drift_asks_the_agents_and_shows_their_answers(fleet_repo, db):
 
 def test_fleet_drift_without_answer_is_an_error(db):
     conninfo, conn = db
+    r = run("fleet", "drift", "--conn-str", conninfo)
+    assert (r.returncode, r.stderr.strip()) == (1, "Error: no hosts have reported yet: nothing to ask")
     add_host(conn, "kvm01")
     add_host(conn, "kvm09", seen_ago=3600)
     r = run("fleet", "drift", "--wait", "0.6", "--conn-str", conninfo)
