@@ -7,7 +7,7 @@ import click
 
 from kvmnet.cli import Ctx, KvmnetFailure, fail
 from kvmnet.commands.fleet_group import fleet
-from kvmnet.commands.fleet_view_cmd import conn_option, connect
+from kvmnet.commands.fleet_view_cmd import conn_option, fleet_db
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
@@ -94,12 +94,9 @@ def fleet_plan(ctx: Ctx, repo, patterns, labels, as_markdown, conn_str):
     except FileNotFoundError as e:
         fail(ctx, str(e))
     statuses = None
-    conn = connect(ctx, conn_str, required=bool(labels))
-    if conn is not None:
-        try:
+    with fleet_db(ctx, conn_str, required=bool(labels)) as conn:
+        if conn is not None:
             statuses = {h.host: h for h in read_hosts(conn)}
-        finally:
-            conn.close()
     names = select(found, patterns, {h: s.labels for h, s in (statuses or {}).items()}, labels)
     if not names:
         what = [f"--hosts {p!r}" for p in patterns] + [f"--label {label!r}" for label in labels]

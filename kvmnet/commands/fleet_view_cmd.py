@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 
 import click
 
@@ -20,22 +21,40 @@ def conn_option(fn):
                         show_envvar=True, help=CONN_HELP)(fn)
 
 
-def connect(ctx: Ctx, conn_str: str | None, *, required: bool = True):
-    """A psycopg connection to the fleet database with its tables ensured (autocommit:
-    each statement its own transaction). None when not configured and not ``required``."""
+@contextmanager
+def fleet_db(ctx: Ctx, conn_str: str | None, *, required: bool = True):
+    """A psycopg connection to the fleet database (autocommit: each statement its own
+    transaction), or None when none is configured and it is not ``required``. Any
+    database error inside the block is one ``Error: fleet database: …`` line."""
     if not conn_str:
-        if not required:
-            return None
-        fail(ctx, "no fleet database: pass --conn-str or set PG_CONN_STR (a libpq connection string)")
+        if required:
+            fail(ctx, "no fleet database: pass --conn-str or set PG_CONN_STR (a libpq connection string)")
+        yield None
+        return
+    import psycopg
+    try:
+        conn = psycopg.connect(conn_str, autocommit=True, connect_timeout=10)
+    except psycopg.Error as e:
+        fail(ctx, f"fleet database: {_first_line(e)}")
+    try:
+        _ensure_tables(conn)
+        yield conn
+    except psycopg.Error as e:
+        fail(ctx, f"fleet database: {_first_line(e)}")
+    finally:
+        conn.close()
+
+
+def _ensure_tables(conn) -> None:
+    """Make the fleet's tables where missing; a role that may not (a read-only
+    monitoring role) reads them as they are."""
     import psycopg
 
     from kvmnet.state.fleet_schema import ensure
     try:
-        conn = psycopg.connect(conn_str, autocommit=True, connect_timeout=10)
         ensure(conn)
-    except psycopg.Error as e:
-        fail(ctx, f"fleet database: {_first_line(e)}")
-    return conn
+    except psycopg.errors.InsufficientPrivilege:
+        pass
 
 
 def _first_line(e: BaseException) -> str:
@@ -87,12 +106,9 @@ def status(ctx: Ctx, as_json, metrics, interval, stale_after, conn_str):
     from kvmnet.engine.fleet.view import metrics_text, read_hosts, read_rollout, summary
     if as_json and metrics:
         fail(ctx, "--json and --metrics: choose one")
-    conn = connect(ctx, conn_str)
-    try:
+    with fleet_db(ctx, conn_str) as conn:
         hosts = read_hosts(conn, interval, stale_after)
         rollout = read_rollout(conn)
-    finally:
-        conn.close()
     totals = summary(hosts)
     if metrics:
         click.echo(metrics_text(hosts, rollout), nl=False)
@@ -118,8 +134,7 @@ def drift(ctx: Ctx, patterns, wait, conn_str):
     from kvmnet.engine.fleet import drift as fdrift
     from kvmnet.engine.fleet.plan import select
     from kvmnet.engine.fleet.view import read_hosts
-    conn = connect(ctx, conn_str)
-    try:
+    with fleet_db(ctx, conn_str) as conn:
         known = read_hosts(conn)
         names = select([h.host for h in known], patterns)
         if not names:
@@ -142,8 +157,6 @@ def drift(ctx: Ctx, patterns, wait, conn_str):
             if len(done) == len(asked) or time.monotonic() >= deadline:
                 break
             time.sleep(0.5)
-    finally:
-        conn.close()
     drifted = sum(1 for r in done.values() if isinstance(r, dict) and r.get("resources"))
     click.echo(f"Drift: {len(done)} of {len(asked)} hosts answered, {drifted} drifted.")
     missing = [h for h in asked if h not in done]

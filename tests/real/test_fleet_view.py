@@ -378,3 +378,30 @@ def test_fleet_drift_without_answer_is_an_error(db):
     assert (r.returncode, r.stderr.strip()) == (1, "Error: --hosts: no known host matches 'web*'")
     r = run("fleet", "drift", "--wait", "0", "--conn-str", conninfo)
     assert r.returncode == 0 and r.stdout == "Asked 2 hosts for a drift check.\n"
+
+
+def test_fleet_status_with_a_read_only_role_and_without_rights(reported, pg_cluster):
+    """A monitoring role that may only read the tables gets the view (nothing to
+    create); one that may not read them gets one error line."""
+    import uuid
+    conninfo, _ = reported
+    dbname = re.search(r"dbname=(\S+)", conninfo).group(1)
+    viewer, stranger = f"viewer_{uuid.uuid4().hex[:8]}", f"stranger_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {viewer} LOGIN")
+        admin.execute(f"CREATE ROLE {stranger} LOGIN")
+        admin.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {viewer}")
+        try:
+            r = run("fleet", "status", "--json", "--conn-str", pg_cluster.conninfo(dbname, viewer))
+            assert r.returncode == 0, r.stderr
+            assert [h["host"] for h in json.loads(r.stdout)["hosts"]] == ["kvm01", "kvm02", "kvm03"]
+            r = run("fleet", "status", "--conn-str", pg_cluster.conninfo(dbname, stranger))
+            assert r.returncode == 1 and r.stdout == ""
+            assert r.stderr.strip() == "Error: fleet database: permission denied for table fleet_hosts"
+            r = run("fleet", "drift", "--conn-str", pg_cluster.conninfo(dbname, viewer))
+            assert r.returncode == 1 and r.stdout == ""
+            assert r.stderr.strip() == "Error: fleet database: permission denied for table fleet_hosts"
+        finally:
+            admin.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {viewer}")
+            admin.execute(f"DROP ROLE {viewer}")
+            admin.execute(f"DROP ROLE {stranger}")
