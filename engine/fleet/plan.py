@@ -48,8 +48,8 @@ class HostPlan:
 
 def discover(repo: str | os.PathLike) -> list[tuple[str, Path]]:
     """The host directories of a fleet repository, by name: every directory under
-    ``hosts/`` (a directory without a ``.hcl`` file is a host whose config is
-    missing: its plan says so)."""
+    ``hosts/`` (one without a ``.hcl`` file is a host whose config is missing:
+    :func:`plan_host` says so)."""
     root = Path(repo) / HOSTS_DIR
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such directory (a fleet repository has hosts/<name>/ per host)")
@@ -79,7 +79,12 @@ def plan_host(host: str, host_dir: Path, state_location: StateLocator = default_
     from kvmnet.state import StateError
     from kvmnet.state import open_state as open_default
     opener = open_state or open_default
+    from kvmnet.engine.config.loader import config_files
     hp = HostPlan(host=host, dir=os.fspath(host_dir))
+    if not config_files(Path(host_dir)):
+        # an empty plan would read as "nothing to do" (or, with a state, destroy it all)
+        hp.errors = ["no configuration files (*.hcl) in the host directory"]
+        return hp
     try:
         prepared = prepare(os.fspath(host_dir))
         diags = Diagnostics()

@@ -74,3 +74,19 @@ def test_markdown_and_human_summary():
     lines = human_lines(plans, None, t)
     assert lines[0] == "kvm01: 1 to add, 0 to change, 0 to destroy (3 resources); drift: unknown (no fleet database)"
     assert lines[1] == "kvm02: failed to plan (see the error)"
+
+
+def test_plan_host_of_the_example_fleet_and_of_an_empty_dir(tmp_path):
+    """The documented example plans without a state (everything to create); a host
+    directory without configuration is an error, not an empty plan."""
+    from pathlib import Path
+
+    from kvmnet.engine.fleet.plan import plan_host
+    example = Path(__file__).resolve().parents[2] / "examples" / "fleet-repo"
+    hosts = dict(discover(example))
+    p = plan_host("kvm02", hosts["kvm02"], state_location=lambda host, d: str(tmp_path / f"{host}.db"))
+    assert (p.errors, p.add, p.change, p.destroy, p.resources) == ([], 5, 0, 0, 5)
+    assert ("module.nat[1].network.this", "create") in p.changes
+    (tmp_path / "empty").mkdir()
+    p = plan_host("empty", tmp_path / "empty")
+    assert p.errors == ["no configuration files (*.hcl) in the host directory"]
