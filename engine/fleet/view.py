@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-DEFAULT_INTERVAL = 30.0        # seconds between an agent's reports
+DEFAULT_INTERVAL = 60.0        # seconds between an agent's reports (agent install --interval)
 DEFAULT_STALE_INTERVALS = 3    # a host silent for more intervals than this is stale
 
 STATUS_SQL = """

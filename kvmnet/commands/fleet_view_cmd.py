@@ -10,6 +10,7 @@ import click
 
 from kvmnet.cli import Ctx, KvmnetFailure, fail
 from kvmnet.commands.fleet_group import fleet
+from kvmnet.engine.fleet.view import DEFAULT_INTERVAL, DEFAULT_STALE_INTERVALS
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
@@ -95,9 +96,10 @@ def status_lines(hosts, rollout, totals) -> list[str]:
 @fleet.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON document: hosts, totals, the latest rollout")
 @click.option("--metrics", is_flag=True, help="Prometheus text exposition format")
-@click.option("--interval", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
-              metavar="SECONDS", help="How often agents report")
-@click.option("--stale-after", "stale_after", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--interval", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_INTERVAL, show_default=True,
+              metavar="SECONDS", help="How often agents report (agent install --interval)")
+@click.option("--stale-after", "stale_after", type=click.IntRange(min=1), default=DEFAULT_STALE_INTERVALS,
+              show_default=True,
               metavar="N", help="A host silent for more than N intervals is stale")
 @conn_option
 @pass_ctx
