@@ -405,3 +405,11 @@ def test_fleet_status_with_a_read_only_role_and_without_rights(reported, pg_clus
             admin.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {viewer}")
             admin.execute(f"DROP ROLE {viewer}")
             admin.execute(f"DROP ROLE {stranger}")
+
+
+def test_fleet_plan_with_an_unreachable_database_is_one_error(fleet_repo, tmp_path):
+    repo, _, cache = fleet_repo
+    r = run("fleet", "plan", "--conn-str", f"host={tmp_path}/nowhere dbname=fleet connect_timeout=2", str(repo),
+            env_extra=cache)
+    assert r.returncode == 1 and r.stdout == ""
+    assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("Error: fleet database: "), r.stderr
