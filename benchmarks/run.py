@@ -1,6 +1,6 @@
 """``make bench``: run the benchmarks, each as its own process, and print every figure.
 
-    .venv/bin/python benchmarks/run.py                 # engine, links, forwards, apply, dhcp
+    .venv/bin/python benchmarks/run.py                 # engine, links, forwards, apply, dhcp, fleet-plan, fleet-status
     .venv/bin/python benchmarks/run.py engine          # only some of them
     .venv/bin/python benchmarks/run.py links forwards
     .venv/bin/python benchmarks/run.py engine -- --sizes 100,1000 --no-peer
