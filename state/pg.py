@@ -199,7 +199,7 @@ class PgState(StateBackend):
         if limit is not None:
             sql += " LIMIT %s"
             params.append(int(limit))
-        rows = self._read("read the state's history",
+        rows: list[Any] = self._read("read the state's history",
                           lambda conn: conn.execute(sql, params).fetchall(), [])
         out = []
         for row in rows:
@@ -213,7 +213,7 @@ class PgState(StateBackend):
         return out
 
     def open_intents(self) -> list[Intent]:
-        rows = self._read("read the state's intents", lambda conn: conn.execute(
+        rows: list[Any] = self._read("read the state's intents", lambda conn: conn.execute(
             f"SELECT id, address, action, type, provider, identity, created FROM "
             f"{self._s}.intents WHERE workspace = %s ORDER BY id",
             (self.workspace,)).fetchall(), [])

@@ -5,6 +5,7 @@ kvmnet and the server changes nothing. libpq reads ``sslmode`` and the other
 parameters of the connection string (and its PG* environment) itself."""
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -12,6 +13,11 @@ from kvmnet.state.backend import StateError
 
 CONNECT_TIMEOUT = 10      # seconds libpq waits for the server (connect_timeout)
 RETRY_FOR = 15.0          # seconds a transaction's start is retried after a lost connection
+RETRY_ENV = "KVMNET_PG_RETRY_SECONDS"   # overrides RETRY_FOR (0: no retry)
+# libpq's words for a server that is (re)starting or not there yet: worth retrying
+_TRANSIENT = ("No such file or directory", "Connection refused", "starting up",
+              "shutting down", "server closed the connection", "terminating connection",
+              "timeout expired", "in recovery mode")
 
 
 def where(conninfo: str) -> str:
@@ -38,25 +44,30 @@ def connect(conninfo: str, *, autocommit: bool = False) -> Any:
     try:
         conn = psycopg.connect(conninfo, autocommit=autocommit, prepare_threshold=None,
                                connect_timeout=CONNECT_TIMEOUT)
-    except psycopg.ProgrammingError as e:        # e.g. an invalid sslmode value
-        raise StateError(f"the PostgreSQL state's connection string is not valid: "
-                         f"{first_line(e)}; fix conn_str (or PG_CONN_STR)") from None
     except psycopg.Error as e:
+        if isinstance(e, psycopg.ProgrammingError) or "invalid " in str(e) \
+                and ("value" in str(e) or "option" in str(e)):   # e.g. sslmode=sometimes
+            raise StateError(f"the PostgreSQL state's connection string is not valid: "
+                             f"{first_line(e).removeprefix('connection is bad: ')}; fix "
+                             "conn_str (or PG_CONN_STR)") from None
         raise StateError(f"cannot connect to the state in {where(conninfo)}: "
                          f"{first_line(e)}") from None
     return conn
 
 
-def connect_retrying(conninfo: str, retry_for: float = RETRY_FOR) -> Any:
-    """:func:`connect`, retried for ``retry_for`` seconds while the server is
-    unreachable (a restart); a bad connection string is not retried."""
+def connect_retrying(conninfo: str, retry_for: float | None = None) -> Any:
+    """:func:`connect`, retried for ``retry_for`` seconds (default RETRY_FOR, or
+    $KVMNET_PG_RETRY_SECONDS) while the server is unreachable or (re)starting;
+    anything else (a bad connection string, a refused login, no SSL) at once."""
+    if retry_for is None:
+        retry_for = float(os.environ.get(RETRY_ENV) or RETRY_FOR)
     deadline = time.monotonic() + retry_for
     delay = 0.1
     while True:
         try:
             return connect(conninfo)
         except StateError as e:
-            if "not valid" in str(e) or time.monotonic() + delay > deadline:
+            if not any(t in str(e) for t in _TRANSIENT) or time.monotonic() + delay > deadline:
                 raise
         time.sleep(delay)
         delay = min(delay * 2, 1.0)

@@ -53,11 +53,26 @@ def backend(ctx: Ctx, check_rows: bool = True):
     """The run's state. Each instance row read is checked against its type's JSON
     Schema (a row that does not fit is an error naming it); ``check_rows=False``
     only for the commands that repair such a state (state list, show, rm)."""
-    from kvmnet.state import open_state
-    if not check_rows:
-        return open_state(ctx.state_path)
-    from kvmnet.engine.state_rows import row_problem
-    return open_state(ctx.state_path, check=row_problem)
+    check = None
+    if check_rows:
+        from kvmnet.engine.state_rows import row_problem
+        check = row_problem
+    return open_backend(ctx, check)
+
+
+def open_backend(ctx: Ctx, check=None):
+    """The state this directory's ``kvmnet { backend … }`` block names (PostgreSQL:
+    one workspace per host directory), else the SQLite file ``--state``."""
+    from kvmnet.engine.backend_block import backend_settings
+    from kvmnet.state import open_pg_state, open_state
+    settings, diags = backend_settings(ctx.dir)
+    if diags:
+        print_diagnostics(ctx, diags)
+        raise KvmnetFailure()
+    if settings.kind == "pg":
+        return open_pg_state(settings.conn_str, settings.workspace, settings.schema_name,
+                             check=check, lease_seconds=settings.lease_seconds)
+    return open_state(ctx.state_path, check=check)
 
 
 @contextmanager
