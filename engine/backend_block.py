@@ -76,7 +76,7 @@ def _backend(b: Block, directory: str, d: Diagnostics, env: Mapping[str, str]) -
     if b.labels[0] == "sqlite":
         return BackendSettings("sqlite")
     conn = _literal_str(b, "conn_str", d) or env.get(CONN_ENV, "")
-    if not conn:
+    if not conn and "conn_str" not in b.attrs:
         d.add(f'backend "pg" needs conn_str, or the environment variable {CONN_ENV} '
               "(keep passwords out of the repository)", file=b.file, line=b.line)
     schema = _literal_str(b, "schema_name", d) or "kvmnet"

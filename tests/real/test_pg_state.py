@@ -244,3 +244,52 @@ def test_plan_apply_destroy_and_migrate_through_the_cli(ns, pg_db, tmp_path):
     assert r.returncode == 1
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("Error:")]
     assert len(errors) == 1 and "cannot connect to the state" in errors[0], r.stderr
+
+
+HANDOVER = r"""
+import os, sys, time
+from kvmnet.state import open_pg_state, InstanceRecord
+st = open_pg_state(sys.argv[1], "kvm01", lease_seconds=3)
+lock = st.lock("exclusive", "kvmnet apply --confirm-timeout 60")
+pid = os.fork()
+if pid == 0:                      # the confirm waiter: takes the lease over and renews it
+    lock.adopt()
+    print("WAITER", os.getpid(), lock.id, flush=True)
+    time.sleep(5)                 # past the lease: only renewal keeps it
+    be = open_pg_state(sys.argv[1], "kvm01")    # its own backend, as the waiter's
+    with be.transaction() as w:
+        w.put(InstanceRecord("bridge.kept", "bridge", "kept", None, "iproute"))
+    print("WROTE", flush=True)
+    time.sleep(60)
+    os._exit(0)
+lock.detach()                     # the foreground process goes away, the lease stays
+"""
+
+
+def test_a_lease_handed_to_a_forked_waiter_stays_held_renewed_and_names_it(pg_db):
+    parent = subprocess.Popen([sys.executable, "-c", HANDOVER, pg_db], stdout=subprocess.PIPE,
+                              text=True)
+    words = parent.stdout.readline().split()
+    assert words[0] == "WAITER", words
+    waiter, lock_id = int(words[1]), words[2]
+    try:
+        parent.wait(10)
+        st = open_pg_state(pg_db, "kvm01")
+        [held] = st.locks()
+        assert (held.id, held.pid, held.alive) == (lock_id, waiter, True)
+        assert parent.stdout.readline().strip() == "WROTE"
+        with pytest.raises(LockError, match=f"pid {waiter} "):
+            st.lock(EXCLUSIVE, "kvmnet apply", timeout=0)
+        assert "bridge.kept" in st.read().instances
+    finally:
+        os.kill(waiter, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while True:         # a dead holder on this host is cleared at once, not after its lease
+        try:
+            lock = st.lock(EXCLUSIVE, "kvmnet apply", timeout=0)
+            break
+        except LockError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    with lock:
+        assert [s.id for s in lock.stale] == [lock_id]
