@@ -23,6 +23,7 @@ BENCHMARKS = {
     "forwards": "bench_forwards.py",   # 1,000 port forwards through nftables / iptables
     "apply": "bench_apply.py",         # parallel apply of 50 NAT networks / 200 bridges vs floors
     "dhcp": "bench_dhcp.py",           # 50 DHCP hosts added to one running network
+    "pgstate": "bench_pg_state.py",    # apply / plan of 1,000 bridges: PostgreSQL state vs SQLite
 }
 
 
