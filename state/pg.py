@@ -24,7 +24,7 @@ from kvmnet.state.intents import Intent
 from kvmnet.state.liveness import process_alive
 from kvmnet.state.pg_conn import connect_retrying, is_connection_lost, pg_error, where
 from kvmnet.state.pg_lease import LEASE_SECONDS, PgLease, PgLeaseManager
-from kvmnet.state.pg_schema import FORMAT_VERSION, ddl, identity_problem, schema_name_problem
+from kvmnet.state.pg_schema import FORMAT_VERSION, TABLES, ddl, identity_problem, schema_name_problem
 from kvmnet.state.records import (
     FINAL_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS, INTERRUPTED, SUCCESS, HistoryEntry,
     InstanceRecord, StateSnapshot, now_iso, row_problem,
@@ -57,7 +57,8 @@ class PgState(StateBackend):
         self._s = f'"{schema}"'
         self._check = check
         self._checked: set[tuple[str, str | None]] = set()
-        self._conn: Any = None
+        self._conns: dict[str, Any] = {}   # "read" / "write": reads never share a writer's transaction
+        self._complete = False          # every table there
         self._ready = False             # schema identified (and created, for writers)
         self._in_transaction = False
         self._leases = PgLeaseManager(conninfo, schema, workspace, lease_seconds)
@@ -67,17 +68,19 @@ class PgState(StateBackend):
         return f"PgState({self.path!r})"
 
     # -- connections ---------------------------------------------------------------
-    def _connection(self) -> Any:
-        if self._conn is None or self._conn.closed:
-            self._conn = connect_retrying(self.conninfo)
-            self._conn.autocommit = True
-        return self._conn
+    def _connection(self, role: str = "write") -> Any:
+        conn = self._conns.get(role)
+        if conn is None or conn.closed:
+            conn = self._conns[role] = connect_retrying(self.conninfo)
+            conn.autocommit = True
+        return conn
 
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-        self._conn = None
+    def _drop_connection(self, role: str | None = None) -> None:
+        for r in [role] if role else list(self._conns):
+            conn = self._conns.pop(r, None)
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
 
     def _identity(self, conn: Any) -> bool:
         """True when the schema holds a kvmnet state's tables, False when it holds
@@ -92,6 +95,7 @@ class PgState(StateBackend):
         problem = identity_problem(tables, identity, self.schema)
         if problem:
             raise StateError(problem)
+        self._complete = set(TABLES) <= tables
         return bool(tables)
 
     def _ensure_schema(self) -> None:
@@ -100,13 +104,14 @@ class PgState(StateBackend):
         conn = self._connection()
         try:
             with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext('kvmnet state schema'))")
                 self._identity(conn)
-                conn.execute(ddl(self.schema))
+                if not self._complete:     # the DDL only when something is missing
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext('kvmnet state schema'))")
+                    conn.execute(ddl(self.schema))
         except StateError:
             raise
         except Exception as e:
-            self._drop_connection()
+            self._drop_connection("write")
             raise pg_error("create the state's tables", self.conninfo, e) from None
         self._ready = True
 
@@ -115,7 +120,7 @@ class PgState(StateBackend):
         no state schema yet. A lost connection is retried once (reading twice
         changes nothing)."""
         for attempt in (1, 2):
-            conn = self._connection()
+            conn = self._connection("read")
             try:
                 with conn.transaction():
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -125,7 +130,7 @@ class PgState(StateBackend):
             except StateError:
                 raise
             except Exception as e:
-                self._drop_connection()
+                self._drop_connection("read")
                 if attempt == 2 or not is_connection_lost(e):
                     raise pg_error(doing, self.conninfo, e) from None
         raise AssertionError("unreachable")
@@ -243,7 +248,7 @@ class PgState(StateBackend):
             except StateError:
                 raise
             except Exception as e:
-                self._drop_connection()
+                self._drop_connection("write")
                 raise pg_error("write the state", self.conninfo, e) from None
         finally:
             self._in_transaction = False
@@ -286,11 +291,13 @@ class PgState(StateBackend):
     def backup(self) -> str | None:
         """Keep the committed instances, outputs, lineage and serial as the
         workspace's last good copy (rows of ``backup_meta`` / ``backup_instances``)."""
+        exists = self._read("read the state", lambda conn: conn.execute(
+            f"SELECT 1 FROM {self._s}.workspaces WHERE workspace = %s",
+            (self.workspace,)).fetchone() is not None, False)
+        if not exists:
+            return None
         with self.transaction() as w:
-            conn = w._begin()
-            if not w._existed:
-                return None
-            self._copy_rows(conn, "instances", "backup")
+            self._copy_rows(w._begin(), "instances", "backup")
         return f"{self.schema}.backup_instances (workspace {self.workspace})"
 
     def _copy_rows(self, conn: Any, source: str, kind: str) -> None:
@@ -489,7 +496,7 @@ class PgWriter(StateWriter):
             except StateError:
                 raise
             except Exception as e:
-                st._drop_connection()
+                st._drop_connection("write")
                 st._ready = False
                 if attempt == 2 or not is_connection_lost(e):
                     raise pg_error("write the state", st.conninfo, e) from None
@@ -613,4 +620,4 @@ class PgWriter(StateWriter):
             try:
                 conn.execute("ROLLBACK")
             except Exception:      # noqa: BLE001 - a dead connection rolled back already
-                self._state._drop_connection()
+                self._state._drop_connection("write")

@@ -187,8 +187,8 @@ def state_mv(ctx: Ctx, source, destination):
 def state_migrate(ctx: Ctx, to):
     """Move this host's state between the SQLite file and PostgreSQL, losing nothing
     (instances, outputs, lineage, serial, history, open intents). Both sides are
-    locked; the target must be empty; the copy is read back and compared. The
-    source is left as it is."""
+    locked; the target must be empty; the copy is read back and compared, and kept
+    as the target's last good copy (state restore). The source is left as it is."""
     from kvmnet.commands.common import open_backend
     from kvmnet.state import EXCLUSIVE, open_state
     from kvmnet.state.migrate import migrate
@@ -201,6 +201,7 @@ def state_migrate(ctx: Ctx, to):
     with locked(ctx, source, EXCLUSIVE, recover=False), \
             locked(ctx, target, EXCLUSIVE, recover=False):
         copy = migrate(source, target)
+        target.backup()             # the copy is the target's first last-good copy
     n = len(copy.snapshot.instances)
     click.echo(f"Migrated {source.path} to {target.path}: serial {copy.snapshot.serial}, "
                f"lineage {copy.snapshot.lineage}, {n} instance{'s' if n != 1 else ''}, "

@@ -138,6 +138,19 @@ def test_a_server_restart_between_transactions_is_retried(pg_db, pg_cluster):
     assert set(st.read().instances) == {"bridge.a", "bridge.b"}
 
 
+def test_a_lease_held_across_a_server_restart_keeps_its_holder_writing(pg_db, pg_cluster):
+    st = open_pg_state(pg_db, "kvm01", lease_seconds=10)
+    with st.lock(EXCLUSIVE, "kvmnet apply"):
+        with st.transaction() as w:
+            w.put(rec("a"))
+        pg_cluster.restart()
+        with st.transaction() as w:        # reconnects; the lease row survived the restart
+            w.put(rec("b"))
+        with pytest.raises(LockError, match="kvmnet apply"):
+            open_pg_state(pg_db, "kvm01").lock(EXCLUSIVE, "kvmnet apply", timeout=0)
+    assert set(st.read().instances) == {"bridge.a", "bridge.b"}
+
+
 def test_a_server_restart_inside_a_transaction_writes_none_of_it(pg_db, pg_cluster):
     st = open_pg_state(pg_db, "kvm01")
     with st.transaction() as w:
@@ -227,6 +240,8 @@ def test_plan_apply_destroy_and_migrate_through_the_cli(ns, pg_db, tmp_path):
     st = open_pg_state(pg_db, "kvm01")
     assert set(st.read().instances) == {"bridge.lab"} and st.history(1)[0].status == "applied"
     assert kvmnet(cfg, "plan", "--detailed-exitcode", env=env).returncode == 0
+    r = kvmnet(cfg, "state", "restore", env=env)
+    assert r.returncode == 0 and "from its backup rows: serial 1" in r.stdout, r.stderr
     (cfg / "main.hcl").write_text(CONFIG.format(ns=ns, mtu=1300))
     assert kvmnet(cfg, "plan", "--detailed-exitcode", env=env).returncode == 2
     r = kvmnet(cfg, "state", "migrate", "--to", "sqlite", env=env)
