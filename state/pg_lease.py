@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from kvmnet.state.backend import EXCLUSIVE, SHARED, Lock, LockError, LockHolder, check_mode
 from kvmnet.state.liveness import boot_id, process_alive, process_start
@@ -58,6 +58,9 @@ class PgLease(Lock):
         self.stale = stale
         self.pid = os.getpid()
         self.lost = ""                     # why the lease was lost, or ""
+        # called (from the renewing thread) once the lease is lost, before it ends:
+        # the CLI stops its run there (SIGTERM to itself: steps in progress finish)
+        self.on_lost: Callable[[str], None] | None = None
         self._held = True
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -89,14 +92,19 @@ class PgLease(Lock):
             try:
                 renewed = self._manager._renew(self)
             except Exception as e:      # noqa: BLE001 - any failure to renew counts the same
-                if started + every >= self._expires_at:
-                    self.lost = f"could not renew the lease ({first_line(e)})"
+                if started + every >= self._expires_at:     # no later try would be in time
+                    self._lose(f"could not renew the lease ({first_line(e)})")
                     return
                 continue
             if not renewed:
-                self.lost = "its lease expired or was force-unlocked"
+                self._lose("its lease expired or was force-unlocked")
                 return
             self._expires_at = started + self._manager.lease_seconds
+
+    def _lose(self, why: str) -> None:
+        self.lost = why
+        if self.on_lost is not None and self._held:
+            self.on_lost(why)
 
     def check_alive(self) -> None:
         """Raise LockError when this process can no longer count on the lease."""

@@ -89,6 +89,8 @@ def locked(ctx: Ctx, be, mode: str, *, recover: bool = True):
             msg += ("\nAn apply is waiting to be confirmed: run 'kvmnet confirm' to keep its "
                     "changes or 'kvmnet confirm --revert' to roll them back.")
         fail(ctx, msg)
+    if mode == EXCLUSIVE and hasattr(lock, "on_lost"):      # a PostgreSQL lease
+        lock.on_lost = lambda why: _stop_run(ctx, why)
     for stale in getattr(lock, "stale", []) or []:
         desc = stale.describe() if hasattr(stale, "describe") else str(stale)
         ctx.err(f"Warning: cleared a stale lock left by a process that died: {desc}. "
@@ -103,6 +105,16 @@ def locked(ctx: Ctx, be, mode: str, *, recover: bool = True):
             keep_backup(ctx, be)
     finally:
         lock.release()
+
+
+def _stop_run(ctx: Ctx, why: str) -> None:
+    """The run's lease was lost (it could not be renewed): stop before it ends, as
+    SIGTERM stops a run (steps in progress finish; their state writes are refused
+    once another run holds the lease)."""
+    import os
+    import signal
+    ctx.err(f"Error: the state lock was lost: {why}; stopping this run")
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def keep_backup(ctx: Ctx, be) -> None:

@@ -128,6 +128,19 @@ def test_a_lease_is_renewed_while_held_and_a_lost_one_refuses_writes(pg_db):
     assert set(st.read().instances) == {"bridge.a"}
 
 
+def test_a_holder_whose_lease_is_lost_is_told_before_the_lease_would_end(pg_db):
+    st = open_pg_state(pg_db, "kvm01", lease_seconds=3)
+    told: list[str] = []
+    with st.lock(EXCLUSIVE, "kvmnet apply") as lock:
+        lock.on_lost = told.append
+        with psycopg.connect(pg_db, autocommit=True) as c:   # force-unlocked by an operator
+            c.execute("DELETE FROM kvmnet.locks")
+        deadline = time.monotonic() + 3
+        while not told and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert told and "force-unlocked" in told[0] and not lock.held
+
+
 def test_a_server_restart_between_transactions_is_retried(pg_db, pg_cluster):
     st = open_pg_state(pg_db, "kvm01")
     with st.transaction() as w:
