@@ -321,3 +321,25 @@ def test_a_lease_handed_to_a_forked_waiter_stays_held_renewed_and_names_it(pg_db
             time.sleep(0.1)
     with lock:
         assert [s.id for s in lock.stale] == [lock_id]
+
+
+def test_force_unlock_clears_a_holder_on_another_host_and_the_cli_does_too(pg_db, tmp_path):
+    st = open_pg_state(pg_db, "kvm01")
+    st.locks()                                           # creates the tables
+    with psycopg.connect(pg_db, autocommit=True) as c:
+        for lid in ("far-1", "far-2"):
+            c.execute("INSERT INTO kvmnet.locks VALUES (%s, 'kvm01', 'exclusive', 'elsewhere', 42, "
+                      "'2026-01-01T00:00:00+00:00', 'kvmnet apply', '', 0, "
+                      "nextval('kvmnet.lock_tokens'), now() + interval '1 hour')", (lid,))
+    assert [(h.id, h.alive) for h in st.locks()] == [("far-1", None), ("far-2", None)]
+    with pytest.raises(LockError, match="pid 42 on elsewhere"):
+        st.lock(EXCLUSIVE, "kvmnet apply", timeout=0)
+    assert st.force_unlock("far-1").host == "elsewhere"
+    cfg = tmp_path / "kvm01"
+    cfg.mkdir()
+    (cfg / "main.hcl").write_text('kvmnet {\n  backend "pg" {}\n}\n')
+    r = kvmnet(cfg, "force-unlock", "far-2", env={"PG_CONN_STR": pg_db})
+    assert r.returncode == 0, r.stderr
+    assert st.locks() == []
+    with st.lock(EXCLUSIVE, "kvmnet apply", timeout=0):
+        pass
