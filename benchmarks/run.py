@@ -25,6 +25,7 @@ BENCHMARKS = {
     "dhcp": "bench_dhcp.py",           # 50 DHCP hosts added to one running network
     "fleet-plan": "bench_fleet_plan.py",       # fleet plan of 200 host dirs × 100 resources, per-host cost
     "fleet-status": "bench_fleet_status.py",   # 1,000 hosts heart-beating on PostgreSQL: p99 slot grant, status
+    "pgstate": "bench_pg_state.py",    # apply / plan of 1,000 bridges: PostgreSQL state vs SQLite
 }
 
 

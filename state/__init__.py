@@ -20,16 +20,27 @@ __all__ = [
     "open_state", "StateBackend", "StateWriter", "Lock", "LockHolder", "StateError",
     "LockError", "InstanceRecord", "StateSnapshot", "HistoryEntry", "SHARED",
     "EXCLUSIVE", "LOCK_MODES", "RowCheck", "RUNNING", "APPLIED", "SUCCESS", "FAILED", "ROLLED_BACK",
-    "INTERRUPTED", "Intent",
+    "INTERRUPTED", "Intent", "open_pg_state",
 ]
 
 
 def open_state(path: str | os.PathLike, check: RowCheck | None = None) -> StateBackend:
     """The state store at ``path``. Opening creates nothing; the file appears with
-    the first write transaction. (A ``postgres://`` URL would select the PostgreSQL
-    backend here once it exists.) ``check``: see :data:`RowCheck`."""
+    the first write transaction (the PostgreSQL backend: :func:`open_pg_state`).
+    ``check``: see :data:`RowCheck`."""
     location = os.fspath(path)
     if location.startswith(("postgres://", "postgresql://")):
-        raise StateError("the PostgreSQL state backend is not implemented yet")
+        raise StateError(f"{location.split('://')[0]}:// is not a state file: the PostgreSQL "
+                         'state is selected with a backend "pg" block in the kvmnet block')
     from kvmnet.state.sqlite import SqliteState
     return SqliteState(location, check=check)
+
+
+def open_pg_state(conninfo: str, workspace: str, schema: str = "kvmnet",
+                  check: RowCheck | None = None, lease_seconds: float | None = None) -> StateBackend:
+    """The state of ``workspace`` (one host) in PostgreSQL (``conninfo``: a libpq
+    connection string or URL). Opening connects to nothing yet."""
+    from kvmnet.state.pg import PgState
+    from kvmnet.state.pg_lease import LEASE_SECONDS
+    return PgState(conninfo, workspace, schema, check=check,
+                   lease_seconds=LEASE_SECONDS if lease_seconds is None else lease_seconds)

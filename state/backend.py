@@ -1,9 +1,9 @@
 """The state backend interface: what the engine may ask of a state store.
 
-Two implementations are meant to exist: :mod:`kvmnet.state.sqlite` (one SQLite file,
-the embedded default) and, later, a PostgreSQL one shared by a team (advisory locks,
-as Terraform's ``pg`` backend). The engine talks only to these classes; see
-``docs/state.md`` for how each method maps onto SQLite and onto PostgreSQL.
+Two implementations exist: :mod:`kvmnet.state.sqlite` (one SQLite file, the embedded
+default) and :mod:`kvmnet.state.pg` (PostgreSQL, one workspace per host, row leases).
+The engine talks only to these classes; see ``docs/state.md`` for how each method
+maps onto SQLite and onto PostgreSQL.
 
 Contract, whatever the backend:
 

@@ -412,6 +412,41 @@ class SqliteState(StateBackend):
                 summary=f"restored from {source}: serial {snap.serial}, lineage {snap.lineage}"))
         return snap
 
+    # -- copies between backends (kvmnet state migrate) ---------------------------------
+    def load_copy(self, snap: StateSnapshot, history: list[HistoryEntry],
+                  intents: list[Intent]) -> None:
+        """Fill this (empty) state with ``snap``, ``history`` and ``intents`` as they
+        are: lineage, serial, IDs and times kept."""
+        if self.read().exists:
+            raise StateError(f"state {self.path} already exists; nothing was copied")
+        with self.transaction() as w:
+            conn = w._begin()
+            conn.execute("UPDATE meta SET lineage = ?, serial = ?", (snap.lineage, snap.serial))
+            w._lineage, w._serial = str(snap.lineage), snap.serial
+            for r in snap.instances.values():
+                what = f"{r.address} in state"
+                conn.execute(
+                    "INSERT INTO instances (address, type, name, key, provider, id, attrs, "
+                    "private, dependencies, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (r.address, r.type, r.name, None if r.key is None else _dumps(r.key, what),
+                     r.provider, r.id, _dumps(r.attrs, what), _dumps(r.private, what),
+                     _dumps(sorted(r.dependencies), what), r.created_at, r.updated_at))
+            for e in history:
+                values = _history_values(e.to_dict(), exclude_id=False)
+                conn.execute(f"INSERT INTO history ({', '.join(values)}) VALUES "
+                             f"({', '.join('?' for _ in values)})", tuple(values.values()))
+            if snap.outputs:
+                replace_outputs(conn, dict(snap.outputs), frozenset(snap.sensitive_outputs))
+            if intents:
+                from kvmnet.state.intents import _CREATE as CREATE_INTENTS
+                conn.execute(CREATE_INTENTS)
+                for i in intents:
+                    conn.execute("INSERT INTO intents (id, address, action, type, provider, "
+                                 "identity, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 (i.id, i.address, i.action, i.type, i.provider,
+                                  _dumps(i.identity, "an intent"), i.created))
+
     # -- locking -----------------------------------------------------------------
     def lock(self, mode: str, command: str, timeout: float | None = 0) -> FileLock:
         return self._locks.lock(mode, command, timeout)

@@ -132,6 +132,10 @@ def _load_block(cfg: Config, b: Block, d: Diagnostics) -> None:
     elif b.type in REFACTORING_BLOCKS:
         if _want_labels(b, 0, f"{b.type} {{}}", d):
             load_refactoring(cfg, b, d)
+    elif b.type == "kvmnet":           # where the state is: read before the config by the CLI
+        if _want_labels(b, 0, "kvmnet {}", d):
+            from kvmnet.engine.backend_block import read_kvmnet_block
+            read_kvmnet_block(b, cfg.dir, d)
     else:
         d.add(f'unknown block type "{b.type}"; expected resource, variable, locals, provider, '
               "module, output, data, moved, removed or import", file=b.file, line=b.line)

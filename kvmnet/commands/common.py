@@ -53,11 +53,26 @@ def backend(ctx: Ctx, check_rows: bool = True):
     """The run's state. Each instance row read is checked against its type's JSON
     Schema (a row that does not fit is an error naming it); ``check_rows=False``
     only for the commands that repair such a state (state list, show, rm)."""
-    from kvmnet.state import open_state
-    if not check_rows:
-        return open_state(ctx.state_path)
-    from kvmnet.engine.state_rows import row_problem
-    return open_state(ctx.state_path, check=row_problem)
+    check = None
+    if check_rows:
+        from kvmnet.engine.state_rows import row_problem
+        check = row_problem
+    return open_backend(ctx, check)
+
+
+def open_backend(ctx: Ctx, check=None):
+    """The state this directory's ``kvmnet { backend … }`` block names (PostgreSQL:
+    one workspace per host directory), else the SQLite file ``--state``."""
+    from kvmnet.engine.backend_block import backend_settings
+    from kvmnet.state import open_pg_state, open_state
+    settings, diags = backend_settings(ctx.dir)
+    if diags:
+        print_diagnostics(ctx, diags)
+        raise KvmnetFailure()
+    if settings.kind == "pg":
+        return open_pg_state(settings.conn_str, settings.workspace, settings.schema_name,
+                             check=check, lease_seconds=settings.lease_seconds)
+    return open_state(ctx.state_path, check=check)
 
 
 @contextmanager
@@ -74,6 +89,8 @@ def locked(ctx: Ctx, be, mode: str, *, recover: bool = True):
             msg += ("\nAn apply is waiting to be confirmed: run 'kvmnet confirm' to keep its "
                     "changes or 'kvmnet confirm --revert' to roll them back.")
         fail(ctx, msg)
+    if mode == EXCLUSIVE and hasattr(lock, "on_lost"):      # a PostgreSQL lease
+        lock.on_lost = lambda why: _stop_run(ctx, why)
     for stale in getattr(lock, "stale", []) or []:
         desc = stale.describe() if hasattr(stale, "describe") else str(stale)
         ctx.err(f"Warning: cleared a stale lock left by a process that died: {desc}. "
@@ -88,6 +105,16 @@ def locked(ctx: Ctx, be, mode: str, *, recover: bool = True):
             keep_backup(ctx, be)
     finally:
         lock.release()
+
+
+def _stop_run(ctx: Ctx, why: str) -> None:
+    """The run's lease was lost (it could not be renewed): stop before it ends, as
+    SIGTERM stops a run (steps in progress finish; their state writes are refused
+    once another run holds the lease)."""
+    import os
+    import signal
+    ctx.err(f"Error: the state lock was lost: {why}; stopping this run")
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def keep_backup(ctx: Ctx, be) -> None:

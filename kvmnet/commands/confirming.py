@@ -240,14 +240,14 @@ def _say(text: str) -> None:
 
 
 def _waiter(ctx: Ctx, prepared, report, lock, deadline: float, timeout: float, ready_fd: int) -> int:
-    from kvmnet.state import open_state
+    from kvmnet.commands.common import open_backend
 
     log = log_path(ctx.state_path)
     _detach_from_terminal(log)
     ctx.no_color, ctx._console = True, None          # the log is no terminal
     lock.holder.command = f"{lock.holder.command} (waiting for confirmation)"
     lock.adopt()
-    be = open_state(ctx.state_path)                  # never the parent's connection
+    be = open_backend(ctx)                           # never the parent's connection
     hid = report.history_id
     pending = Pending(hid, secrets.token_hex(16), os.getpid(), deadline, timeout, log)
     publish(ctx.state_path, pending)

@@ -121,6 +121,12 @@ def state_restore(ctx: Ctx):
         had = os.path.lexists(ctx.state_path)
         snap = be.restore(lock, ctx.command_line())
     n = len(snap.instances)
+    if getattr(be, "workspace", None):          # PostgreSQL: the backup rows
+        click.echo(f"Restored {be.path} from its backup rows: serial {snap.serial}, lineage "
+                   f"{snap.lineage}, {n} instance{'s' if n != 1 else ''}; the rows it "
+                   "replaced are kept as the before-restore copy.")
+        click.echo("Run kvmnet plan to see how the live system compares with it.")
+        return
     click.echo(f"Restored {ctx.state_path} from {backup_path(ctx.state_path)}: serial "
                f"{snap.serial}, lineage {snap.lineage}, {n} instance{'s' if n != 1 else ''}.")
     if had:
@@ -171,3 +177,38 @@ def state_mv(ctx: Ctx, source, destination):
         click.echo(f"Moved {a} to {b}.")
     click.echo("The live objects were not touched: the next apply rewrites their ownership marks "
                "to the new addresses (no replace).")
+
+
+@state.command(name="migrate")
+@click.option("--to", "to", type=click.Choice(["pg", "sqlite"]), required=True,
+              help="pg: copy the SQLite file (--state) into the workspace the backend "
+                   "\"pg\" block names; sqlite: copy that workspace into the SQLite file")
+@pass_ctx
+def state_migrate(ctx: Ctx, to):
+    """Move this host's state between the SQLite file and PostgreSQL, losing nothing
+    (instances, outputs, lineage, serial, history, open intents). Both sides are
+    locked; the target must be empty; the copy is read back and compared, and kept
+    as the target's last good copy (state restore). The source is left as it is."""
+    from kvmnet.commands.common import open_backend
+    from kvmnet.state import EXCLUSIVE, open_state
+    from kvmnet.state.migrate import migrate
+    pg = open_backend(ctx)
+    if not getattr(pg, "workspace", None):
+        fail(ctx, 'state migrate needs a kvmnet { backend "pg" { ... } } block naming the '
+                  "PostgreSQL side")
+    sqlite = open_state(ctx.state_path)
+    source, target = (sqlite, pg) if to == "pg" else (pg, sqlite)
+    with locked(ctx, source, EXCLUSIVE, recover=False), \
+            locked(ctx, target, EXCLUSIVE, recover=False):
+        copy = migrate(source, target)
+        target.backup()             # the copy is the target's first last-good copy
+    n = len(copy.snapshot.instances)
+    click.echo(f"Migrated {source.path} to {target.path}: serial {copy.snapshot.serial}, "
+               f"lineage {copy.snapshot.lineage}, {n} instance{'s' if n != 1 else ''}, "
+               f"{len(copy.history)} history entries, {len(copy.intents)} open intents.")
+    if to == "pg":
+        click.echo(f"The SQLite file {ctx.state_path} was left as it is; kvmnet now uses "
+                   "PostgreSQL (the backend block). Move the file away once you are sure.")
+    else:
+        click.echo("The PostgreSQL workspace was left as it is; remove the backend block "
+                   "to use the SQLite file.")

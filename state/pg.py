@@ -1,0 +1,623 @@
+"""The PostgreSQL state backend: a host's state as one workspace of a shared schema,
+one row per resource instance (tables in :mod:`kvmnet.state.pg_schema`), locks as
+row leases (:mod:`kvmnet.state.pg_lease`).
+
+Every write is one PostgreSQL transaction that first checks the writer's lease by
+its fencing token and locks the workspace's row (serialising writers), and bumps
+``serial`` at commit when it put or removed an instance. A read is one
+``REPEATABLE READ READ ONLY`` transaction, the instances assembled by the server
+into one JSON text. A connection lost before a transaction wrote anything is
+re-established (retried for a while: a server restart); lost later, the server has
+rolled the transaction back and the run stops with one line.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from typing import Any, Callable, Iterator, TypeVar
+
+from kvmnet.state.backend import (
+    EXCLUSIVE, Lock, LockHolder, RowCheck, StateBackend, StateError, StateWriter,
+)
+from kvmnet.state.intents import Intent
+from kvmnet.state.liveness import process_alive
+from kvmnet.state.pg_conn import connect_retrying, is_connection_lost, pg_error, where
+from kvmnet.state.pg_lease import LEASE_SECONDS, PgLease, PgLeaseManager
+from kvmnet.state.pg_schema import FORMAT_VERSION, TABLES, ddl, identity_problem, schema_name_problem
+from kvmnet.state.records import (
+    FINAL_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS, INTERRUPTED, SUCCESS, HistoryEntry,
+    InstanceRecord, StateSnapshot, now_iso, row_problem,
+)
+from kvmnet.state.sqlite import _dumps, _gc_paused, _stored
+
+T = TypeVar("T")
+
+_INSTANCE_ARRAY = ("json_build_array(address, type, name, key, provider, id, attrs, private, "
+                   "dependencies, created_at, updated_at)")
+_INSTANCE_COLUMNS = ("address, type, name, key, provider, id, attrs, private, dependencies, "
+                     "created_at, updated_at")
+
+
+class PgState(StateBackend):
+    """The state of ``workspace`` in schema ``schema`` of the database ``conninfo``
+    names. ``check``: see :data:`RowCheck`."""
+
+    def __init__(self, conninfo: str, workspace: str, schema: str = "kvmnet",
+                 check: RowCheck | None = None, lease_seconds: float = LEASE_SECONDS) -> None:
+        problem = schema_name_problem(schema)
+        if problem:
+            raise StateError(problem)
+        if not workspace:
+            raise StateError("the PostgreSQL state needs a workspace name")
+        self.conninfo = conninfo
+        self.workspace = workspace
+        self.schema = schema
+        self.path = f"{where(conninfo)} schema {schema} workspace {workspace}"
+        self._s = f'"{schema}"'
+        self._check = check
+        self._checked: set[tuple[str, str | None]] = set()
+        self._conns: dict[str, Any] = {}   # "read" / "write": reads never share a writer's transaction
+        self._complete = False          # every table there
+        self._ready = False             # schema identified (and created, for writers)
+        self._in_transaction = False
+        self._leases = PgLeaseManager(conninfo, schema, workspace, lease_seconds)
+        self._leases.ensure_schema = self._ensure_schema
+
+    def __repr__(self) -> str:
+        return f"PgState({self.path!r})"
+
+    # -- connections ---------------------------------------------------------------
+    def _connection(self, role: str = "write") -> Any:
+        conn = self._conns.get(role)
+        if conn is None or conn.closed:
+            conn = self._conns[role] = connect_retrying(self.conninfo)
+            conn.autocommit = True
+        return conn
+
+    def _drop_connection(self, role: str | None = None) -> None:
+        for r in [role] if role else list(self._conns):
+            conn = self._conns.pop(r, None)
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+    def _identity(self, conn: Any) -> bool:
+        """True when the schema holds a kvmnet state's tables, False when it holds
+        none; a foreign or newer schema is a StateError."""
+        tables = {r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            (self.schema,)).fetchall()}
+        identity: list[tuple[str, int]] = []
+        if "kvmnet_schema" in tables:
+            identity = [(r[0], int(r[1])) for r in conn.execute(
+                f"SELECT app, format_version FROM {self._s}.kvmnet_schema").fetchall()]
+        problem = identity_problem(tables, identity, self.schema)
+        if problem:
+            raise StateError(problem)
+        self._complete = set(TABLES) <= tables
+        return bool(tables)
+
+    def _ensure_schema(self) -> None:
+        if self._ready:
+            return
+        conn = self._connection()
+        try:
+            with conn.transaction():
+                self._identity(conn)
+                if not self._complete:     # the DDL only when something is missing
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext('kvmnet state schema'))")
+                    conn.execute(ddl(self.schema))
+        except StateError:
+            raise
+        except Exception as e:
+            self._drop_connection("write")
+            raise pg_error("create the state's tables", self.conninfo, e) from None
+        self._ready = True
+
+    def _read(self, doing: str, fn: Callable[[Any], T], empty: T) -> T:
+        """``fn(conn)`` in one read-only snapshot transaction; ``empty`` when there is
+        no state schema yet. A lost connection is retried once (reading twice
+        changes nothing)."""
+        for attempt in (1, 2):
+            conn = self._connection("read")
+            try:
+                with conn.transaction():
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    if not self._ready and not self._identity(conn):
+                        return empty
+                    return fn(conn)
+            except StateError:
+                raise
+            except Exception as e:
+                self._drop_connection("read")
+                if attempt == 2 or not is_connection_lost(e):
+                    raise pg_error(doing, self.conninfo, e) from None
+        raise AssertionError("unreachable")
+
+    # -- reading ---------------------------------------------------------------------
+    def read(self) -> StateSnapshot:
+        def fetch(conn: Any) -> Any:
+            meta = conn.execute(f"SELECT lineage, serial FROM {self._s}.workspaces "
+                                "WHERE workspace = %s", (self.workspace,)).fetchone()
+            if meta is None:
+                return None
+            text = conn.execute(
+                f"SELECT coalesce(json_agg({_INSTANCE_ARRAY})::text, '[]') FROM "
+                f"{self._s}.instances WHERE workspace = %s", (self.workspace,)).fetchone()[0]
+            outs = conn.execute(f"SELECT name, value, sensitive FROM {self._s}.outputs "
+                                "WHERE workspace = %s ORDER BY name", (self.workspace,)).fetchall()
+            return meta, text, outs
+        got = self._read("read the state", fetch, None)
+        if got is None:
+            return StateSnapshot()
+        meta, text, outs = got
+        instances = self._decode(text)
+        if self._check is not None:
+            self._check_rows(instances)
+        return StateSnapshot(lineage=meta[0], serial=int(meta[1]), instances=instances,
+                             exists=True, outputs={r[0]: r[1] for r in outs},
+                             sensitive_outputs=frozenset(r[0] for r in outs if r[2]))
+
+    def _decode(self, text: str) -> dict[str, InstanceRecord]:
+        with _gc_paused():
+            instances = {}
+            for row in json.loads(text):
+                problem = row_problem(row)
+                if problem:
+                    who = row[0] if isinstance(row, list) and row else "?"
+                    raise StateError(f"state {self.path} is damaged: in the row of {who!r}, "
+                                     f"{problem}; {self._restore_hint()}")
+                instances[row[0]] = InstanceRecord(*row)
+        return instances
+
+    def _restore_hint(self) -> str:
+        return ("run 'kvmnet state restore' to bring back the last good copy (kept in "
+                f"{self.schema}.backup_instances)")
+
+    def _check_rows(self, instances: dict[str, InstanceRecord]) -> None:
+        assert self._check is not None
+        for address, record in instances.items():
+            seen = (address, record.updated_at)
+            if seen in self._checked:
+                continue
+            problem = self._check(record)
+            if problem:
+                raise StateError(
+                    f"state {self.path} is damaged: in the row of {address!r}, {problem}; "
+                    f"{self._restore_hint()}; or forget that row with 'kvmnet state rm "
+                    f"{address}' (the live object is left as it is, and adopted again while "
+                    "the configuration has it)")
+            self._checked.add(seen)
+
+    def history(self, limit: int | None = None) -> list[HistoryEntry]:
+        return self._history(limit)
+
+    def _history(self, limit: int | None = None, only_open: bool = False) -> list[HistoryEntry]:
+        sql = (f"SELECT {', '.join(HISTORY_FIELDS)} FROM {self._s}.history "
+               "WHERE workspace = %s")
+        params: list[Any] = [self.workspace]
+        if only_open:
+            sql += " AND (status IS NULL OR NOT status = ANY(%s))"
+            params.append(list(FINAL_STATUSES))
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(int(limit))
+        rows: list[Any] = self._read("read the state's history",
+                          lambda conn: conn.execute(sql, params).fetchall(), [])
+        out = []
+        for row in rows:
+            values = dict(zip(HISTORY_FIELDS, row, strict=True))
+            for name in HISTORY_JSON_FIELDS:
+                if values[name] is None:
+                    values[name] = [] if name == "changes" else {}
+            values["boot_id"] = values["boot_id"] or ""
+            values["pid_start"] = values["pid_start"] or 0
+            out.append(HistoryEntry(**values))
+        return out
+
+    def open_intents(self) -> list[Intent]:
+        rows: list[Any] = self._read("read the state's intents", lambda conn: conn.execute(
+            f"SELECT id, address, action, type, provider, identity, created FROM "
+            f"{self._s}.intents WHERE workspace = %s ORDER BY id",
+            (self.workspace,)).fetchall(), [])
+        return [Intent(r[1], r[2], r[3], r[4], r[5], int(r[0]), r[6]) for r in rows]
+
+    # -- writing ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[PgWriter]:
+        if self._in_transaction:
+            raise StateError("a state transaction is already open")
+        self._in_transaction = True
+        writer = PgWriter(self)
+        try:
+            yield writer
+        except StateError:
+            writer._rollback()
+            raise
+        except BaseException as e:
+            writer._rollback()
+            import psycopg
+            if isinstance(e, psycopg.Error):
+                raise pg_error("write the state", self.conninfo, e) from None
+            raise
+        else:
+            try:
+                writer._commit()
+            except StateError:
+                raise
+            except Exception as e:
+                self._drop_connection("write")
+                raise pg_error("write the state", self.conninfo, e) from None
+        finally:
+            self._in_transaction = False
+
+    def record_intents(self, intents: list[Intent]) -> list[int]:
+        with self.transaction() as w:
+            conn = w._begin()
+            first = w._next_id("intents")
+            now = now_iso()
+            ids = []
+            for n, it in enumerate(intents):
+                conn.execute(
+                    f"INSERT INTO {self._s}.intents (workspace, id, address, action, type, "
+                    "provider, identity, created) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    (self.workspace, first + n, it.address, it.action, it.type, it.provider,
+                     _dumps(it.identity, f"the intent of {it.address}"), now))
+                ids.append(first + n)
+            return ids
+
+    def mark_interrupted(self, lock: Lock) -> list[HistoryEntry]:
+        """As the SQLite backend: under the exclusive lease nobody else writes, so an
+        unfinished entry of another host is dead too."""
+        if lock.mode != EXCLUSIVE or not getattr(lock, "held", True):
+            raise StateError("marking interrupted runs needs the exclusive state lock")
+        dead = [e for e in self._history(only_open=True)
+                if process_alive(e.host, e.pid, e.boot_id, e.pid_start) is not True]
+        if not dead:
+            return []
+        finished = now_iso()
+        with self.transaction() as w:
+            for e in dead:
+                why = (f"interrupted: its process (pid {e.pid} on {e.host}) ended before "
+                       f"the run did; {e.summary}").rstrip("; ")
+                assert e.id is not None
+                w.update_history(e.id, status=INTERRUPTED, finished=finished, summary=why)
+                e.status, e.finished, e.summary = INTERRUPTED, finished, why
+        return dead
+
+    # -- the last good copy ----------------------------------------------------------
+    def backup(self) -> str | None:
+        """Keep the committed instances, outputs, lineage and serial as the
+        workspace's last good copy (rows of ``backup_meta`` / ``backup_instances``)."""
+        exists = self._read("read the state", lambda conn: conn.execute(
+            f"SELECT 1 FROM {self._s}.workspaces WHERE workspace = %s",
+            (self.workspace,)).fetchone() is not None, False)
+        if not exists:
+            return None
+        with self.transaction() as w:
+            self._copy_rows(w._begin(), "instances", "backup")
+        return f"{self.schema}.backup_instances (workspace {self.workspace})"
+
+    def _copy_rows(self, conn: Any, source: str, kind: str) -> None:
+        """Make the ``kind`` copy from the live rows (source "instances") or the
+        live rows from the ``kind`` copy (source "backup_instances")."""
+        s, ws = self._s, self.workspace
+        if source == "instances":
+            conn.execute(f"DELETE FROM {s}.backup_meta WHERE workspace = %s AND kind = %s",
+                         (ws, kind))
+            conn.execute(
+                f"INSERT INTO {s}.backup_meta (workspace, kind, lineage, serial, outputs) "
+                f"SELECT w.workspace, %s, w.lineage, w.serial, coalesce((SELECT json_agg("
+                f"json_build_array(name, value, sensitive) ORDER BY name) FROM {s}.outputs o "
+                f"WHERE o.workspace = w.workspace), '[]') FROM {s}.workspaces w "
+                "WHERE w.workspace = %s", (kind, ws))
+            conn.execute(
+                f"INSERT INTO {s}.backup_instances (workspace, kind, {_INSTANCE_COLUMNS}) "
+                f"SELECT workspace, %s, {_INSTANCE_COLUMNS} FROM {s}.instances "
+                "WHERE workspace = %s", (kind, ws))
+            return
+        conn.execute(f"DELETE FROM {s}.instances WHERE workspace = %s", (ws,))
+        conn.execute(f"DELETE FROM {s}.outputs WHERE workspace = %s", (ws,))
+        conn.execute(
+            f"INSERT INTO {s}.instances (workspace, {_INSTANCE_COLUMNS}) SELECT workspace, "
+            f"{_INSTANCE_COLUMNS} FROM {s}.backup_instances WHERE workspace = %s AND kind = %s",
+            (ws, kind))
+        conn.execute(
+            f"INSERT INTO {s}.outputs (workspace, name, value, sensitive) SELECT %s, "
+            "e->>0, e->1, (e->>2)::boolean FROM " + s + ".backup_meta b, "
+            "json_array_elements(b.outputs) e WHERE b.workspace = %s AND b.kind = %s",
+            (ws, ws, kind))
+        conn.execute(
+            f"UPDATE {s}.workspaces w SET lineage = b.lineage, serial = b.serial FROM "
+            f"{s}.backup_meta b WHERE w.workspace = %s AND b.workspace = w.workspace "
+            "AND b.kind = %s", (ws, kind))
+
+    def _backup_snapshot(self) -> StateSnapshot | None:
+        def fetch(conn: Any) -> Any:
+            meta = conn.execute(f"SELECT lineage, serial, outputs FROM {self._s}.backup_meta "
+                                "WHERE workspace = %s AND kind = 'backup'",
+                                (self.workspace,)).fetchone()
+            if meta is None:
+                return None
+            return meta, conn.execute(
+                f"SELECT coalesce(json_agg({_INSTANCE_ARRAY})::text, '[]') FROM "
+                f"{self._s}.backup_instances WHERE workspace = %s AND kind = 'backup'",
+                (self.workspace,)).fetchone()[0]
+        got = self._read("read the state's backup", fetch, None)
+        if got is None:
+            return None
+        meta, text = got
+        instances = self._decode(text)
+        if self._check is not None:
+            self._check_rows(instances)
+        outs = meta[2] or []
+        return StateSnapshot(lineage=meta[0], serial=int(meta[1]), instances=instances,
+                             exists=True, outputs={o[0]: o[1] for o in outs},
+                             sensitive_outputs=frozenset(o[0] for o in outs if o[2]))
+
+    def restore(self, lock: Lock, command: str) -> StateSnapshot:
+        """Replace the workspace's rows by its last good copy; what it replaces is
+        kept as the ``before-restore`` copy. A history entry says so."""
+        if lock.mode != EXCLUSIVE or not getattr(lock, "held", True):
+            raise StateError("restoring the state needs the exclusive state lock")
+        try:
+            snap = self._backup_snapshot()
+        except StateError as e:
+            raise StateError(f"the backup of workspace {self.workspace} cannot be restored "
+                             f"({e}); the state was left as it is") from None
+        if snap is None:
+            raise StateError(f"there is no backup of workspace {self.workspace} in schema "
+                             f"{self.schema} to restore (kvmnet keeps it after every "
+                             "successful apply, destroy, import and state rm)")
+        with self.transaction() as w:
+            conn = w._begin()
+            self._copy_rows(conn, "instances", "before-restore")
+            self._copy_rows(conn, "backup_instances", "backup")
+            w._serial = snap.serial
+            w.add_history(HistoryEntry(
+                command=command, status=SUCCESS, finished=now_iso(),
+                serial_before=snap.serial, serial_after=snap.serial,
+                summary=f"restored from the backup rows: serial {snap.serial}, "
+                        f"lineage {snap.lineage}"))
+        self._checked.clear()
+        return snap
+
+    # -- copies between backends (kvmnet state migrate) ---------------------------------
+    def load_copy(self, snap: StateSnapshot, history: list[HistoryEntry],
+                  intents: list[Intent]) -> None:
+        """Fill this (empty) workspace with ``snap``, ``history`` and ``intents`` as
+        they are: lineage, serial, IDs and times kept."""
+        with self.transaction() as w:
+            conn = w._begin()
+            if w._existed:
+                raise StateError(f"workspace {self.workspace} in {self.path} already holds a "
+                                 "state; nothing was copied")
+            s, ws = self._s, self.workspace
+            conn.execute(f"UPDATE {s}.workspaces SET lineage = %s, serial = %s "
+                         "WHERE workspace = %s", (snap.lineage, snap.serial, ws))
+            w._lineage, w._serial = str(snap.lineage), snap.serial
+            with conn.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO {s}.instances (workspace, {_INSTANCE_COLUMNS}) VALUES "
+                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [(ws, *_instance_row(r)) for r in snap.instances.values()])
+                cur.executemany(
+                    f"INSERT INTO {s}.outputs (workspace, name, value, sensitive) "
+                    "VALUES (%s, %s, %s, %s)",
+                    [(ws, n, _dumps(v, f"output {n}"), n in snap.sensitive_outputs)
+                     for n, v in sorted(snap.outputs.items())])
+                cur.executemany(
+                    f"INSERT INTO {s}.history (workspace, {', '.join(HISTORY_FIELDS)}) "
+                    f"VALUES (%s, {', '.join('%s' for _ in HISTORY_FIELDS)})",
+                    [(ws, *_history_row(e)) for e in history])
+                cur.executemany(
+                    f"INSERT INTO {s}.intents (workspace, id, address, action, type, provider, "
+                    "identity, created) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    [(ws, i.id, i.address, i.action, i.type, i.provider,
+                      _dumps(i.identity, "an intent"), i.created) for i in intents])
+
+    # -- locking -----------------------------------------------------------------------
+    def lock(self, mode: str, command: str, timeout: float | None = 0) -> PgLease:
+        return self._leases.lock(mode, command, timeout)
+
+    def force_unlock(self, lock_id: str) -> LockHolder:
+        return self._leases.force_unlock(lock_id)
+
+    def locks(self) -> list[LockHolder]:
+        return self._leases.locks()
+
+    def close(self) -> None:
+        self._drop_connection()
+        self._ready = False
+        self._checked.clear()
+
+
+def _instance_row(r: InstanceRecord) -> tuple[Any, ...]:
+    what = f"{r.address} in state"
+    return (r.address, r.type, r.name, None if r.key is None else _dumps(r.key, what),
+            r.provider, r.id, _dumps(r.attrs, what), _dumps(r.private, what),
+            _dumps(sorted(r.dependencies), what), r.created_at or None, r.updated_at or None)
+
+
+def _history_row(e: HistoryEntry) -> tuple[Any, ...]:
+    d = e.to_dict()
+    return tuple(_dumps(d[f], f"history {f}") if f in HISTORY_JSON_FIELDS else d[f]
+                 for f in HISTORY_FIELDS)
+
+
+class PgWriter(StateWriter):
+    """One PostgreSQL transaction, begun lazily by the first call (a transaction
+    that writes nothing sends nothing)."""
+
+    def __init__(self, state: PgState) -> None:
+        self._state = state
+        self._conn: Any = None
+        self._lineage = ""
+        self._serial = 0
+        self._existed = False
+        self._changed = False
+        self._committed = False
+
+    @property
+    def lineage(self) -> str:
+        self._begin()
+        return self._lineage
+
+    @property
+    def serial(self) -> int:
+        if self._committed:
+            return self._serial
+        self._begin()
+        return self._serial + (1 if self._changed else 0)
+
+    def _begin(self) -> Any:
+        if self._conn is not None:
+            return self._conn
+        if self._committed:
+            raise StateError("this state transaction is already finished")
+        st = self._state
+        for attempt in (1, 2):
+            try:
+                st._ensure_schema()
+                conn = st._connection()
+                conn.execute("BEGIN")
+                try:
+                    st._leases.check_write(conn)
+                    row = conn.execute(f"SELECT lineage, serial, format_version FROM {st._s}."
+                                       "workspaces WHERE workspace = %s FOR UPDATE",
+                                       (st.workspace,)).fetchone()
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        conn.execute("ROLLBACK")
+                    raise
+                break
+            except StateError:
+                raise
+            except Exception as e:
+                st._drop_connection("write")
+                st._ready = False
+                if attempt == 2 or not is_connection_lost(e):
+                    raise pg_error("write the state", st.conninfo, e) from None
+        self._conn = conn
+        if row is None:
+            self._lineage, self._serial = str(uuid.uuid4()), 0
+            conn.execute(f"INSERT INTO {st._s}.workspaces (workspace, lineage, serial, "
+                         "format_version) VALUES (%s, %s, 0, %s)",
+                         (st.workspace, self._lineage, FORMAT_VERSION))
+        else:
+            if int(row[2]) > FORMAT_VERSION:
+                raise StateError(f"state {st.path} was written by a newer kvmnet (format "
+                                 f"{row[2]}): upgrade kvmnet to use it; nothing was changed")
+            self._lineage, self._serial, self._existed = row[0], int(row[1]), True
+        return conn
+
+    def _next_id(self, table: str) -> int:
+        st = self._state
+        return int(self._begin().execute(
+            f"SELECT coalesce(max(id), 0) + 1 FROM {st._s}.{table} WHERE workspace = %s",
+            (st.workspace,)).fetchone()[0])
+
+    def put(self, record: InstanceRecord) -> InstanceRecord:
+        conn = self._begin()
+        st = self._state
+        row = _instance_row(record)
+        now = now_iso()
+        created = conn.execute(
+            f"INSERT INTO {st._s}.instances (workspace, {_INSTANCE_COLUMNS}) VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (workspace, address) "
+            "DO UPDATE SET type = EXCLUDED.type, name = EXCLUDED.name, key = EXCLUDED.key, "
+            "provider = EXCLUDED.provider, id = EXCLUDED.id, attrs = EXCLUDED.attrs, "
+            "private = EXCLUDED.private, dependencies = EXCLUDED.dependencies, "
+            "updated_at = EXCLUDED.updated_at RETURNING created_at",
+            (st.workspace, *row[:9], record.created_at or now, now)).fetchone()[0]
+        self._changed = True
+        return _stored(record, sorted(record.dependencies), created, now)
+
+    def remove(self, address: str) -> bool:
+        st = self._state
+        gone = self._begin().execute(
+            f"DELETE FROM {st._s}.instances WHERE workspace = %s AND address = %s",
+            (st.workspace, address)).rowcount > 0
+        self._changed = self._changed or gone
+        return gone
+
+    def add_history(self, entry: HistoryEntry) -> int:
+        st = self._state
+        new_id = self._next_id("history")
+        values = _history_row(entry)
+        fields = [f for f in HISTORY_FIELDS if f != "id"]
+        self._begin().execute(
+            f"INSERT INTO {st._s}.history (workspace, id, {', '.join(fields)}) VALUES "
+            f"(%s, %s, {', '.join('%s' for _ in fields)})",
+            (st.workspace, new_id, *(v for f, v in zip(HISTORY_FIELDS, values, strict=True)
+                                     if f != "id")))
+        return new_id
+
+    def update_history(self, entry_id: int, **fields: Any) -> None:
+        unknown = set(fields) - set(HISTORY_FIELDS) | ({"id"} & set(fields))
+        if unknown:
+            raise StateError(f"cannot update history field(s) {', '.join(sorted(unknown))}")
+        if not fields:
+            return
+        st = self._state
+        sets = ", ".join(f"{c} = %s" for c in fields)
+        values = [_dumps(v, f"history {c}") if c in HISTORY_JSON_FIELDS else v
+                  for c, v in fields.items()]
+        cur = self._begin().execute(
+            f"UPDATE {st._s}.history SET {sets} WHERE workspace = %s AND id = %s",
+            (*values, st.workspace, entry_id))
+        if cur.rowcount == 0:
+            raise StateError(f"no history entry {entry_id}")
+
+    def set_outputs(self, values: dict[str, Any], sensitive: frozenset[str] = frozenset()) -> None:
+        conn = self._begin()
+        st = self._state
+        rows = conn.execute(f"SELECT name, value, sensitive FROM {st._s}.outputs WHERE "
+                            "workspace = %s", (st.workspace,)).fetchall()
+        current = ({r[0]: r[1] for r in rows}, frozenset(r[0] for r in rows if r[2]))
+        if current == (values, frozenset(sensitive)):
+            return
+        encoded = [(st.workspace, n, _dumps(v, f"output {n}"), n in sensitive)
+                   for n, v in sorted(values.items())]
+        conn.execute(f"DELETE FROM {st._s}.outputs WHERE workspace = %s", (st.workspace,))
+        with conn.cursor() as cur:
+            cur.executemany(f"INSERT INTO {st._s}.outputs (workspace, name, value, sensitive) "
+                            "VALUES (%s, %s, %s, %s)", encoded)
+        self._changed = True
+
+    def close_intent(self, intent_id: int) -> bool:
+        st = self._state
+        return self._begin().execute(
+            f"DELETE FROM {st._s}.intents WHERE workspace = %s AND id = %s",
+            (st.workspace, intent_id)).rowcount > 0
+
+    def _commit(self) -> None:
+        self._committed = True
+        if self._conn is None:
+            return
+        conn, self._conn = self._conn, None
+        st = self._state
+        try:
+            if self._changed:
+                conn.execute(f"UPDATE {st._s}.workspaces SET serial = serial + 1 "
+                             "WHERE workspace = %s", (st.workspace,))
+            conn.execute("COMMIT")
+        except BaseException:
+            self._changed = False
+            with contextlib.suppress(Exception):
+                conn.execute("ROLLBACK")
+            raise
+        if self._changed:
+            self._serial += 1
+
+    def _rollback(self) -> None:
+        self._committed = True
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            self._changed = False
+            try:
+                conn.execute("ROLLBACK")
+            except Exception:      # noqa: BLE001 - a dead connection rolled back already
+                self._state._drop_connection("write")
