@@ -22,8 +22,24 @@ StateLocator = Callable[[str, Path], str]
 
 
 def default_state(host: str, host_dir: Path) -> str:
-    """The state a host's own ``kvmnet -C hosts/<name>`` run uses."""
+    """The SQLite file a host's own ``kvmnet -C hosts/<name>`` run uses when its
+    config names no backend."""
     return os.fspath(host_dir / STATE_FILE)
+
+
+def open_host_state(host_dir: Path, location: str, check):
+    """The state the host's own runs use: the PostgreSQL workspace its
+    ``kvmnet { backend "pg" }`` block names, else the SQLite file at ``location``."""
+    from kvmnet.engine.backend_block import backend_settings
+    from kvmnet.engine.diagnostics import DiagnosticError
+    from kvmnet.state import open_pg_state, open_state
+    settings, diags = backend_settings(host_dir)
+    if diags.errors:
+        raise DiagnosticError(diags)
+    if settings.kind == "pg":
+        return open_pg_state(settings.conn_str, settings.workspace, settings.schema_name,
+                             check=check, lease_seconds=settings.lease_seconds)
+    return open_state(location, check=check)
 
 
 @dataclass
@@ -77,8 +93,6 @@ def plan_host(host: str, host_dir: Path, state_location: StateLocator = default_
     from kvmnet.engine.registry import ProviderSet
     from kvmnet.engine.state_rows import row_problem
     from kvmnet.state import StateError
-    from kvmnet.state import open_state as open_default
-    opener = open_state or open_default
     from kvmnet.engine.config.loader import config_files
     hp = HostPlan(host=host, dir=os.fspath(host_dir))
     if not config_files(Path(host_dir)):
@@ -91,7 +105,9 @@ def plan_host(host: str, host_dir: Path, state_location: StateLocator = default_
         configs = {n: prepared.evaluator.provider_config(n, diags) for n in prepared.config.providers}
         if diags.errors:
             raise DiagnosticError(diags)
-        be = opener(state_location(host, host_dir), check=row_problem)
+        location = state_location(host, host_dir)
+        be = (open_state(location, check=row_problem) if open_state is not None
+              else open_host_state(Path(host_dir), location, row_problem))
         try:
             snap = be.read()
         finally:

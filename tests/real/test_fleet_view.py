@@ -413,3 +413,22 @@ def test_fleet_plan_with_an_unreachable_database_is_one_error(fleet_repo, tmp_pa
             env_extra=cache)
     assert r.returncode == 1 and r.stdout == ""
     assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("Error: fleet database: "), r.stderr
+
+
+def test_fleet_plan_reads_a_host_state_kept_in_postgresql(fleet_repo, db):
+    """A host whose config names the pg backend is planned from its PostgreSQL
+    workspace: kvm01's applied state is migrated there and its SQLite file removed,
+    and the plan still sees what kvm01 holds (no change), not an empty state."""
+    repo, _, cache = fleet_repo
+    conninfo, _ = db
+    host = repo / "hosts" / "kvm01"
+    (host / "backend.hcl").write_text('kvmnet {\n  backend "pg" {}\n}\n')
+    env = {**cache, "PG_CONN_STR": conninfo}
+    r = run("-C", str(host), "state", "migrate", "--to", "pg", env_extra=env)
+    assert r.returncode == 0, r.stderr
+    (host / "kvmnet.state.db").unlink()
+    r = run("fleet", "plan", "--hosts", "kvm01", str(repo), env_extra=env)
+    assert r.returncode == 0, r.stderr
+    assert "kvm01" in r.stdout and "0 to add, 0 to change, 0 to destroy" in r.stdout, r.stdout
+    r = run("fleet", "plan", "--hosts", "kvm01", str(repo), env_extra=cache)   # no PG_CONN_STR
+    assert r.returncode == 1 and "kvm01" in r.stderr and "PG_CONN_STR" in r.stderr, (r.stdout, r.stderr)
