@@ -690,7 +690,7 @@ def static_kind(node, scope) -> str | None:
         try:
             node.collection.evaluate(scope)
         except ExprError:
-            return None
+            return _kind_despite_failure(node, scope)
         return "object" if node.is_object else "tuple"
     if t is Template:
         return "string"
@@ -706,6 +706,28 @@ def static_kind(node, scope) -> str | None:
         a, b = static_kind(node.then, scope), static_kind(node.otherwise, scope)
         return a if a == b else None
     return None
+
+
+def _kind_despite_failure(node, scope) -> str | None:
+    """The kind HCL still builds from ``node`` when evaluating part of it fails, or
+    None: ``[...]`` is a tuple (the failing element is unknown), and ``[for ...]`` or
+    ``{for ...}`` over such a collection keeps its kind unless an ``if`` clause or an
+    object key that is not constant may be unknown (which makes the result unknown)."""
+    t = type(node)
+    if t is TupleCons:
+        return "tuple"
+    if t is ObjectCons:
+        return "object"
+    if t is not ForExpr:
+        return None
+    if any(e is not None and not e.is_constant for e in (node.cond, node.key_expr)):
+        return None
+    try:
+        node.collection.evaluate(scope)
+    except ExprError:
+        if _kind_despite_failure(node.collection, scope) is None:
+            return None
+    return "object" if node.is_object else "tuple"
 
 
 def _partial_type(node, scope):

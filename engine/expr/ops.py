@@ -24,9 +24,10 @@ class SetValue(list):
     iteration work unchanged; ``isinstance(v, SetValue)`` tells a set from a list
     (``for_each`` accepts a set of strings but not a list). Strings sort
     lexically and numbers numerically, as Terraform orders set elements.
+    ``elem_type`` (see :func:`element_type`) keeps an empty set's element type.
     """
 
-    __slots__ = ()
+    __slots__ = ("elem_type",)
 
     def __repr__(self) -> str:
         return f"toset({list.__repr__(self)})"
@@ -37,14 +38,22 @@ class ListValue(list):
     type), as opposed to a tuple, which is a plain ``list`` (``[1, "a"]``, ``[for
     ...]``). Terraform tells them apart: ``tolist([1]) == [1]`` is false."""
 
-    __slots__ = ()
+    __slots__ = ("elem_type",)
 
 
 class MapValue(dict):
     """A map (``tomap``, a ``map(...)``-typed variable), as opposed to an object,
     which is a plain ``dict`` (``{a = 1}``, ``{for ...}``)."""
 
-    __slots__ = ()
+    __slots__ = ("elem_type",)
+
+
+def element_type(v):
+    """The element type an empty list, set or map was converted to (a
+    :class:`~kvmnet.engine.expr.types.Type`), or None: an empty ``list(bool)`` has no
+    element to tell it from an empty ``list(string)``, and Terraform's conditional
+    unifies the two results by type."""
+    return getattr(v, "elem_type", None) if not v else None
 
 
 def make_set(items) -> SetValue:

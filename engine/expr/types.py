@@ -185,8 +185,8 @@ def _convert(v, t: Type, path: str):
         if k == "set":
             if any(e is UNKNOWN for e in items):
                 return UNKNOWN
-            return ops.make_set(items)
-        return ops.ListValue(items)
+            return _typed_empty(ops.make_set(items), elem)
+        return _typed_empty(ops.ListValue(items), elem)
     if k == "map":
         if not isinstance(v, dict):
             raise ExprError(f"{_where(path)}a map of {t.elem} is required, got {ops.type_name(v)}")
@@ -203,7 +203,7 @@ def _convert(v, t: Type, path: str):
                 values = _unify_list_elements(values, elem, message)
             else:
                 _same_types([_effective_type(x, elem) for x in values], message)
-        return ops.MapValue(zip(keys, values, strict=True))
+        return _typed_empty(ops.MapValue(zip(keys, values, strict=True)), elem)
     if k == "object":
         if not isinstance(v, dict):
             raise ExprError(f"{_where(path)}an object is required, got {ops.type_name(v)}")
@@ -236,9 +236,10 @@ def type_of(v) -> Type:
     if ops.is_number(v):
         return NUMBER
     if t is ops.SetValue or t is ops.ListValue:
-        return Type("set" if t is ops.SetValue else "list", unify([type_of(e) for e in v]) or ANY)
+        elem = ops.element_type(v) or unify([type_of(e) for e in v]) or ANY
+        return Type("set" if t is ops.SetValue else "list", elem)
     if t is ops.MapValue:
-        return Type("map", unify([type_of(e) for e in v.values()]) or ANY)
+        return Type("map", ops.element_type(v) or unify([type_of(e) for e in v.values()]) or ANY)
     if isinstance(v, list):
         return Type("tuple", elems=tuple(type_of(e) for e in v))
     if isinstance(v, dict):
@@ -504,6 +505,13 @@ def _unify_list_elements(items: list, elem: Type, message: str) -> list:
         out.append((x, t))
     _same_types([t for _, t in out], message)
     return [x for x, _ in out]
+
+
+def _typed_empty(coll, elem: Type):
+    """``coll``, remembering ``elem`` when it is empty and ``elem`` is definite."""
+    if not coll and elem.kind != "any":
+        coll.elem_type = elem
+    return coll
 
 
 def conform(v, t: Type):

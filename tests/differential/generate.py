@@ -12,7 +12,10 @@ import random
 from pathlib import Path
 
 CASES = Path(__file__).resolve().parent / "cases"
-RUNS = ((20261130, CASES / "generated.txt"), (7, CASES / "generated2.txt"))   # (seed, file)
+# (seed, file, deepest nesting): the third run nests deeper, where a conditional's
+# unchosen or failing inner branch meets conversions of the outer one.
+RUNS = ((20261130, CASES / "generated.txt", 3), (7, CASES / "generated2.txt", 3),
+        (3, CASES / "generated3.txt", 4))
 COUNT = 1400                                                                 # per file
 
 NUMBERS = ["0", "1", "2", "3", "7", "10", "-1", "-3", "0.1", "0.2", "0.5", "1.5", "2.25", "-0.75",
@@ -156,14 +159,14 @@ class Gen:
 
 
 def main() -> None:
-    generated = {out for _, out in RUNS}
+    generated = {out for _, out, _ in RUNS}
     seen = {line.strip() for p in CASES.glob("*.txt") if p not in generated
             for line in p.read_text(encoding="utf-8").splitlines()}
-    for seed, out in RUNS:
+    for seed, out, depth in RUNS:
         g = Gen(random.Random(seed))
         lines: list[str] = []
         while len(lines) < COUNT:
-            e = g.pick([g.number, g.string, g.boolean, g.collection, g.any, g.mixed, g.mixed])(g.r.randint(1, 3))
+            e = g.pick([g.number, g.string, g.boolean, g.collection, g.any, g.mixed, g.mixed])(g.r.randint(1, depth))
             if e not in seen and 8 <= len(e) < 400:
                 seen.add(e)
                 lines.append(e)
