@@ -265,7 +265,7 @@ def describe_for_terraform(plan: Plan, prepared: Prepared, snapshot, prior: dict
     config = prepared.config
     plan.documents = lambda: (
         state_document(snapshot, prior, {c.address: c.sensitive for c in plan.resource_changes}),
-        configuration(config))
+        configuration(config, prepared.evaluator.module_calls))
     hidden = prepared.evaluator.sensitivity.variables
     plan.variable_values = {n: v for n, v in prepared.evaluator.variables.items() if n not in hidden}
     from datetime import datetime, timezone

@@ -51,10 +51,23 @@ def block_expressions(block: Block) -> dict:
     return out
 
 
-def configuration(config: Config) -> dict:
-    """The whole ``configuration`` object of a plan."""
+def configuration(config: Config, module_calls: dict | None = None) -> dict:
+    """The whole ``configuration`` object of a plan. ``module_calls`` is the root
+    evaluator's (``{name: (call, [(key, module evaluator)])}``): each call is listed
+    once under ``module_calls`` with the called module's own configuration nested in
+    it, as Terraform lists them."""
+    providers = {name: {"name": name, "expressions": {k: expression(a) for k, a in p.attrs.items()}}
+                 for name, p in config.providers.items()}
+    root = _module(config, module_calls or {})
+    return {"provider_config": providers, "root_module": root} if providers else {"root_module": root}
+
+
+def _module(config: Config, module_calls: dict) -> dict:
+    """One module's ``{outputs, resources, variables, module_calls}``, empty ones left out."""
     resources = []
     for decl in config.resources.values():
+        if decl.module:        # a module's resource, listed in its module's own entry
+            continue
         r: dict[str, Any] = {"address": decl.address, "mode": MANAGED, "type": decl.type,
                              "name": decl.name, "expressions": block_expressions(decl.body),
                              "schema_version": 0}
@@ -86,7 +99,25 @@ def configuration(config: Config) -> dict:
         if secret:
             entry["sensitive"] = True
         variables[name] = entry
-    providers = {name: {"name": name, "expressions": {k: expression(a) for k, a in p.attrs.items()}}
-                 for name, p in config.providers.items()}
-    root = {k: v for k, v in (("outputs", outputs), ("resources", resources), ("variables", variables)) if v}
-    return {"provider_config": providers, "root_module": root} if providers else {"root_module": root}
+    calls = {name: _module_call(call, instances) for name, (call, instances) in module_calls.items()}
+    return {k: v for k, v in (("outputs", outputs), ("resources", resources), ("variables", variables),
+                              ("module_calls", calls)) if v}
+
+
+def _module_call(call, instances: list) -> dict:
+    """One ``module_calls`` entry: source, arguments, count/for_each and the module
+    (read from its first instance; every instance shares the one loaded config)."""
+    out: dict[str, Any] = {"source": call.source,
+                           "expressions": {k: expression(a) for k, a in call.inputs.items()}}
+    if call.count is not None:
+        out["count_expression"] = expression(call.count)
+    if call.for_each is not None:
+        out["for_each_expression"] = expression(call.for_each)
+    if call.depends_on is not None and isinstance(call.depends_on.value, list):
+        out["depends_on"] = [str(x).removeprefix("${").removesuffix("}") for x in call.depends_on.value]
+    if instances:
+        child = instances[0][1]
+        out["module"] = _module(child.config, child.module_calls)
+    else:
+        out["module"] = {}
+    return out

@@ -104,19 +104,31 @@ def outputs_values(outputs: dict[str, Any], sensitive: frozenset[str] = frozense
 def state_values(resources: list[dict], outputs: dict[str, Any],
                  sensitive: frozenset[str] = frozenset()) -> dict:
     """A state's ``values``: its outputs and its modules' resources — the root
-    module's in ``root_module.resources``, a module instance's under
-    ``root_module.child_modules[]`` (``{address, resources}``); empty lists left out,
-    as Terraform does."""
-    from kvmnet.sdk.addresses import module_of
+    module's in ``root_module.resources``, a module instance's in a
+    ``child_modules[]`` entry (``{address, resources, child_modules}``) nested under
+    its parent module's, as Terraform does (a module with only child modules is still
+    listed); empty lists left out."""
+    from kvmnet.sdk.addresses import format_key, module_of, parse_address
     by_module: dict[str, list[dict]] = {}
     for r in resources:
         by_module.setdefault(module_of(r["address"]), []).append(r)
-    root: dict[str, Any] = {}
-    if by_module.get(""):
-        root["resources"] = by_module.pop("")
-    if by_module:
-        root["child_modules"] = [{"address": m, "resources": rs} for m, rs in sorted(by_module.items())]
-    return {"outputs": outputs_values(outputs, sensitive), "root_module": root}
+    children: dict[str, set[str]] = {}
+    for m in list(by_module):
+        steps = parse_address(m, module_only=True).module if m else ()
+        for depth in range(len(steps)):
+            path = ".".join(f"module.{n}{format_key(k)}" for n, k in steps[:depth + 1])
+            parent = ".".join(f"module.{n}{format_key(k)}" for n, k in steps[:depth])
+            children.setdefault(parent, set()).add(path)
+
+    def module(address: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"address": address} if address else {}
+        if by_module.get(address):
+            out["resources"] = by_module[address]
+        if children.get(address):
+            out["child_modules"] = [module(c) for c in sorted(children[address])]
+        return out
+
+    return {"outputs": outputs_values(outputs, sensitive), "root_module": module("")}
 
 
 def output_change(before: Any, after: Any, absent_before: bool, absent_after: bool,

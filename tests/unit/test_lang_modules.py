@@ -167,3 +167,19 @@ def test_a_sensitive_module_variable_marks_its_resources(h, tmp_path):
     plan, *_ = h.plan()
     assert {c.address: c.sensitive for c in plan.resource_changes} == {
         "module.m.network.up": ["name"], "module.m.network.this": ["name"]}
+
+
+def test_json_configuration_lists_module_calls_with_their_own_configuration(h):
+    h.config('resource "network" "root" {\n  name = "root"\n  mode = "nat"\n}\n'
+             'module "m" {\n  source   = "./lab"\n  for_each = toset(["a", "b"])\n  name = each.key\n}\n')
+    plan, *_ = h.plan()
+    root = plan.to_json()["configuration"]["root_module"]
+    assert [r["address"] for r in root["resources"]] == ["network.root"]
+    call = root["module_calls"]["m"]
+    assert call["source"] == "./lab"
+    assert call["for_each_expression"] == {}
+    assert call["expressions"]["name"] == {"references": ["each.key"]}
+    assert sorted(r["address"] for r in call["module"]["resources"]) == ["network.this", "network.up"]
+    assert set(call["module"]["variables"]) == {"name", "autostart"}
+    planned = plan.to_json()["planned_values"]["root_module"]
+    assert [m["address"] for m in planned["child_modules"]] == ['module.m["a"]', 'module.m["b"]']

@@ -209,6 +209,19 @@ def test_module_resources_are_child_modules():
         ('module.lab["a"]', ['module.lab["a"].network.n']), ("module.x", ["module.x.network.n"])]
 
 
+def test_nested_module_resources_nest_under_their_parent_module():
+    rs = [tfjson.state_resource(a, "network", "n", None, "libvirt", {"name": a})
+          for a in ('module.site["b"].module.net.network.n', "module.x.module.y[0].network.n",
+                    "module.x.network.n")]
+    root = tfjson.state_values(rs, {})["root_module"]
+    assert "resources" not in root
+    site, x = root["child_modules"]
+    assert site == {"address": 'module.site["b"]', "child_modules": [
+        {"address": 'module.site["b"].module.net', "resources": [rs[0]]}]}
+    assert x == {"address": "module.x", "resources": [rs[2]], "child_modules": [
+        {"address": "module.x.module.y[0]", "resources": [rs[1]]}]}
+
+
 def test_sensitive_attributes_are_never_in_clear_in_the_documents():
     rc = ResourceChange("network.n", "network", "n", None, "libvirt", ["create"], None,
                         {"name": "secret-net", "mode": "nat"})
