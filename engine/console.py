@@ -3,22 +3,20 @@
 as Terraform's console prints values.
 
 ``type(EXPR)`` is answered here only, as in Terraform, where the function exists
-in the console and nowhere else: a line that is one call of it prints the type of
-its argument's value.
+in the console and nowhere else: a line whose value is what a call of it returned
+(``type(x)``, ``"${type(x)}"``, ``c ? type(a) : type(b)``) prints that type; a line
+that uses it inside a larger value is refused, as Terraform's console refuses it.
 """
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from kvmnet.engine import expr as X
 from kvmnet.engine.expr import ops
-from kvmnet.engine.expr.ops import SetValue
+from kvmnet.engine.expr.nodes import FunctionCall
+from kvmnet.engine.expr.ops import ListValue, MapValue, SetValue, TypeValue
 from kvmnet.sdk.values import UNKNOWN
-
-_TYPE_CALL = re.compile(r"\s*type\s*\((.*)\)\s*", re.S)
-
 
 def render(v: Any, indent: str = "") -> str:
     """A value as Terraform's console prints it (multi-line lists and objects)."""
@@ -33,19 +31,19 @@ def render(v: Any, indent: str = "") -> str:
     if isinstance(v, str):
         return json.dumps(v, ensure_ascii=False)
     inner = indent + "  "
-    if isinstance(v, SetValue):
+    if isinstance(v, list):
+        # a set, a list and a tuple print alike but for the conversion around them
+        wrap = "toset(" if isinstance(v, SetValue) else "tolist(" if isinstance(v, ListValue) else ""
         if not v:
-            return "toset([])"
-        return "toset([\n" + "".join(f"{inner}{render(x, inner)},\n" for x in v) + indent + "])"
-    if isinstance(v, (list, tuple)):
-        if not v:
-            return "[]"
-        return "[\n" + "".join(f"{inner}{render(x, inner)},\n" for x in v) + indent + "]"
+            return f"{wrap}[]{')' if wrap else ''}"
+        body = "".join(f"{inner}{render(x, inner)},\n" for x in v)
+        return f"{wrap}[\n{body}{indent}]{')' if wrap else ''}"
     if isinstance(v, dict):
+        wrap = "tomap(" if isinstance(v, MapValue) else ""
         if not v:
-            return "{}"
-        return "{\n" + "".join(f"{inner}{json.dumps(str(k))} = {render(x, inner)}\n"
-                               for k, x in v.items()) + indent + "}"
+            return f"{wrap}{{}}{')' if wrap else ''}"
+        body = "".join(f"{inner}{json.dumps(str(k))} = {render(x, inner)}\n" for k, x in v.items())
+        return f"{wrap}{{\n{body}{indent}}}{')' if wrap else ''}"
     return str(v)
 
 
@@ -62,18 +60,31 @@ def evaluate_line(text: str, scope: X.Scope) -> str | None:
     if not text.strip():
         return None
     scope = scope.replace(console=True)         # type() is a function here
-    m = _TYPE_CALL.fullmatch(text)
-    if m is not None and _balanced(m.group(1)):
-        return type_name(X.parse_expression(m.group(1).strip()).evaluate(scope))
-    return render(X.parse_expression(text.strip()).evaluate(scope))
+    node = X.parse_expression(text.strip())
+    value = node.evaluate(scope)
+    if isinstance(value, TypeValue):
+        return str(value)
+    if _calls_type(node):
+        raise X.ExprError('invalid use of type function: the console-only "type" function cannot '
+                          'be used as part of an expression')
+    return render(value)
 
 
-def _balanced(text: str) -> bool:
-    """``text`` closes every bracket it opens (so ``type(a) + f(b)`` is not one call)."""
-    depth = 0
-    for ch in text:
-        depth += ch in "([{"
-        depth -= ch in ")]}"
-        if depth < 0:
-            return False
-    return depth == 0
+def _calls_type(node) -> bool:
+    """Whether an expression tree calls ``type(...)`` anywhere."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (list, tuple)):
+            stack.extend(n)
+            continue
+        if not hasattr(n, "evaluate"):
+            continue
+        if isinstance(n, FunctionCall) and n.name == "type":
+            return True
+        for cls in type(n).__mro__:
+            for slot in getattr(cls, "__slots__", ()):
+                v = getattr(n, slot, None)
+                if isinstance(v, (list, tuple)) or hasattr(v, "evaluate"):
+                    stack.append(v)
+    return False

@@ -48,6 +48,16 @@ class MapValue(dict):
     __slots__ = ("elem_type",)
 
 
+class TypeValue(str):
+    """What the console-only ``type(...)`` returns: the type's text, which the console
+    prints as it is. Terraform's console prints it only as the whole result; a line
+    that builds anything else from it (``[type(a)]``, ``type(a) == type(b)``) is
+    refused there (see :mod:`kvmnet.engine.console`); functions refuse it as an
+    argument of the wrong type. A ``str`` so no operation can trip on it."""
+
+    __slots__ = ()
+
+
 def element_type(v):
     """The element type an empty list, set or map was converted to (a
     :class:`~kvmnet.engine.expr.types.Type`), or None: an empty ``list(bool)`` has no
@@ -144,6 +154,8 @@ def type_name(v) -> str:
         return "list"
     if t is MapValue:
         return "map"
+    if t is TypeValue:
+        return "type"
     if isinstance(v, list):
         return "tuple"
     if isinstance(v, dict):

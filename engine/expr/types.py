@@ -139,7 +139,7 @@ def _convert(v, t: Type, path: str):
     if v is UNKNOWN or v is None:
         return v
     k = t.kind
-    if k == "any":
+    if k == "any" or (k == "type" and type(v) is ops.TypeValue):
         return v
     if k == "string":
         if isinstance(v, (list, dict)):
@@ -233,6 +233,8 @@ def type_of(v) -> Type:
         return STRING
     if t is bool:
         return BOOL
+    if t is ops.TypeValue:
+        return Type("type")
     if ops.is_number(v):
         return NUMBER
     if t is ops.SetValue or t is ops.ListValue:

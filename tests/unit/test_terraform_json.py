@@ -148,20 +148,34 @@ def _scope():
     ('{a = 1, b = [true]}', '{\n  "a" = 1\n  "b" = [\n    true,\n  ]\n}'),
     ("null", "null"),
     ("[]", "[]"),
+    ("tolist([1, 2])", "tolist([\n  1,\n  2,\n])"),
+    ("tomap({a = 1})", 'tomap({\n  "a" = 1\n})'),
+    ("{a = tolist([])}", '{\n  "a" = tolist([])\n}'),
+    ("toset([])", "toset([])"),
     ("type(local.l)", "tuple([\n    string,\n    string,\n])"),
     ("type({a = 1, b = [1]})", "object({\n    a: number,\n    b: tuple([\n        number,\n    ]),\n})"),
     ("type([])", "tuple([])"),
     ('type(toset(["a"]))', "set(string)"),
     ("type(tolist([1]))", "list(number)"),
     ("type(tomap({a = [1]}))", "map(\n    tuple([\n        number,\n    ]),\n)"),
-    ('join(",", [type(1), type("a")])', '"number,string"'),
+    ('"${type(1)}"', "number"),
+    ('var.n > 1 ? type(local.l[0]) : type(1)', "string"),
+    (" type(type(1)) ", "type"),
     ("   ", None),
 ])
 def test_console_lines(line, printed):
     assert evaluate_line(line, _scope()) == printed
 
 
-def test_console_type_is_one_call_only_and_errors_raise():
+@pytest.mark.parametrize("line", [
+    "[type(1), type(\"a\")]", "{a = type(var.n)}", "type(1) == type(2)", "type(1) != null",
+    'join(",", [type(1)])', "length(type(1))", '"x${type(1)}"'])
+def test_console_refuses_type_inside_a_larger_value(line):
+    with pytest.raises(X.ExprError):
+        evaluate_line(line, _scope())
+
+
+def test_console_type_errors_raise():
     with pytest.raises(X.ExprError):
         evaluate_line("type(1) + type(2)", _scope())        # a type is no number
     with pytest.raises(X.ExprError):

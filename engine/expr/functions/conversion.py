@@ -122,7 +122,7 @@ def uses_sensitive(node) -> bool:
 def _type(scope, v):
     if not getattr(scope, "console", False):
         raise ExprError('the "type" function is only available in kvmnet console')
-    return type_string(v)
+    return ops.TypeValue(type_string(v))
 
 
 def type_string(v) -> str:
