@@ -375,8 +375,8 @@ class Evaluator:
                 diags.items.append(f.diag)
                 return None
             if n is UNKNOWN or contains_unknown(n):
-                diags.add("count depends on a value known only after apply; use values known "
-                          "at plan time", file=r.file, line=r.count.line, address=addr, attribute="count")
+                diags.add(_unknown_meta("count", r), file=r.file, line=r.count.line, address=addr,
+                          attribute="count")
                 return None
             if isinstance(n, bool) or not isinstance(n, (int, float)) or n != n \
                     or n in (float("inf"), float("-inf")) or int(n) != n or n < 0:
@@ -396,8 +396,8 @@ class Evaluator:
                 diags.items.append(f.diag)
                 return None
             if v is UNKNOWN or contains_unknown(v) and not isinstance(v, dict):
-                diags.add("for_each depends on a value known only after apply", file=r.file,
-                          line=r.for_each.line, address=addr, attribute="for_each")
+                diags.add(_unknown_meta("for_each", r), file=r.file, line=r.for_each.line,
+                          address=addr, attribute="for_each")
                 return None
             if isinstance(v, dict):
                 return [(str(k), {"key": str(k), "value": v[k]}) for k in sorted(v, key=str)]
@@ -651,3 +651,15 @@ def resolve_variables(config: Config, inputs: VariableInputs, diags: Diagnostics
             diags.add(f'variable "{name}": {e}', file=decl.file, line=decl.line)
     validate_values(config.variables, values, diags)
     return values
+
+
+def _unknown_meta(name: str, r) -> str:
+    """Why an unknown ``count``/``for_each`` is refused, as Terraform refuses it (it
+    cannot tell how many instances there will be), and for a module call what it may
+    read: modules are expanded before any resource or data source is planned."""
+    text = (f"{name} depends on a value known only after apply, so kvmnet cannot predict "
+            "how many instances will be created")
+    if isinstance(r, ModuleCallDecl):
+        return (text + f"; a module's {name} is worked out before any resource or data source "
+                "is planned, so it may read variables, locals and constants only")
+    return text + "; use values known at plan time"

@@ -361,7 +361,13 @@ def test_saved_plan_digest_covers_module_directories(h):
     ('module "x" {\n  source = "../modules/role"\n  name = "a"\n  mtu = "big"\n}\n',
      'main.hcl:4: module.x: invalid value for variable "mtu" of module "x"'),
     ('module "x" {\n  source = "../modules/role"\n  name = "a"\n  count = bridge.b.mtu\n}\nresource "bridge" "b" {\n  mtu = 1\n}\n',
-     "main.hcl:4: module.x: count depends on a value known only after apply"),
+     "main.hcl:4: module.x: count depends on a value known only after apply, so kvmnet cannot "
+     "predict how many instances will be created; a module's count is worked out before any "
+     "resource or data source is planned, so it may read variables, locals and constants only"),
+    ('data "network" "d" {\n  name = "default"\n}\nmodule "x" {\n  source = "../modules/role"\n'
+     '  name = "a"\n  for_each = toset([data.network.d.bridge])\n}\n',
+     "main.hcl:7: module.x: for_each depends on a value known only after apply, so kvmnet cannot "
+     "predict how many instances will be created; a module's for_each is worked out before"),
     ('module "x" {\n  source = "../modules/role"\n  name = "a"\n  depends_on = [bridge.nope]\n}\n',
      'main.hcl:4: module.x: depends_on refers to undeclared resource "bridge.nope"'),
 ])
