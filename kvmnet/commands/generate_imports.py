@@ -51,8 +51,9 @@ def write_import_config(ctx: Ctx, prepared, file: str) -> int:
             assert a is not None and a.type is not None and a.name is not None
             decl = next(i for i in prepared.config.imports if i.to_addr == address)
             if not is_whole(a) or a.module:
-                fail(ctx, f"{decl.file}:{decl.line}: import: cannot generate a block for {address}; "
-                          "write the resource block of an instance or module address yourself")
+                fail(ctx, f"{decl.file}:{decl.line}: import: cannot generate a block for {address}: "
+                          "as in Terraform, --generate-config-out writes blocks only for root-module "
+                          "resources without count or for_each; write this resource block yourself")
             t = TYPES[a.type]
             obj = ps.get(t.default_provider).import_object(a.type, live_id)
             if obj is None:

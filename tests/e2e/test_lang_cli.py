@@ -3,6 +3,8 @@ system needed): a failed validation is one Error line and exit 1, KVMNET_VAR_nam
 reaches validate, plan --generate-config-out refuses a file it would not read."""
 from __future__ import annotations
 
+import pytest
+
 from tests.e2e.helpers import run_kvmnet, write_config
 
 PORT = '''
@@ -53,9 +55,14 @@ def test_state_mv_of_an_address_not_in_the_state(tmp_path):
     assert code == 1 and err.strip() == "Error: network.a is not in the state", err
 
 
-def test_generate_config_out_writes_no_block_for_an_instance_address(tmp_path):
+@pytest.mark.parametrize("address", ["network.lab[0]", 'network.lab["a"]', "module.kvm01.network.lab"])
+def test_generate_config_out_writes_no_block_for_an_instance_or_module_address(tmp_path, address):
+    """As Terraform: no configuration is generated for an expanded resource or inside a module."""
     cfg = tmp_path / "cfg"
-    write_config(cfg, 'import {\n  to = network.lab[0]\n  id = "x"\n}\n')
+    write_config(cfg, f'import {{\n  to = {address}\n  id = "x"\n}}\n')
     code, out, err = run_kvmnet(cfg, "plan", "--generate-config-out=gen.hcl", state=tmp_path / "s.db")
-    assert code == 1 and "main.hcl:1: import: cannot generate a block for network.lab[0]" in err, err
+    assert code == 1 and len(err.strip().splitlines()) == 1 and err.strip().endswith(
+        f"main.hcl:1: import: cannot generate a block for {address}: as in Terraform, "
+        "--generate-config-out writes blocks only for root-module resources without count or "
+        "for_each; write this resource block yourself"), err
     assert not (cfg / "gen.hcl").exists()
