@@ -32,6 +32,7 @@ from typing import Callable
 from kvmnet.engine.plan.diff import diff_attrs, merge_planned
 from kvmnet.engine.plan.model import FORGET, Plan, ResourceChange
 from kvmnet.engine.plan.planner import consumer_problems, describe_consumers
+from kvmnet.engine.plan.redact import provider_private
 from kvmnet.engine.prepare import Prepared, resource_value
 from kvmnet.engine.resources import TYPES, canonical, identity, with_defaults
 from kvmnet.engine.timings import NULL, Timings
@@ -144,11 +145,14 @@ def instance_record(of, attrs: dict, private: dict):
     ``address``, ``type``, ``name``, ``key``, ``provider``, ``dependencies``: a
     ResourceChange or an earlier InstanceRecord), ``attrs``/``private`` are what the
     provider returned."""
+    from kvmnet.engine.plan.redact import recorded_sensitive, with_recorded
     from kvmnet.state import InstanceRecord
     attrs = canonical(of.type, attrs)
+    # a change knows which attributes are sensitive now; an earlier record, then
+    sensitive = of.sensitive if isinstance(of, ResourceChange) else recorded_sensitive(of.private)
     return InstanceRecord(address=of.address, type=of.type, name=of.name, key=of.key,
                           provider=of.provider, id=identity(of.type, attrs), attrs=attrs,
-                          private=private or {}, dependencies=list(of.dependencies))
+                          private=with_recorded(private, sensitive), dependencies=list(of.dependencies))
 
 
 def provider_after(rtype: str, after: dict) -> dict:
@@ -361,7 +365,7 @@ class Walk:
             if c.is_noop and c.before is not None:
                 old = snap.instances.get(c.address)
                 rec = self._record(c, c.before, old.private if old else self.private.get(c.address, {}))
-                if old is None or old.attrs != rec.attrs:
+                if old is None or old.attrs != rec.attrs or old.private != rec.private:
                     recs.append(rec)
         if recs:
             def write(w) -> None:
@@ -422,7 +426,7 @@ class Walk:
         except ApplyError as e:
             raise Refused(str(e)) from e
         before = c.before if s.action != "create" else None
-        private = dict(self.private.get(c.address, {})) if s.action != "create" else {}
+        private = provider_private(self.private.get(c.address)) if s.action != "create" else {}
         change = Change(action=s.action, type=c.type, address=c.address, before=before,
                         after=after, private=private, mark=format_mark(self._mark_lineage(), c.address),
                         replacing=c.is_replace)

@@ -28,7 +28,7 @@ from kvmnet.engine.diagnostics import Diagnostics
 from kvmnet.engine.plan.diff import diff_attrs, forces_replace, merge_planned
 from kvmnet.engine.plan import refactor
 from kvmnet.engine.plan.data import has_data, read_data_sources
-from kvmnet.engine.plan.redact import sensitive_keys
+from kvmnet.engine.plan.redact import recorded_sensitive, sensitive_keys
 from kvmnet.engine.plan.triggers import trigger_of
 from kvmnet.engine.plan.model import (
     ADOPTED, CREATE, DELETE, FORGET, NOOP, REPLACE, UPDATE, Plan, ResourceChange,
@@ -392,15 +392,18 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
             continue
         if a in forget:
             why = forget[a]
-            changes.append(ResourceChange(a, r.type, r.name, r.key, r.provider, FORGET,
-                                          ref.prior.get(a) or state_attrs(r), None, id=r.id,
-                                          reason=f"removed block at {why.file}:{why.line}"))  # type: ignore[attr-defined]
-            continue
-        prior = ref.prior.get(a)
-        if prior is None:
-            continue   # already gone live: the apply just forgets it
-        changes.append(ResourceChange(a, r.type, r.name, r.key, r.provider, DELETE, prior, None,
-                                      id=ref.ids.get(a), dependencies=list(r.dependencies or [])))
+            rc = ResourceChange(a, r.type, r.name, r.key, r.provider, FORGET,
+                                ref.prior.get(a) or state_attrs(r), None, id=r.id,
+                                reason=f"removed block at {why.file}:{why.line}")  # type: ignore[attr-defined]
+        else:
+            prior = ref.prior.get(a)
+            if prior is None:
+                continue   # already gone live: the apply just forgets it
+            rc = ResourceChange(a, r.type, r.name, r.key, r.provider, DELETE, prior, None,
+                                id=ref.ids.get(a), dependencies=list(r.dependencies or []))
+        # no configuration says what is sensitive any more: the state remembers
+        rc.sensitive = recorded_sensitive(r.private)
+        changes.append(rc)
     # --destroy right after a crash: what the refresh adopted by its mark goes too
     if options.destroy:
         for a in ref.adopted:

@@ -52,6 +52,33 @@ def sensitive_keys(inst: ResourceInstance) -> list[str]:
     return sorted(keys)
 
 
+# The state keeps, with each instance, which of its attributes were sensitive when
+# it was last applied, under this key of the record's ``private`` data (the engine's
+# own key, removed before a provider sees the data): a resource gone from the
+# configuration (deleted, forgotten, or still in the state for ``state show``) has
+# no configuration left to say so, and its values must stay masked.
+RECORDED = "kvmnet.sensitive"
+
+
+def recorded_sensitive(private: dict | None) -> list[str]:
+    """The sensitive attribute keys a state record's ``private`` data remembers."""
+    keys = (private or {}).get(RECORDED)
+    return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
+
+
+def provider_private(private: dict | None) -> dict:
+    """``private`` as its provider wrote it: without the engine's own key."""
+    return {k: v for k, v in (private or {}).items() if k != RECORDED}
+
+
+def with_recorded(private: dict | None, sensitive) -> dict:
+    """A record's ``private`` data remembering ``sensitive`` (left out when empty)."""
+    out = provider_private(private)
+    if sensitive:
+        out[RECORDED] = sorted(set(sensitive))
+    return out
+
+
 def shown(value, key: str, sensitive) -> object:
     """``value`` as a renderer may show it."""
     if key in sensitive and value is not None and value is not UNKNOWN:

@@ -45,7 +45,9 @@ def state_show(ctx: Ctx, address, as_json):
     rec = backend(ctx, check_rows=False).read().instances.get(address)
     if rec is None:
         fail(ctx, f"{address} is not in the state")
-    hide = _sensitive_keys(ctx, address)
+    from kvmnet.engine.plan.redact import recorded_sensitive
+    # what the configuration marks now, and what was sensitive when it was applied
+    hide = sorted(set(_sensitive_keys(ctx, address)) | set(recorded_sensitive(rec.private)))
     if as_json:
         d = rec.to_dict()
         d["attrs"] = masked(d["attrs"], hide)
@@ -66,16 +68,16 @@ def state_show(ctx: Ctx, address, as_json):
 
 
 def _sensitive_keys(ctx: Ctx, address: str) -> list[str]:
-    """What the configuration marks sensitive in this instance (nothing can be masked
-    when the configuration does not load: said on stderr)."""
+    """What the configuration marks sensitive in this instance (none when the
+    configuration does not load: said on stderr)."""
     from kvmnet.engine.diagnostics import DiagnosticError
     from kvmnet.engine.plan.redact import sensitive_keys
     from kvmnet.engine.prepare import prepare
     try:
         prepared = prepare(ctx.dir, ctx.inputs)
     except DiagnosticError:
-        ctx.err("Warning: the configuration does not load, so sensitive values cannot be told "
-                "apart: run kvmnet validate")
+        ctx.err("Warning: the configuration does not load, so only the sensitive values the "
+                "state remembers are masked: run kvmnet validate")
         return []
     inst = prepared.instances.get(address)
     return sensitive_keys(inst) if inst is not None else []

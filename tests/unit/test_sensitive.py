@@ -120,6 +120,10 @@ def test_history_and_state_show_mask(h, tmp_path):
     assert code == 0 and SECRET not in out and "bridge = (sensitive value)" in out, out + err
     code, out, err = run_kvmnet(h.dir, "state", "show", "--json", "network.lab", state=h.state_path)
     assert code == 0 and SECRET not in out
+    h.config("")            # gone from the configuration: the state still knows
+    for args in (["--no-color", "state", "show", "network.lab"], ["state", "show", "--json", "network.lab"]):
+        code, out, err = run_kvmnet(h.dir, *args, state=h.state_path)
+        assert code == 0 and SECRET not in out and "network.lab" in out, out + err
 
 
 def test_an_output_reading_a_sensitive_value_must_say_so(h):
@@ -144,3 +148,53 @@ def test_sensitive_must_be_a_literal_bool_in_an_output(tmp_path, monkeypatch):
     with pytest.raises(DiagnosticError) as e:
         prepare(str(tmp_path))
     assert 'output "o": sensitive must be true or false' in str(e.value)
+
+
+def test_the_state_remembers_sensitive_attributes_for_what_leaves_the_configuration(h):
+    """A resource deleted (or forgotten) once gone from the configuration has no
+    configuration to say its values are sensitive: the state's record remembers."""
+    h.config(CFG)
+    h.apply()
+    rec = h.state().instances["network.lab"]
+    assert rec.private["kvmnet.sensitive"] == ["bridge"]
+    assert "kvmnet.sensitive" not in h.state().instances["network.plain"].private
+    h.config('variable "bridge" {\n  type = string\n  default = "x"\n  sensitive = true\n}\n'
+             'removed {\n  from = network.follows\n}\n')
+    plan, *_ = h.plan()
+    sens = {c.address: (c.actions, c.sensitive) for c in plan.resource_changes}
+    assert sens == {"network.lab": (["delete"], ["bridge"]), "network.follows": (["forget"], ["bridge"]),
+                    "network.plain": (["delete"], [])}
+    text = render_plan(plan, color=False)
+    assert SECRET not in text and "bridge" in text and "(sensitive value)" in text
+    assert SECRET not in render_markdown(plan)
+    assert SECRET not in plan.dumps()
+    doc = plan.to_json()          # Terraform's JSON document: values marked, as for any change
+    lab = next(r for r in doc["resource_changes"] if r["address"] == "network.lab")["change"]
+    assert lab["before_sensitive"] == {"bridge": True}
+
+
+def test_providers_never_see_the_engines_sensitive_record(h, world, monkeypatch):  # noqa: F811
+    from kvmnet.engine import registry
+    fake = registry._classes["libvirt"]
+    seen: list[tuple[str, dict]] = []
+    update, delete = fake.update, fake.delete
+
+    def spy_update(self, rtype, address, before, after, private, mark):
+        seen.append((address, dict(private)))
+        return update(self, rtype, address, before, after, private, mark)
+
+    def spy_delete(self, rtype, address, before, private):
+        seen.append((address, dict(private)))
+        return delete(self, rtype, address, before, private)
+    monkeypatch.setattr(fake, "update", spy_update)
+    monkeypatch.setattr(fake, "delete", spy_delete)
+    h.config(CFG)
+    h.apply()
+    h.config(CFG.replace('mode   = "nat"\n  bridge = lower', 'mode   = "nat"\n  autostart = false\n  bridge = lower'))
+    plan, report = h.apply()
+    assert report.ok and ("update", "network.lab") in world.calls
+    assert h.state().instances["network.lab"].private["kvmnet.sensitive"] == ["bridge"]
+    h.config("")
+    h.apply()
+    assert {a for a, _ in seen} >= {"network.lab", "network.follows"}
+    assert all("kvmnet.sensitive" not in private for _, private in seen), seen
