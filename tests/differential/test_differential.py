@@ -21,6 +21,21 @@ def results():
     return dict(zip(exprs, zip(harness.run_tofu(exprs), harness.run_kvmnet(exprs), strict=True)))
 
 
+def test_opentofu_runs_offline():
+    """The suite runs OpenTofu with no network: in a network namespace of its own
+    (as root, which the suite runs as), where it still starts."""
+    import os
+    import subprocess
+    if os.geteuid() != 0:
+        pytest.fail("the differential suite runs as root, so that OpenTofu runs under unshare -n")
+    cmd = harness._offline([str(harness.TOFU), "version"])
+    assert cmd[:2] == ["unshare", "-n"]
+    links = subprocess.run(["unshare", "-n", "ip", "-o", "link"], capture_output=True, text=True, check=True)
+    assert [line.split(":")[1].strip() for line in links.stdout.splitlines()] == ["lo"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "OpenTofu v1.6.2" in p.stdout, p.stdout + p.stderr
+
+
 def test_enough_cases():
     assert len(CASES) >= 1000
     assert len({c.expr for c in CASES}) == len(CASES), "a case is listed twice"
