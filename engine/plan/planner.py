@@ -51,6 +51,7 @@ class PlanOptions:
     targets: list[str] = field(default_factory=list)
     intents: list = field(default_factory=list)       # open intents (kvmnet.state.Intent)
     allow_loss: list[str] = field(default_factory=list)   # addresses whose replace may lose configuration
+    replace: list[str] = field(default_factory=list)      # --replace: instances replaced even unchanged
 
 
 @dataclass
@@ -216,6 +217,7 @@ def make_plan(prepared: Prepared, snapshot, providers, options: PlanOptions,
             parse_address(t)
         except ValueError as e:
             diags.add(f"--target: {e}; write TYPE.NAME, TYPE.NAME[KEY] or module.NAME[KEY]...")
+    _check_replace_addresses(prepared, options, diags)
     gcpause.freeze()   # the state snapshot lives as long as the run: keep the collector off it
     snapshot, moved = refactor.moved_snapshot(prepared.config, snapshot, diags)
     if options.refresh and has_data(prepared):
@@ -377,6 +379,8 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                         rc.private = dict(ref.private.get(inst.address) or {})
                 if inst.lifecycle.replace_triggered_by and rc.actions in (UPDATE, NOOP):
                     rc = _triggered_replace(inst, rc, desired, changes)
+                if inst.address in options.replace and rc.actions in (UPDATE, NOOP):
+                    rc = _requested_replace(inst, rc, desired, provider, options, diags)
                 _refactored(rc, inst.address, ref, moved or {})
                 rc.sensitive = sensitive_keys(inst)
                 _postconditions_now(inst, rc, diags)
@@ -452,6 +456,47 @@ def _triggered_replace(inst, rc: ResourceChange, desired: dict, changes: list) -
     rc.replace_paths = ["lifecycle.replace_triggered_by"]
     rc.reason = f"replace triggered by {fired}"
     rc.restart_paths = []
+    return rc
+
+
+def _check_replace_addresses(prepared: Prepared, options: PlanOptions, diags: Diagnostics) -> None:
+    """Each ``--replace`` names one resource instance of the configuration (Terraform's
+    ``-replace`` takes an instance address too); anything else is an error, not a
+    request silently ignored."""
+    from kvmnet.engine.suggest import did_you_mean
+    for a in options.replace:
+        if a in prepared.instances:
+            continue
+        try:
+            parsed = parse_address(a)
+        except ValueError as e:
+            diags.add(f"--replace {a}: {e}; write TYPE.NAME or TYPE.NAME[KEY], with module.NAME[KEY]. "
+                      "before it inside a module")
+            continue
+        if parsed.type is None:
+            diags.add(f"--replace {a}: a module cannot be replaced; name a resource instance in it")
+            continue
+        keys = sorted((i.address for i in prepared.instances.values() if i.resource_address == a), key=str)
+        if keys:
+            diags.add(f"--replace {a}: the resource has several instances; name one, e.g. {keys[0]}")
+        else:
+            hint = did_you_mean(a, list(prepared.instances))
+            diags.add(f"--replace {a}: no such resource instance in the configuration{hint}")
+
+
+def _requested_replace(inst, rc: ResourceChange, desired: dict, provider, options: PlanOptions,
+                       diags: Diagnostics) -> ResourceChange:
+    """``rc`` as a replace because ``--replace`` names it (Terraform's "will be
+    replaced, as requested"); what the new object cannot keep is checked as for any
+    replace."""
+    assert rc.before is not None
+    rc.actions = REPLACE
+    rc.after = merge_planned(inst.type, desired, rc.before, True)
+    rc.replace_paths = ["--replace"]
+    rc.reason = "replace requested with --replace"
+    rc.restart_paths = []
+    if provider is not None:
+        _check_losses(inst, provider.losses(inst.type, rc.before, desired), options, diags)
     return rc
 
 

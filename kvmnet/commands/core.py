@@ -34,7 +34,7 @@ def validate(ctx: Ctx):
 
 
 def _make_plan(ctx: Ctx, prepared, be, snap, *, refresh=True, refresh_only=False,
-               destroy=False, targets=(), settle=False, allow_loss=()):
+               destroy=False, targets=(), settle=False, allow_loss=(), replace=()):
     """The plan; with ``settle`` (apply, destroy) open intents of an interrupted run
     are settled first (kvmnet.engine.reconcile), so the refresh sees the result."""
     from kvmnet.engine.diagnostics import DiagnosticError
@@ -47,7 +47,8 @@ def _make_plan(ctx: Ctx, prepared, be, snap, *, refresh=True, refresh_only=False
     try:
         intents = _open_intents(ctx, be, ps, settle) if refresh else []
         opts = PlanOptions(refresh=refresh, refresh_only=refresh_only, destroy=destroy,
-                           targets=list(targets), intents=intents, allow_loss=list(allow_loss))
+                           targets=list(targets), intents=intents, allow_loss=list(allow_loss),
+                           replace=list(replace))
         plan = make_plan(prepared, snap, ps, opts, ctx.inputs.to_json(), ctx.timings or NULL)
     except ProviderError as e:      # a refusal: "FILE:LINE: provider.NAME: ..." when known
         ps.close()
@@ -100,6 +101,8 @@ def _report_plan_errors(ctx: Ctx, plan) -> None:
               help="--refresh=false: trust the state, read nothing live")
 @click.option("--target", "targets", multiple=True, metavar="ADDR")
 @click.option("--destroy", is_flag=True, help="Plan to destroy everything kvmnet manages")
+@click.option("--replace", "replace", multiple=True, metavar="ADDR",
+              help="Replace the resource instance ADDR even if nothing in it changed")
 @click.option("--allow-loss", "allow_loss", multiple=True, metavar="ADDR",
               help="Accept that replacing ADDR loses live configuration kvmnet cannot keep")
 @click.option("--metrics-file", metavar="PATH", help="Write Prometheus textfile metrics")
@@ -108,7 +111,7 @@ def _report_plan_errors(ctx: Ctx, plan) -> None:
               help="Write the resource blocks of import blocks' undeclared addresses to FILE")
 @pass_ctx
 def plan(ctx: Ctx, out_file, as_json, fmt, detailed_exitcode, refresh_only, refresh, targets,
-         destroy, allow_loss, metrics_file, show_timings, generate_out):
+         destroy, replace, allow_loss, metrics_file, show_timings, generate_out):
     """Show what apply would change."""
     from kvmnet.state import SHARED
     fmt = "json" if as_json else (fmt or "human")
@@ -123,7 +126,7 @@ def plan(ctx: Ctx, out_file, as_json, fmt, detailed_exitcode, refresh_only, refr
             snap = be.read()
             plan_, ps = _make_plan(ctx, prepared, be, snap, refresh=refresh,
                                    refresh_only=refresh_only, destroy=destroy, targets=targets,
-                                   allow_loss=allow_loss)
+                                   allow_loss=allow_loss, replace=replace)
             ps.close()
     except KvmnetFailure:
         if metrics_file:
@@ -194,7 +197,7 @@ def load_saved_plan(ctx: Ctx, path: str):
 
 def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destroy=False,
               rollback=False, confirm_timeout=None, show_timings=False, parallelism=None, allow_loss=(),
-              probe=None):
+              probe=None, replace=()):
     from kvmnet.engine.config.evaluate import VariableInputs
     from kvmnet.sdk.provider import ProviderError
     from kvmnet.state import EXCLUSIVE
@@ -229,7 +232,7 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
             the_plan = saved
         else:
             the_plan, ps = _make_plan(ctx, prepared, be, snap, destroy=destroy, targets=targets,
-                                      settle=True, allow_loss=allow_loss)
+                                      settle=True, allow_loss=allow_loss, replace=replace)
             _report_plan_errors(ctx, the_plan)
             ctx.out_plan(the_plan)
         try:
@@ -272,6 +275,8 @@ def _parallelism_option(fn):
 @click.option("--auto-approve", is_flag=True, help="Do not ask for 'yes'")
 @click.option("--target", "targets", multiple=True, metavar="ADDR")
 @click.option("--rollback-on-failure", is_flag=True, help="Undo this apply's changes if a step fails")
+@click.option("--replace", "replace", multiple=True, metavar="ADDR",
+              help="Replace the resource instance ADDR even if nothing in it changed")
 @click.option("--allow-loss", "allow_loss", multiple=True, metavar="ADDR",
               help="Accept that replacing ADDR loses live configuration kvmnet cannot keep")
 @click.option("--confirm-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
@@ -284,11 +289,13 @@ def _parallelism_option(fn):
 @click.option("--timings", "show_timings", is_flag=True)
 @_parallelism_option
 @pass_ctx
-def apply(ctx: Ctx, planfile, auto_approve, targets, rollback_on_failure, allow_loss, confirm_timeout,
-          probe, probe_file, probe_timeout, show_timings, parallelism):
+def apply(ctx: Ctx, planfile, auto_approve, targets, rollback_on_failure, replace, allow_loss,
+          confirm_timeout, probe, probe_file, probe_timeout, show_timings, parallelism):
     """Make the live system match the configuration."""
     if planfile and targets:
         fail(ctx, "--target cannot be combined with a saved plan (the plan has its targets)")
+    if planfile and replace:
+        fail(ctx, "--replace cannot be combined with a saved plan (the plan has its replacements)")
     probing = probe or probe_file is not None
     if probing and confirm_timeout is not None:
         fail(ctx, "--probe cannot be combined with --confirm-timeout: the probes decide whether "
@@ -302,7 +309,7 @@ def apply(ctx: Ctx, planfile, auto_approve, targets, rollback_on_failure, allow_
     run_apply(ctx, planfile=planfile, auto_approve=auto_approve, targets=targets,
               rollback=rollback_on_failure, confirm_timeout=confirm_timeout,
               show_timings=show_timings, parallelism=parallelism, allow_loss=allow_loss,
-              probe=(user_probes, probe_timeout) if probing else None)
+              probe=(user_probes, probe_timeout) if probing else None, replace=replace)
 
 
 @cli.command()
