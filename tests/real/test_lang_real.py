@@ -306,6 +306,13 @@ def test_a_sensitive_variable_never_shows_in_clear(env):
     assert secret not in out + err and "(sensitive value)" in out
     out, _ = env.ok("state", "history", "--json", env={"KVMNET_VAR_bridge": secret})
     assert secret not in out
+    # gone from the configuration: the state remembers what was sensitive
+    env.write('variable "bridge" {\n  type      = string\n  sensitive = true\n}\n')
+    out, _ = env.ok("plan", "--var", f"bridge={secret}")
+    assert secret not in out and "(sensitive value)" in out and "destroy" in out
+    out, _ = env.ok("apply", "--auto-approve", "--var", f"bridge={secret}")
+    assert secret not in out
+    assert "lang-sens" not in env.sb.virsh("net-list", "--all", "--name").stdout
 
 
 def test_moved_sysctl_profile_moves_its_persist_file(ns, tmp_path):
