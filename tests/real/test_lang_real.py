@@ -435,3 +435,16 @@ def test_replace_triggered_by_replaces_a_live_network(env):
     assert env.sb.virsh("net-uuid", "lang-down").stdout.strip() != uuid
     out, _ = env.ok("plan", "--detailed-exitcode")
     assert "No changes" in out
+
+
+def test_replace_option_replaces_an_unchanged_live_network_in_both_spellings(env):
+    env.write(_net("lab"))
+    env.ok("apply", "--auto-approve")
+    uuid = _uuid(env.sb)
+    out, _ = env.ok("plan", "-replace=network.lab", "-detailed-exitcode", rc=2)
+    assert "network.lab must be replaced (replace requested with --replace)" in out
+    out, _ = env.ok("apply", "--auto-approve", "--replace", "network.lab")
+    assert "1 added" in out and "1 destroyed" in out
+    assert _uuid(env.sb) != uuid and _mark_address(env.sb) == "network.lab"
+    out, _ = env.ok("plan", "--detailed-exitcode")
+    assert "No changes" in out
