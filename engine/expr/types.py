@@ -393,7 +393,13 @@ def _unify_objects(types: list[Type]) -> Type | None:
 def _unify_tuples(types: list[Type]) -> Type | None:
     if len({len(t.elems) for t in types}) != 1:
         elem = unify([e for t in types for e in t.elems])
-        return None if elem is None else Type("list", elem)
+        if elem is None:
+            return None
+        # to a list of any type, each tuple converts only if its own elements
+        # share a type (cty's tuple-to-list conversion unifies them)
+        if elem.kind == "any" and not all(not t.elems or unify(list(t.elems)) is not None for t in types):
+            return None
+        return Type("list", elem)
     elems = []
     for col in zip(*(t.elems for t in types), strict=True):
         et = unify(list(col))
