@@ -621,6 +621,16 @@ class Logical(Expr):
         self.right.collect_refs(bound, out)
 
 
+class InconsistentResults(ExprError):
+    """A conditional's two results have no common type. HCL's value of such a
+    conditional is unknown of any type, so a conditional around it that does not
+    choose it takes no type from it."""
+
+    def __init__(self, message: str, offset, node):
+        super().__init__(message, offset)
+        self.node = node
+
+
 class Conditional(Expr):
     __slots__ = ("cond", "then", "otherwise")
 
@@ -648,20 +658,23 @@ class Conditional(Expr):
         else:
             try:
                 o = other.evaluate(scope)
-            except ExprError:
+            except ExprError as e:
                 # Terraform reports no error from the branch not taken, but still
                 # refuses a result of another kind than what that branch builds
+                if isinstance(e, InconsistentResults) and e.node is other:
+                    return value
                 kind = static_kind(other, scope)
                 if kind is not None and not _kinds_fit(_kind_of(value), kind):
                     a, b = (ops.type_name(value), kind) if c else (kind, ops.type_name(value))
-                    raise ExprError(f"inconsistent conditional result types: the true result is "
-                                    f"{a} but the false result is {b}", self.offset) from None
+                    raise InconsistentResults(f"inconsistent conditional result types: the true result "
+                                              f"is {a} but the false result is {b}", self.offset,
+                                              self) from None
                 if kind == "string" and (type(value) is bool or number.is_number(value)):
                     return ops.to_string(value)
                 if kind == "object" or kind == "tuple":
-                    return _unify_with_partial(value, other, scope, c, self.offset)
+                    return _unify_with_partial(value, other, scope, c, self)
                 return value
-        return _unify_results(value, o, c, self.offset)
+        return _unify_results(value, o, c, self)
 
     def collect_refs(self, bound, out):
         self.cond.collect_refs(bound, out)
@@ -759,13 +772,13 @@ def _partial_type(node, scope):
     return T.ANY
 
 
-def _unify_with_partial(value, other, scope, cond: bool, offset):
+def _unify_with_partial(value, other, scope, cond: bool, node):
     from . import types as T
     t = T.unify([T.type_of(value), _partial_type(other, scope)])
     if t is None:
         a, b = (ops.type_name(value), _kind_of_node(other)) if cond else (_kind_of_node(other), ops.type_name(value))
-        raise ExprError(f"inconsistent conditional result types: the true result is {a} but the false "
-                        f"result is {b}", offset)
+        raise InconsistentResults(f"inconsistent conditional result types: the true result is {a} but "
+                                  f"the false result is {b}", node.offset, node)
     return T.conform(value, t)
 
 
@@ -792,7 +805,7 @@ def _kinds_fit(a: str | None, b: str | None) -> bool:
     return "string" in (a, b)          # primitives: anything converts to a string
 
 
-def _unify_results(value, other, cond: bool, offset):
+def _unify_results(value, other, cond: bool, node):
     """The chosen result converted to the type both results share, as Terraform
     types a conditional: ``true ? 1 : "b"`` is ``"1"``; a number and a bool, or a
     list and an object, have none and are an error."""
@@ -803,8 +816,9 @@ def _unify_results(value, other, cond: bool, offset):
     t = T.unify([T.type_of(value), T.type_of(other)])
     if t is None:
         a, b = (value, other) if cond else (other, value)
-        raise ExprError(f"inconsistent conditional result types: the true result is "
-                        f"{ops.type_name(a)} but the false result is {ops.type_name(b)}", offset)
+        raise InconsistentResults(f"inconsistent conditional result types: the true result is "
+                                  f"{ops.type_name(a)} but the false result is {ops.type_name(b)}",
+                                  node.offset, node)
     return T.conform(value, t)
 
 
