@@ -18,6 +18,7 @@ from kvmnet.engine.diagnostics import Diagnostics
 BACKENDS = ("sqlite", "pg")
 PG_ATTRS = ("conn_str", "schema_name", "workspace", "lease_seconds")
 CONN_ENV = "PG_CONN_STR"
+SETTINGS_ATTRS = ("required_version",)     # read by engine/config/settings.py
 
 
 @dataclass(frozen=True)
