@@ -4,11 +4,12 @@ state's lock, and run the plan as one recorded operation (engine.operations)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from kvmnet.engine import operations
 from kvmnet.engine.config.evaluate import VariableInputs
 from kvmnet.engine.diagnostics import DiagnosticError, Diagnostics
+from kvmnet.engine.plan.model import Plan
 from kvmnet.engine.plan.planner import PlanOptions, make_plan
 from kvmnet.engine.prepare import prepare
 from kvmnet.engine.reconcile import settle
@@ -25,11 +26,11 @@ class LocalError(Exception):
 @dataclass
 class HostPlan:
     """A plan made under the local state lock, ready to apply (call :meth:`close`)."""
-    prepared: object
-    plan: object
+    prepared: Any
+    plan: Plan
     providers: ProviderSet
-    backend: object
-    lock: object
+    backend: Any
+    lock: Any
 
     @property
     def summary(self) -> dict:

@@ -55,7 +55,8 @@ def host_labels(conn) -> dict[str, tuple[str, ...]]:
 def read_fleet(conn, rollout: Rollout) -> Fleet:
     """The rows :func:`pacing.decide` needs, read in the caller's transaction."""
     hosts = host_labels(conn)
-    live, lapsed = set(), set()
+    live: set[str] = set()
+    lapsed: set[str] = set()
     for host, is_live in conn.execute(
             "SELECT s.host, s.lease_expires > now() FROM fleet_slots s WHERE s.rollout_id = %s "
             "AND NOT EXISTS (SELECT 1 FROM fleet_results r WHERE r.rollout_id = s.rollout_id "
