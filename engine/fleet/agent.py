@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Protocol
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -32,17 +32,22 @@ from kvmnet.engine.fleet import local, slots
 from kvmnet.engine.fleet.checkout import CheckoutError, checkout
 from kvmnet.engine.fleet.pacing import selected
 from kvmnet.engine.fleet.versions import satisfies
-from kvmnet.engine.operations import INTERRUPTED, ROLLED_BACK, SUCCESS
+from kvmnet.engine.operations import INTERRUPTED, ROLLED_BACK, SUCCESS, Outcome
 
 
 class AgentError(Exception):
     """The agent cannot go on (the database stayed unreachable); the message says why."""
 
 
-# After an apply that succeeded: (host plan, outcome) → None when the host is fine, else
-# why it was reverted. The probes (engine.fleet.probes) plug in here; the default has
-# no probes.
-AfterApply = Callable[[local.HostPlan, object], "str | None"]
+class ApplyChecks(Protocol):
+    """Where the probes (engine.fleet.probes) plug into the agent: ``before`` runs
+    with the plan made, before the apply (what passes now is what counts later);
+    ``after`` runs once the apply succeeded, and returns None when the host is fine,
+    else why it reverted the host (operations.revert, with ``hp`` and ``outcome``)."""
+
+    def before(self, hp: local.HostPlan) -> object: ...
+
+    def after(self, hp: local.HostPlan, outcome: Outcome, baseline: object) -> str | None: ...
 
 
 @dataclass
@@ -55,7 +60,7 @@ class AgentConfig:
     labels: tuple[str, ...] = ()
     lease_seconds: float = slots.DEFAULT_LEASE
     retry_for: float = 120.0
-    after_apply: AfterApply | None = None
+    checks: ApplyChecks | None = None
     log: Callable[[str], None] = field(default=lambda line: None)
 
     @property
@@ -68,6 +73,7 @@ class Agent:
         self.cfg = cfg
         self.conn: psycopg.Connection | None = None
         self.planned: int | None = None          # the rollout whose plan summary was reported
+        self.loaded: tuple[str, object] | None = None    # (commit, its prepared config)
         cfg.workdir.mkdir(parents=True, exist_ok=True)
 
     # -- the database, through reconnects --------------------------------------------
@@ -151,18 +157,12 @@ class Agent:
         if has_result:
             return "Idle"
         commit = rollout.commit
-        try:
-            repo = checkout(self.cfg.repo, commit, self.cfg.workdir / "checkout")
-        except CheckoutError as e:
-            return self._finish(rollout.id, None, commit, "failed", "Failing", f"cannot fetch commit: {e}")
-        host_dir = repo / "hosts" / self.cfg.host
-        if not host_dir.is_dir():
-            return self._finish(rollout.id, None, commit, "failed", "Failing",
-                                f"commit {commit[:12]} has no directory hosts/{self.cfg.host}")
-        try:
-            prepared = local.load(str(host_dir))
-        except local.LocalError as e:
-            return self._finish(rollout.id, None, commit, "failed", "Failing", str(e))
+        if self.loaded is None or self.loaded[0] != commit:
+            try:
+                self.loaded = (commit, self._load(commit))
+            except (CheckoutError, local.LocalError) as e:
+                return self._finish(rollout.id, None, commit, "failed", "Failing", str(e))
+        prepared: Any = self.loaded[1]
         need = prepared.config.required_version
         if need and not satisfies(self.cfg.version, need):
             return self._finish(rollout.id, None, commit, "skipped", "Failing",
@@ -187,6 +187,17 @@ class Agent:
             return "Pending"
         return self._apply(slot, prepared, command)
 
+    def _load(self, commit: str):
+        """The host's prepared config at ``commit`` (checked out first)."""
+        try:
+            repo = checkout(self.cfg.repo, commit, self.cfg.workdir / "checkout")
+        except CheckoutError as e:
+            raise CheckoutError(f"cannot fetch commit: {e}") from None
+        host_dir = repo / "hosts" / self.cfg.host
+        if not host_dir.is_dir():
+            raise CheckoutError(f"commit {commit[:12]} has no directory hosts/{self.cfg.host}")
+        return local.load(str(host_dir))
+
     def _what_to_do(self, c):
         r = slots.active_rollout(c)
         if r is None or r.state == "aborting":
@@ -209,13 +220,14 @@ class Agent:
                 return self._finish(slot.rollout_id, slot.token, slot.commit, "failed", "Failing",
                                     f"plan failed: {e}")
             try:
+                checks = self.cfg.checks
+                baseline = checks.before(hp) if checks is not None else None
                 with open(self.cfg.workdir / "applies.log", "a") as j:   # one line per apply begun
                     j.write(f"{slot.rollout_id} {slot.commit} {slot.token}\n")
                 outcome = local.apply_host(hp, command, stop=keeper.stop_signal)
                 why = None
-                if outcome.status == SUCCESS and self.cfg.after_apply is not None:
-                    # probes (engine.fleet.probes) decide here; a failed one has reverted the host
-                    why = self.cfg.after_apply(hp, outcome)
+                if outcome.status == SUCCESS and checks is not None:
+                    why = checks.after(hp, outcome, baseline)   # probes: a failed one reverted the host
             finally:
                 hp.close()
         finally:

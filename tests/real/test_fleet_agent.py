@@ -58,3 +58,60 @@ def test_fleet_command_refusals_are_one_error_line(pg_db, monkeypatch):
         r = _kvmnet(*argv)
         assert r.returncode == 1, argv
         assert r.stderr.count("Error:") == 1 and words in r.stderr, (argv, r.stderr)
+
+
+def test_an_agent_without_its_directory_or_repo_fails_and_says_so(pg_cluster, pg_db, tmp_path):
+    c = psycopg.connect(pg_db, autocommit=True)
+    fleet_schema.ensure(c)
+    for h in ("kvm01", "kvm02"):
+        fleet_roles.create_agent_role(c, h)
+    repo = tmp_path / "repo"
+    (repo / "hosts" / "kvm01").mkdir(parents=True)
+    (repo / "hosts" / "kvm01" / "main.hcl").write_text("")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01'), ('kvm02')")
+    assert _kvmnet("fleet", "apply", "--commit", sha, "--canary", "0", "--max-failures", "5",
+                   "--conn", pg_db).returncode == 0
+    db = c.info.dbname
+    for host, where, words in [("kvm02", str(repo), "has no directory hosts/kvm02"),
+                               ("kvm01", str(tmp_path / "nowhere"), "cannot fetch commit: git clone")]:
+        r = _kvmnet("agent", "run", "--repo", where, "--host", host, "--once", "--workdir", str(tmp_path / host),
+                    "--conn", pg_cluster.conninfo(db, user=host))
+        assert r.returncode == 1
+        cond, msg = c.execute("SELECT condition, message FROM fleet_hosts WHERE host = %s", (host,)).fetchone()
+        assert cond == "Failing" and words in msg, msg
+        assert c.execute("SELECT result FROM fleet_results WHERE host = %s", (host,)).fetchone()[0] == "failed"
+
+
+def test_the_lease_keeper_stops_the_walk_when_the_slot_is_lost_or_unreachable(pg_cluster, pg_db, tmp_path):
+    import time
+    from pathlib import Path
+
+    from kvmnet.engine.fleet import rollout, slots
+    from kvmnet.engine.fleet.agent import AgentConfig, LeaseKeeper
+    c = psycopg.connect(pg_db, autocommit=True)
+    fleet_schema.ensure(c)
+    c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01')")
+    rollout.start(c, commit="abcdef1", actor="ops", max_unavailable="1", canary=0, max_failures=0)
+    slot, _ = slots.request_slot(c, "kvm01", lease_seconds=0.9)
+    cfg = AgentConfig(conninfo=pg_db, repo=".", host="kvm01", workdir=Path(tmp_path), version="0.1.0")
+    keeper = LeaseKeeper(cfg, slot)
+    keeper.start()
+    time.sleep(1.2)
+    assert keeper.stop_signal() is None                    # renewed: still held
+    c.execute("UPDATE fleet_slots SET token = token + 1000")  # granted again elsewhere
+    time.sleep(0.8)
+    assert keeper.lost and keeper.stop_signal() is not None
+    keeper.stop()
+    cfg.conninfo = f"host={tmp_path} dbname=x"             # the server cannot be reached
+    slot, _ = slots.request_slot(c, "kvm01", lease_seconds=0.9)
+    keeper = LeaseKeeper(cfg, slot)
+    keeper.start()
+    assert keeper.stop_signal() is None
+    time.sleep(0.8)
+    assert not keeper.lost and keeper.stop_signal() is not None   # under a third of the lease left
+    keeper.stop()

@@ -145,10 +145,10 @@ def test_a_paced_rollout_over_twenty_agent_processes(pg_cluster, pg_db, tmp_path
         assert second.returncode == 1
         assert second.stderr.count("Error:") == 1 and "started by alice@ops1" in second.stderr
 
-        def progressing(host):
-            return admin.execute("SELECT condition = 'Progressing' FROM fleet_hosts WHERE host = %s",
-                                 (host,)).fetchone()[0]
-        _wait(lambda: progressing(KILLED), 120, f"{KILLED} applying")
+        journal = tmp_path / "agents" / KILLED / "applies.log"
+        end = time.monotonic() + 120
+        while not journal.exists() and time.monotonic() < end:    # its walk has begun
+            time.sleep(0.005)
         fleet.kill(KILLED)                                   # dies mid-apply, its slot leased
         killed_at = time.monotonic()
         _wait(lambda: admin.execute("SELECT count(*) FROM fleet_results").fetchone()[0] >= 8, 120,
@@ -161,6 +161,8 @@ def test_a_paced_rollout_over_twenty_agent_processes(pg_cluster, pg_db, tmp_path
                                      (KILLED,)).fetchone() or (False,))[0], 60, f"{KILLED}'s lease")
         assert time.monotonic() - killed_at >= float(LEASE) - 1
         assert admin.execute("SELECT count(*) FROM fleet_results WHERE host = %s", (KILLED,)).fetchone()[0] == 0
+        assert admin.execute("SELECT condition FROM fleet_hosts WHERE host = %s", (KILLED,)).fetchone()[0] \
+            == "Progressing"
         fleet.start(KILLED)                                  # systemd would restart it
         _wait(lambda: admin.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "done", 150,
               "rollout 1 done")
@@ -171,6 +173,8 @@ def test_a_paced_rollout_over_twenty_agent_processes(pg_cluster, pg_db, tmp_path
         applied = dict(admin.execute("SELECT host, applied_commit FROM fleet_hosts").fetchall())
         assert set(applied.values()) == {good}
         rid = admin.execute("SELECT id FROM fleet_rollouts").fetchone()[0]
+        tokens = [ln.split()[2] for ln in _applies(tmp_path, KILLED, rid)]
+        assert len(set(tokens)) == 2                         # granted again, with a new fencing token
         for h in HOSTS:                                      # nothing applied twice
             assert len(_applies(tmp_path, h, rid)) == (2 if h == KILLED else 1), h
             live = subprocess.run(["ip", "-n", namespaces[h], "-br", "link", "show", "br-fleet"],
