@@ -200,7 +200,10 @@ class Agent:
 
     def _what_to_do(self, c):
         r = slots.active_rollout(c)
-        if r is None or r.state == "aborting":
+        if r is not None and r.state == "aborting":
+            slots.settle(c, self.cfg.host)
+            return None
+        if r is None:
             return None
         hosts = slots.host_labels(c)
         if self.cfg.host not in selected(r, hosts):

@@ -87,6 +87,14 @@ def settle_state(conn, actor: str, fleet: Fleet) -> Rollout:
                    r.retry_failed, r.selector, r.started_by)
 
 
+def settle(conn, actor: str) -> Rollout | None:
+    """Lock the active rollout and move it to the state its rows call for (an
+    aborting rollout whose last in-flight host died is stopped once its lease lapses)."""
+    with conn.transaction():
+        rollout = active_rollout(conn, lock=True)
+        return settle_state(conn, actor, read_fleet(conn, rollout)) if rollout else None
+
+
 def request_slot(conn, host: str, lease_seconds: float = DEFAULT_LEASE) -> tuple[Slot | None, Decision]:
     """Ask for a slot in the active rollout for ``host`` (one transaction holding the
     rollout row). A slot whose lease ran out is granted again with a new token."""

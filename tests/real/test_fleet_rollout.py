@@ -1,5 +1,5 @@
 """A paced rollout over 20 hosts, each agent its own process in its own network
-namespace (iproute + sysctl providers), against the session's real PostgreSQL:
+namespace (iproute, nftables and sysctl providers), against the session's real PostgreSQL:
 canaries first, the slot budget held at every sampled moment, a host SIGKILLed
 mid-apply frees its slot when its lease lapses and, restarted, finishes; a second
 operator is refused; PostgreSQL restarted mid-rollout loses nothing and applies
@@ -32,6 +32,9 @@ LEASE = "8"
 
 def _config(ns: str, persist: Path, extra: str = "") -> str:
     return (f'provider "iproute" {{\n  netns = "{ns}"\n}}\n'
+            f'provider "nftables" {{\n  netns = "{ns}"\n}}\n'
+            'resource "port_forward" "web" {\n  protocol   = "tcp"\n  host_port  = 8080\n'
+            '  to_address = "10.78.0.5"\n  to_port    = 80\n}\n'
             f'provider "sysctl" {{\n  netns       = "{ns}"\n  persist_dir = "{persist}"\n}}\n'
             'resource "bridge" "lab" {\n  name = "br-fleet"\n}\n'
             'resource "sysctl_profile" "tuning" {\n'
@@ -63,7 +66,8 @@ class Fleet:
 
     def start(self, host: str) -> None:
         labels = ["--label", "canary"] if host in CANARIES else []
-        log = open(self.tmp / f"{host}.log", "a")
+        LOGS.append(self.tmp / f"{host}.log")
+        log = open(LOGS[-1], "a")
         self.procs[host] = subprocess.Popen(
             ["ip", "netns", "exec", self.ns[host], sys.executable, "-m", "kvmnet", "agent", "run",
              "--repo", str(self.repo), "--host", host, "--loop", "--interval", "0.3", "--lease", LEASE,
@@ -106,7 +110,15 @@ def _wait(pred, timeout: float, what: str):
         if v:
             return v
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}{_tails()}")
+
+
+LOGS: list[Path] = []
+
+
+def _tails() -> str:
+    """The last lines of every agent's log, for a failure's message."""
+    return "".join(f"\n--- {p.name}\n" + "\n".join(p.read_text().splitlines()[-4:]) for p in LOGS if p.exists())
 
 
 def _applies(tmp: Path, host: str, rollout: int) -> list[str]:
@@ -180,6 +192,9 @@ def test_a_paced_rollout_over_twenty_agent_processes(pg_cluster, pg_db, tmp_path
             live = subprocess.run(["ip", "-n", namespaces[h], "-br", "link", "show", "br-fleet"],
                                   capture_output=True, text=True)
             assert live.returncode == 0, h                   # the hosts really hold it
+            rules = subprocess.run(["ip", "netns", "exec", namespaces[h], "nft", "list", "ruleset"],
+                                   capture_output=True, text=True).stdout
+            assert "10.78.0.5" in rules, h
         assert max(sampler.samples) <= 2 and len(sampler.samples) > 20     # 10% of 20
         grants = [d["rollout"] and a for a, d in admin.execute(
             "SELECT actor, detail FROM fleet_audit WHERE action = 'slot granted' ORDER BY id")]

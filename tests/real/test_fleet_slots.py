@@ -151,3 +151,13 @@ def test_an_agent_role_writes_only_its_own_rows(pg_cluster, pg_db):
     c.execute("CREATE ROLE postgresx LOGIN")
     with pytest.raises(fleet_roles.RoleError, match="not a kvmnet agent"):
         fleet_roles.create_agent_role(c, "postgresx")
+
+
+def test_an_aborting_rollout_whose_last_holder_died_stops_once_its_lease_lapses(pg_db):
+    c = _db(pg_db, [("kvm01", []), ("kvm02", [])])
+    _start(c, canary=0)
+    slots.request_slot(c, "kvm01", lease_seconds=0.5)
+    rollout.change(c, "abort", "ops")
+    assert slots.settle(c, "kvm02").state == "aborting"        # kvm01 may still be applying
+    time.sleep(0.7)
+    assert slots.settle(c, "kvm02").state == "stopped"
