@@ -72,19 +72,21 @@ def read_fleet(conn, rollout: Rollout) -> Fleet:
 
 
 def settle_state(conn, actor: str, fleet: Fleet) -> Rollout:
-    """Move the (locked) rollout to the state its rows call for, audited."""
-    step = next_state(fleet)
+    """Move the (locked) rollout to the state its rows call for, audited: step by
+    step (running → aborting → stopped when nothing is in flight)."""
     r = fleet.rollout
-    if step is None:
-        return r
-    state, why = step
-    ended = state in ("stopped", "done")
-    conn.execute("UPDATE fleet_rollouts SET state = %s, message = %s, "
-                 "ended_at = CASE WHEN %s THEN now() ELSE ended_at END WHERE id = %s",
-                 (state, why, ended, r.id))
-    audit(conn, actor, f"rollout {state}", rollout=r.id, commit=r.commit, why=why)
-    return Rollout(r.id, r.commit, state, r.max_unavailable, r.canary, r.max_failures,
-                   r.retry_failed, r.selector, r.started_by)
+    while (step := next_state(fleet)) is not None:
+        state, why = step
+        ended = state in ("stopped", "done")
+        conn.execute("UPDATE fleet_rollouts SET state = %(s)s, ended_at = CASE WHEN %(e)s THEN now() "
+                     "ELSE ended_at END, message = CASE WHEN %(s)s = 'stopped' AND message IS NOT NULL "
+                     "THEN message || '; ' || %(w)s ELSE %(w)s END WHERE id = %(id)s",
+                     {"s": state, "e": ended, "w": why, "id": r.id})
+        audit(conn, actor, f"rollout {state}", rollout=r.id, commit=r.commit, why=why)
+        r = Rollout(r.id, r.commit, state, r.max_unavailable, r.canary, r.max_failures,
+                    r.retry_failed, r.selector, r.started_by)
+        fleet = Fleet(r, fleet.hosts, fleet.live_slots, fleet.results, fleet.failed_before, fleet.lapsed)
+    return r
 
 
 def settle(conn, actor: str) -> Rollout | None:

@@ -115,3 +115,39 @@ def test_the_lease_keeper_stops_the_walk_when_the_slot_is_lost_or_unreachable(pg
     time.sleep(0.8)
     assert not keeper.lost and keeper.stop_signal() is not None   # under a third of the lease left
     keeper.stop()
+
+
+def test_a_probe_the_change_breaks_reverts_the_host_and_counts_as_a_failure(pg_cluster, pg_db, tmp_path, ns):
+    c = psycopg.connect(pg_db, autocommit=True)
+    fleet_schema.ensure(c)
+    fleet_roles.create_agent_role(c, "kvm01")
+    persist = tmp_path / "sysctl.d"
+    repo = tmp_path / "repo"
+    (repo / "hosts" / "kvm01").mkdir(parents=True)
+    (repo / "hosts" / "kvm01" / "main.hcl").write_text(
+        f'provider "iproute" {{\n  netns = "{ns}"\n}}\n'
+        f'provider "sysctl" {{\n  netns       = "{ns}"\n  persist_dir = "{persist}"\n}}\n'
+        'resource "bridge" "lab" {\n  name = "br-probe"\n}\n'
+        'resource "sysctl_profile" "tuning" {\n  settings = { "net.ipv4.ip_forward" = 1 }\n}\n')
+    # passes before the change, fails once the change wrote its sysctl file
+    (tmp_path / "probes.txt").write_text(
+        'kvmnet {\n  probe "no-sysctl-file" {\n'
+        f'    command = ["test", "!", "-e", "{persist}/90-kvmnet-tuning.conf"]\n    timeout = "1s"\n  }}\n}}\n')
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01')")
+    assert _kvmnet("fleet", "apply", "--commit", sha, "--canary", "0", "--max-failures", "0",
+                   "--conn", pg_db).returncode == 0
+    r = _kvmnet("agent", "run", "--repo", str(repo), "--host", "kvm01", "--once", "--workdir", str(tmp_path / "w"),
+                "--probe-file", str(tmp_path / "probes.txt"), "--probe-timeout", "1",
+                "--conn", pg_cluster.conninfo(c.info.dbname, user="kvm01"))
+    assert r.returncode == 1, r.stderr
+    cond, msg, applied = c.execute("SELECT condition, message, applied_commit FROM fleet_hosts").fetchone()
+    assert cond == "Reverted" and "no-sysctl-file" in msg and applied is None
+    assert c.execute("SELECT result FROM fleet_results").fetchone()[0] == "reverted"
+    assert c.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "stopped"     # over --max-failures 0
+    gone = subprocess.run(["ip", "-n", ns, "link", "show", "br-probe"], capture_output=True)
+    assert gone.returncode != 0                              # the revert removed what the apply made

@@ -66,7 +66,8 @@ def test_failures_above_the_limit_abort_and_the_rollout_stops_when_drained(pg_db
     assert state == "aborting" and "more than --max-failures 0" in msg
     assert slots.request_slot(c, "kvm03")[0] is None
     slots.report(c, b.rollout_id, "kvm02", "applied", "ok", token=b.token)   # in flight: finishes
-    assert c.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "stopped"
+    state, msg = c.execute("SELECT state, message FROM fleet_rollouts").fetchone()
+    assert state == "stopped" and msg.startswith("1 host(s) failed") and "no host is applying" in msg
 
 
 def test_a_second_rollout_is_refused_naming_who_runs_the_first(pg_db):
