@@ -54,6 +54,9 @@ def test_fleet_command_refusals_are_one_error_line(pg_db, monkeypatch):
                         (["fleet", "apply", "--commit", "HEAD", "--conn", pg_db], "not a commit id"),
                         (["fleet", "apply", "--commit", "abcdef1", "--conn", "host=/nonexistent dbname=x"],
                          "cannot connect to PostgreSQL"),
+                        (["fleet", "grant", "postgres", "--conn", pg_db], "is not a kvmnet agent's"),
+                        (["agent", "run", "--repo", ".", "--host", "h", "--once", "--conn", pg_db,
+                          "--probe-file", "/nonexistent/probes"], "/nonexistent/probes"),
                         (["agent", "run", "--repo", ".", "--host", "h", "--once"], "no PostgreSQL connection")]:
         r = _kvmnet(*argv)
         assert r.returncode == 1, argv
