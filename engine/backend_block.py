@@ -47,7 +47,8 @@ def read_kvmnet_block(block: Block, directory: str, d: Diagnostics,
     problem is a diagnostic at its line."""
     environ: Mapping[str, str] = os.environ if env is None else env
     for a in block.attrs.values():
-        d.add(f'unknown attribute "{a.name}" in the kvmnet block', file=block.file, line=a.line)
+        if a.name not in SETTINGS_ATTRS:
+            d.add(f'unknown attribute "{a.name}" in the kvmnet block', file=block.file, line=a.line)
     found: BackendSettings | None = None
     for b in block.blocks:
         if b.type != "backend":

@@ -82,8 +82,12 @@ def test_the_kvmnet_block_is_read_and_checked(tmp_path):
     (tmp_path / "main.hcl").write_text('kvmnet {\n  required_version = ">= 2.0"\n}\n')
     cfg = load_config(str(tmp_path))
     assert cfg.required_version == ">= 2.0" and not cfg.diagnostics.errors
-    (tmp_path / "main.hcl").write_text('kvmnet {\n  required_version = "two"\n  colour = 1\n}\nkvmnet {}\n')
+    (tmp_path / "main.hcl").write_text('kvmnet {\n  required_version = "two"\n  colour = 1\n}\n'
+                                       'kvmnet {\n  required_version = ">= 1"\n}\n')
     errors = [str(e) for e in load_config(str(tmp_path)).diagnostics.errors]
     assert any("main.hcl:2" in e and "not a version constraint" in e for e in errors)
-    assert any("main.hcl:3" in e and 'unknown attribute "colour"' in e for e in errors)
-    assert any("main.hcl:5" in e and "defined twice" in e for e in errors)
+    assert any('unknown attribute "colour"' in e for e in errors)
+    assert any("main.hcl:6" in e and "set twice (first in " in e and "main.hcl:2)" in e for e in errors)
+    (tmp_path / "main.hcl").write_text('kvmnet {\n  required_version = ">= 0.1"\n  backend "sqlite" {}\n}\n')
+    cfg = load_config(str(tmp_path))
+    assert cfg.required_version == ">= 0.1" and not cfg.diagnostics.errors
