@@ -28,7 +28,7 @@ from typing import Any, Callable, Protocol
 import psycopg
 from psycopg.types.json import Jsonb
 
-from kvmnet.engine.fleet import local, slots
+from kvmnet.engine.fleet import drift, local, slots
 from kvmnet.engine.fleet.checkout import CheckoutError, checkout
 from kvmnet.engine.fleet.pacing import selected
 from kvmnet.engine.fleet.versions import satisfies
@@ -150,6 +150,7 @@ class Agent:
         concerns the host)."""
         self.heartbeat()
         self._send_pending()
+        self._answer_drift()
         found = self._db(self._what_to_do)
         if found is None:
             return "Idle"
@@ -186,6 +187,27 @@ class Agent:
             self._status("Pending", d.why)
             return "Pending"
         return self._apply(slot, prepared, command)
+
+    def _answer_drift(self) -> None:
+        """Answer a ``kvmnet fleet drift`` request: a refresh-only plan of the applied
+        commit's config, stored with engine.fleet.drift.report_drift."""
+        row = self._db(lambda c: c.execute("SELECT drift_requested, applied_commit FROM fleet_hosts "
+                                           "WHERE host = %s", (self.cfg.host,)).fetchone())
+        if row is None or row[0] is None:
+            return
+        asked, commit = row
+        report: dict
+        if commit is None:
+            report = {"resources": None, "addresses": [], "error": "no commit applied on this host yet"}
+        else:
+            try:
+                if self.loaded is None or self.loaded[0] != commit:
+                    self.loaded = (commit, self._load(commit))
+                report = local.check_drift(self.loaded[1], self.cfg.state_path, "kvmnet agent (drift check)")
+            except (CheckoutError, local.LocalError) as e:
+                report = {"resources": None, "addresses": [], "error": str(e)}
+        self._db(lambda c: drift.report_drift(c, self.cfg.host, report, asked))
+        self.cfg.log(f"drift check: {report.get('error') or str(report['resources']) + ' resource(s) drifted'}")
 
     def _load(self, commit: str):
         """The host's prepared config at ``commit`` (checked out first)."""

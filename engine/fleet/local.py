@@ -9,7 +9,6 @@ from typing import Any, Callable
 from kvmnet.engine import operations
 from kvmnet.engine.config.evaluate import VariableInputs
 from kvmnet.engine.diagnostics import DiagnosticError, Diagnostics
-from kvmnet.engine.plan.model import Plan
 from kvmnet.engine.plan.planner import PlanOptions, make_plan
 from kvmnet.engine.prepare import prepare
 from kvmnet.engine.reconcile import settle
@@ -27,7 +26,7 @@ class LocalError(Exception):
 class HostPlan:
     """A plan made under the local state lock, ready to apply (call :meth:`close`)."""
     prepared: Any
-    plan: Plan
+    plan: Any                     # a Plan, once made
     providers: ProviderSet
     backend: Any
     lock: Any
@@ -55,8 +54,9 @@ def load(config_dir: str):
         raise LocalError(str(e)) from None
 
 
-def plan_host(prepared, state_path: str, command: str) -> HostPlan:
-    """Lock the local state, refresh, settle open intents, plan."""
+def _open(prepared, state_path: str, command: str) -> HostPlan:
+    """The local state locked and every provider the config or the state uses started
+    (a HostPlan without a plan yet)."""
     be = open_state(state_path, check=row_problem)
     try:
         lock = be.lock(EXCLUSIVE, command, timeout=30)
@@ -74,17 +74,40 @@ def plan_host(prepared, state_path: str, command: str) -> HostPlan:
         for name in sorted({i.provider for i in prepared.instances.values()}
                            | {r.provider for r in snap.instances.values()} | set(prepared.config.providers)):
             ps.get(name)
-        settle(be, ps)
-        plan = make_plan(prepared, snap, ps, PlanOptions(intents=be.open_intents()), {})
     except (DiagnosticError, ProviderError, StateError, KeyError) as e:
         ps.close()
         lock.release()
         raise LocalError(str(e)) from None
+    return HostPlan(prepared, None, ps, be, lock)
+
+
+def plan_host(prepared, state_path: str, command: str) -> HostPlan:
+    """Lock the local state, refresh, settle open intents, plan."""
+    hp = _open(prepared, state_path, command)
+    try:
+        settle(hp.backend, hp.providers)
+        plan = make_plan(prepared, hp.backend.read(), hp.providers,
+                         PlanOptions(intents=hp.backend.open_intents()), {})
+    except (DiagnosticError, ProviderError, StateError, KeyError) as e:
+        hp.close()
+        raise LocalError(str(e)) from None
     if plan.errors:
-        ps.close()
-        lock.release()
+        hp.close()
         raise LocalError("; ".join(str(e) for e in plan.errors))
-    return HostPlan(prepared, plan, ps, be, lock)
+    hp.plan = plan
+    return hp
+
+
+def check_drift(prepared, state_path: str, command: str) -> dict:
+    """The host's drift report (engine.fleet.drift): a refresh-only plan under the lock."""
+    from kvmnet.engine.fleet.drift import run_drift_check
+    hp = _open(prepared, state_path, command)
+    try:
+        return run_drift_check(prepared, hp.backend.read(), hp.providers)
+    except (DiagnosticError, ProviderError, StateError) as e:
+        raise LocalError(str(e)) from None
+    finally:
+        hp.close()
 
 
 def apply_host(hp: HostPlan, command: str, stop: Callable[[], int | None]) -> operations.Outcome:

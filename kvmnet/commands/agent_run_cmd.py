@@ -35,7 +35,7 @@ def run(repo, host, mode, interval, labels, workdir, lease, probe_file, probe_ti
     from kvmnet.engine.fleet.agent_checks import ProbeChecks
     from kvmnet.engine.fleet.probes import ProbeConfigError, load_probe_file
     if not conninfo:
-        error("no PostgreSQL connection: give --conn or set PG_CONN_STR")
+        error("no PostgreSQL connection: give --conn-str or set PG_CONN_STR")
     if interval <= 0 or lease <= 0 or probe_timeout <= 0:
         error("--interval, --lease and --probe-timeout must be positive")
     try:

@@ -1,4 +1,4 @@
-"""What the fleet commands share: the PostgreSQL connection (``--conn`` or
+"""What the fleet commands share: the PostgreSQL connection (``--conn-str`` or
 ``PG_CONN_STR``; the secret never in the repo) and who is acting."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import click
 
 from kvmnet.cli import KvmnetFailure
 
-conn_option = click.option("--conn", "conninfo", envvar="PG_CONN_STR", metavar="CONNINFO",
+conn_option = click.option("--conn-str", "conninfo", envvar="PG_CONN_STR", metavar="CONNINFO",
                            help="PostgreSQL connection string (env PG_CONN_STR)")
 
 
@@ -33,7 +33,7 @@ def connected(conninfo: str | None, *, ensure_schema: bool = True):
 
     from kvmnet.state import fleet_schema
     if not conninfo:
-        error("no PostgreSQL connection: give --conn or set PG_CONN_STR")
+        error("no PostgreSQL connection: give --conn-str or set PG_CONN_STR")
     try:
         conn = psycopg.connect(str(conninfo), autocommit=True, connect_timeout=10)
     except psycopg.Error as e:

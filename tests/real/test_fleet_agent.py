@@ -34,9 +34,9 @@ def test_an_agent_older_than_the_required_version_refuses_the_commit(pg_cluster,
     sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
     conn = pg_cluster.conninfo(c.info.dbname, user="kvm01")
     agent = ["agent", "run", "--repo", str(repo), "--host", "kvm01", "--once", "--workdir", str(tmp_path / "w"),
-             "--conn", conn]
+             "--conn-str", conn]
     assert _kvmnet(*agent).returncode == 0                   # no rollout: idle, heartbeat only
-    assert _kvmnet("fleet", "apply", "--commit", sha, "--canary", "0", "--conn", pg_db).returncode == 0
+    assert _kvmnet("fleet", "apply", "--commit", sha, "--canary", "0", "--conn-str", pg_db).returncode == 0
     run = _kvmnet(*agent)
     assert run.returncode == 1
     cond, msg, version = c.execute("SELECT condition, message, agent_version FROM fleet_hosts").fetchone()
@@ -49,13 +49,13 @@ def test_an_agent_older_than_the_required_version_refuses_the_commit(pg_cluster,
 def test_fleet_command_refusals_are_one_error_line(pg_db, monkeypatch):
     monkeypatch.delenv("PG_CONN_STR", raising=False)
     for argv, words in [(["fleet", "apply", "--commit", "abcdef1"], "no PostgreSQL connection"),
-                        (["fleet", "forget", "kvm09", "--conn", pg_db], 'no host "kvm09"'),
-                        (["fleet", "pause", "--conn", pg_db], "nothing to pause"),
-                        (["fleet", "apply", "--commit", "HEAD", "--conn", pg_db], "not a commit id"),
-                        (["fleet", "apply", "--commit", "abcdef1", "--conn", "host=/nonexistent dbname=x"],
+                        (["fleet", "forget", "kvm09", "--conn-str", pg_db], 'no host "kvm09"'),
+                        (["fleet", "pause", "--conn-str", pg_db], "nothing to pause"),
+                        (["fleet", "apply", "--commit", "HEAD", "--conn-str", pg_db], "not a commit id"),
+                        (["fleet", "apply", "--commit", "abcdef1", "--conn-str", "host=/nonexistent dbname=x"],
                          "cannot connect to PostgreSQL"),
-                        (["fleet", "grant", "postgres", "--conn", pg_db], "is not a kvmnet agent's"),
-                        (["agent", "run", "--repo", ".", "--host", "h", "--once", "--conn", pg_db,
+                        (["fleet", "grant", "postgres", "--conn-str", pg_db], "is not a kvmnet agent's"),
+                        (["agent", "run", "--repo", ".", "--host", "h", "--once", "--conn-str", pg_db,
                           "--probe-file", "/nonexistent/probes"], "/nonexistent/probes"),
                         (["agent", "run", "--repo", ".", "--host", "h", "--once"], "no PostgreSQL connection")]:
         r = _kvmnet(*argv)
@@ -78,12 +78,12 @@ def test_an_agent_without_its_directory_or_repo_fails_and_says_so(pg_cluster, pg
     sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
     c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01'), ('kvm02')")
     assert _kvmnet("fleet", "apply", "--commit", sha, "--canary", "0", "--max-failures", "5",
-                   "--conn", pg_db).returncode == 0
+                   "--conn-str", pg_db).returncode == 0
     db = c.info.dbname
     for host, where, words in [("kvm02", str(repo), "has no directory hosts/kvm02"),
                                ("kvm01", str(tmp_path / "nowhere"), "cannot fetch commit: git clone")]:
         r = _kvmnet("agent", "run", "--repo", where, "--host", host, "--once", "--workdir", str(tmp_path / host),
-                    "--conn", pg_cluster.conninfo(db, user=host))
+                    "--conn-str", pg_cluster.conninfo(db, user=host))
         assert r.returncode == 1
         cond, msg = c.execute("SELECT condition, message FROM fleet_hosts WHERE host = %s", (host,)).fetchone()
         assert cond == "Failing" and words in msg, msg
@@ -143,10 +143,10 @@ def test_a_probe_the_change_breaks_reverts_the_host_and_counts_as_a_failure(pg_c
     sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
     c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01')")
     assert _kvmnet("fleet", "apply", "--commit", sha, "--canary", "0", "--max-failures", "0",
-                   "--conn", pg_db).returncode == 0
+                   "--conn-str", pg_db).returncode == 0
     r = _kvmnet("agent", "run", "--repo", str(repo), "--host", "kvm01", "--once", "--workdir", str(tmp_path / "w"),
                 "--probe-file", str(tmp_path / "probes.txt"), "--probe-timeout", "1",
-                "--conn", pg_cluster.conninfo(c.info.dbname, user="kvm01"))
+                "--conn-str", pg_cluster.conninfo(c.info.dbname, user="kvm01"))
     assert r.returncode == 1, r.stderr
     cond, msg, applied = c.execute("SELECT condition, message, applied_commit FROM fleet_hosts").fetchone()
     assert cond == "Reverted" and "no-sysctl-file" in msg and applied is None

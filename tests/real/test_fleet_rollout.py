@@ -71,7 +71,7 @@ class Fleet:
         self.procs[host] = subprocess.Popen(
             ["ip", "netns", "exec", self.ns[host], sys.executable, "-m", "kvmnet", "agent", "run",
              "--repo", str(self.repo), "--host", host, "--loop", "--interval", "0.3", "--lease", LEASE,
-             "--workdir", str(self.tmp / "agents" / host), "--conn", self.cluster.conninfo(self.db, user=host),
+             "--workdir", str(self.tmp / "agents" / host), "--conn-str", self.cluster.conninfo(self.db, user=host),
              *labels], cwd=ROOT, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def kill(self, host: str, sig=signal.SIGKILL) -> None:
@@ -206,6 +206,18 @@ def test_a_paced_rollout_over_twenty_agent_processes(pg_cluster, pg_db, tmp_path
             "SELECT max(id) FROM fleet_audit WHERE action = 'host result' AND actor = ANY(%s)",
             (list(CANARIES),)).fetchone()[0]
         assert canary_done < first_other
+
+        # fleet status matches what the hosts hold; fleet drift asks every agent
+        import json
+        status = _kvmnet("fleet", "status", "--json", env=env)
+        assert status.returncode == 0, status.stderr
+        hosts = {h["host"]: h for h in json.loads(status.stdout)["hosts"]}
+        assert all(hosts[h]["applied_commit"] == good and hosts[h]["in_sync"] for h in HOSTS)
+        subprocess.run(["ip", "-n", namespaces["kvm01"], "link", "del", "br-fleet"], check=True)
+        drift = _kvmnet("fleet", "drift", "--wait", "60", env=env)
+        assert drift.returncode == 0, drift.stderr
+        assert "kvm01: 1 resource" in drift.stdout and "bridge.lab" in drift.stdout
+        assert "kvm02: no drift" in drift.stdout
 
         # a second rollout whose change fails on 8 hosts stops at its failure limit
         bad = _commit(repo, namespaces, tmp_path, failing=FAILING)
