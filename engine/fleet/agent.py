@@ -168,7 +168,7 @@ class Agent:
         if need and not satisfies(self.cfg.version, need):
             return self._finish(rollout.id, None, commit, "skipped", "Failing",
                                 f"kvmnet {self.cfg.version} is older than commit {commit[:12]} requires "
-                                f"(required_version \"{need}\" at {prepared.config.settings_at}); "
+                                f"(required_version \"{need}\" at {self._in_repo(prepared.config.settings_at)}); "
                                 "upgrade this host's kvmnet")
         command = f"kvmnet agent (rollout #{rollout.id}, commit {commit[:12]})"
         if self.planned != rollout.id:
@@ -187,6 +187,10 @@ class Agent:
             self._status("Pending", d.why)
             return "Pending"
         return self._apply(slot, prepared, command)
+
+    def _in_repo(self, where: str) -> str:
+        """``FILE:LINE`` of the checkout, as a path in the repo (``hosts/kvm01/main.hcl:2``)."""
+        return os.path.relpath(where, self.cfg.workdir / "checkout") if os.path.isabs(where) else where
 
     def _answer_drift(self) -> None:
         """Answer a ``kvmnet fleet drift`` request: a refresh-only plan of the applied

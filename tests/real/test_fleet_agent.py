@@ -41,7 +41,7 @@ def test_an_agent_older_than_the_required_version_refuses_the_commit(pg_cluster,
     assert run.returncode == 1
     cond, msg, version = c.execute("SELECT condition, message, agent_version FROM fleet_hosts").fetchone()
     assert cond == "Failing" and version == "0.1.0"
-    assert 'kvmnet 0.1.0 is older than commit' in msg and '">= 99.0"' in msg and "main.hcl:1" in msg
+    assert 'kvmnet 0.1.0 is older than commit' in msg and '">= 99.0"' in msg and "(required_version \">= 99.0\" at hosts/kvm01/main.hcl:2)" in msg
     assert c.execute("SELECT result FROM fleet_results").fetchone()[0] == "skipped"
     assert c.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "done"
 
