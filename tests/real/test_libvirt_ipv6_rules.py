@@ -81,7 +81,8 @@ CASES = {
                         "dnsmasq", "prefix = 56 is too short for DHCPv6"),
 }
 
-VALID_XML = ("<ip family='ipv6' address='fd74::1'/>" +"<ip address='10.75.0.1' prefix='24'><dhcp><range start='10.75.0.10' end='10.75.0.20'/></dhcp></ip>"
+VALID_XML = ("<ip family='ipv6' address='fd74::1'/>"
+             "<ip address='10.75.0.1' prefix='24'><dhcp><range start='10.75.0.10' end='10.75.0.20'/></dhcp></ip>"
              + v6(dhcp(r(), "<host id='0:3:0:1:52:54:0:0:75:1' ip='fd75::30'/>", "<host name='g2' ip='fd75::31'/>"),
                   p=120))
 VALID_HCL = ('ip {\n family = "ipv6"\n address = "fd74::1"\n}\n'
