@@ -27,7 +27,9 @@ repaired (REPAIRS). Each example libvirt can define (VIR_NETWORK_DEFINE_VALIDATE
 
 Only what libvirt fills in is never compared (IGNORED); kvmnet's own mark in
 ``<metadata>`` is left out of the comparison. An example libvirt refuses is listed
-in REFUSED with the message naming the feature.
+in REFUSED with the message naming the feature, and kvmnet's own ``validate``
+refuses it too, naming the attribute (KVMNET_REFUSES), but for the one only the
+daemon can judge (HARDWARE_BOUND: PCI devices that must be SR-IOV functions).
 """
 from __future__ import annotations
 
@@ -71,6 +73,14 @@ REFUSED = {
     # (hardware-bound: this machine has none; its pf-dev twin formatnetwork[8] is defined)
     "formatnetwork[7]": "is not an SR-IOV Virtual Function",
 }
+# of those, what kvmnet's own plan-time rules refuse (label → words of kvmnet's
+# message); only the daemon can know which PCI devices are SR-IOV functions
+KVMNET_REFUSES = {
+    "formatnetwork[18]": "is not a valid IPv6 address",
+    "formatnetwork[21]": "is outside the network's subnet",
+    "formatnetwork[12]": 'portgroup[0].bandwidth is not allowed with forward mode "private"',
+}
+HARDWARE_BOUND = {"formatnetwork[7]"}
 # fragments completed into a whole network (a name; an ip for nat/route/open)
 COMPLETED = {f"formatnetwork[{i}]" for i in (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 15)}
 # an evident typo of the page: <forward mode='private'/> ... </forward>
@@ -253,6 +263,13 @@ def test_the_corpus_round_trips_through_kvmnet(libvirt, tmp_path):
         for label, words in REFUSED.items():
             assert words in refused[label]
         assert len(defined) == len(examples) - len(REFUSED)
+        assert set(KVMNET_REFUSES) == set(REFUSED) - HARDWARE_BOUND
+        for label, words in KVMNET_REFUSES.items():
+            n = sorted(examples).index(label)
+            attrs = netxml.parse_full(renamed(examples[label], n)[0])[0]
+            write_config(tmp_path / "refused", resource_block(NETWORK_TYPE, f"corpus{n}", attrs))
+            rc, out, err = run_kvmnet(tmp_path / "refused", "--no-color", "validate", state=tmp_path / "r.db")
+            assert rc == 1 and words in err and "main.hcl:" in err, (label, out, err)
         modes = {netxml.parse_full(xml)[0]["forward"]["mode"] for _, xml in defined.values()}
         assert modes >= {"nat", "route", "isolated", "bridge", "passthrough", "hostdev"}, modes
 
