@@ -12,7 +12,8 @@ Each rule was found by defining the combination against the real libvirtd
   (libvirt's schema);
 - no ``tftp`` in an IPv6 block ("Unsupported <tftp> element in an IPv6 element");
 - DHCPv6 hosts are named by ``id`` (DUID) or ``name``, never ``mac`` ("Invalid to
-  specify MAC address ... IPv6 static host definition");
+  specify MAC address ... IPv6 static host definition"), and by one of them
+  (libvirt's schema);
 - DHCP on one IPv6 block per network ("Multiple IPv6 dhcp sections found");
 - DHCPv6 ranges: IPv6 addresses, start <= end, inside the block's subnet
   ("mismatch of address family in range", "start larger than end", "not entirely
@@ -98,6 +99,10 @@ def check_ipv6_block(s: Subject) -> Iterator[Finding]:
                 yield Finding(f"{base}.{suffix}[{j}].mac",
                               f"{base}.{suffix}[{j}] is a DHCPv6 host: name it by id (its DUID) or name, "
                               "not mac (libvirt refuses a MAC in an IPv6 static host)")
+            elif host.get("id") is None and host.get("name") is None:
+                yield Finding(f"{base}.{suffix}[{j}]",
+                              f"{base}.{suffix}[{j}] needs an id (the guest's DUID) or a name to identify "
+                              "the guest")
 
 
 def check_one_ipv6_dhcp(s: Subject) -> Iterator[Finding]:

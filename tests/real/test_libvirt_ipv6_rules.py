@@ -50,6 +50,11 @@ CASES = {
                     ' range {\n start = "fd75::10"\n end = "fd75::20"\n }\n'
                     ' host {\n mac = "52:54:00:00:75:01"\n ip = "fd75::30"\n }\n }\n}',
                     "Invalid to specify MAC address", "name it by id (its DUID) or name, not mac"),
+    "host by nothing": (v6(dhcp(r(), "<host ip='fd75::30'/>")),
+                        'ip {\n family = "ipv6"\n address = "fd75::1"\n prefix = 64\n dhcp {\n'
+                        ' range {\n start = "fd75::10"\n end = "fd75::20"\n }\n'
+                        ' host {\n ip = "fd75::30"\n }\n }\n}',
+                        "failed to validate against schema", "needs an id (the guest's DUID) or a name"),
     "IPv4 host by id": ("<ip address='10.75.0.1' prefix='24'><dhcp><range start='10.75.0.10' end='10.75.0.20'/>"
                         "<host id='0:3:0:1:52:54:0:0:75:1' ip='10.75.0.30'/></dhcp></ip>",
                         'ip {\n address = "10.75.0.1"\n prefix = 24\n dhcp {\n'
