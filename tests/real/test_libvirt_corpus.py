@@ -23,7 +23,7 @@ repaired (REPAIRS). Each example libvirt can define (VIR_NETWORK_DEFINE_VALIDATE
   that use a host device (no ``mtu`` there); the new network's saved XML equals the
   old one element by element but for that attribute (and the UUID, which a new
   definition gets), someone else's ``<metadata>`` included; the next plan shows no
-  change.
+  change; ``kvmnet destroy`` removes them all.
 
 Only what libvirt fills in is never compared (IGNORED); kvmnet's own mark in
 ``<metadata>`` is left out of the comparison. An example libvirt refuses is listed
@@ -336,6 +336,10 @@ def test_the_corpus_round_trips_through_kvmnet(libvirt, tmp_path):
         assert "http://app1.org/app2/" in saved_xml(conn, defined["formatnetwork[0]"][0])
         rc, out, err = k("plan", "--detailed-exitcode")
         assert rc == 0, f"{out}\n{err}"
+        # and destroyed by kvmnet
+        rc, out, err = k("destroy", "--auto-approve")
+        assert rc == 0, out + err
+        assert [n.name() for n in conn.listAllNetworks(0)] == []
     finally:
         for name, _ in defined.values():
             try:
