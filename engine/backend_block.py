@@ -18,6 +18,7 @@ from kvmnet.engine.diagnostics import Diagnostics
 BACKENDS = ("sqlite", "pg")
 PG_ATTRS = ("conn_str", "schema_name", "workspace", "lease_seconds")
 CONN_ENV = "PG_CONN_STR"
+SETTINGS_ATTRS = ("required_version",)     # read by engine/config/settings.py
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ def read_kvmnet_block(block: Block, directory: str, d: Diagnostics,
     problem is a diagnostic at its line."""
     environ: Mapping[str, str] = os.environ if env is None else env
     for a in block.attrs.values():
-        d.add(f'unknown attribute "{a.name}" in the kvmnet block', file=block.file, line=a.line)
+        if a.name not in SETTINGS_ATTRS:
+            d.add(f'unknown attribute "{a.name}" in the kvmnet block', file=block.file, line=a.line)
     found: BackendSettings | None = None
     for b in block.blocks:
         if b.type != "backend":

@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS fleet_audit (
 );
 -- fleet drift: the operator asks, the host's agent answers and clears it
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS drift_requested timestamptz;
+ALTER TABLE fleet_rollouts ADD COLUMN IF NOT EXISTS message text;
 INSERT INTO fleet_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')
     ON CONFLICT (key) DO NOTHING;
 """

@@ -16,6 +16,7 @@ from kvmnet.engine.config.module_blocks import load_module_call, provider_alias
 from kvmnet.engine.config.checks import literal_bool
 from kvmnet.engine.config.data import check_data_references, load_data
 from kvmnet.engine.config.lifecycle import read_lifecycle_blocks
+from kvmnet.engine.config.settings import load_settings
 from kvmnet.engine.config.refactoring import REFACTORING_BLOCKS, check_refactoring, load_refactoring
 from kvmnet.engine.config.variables import read_variable_extras
 from kvmnet.engine.config.model import (
@@ -136,9 +137,10 @@ def _load_block(cfg: Config, b: Block, d: Diagnostics) -> None:
         if _want_labels(b, 0, "kvmnet {}", d):
             from kvmnet.engine.backend_block import read_kvmnet_block
             read_kvmnet_block(b, cfg.dir, d)
+            load_settings(cfg, b, d)   # its attributes: required_version
     else:
         d.add(f'unknown block type "{b.type}"; expected resource, variable, locals, provider, '
-              "module, output, data, moved, removed or import", file=b.file, line=b.line)
+              "module, output, data, moved, removed, import or kvmnet", file=b.file, line=b.line)
 
 
 def _load_variable(cfg: Config, b: Block, d: Diagnostics) -> None:

@@ -166,3 +166,5 @@ class Config:
     imports: list[ImportDecl] = field(default_factory=list)
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
     digest: str = ""                     # hash of every config file's bytes (saved plans)
+    required_version: str | None = None  # kvmnet { required_version = "..." }
+    settings_at: str = ""                # FILE:LINE of required_version, if set

@@ -92,7 +92,7 @@ NETWORK = El("network", _a("ipv6:yesno", "trustGuestRxFilters:yesno"), (
         El("nat", _a("ipv6:yesno"), (El("address", _a("start", "end")), El("port", _a("start:int", "end:int")))),
         El("interface", _a("dev"), many=True),
         El("pf", _a("dev"), many=True),
-        El("address", _a("type", "domain", "bus", "slot", "function"), many=True),
+        El("address", _a("type", "domain", "bus", "slot", "function", "multifunction:onoff"), many=True),
         El("driver", _a("name")),
     )),
     El("bridge", _a("name", "stp:onoff", "delay:int", "macTableManager", "zone")),

@@ -348,6 +348,53 @@ def check_mode(s: Subject) -> Iterator[Finding]:
                                      "libvirt attaches an openvswitch virtualport to an existing bridge")
 
 
+# forward modes where libvirt shapes no traffic itself ("Unsupported network-wide
+# <bandwidth> element in network with forward mode='private'", "Unsupported
+# <bandwidth> element in network in portgroup with forward mode='vepa'")
+NO_BANDWIDTH_MODES = ("private", "vepa", "passthrough", "hostdev")
+# forward modes whose portgroups may carry a vlan without an openvswitch virtualport
+# ("<vlan> element specified for network, whose type doesn't support vlan configuration")
+VLAN_MODES = ("passthrough", "hostdev")
+
+
+def _portgroups(s: Subject) -> list[tuple[int, dict]]:
+    pgs = s.get("portgroup")
+    return blocks({"portgroup": [pgs] if isinstance(pgs, dict) else pgs}, "portgroup")
+
+
+def check_device_mode_bandwidth(s: Subject) -> Iterator[Finding]:
+    """No bandwidth, network-wide or in a portgroup, in the modes that hand guests a
+    host device (private, vepa, passthrough, hostdev)."""
+    mode = mode_of(s.attrs)
+    if not known(mode) or mode not in NO_BANDWIDTH_MODES:
+        return
+    if s.get("bandwidth") is not None:
+        yield Finding("bandwidth", f"bandwidth is not allowed with forward mode {show(mode)}: libvirt shapes "
+                                   "traffic only on a bridge (nat, route, open, isolated, bridge)")
+    for i, pg in _portgroups(s):
+        if pg.get("bandwidth") is not None:
+            yield Finding(f"portgroup[{i}].bandwidth",
+                          f"portgroup[{i}].bandwidth is not allowed with forward mode {show(mode)}: libvirt "
+                          "shapes traffic only on a bridge (nat, route, open, isolated, bridge)")
+
+
+def check_portgroup_vlan(s: Subject) -> Iterator[Finding]:
+    """A portgroup's vlan needs an openvswitch virtualport (the network's or its own)
+    or a passthrough / hostdev network."""
+    mode = mode_of(s.attrs)
+    if not known(mode) or mode in VLAN_MODES or virtualport_of(s.attrs) in ("openvswitch", UNKNOWN):
+        return
+    for i, pg in _portgroups(s):
+        if pg.get("vlan") is None:
+            continue
+        if virtualport_of(pg) in ("openvswitch", UNKNOWN):
+            continue
+        yield Finding(f"portgroup[{i}].vlan",
+                      f"portgroup[{i}].vlan needs virtualport {{ type = \"openvswitch\" }} (or forward mode "
+                      f"\"passthrough\" or \"hostdev\"): libvirt refuses a VLAN tag on a network of mode "
+                      f"{show(mode)} over a plain Linux bridge")
+
+
 def check_one_ipv4_dhcp(s: Subject) -> Iterator[Finding]:
     """libvirt serves DHCP on one IPv4 address per network ("Multiple IPv4 dhcp sections found")."""
     first = None
@@ -395,5 +442,5 @@ def check_bridge_ifname(s: Subject) -> Iterator[Finding]:
 
 
 RULES = (check_network_name, check_forward_given, check_ip_block, check_dhcp_ranges, check_dhcp_hosts,
-         check_one_ipv4_dhcp, check_mode,
+         check_one_ipv4_dhcp, check_mode, check_device_mode_bandwidth, check_portgroup_vlan,
          check_nat_port_range, check_vlan_tag, check_bridge_ifname)

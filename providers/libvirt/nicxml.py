@@ -196,9 +196,12 @@ def _libvirt_fills(el: ET.Element) -> bool:
 
 
 def kept_parts(el: ET.Element) -> list[str]:
-    """The children of an ``<interface>`` kvmnet does not model (``<boot order>``,
-    ``<rom>``, ``<address>``, ``<filterref>``, a user ``<alias>``, ...), as XML,
-    in document order; what libvirt fills in for a running NIC is left out."""
+    """What kvmnet does not model in an ``<interface>``, as XML, kept verbatim: its
+    unmodelled children (``<boot order>``, ``<rom>``, ``<address>``, ``<filterref>``, a
+    user ``<alias>``, ...) in document order, then the unmodelled attributes and
+    children of the interface itself and of each mapped element (``<source
+    portgroup>``, a newer libvirt's ``<driver><foo>``), each as a part of that
+    element (:func:`nested_parts`); what libvirt fills in for a running NIC is left out."""
     out = []
     for child in el:
         if child.tag in MODELLED or _libvirt_fills(child):
@@ -206,7 +209,63 @@ def kept_parts(el: ET.Element) -> list[str]:
         c = copy.deepcopy(child)
         c.tail = None
         out.append(ET.tostring(c, encoding="unicode"))
+    return out + nested_parts(el)
+
+
+# a part of a mapped element: where it goes back (its path in the interface)
+PART = f"{{{NS}}}part"
+# repeated mapped elements: no one place for a part to go back to (their unmodelled
+# parts are lost)
+_REPEATED = ("vlan/tag",)
+
+
+def _part(tag: str, path: str, attrib: dict[str, str], children: list[ET.Element]) -> str:
+    el = ET.Element(tag, {PART: path, **attrib})
+    for c in children:
+        c = copy.deepcopy(c)
+        c.tail = None
+        el.append(c)
+    return ET.tostring(el, encoding="unicode")
+
+
+def nested_parts(el: ET.Element) -> list[str]:
+    """The unmodelled attributes and children of the interface (``path`` "") and of
+    each mapped element, one partial copy of that element each: its tag, those
+    attributes and children, and ``kvmnet:part="PATH"`` saying where it goes back."""
+    out = []
+    extra = {a: v for a, v in el.attrib.items() if a not in _INTERFACE_ATTRS}
+    if extra:
+        out.append(_part("interface", "", extra, []))
+
+    def walk(parent: ET.Element, path: str) -> None:
+        for child in parent:
+            p = f"{path}/{child.tag}" if path else child.tag
+            known = MODELLED.get(p)
+            if known is None or p in _REPEATED:
+                continue
+            skip = known + _FILLED_ATTRS.get(p, ())
+            attrs = {a: v for a, v in child.attrib.items() if a not in skip}
+            kids = [c for c in child if isinstance(c.tag, str) and MODELLED.get(f"{p}/{c.tag}") is None]
+            if attrs or kids:
+                out.append(_part(child.tag, p, attrs, kids))
+            walk(child, p)
+    walk(el, "")
     return out
+
+
+def _put_back(el: ET.Element, part: ET.Element) -> None:
+    """A part of a mapped element merged into ``el``'s element at its path (made
+    when the new interface has none); what the model sets there wins."""
+    path = part.attrib.pop(PART)
+    target = el
+    for tag in path.split("/") if path else []:
+        found = target.find(tag)
+        target = found if found is not None else ET.SubElement(target, tag)
+    for a, v in part.attrib.items():
+        if target.get(a) is None:
+            target.set(a, v)
+    for c in part:
+        target.append(c)
 
 
 def restorable(el: ET.Element) -> str:
@@ -228,22 +287,13 @@ def restorable(el: ET.Element) -> str:
 
 def lost_parts(el: ET.Element) -> list[str]:
     """What neither the model nor ``kept`` carries into a new interface: an unmapped
-    XML attribute of the interface or of a mapped element (``<source portgroup>``),
-    an unmapped child of a mapped element."""
-    out = [f"<interface {a}>" for a in el.attrib if a not in _INTERFACE_ATTRS]
-
-    def walk(parent: ET.Element, path: str) -> None:
-        for child in parent:
-            p = f"{path}/{child.tag}" if path else child.tag
-            known = MODELLED.get(p)
-            if known is None:
-                if path:
-                    out.append(f"<{p.replace('/', '><')}>")
-                continue
-            filled = _FILLED_ATTRS.get(p, ())
-            out.extend(f"<{p.replace('/', '><')} {a}>" for a in child.attrib if a not in known + filled)
-            walk(child, p)
-    walk(el, "")
+    attribute or child of a repeated mapped element (``<vlan><tag>``)."""
+    out: list[str] = []
+    for rep in _REPEATED:
+        known = MODELLED[rep]
+        for child in el.findall(rep):
+            out.extend(f"<{rep.replace('/', '><')} {a}>" for a in child.attrib if a not in known)
+            out.extend(f"<{rep.replace('/', '><')}><{c.tag}>" for c in child if isinstance(c.tag, str))
     return out
 
 
@@ -392,7 +442,11 @@ def render_interface(attrs: dict, mac: str | None = None) -> str:
         ET.SubElement(el, "port", isolated="yes" if port["isolated"] else "no")
     kept = attrs.get("kept")
     for text in kept if isinstance(kept, list) else []:
-        el.append(ET.fromstring(text))
+        part = ET.fromstring(text)
+        if part.get(PART) is not None:
+            _put_back(el, part)
+        else:
+            el.append(part)
     return ET.tostring(el, encoding="unicode")
 
 

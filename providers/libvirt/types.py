@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from kvmnet.providers import ipv4
-from kvmnet.providers.libvirt import network_rules, nic_rules
+from kvmnet.providers.libvirt import ipv6_rules, network_rules, nic_rules
 from kvmnet.providers.libvirt.network_canon import canonical_network, upgrade_row
 from kvmnet.providers.link_rules import interface_claim
 from kvmnet.sdk.rules import Subject, known, show
@@ -132,7 +132,7 @@ NETWORK = ResourceType(
     upgrade=upgrade_row,            # v1 rows (mode, bridge = "virbr1", ip { dhcp_range }) → full blocks
     computed_if_omitted=frozenset({"bridge"}),
     consumable=True,
-    rules=network_rules.RULES,
+    rules=network_rules.RULES + ipv6_rules.RULES,
     claims=network_claims,
     offers=network_offers,
     doctor_layer="network",

@@ -121,3 +121,23 @@ class ConcurrentScenarios:
         namespace["outcomes"] = outcomes
         for name in funcs:
             namespace[f"test_{name}"] = report(name)
+
+
+class SandboxNetworkConfig:
+    """A config directory with the sandbox libvirtd's provider block and one
+    ``network`` (``template``: HCL with an ``{extra}`` slot for attributes one test
+    adds), and the state file beside it."""
+
+    template = ""
+
+    def __init__(self, sb, tmp_path: Path):
+        self.sb = sb
+        self.cfg = tmp_path / "cfg"
+        self.state = tmp_path / "kvmnet.state.db"
+
+    def write(self, extra: str = "") -> None:
+        write_config(self.cfg, f'provider "libvirt" {{\n  uri = "{self.sb.uri}"\n}}\n'
+                     + self.template.format(extra=extra))
+
+    def run(self, *args):
+        return run_kvmnet(self.cfg, "--no-color", *args, state=self.state, timeout=120)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import run_kvmnet, write_config
+from tests.e2e.helpers import SandboxNetworkConfig
 
 NET = """
 resource "network" "act" {{
@@ -23,18 +23,11 @@ resource "network" "act" {{
 """
 
 
-class Env:
-    def __init__(self, sb, tmp_path: Path):
-        self.sb = sb
-        self.cfg = tmp_path / "cfg"
-        self.state = tmp_path / "kvmnet.state.db"
-
-    def write(self, extra: str = "") -> None:
-        write_config(self.cfg, f'provider "libvirt" {{\n  uri = "{self.sb.uri}"\n}}\n'
-                     + NET.format(extra=extra))
+class Env(SandboxNetworkConfig):
+    template = NET
 
     def ok(self, *args, rc=0):
-        code, out, err = run_kvmnet(self.cfg, "--no-color", *args, state=self.state, timeout=120)
+        code, out, err = self.run(*args)
         assert code == rc, f"kvmnet {' '.join(args)} exited {code}\n{out}\n{err}"
         return out
 

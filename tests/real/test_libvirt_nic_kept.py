@@ -2,9 +2,9 @@
 real sandboxed libvirtd with a defined, shut-off TCG guest, through the CLI: the
 interface's ``<tune>``, ``<rom>``, PCI ``<address>`` and user ``<alias>``
 (``<boot order>`` likewise, unit-tested: this guest boots by ``<os><boot>``, which
-libvirt does not combine with per-device boot order) are listed by the plan ("kept as found") and are in the new interface after the
-replace (a model change); an unmapped attribute of a mapped element (``<source
-portgroup>``) is a loss the plan refuses without ``--allow-loss ADDRESS``."""
+libvirt does not combine with per-device boot order) are listed by the plan ("kept
+as found") and are in the new interface after the replace (a model change); so is an unmapped attribute of a mapped element (``<source
+portgroup>``), put back into the new interface's ``<source>``."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -89,20 +89,24 @@ def test_a_nic_replace_keeps_what_kvmnet_does_not_model(libvirt, guest_image, tm
         rc, out, err = k("plan", "--detailed-exitcode")
         assert rc == 0, out + err
 
-        # a portgroup on the source: no place for it in the model, none in ``kept``
+        # a portgroup on the source (not modelled: the source is the network) is kept as a
+        # part of <source>, and put back into the new interface's source
         dom.updateDeviceFlags(ET.tostring(el, encoding="unicode").replace(
             f'network="{NET}"', f'network="{NET}" portgroup="eng"'), lv.VIR_DOMAIN_AFFECT_CONFIG)
         assert _iface(conn).find("source").get("portgroup") == "eng"
         write_config(cfg, CONFIG.format(uri=sb.uri, dom=DOM, mac=MAC, model="virtio"))
-        rc, out, err = k("plan")
-        assert rc == 1, out + err
-        assert "this replace would lose live configuration kvmnet cannot keep: <source portgroup>" in err, err
-        assert "--allow-loss nic_attachment.k" in err and len(err.strip().splitlines()) == 1, err
-        rc, out, err = k("apply", "--auto-approve", "--allow-loss", "nic_attachment.k")
+        rc, out, err = k("plan", "--detailed-exitcode")
+        assert rc == 2 and "must be replaced" in out, out + err
+        assert "# kept as found (verbatim, not managed): <tune>, <alias>, <rom>, <address>, <source>" in out, out
+        rc, out, err = k("apply", "--auto-approve")
         assert rc == 0, out + err
         el = _iface(conn)
-        assert el.find("model").get("type") == "virtio" and el.find("source").get("portgroup") is None
+        assert el.find("model").get("type") == "virtio"
+        assert el.find("source").attrib == {"network": NET, "portgroup": "eng"}
         assert el.find("tune/sndbuf").text == "1600"
+        assert not [a for a in ET.tostring(el, encoding="unicode").split() if "kvmnet" in a], ET.tostring(el)
+        rc, out, err = k("plan", "--detailed-exitcode")
+        assert rc == 0, out + err
     finally:
         conn.close()
 

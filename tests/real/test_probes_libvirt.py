@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import run_kvmnet, write_config
+from tests.e2e.helpers import SandboxNetworkConfig
 
 pytestmark = [pytest.mark.real, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 
@@ -26,18 +26,8 @@ resource "network" "prb" {{
 """
 
 
-class Env:
-    def __init__(self, sb, tmp_path: Path):
-        self.sb = sb
-        self.cfg = tmp_path / "cfg"
-        self.state = tmp_path / "kvmnet.state.db"
-
-    def write(self, extra: str = "") -> None:
-        write_config(self.cfg, f'provider "libvirt" {{\n  uri = "{self.sb.uri}"\n}}\n'
-                     + NET.format(extra=extra))
-
-    def run(self, *args):
-        return run_kvmnet(self.cfg, "--no-color", *args, state=self.state, timeout=120)
+class Env(SandboxNetworkConfig):
+    template = NET
 
     def dnsmasq_pids(self) -> list[int]:
         return [int(pid) for pid in self.sb.netns_pids()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -116,3 +117,27 @@ def test_bool_spellings_follow_libvirts_schema():
 def test_a_value_libvirt_would_not_write_is_named_as_lost():
     _, _, lost = netmodel.parse("<network><name>x</name><bridge name='b' stp='maybe'/></network>")
     assert lost == ["bridge attribute stp='maybe' (not a onoff value)"]
+
+
+def test_the_table_covers_every_name_of_libvirts_network_schema():
+    """Every element and attribute libvirt's installed network.rng (with what it
+    includes from networkcommon.rng, and the PCI address it refers to) names is in
+    the table, or is what libvirt fills in, or is <metadata> (kept verbatim)."""
+    import re
+    from pathlib import Path
+
+    from kvmnet.providers.libvirt.netshape import LIBVIRT_FILLS
+
+    schemas = Path("/usr/share/libvirt/schemas")
+    if not (schemas / "network.rng").exists():
+        pytest.skip("libvirt's schemas are not installed (libvirt-daemon)")
+    text = (schemas / "network.rng").read_text() + (schemas / "networkcommon.rng").read_text()
+    basic = (schemas / "basictypes.rng").read_text()
+    text += re.search(r'<define name="pciaddress">.*?</define>', basic, re.S).group(0)
+    elements = set(re.findall(r'<element name="([^"]+)"', text))
+    attributes = set(re.findall(r'<attribute name="([^"]+)"', text))
+    tags = {"network"} | {el.tag.rpartition("}")[2] for _, el in walk()}
+    names = {a.xml for a in NETWORK.attrs} | {a.xml for _, el in walk() for a in el.attrs}
+    filled = {a for v in LIBVIRT_FILLS.values() for a in v}
+    assert elements - tags - {"metadata"} == set()
+    assert attributes - names - filled == set()

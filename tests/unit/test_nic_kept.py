@@ -4,7 +4,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from kvmnet.engine.plan.diff import merge_planned
-from kvmnet.providers.libvirt.nicxml import kept_parts, lost_parts, render_interface
+from kvmnet.providers.libvirt.nicxml import PART, kept_parts, lost_parts, render_interface
 from kvmnet.sdk.values import UNKNOWN
 
 LIVE = ET.fromstring("""<interface type='network'><mac address='52:54:00:00:00:01'/>
@@ -21,10 +21,30 @@ def test_unmodelled_elements_are_kept_and_libvirt_fills_are_not():
     assert lost_parts(LIVE) == []
 
 
-def test_unmapped_attributes_and_children_of_mapped_elements_are_lost():
+def test_unmapped_attributes_and_children_of_mapped_elements_are_kept_as_parts():
     el = ET.fromstring("<interface type='network' managed='no'><source network='n' portgroup='eng'/>"
-                       "<driver name='vhost'><host csum='off'/><future/></driver></interface>")
-    assert lost_parts(el) == ["<interface managed>", "<source portgroup>", "<driver><future>"]
+                       "<driver name='vhost' packed='on'><host csum='off' future='1'/><future/></driver></interface>")
+    parts = kept_parts(el)
+    assert [ET.fromstring(p).get(PART) for p in parts] == ["", "source", "driver", "driver/host"]
+    assert lost_parts(el) == []
+    new = ET.fromstring(render_interface({"network": "m", "model": "virtio", "kept": parts,
+                                          "driver": {"name": "qemu", "host": {"csum": True}}}))
+    assert new.get("managed") == "no" and new.get(PART) is None
+    assert new.find("source").attrib == {"network": "m", "portgroup": "eng"}
+    # what the model sets wins; the rest comes back where it was
+    assert new.find("driver").get("name") == "qemu" and new.find("driver").get("packed") == "on"
+    assert new.find("driver/future") is not None
+    assert new.find("driver/host").attrib == {"csum": "on", "future": "1"}
+    # a mapped element the new interface lacks is made for its part
+    bare = ET.fromstring(render_interface({"network": "m", "model": "e1000", "kept": parts}))
+    assert bare.find("driver").get("packed") == "on" and bare.find("driver/host").get("future") == "1"
+
+
+def test_unmapped_parts_of_a_repeated_mapped_element_are_lost():
+    el = ET.fromstring("<interface type='bridge'><vlan trunk='yes'><tag id='5' future='x'/>"
+                       "<tag id='6'><more/></tag></vlan></interface>")
+    assert lost_parts(el) == ["<vlan><tag future>", "<vlan><tag><more>"]
+    assert kept_parts(el) == []
 
 
 def test_kept_parts_go_into_the_new_interface():

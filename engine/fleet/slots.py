@@ -1,0 +1,164 @@
+"""Rollout slots in PostgreSQL: granted in a transaction that holds the rollout row
+(``SELECT … FOR UPDATE``), so two agents asking at once are served one after the
+other against the same counts; leased (a slot whose lease ran out no longer counts:
+a host that died mid-apply frees its slot, nothing leaks); fenced (every write of a
+slot holder names its token, and a holder whose slot was granted again, to a later
+run of the same host, is refused).
+
+Times are the server's (``now()``): no agent's clock matters. The decisions
+themselves are :mod:`kvmnet.engine.fleet.pacing`'s."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg.types.json import Jsonb
+
+from kvmnet.engine.fleet.pacing import ACTIVE, FAILED_RESULTS, Decision, Fleet, Rollout, decide, next_state
+
+DEFAULT_LEASE = 30.0
+
+
+@dataclass(frozen=True)
+class Slot:
+    rollout_id: int
+    host: str
+    token: int
+    commit: str
+    lease_seconds: float
+
+
+def audit(conn, actor: str, action: str, **detail) -> None:
+    conn.execute("INSERT INTO fleet_audit (actor, action, detail) VALUES (%s, %s, %s)",
+                 (actor, action, Jsonb(detail)))
+
+
+_ROLLOUT_COLUMNS = ("id, commit, state, max_unavailable, canary, max_failures, retry_failed, "
+                    "selector, started_by")
+
+
+def _rollout(row) -> Rollout:
+    return Rollout(*row)
+
+
+def active_rollout(conn, *, lock: bool = False) -> Rollout | None:
+    """The running, paused or aborting rollout, if any (``lock``: its row, FOR UPDATE,
+    inside the caller's transaction)."""
+    row = conn.execute(f"SELECT {_ROLLOUT_COLUMNS} FROM fleet_rollouts WHERE state = ANY(%s)"
+                       + (" FOR UPDATE" if lock else ""), (list(ACTIVE),)).fetchone()
+    return _rollout(row) if row else None
+
+
+def host_labels(conn) -> dict[str, tuple[str, ...]]:
+    return {h: tuple(labels or ()) for h, labels in conn.execute("SELECT host, labels FROM fleet_hosts")}
+
+
+def read_fleet(conn, rollout: Rollout) -> Fleet:
+    """The rows :func:`pacing.decide` needs, read in the caller's transaction."""
+    hosts = host_labels(conn)
+    live: set[str] = set()
+    lapsed: set[str] = set()
+    for host, is_live in conn.execute(
+            "SELECT s.host, s.lease_expires > now() FROM fleet_slots s WHERE s.rollout_id = %s "
+            "AND NOT EXISTS (SELECT 1 FROM fleet_results r WHERE r.rollout_id = s.rollout_id "
+            "AND r.host = s.host)", (rollout.id,)):
+        (live if is_live else lapsed).add(host)
+    results = dict(conn.execute("SELECT host, result FROM fleet_results WHERE rollout_id = %s",
+                                (rollout.id,)).fetchall())
+    before = {h for (h,) in conn.execute(
+        "SELECT DISTINCT r.host FROM fleet_results r JOIN fleet_rollouts o ON o.id = r.rollout_id "
+        "WHERE o.commit = %s AND o.id <> %s AND r.result = ANY(%s)",
+        (rollout.commit, rollout.id, list(FAILED_RESULTS)))}
+    return Fleet(rollout, hosts, frozenset(live), results, frozenset(before), frozenset(lapsed))
+
+
+def settle_state(conn, actor: str, fleet: Fleet) -> Rollout:
+    """Move the (locked) rollout to the state its rows call for, audited: step by
+    step (running → aborting → stopped when nothing is in flight)."""
+    r = fleet.rollout
+    while (step := next_state(fleet)) is not None:
+        state, why = step
+        ended = state in ("stopped", "done")
+        conn.execute("UPDATE fleet_rollouts SET state = %(s)s, ended_at = CASE WHEN %(e)s THEN now() "
+                     "ELSE ended_at END, message = CASE WHEN %(s)s = 'stopped' AND message IS NOT NULL "
+                     "THEN message || '; ' || %(w)s ELSE %(w)s END WHERE id = %(id)s",
+                     {"s": state, "e": ended, "w": why, "id": r.id})
+        audit(conn, actor, f"rollout {state}", rollout=r.id, commit=r.commit, why=why)
+        r = Rollout(r.id, r.commit, state, r.max_unavailable, r.canary, r.max_failures,
+                    r.retry_failed, r.selector, r.started_by)
+        fleet = Fleet(r, fleet.hosts, fleet.live_slots, fleet.results, fleet.failed_before, fleet.lapsed)
+    return r
+
+
+def settle(conn, actor: str) -> Rollout | None:
+    """Lock the active rollout and move it to the state its rows call for (an
+    aborting rollout whose last in-flight host died is stopped once its lease lapses)."""
+    with conn.transaction():
+        rollout = active_rollout(conn, lock=True)
+        return settle_state(conn, actor, read_fleet(conn, rollout)) if rollout else None
+
+
+def request_slot(conn, host: str, lease_seconds: float = DEFAULT_LEASE) -> tuple[Slot | None, Decision]:
+    """Ask for a slot in the active rollout for ``host`` (one transaction holding the
+    rollout row). A slot whose lease ran out is granted again with a new token."""
+    with conn.transaction():
+        rollout = active_rollout(conn, lock=True)
+        if rollout is None:
+            return None, Decision("none", "no rollout is running")
+        fleet = read_fleet(conn, rollout)
+        rollout = settle_state(conn, host, fleet)
+        fleet = Fleet(rollout, fleet.hosts, fleet.live_slots, fleet.results, fleet.failed_before,
+                      fleet.lapsed)
+        d = decide(fleet, host)
+        if d.verdict != "grant":
+            return None, d
+        row = conn.execute(
+            "INSERT INTO fleet_slots (rollout_id, host, token, lease_expires) "
+            "VALUES (%(r)s, %(h)s, nextval('fleet_slot_tokens'), now() + make_interval(secs => %(s)s)) "
+            "ON CONFLICT (rollout_id, host) DO UPDATE SET token = nextval('fleet_slot_tokens'), "
+            "granted_at = now(), lease_expires = EXCLUDED.lease_expires "
+            "WHERE fleet_slots.lease_expires <= now() RETURNING token",
+            {"r": rollout.id, "h": host, "s": lease_seconds}).fetchone()
+        if row is None:     # it holds a live slot already: the same one
+            row = conn.execute("SELECT token FROM fleet_slots WHERE rollout_id = %s AND host = %s",
+                               (rollout.id, host)).fetchone()
+        else:
+            audit(conn, host, "slot granted", rollout=rollout.id, commit=rollout.commit, token=row[0],
+                  why=d.why)
+        return Slot(rollout.id, host, row[0], rollout.commit, lease_seconds), d
+
+
+def renew(conn, slot: Slot) -> bool:
+    """Extend the lease of a slot still held (same token, lease not yet run out)."""
+    with conn.transaction():
+        row = conn.execute(
+            "UPDATE fleet_slots SET lease_expires = now() + make_interval(secs => %s) "
+            "WHERE rollout_id = %s AND host = %s AND token = %s AND lease_expires > now() RETURNING 1",
+            (slot.lease_seconds, slot.rollout_id, slot.host, slot.token)).fetchone()
+    return row is not None
+
+
+def report(conn, rollout_id: int, host: str, result: str, message: str, *, token: int | None = None) -> bool:
+    """Record ``host``'s result in the rollout and free its slot (once: a second report
+    changes nothing). With ``token``, only while that token still names the host's
+    slot (fencing: a later grant to the same host supersedes it). False when refused."""
+    with conn.transaction():
+        row = conn.execute(f"SELECT {_ROLLOUT_COLUMNS} FROM fleet_rollouts WHERE id = %s FOR UPDATE",
+                           (rollout_id,)).fetchone()
+        if row is None:
+            return False
+        if token is not None and conn.execute(
+                "SELECT 1 FROM fleet_slots WHERE rollout_id = %s AND host = %s AND token = %s",
+                (rollout_id, host, token)).fetchone() is None:
+            return False
+        done = conn.execute("INSERT INTO fleet_results (rollout_id, host, result, message) "
+                            "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+                            (rollout_id, host, result, message)).fetchone()
+        if done is None:
+            return True
+        conn.execute("DELETE FROM fleet_slots WHERE rollout_id = %s AND host = %s", (rollout_id, host))
+        rollout = _rollout(row)
+        audit(conn, host, "host result", rollout=rollout_id, commit=rollout.commit, result=result,
+              message=message)
+        if rollout.state in ACTIVE:
+            settle_state(conn, host, read_fleet(conn, rollout))
+    return True

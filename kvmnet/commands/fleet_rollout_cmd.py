@@ -1,0 +1,93 @@
+"""kvmnet fleet apply | pause | resume | abort | forget | grant: start and steer a paced
+rollout (engine.fleet.rollout), retire a host, give a host its agent's role."""
+from __future__ import annotations
+
+import click
+
+from kvmnet.commands.fleet_conn import actor, conn_option, connected, error
+from kvmnet.commands.fleet_group import fleet
+
+
+@fleet.command("apply")
+@click.option("--commit", required=True, metavar="SHA", help="The repo commit every host converges to")
+@click.option("--max-unavailable", default="1", show_default=True, metavar="N|P%",
+              help="Hosts applying at once: a count or a percentage (rounded down, at least 1)")
+@click.option("--canary", default=1, show_default=True, type=int, metavar="N",
+              help="Hosts labelled canary, else the first N by name, go first")
+@click.option("--max-failures", default=0, show_default=True, type=int, metavar="N",
+              help="Stop handing out slots once more than N hosts failed")
+@click.option("--hosts", "selector", metavar="GLOB[,GLOB]", help="Only these hosts")
+@click.option("--retry-failed", is_flag=True, help="Retry hosts that failed or reverted this commit before")
+@conn_option
+def apply_(commit, max_unavailable, canary, max_failures, selector, retry_failed, conninfo):
+    """Start a rollout of COMMIT; the agents take slots from it."""
+    from kvmnet.engine.fleet.rollout import FleetError, start
+    with connected(conninfo) as c:
+        try:
+            rid = start(c, commit=commit, actor=actor(), max_unavailable=max_unavailable, canary=canary,
+                        max_failures=max_failures, selector=selector, retry_failed=retry_failed)
+        except FleetError as e:
+            error(str(e))
+    click.echo(f"Rollout #{rid} of {commit} started: --max-unavailable {max_unavailable}, "
+               f"--canary {canary}, --max-failures {max_failures}"
+               + (f", hosts {selector}" if selector else "") + ".")
+
+
+def _steer(action: str, conninfo: str | None) -> None:
+    from kvmnet.engine.fleet.rollout import FleetError, change
+    with connected(conninfo) as c:
+        try:
+            r = change(c, action, actor())
+        except FleetError as e:
+            error(str(e))
+    click.echo(f"Rollout #{r.id} of {r.commit}: {r.state}.")
+
+
+@fleet.command()
+@conn_option
+def pause(conninfo):
+    """Hand out no new slots until resumed (in-flight hosts finish)."""
+    _steer("pause", conninfo)
+
+
+@fleet.command()
+@conn_option
+def resume(conninfo):
+    """Hand out slots again."""
+    _steer("resume", conninfo)
+
+
+@fleet.command()
+@conn_option
+def abort(conninfo):
+    """End the rollout: no new slots; in-flight hosts finish."""
+    _steer("abort", conninfo)
+
+
+@fleet.command()
+@click.argument("host")
+@conn_option
+def forget(host, conninfo):
+    """Remove a retired HOST from the fleet (its results and the audit stay)."""
+    from kvmnet.engine.fleet.rollout import FleetError
+    from kvmnet.engine.fleet.rollout import forget as forget_host
+    with connected(conninfo) as c:
+        try:
+            forget_host(c, host, actor())
+        except FleetError as e:
+            error(str(e))
+    click.echo(f"Forgot host {host}.")
+
+
+@fleet.command()
+@click.argument("host")
+@conn_option
+def grant(host, conninfo):
+    """Create HOST's PostgreSQL login role: it reads the fleet, writes only HOST's rows."""
+    from kvmnet.state.fleet_roles import RoleError, create_agent_role
+    with connected(conninfo) as c:
+        try:
+            create_agent_role(c, host)
+        except RoleError as e:
+            error(str(e))
+    click.echo(f"Role {host} can now run the agent of host {host} (set its authentication in pg_hba.conf).")

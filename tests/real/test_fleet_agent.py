@@ -1,0 +1,156 @@
+"""One agent, once, against the real PostgreSQL: an agent older than the commit's
+required_version refuses it and says so; the fleet commands' refusals are one
+Error: line."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import psycopg
+
+from kvmnet.state import fleet_roles, fleet_schema
+from tests.conftest import ROOT, requires_root
+
+pytestmark = [requires_root]
+
+
+def _kvmnet(*argv, env=None):
+    return subprocess.run([sys.executable, "-m", "kvmnet", *argv], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=60)
+
+
+def test_an_agent_older_than_the_required_version_refuses_the_commit(pg_cluster, pg_db, tmp_path):
+    c = psycopg.connect(pg_db, autocommit=True)
+    fleet_schema.ensure(c)
+    fleet_roles.create_agent_role(c, "kvm01")
+    repo = tmp_path / "repo"
+    (repo / "hosts" / "kvm01").mkdir(parents=True)
+    (repo / "hosts" / "kvm01" / "main.hcl").write_text('kvmnet {\n  required_version = ">= 99.0"\n}\n')
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    conn = pg_cluster.conninfo(c.info.dbname, user="kvm01")
+    agent = ["agent", "run", "--repo", str(repo), "--host", "kvm01", "--once", "--workdir", str(tmp_path / "w"),
+             "--conn-str", conn]
+    assert _kvmnet(*agent).returncode == 0                   # no rollout: idle, heartbeat only
+    assert _kvmnet("fleet", "apply", "--commit", sha, "--canary", "0", "--conn-str", pg_db).returncode == 0
+    run = _kvmnet(*agent)
+    assert run.returncode == 1
+    cond, msg, version = c.execute("SELECT condition, message, agent_version FROM fleet_hosts").fetchone()
+    assert cond == "Failing" and version == "0.1.0"
+    assert 'kvmnet 0.1.0 is older than commit' in msg and '">= 99.0"' in msg and "(required_version \">= 99.0\" at hosts/kvm01/main.hcl:2)" in msg
+    assert c.execute("SELECT result FROM fleet_results").fetchone()[0] == "skipped"
+    assert c.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "done"
+
+
+def test_fleet_command_refusals_are_one_error_line(pg_db, monkeypatch):
+    monkeypatch.delenv("PG_CONN_STR", raising=False)
+    for argv, words in [(["fleet", "apply", "--commit", "abcdef1"], "no PostgreSQL connection"),
+                        (["fleet", "forget", "kvm09", "--conn-str", pg_db], 'no host "kvm09"'),
+                        (["fleet", "pause", "--conn-str", pg_db], "nothing to pause"),
+                        (["fleet", "apply", "--commit", "HEAD", "--conn-str", pg_db], "not a commit id"),
+                        (["fleet", "apply", "--commit", "abcdef1", "--conn-str", "host=/nonexistent dbname=x"],
+                         "cannot connect to PostgreSQL"),
+                        (["fleet", "grant", "postgres", "--conn-str", pg_db], "is not a kvmnet agent's"),
+                        (["agent", "run", "--repo", ".", "--host", "h", "--once", "--conn-str", pg_db,
+                          "--probe-file", "/nonexistent/probes"], "/nonexistent/probes"),
+                        (["agent", "run", "--repo", ".", "--host", "h", "--once"], "no PostgreSQL connection")]:
+        r = _kvmnet(*argv)
+        assert r.returncode == 1, argv
+        assert r.stderr.count("Error:") == 1 and words in r.stderr, (argv, r.stderr)
+
+
+def test_an_agent_without_its_directory_or_repo_fails_and_says_so(pg_cluster, pg_db, tmp_path):
+    c = psycopg.connect(pg_db, autocommit=True)
+    fleet_schema.ensure(c)
+    for h in ("kvm01", "kvm02"):
+        fleet_roles.create_agent_role(c, h)
+    repo = tmp_path / "repo"
+    (repo / "hosts" / "kvm01").mkdir(parents=True)
+    (repo / "hosts" / "kvm01" / "main.hcl").write_text("")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01'), ('kvm02')")
+    assert _kvmnet("fleet", "apply", "--commit", sha, "--canary", "0", "--max-failures", "5",
+                   "--conn-str", pg_db).returncode == 0
+    db = c.info.dbname
+    for host, where, words in [("kvm02", str(repo), "has no directory hosts/kvm02"),
+                               ("kvm01", str(tmp_path / "nowhere"), "cannot fetch commit: git clone")]:
+        r = _kvmnet("agent", "run", "--repo", where, "--host", host, "--once", "--workdir", str(tmp_path / host),
+                    "--conn-str", pg_cluster.conninfo(db, user=host))
+        assert r.returncode == 1
+        cond, msg = c.execute("SELECT condition, message FROM fleet_hosts WHERE host = %s", (host,)).fetchone()
+        assert cond == "Failing" and words in msg, msg
+        assert c.execute("SELECT result FROM fleet_results WHERE host = %s", (host,)).fetchone()[0] == "failed"
+
+
+def test_the_lease_keeper_stops_the_walk_when_the_slot_is_lost_or_unreachable(pg_cluster, pg_db, tmp_path):
+    import time
+    from pathlib import Path
+
+    from kvmnet.engine.fleet import rollout, slots
+    from kvmnet.engine.fleet.agent import AgentConfig, LeaseKeeper
+    c = psycopg.connect(pg_db, autocommit=True)
+    fleet_schema.ensure(c)
+    c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01')")
+    rollout.start(c, commit="abcdef1", actor="ops", max_unavailable="1", canary=0, max_failures=0)
+    slot, _ = slots.request_slot(c, "kvm01", lease_seconds=0.9)
+    cfg = AgentConfig(conninfo=pg_db, repo=".", host="kvm01", workdir=Path(tmp_path), version="0.1.0")
+    keeper = LeaseKeeper(cfg, slot)
+    keeper.start()
+    time.sleep(1.2)
+    assert keeper.stop_signal() is None                    # renewed: still held
+    c.execute("UPDATE fleet_slots SET token = token + 1000")  # granted again elsewhere
+    time.sleep(0.8)
+    assert keeper.lost and keeper.stop_signal() is not None
+    keeper.stop()
+    cfg.conninfo = f"host={tmp_path} dbname=x"             # the server cannot be reached
+    slot, _ = slots.request_slot(c, "kvm01", lease_seconds=0.9)
+    keeper = LeaseKeeper(cfg, slot)
+    keeper.start()
+    assert keeper.stop_signal() is None
+    time.sleep(0.8)
+    assert not keeper.lost and keeper.stop_signal() is not None   # under a third of the lease left
+    keeper.stop()
+
+
+def test_a_probe_the_change_breaks_reverts_the_host_and_counts_as_a_failure(pg_cluster, pg_db, tmp_path, ns):
+    c = psycopg.connect(pg_db, autocommit=True)
+    fleet_schema.ensure(c)
+    fleet_roles.create_agent_role(c, "kvm01")
+    persist = tmp_path / "sysctl.d"
+    repo = tmp_path / "repo"
+    (repo / "hosts" / "kvm01").mkdir(parents=True)
+    (repo / "hosts" / "kvm01" / "main.hcl").write_text(
+        f'provider "iproute" {{\n  netns = "{ns}"\n}}\n'
+        f'provider "sysctl" {{\n  netns       = "{ns}"\n  persist_dir = "{persist}"\n}}\n'
+        'resource "bridge" "lab" {\n  name = "br-probe"\n}\n'
+        'resource "sysctl_profile" "tuning" {\n  settings = { "net.ipv4.ip_forward" = 1 }\n}\n')
+    # passes before the change, fails once the change wrote its sysctl file
+    (tmp_path / "probes.txt").write_text(
+        'kvmnet {\n  probe "no-sysctl-file" {\n'
+        f'    command = ["test", "!", "-e", "{persist}/90-kvmnet-tuning.conf"]\n    timeout = "1s"\n  }}\n}}\n')
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01')")
+    assert _kvmnet("fleet", "apply", "--commit", sha, "--canary", "0", "--max-failures", "0",
+                   "--conn-str", pg_db).returncode == 0
+    r = _kvmnet("agent", "run", "--repo", str(repo), "--host", "kvm01", "--once", "--workdir", str(tmp_path / "w"),
+                "--probe-file", str(tmp_path / "probes.txt"), "--probe-timeout", "1",
+                "--conn-str", pg_cluster.conninfo(c.info.dbname, user="kvm01"))
+    assert r.returncode == 1, r.stderr
+    cond, msg, applied = c.execute("SELECT condition, message, applied_commit FROM fleet_hosts").fetchone()
+    assert cond == "Reverted" and "no-sysctl-file" in msg and applied is None
+    assert c.execute("SELECT result FROM fleet_results").fetchone()[0] == "reverted"
+    assert c.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "stopped"     # over --max-failures 0
+    gone = subprocess.run(["ip", "-n", ns, "link", "show", "br-probe"], capture_output=True)
+    assert gone.returncode != 0                              # the revert removed what the apply made

@@ -1,0 +1,164 @@
+"""Slots, leases, fencing, pause/abort/forget and the agents' row policies against a
+real PostgreSQL (the session's throwaway cluster)."""
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+
+from kvmnet.engine.fleet import rollout, slots
+from kvmnet.state import fleet_roles, fleet_schema
+
+
+def _db(conninfo: str, hosts: list[tuple[str, list[str]]]) -> psycopg.Connection:
+    c = psycopg.connect(conninfo, autocommit=True)
+    fleet_schema.ensure(c)
+    for h, labels in hosts:
+        c.execute("INSERT INTO fleet_hosts (host, labels) VALUES (%s, %s)", (h, labels))
+    return c
+
+
+def _start(c, **kw):
+    args = dict(commit="abcdef1", actor="ops", max_unavailable="1", canary=1, max_failures=0)
+    args.update(kw)
+    return rollout.start(c, **args)
+
+
+def test_slots_are_granted_within_the_budget_after_the_canary(pg_db):
+    c = _db(pg_db, [(f"kvm{i:02d}", []) for i in range(1, 6)])
+    _start(c, max_unavailable="40%", canary=1)
+    assert slots.request_slot(c, "kvm02")[0] is None            # waits for the canary kvm01
+    s1, _ = slots.request_slot(c, "kvm01")
+    assert s1 is not None
+    assert slots.request_slot(c, "kvm01")[0].token == s1.token   # the same slot, asked twice
+    assert slots.report(c, s1.rollout_id, "kvm01", "applied", "ok", token=s1.token)
+    a, _ = slots.request_slot(c, "kvm02")
+    b, _ = slots.request_slot(c, "kvm03")
+    none, why = slots.request_slot(c, "kvm04")                  # 40% of 5 = 2 slots
+    assert a and b and none is None and "2 slot(s) are taken" in why.why
+
+
+def test_a_lapsed_lease_frees_the_slot_and_fences_the_old_holder(pg_db):
+    c = _db(pg_db, [("kvm01", []), ("kvm02", [])])
+    _start(c, canary=0)
+    s1, _ = slots.request_slot(c, "kvm01", lease_seconds=0.5)
+    assert slots.request_slot(c, "kvm02")[0] is None
+    time.sleep(0.7)
+    assert not slots.renew(c, s1)                               # too late to renew
+    s2, _ = slots.request_slot(c, "kvm02")
+    assert s2 is not None                                       # the slot did not leak
+    slots.report(c, s2.rollout_id, "kvm02", "applied", "ok", token=s2.token)
+    again, _ = slots.request_slot(c, "kvm01")                    # kvm01's agent comes back
+    assert again.token != s1.token
+    assert not slots.report(c, s1.rollout_id, "kvm01", "applied", "zombie", token=s1.token)
+    assert slots.report(c, again.rollout_id, "kvm01", "applied", "ok", token=again.token)
+    assert c.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "done"
+
+
+def test_failures_above_the_limit_abort_and_the_rollout_stops_when_drained(pg_db):
+    c = _db(pg_db, [(f"kvm{i:02d}", []) for i in range(1, 5)])
+    _start(c, canary=0, max_unavailable="2", max_failures=0)
+    a, _ = slots.request_slot(c, "kvm01")
+    b, _ = slots.request_slot(c, "kvm02")
+    slots.report(c, a.rollout_id, "kvm01", "failed", "boom", token=a.token)
+    state, msg = c.execute("SELECT state, message FROM fleet_rollouts").fetchone()
+    assert state == "aborting" and "more than --max-failures 0" in msg
+    assert slots.request_slot(c, "kvm03")[0] is None
+    slots.report(c, b.rollout_id, "kvm02", "applied", "ok", token=b.token)   # in flight: finishes
+    state, msg = c.execute("SELECT state, message FROM fleet_rollouts").fetchone()
+    assert state == "stopped" and msg.startswith("1 host(s) failed") and "no host is applying" in msg
+
+
+def test_a_second_rollout_is_refused_naming_who_runs_the_first(pg_db):
+    c = _db(pg_db, [("kvm01", [])])
+    _start(c, actor="alice@ops1")
+    with pytest.raises(rollout.FleetError, match="started by alice@ops1"):
+        _start(c, actor="bob@ops2", commit="1234567")
+
+
+def test_pause_resume_abort_and_forget(pg_db):
+    c = _db(pg_db, [("kvm01", ["canary"]), ("kvm02", [])])
+    _start(c, canary=1)
+    assert rollout.change(c, "pause", "ops").state == "paused"
+    assert "paused" in slots.request_slot(c, "kvm01")[1].why
+    with pytest.raises(rollout.FleetError, match="cannot pause"):
+        rollout.change(c, "pause", "ops")
+    rollout.change(c, "resume", "ops")
+    s, _ = slots.request_slot(c, "kvm01")
+    with pytest.raises(rollout.FleetError, match="holds a slot"):
+        rollout.forget(c, "kvm01", "ops")
+    assert rollout.change(c, "abort", "ops").state == "aborting"
+    slots.report(c, s.rollout_id, "kvm01", "applied", "ok", token=s.token)
+    assert c.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "stopped"
+    rollout.forget(c, "kvm02", "ops")
+    with pytest.raises(rollout.FleetError, match='no host "kvm02"'):
+        rollout.forget(c, "kvm02", "ops")
+    actions = [a for (a,) in c.execute("SELECT action FROM fleet_audit ORDER BY id")]
+    assert actions == ["rollout started", "rollout pause", "rollout resume", "slot granted",
+                       "rollout abort", "host result", "rollout stopped", "host forgotten"]
+    with pytest.raises(rollout.FleetError, match="nothing to abort"):
+        rollout.change(c, "abort", "ops")
+
+
+def test_a_host_that_failed_the_commit_is_skipped_unless_retried(pg_db):
+    c = _db(pg_db, [("kvm01", [])])
+    rid = _start(c, canary=0, max_failures=5)
+    s, _ = slots.request_slot(c, "kvm01")
+    slots.report(c, rid, "kvm01", "reverted", "probe failed", token=s.token)
+    assert c.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "done"
+    _start(c, canary=0, max_failures=5)
+    none, d = slots.request_slot(c, "kvm01")
+    assert none is None and d.verdict == "skip" and "--retry-failed" in d.why
+    assert c.execute("SELECT count(*) FROM fleet_rollouts WHERE state = 'done'").fetchone()[0] == 2
+    _start(c, canary=0, max_failures=5, retry_failed=True)
+    assert slots.request_slot(c, "kvm01")[0] is not None
+
+
+def test_bad_rollout_arguments_are_refused(pg_db):
+    c = _db(pg_db, [])
+    for kw, msg in [({"commit": "main"}, "not a commit id"), ({"max_unavailable": "0"}, "at least one"),
+                    ({"max_unavailable": "150%"}, "between 1% and 100%"), ({"max_unavailable": "ten"}, "neither"),
+                    ({"canary": -1}, "--canary"), ({"max_failures": -1}, "--max-failures"),
+                    ({"selector": " , "}, "selects nothing")]:
+        with pytest.raises(rollout.FleetError, match=msg):
+            _start(c, **kw)
+
+
+def test_an_agent_role_writes_only_its_own_rows(pg_cluster, pg_db):
+    c = _db(pg_db, [])
+    for h in ("kvm01", "kvm02"):
+        fleet_roles.create_agent_role(c, h)
+        fleet_roles.create_agent_role(c, h)           # idempotent
+    dbname = c.info.dbname
+    with psycopg.connect(pg_cluster.conninfo(dbname, user="kvm02"), autocommit=True) as k2:
+        k2.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm02')")
+    with psycopg.connect(pg_cluster.conninfo(dbname, user="kvm01"), autocommit=True) as k1:
+        k1.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01')")
+        k1.execute("UPDATE fleet_hosts SET message = 'mine' WHERE host = 'kvm01'")
+        cur = k1.execute("UPDATE fleet_hosts SET message = 'pwned' WHERE host = 'kvm02'")
+        assert cur.rowcount == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            k1.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm03')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            k1.execute("INSERT INTO fleet_audit (actor, action) VALUES ('kvm02', 'lie')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            k1.execute("DELETE FROM fleet_rollouts")
+        _start(c, canary=0)
+        s, _ = slots.request_slot(k1, "kvm01")           # the agent's own grant works under RLS
+        assert s is not None
+        assert slots.report(k1, s.rollout_id, "kvm01", "applied", "ok", token=s.token)
+    assert c.execute("SELECT message FROM fleet_hosts WHERE host = 'kvm02'").fetchone()[0] is None
+    c.execute("CREATE ROLE postgresx LOGIN")
+    with pytest.raises(fleet_roles.RoleError, match="not a kvmnet agent"):
+        fleet_roles.create_agent_role(c, "postgresx")
+
+
+def test_an_aborting_rollout_whose_last_holder_died_stops_once_its_lease_lapses(pg_db):
+    c = _db(pg_db, [("kvm01", []), ("kvm02", [])])
+    _start(c, canary=0)
+    slots.request_slot(c, "kvm01", lease_seconds=0.5)
+    rollout.change(c, "abort", "ops")
+    assert slots.settle(c, "kvm02").state == "aborting"        # kvm01 may still be applying
+    time.sleep(0.7)
+    assert slots.settle(c, "kvm02").state == "stopped"
