@@ -17,7 +17,7 @@ from kvmnet.engine.diagnostics import DiagnosticError, Diagnostics
 from kvmnet.engine.gcpause import gc_paused
 from kvmnet.engine.model import ResourceInstance
 from kvmnet.engine.plan.diff import merge_planned
-from kvmnet.engine.resources import canonical, with_defaults
+from kvmnet.engine.resources import TYPES, canonical, with_defaults
 from kvmnet.engine.timings import NULL, Timings
 from kvmnet.sdk.values import UNKNOWN
 
@@ -37,19 +37,33 @@ class Prepared:
 
 def resource_value(config: Config, values: Mapping[str, dict] | _PlannedValues, rtype: str, name: str):
     """A resource's value for references: one instance's attributes, a list (count) or
-    a map (for_each) of them."""
+    a map (for_each) of them, each as its type lets references see it (a shorthand
+    the config wrote reads back as written: ``ResourceType.reference_view``)."""
     from kvmnet.sdk.values import UNKNOWN
 
     decl = config.resources.get(f"{rtype}.{name}")
     if decl is None:
         raise KeyError(f"{rtype}.{name}")
     prefix = f"{rtype}.{name}"
+    t = TYPES.get(decl.type)
+    view = t.view if t is not None and t.reference_view is not None else None
+    written = decl.body.attrs.keys()
     if decl.count is not None:
         items = sorted(((k, v) for k, v in values.get(prefix, {}).items()), key=lambda kv: kv[0])
-        return [v for _k, v in items]
+        return [view(written, v) if view else v for _k, v in items]
     if decl.for_each is not None:
-        return dict(values.get(prefix, {}))
-    return values.get(prefix, {}).get(None, UNKNOWN)
+        got = values.get(prefix, {})
+        return {k: view(written, v) for k, v in got.items()} if view else dict(got)
+    one = values.get(prefix, {}).get(None, UNKNOWN)
+    return view(written, one) if view else one
+
+
+def instance_view(config: Config, inst: ResourceInstance, value):
+    """One instance's value as ``self`` sees it in its postconditions (as
+    :func:`resource_value` shows it to references)."""
+    decl = config.resources.get(inst.resource_address)
+    t = TYPES.get(inst.type)
+    return t.view(decl.body.attrs.keys(), value) if decl is not None and t is not None else value
 
 
 class _PlannedValues:

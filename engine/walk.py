@@ -33,7 +33,7 @@ from kvmnet.engine.plan.diff import diff_attrs, merge_planned
 from kvmnet.engine.plan.model import FORGET, Plan, ResourceChange
 from kvmnet.engine.plan.planner import consumer_problems, describe_consumers
 from kvmnet.engine.plan.redact import provider_private
-from kvmnet.engine.prepare import Prepared, resource_value
+from kvmnet.engine.prepare import Prepared, instance_view, resource_value
 from kvmnet.engine.resources import TYPES, canonical, identity, with_defaults
 from kvmnet.engine.timings import NULL, Timings
 from kvmnet.sdk.values import UNKNOWN, contains_unknown
@@ -559,7 +559,7 @@ class Walk:
         prepared.evaluator.resolve_resource = lambda t, n: resource_value(prepared.config, self.values, t, n)
         prepared.evaluator.reset_locals()
         for rule, scope in inst.postconditions:
-            diag = failed_self(rule, scope, applied)
+            diag = failed_self(rule, scope, instance_view(prepared.config, inst, applied))
             if diag is not None:
                 self._fail_after(c, "postcondition", f"{diag.file}:{diag.line}: {diag.message}")
                 return

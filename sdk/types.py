@@ -20,7 +20,7 @@ import importlib
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Hashable, Iterable, Iterator, Mapping, overload
+from typing import AbstractSet, Any, Callable, Hashable, Iterable, Iterator, Mapping, overload
 
 from .rules import Finding, Subject
 
@@ -116,6 +116,10 @@ class ResourceType:
     # a state row written by an older release → today's attribute shape; the
     # engine applies it to every row it reads (None: rows need no upgrade)
     upgrade: Callable[[dict], dict] | None = None
+    # an instance's value as references see it (``TYPE.NAME.ATTR``), given the names
+    # its config sets as plain attributes (``bridge = "virbr1"``, not ``bridge {}``):
+    # lets a shorthand read back as the value written (None: the value itself)
+    reference_view: Callable[[AbstractSet[str], dict], dict] | None = None
     # filled by the engine's registry: the installed providers serving the type
     providers: tuple[str, ...] = ()
 
@@ -142,6 +146,13 @@ class ResourceType:
     def upgraded(self, attrs: dict) -> dict:
         """A state row's attributes in today's shape (``attrs`` itself when no upgrade is declared)."""
         return self.upgrade(dict(attrs)) if self.upgrade is not None and attrs else attrs
+
+    def view(self, written: AbstractSet[str], value: Any) -> Any:
+        """An instance's value (its attributes, or UNKNOWN) as references see it;
+        ``written``: the names its config sets as plain attributes."""
+        if self.reference_view is None or not isinstance(value, dict):
+            return value
+        return self.reference_view(written, value)
 
     def with_defaults(self, label: str, attrs: dict) -> dict:
         """Config attributes plus the type's defaults and default name."""

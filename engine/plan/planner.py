@@ -34,7 +34,7 @@ from kvmnet.engine.plan.model import (
     ADOPTED, CREATE, DELETE, FORGET, NOOP, REPLACE, UPDATE, Plan, ResourceChange,
 )
 from kvmnet.engine.model import ResourceInstance
-from kvmnet.engine.prepare import Prepared, resource_value
+from kvmnet.engine.prepare import Prepared, instance_view, resource_value
 from kvmnet.engine.reconcile import ADOPT, CONFLICT, ROLLBACK, decide_all, wanted_ids
 from kvmnet.engine.resources import TYPES, canonical, identity, state_attrs, with_defaults
 from kvmnet.engine.timings import NULL, Timings
@@ -383,7 +383,7 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
                     rc = _requested_replace(inst, rc, desired, provider, options, diags)
                 _refactored(rc, inst.address, ref, moved or {})
                 rc.sensitive = sensitive_keys(inst)
-                _postconditions_now(inst, rc, diags)
+                _postconditions_now(config, inst, rc, diags)
                 # references read what the apply leaves: for a no-op, the object as
                 # it is (so an output reads the same as after the apply)
                 values.setdefault(raddr, {})[inst.key] = prior if rc.is_noop and prior is not None else rc.after
@@ -420,13 +420,13 @@ def _diff(prepared: Prepared, snapshot, providers, options, ref: Refreshed, diag
     return changes
 
 
-def _postconditions_now(inst, rc: ResourceChange, diags: Diagnostics) -> None:
+def _postconditions_now(config, inst, rc: ResourceChange, diags: Diagnostics) -> None:
     """Postconditions whose result is known at plan time are checked now, as
     Terraform does (all of them again after apply, engine/walk.py)."""
     if not inst.postconditions or rc.after is None:
         return
     for rule, scope in inst.postconditions:
-        d = failed_self(rule, scope, rc.after)
+        d = failed_self(rule, scope, instance_view(config, inst, rc.after))
         if d is not None:
             diags.items.append(dataclasses.replace(d, address=inst.address))
 

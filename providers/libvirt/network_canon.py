@@ -6,7 +6,7 @@ state row written by kvmnet v1 is upgraded on read."""
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import AbstractSet, Any
 
 from kvmnet.providers import ipv4
 from kvmnet.providers.libvirt.netshape import NETWORK, El
@@ -204,6 +204,36 @@ def is_v1_row(a: dict) -> bool:
 def upgrade_row(a: dict) -> dict:
     """A state row in today's shape: v1 rows canonicalised, today's as stored."""
     return canonical_network(a) if is_v1_row(a) else a
+
+
+# v1's plain values, each the inner attribute of the block it became
+_V1_INNER = (("bridge", "name"), ("mtu", "size"), ("domain", "name"), ("virtualport", "type"))
+
+
+def v1_view(written: AbstractSet[str], a: dict) -> dict:
+    """A network as references see it: each v1 shorthand its config wrote
+    (``bridge = "virbr1"``, ``mode``, ``nat_port_range``, ``vlan_tag``) reads back
+    as the plain value it was in v1, so ``network.lab.bridge`` is the bridge's name
+    again; a block the config wrote (``bridge { name = ... }``) stays the block."""
+    if not any(k in written for k in _V1_KEYS + _V1_SCALARS):
+        return a
+    out = dict(a)
+    for key, inner in _V1_INNER:
+        if key in written and isinstance(out.get(key), dict):
+            out[key] = out[key].get(inner)
+    fwd = a.get("forward")
+    if "mode" in written:
+        out["mode"] = fwd.get("mode") if isinstance(fwd, dict) else fwd
+    if "nat_port_range" in written:
+        nat = fwd.get("nat") if isinstance(fwd, dict) else None
+        port = nat.get("port") if isinstance(nat, dict) else None
+        out["nat_port_range"] = [port.get("start"), port.get("end")] if isinstance(port, dict) else port
+    if "vlan_tag" in written:
+        vlan = a.get("vlan")
+        tags = vlan.get("tag") if isinstance(vlan, dict) else None
+        out["vlan_tag"] = tags[0].get("id") if isinstance(tags, list) and tags and isinstance(tags[0], dict) \
+            else tags
+    return out
 
 
 # -- reading canonical attributes -----------------------------------------------------

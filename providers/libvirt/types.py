@@ -6,7 +6,7 @@ from typing import Iterator
 
 from kvmnet.providers import ipv4
 from kvmnet.providers.libvirt import ipv6_rules, network_rules, nic_rules
-from kvmnet.providers.libvirt.network_canon import canonical_network, upgrade_row
+from kvmnet.providers.libvirt.network_canon import canonical_network, upgrade_row, v1_view
 from kvmnet.providers.link_rules import interface_claim
 from kvmnet.sdk.rules import Subject, known, show
 from kvmnet.sdk.types import Claim, Offer, ResourceType, label_name
@@ -130,6 +130,7 @@ NETWORK = ResourceType(
     default_name=label_name,
     canonical=canonical_network,
     upgrade=upgrade_row,            # v1 rows (mode, bridge = "virbr1", ip { dhcp_range }) → full blocks
+    reference_view=v1_view,         # network.lab.bridge: the name when the config wrote bridge = "virbr1"
     computed_if_omitted=frozenset({"bridge"}),
     consumable=True,
     rules=network_rules.RULES + ipv6_rules.RULES,
