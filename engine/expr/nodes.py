@@ -372,7 +372,10 @@ class Traversal(Expr):
             raise ExprError(f'"{self.texts[i]}": {self.texts[0]} has "count" set, so its '
                             f'attributes must be accessed on specific instances, as in '
                             f'{self.texts[0]}[0].{name}', self.offset)
-        raise ExprError(f'"{self.texts[i]}": a {ops.type_name(v)} value has no attributes',
+        hint = (blockref.plain_hint(name, self.texts[i - 1])
+                if isinstance(v, (str, int)) and i >= 1 and self.source is None
+                and self.root not in ("var", "local", "count", "each", "data") else "")
+        raise ExprError(f'"{self.texts[i]}": a {ops.type_name(v)} value has no attributes{hint}',
                         self.offset)
 
     def _index(self, v, key, i):

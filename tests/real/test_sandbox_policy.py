@@ -42,7 +42,7 @@ resource "nic_attachment" "web" {{
 }}
 
 output "lab_bridge" {{
-  value = network.lab.bridge.name
+  value = network.lab.bridge
 }}
 """
     if forward_to is not None:

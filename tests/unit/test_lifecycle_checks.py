@@ -151,8 +151,9 @@ def test_replace_triggered_by_must_be_a_list(h):
 
 
 def test_a_postcondition_known_at_plan_time_is_checked_then(h):
-    h.config(POST.replace('mode = "nat"\n  lifecycle', 'mode   = "nat"\n  bridge = "virbr9"\n  lifecycle', 1)
+    h.config(POST.replace('mode = "nat"\n  lifecycle',
+                          'mode   = "nat"\n  bridge {\n    name = "virbr9"\n  }\n  lifecycle', 1)
              % "virbr8")
     plan, *_ = h.plan()
     assert [str(e) for e in plan.errors] == [
-        "cfg/main.hcl:7: network.lab: postcondition failed: bridge is virbr9"]
+        "cfg/main.hcl:9: network.lab: postcondition failed: bridge is virbr9"]

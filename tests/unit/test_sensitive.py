@@ -38,7 +38,7 @@ resource "network" "lab" {
 
 resource "network" "follows" {
   mode   = "nat"
-  bridge = "x${network.lab.bridge.name}"
+  bridge = "x${network.lab.bridge}"
 }
 
 resource "network" "plain" {
@@ -46,7 +46,7 @@ resource "network" "plain" {
 }
 
 output "bridge" {
-  value     = network.lab.bridge.name
+  value     = network.lab.bridge
   sensitive = true
 }
 ''' % SECRET
@@ -127,7 +127,7 @@ def test_history_and_state_show_mask(h, tmp_path):
 
 
 def test_an_output_reading_a_sensitive_value_must_say_so(h):
-    h.config(CFG.replace('output "bridge" {\n  value     = network.lab.bridge.name\n  sensitive = true\n}',
+    h.config(CFG.replace('output "bridge" {\n  value     = network.lab.bridge\n  sensitive = true\n}',
                          'output "bridge" {\n  value = local.bridge\n}'))
     plan, *_ = h.plan()
     assert [str(e) for e in plan.errors] == [

@@ -149,10 +149,22 @@ def test_the_block_forms_reference_plans(tmp_path):
     assert out["br"] == "on virbr9"
 
 
+def test_dot_name_on_a_shorthand_says_to_drop_it(tmp_path):
+    write_config(tmp_path, V1_NET + 'output "br" {\n  value = network.lab.bridge.name\n}\n')
+    rc, out, err = run_kvmnet(tmp_path, "--no-color", "plan", state=tmp_path / "s.db")
+    assert rc == 1, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "main.hcl:21: output.br" in lines[0], err
+    assert lines[0].endswith("network.lab.bridge is the plain value its config writes (a kvmnet v1 "
+                             "shorthand): drop .name"), err
+
+
 def test_hint_names_the_inner_attribute():
     assert blockref.hint({"size": 1400}, "network.lab.mtu").endswith("write network.lab.mtu.size")
     assert blockref.hint({"name": "virbr1", "stp": True}).endswith("add .name to the reference")
     assert blockref.hint({"other": 1}) == "" and blockref.hint("virbr1") == ""
+    assert blockref.plain_hint("size", "network.lab.mtu").endswith("drop .size")
+    assert blockref.plain_hint("address", "network.lab.bridge") == ""
 
 
 # -- the network type's view, pure ---------------------------------------------------
