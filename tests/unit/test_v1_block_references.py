@@ -110,6 +110,18 @@ output "v" {
     assert out["v"] == ["virbr1", "isolated", "br-x"]
 
 
+def test_a_module_output_sees_the_v1_value(tmp_path):
+    write_config(tmp_path / "net", V1_NET.replace(PROVIDER, "") + 'output "br" {\n  value = network.lab.bridge\n}\n')
+    out = _outputs(tmp_path, PROVIDER + """module "m" {
+  source = "./net"
+}
+output "v" {
+  value = module.m.br
+}
+""")
+    assert out["v"] == "virbr9"
+
+
 def test_self_in_a_postcondition_sees_the_v1_value(tmp_path):
     write_config(tmp_path, V1_NET.replace('  mode           = "nat"\n', '''  mode           = "nat"
   lifecycle {
