@@ -15,21 +15,21 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, TypeVar
 
-from kvmnet.state.backend import (
-    EXCLUSIVE, Lock, LockHolder, RowCheck, StateBackend, StateError, StateWriter,
-)
+from kvmnet.state.backend import Lock, LockHolder, RowCheck, StateError
 from kvmnet.state.intents import Intent
-from kvmnet.state.liveness import process_alive
 from kvmnet.state.pg_conn import connect_retrying, is_connection_lost, pg_error, where
 from kvmnet.state.pg_lease import LEASE_SECONDS, PgLease, PgLeaseManager
 from kvmnet.state.pg_schema import FORMAT_VERSION, TABLES, ddl, identity_problem, schema_name_problem
 from kvmnet.state.records import (
-    FINAL_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS, INTERRUPTED, SUCCESS, HistoryEntry,
-    InstanceRecord, StateSnapshot, now_iso, row_problem,
+    FINAL_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS, SUCCESS, HistoryEntry, InstanceRecord,
+    StateSnapshot, now_iso, row_problem,
 )
-from kvmnet.state.sqlite import _dumps, _gc_paused, _stored
+from kvmnet.state.store import (
+    Store, StoreWriter, dumps, gc_paused, history_values, instance_values, require_exclusive,
+    stored,
+)
 
 T = TypeVar("T")
 
@@ -39,7 +39,7 @@ _INSTANCE_COLUMNS = ("address, type, name, key, provider, id, attrs, private, de
                      "created_at, updated_at")
 
 
-class PgState(StateBackend):
+class PgState(Store):
     """The state of ``workspace`` in schema ``schema`` of the database ``conninfo``
     names. ``check``: see :data:`RowCheck`."""
 
@@ -55,12 +55,10 @@ class PgState(StateBackend):
         self.schema = schema
         self.path = f"{where(conninfo)} schema {schema} workspace {workspace}"
         self._s = f'"{schema}"'
-        self._check = check
-        self._checked: set[tuple[str, str | None]] = set()
+        self._init_store(check)
         self._conns: dict[str, Any] = {}   # "read" / "write": reads never share a writer's transaction
         self._complete = False          # every table there
         self._ready = False             # schema identified (and created, for writers)
-        self._in_transaction = False
         self._leases = PgLeaseManager(conninfo, schema, workspace, lease_seconds)
         self._leases.ensure_schema = self._ensure_schema
 
@@ -160,7 +158,7 @@ class PgState(StateBackend):
                              sensitive_outputs=frozenset(r[0] for r in outs if r[2]))
 
     def _decode(self, text: str) -> dict[str, InstanceRecord]:
-        with _gc_paused():
+        with gc_paused():
             instances = {}
             for row in json.loads(text):
                 problem = row_problem(row)
@@ -174,24 +172,6 @@ class PgState(StateBackend):
     def _restore_hint(self) -> str:
         return ("run 'kvmnet state restore' to bring back the last good copy (kept in "
                 f"{self.schema}.backup_instances)")
-
-    def _check_rows(self, instances: dict[str, InstanceRecord]) -> None:
-        assert self._check is not None
-        for address, record in instances.items():
-            seen = (address, record.updated_at)
-            if seen in self._checked:
-                continue
-            problem = self._check(record)
-            if problem:
-                raise StateError(
-                    f"state {self.path} is damaged: in the row of {address!r}, {problem}; "
-                    f"{self._restore_hint()}; or forget that row with 'kvmnet state rm "
-                    f"{address}' (the live object is left as it is, and adopted again while "
-                    "the configuration has it)")
-            self._checked.add(seen)
-
-    def history(self, limit: int | None = None) -> list[HistoryEntry]:
-        return self._history(limit)
 
     def _history(self, limit: int | None = None, only_open: bool = False) -> list[HistoryEntry]:
         sql = (f"SELECT {', '.join(HISTORY_FIELDS)} FROM {self._s}.history "
@@ -225,33 +205,19 @@ class PgState(StateBackend):
         return [Intent(r[1], r[2], r[3], r[4], r[5], int(r[0]), r[6]) for r in rows]
 
     # -- writing ---------------------------------------------------------------------
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[PgWriter]:
-        if self._in_transaction:
-            raise StateError("a state transaction is already open")
-        self._in_transaction = True
-        writer = PgWriter(self)
-        try:
-            yield writer
-        except StateError:
-            writer._rollback()
-            raise
-        except BaseException as e:
-            writer._rollback()
-            import psycopg
-            if isinstance(e, psycopg.Error):
-                raise pg_error("write the state", self.conninfo, e) from None
-            raise
-        else:
-            try:
-                writer._commit()
-            except StateError:
-                raise
-            except Exception as e:
-                self._drop_connection("write")
-                raise pg_error("write the state", self.conninfo, e) from None
-        finally:
-            self._in_transaction = False
+    def _writer(self) -> PgWriter:
+        return PgWriter(self)
+
+    def _write_error(self, error: BaseException, committing: bool) -> StateError | None:
+        if isinstance(error, StateError) or not isinstance(error, Exception):
+            return None
+        if committing:
+            self._drop_connection("write")
+            return pg_error("write the state", self.conninfo, error)
+        import psycopg
+        if isinstance(error, psycopg.Error):
+            return pg_error("write the state", self.conninfo, error)
+        return None
 
     def record_intents(self, intents: list[Intent]) -> list[int]:
         with self.transaction() as w:
@@ -264,28 +230,9 @@ class PgState(StateBackend):
                     f"INSERT INTO {self._s}.intents (workspace, id, address, action, type, "
                     "provider, identity, created) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                     (self.workspace, first + n, it.address, it.action, it.type, it.provider,
-                     _dumps(it.identity, f"the intent of {it.address}"), now))
+                     dumps(it.identity, f"the intent of {it.address}"), now))
                 ids.append(first + n)
             return ids
-
-    def mark_interrupted(self, lock: Lock) -> list[HistoryEntry]:
-        """As the SQLite backend: under the exclusive lease nobody else writes, so an
-        unfinished entry of another host is dead too."""
-        if lock.mode != EXCLUSIVE or not getattr(lock, "held", True):
-            raise StateError("marking interrupted runs needs the exclusive state lock")
-        dead = [e for e in self._history(only_open=True)
-                if process_alive(e.host, e.pid, e.boot_id, e.pid_start) is not True]
-        if not dead:
-            return []
-        finished = now_iso()
-        with self.transaction() as w:
-            for e in dead:
-                why = (f"interrupted: its process (pid {e.pid} on {e.host}) ended before "
-                       f"the run did; {e.summary}").rstrip("; ")
-                assert e.id is not None
-                w.update_history(e.id, status=INTERRUPTED, finished=finished, summary=why)
-                e.status, e.finished, e.summary = INTERRUPTED, finished, why
-        return dead
 
     # -- the last good copy ----------------------------------------------------------
     def backup(self) -> str | None:
@@ -360,8 +307,7 @@ class PgState(StateBackend):
     def restore(self, lock: Lock, command: str) -> StateSnapshot:
         """Replace the workspace's rows by its last good copy; what it replaces is
         kept as the ``before-restore`` copy. A history entry says so."""
-        if lock.mode != EXCLUSIVE or not getattr(lock, "held", True):
-            raise StateError("restoring the state needs the exclusive state lock")
+        require_exclusive(lock, "restoring the state")
         try:
             snap = self._backup_snapshot()
         except StateError as e:
@@ -406,7 +352,7 @@ class PgState(StateBackend):
                 cur.executemany(
                     f"INSERT INTO {s}.outputs (workspace, name, value, sensitive) "
                     "VALUES (%s, %s, %s, %s)",
-                    [(ws, n, _dumps(v, f"output {n}"), n in snap.sensitive_outputs)
+                    [(ws, n, dumps(v, f"output {n}"), n in snap.sensitive_outputs)
                      for n, v in sorted(snap.outputs.items())])
                 cur.executemany(
                     f"INSERT INTO {s}.history (workspace, {', '.join(HISTORY_FIELDS)}) "
@@ -416,7 +362,7 @@ class PgState(StateBackend):
                     f"INSERT INTO {s}.intents (workspace, id, address, action, type, provider, "
                     "identity, created) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                     [(ws, i.id, i.address, i.action, i.type, i.provider,
-                      _dumps(i.identity, "an intent"), i.created) for i in intents])
+                      dumps(i.identity, "an intent"), i.created) for i in intents])
 
     # -- locking -----------------------------------------------------------------------
     def lock(self, mode: str, command: str, timeout: float | None = 0) -> PgLease:
@@ -435,42 +381,21 @@ class PgState(StateBackend):
 
 
 def _instance_row(r: InstanceRecord) -> tuple[Any, ...]:
-    what = f"{r.address} in state"
-    return (r.address, r.type, r.name, None if r.key is None else _dumps(r.key, what),
-            r.provider, r.id, _dumps(r.attrs, what), _dumps(r.private, what),
-            _dumps(sorted(r.dependencies), what), r.created_at or None, r.updated_at or None)
+    return (*instance_values(r), r.created_at or None, r.updated_at or None)
 
 
 def _history_row(e: HistoryEntry) -> tuple[Any, ...]:
-    d = e.to_dict()
-    return tuple(_dumps(d[f], f"history {f}") if f in HISTORY_JSON_FIELDS else d[f]
-                 for f in HISTORY_FIELDS)
+    values = history_values(e.to_dict())
+    return tuple(values[f] for f in HISTORY_FIELDS)
 
 
-class PgWriter(StateWriter):
-    """One PostgreSQL transaction, begun lazily by the first call (a transaction
-    that writes nothing sends nothing)."""
+class PgWriter(StoreWriter):
+    """One PostgreSQL transaction (see :class:`StoreWriter`)."""
 
     def __init__(self, state: PgState) -> None:
+        super().__init__()
         self._state = state
-        self._conn: Any = None
-        self._lineage = ""
-        self._serial = 0
         self._existed = False
-        self._changed = False
-        self._committed = False
-
-    @property
-    def lineage(self) -> str:
-        self._begin()
-        return self._lineage
-
-    @property
-    def serial(self) -> int:
-        if self._committed:
-            return self._serial
-        self._begin()
-        return self._serial + (1 if self._changed else 0)
 
     def _begin(self) -> Any:
         if self._conn is not None:
@@ -533,7 +458,7 @@ class PgWriter(StateWriter):
             "updated_at = EXCLUDED.updated_at RETURNING created_at",
             (st.workspace, *row[:9], record.created_at or now, now)).fetchone()[0]
         self._changed = True
-        return _stored(record, sorted(record.dependencies), created, now)
+        return stored(record, sorted(record.dependencies), created, now)
 
     def remove(self, address: str) -> bool:
         st = self._state
@@ -555,21 +480,12 @@ class PgWriter(StateWriter):
                                      if f != "id")))
         return new_id
 
-    def update_history(self, entry_id: int, **fields: Any) -> None:
-        unknown = set(fields) - set(HISTORY_FIELDS) | ({"id"} & set(fields))
-        if unknown:
-            raise StateError(f"cannot update history field(s) {', '.join(sorted(unknown))}")
-        if not fields:
-            return
+    def _set_history(self, entry_id: int, values: dict[str, Any]) -> bool:
         st = self._state
-        sets = ", ".join(f"{c} = %s" for c in fields)
-        values = [_dumps(v, f"history {c}") if c in HISTORY_JSON_FIELDS else v
-                  for c, v in fields.items()]
-        cur = self._begin().execute(
+        sets = ", ".join(f"{c} = %s" for c in values)
+        return self._begin().execute(
             f"UPDATE {st._s}.history SET {sets} WHERE workspace = %s AND id = %s",
-            (*values, st.workspace, entry_id))
-        if cur.rowcount == 0:
-            raise StateError(f"no history entry {entry_id}")
+            (*values.values(), st.workspace, entry_id)).rowcount > 0
 
     def set_outputs(self, values: dict[str, Any], sensitive: frozenset[str] = frozenset()) -> None:
         conn = self._begin()
@@ -579,7 +495,7 @@ class PgWriter(StateWriter):
         current = ({r[0]: r[1] for r in rows}, frozenset(r[0] for r in rows if r[2]))
         if current == (values, frozenset(sensitive)):
             return
-        encoded = [(st.workspace, n, _dumps(v, f"output {n}"), n in sensitive)
+        encoded = [(st.workspace, n, dumps(v, f"output {n}"), n in sensitive)
                    for n, v in sorted(values.items())]
         conn.execute(f"DELETE FROM {st._s}.outputs WHERE workspace = %s", (st.workspace,))
         with conn.cursor() as cur:
@@ -593,31 +509,15 @@ class PgWriter(StateWriter):
             f"DELETE FROM {st._s}.intents WHERE workspace = %s AND id = %s",
             (st.workspace, intent_id)).rowcount > 0
 
-    def _commit(self) -> None:
-        self._committed = True
-        if self._conn is None:
-            return
-        conn, self._conn = self._conn, None
-        st = self._state
-        try:
-            if self._changed:
-                conn.execute(f"UPDATE {st._s}.workspaces SET serial = serial + 1 "
-                             "WHERE workspace = %s", (st.workspace,))
-            conn.execute("COMMIT")
-        except BaseException:
-            self._changed = False
-            with contextlib.suppress(Exception):
-                conn.execute("ROLLBACK")
-            raise
-        if self._changed:
-            self._serial += 1
+    def _finish(self, conn: Any, bump: bool) -> None:
+        if bump:
+            st = self._state
+            conn.execute(f"UPDATE {st._s}.workspaces SET serial = serial + 1 "
+                         "WHERE workspace = %s", (st.workspace,))
+        conn.execute("COMMIT")
 
-    def _rollback(self) -> None:
-        self._committed = True
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            self._changed = False
-            try:
-                conn.execute("ROLLBACK")
-            except Exception:      # noqa: BLE001 - a dead connection rolled back already
-                self._state._drop_connection("write")
+    def _abort(self, conn: Any) -> None:
+        try:
+            conn.execute("ROLLBACK")
+        except Exception:      # noqa: BLE001 - a dead connection rolled back already
+            self._state._drop_connection("write")

@@ -16,30 +16,29 @@ plan neither creates nor modifies the file.
 """
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import os
 import sqlite3
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from kvmnet.state.backend import (
-    EXCLUSIVE, Lock, LockHolder, RowCheck, StateBackend, StateError, StateWriter,
-)
+from kvmnet.state.backend import Lock, LockHolder, RowCheck, StateError
 from kvmnet.state.faults import (
     DATABASE, EMPTY, MISSING, backup_path, inspect_path, os_error, restore_hint,
     sqlite_error,
 )
 from kvmnet.state.intents import Intent, delete_intent, insert_intents, select_intents
 from kvmnet.sdk.addresses import matches_record
-from kvmnet.state.liveness import process_alive
 from kvmnet.state.outputs import replace_outputs, select_outputs
 from kvmnet.state.lock import FileLock, FileLockManager
 from kvmnet.state.records import (
-    FINAL_STATUSES, FORMAT_1_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS, INTERRUPTED, SUCCESS,
+    FINAL_STATUSES, FORMAT_1_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS, SUCCESS,
     HistoryEntry, InstanceRecord, StateSnapshot, now_iso, row_problem,
+)
+from kvmnet.state.store import (
+    Store, StoreWriter, dumps, gc_paused, history_values, instance_values, require_exclusive,
+    stored,
 )
 
 # 2: history statuses spelled applied / rolled back (format 1: success / rolled-back);
@@ -72,38 +71,16 @@ _BAD_JSON_ROW = (
     "OR NOT json_valid(dependencies) OR (key IS NOT NULL AND NOT json_valid(key)) LIMIT 1")
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while decoding many small objects (it
-    would otherwise walk them again and again; PERF-FACTS.md)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _dumps(value: Any, what: str) -> str:
-    try:
-        return json.dumps(value, separators=(",", ":"), sort_keys=True, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise StateError(f"cannot store {what}: {e}") from None
-
-
-class SqliteState(StateBackend):
+class SqliteState(Store):
     """State kept in the SQLite file ``path``; locks in ``path.lock`` (+ ``.lock.d``).
     ``check``: each instance row read is checked once (per address and update)."""
 
     def __init__(self, path: str | os.PathLike, check: RowCheck | None = None) -> None:
         self.path = os.fspath(path)
-        self._check = check
-        self._checked: set[tuple[str, str | None]] = set()
+        self._init_store(check)
         self._locks = FileLockManager(self.path)
         self._reader: sqlite3.Connection | None = None
-        self._writer: sqlite3.Connection | None = None
-        self._in_transaction = False
+        self._write_conn: sqlite3.Connection | None = None
         self._upgraded = False
 
     # -- reading ---------------------------------------------------------------
@@ -129,7 +106,7 @@ class SqliteState(StateBackend):
         except sqlite3.Error as e:
             raise sqlite_error("read state", self.path, e) from None
         make = InstanceRecord
-        with _gc_paused():
+        with gc_paused():
             try:
                 rows = json.loads(text)
             except ValueError as e:
@@ -149,23 +126,8 @@ class SqliteState(StateBackend):
         return StateSnapshot(lineage=meta[0], serial=meta[1], instances=instances,
                              exists=True, outputs=outputs, sensitive_outputs=sensitive)
 
-    def _check_rows(self, instances: dict[str, InstanceRecord]) -> None:
-        """Run the row check on every record not checked yet; the first problem is a
-        StateError naming the file, the row and the attribute, and how to recover."""
-        assert self._check is not None
-        checked = self._checked
-        for address, record in instances.items():
-            seen = (address, record.updated_at)
-            if seen in checked:
-                continue
-            problem = self._check(record)
-            if problem:
-                raise StateError(
-                    f"state {self.path} is damaged: in the row of {address!r}, {problem}; "
-                    f"{restore_hint(self.path)}; or forget that row with 'kvmnet state rm "
-                    f"{address}' (the live object is left as it is, and adopted again while "
-                    "the configuration has it)")
-            checked.add(seen)
+    def _restore_hint(self) -> str:
+        return restore_hint(self.path)
 
     def _bad_json(self, conn: sqlite3.Connection, err: ValueError) -> StateError:
         try:
@@ -181,9 +143,6 @@ class SqliteState(StateBackend):
                and isinstance(row[0], str) else "an instance row")
         return StateError(f"state {self.path} is damaged: in {who}, {problem}; "
                           f"{restore_hint(self.path)}")
-
-    def history(self, limit: int | None = None) -> list[HistoryEntry]:
-        return self._history(limit=limit)
 
     def _history(self, limit: int | None = None, only_open: bool = False) -> list[HistoryEntry]:
         conn = self._read_connection()
@@ -282,33 +241,19 @@ class SqliteState(StateBackend):
         return self._reader
 
     # -- writing ---------------------------------------------------------------
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[SqliteWriter]:
-        if self._in_transaction:
-            raise StateError("a state transaction is already open")
-        self._in_transaction = True
-        writer = SqliteWriter(self)
-        try:
-            yield writer
-        except sqlite3.Error as e:
-            writer._rollback()
-            raise sqlite_error("write state", self.path, e) from None
-        except BaseException:
-            writer._rollback()
-            raise
-        else:
-            try:
-                writer._commit()
-            except sqlite3.Error as e:
-                raise sqlite_error("write state", self.path, e) from None
-        finally:
-            self._in_transaction = False
+    def _writer(self) -> SqliteWriter:
+        return SqliteWriter(self)
+
+    def _write_error(self, error: BaseException, committing: bool) -> StateError | None:
+        if isinstance(error, sqlite3.Error):
+            return sqlite_error("write state", self.path, error)
+        return None
 
     def _write_connection(self) -> sqlite3.Connection:
         """The read-write connection; creates the file (mode 0600) when missing.
         A file that is not a kvmnet state is refused before anything is written."""
-        if self._writer is not None:
-            return self._writer
+        if self._write_conn is not None:
+            return self._write_conn
         kind = inspect_path(self.path)
         old = os.umask(0o077)
         conn = None
@@ -340,30 +285,8 @@ class SqliteState(StateBackend):
             raise
         finally:
             os.umask(old)
-        self._writer = conn
+        self._write_conn = conn
         return conn
-
-    # -- runs that died ------------------------------------------------------------
-    def mark_interrupted(self, lock: Lock) -> list[HistoryEntry]:
-        """Mark ``interrupted`` every history entry left unfinished by a process that
-        is gone; return them. Needs the exclusive lock: under it no other run can be
-        writing history, so an entry of another host (which /proc cannot check) is
-        dead too. Writes nothing when there is nothing to mark."""
-        if lock.mode != EXCLUSIVE or not getattr(lock, "held", True):
-            raise StateError("marking interrupted runs needs the exclusive state lock")
-        dead = [e for e in self._history(only_open=True)
-                if process_alive(e.host, e.pid, e.boot_id, e.pid_start) is not True]
-        if not dead:
-            return []
-        finished = now_iso()
-        with self.transaction() as w:
-            for e in dead:
-                why = (f"interrupted: its process (pid {e.pid} on {e.host}) ended before "
-                       f"the run did; {e.summary}").rstrip("; ")
-                assert e.id is not None          # entries read from the store have one
-                w.update_history(e.id, status=INTERRUPTED, finished=finished, summary=why)
-                e.status, e.finished, e.summary = INTERRUPTED, finished, why
-        return dead
 
     # -- the last good copy -----------------------------------------------------------
     def backup(self) -> str | None:
@@ -383,8 +306,7 @@ class SqliteState(StateBackend):
         ``<path>.before-restore``. A history entry in the restored state says so.
         """
         from kvmnet.state.copies import replace_with_copy
-        if lock.mode != EXCLUSIVE or not getattr(lock, "held", True):
-            raise StateError("restoring the state needs the exclusive state lock")
+        require_exclusive(lock, "restoring the state")
         source = backup_path(self.path)
         if not os.path.lexists(source):
             raise StateError(f"there is no backup {source} to restore (kvmnet writes it "
@@ -424,16 +346,13 @@ class SqliteState(StateBackend):
             conn.execute("UPDATE meta SET lineage = ?, serial = ?", (snap.lineage, snap.serial))
             w._lineage, w._serial = str(snap.lineage), snap.serial
             for r in snap.instances.values():
-                what = f"{r.address} in state"
                 conn.execute(
                     "INSERT INTO instances (address, type, name, key, provider, id, attrs, "
                     "private, dependencies, created_at, updated_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (r.address, r.type, r.name, None if r.key is None else _dumps(r.key, what),
-                     r.provider, r.id, _dumps(r.attrs, what), _dumps(r.private, what),
-                     _dumps(sorted(r.dependencies), what), r.created_at, r.updated_at))
+                    (*instance_values(r), r.created_at, r.updated_at))
             for e in history:
-                values = _history_values(e.to_dict(), exclude_id=False)
+                values = history_values(e.to_dict())
                 conn.execute(f"INSERT INTO history ({', '.join(values)}) VALUES "
                              f"({', '.join('?' for _ in values)})", tuple(values.values()))
             if snap.outputs:
@@ -445,7 +364,7 @@ class SqliteState(StateBackend):
                     conn.execute("INSERT INTO intents (id, address, action, type, provider, "
                                  "identity, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
                                  (i.id, i.address, i.action, i.type, i.provider,
-                                  _dumps(i.identity, "an intent"), i.created))
+                                  dumps(i.identity, "an intent"), i.created))
 
     # -- locking -----------------------------------------------------------------
     def lock(self, mode: str, command: str, timeout: float | None = 0) -> FileLock:
@@ -458,10 +377,10 @@ class SqliteState(StateBackend):
         return self._locks.locks()
 
     def close(self) -> None:
-        for conn in (self._reader, self._writer):
+        for conn in (self._reader, self._write_conn):
             if conn is not None:
                 conn.close()
-        self._reader = self._writer = None
+        self._reader = self._write_conn = None
         self._upgraded = False
         self._checked.clear()
 
@@ -572,33 +491,16 @@ def _ensure_schema(db: Any) -> None:
         db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
 
-class SqliteWriter(StateWriter):
-    """One ``BEGIN IMMEDIATE`` … ``COMMIT``, begun lazily by the first call, so a
-    transaction that writes nothing touches nothing."""
+class SqliteWriter(StoreWriter):
+    """One ``BEGIN IMMEDIATE`` … ``COMMIT`` (see :class:`StoreWriter`)."""
 
     def __init__(self, state: SqliteState) -> None:
+        super().__init__()
         self._state = state
-        self._conn: sqlite3.Connection | None = None
-        self._lineage = ""
-        self._serial = 0
-        self._changed = False
-        self._committed = False
 
     @property
     def changed(self) -> bool:
         return self._changed
-
-    @property
-    def lineage(self) -> str:
-        self._begin()
-        return self._lineage
-
-    @property
-    def serial(self) -> int:
-        if self._committed:
-            return self._serial
-        self._begin()
-        return self._serial + (1 if self._changed else 0)
 
     def _begin(self) -> sqlite3.Connection:
         if self._conn is not None:
@@ -626,13 +528,7 @@ class SqliteWriter(StateWriter):
     # -- instances ---------------------------------------------------------------
     def put(self, record: InstanceRecord) -> InstanceRecord:
         conn = self._begin()
-        what = f"{record.address} in state"
-        dependencies = sorted(record.dependencies)     # a set in meaning: stable text
-        row = (record.type, record.name,
-               None if record.key is None else _dumps(record.key, what),
-               record.provider, record.id,
-               _dumps(record.attrs, what), _dumps(record.private, what),
-               _dumps(dependencies, what))
+        row = instance_values(record)
         old = conn.execute("SELECT created_at FROM instances WHERE address = ?",
                            (record.address,)).fetchone()
         now = now_iso()
@@ -641,9 +537,9 @@ class SqliteWriter(StateWriter):
             "INSERT OR REPLACE INTO instances (address, type, name, key, provider, id, "
             "attrs, private, dependencies, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (record.address, *row, created, now))
+            (*row, created, now))
         self._changed = True
-        return _stored(record, dependencies, created, now)
+        return stored(record, sorted(record.dependencies), created, now)
 
     def remove(self, address: str) -> bool:
         conn = self._begin()
@@ -655,7 +551,7 @@ class SqliteWriter(StateWriter):
     # -- history -----------------------------------------------------------------
     def add_history(self, entry: HistoryEntry) -> int:
         conn = self._begin()
-        values = _history_values(entry.to_dict(), exclude_id=True)
+        values = history_values({k: v for k, v in entry.to_dict().items() if k != "id"})
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         cur = conn.execute(f"INSERT INTO history ({cols}) VALUES ({marks})",
@@ -663,19 +559,10 @@ class SqliteWriter(StateWriter):
         assert cur.lastrowid is not None      # set by the INSERT
         return int(cur.lastrowid)
 
-    def update_history(self, entry_id: int, **fields: Any) -> None:
-        unknown = set(fields) - set(HISTORY_FIELDS) | ({"id"} & set(fields))
-        if unknown:
-            raise StateError(f"cannot update history field(s) {', '.join(sorted(unknown))}")
-        if not fields:
-            return
-        conn = self._begin()
-        values = _history_values(fields, exclude_id=True)
+    def _set_history(self, entry_id: int, values: dict[str, Any]) -> bool:
         sets = ", ".join(f"{c} = ?" for c in values)
-        cur = conn.execute(f"UPDATE history SET {sets} WHERE id = ?",
-                           (*values.values(), entry_id))
-        if cur.rowcount == 0:
-            raise StateError(f"no history entry {entry_id}")
+        return self._begin().execute(f"UPDATE history SET {sets} WHERE id = ?",
+                                     (*values.values(), entry_id)).rowcount > 0
 
     # -- outputs (see kvmnet.state.outputs) -----------------------------------------
     def set_outputs(self, values: dict[str, Any], sensitive: frozenset[str] = frozenset()) -> None:
@@ -691,53 +578,14 @@ class SqliteWriter(StateWriter):
         return delete_intent(self._begin(), intent_id)
 
     # -- end -------------------------------------------------------------------------
-    def _commit(self) -> None:
-        if self._conn is None:
-            self._committed = True
-            return
-        conn, self._conn = self._conn, None
-        self._committed = True
+    def _finish(self, conn: sqlite3.Connection, bump: bool) -> None:
+        if bump:
+            conn.execute("UPDATE meta SET serial = serial + 1")
+        conn.commit()
+
+    def _abort(self, conn: sqlite3.Connection) -> None:
+        """SQLite has already rolled back after some errors (e.g. a full disk)."""
         try:
-            if self._changed:
-                conn.execute("UPDATE meta SET serial = serial + 1")
-            conn.commit()
-        except BaseException:
-            self._changed = False
-            _quiet_rollback(conn)
-            raise
-        if self._changed:
-            self._serial += 1
-
-    def _rollback(self) -> None:
-        self._committed = True
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            self._changed = False
-            _quiet_rollback(conn)
-
-
-def _quiet_rollback(conn: sqlite3.Connection) -> None:
-    """Roll back after a failure; the first error is the one reported (SQLite has
-    already rolled back after some errors, e.g. a full disk)."""
-    try:
-        conn.rollback()
-    except sqlite3.Error:
-        return
-
-
-def _stored(record: InstanceRecord, dependencies: list[str], created: str,
-            updated: str) -> InstanceRecord:
-    return InstanceRecord(record.address, record.type, record.name, record.key,
-                          record.provider, record.id, record.attrs, record.private,
-                          dependencies, created, updated)
-
-
-def _history_values(fields: dict[str, Any], exclude_id: bool) -> dict[str, Any]:
-    values = {}
-    for name, value in fields.items():
-        if exclude_id and name == "id":
-            continue
-        if name in HISTORY_JSON_FIELDS:
-            value = _dumps(value, f"history {name}")
-        values[name] = value
-    return values
+            conn.rollback()
+        except sqlite3.Error:
+            return
