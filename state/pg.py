@@ -23,12 +23,12 @@ from kvmnet.state.pg_conn import connect_retrying, is_connection_lost, pg_error,
 from kvmnet.state.pg_lease import LEASE_SECONDS, PgLease, PgLeaseManager
 from kvmnet.state.pg_schema import FORMAT_VERSION, TABLES, ddl, identity_problem, schema_name_problem
 from kvmnet.state.records import (
-    FINAL_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS, SUCCESS, HistoryEntry, InstanceRecord,
-    StateSnapshot, now_iso, row_problem,
+    FINAL_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS, HistoryEntry, InstanceRecord, StateSnapshot,
+    now_iso, row_problem,
 )
 from kvmnet.state.store import (
     Store, StoreWriter, dumps, gc_paused, history_values, instance_values, require_exclusive,
-    stored,
+    restored_entry, stored,
 )
 
 T = TypeVar("T")
@@ -322,11 +322,7 @@ class PgState(Store):
             self._copy_rows(conn, "instances", "before-restore")
             self._copy_rows(conn, "backup_instances", "backup")
             w._serial = snap.serial
-            w.add_history(HistoryEntry(
-                command=command, status=SUCCESS, finished=now_iso(),
-                serial_before=snap.serial, serial_after=snap.serial,
-                summary=f"restored from the backup rows: serial {snap.serial}, "
-                        f"lineage {snap.lineage}"))
+            w.add_history(restored_entry(command, snap, "the backup rows"))
         self._checked.clear()
         return snap
 

@@ -21,7 +21,7 @@ import os
 import sqlite3
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from kvmnet.state.backend import Lock, LockHolder, RowCheck, StateError
 from kvmnet.state.faults import (
@@ -33,13 +33,15 @@ from kvmnet.sdk.addresses import matches_record
 from kvmnet.state.outputs import replace_outputs, select_outputs
 from kvmnet.state.lock import FileLock, FileLockManager
 from kvmnet.state.records import (
-    FINAL_STATUSES, FORMAT_1_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS, SUCCESS,
+    FINAL_STATUSES, FORMAT_1_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS,
     HistoryEntry, InstanceRecord, StateSnapshot, now_iso, row_problem,
 )
 from kvmnet.state.store import (
     Store, StoreWriter, dumps, gc_paused, history_values, instance_values, require_exclusive,
-    stored,
+    restored_entry, stored,
 )
+
+T = TypeVar("T")
 
 # 2: history statuses spelled applied / rolled back (format 1: success / rolled-back);
 # a format 1 file is read as format 2 and upgraded by its next write transaction
@@ -218,22 +220,10 @@ class SqliteState(Store):
         if inspect_path(self.path) in (MISSING, EMPTY):
             return None
         uri = Path(self.path).absolute().as_uri() + "?mode=ro"
-        old = os.umask(0o077)    # SQLite may create the -shm/-wal side files
-        conn = None
-        try:
-            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT,
-                                   isolation_level=None)
-            holds_state = _identify(conn, self.path)
-        except sqlite3.Error as e:
-            if conn is not None:
-                conn.close()
-            raise sqlite_error("read state", self.path, e) from None
-        except StateError:
-            if conn is not None:
-                conn.close()
-            raise
-        finally:
-            os.umask(old)
+        conn, holds_state = _open(
+            self.path, "read state",
+            lambda: sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, isolation_level=None),
+            lambda conn: _identify(conn, self.path))
         if not holds_state:
             conn.close()
             return None
@@ -255,9 +245,8 @@ class SqliteState(Store):
         if self._write_conn is not None:
             return self._write_conn
         kind = inspect_path(self.path)
-        old = os.umask(0o077)
-        conn = None
-        try:
+
+        def create() -> sqlite3.Connection:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
                 try:
@@ -266,7 +255,9 @@ class SqliteState(Store):
                     os.close(fd)
             except OSError as e:
                 raise os_error("write state", self.path, e) from None
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT)
+            return sqlite3.connect(self.path, timeout=BUSY_TIMEOUT)
+
+        def prepare(conn: sqlite3.Connection) -> None:
             if kind == DATABASE:
                 _identify(conn, self.path)
             import sqlite_utils     # only writers pay for importing it
@@ -275,16 +266,8 @@ class SqliteState(Store):
             db.enable_wal()
             conn.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
             _ensure_schema(db)
-        except sqlite3.Error as e:
-            if conn is not None:
-                conn.close()
-            raise sqlite_error("open for writing state", self.path, e) from None
-        except StateError:
-            if conn is not None:
-                conn.close()
-            raise
-        finally:
-            os.umask(old)
+
+        conn, _ = _open(self.path, "open for writing state", create, prepare)
         self._write_conn = conn
         return conn
 
@@ -328,10 +311,7 @@ class SqliteState(Store):
         self.close()
         replace_with_copy(source, self.path)
         with self.transaction() as w:
-            w.add_history(HistoryEntry(
-                command=command, status=SUCCESS, finished=now_iso(),
-                serial_before=snap.serial, serial_after=snap.serial,
-                summary=f"restored from {source}: serial {snap.serial}, lineage {snap.lineage}"))
+            w.add_history(restored_entry(command, snap, source))
         return snap
 
     # -- copies between backends (kvmnet state migrate) ---------------------------------
@@ -411,6 +391,26 @@ class SqliteState(Store):
 def _address_matches(address: str, rtype: str, name: str) -> bool:
     """``type.name`` or ``type.name[key]``, after any module path."""
     return matches_record(address, rtype, name)
+
+
+def _open(path: str, doing: str, connect: Callable[[], sqlite3.Connection],
+          prepare: Callable[[sqlite3.Connection], T]) -> tuple[sqlite3.Connection, T]:
+    """``connect()``, then ``prepare`` the connection, with umask 077 (SQLite may
+    create the -shm/-wal side files); on failure the connection is closed, and an
+    SQLite error is one line saying it could not ``doing``."""
+    old = os.umask(0o077)
+    conn = None
+    try:
+        conn = connect()
+        return conn, prepare(conn)
+    except (sqlite3.Error, StateError) as e:
+        if conn is not None:
+            conn.close()
+        if isinstance(e, StateError):
+            raise
+        raise sqlite_error(doing, path, e) from None
+    finally:
+        os.umask(old)
 
 
 def _identify(conn: sqlite3.Connection, path: str) -> bool:

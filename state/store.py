@@ -18,7 +18,8 @@ from typing import Any, Iterator
 
 from kvmnet.state.backend import EXCLUSIVE, Lock, RowCheck, StateBackend, StateError, StateWriter
 from kvmnet.state.records import (
-    HISTORY_FIELDS, HISTORY_JSON_FIELDS, INTERRUPTED, HistoryEntry, InstanceRecord, now_iso,
+    HISTORY_FIELDS, HISTORY_JSON_FIELDS, INTERRUPTED, SUCCESS, HistoryEntry, InstanceRecord,
+    StateSnapshot, now_iso,
 )
 from kvmnet.state.liveness import process_alive
 
@@ -67,6 +68,14 @@ def stored(record: InstanceRecord, dependencies: list[str], created: str,
     return InstanceRecord(record.address, record.type, record.name, record.key,
                           record.provider, record.id, record.attrs, record.private,
                           dependencies, created, updated)
+
+
+def restored_entry(command: str, snap: StateSnapshot, source: str) -> HistoryEntry:
+    """The history entry a restore writes into the state it brought back from ``source``."""
+    return HistoryEntry(command=command, status=SUCCESS, finished=now_iso(),
+                        serial_before=snap.serial, serial_after=snap.serial,
+                        summary=f"restored from {source}: serial {snap.serial}, "
+                                f"lineage {snap.lineage}")
 
 
 def require_exclusive(lock: Lock, doing: str) -> None:
