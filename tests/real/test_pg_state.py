@@ -21,6 +21,7 @@ from kvmnet.state import (
     open_state,
 )
 from kvmnet.state.migrate import differences, migrate, take
+from tests.unit.test_state import lock_once_free
 
 KVMNET = [sys.executable, "-m", "kvmnet"]
 pytestmark = [pytest.mark.real,
@@ -311,15 +312,7 @@ def test_a_lease_handed_to_a_forked_waiter_stays_held_renewed_and_names_it(pg_db
         assert "bridge.kept" in st.read().instances
     finally:
         os.kill(waiter, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while True:         # a dead holder on this host is cleared at once, not after its lease
-        try:
-            lock = st.lock(EXCLUSIVE, "kvmnet apply", timeout=0)
-            break
-        except LockError:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-    with lock:
+    with lock_once_free(st) as lock:   # a dead holder on this host is cleared at once, not after its lease
         assert [s.id for s in lock.stale] == [lock_id]
 
 
