@@ -100,9 +100,22 @@ def provider_probes(providers, snapshot) -> dict[str, sdk_probes.Probe]:
         for address, rec in sorted(snapshot.instances.items()):
             if rec.provider == name:
                 managed.setdefault(rec.type, []).append(Managed(address, rec.type, rec.id, dict(rec.attrs)))
-        for p in providers.get(name).probes(managed):
+        try:
+            offered = providers.get(name).probes(managed)
+        except Exception as e:          # a provider's bug fails its probes, not the run
+            offered = [_unlisted(name, e)]
+        for p in offered:
             found.setdefault(p.key, p)
     return found
+
+
+UNLISTED = "probes of provider "
+
+
+def _unlisted(provider: str, e: Exception) -> sdk_probes.Probe:
+    """A probe that always fails: ``provider`` could not say what to probe."""
+    why = f"provider {provider!r} could not list its probes: {type(e).__name__}: {e}"
+    return sdk_probes.Probe(UNLISTED + provider, lambda timeout: why)
 
 
 def discover(providers, snapshot, user: list[Probe] | None = None,
@@ -253,6 +266,9 @@ def check_after(before: Baseline, snapshot, providers=None) -> list[Result]:
         if p.kind == "command":
             return run_until(p, snapshot)
         if p.target not in fresh:
+            unlisted = [k for k in fresh if k.startswith(UNLISTED)]
+            if unlisted:        # its provider failed to list: gone or not, it cannot tell
+                return run_until(replace(p, check=fresh[unlisted[0]]), snapshot)
             return Result(p, True, "no longer configured", skipped=True)
         return run_until(replace(p, check=fresh[p.target]), snapshot)
     return _run_all(before.counted, again)

@@ -145,6 +145,26 @@ def test_a_third_party_providers_probes_are_collected_and_run_again_after_the_ch
         ("dummy file dummy_file.b", True, True, "no longer configured")]
 
 
+def test_a_provider_that_cannot_list_its_probes_fails_them_instead_of_the_run(tmp_path, monkeypatch):
+    """A bug in a provider's ``probes()`` is a failing probe naming the provider;
+    after the change, the probes it offered before fail with it rather than read as
+    'no longer configured'."""
+    (tmp_path / "a").write_text("mark\n")
+    ps = dummy_provider_set(tmp_path)
+    snap = Snap(rec("dummy_file.a", "dummy_file", "dummy", name="a"))
+    before = pr.baseline(pr.discover(ps, snap, timeout=0.3), snap)
+    assert [r.ok for r in before.results] == [True]
+
+    def broken(managed):
+        raise KeyError("name")
+    monkeypatch.setattr(ps.instances["dummy"], "probes", broken)
+    got = pr.discover(ps, snap, timeout=0.3)
+    assert [p.name for p in got] == ["probes of provider dummy"]
+    assert not pr.run_once(got[0], snap).ok
+    (after,) = pr.check_after(before, snap, ps)
+    assert not after.ok and "provider 'dummy' could not list its probes: KeyError" in after.detail
+
+
 def test_a_provider_probe_that_raises_has_failed():
     def boom(timeout):
         raise OSError("no such device")
