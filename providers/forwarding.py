@@ -442,6 +442,12 @@ class ForwardingProvider(Provider):
             raise ProviderError(f"the {self.name} provider serves port_forward, not {rtype}")
         return {fid: LiveObject(fid, f.attrs(), f.mark) for fid, f in self._live(self._load()).items()}
 
+    def probes(self, managed: dict) -> list:
+        """The gateway of this provider's namespace answers, and each TCP forward
+        accepts a connection through it (:mod:`kvmnet.providers.forward_probe`)."""
+        from kvmnet.providers.forward_probe import forwarding_probes
+        return forwarding_probes(managed, self.netns or None)
+
     def diagnose(self, managed: dict, host_netns: str | None = None) -> list[Check]:
         """``kvmnet doctor``: each managed forward present and ahead of libvirt's rules,
         from the one ruleset read that :meth:`read` makes (``host_netns`` is not

@@ -279,5 +279,15 @@ class Provider:
             return []
         return module.diagnose(self, managed, host_netns)
 
+    # -- probes (apply --probe, the fleet agent) --------------------------------
+    def probes(self, managed: dict) -> list:
+        """The :class:`kvmnet.sdk.probes.Probe` values a change must not break, for
+        what this provider manages: ``managed`` maps each resource type to the
+        :class:`kvmnet.sdk.doctor.Managed` records the state holds for this provider
+        instance (possibly none). Asked before a change and again after it (the
+        probes of the same keys then check the resources as they are). Default:
+        none."""
+        return []
+
     def close(self) -> None:
         pass

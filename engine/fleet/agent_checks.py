@@ -16,7 +16,7 @@ class ProbeChecks:
         if not hp.plan.changes:
             return None
         snapshot = hp.backend.read()
-        return probes.baseline(probes.discover(hp.providers.configs, snapshot, self.user, self.timeout), snapshot)
+        return probes.baseline(probes.discover(hp.providers, snapshot, self.user, self.timeout), snapshot)
 
     def after(self, hp: HostPlan, outcome, baseline) -> str | None:
         """None when the counted probes pass (the apply is kept), else why the host

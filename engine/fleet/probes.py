@@ -1,62 +1,55 @@
 """Probes an apply must not break, and the automatic revert when it does (issue 13 §5).
 
-Before a change, :func:`baseline` finds the probes of the host (from the state and
-the provider configuration) and runs each once. After the apply,
-:func:`run_after_apply` runs the probes that passed before, each retried until it
-passes or its timeout ends; when one still fails, the apply is reverted through the
-confirm-or-revert protocol of ``apply --confirm-timeout``
+Before a change, :func:`baseline` finds the probes of the host and runs each once.
+After the apply, :func:`run_after_apply` runs the probes that passed before, each
+retried until it passes or its timeout ends; when one still fails, the apply is
+reverted through the confirm-or-revert protocol of ``apply --confirm-timeout``
 (:mod:`kvmnet.engine.confirmation` for the history transitions,
 :func:`kvmnet.engine.operations.revert` for the undo). A probe that already failed
 before the change does not count: the change did not break it.
 
-The probes:
+The probes come from two places:
 
-``gateway``      the default gateway of each namespace kvmnet manages answers an ICMP echo
-``network``      each libvirt network kvmnet keeps active is active, with its dnsmasq
-                 running when it has an ``ip`` block
-``forward``      each TCP ``port_forward`` accepts a connection made through it from the
-                 host (the output-hook DNAT, to a local address of the host)
-``command``      each user probe: an argument list (no shell) that must exit 0
+- each configured provider, asked through :meth:`kvmnet.sdk.Provider.probes` with
+  the resources the state holds for it (docs/providers.md; e.g. a gateway that
+  answers, a network that is active, a forward that accepts a connection); probes
+  of the same key are one. After the change the providers are asked again, so each
+  key is checked against the resources as they are then; a key no longer offered
+  is skipped (nothing left to check);
+- the user's ``command`` probes: an argument list (no shell) that must exit 0.
 
-Every check runs outside this process (``nsenter``, :mod:`kvmnet.engine.fleet.reach`,
-libvirt), with a timeout.
+Every check runs outside this process, with a timeout.
 """
 from __future__ import annotations
 
-import ipaddress
-import json
 import os
 import secrets
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-NETNS_DIR = "/run/netns"
+from kvmnet.sdk import probes as sdk_probes
+from kvmnet.sdk.doctor import Managed
+
 DEFAULT_TIMEOUT = 5.0                    # seconds a probe may take to pass after a change
 RETRY_INTERVAL = 0.5
-HOST_PROVIDERS = ("iproute", "nftables", "iptables", "sysctl", "netplan")
-DEFAULT_LIBVIRT_URI = "qemu:///system"
 
 
 @dataclass(frozen=True)
 class Probe:
-    """One check; ``target`` is what it checks (a namespace, a resource address, a
-    user probe's name), resolved against the state each time it runs."""
-    kind: str                       # gateway | network | forward | command
-    target: str
+    """One probe as the engine runs it: a user's command, or a provider's check
+    (``check``) under its key, with the time it may take."""
+    kind: str                       # "command" (the user's) | "provider"
+    target: str                     # the user probe's name | the provider probe's key
     timeout: float = DEFAULT_TIMEOUT
-    netns: str | None = None
-    uri: str = ""                   # libvirt connection (network probes)
+    netns: str | None = None        # command probes
     argv: tuple[str, ...] = ()      # command probes
+    check: sdk_probes.Probe | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
-        if self.kind == "gateway":
-            return f"gateway (netns {self.netns})" if self.netns else "gateway"
-        return f"{self.kind} {self.target}"
+        return f"command {self.target}" if self.kind == "command" else self.target
 
 
 @dataclass
@@ -98,45 +91,43 @@ class ProbeConfigError(ValueError):
 
 
 # -- which probes ---------------------------------------------------------------------------
-def discover(provider_configs: dict[str, dict], snapshot, user: list[Probe] | None = None,
+def provider_probes(providers, snapshot) -> dict[str, sdk_probes.Probe]:
+    """Each configured provider's probes for the instances the state holds for it,
+    by key (the first of a key is kept: one gateway per namespace)."""
+    found: dict[str, sdk_probes.Probe] = {}
+    for name in sorted(providers.configs):
+        managed: dict[str, list[Managed]] = {}
+        for address, rec in sorted(snapshot.instances.items()):
+            if rec.provider == name:
+                managed.setdefault(rec.type, []).append(Managed(address, rec.type, rec.id, dict(rec.attrs)))
+        try:
+            offered = providers.get(name).probes(managed)
+        except Exception as e:          # a provider's bug fails its probes, not the run
+            offered = [_unlisted(name, e)]
+        for p in offered:
+            found.setdefault(p.key, p)
+    return found
+
+
+UNLISTED = "probes of provider "
+
+
+def _unlisted(provider: str, e: Exception) -> sdk_probes.Probe:
+    """A probe that always fails: ``provider`` could not say what to probe."""
+    why = f"provider {provider!r} could not list its probes: {type(e).__name__}: {e}"
+    return sdk_probes.Probe(UNLISTED + provider, lambda timeout: why)
+
+
+def discover(providers, snapshot, user: list[Probe] | None = None,
              timeout: float = DEFAULT_TIMEOUT) -> list[Probe]:
-    """The probes of a host: from the instances the state holds and the configuration
-    of their providers (``netns``, ``uri``), each with ``timeout``; then the user's,
-    each with its own."""
+    """The probes of a host: the providers' (:func:`provider_probes`), each with
+    ``timeout``; then the user's, each with its own."""
     found: dict[str, Probe] = {}
-
-    def add(p: Probe) -> None:
-        found.setdefault(p.name, p if p.kind == "command" else replace(p, timeout=timeout))
-
-    for name, cfg in sorted(provider_configs.items()):
-        if name.split(".")[0] in HOST_PROVIDERS:
-            add(Probe("gateway", cfg.get("netns") or "", netns=cfg.get("netns") or None))
-    for address, rec in sorted(snapshot.instances.items()):
-        if rec.provider not in provider_configs:
-            continue
-        cfg = provider_configs[rec.provider]
-        ptype = rec.provider.split(".")[0]
-        if rec.type == "network" and ptype == "libvirt" and rec.attrs.get("active", True) is not False:
-            add(Probe("network", address, uri=cfg.get("uri") or DEFAULT_LIBVIRT_URI))
-        elif rec.type == "port_forward" and forward_target(rec.attrs) is not None:
-            add(Probe("forward", address, netns=cfg.get("netns") or None))
+    for key, check in provider_probes(providers, snapshot).items():
+        found[key] = Probe("provider", key, timeout=timeout, check=check)
     for p in user or []:
-        add(p)
+        found.setdefault(p.name, p)
     return list(found.values())
-
-
-def forward_target(attrs: dict) -> tuple[str, int] | None:
-    """(family, first host port) of a forward a local connection goes through: TCP,
-    not limited to an input interface (a local connection arrives on none) nor to a
-    source network."""
-    if attrs.get("protocol") != "tcp" or attrs.get("in_interface") or attrs.get("source"):
-        return None
-    try:
-        family = "inet6" if ipaddress.ip_address(str(attrs["to_address"])).version == 6 else "inet"
-        port = int(str(attrs["host_port"]).split("-")[0])
-    except (KeyError, ValueError):
-        return None
-    return family, port
 
 
 def user_probes(blocks, default_timeout: float = DEFAULT_TIMEOUT) -> list[Probe]:
@@ -221,135 +212,21 @@ def load_probe_file(path: str) -> list[Probe]:
 
 
 # -- running them ------------------------------------------------------------------------------
-def _in_netns(netns: str | None, argv: list[str]) -> list[str]:
-    if not netns:
-        return argv
-    return ["nsenter", f"--net={os.path.join(NETNS_DIR, netns)}", "--", *argv]
-
-
-def _run(argv: list[str], timeout: float) -> tuple[int, str]:
-    try:
-        cp = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError:
-        return 127, f"{argv[0]}: command not found"
-    except subprocess.TimeoutExpired:
-        return 124, f"no answer within {timeout:g} s"
-    text = (cp.stdout.strip() or cp.stderr.strip()).splitlines()
-    return cp.returncode, (text[-1] if text else "")
-
-
-def _reach(netns: str | None, args: list[str], timeout: float) -> str | None:
-    code, out = _run(_in_netns(netns, [sys.executable, "-m", "kvmnet.engine.fleet.reach", *args]),
-                     timeout + 5)
-    return None if code == 0 else (out or f"exit {code}")
-
-
-def _ip_json(netns: str | None, args: list[str]) -> list:
-    try:
-        cp = subprocess.run(_in_netns(netns, ["ip", "-j", *args]), capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise RuntimeError(f"ip {' '.join(args)}: {e}") from None
-    if cp.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)}: {cp.stderr.strip()}")
-    return json.loads(cp.stdout or "[]")
-
-
-def check_gateway(p: Probe, timeout: float) -> str | None:
-    try:
-        routes = _ip_json(p.netns, ["route", "show", "default"]) + \
-            _ip_json(p.netns, ["-6", "route", "show", "default"])
-    except (RuntimeError, ValueError) as e:
-        return str(e)
-    gateways = [r["gateway"] for r in routes if r.get("gateway")]
-    if not gateways:
-        return "no default route with a gateway"
-    return _reach(p.netns, ["icmp", gateways[0], str(timeout)], timeout)
-
-
-def local_address(netns: str | None, family: str) -> str | None:
-    """A global address of the namespace in ``family`` (the forward's DNAT matches
-    connections to the host's own addresses)."""
-    flag = "-6" if family == "inet6" else "-4"
-    for link in _ip_json(netns, [flag, "addr", "show", "scope", "global"]):
-        for a in link.get("addr_info", []):
-            if a.get("family") == family and a.get("local") and not a.get("tentative"):
-                return a["local"]
-    return None
-
-
-def check_forward(p: Probe, snapshot, timeout: float) -> str | None:
-    rec = snapshot.instances.get(p.target)
-    target = forward_target(rec.attrs) if rec is not None else None
-    assert target is not None
-    family, port = target
-    try:
-        address = local_address(p.netns, family)
-    except (RuntimeError, ValueError) as e:
-        return str(e)
-    if address is None:
-        return "the host has no global address to connect through"
-    return _reach(p.netns, ["tcp", address, str(port), str(timeout)], timeout)
-
-
-def check_network(p: Probe, snapshot) -> str | None:
-    import libvirt
-    rec = snapshot.instances.get(p.target)
-    assert rec is not None
-    name = rec.attrs.get("name") or rec.id
-    try:
-        conn = libvirt.open(p.uri)
-    except libvirt.libvirtError as e:
-        return f"cannot connect to libvirt at {p.uri}: {e.get_error_message()}"
-    try:
-        try:
-            net = conn.networkLookupByName(name)
-            if not net.isActive():
-                return f"libvirt network {name!r} is not active"
-        except libvirt.libvirtError as e:
-            return f"libvirt network {name!r}: {e.get_error_message()}"
-    finally:
-        conn.close()
-    if rec.attrs.get("ip") and not dnsmasq_running(name):
-        return f"no dnsmasq runs for libvirt network {name!r}"
-    return None
-
-
-def dnsmasq_running(network: str) -> bool:
-    """A dnsmasq process runs with the network's configuration file
-    (``--conf-file=…/NETWORK.conf``, as libvirt starts it)."""
-    suffix = f"/{network}.conf"
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                args = f.read().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if args and os.path.basename(args[0]) == "dnsmasq" and \
-                any(a.startswith("--conf-file=") and a.endswith(suffix) for a in args):
-            return True
-    return False
-
-
 def check_command(p: Probe, timeout: float) -> str | None:
-    code, out = _run(_in_netns(p.netns, list(p.argv)), timeout)
+    code, out = sdk_probes.run(sdk_probes.in_netns(p.netns, list(p.argv)), timeout)
     return None if code == 0 else f"exit {code}{': ' + out if out else ''}"
 
 
 def run_once(p: Probe, snapshot, timeout: float | None = None) -> Result:
-    """One attempt of ``p`` against the live system, its target read from ``snapshot``."""
+    """One attempt of ``p`` against the live system; a provider probe whose resource
+    is gone from ``snapshot`` is skipped."""
     t = p.timeout if timeout is None else timeout
-    if p.kind in ("forward", "network"):
-        rec = snapshot.instances.get(p.target)
-        if rec is None or (p.kind == "forward" and forward_target(rec.attrs) is None) \
-                or (p.kind == "network" and rec.attrs.get("active", True) is False):
-            return Result(p, True, "no longer configured", skipped=True)
+    check = p.check
+    gone = check is None or (check.address is not None and check.address not in snapshot.instances)
+    if p.kind != "command" and gone:
+        return Result(p, True, "no longer configured", skipped=True)
     try:
-        why = {"gateway": lambda: check_gateway(p, t),
-               "forward": lambda: check_forward(p, snapshot, t),
-               "network": lambda: check_network(p, snapshot),
-               "command": lambda: check_command(p, t)}[p.kind]()
+        why = check_command(p, t) if check is None else check.check(t)
     except Exception as e:      # noqa: BLE001 - a probe that cannot run has failed
         why = f"the probe could not run: {e}"
     return Result(p, why is None, why or "")
@@ -379,9 +256,22 @@ def baseline(probes: list[Probe], snapshot) -> Baseline:
     return Baseline(_run_all(probes, lambda p: run_once(p, snapshot)))
 
 
-def check_after(before: Baseline, snapshot) -> list[Result]:
-    """The probes that passed before, each until it passes or times out."""
-    return _run_all(before.counted, lambda p: run_until(p, snapshot))
+def check_after(before: Baseline, snapshot, providers=None) -> list[Result]:
+    """The probes that passed before, each until it passes or times out; a
+    provider's as the providers offer its key now (``snapshot`` is the state after
+    the change), skipped when none does."""
+    fresh = provider_probes(providers, snapshot) if providers is not None else {}
+
+    def again(p: Probe) -> Result:
+        if p.kind == "command":
+            return run_until(p, snapshot)
+        if p.target not in fresh:
+            unlisted = [k for k in fresh if k.startswith(UNLISTED)]
+            if unlisted:        # its provider failed to list: gone or not, it cannot tell
+                return run_until(replace(p, check=fresh[unlisted[0]]), snapshot)
+            return Result(p, True, "no longer configured", skipped=True)
+        return run_until(replace(p, check=fresh[p.target]), snapshot)
+    return _run_all(before.counted, again)
 
 
 # -- after an apply: keep or revert -------------------------------------------------------------
@@ -398,7 +288,7 @@ def run_after_apply(backend, state_path: str, prepared, providers, report, befor
     awaiting(backend, hid)
     longest = max((p.timeout for p in before.counted), default=0.0)
     pending = Pending(hid, secrets.token_hex(16), os.getpid(), time.time() + longest, longest, "")
-    results = check_after(before, backend.read())
+    results = check_after(before, backend.read(), providers)
     if on_results is not None:
         on_results(results)
     failed = [r for r in results if not r.ok]

@@ -22,7 +22,7 @@ def probes_for(ctx: Ctx, ps, snapshot, user: list, timeout: float) -> list:
     """The host's probes (from the state and the provider configuration), the
     built-in ones with ``timeout``, then the user's."""
     from kvmnet.engine.fleet.probes import discover
-    return discover(ps.configs, snapshot, user, timeout)
+    return discover(ps, snapshot, user, timeout)
 
 
 def take_baseline(ctx: Ctx, probes: list, snapshot):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from kvmnet.sdk import probes
 from kvmnet.sdk.provider import Consumer, LiveObject, Provider, ProviderError
 from kvmnet.providers import timeouts
 from kvmnet.providers.links import (
@@ -71,6 +72,10 @@ class IprouteProvider(Provider):
 
     def snapshot(self, rtype: str, ids: Iterable[str]) -> dict:
         return self.links.snapshot(rtype, ids)
+
+    def probes(self, managed: dict) -> list[probes.Probe]:
+        """The default gateway of this provider's namespace answers."""
+        return [probes.gateway(self.config.get("netns") or None)]
 
     def close(self) -> None:
         self.links.close()

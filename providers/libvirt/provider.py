@@ -305,6 +305,13 @@ class LibvirtProvider(Provider):
 
     # -- consumers --------------------------------------------------------------------
     @_libvirt_errors
+    def probes(self, managed: dict) -> list:
+        """Each network kvmnet keeps active is active, its dnsmasq running
+        (:mod:`kvmnet.providers.libvirt.probes`)."""
+        from kvmnet.providers.libvirt.probes import network_probe
+        found = [network_probe(rec, self.uri) for rec in managed.get(NETWORK.name, [])]
+        return [p for p in found if p is not None]
+
     def consumers(self, rtype: str, attrs: dict) -> list[Consumer]:
         name = attrs.get("name")
         if not isinstance(name, str):

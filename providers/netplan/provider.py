@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 from kvmnet.sdk.ownership import parse_mark
+from kvmnet.sdk import probes
 from kvmnet.sdk.provider import Change, Consumer, LiveObject, Provider, ProviderError, Result
 from kvmnet.providers import timeouts
 from kvmnet.providers.links import (
@@ -152,6 +153,10 @@ class NetplanProvider(Provider):
     def snapshot(self, rtype: str, ids: Iterable[str]) -> dict:
         live = self.links.snapshot(rtype, ids) if self.live else {}
         return {"live": live, "file": files.read_text(self.path)}
+
+    def probes(self, managed: dict) -> list[probes.Probe]:
+        """The default gateway of this provider's namespace answers."""
+        return [probes.gateway(self.config.get("netns") or None)]
 
     def close(self) -> None:
         self.links.close()

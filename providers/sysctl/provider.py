@@ -21,6 +21,7 @@ from typing import Iterable
 from kvmnet.sdk.values import is_unknown
 from kvmnet.providers.formats import sysctl_key_problem
 from kvmnet.sdk.ownership import parse_mark
+from kvmnet.sdk import probes
 from kvmnet.sdk.provider import LiveObject, Provider, ProviderError
 from kvmnet.providers import timeouts
 from kvmnet.providers.sysctl import persist, procsys
@@ -279,3 +280,7 @@ class SysctlProvider(Provider):
         """The attributes as they are live after a change (the kernel may reformat)."""
         live = self._read(desired)
         return {"settings": live, "persist": bool(after.get("persist", True)) and live == desired}
+
+    def probes(self, managed: dict) -> list[probes.Probe]:
+        """The default gateway of this provider's namespace answers."""
+        return [probes.gateway(self.config.get("netns") or None)]

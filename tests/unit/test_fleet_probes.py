@@ -1,6 +1,7 @@
-"""The probe library's pure parts (engine/fleet/probes.py, engine/fleet/reach.py):
-user probe files and their errors, which probes a host gets, the forward a local
-connection goes through, ICMP packets; and the CLI's refusals of ``apply --probe``.
+"""The probe library's pure parts (engine/fleet/probes.py, sdk/reach.py): user probe
+files and their errors, which probes a host gets from its providers (the built-in
+ones and a third-party one), the forward a local connection goes through, ICMP
+packets; and the CLI's refusals of ``apply --probe``.
 The probes against real namespaces are tests/real/test_probes*.py."""
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import pytest
 
 from kvmnet.cli import main
 from kvmnet.engine.fleet import probes as pr
-from kvmnet.engine.fleet import reach
+from kvmnet.engine.registry import ProviderSet
+from kvmnet.providers.forward_probe import forward_target
+from kvmnet.sdk import reach
+from kvmnet.sdk import Probe
 from kvmnet.state.records import InstanceRecord
 
 
@@ -90,27 +94,82 @@ def test_discover_the_probes_of_a_host():
                 rec("network.off", "network", "libvirt", name="off", active=False),
                 rec("bridge.gone", "bridge", "iproute.old", name="br"))
     user = [pr.Probe("command", "x", argv=("true",))]
-    got = {p.name: p for p in pr.discover(configs, snap, user)}
+    got = {p.name: p for p in pr.discover(ProviderSet(configs), snap, user, timeout=2)}
     assert sorted(got) == ["command x", "forward port_forward.web", "gateway", "gateway (netns h1)",
                            "network network.a"]
-    assert got["network network.a"].uri == "qemu:///session"
-    assert got["forward port_forward.web"].netns == "h1"
+    assert {p.check.address for p in got.values() if p.check} == {None, "port_forward.web", "network.a"}
+    assert [p.timeout for p in got.values()] == [2, 2, 2, 2, pr.DEFAULT_TIMEOUT]
 
 
 def test_the_forward_a_local_connection_goes_through():
-    assert pr.forward_target({"protocol": "tcp", "host_port": "8080-8090", "to_address": "fd00::5"}) == \
+    assert forward_target({"protocol": "tcp", "host_port": "8080-8090", "to_address": "fd00::5"}) == \
         ("inet6", 8080)
-    assert pr.forward_target({"protocol": "tcp", "host_port": 80, "to_address": "10.0.0.5",
-                              "source": "198.51.100.0/24"}) is None
-    assert pr.forward_target({"protocol": "tcp", "host_port": 80, "to_address": "nope"}) is None
+    assert forward_target({"protocol": "tcp", "host_port": 80, "to_address": "10.0.0.5",
+                           "source": "198.51.100.0/24"}) is None
+    assert forward_target({"protocol": "tcp", "host_port": 80, "to_address": "nope"}) is None
 
 
 def test_a_target_gone_after_the_change_is_skipped_not_failed():
-    p = pr.Probe("forward", "port_forward.web")
+    p = pr.Probe("provider", "forward port_forward.web",
+                 check=Probe("forward port_forward.web", lambda t: "unreachable", "port_forward.web"))
     r = pr.run_once(p, Snap())
     assert r.ok and r.skipped and r.detail == "no longer configured"
     b = pr.Baseline([r, pr.Result(pr.Probe("command", "y"), False, "exit 1")])
     assert b.counted == [] and [x.probe.target for x in b.ignored] == ["y"]
+
+
+def dummy_provider_set(tmp_path):
+    """A ProviderSet holding the third-party provider (tests/thirdparty/kvmnet_dummy)."""
+    from tests.thirdparty.kvmnet_dummy.provider import DummyProvider
+    ps = ProviderSet({"dummy": {"directory": str(tmp_path)}})
+    ps.instances["dummy"] = DummyProvider(ps.configs["dummy"], instance="dummy")
+    return ps
+
+
+def test_a_third_party_providers_probes_are_collected_and_run_again_after_the_change(tmp_path):
+    (tmp_path / "a").write_text("mark\n")
+    (tmp_path / "b").write_text("mark\n")
+    ps = dummy_provider_set(tmp_path)
+    snap = Snap(rec("dummy_file.a", "dummy_file", "dummy", name="a"),
+                rec("dummy_file.b", "dummy_file", "dummy", name="b"),
+                rec("dummy_file.c", "dummy_file", "dummy.other", name="c"))
+    got = pr.discover(ps, snap, timeout=0.6)
+    assert [(p.name, p.timeout) for p in got] == [("dummy file dummy_file.a", 0.6), ("dummy file dummy_file.b", 0.6)]
+    before = pr.baseline(got, snap)
+    assert [r.ok for r in before.results] == [True, True]
+    # after the change: a's file is gone, b is no longer in the state (not offered: skipped)
+    (tmp_path / "a").unlink()
+    after = pr.check_after(before, Snap(snap.instances["dummy_file.a"]), ps)
+    assert [(r.probe.name, r.ok, r.skipped, r.detail) for r in after] == [
+        ("dummy file dummy_file.a", False, False, f"{tmp_path / 'a'} is missing"),
+        ("dummy file dummy_file.b", True, True, "no longer configured")]
+
+
+def test_a_provider_that_cannot_list_its_probes_fails_them_instead_of_the_run(tmp_path, monkeypatch):
+    """A bug in a provider's ``probes()`` is a failing probe naming the provider;
+    after the change, the probes it offered before fail with it rather than read as
+    'no longer configured'."""
+    (tmp_path / "a").write_text("mark\n")
+    ps = dummy_provider_set(tmp_path)
+    snap = Snap(rec("dummy_file.a", "dummy_file", "dummy", name="a"))
+    before = pr.baseline(pr.discover(ps, snap, timeout=0.3), snap)
+    assert [r.ok for r in before.results] == [True]
+
+    def broken(managed):
+        raise KeyError("name")
+    monkeypatch.setattr(ps.instances["dummy"], "probes", broken)
+    got = pr.discover(ps, snap, timeout=0.3)
+    assert [p.name for p in got] == ["probes of provider dummy"]
+    assert not pr.run_once(got[0], snap).ok
+    (after,) = pr.check_after(before, snap, ps)
+    assert not after.ok and "provider 'dummy' could not list its probes: KeyError" in after.detail
+
+
+def test_a_provider_probe_that_raises_has_failed():
+    def boom(timeout):
+        raise OSError("no such device")
+    r = pr.run_once(pr.Probe("provider", "k", check=Probe("k", boom)), Snap())
+    assert not r.ok and r.detail == "the probe could not run: no such device"
 
 
 def test_a_command_probe_runs_without_a_shell(tmp_path):

@@ -18,6 +18,9 @@ BUILT_IN = ("network", "bridge", "vlan", "nic_attachment", "port_forward", "sysc
             "libvirt", "iproute", "netplan", "nftables", "iptables", "sysctl")
 # a built-in name as a whole word or as parts of a snake_case name (check_network_names)
 _WORD = re.compile(r"(?<![A-Za-z0-9])(" + "|".join(BUILT_IN) + r")s?(?![A-Za-z0-9])")
+# words that contain a built-in name but name none: the kernel's "network namespace"
+# (in messages about a netns) and systemd's network-online.target (in unit files)
+_NOT_A_TYPE = re.compile(r"network(?: namespaces?|-online\.target)")
 # the standard library's IP-network API (cidrsubnet's net.network_address) is no resource type
 _IPADDRESS_API = set(dir(ipaddress)) | set(dir(ipaddress.ip_network("10.0.0.0/8")))
 
@@ -61,7 +64,8 @@ def code_mentions(path: Path, source: str | None = None) -> list[str]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
             texts.append(node.value)
         for text in texts:
-            if _WORD.search(text.replace("_", " ")) or _WORD.search(text):
+            words = _NOT_A_TYPE.sub("", text)
+            if _WORD.search(words.replace("_", " ")) or _WORD.search(words):
                 out.append(f"{path}:{getattr(node, 'lineno', '?')}: {text!r}")
     return out
 
@@ -84,3 +88,10 @@ def test_the_scan_sees_code_not_prose():
               'def f(checks_vlan):\n    """The vlan."""\n    return use_libvirt(k="nic_attachment", ip_network=2)\n')
     texts = sorted(m.split(": ", 1)[1] for m in code_mentions(Path("sample.py"), source))
     assert texts == ["'checks_vlan'", "'nic_attachment'", "'use_libvirt'"]
+
+
+def test_the_scan_passes_words_that_name_no_type():
+    source = ('A = "not a network namespace"\nB = "After=network-online.target"\n'
+              'C = "network namespace of network.lab"\n')
+    texts = [m.split(": ", 1)[1] for m in code_mentions(Path("sample.py"), source)]
+    assert texts == ["'network namespace of network.lab'"]

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from kvmnet.sdk import LiveObject, Provider, ProviderError, parse_mark
+from kvmnet.sdk import LiveObject, Probe, Provider, ProviderError, parse_mark
 from kvmnet.sdk.files import atomic_write
 
 
@@ -48,3 +48,11 @@ class DummyProvider(Provider):
             os.unlink(self.directory / before["name"])
         except FileNotFoundError:
             pass
+
+    def probes(self, managed: dict) -> list[Probe]:
+        """Each managed file is still there (``apply --probe`` reverts a change that
+        removed one)."""
+        def exists(path: Path):
+            return lambda timeout: None if path.is_file() else f"{path} is missing"
+        return [Probe(f"dummy file {m.address}", exists(self.directory / m.attrs["name"]), m.address)
+                for m in managed.get("dummy_file", [])]

@@ -1,6 +1,6 @@
 """Reachability checks run inside a network namespace: an ICMP echo to an address and
-a TCP connect to an address and port. The probes (:mod:`kvmnet.engine.fleet.probes`)
-run this module as ``nsenter --net=/run/netns/NS -- python -m kvmnet.engine.fleet.reach
+a TCP connect to an address and port. The providers' probes (:mod:`kvmnet.sdk.probes`)
+run this module as ``nsenter --net=/run/netns/NS -- python -m kvmnet.sdk.reach
 …`` (argument lists, no shell), so the check uses that namespace's routes and
 firewall; exit 0 when the target answered, 1 with one line saying why not."""
 from __future__ import annotations
