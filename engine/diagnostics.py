@@ -6,6 +6,7 @@ left out); the CLI prints each as one ``Error: …`` / ``Warning: …`` line, so
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -17,6 +18,12 @@ def one_line(text: str) -> str:
     (a string holding a newline) stays one line, so every error line starts with
     FILE:LINE."""
     return text.translate(_CONTROL) if not text.isprintable() else text
+
+
+def _names(message: str, attribute: str) -> bool:
+    """True when ``message`` already names ``attribute`` as a word of its own (so
+    attribute ``n`` is not found in "number out of range")."""
+    return re.search(rf"(?<![\w.]){re.escape(attribute)}(?![\w\[])", message) is not None
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class Diagnostic:
             parts.append(self.address)
         prefix = ": ".join(parts)
         msg = self.message
-        if self.attribute and self.attribute not in msg:
+        if self.attribute and not _names(msg, self.attribute):
             msg = f"{self.attribute}: {msg}"
         return one_line(f"{prefix}: {msg}" if prefix else msg)
 

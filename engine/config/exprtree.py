@@ -54,12 +54,15 @@ _HEREDOC_HEAD = re.compile(r"<<(-?)([A-Za-z][A-Za-z0-9._-]*)\r?\n")
 
 
 class Problem(Exception):
-    """An expression that cannot be read, at ``line`` of its source."""
+    """An expression that cannot be read, at ``line`` of its source; the file reader
+    adds the block's ``address`` and the ``attribute`` path where it knows them."""
 
     def __init__(self, message: str, line: int | None):
         super().__init__(message)
         self.message = message
         self.line = line
+        self.address: str | None = None
+        self.attribute: str | None = None
 
 
 def unescape(text: str, line: int | None) -> str:

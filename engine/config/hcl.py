@@ -15,7 +15,8 @@ that reads like a template (``"$${x}"``) is a Source too, so nothing reads it as
 
 The limits of :mod:`~kvmnet.engine.config.limits` (file and string sizes, block
 and value nesting, number range) are checked here; breaking one is a FILE:LINE
-error like a syntax error.
+error like a syntax error, naming the block's address and the attribute when the
+value of one broke it (``main.hcl:3: bridge.b: mtu: number out of range``).
 
 Parsing is the slow part of a run, so:
 
@@ -90,6 +91,30 @@ def _line(node) -> int | None:
         getattr(node, "line", None)
 
 
+_ADDRESS_PREFIX = {"data": "data.", "module": "module.", "variable": "var.",
+                   "output": "output.", "provider": "provider.", "check": "check."}
+
+
+def block_address(btype: str, labels: list[str]) -> str | None:
+    """The address a top-level block is known by in messages (``bridge.b``,
+    ``data.T.N``, ``var.V``, ``module.M``); None for blocks that have none."""
+    if btype == "resource" and len(labels) == 2:
+        return f"{labels[0]}.{labels[1]}"
+    if btype == "data" and len(labels) == 2:
+        return f"data.{labels[0]}.{labels[1]}"
+    if btype in _ADDRESS_PREFIX and len(labels) == 1:
+        return _ADDRESS_PREFIX[btype] + labels[0]
+    return None
+
+
+def _locate(p: exprtree.Problem, address: str | None = None, attribute: str | None = None) -> None:
+    """Name where ``p`` happened, innermost first: the first place set is kept."""
+    if p.address is None:
+        p.address = address
+    if p.attribute is None:
+        p.attribute = attribute
+
+
 class _Reader(exprtree.Reader):
     """Reads one file's tree into blocks and raw values."""
 
@@ -98,9 +123,13 @@ class _Reader(exprtree.Reader):
         return Source("${" + self.source(node) + "}", self.expr(node) if data is None else data)
 
     # -- structure ----------------------------------------------------------
-    def body(self, body, file: str, errors: list[Diagnostic], depth: int) -> tuple[dict, list]:
+    def body(self, body, file: str, errors: list[Diagnostic], depth: int,
+             path: str = "") -> tuple[dict, list]:
+        """A body's attributes and blocks; ``path`` is the attribute path of the
+        nested block it belongs to (``ip[0].``), "" for a top-level block's body."""
         attrs: dict[str, Attr] = {}
         blocks: list[Block] = []
+        counts: dict[str, int] = {}
         for child in exprtree.trees(body):
             kind = child.data
             if kind == "attribute":
@@ -113,7 +142,11 @@ class _Reader(exprtree.Reader):
                         f'attribute "{name}" is defined twice (first on line {first.line})',
                         file=file, line=line, attribute=name))
                     continue
-                attrs[name] = Attr(name, self.value(expr, 0), line)
+                try:
+                    attrs[name] = Attr(name, self.value(expr, 0), line)
+                except exprtree.Problem as p:
+                    _locate(p, attribute=path + name)
+                    raise
             elif kind == "block":
                 if depth >= limits.MAX_NESTING:
                     raise exprtree.Problem(f"blocks are nested more than {limits.MAX_NESTING} deep",
@@ -131,7 +164,14 @@ class _Reader(exprtree.Reader):
                         labels.append(label[2])
                     else:
                         labels.append(_name_of(part))
-                sub_attrs, sub_blocks = self.body(parts[-1], file, errors, depth + 1)
+                index = counts[btype] = counts.get(btype, -1) + 1
+                try:
+                    sub_attrs, sub_blocks = self.body(parts[-1], file, errors, depth + 1,
+                                                      f"{path}{btype}[{index}]." if depth else "")
+                except exprtree.Problem as p:
+                    if depth == 0:
+                        _locate(p, address=block_address(btype, labels))
+                    raise
                 blocks.append(Block(btype, tuple(labels), child.meta.line, file, sub_attrs, sub_blocks))
             else:
                 raise exprtree.Problem(f"unexpected {kind}", _line(child))
@@ -239,7 +279,8 @@ def parse_text(text: str, file: str) -> ParsedFile:
         try:
             attrs, blocks = _Reader(text + "\n").body(tree.children[0], file, errors, 0)
         except exprtree.Problem as p:
-            return ParsedFile(file, [], [Diagnostic(p.message, file=file, line=p.line)])
+            return ParsedFile(file, [], [Diagnostic(p.message, file=file, line=p.line,
+                                                    address=p.address, attribute=p.attribute)])
         finally:
             del tree
     return ParsedFile(file, blocks, errors, attrs)
@@ -356,10 +397,10 @@ def _cache_key(data: bytes) -> str:
 
 
 def _parse_for_pool(args):
-    """A worker's parse, as plain data: (blocks, attrs, errors as (message, line))."""
+    """A worker's parse, as plain data: (blocks, attrs, errors as (message, line, address, attribute))."""
     text, display = args
     pf = parse_text(text, display)
-    return _file_data(pf), [(e.message, e.line, e.attribute) for e in pf.errors]
+    return _file_data(pf), [(e.message, e.line, e.address, e.attribute) for e in pf.errors]
 
 
 def parse_files(paths: list[tuple[Path, str]], use_cache: bool = True) -> list[ParsedFile]:
@@ -404,8 +445,8 @@ def parse_files(paths: list[tuple[Path, str]], use_cache: bool = True) -> list[P
                 with gc_paused():
                     pf = _file_from(data, display)
                 assert pf is not None
-                pf.errors = [Diagnostic(m, file=display, line=line, attribute=attr)
-                             for m, line, attr in errors]
+                pf.errors = [Diagnostic(m, file=display, line=line, address=address, attribute=attr)
+                             for m, line, address, attr in errors]
                 results[i] = pf
                 if use_cache and not pf.errors:
                     cache.store("parse", key, data)
