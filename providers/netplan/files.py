@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 
@@ -21,12 +22,25 @@ def file_path(root_dir: str) -> str:
     return os.path.join(root_dir, "etc", "netplan", FILE_NAME)
 
 
+_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO (named pipe)",
+          stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+          stat.S_IFSOCK: "a socket"}
+
+
 def read_text(path: str) -> str | None:
+    """The file's text, None when there is none. Anything but a regular file is
+    refused, unread: a FIFO would block kvmnet (holding the state lock) for good."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except FileNotFoundError:
         return None
+    kind = stat.S_IFMT(os.fstat(fd).st_mode)
+    if kind != stat.S_IFREG:
+        os.close(fd)
+        raise ProviderError(f"{path} is {_KINDS.get(kind, 'not a regular file')}, not a "
+                            "netplan file: move it away and run kvmnet again")
+    with os.fdopen(fd, encoding="utf-8") as f:
+        return f.read()
 
 
 def other_files(root_dir: str) -> list[tuple[str, str]]:

@@ -141,6 +141,41 @@ def test_a_port_defined_in_another_netplan_file_is_not_redeclared(file_only, tmp
     assert units(tmp_path)["10-netplan-p0.network"]["Network"]["Bridge"] == "br-lab"
 
 
+@pytest.mark.parametrize("which", ["50-other.yaml", "90-kvmnet.yaml"])
+@pytest.mark.parametrize("kind", ["FIFO (named pipe)", "directory", "character device"])
+def test_a_netplan_file_that_is_not_a_regular_file_is_refused_unread(file_only, tmp_path, which, kind):
+    """A FIFO among the netplan files once blocked the apply for good (holding the
+    state lock); now any non-regular file is one ProviderError naming it, and
+    nothing is written."""
+    import threading
+    path = tmp_path / "etc" / "netplan" / which
+    path.parent.mkdir(parents=True)
+    if kind.startswith("FIFO"):
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    outcome: list = []
+
+    def attempt():
+        try:
+            run(file_only, create("bridge", bridge(multicast_snooping=None), "bridge.lab"))
+            outcome.append(None)
+        except ProviderError as e:
+            outcome.append(e)
+    t = threading.Thread(target=attempt, daemon=True)
+    t.start()
+    t.join(timeout=20)
+    if t.is_alive() and kind.startswith("FIFO"):
+        with open(path, "w"):               # unblock the reader before failing
+            pass
+    assert not t.is_alive() and outcome, "the apply must not block on the file"
+    assert isinstance(outcome[0], ProviderError), outcome
+    assert str(outcome[0]) == f"{path} is a {kind}, not a netplan file: move it away and run kvmnet again"
+    assert sorted(p.name for p in path.parent.iterdir()) == [which]
+
+
 def test_a_broken_render_keeps_the_old_file_and_gives_netplans_message(file_only, tmp_path):
     run(file_only, create("bridge", bridge(multicast_snooping=None), "bridge.lab"))
     path = tmp_path / "etc" / "netplan" / "90-kvmnet.yaml"
