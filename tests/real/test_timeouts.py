@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 
@@ -178,3 +179,81 @@ def test_a_provider_timeout_mid_apply_keeps_the_steps_that_finished(libvirt, ns,
     rc, out, err = run_kvmnet(cfg, "plan", "--detailed-exitcode", state=state)
     assert rc == 2, out + err
     assert "network.slow will be created" in out and "bridge.first" not in out, out
+
+
+# -- a SIGSTOPped netplan generate -------------------------------------------------
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (through /proc/PID/task/TID/children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except FileNotFoundError:
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{p}/task/{t}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+            except FileNotFoundError:
+                continue
+            out += kids
+            todo += kids
+    return out
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().decode(errors="replace").split("\0")
+    except FileNotFoundError:
+        return []
+
+
+def _stop_netplan_generate(parent: subprocess.Popen, deadline: float) -> int | None:
+    """SIGSTOP the ``netplan generate`` that ``parent`` (kvmnet) starts, as soon as it
+    appears; its pid, or None when kvmnet ended first."""
+    while time.monotonic() < deadline and parent.poll() is None:
+        for pid in _descendants(parent.pid):
+            argv = _cmdline(pid)
+            if "generate" in argv and any(a.endswith("netplan") for a in argv):
+                os.kill(pid, signal.SIGSTOP)
+                return pid
+    return None
+
+
+def test_a_stopped_netplan_generate_ends_the_apply_with_one_error(ns, tmp_path):
+    """The netplan provider checks its new file with ``netplan generate`` (its own
+    runner, not the namespace one); stopped, it is killed after the provider block's
+    ``timeout``: one Error line, exit 1, no netplan file written, nothing in the state."""
+    root = tmp_path / "root"
+    cfg = tmp_path / "cfg"
+    write_config(cfg, f'provider "netplan" {{\n  netns    = "{ns}"\n  root_dir = "{root}"\n'
+                      '  apply    = false\n  timeout  = 3\n}\n'
+                      'resource "bridge" "np" {\n  provider = "netplan"\n  name     = "br-np"\n}\n')
+    state = tmp_path / "kvmnet.state.db"
+    env = dict(os.environ, NO_COLOR="1", XDG_CACHE_HOME=str(tmp_path / "cache"))
+    env.pop("KVMNET_STATE", None)
+    t = time.monotonic()
+    p = subprocess.Popen([sys.executable, "-m", "kvmnet", "-C", str(cfg), "--state", str(state),
+                          "apply", "--auto-approve"], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        stopped_pid = _stop_netplan_generate(p, t + 30)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert stopped_pid is not None, "netplan generate was never seen running"
+    assert p.returncode == 1, out + err
+    assert time.monotonic() - t < 20 and "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("Error:")]
+    assert len(lines) == 1, err
+    assert "netplan generate: no answer within 3 s (timeout; the command was killed)" in lines[0], err
+    assert not os.path.exists(f"/proc/{stopped_pid}") or \
+        open(f"/proc/{stopped_pid}/stat").read().split()[2] == "Z", "the stopped netplan is killed"
+    assert not (root / "etc" / "netplan").exists() or not any((root / "etc" / "netplan").iterdir())
+    rc, out, err = run_kvmnet(cfg, "state", "list", state=state)
+    assert (rc, out.strip()) == (0, ""), err
