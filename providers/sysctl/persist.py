@@ -25,7 +25,10 @@ from kvmnet.sdk.files import atomic_write, remove_leftovers
 
 PREFIX = "90-kvmnet-"
 SUFFIX = ".conf"
-_ADDRESS = re.compile(r'^[A-Za-z0-9_-]+\.(?P<name>[A-Za-z0-9_-]+)(?:\[(?P<key>.*)\])?$')
+_KEY = r'(?:\[(?P<key>\d+|"(?:[^"\\]|\\.)*")\])?'
+_MODULE_STEP = re.compile(r'module\.(?P<name>[A-Za-z0-9_-]+)' + _KEY + r'\.')
+_ADDRESS = re.compile(r'^(?P<modules>(?:module\.[A-Za-z0-9_-]+(?:\[(?:\d+|"(?:[^"\\]|\\.)*")\])?\.)*)'
+                      r'[A-Za-z0-9_-]+\.(?P<name>[A-Za-z0-9_-]+)(?:\[(?P<key>.*)\])?$')
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _KEEP = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _ORIGINAL = "original:"
@@ -41,11 +44,21 @@ class PersistFile:
     original: dict[str, str] = field(default_factory=dict)
 
 
-def _split(address: str) -> tuple[str, str | None]:
+def _split(address: str) -> tuple[list[tuple[str, str | None]], str, str | None]:
+    """(module steps as (name, key), resource name, key) of an address."""
     m = _ADDRESS.match(address)
     if not m:
         raise ValueError(f"not a resource address: {address!r}")
-    return m.group("name"), m.group("key")
+    steps = [(s.group("name"), s.group("key")) for s in _MODULE_STEP.finditer(m.group("modules"))]
+    return steps, m.group("name"), m.group("key")
+
+
+def _stem(name: str, key: str | None) -> str:
+    if key is None:
+        return name
+    if key.isdigit():
+        return f"{name}.{key}"
+    return f"{name}.s-{_escape(_unquote(key))}"
 
 
 def _unquote(key: str) -> str:
@@ -62,18 +75,16 @@ def file_name(address: str) -> str:
 
     ``sysctl_profile.tuning`` → ``tuning``; ``…tuning[0]`` → ``tuning.0``;
     ``…tuning["web"]`` → ``tuning.s-web``; in a for_each key every byte other than
-    a letter, digit, ``_`` or ``-`` becomes ``%XX`` (``["a b"]`` → ``.s-a%20b``). A
-    resource name has no ``.``, so the stem is injective. A stem longer than
-    :data:`MAX_STEM` is cut and ends in a hash of the address (the provider's plan
-    check reports the collision such a cut could in theory make).
+    a letter, digit, ``_`` or ``-`` becomes ``%XX`` (``["a b"]`` → ``.s-a%20b``). In
+    a module, each module call of the path comes first, named the same way and
+    followed by ``+`` (``module.net["a"].sysctl_profile.t`` → ``net.s-a+t``). A
+    resource name has no ``.`` and no name or escaped key has a ``+``, so the stem is
+    injective. A stem longer than :data:`MAX_STEM` is cut and ends in a hash of the
+    address (the provider's plan check reports the collision such a cut could in
+    theory make).
     """
-    name, key = _split(address)
-    if key is None:
-        stem = name
-    elif key.isdigit():
-        stem = f"{name}.{key}"
-    else:
-        stem = f"{name}.s-{_escape(_unquote(key))}"
+    steps, name, key = _split(address)
+    stem = "".join(_stem(n, k) + "+" for n, k in steps) + _stem(name, key)
     if len(stem) > MAX_STEM:
         digest = hashlib.sha256(address.encode("utf-8")).hexdigest()[:16]
         stem = f"{stem[:MAX_STEM - 17]}~{digest}"
@@ -82,8 +93,9 @@ def file_name(address: str) -> str:
 
 def legacy_file_name(address: str) -> str:
     """The name older kvmnet versions gave the file (``tuning-0``, ``tuning-web``;
-    other characters of a key as ``-``): two addresses could share it."""
-    name, key = _split(address)
+    other characters of a key as ``-``; a module's path left out, as they never
+    named a profile in a module): two addresses could share it."""
+    _steps, name, key = _split(address)
     if key is not None:
         key = _UNSAFE.sub("-", _unquote(key)).strip("-.")
         if key:

@@ -5,6 +5,7 @@ from typing import Iterator
 
 from kvmnet.providers.formats import sysctl_key_problem
 from kvmnet.sdk.rules import Finding, Subject, known, path_str, show
+from kvmnet.sdk.types import Claim
 
 
 def check_settings(s: Subject) -> Iterator[Finding]:
@@ -25,3 +26,19 @@ def check_settings(s: Subject) -> Iterator[Finding]:
 
 
 RULES = (check_settings,)
+
+
+def _key_taken(claim: Claim, _earlier: Claim, other: str) -> str:
+    return (f"sysctl {show(claim.key)} is also set by {other}; two profiles cannot set one "
+            "key (each apply would undo the other, and destroying one would restore the "
+            "other's value as the original)")
+
+
+def settings_claims(s: Subject) -> Iterator[Claim]:
+    """Each key a profile sets, taken by that profile alone within its namespace."""
+    settings = s.get("settings")
+    if not known(settings):
+        return
+    for key in settings:
+        if known(key):
+            yield Claim("sysctl key", key, path_str(("settings", key)), _key_taken)

@@ -28,6 +28,7 @@ SYSCTL_PROFILE = ResourceType(
     identity=lambda a: ",".join(sorted((a.get("settings") or {}).keys())),
     exclusive=False,   # the keys always exist: a profile only sets them
     rules=rules.RULES,
+    claims=rules.settings_claims,
     doctor_layer="ip_forward",
 )
 

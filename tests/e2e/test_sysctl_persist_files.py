@@ -107,3 +107,42 @@ def test_a_file_holding_another_profile_is_a_plan_error_naming_both(env):
             "of sysctl_profile.t[0]") in err, err
     rc, out, err = env.k("apply", "--auto-approve")
     assert rc == 1 and env.addresses() == [] and other.read_text().endswith(f"{FIN} = 33\n")
+
+
+MODULE = ('variable "key" {\n  type = string\n}\n'
+          'resource "sysctl_profile" "t" {\n  settings = { (var.key) = 1111 }\n}\n')
+
+
+def test_profiles_in_modules_get_files_of_their_own_and_destroy_restores(env):
+    """A profile in a module is named with its module path (it once stopped the
+    plan with a traceback); each instance keeps its own originals."""
+    original = {k: env.get(k) for k in (SOMAXCONN, FIN)}
+    (env.cfg / "mod").mkdir(parents=True)
+    (env.cfg / "mod" / "main.hcl").write_text(MODULE)
+    env.write(f'module "a" {{\n  source = "./mod"\n  key = "{SOMAXCONN}"\n}}\n'
+              f'module "b" {{\n  source = "./mod"\n  key = "{FIN}"\n}}\n')
+    env.ok("apply", "--auto-approve")
+    assert sorted(p.name for p in env.persist.iterdir()) == ["90-kvmnet-a+t.conf", "90-kvmnet-b+t.conf"]
+    assert env.get(SOMAXCONN) == env.get(FIN) == "1111"
+    assert "No changes" in env.ok("plan")
+    env.ok("destroy", "--auto-approve")
+    assert {k: env.get(k) for k in original} == original and list(env.persist.iterdir()) == []
+
+
+def test_two_profiles_setting_one_key_are_refused_naming_both(env):
+    """Module instances too: each profile after the first of a key is a validation
+    error (FILE:LINE: ADDRESS: settings["KEY"]), and nothing is applied."""
+    original = env.get(SOMAXCONN)
+    (env.cfg / "mod").mkdir(parents=True)
+    (env.cfg / "mod" / "main.hcl").write_text(MODULE)
+    env.write(f'module "a" {{\n  source = "./mod"\n  key = "{SOMAXCONN}"\n}}\n'
+              f'module "b" {{\n  source = "./mod"\n  key = "{SOMAXCONN}"\n}}\n' + _profile(value=2222))
+    for args in (("validate",), ("apply", "--auto-approve")):
+        rc, out, err = env.k(*args)
+        assert rc == 1, out + err
+        errors = [ln for ln in err.splitlines() if ln.startswith("Error:")]
+        assert len(errors) == 2, err
+        for m in ("a", "b"):
+            assert (f'mod/main.hcl:5: module.{m}.sysctl_profile.t: settings["{SOMAXCONN}"]: sysctl '
+                    f'"{SOMAXCONN}" is also set by sysctl_profile.p; two profiles cannot set one key') in err, err
+    assert env.get(SOMAXCONN) == original and env.addresses() == []

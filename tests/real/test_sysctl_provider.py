@@ -65,6 +65,9 @@ def conf_path(provider, address=ADDR):
     ('sysctl_profile.tuning["web"]', "90-kvmnet-tuning.s-web.conf", "90-kvmnet-tuning-web.conf"),
     ('sysctl_profile.t["a b/c"]', "90-kvmnet-t.s-a%20b%2Fc.conf", "90-kvmnet-t-a-b-c.conf"),
     ('sysctl_profile.t["0"]', "90-kvmnet-t.s-0.conf", "90-kvmnet-t-0.conf"),
+    ("module.a.sysctl_profile.t", "90-kvmnet-a+t.conf", "90-kvmnet-t.conf"),
+    ('module.a[0].module.b["x y"].sysctl_profile.t["k"]', "90-kvmnet-a.0+b.s-x%20y+t.s-k.conf",
+     "90-kvmnet-t-k.conf"),
 ])
 def test_file_name_from_address(address, name, legacy):
     assert persist.file_name(address) == name
@@ -78,6 +81,10 @@ def test_file_names_of_distinct_addresses_are_distinct():
         ['sysctl_profile.t["a b"]', 'sysctl_profile.t["a-b"]', 'sysctl_profile.t["a/b"]',
          "sysctl_profile.t-a-b", 'sysctl_profile.t["a%20b"]', 'sysctl_profile.t["a.b"]'],
         ['sysctl_profile.t["x" ]'.replace(" ", ""), 'sysctl_profile.t["x\\"]', 'sysctl_profile.t["X"]'],
+        ["sysctl_profile.t", "module.a.sysctl_profile.t", "module.b.sysctl_profile.t",
+         "module.a[0].sysctl_profile.t", 'module.a["0"].sysctl_profile.t', "sysctl_profile.a",
+         'module.a["t]\\".x"].sysctl_profile.t', "module.a.module.t.sysctl_profile.t",
+         'sysctl_profile.a["+t"]', 'sysctl_profile.a[".s-t"]'],
     ]
     for group in groups:
         names = [persist.file_name(a) for a in group]
