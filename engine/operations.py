@@ -295,5 +295,5 @@ def _end_quietly(backend, history_id: int | None, error: BaseException, prefix: 
     what = "interrupted" if status == INTERRUPTED else f"stopped by {type(error).__name__}: {error}"
     try:
         end_history(backend, history_id, status, prefix + what)
-    except Exception:   # noqa: BLE001 - the original error is raised by the caller
+    except Exception:   # noqa: BLE001, S110 - the original error is raised by the caller
         pass

@@ -223,7 +223,7 @@ class LibvirtSandbox:
         if self._proc and self._proc.poll() is None:
             try:
                 self._destroy_all(undefine=False)
-            except Exception:
+            except Exception:   # noqa: S110 - the daemon and its namespace are removed below anyway
                 pass
             self._save_capabilities()
             self._proc.send_signal(signal.SIGTERM)

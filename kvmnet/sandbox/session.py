@@ -125,7 +125,7 @@ def down(record: Path) -> Session:
     if _runs_sandbox(s.pid, s.name):
         try:
             sandbox.destroy_all()
-        except Exception:   # noqa: BLE001 - a daemon that does not answer is stopped below anyway
+        except Exception:   # noqa: BLE001, S110 - a daemon that does not answer is stopped below anyway
             pass
         os.kill(s.pid, signal.SIGTERM)
         if not _wait_gone(s.pid, 10.0):
