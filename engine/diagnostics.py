@@ -23,7 +23,7 @@ def one_line(text: str) -> str:
 def _names(message: str, attribute: str) -> bool:
     """True when ``message`` already names ``attribute`` as a word of its own (so
     attribute ``n`` is not found in "number out of range")."""
-    return re.search(rf"(?<![\w.]){re.escape(attribute)}(?![\w\[])", message) is not None
+    return re.search(rf"(?<!\w){re.escape(attribute)}(?!\w)", message) is not None
 
 
 @dataclass(frozen=True)
