@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 from kvmnet.engine.config.hcl import Block, parse_files
@@ -35,6 +36,28 @@ def config_files(directory: Path) -> list[Path]:
                   if p.is_file() and not p.name.endswith(".vars.hcl"))
 
 
+_NOT_A_FILE = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device",
+               stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
+def not_config_files(directory: Path) -> list[tuple[Path, str]]:
+    """``*.hcl`` entries that are neither a regular file nor a directory, with what
+    they are: skipped quietly, their resources would plan as removed."""
+    out = []
+    for p in sorted(directory.glob("*.hcl")):
+        try:
+            kind = stat.S_IFMT(p.stat().st_mode)
+        except FileNotFoundError:
+            out.append((p, "a symbolic link to a file that does not exist"))
+            continue
+        except OSError as e:
+            out.append((p, f"unreadable ({e.strerror or e})"))
+            continue
+        if kind not in (stat.S_IFREG, stat.S_IFDIR):
+            out.append((p, _NOT_A_FILE.get(kind, "not a regular file")))
+    return out
+
+
 def display_name(path: Path) -> str:
     """A path as errors show it: relative to the working directory when inside it."""
     try:
@@ -50,6 +73,11 @@ def load_config(directory: str | Path, use_cache: bool = True) -> Config:
     d = cfg.diagnostics
     if not directory.is_dir():
         d.add(f"config directory {directory} does not exist")
+        return cfg
+    for p, what in not_config_files(directory):
+        d.add(f"{what}, not a configuration file: move it away (kvmnet reads every *.hcl file; "
+              "skipping it would plan its resources as removed)", file=display_name(p))
+    if d:
         return cfg
     paths = config_files(directory)
     digest = hashlib.sha256()
