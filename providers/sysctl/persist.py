@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 
 from kvmnet.sdk.ownership import Mark, parse_mark
@@ -164,11 +165,19 @@ def scan(directory: str) -> list[PersistFile]:
 
 
 def read(path: str) -> PersistFile | None:
-    """The file at ``path``, or None when there is none (or it is not a text file)."""
+    """The file at ``path``, or None when there is none (or it is not a regular text
+    file: a FIFO is not opened for reading, which would block for good)."""
     try:
-        with open(path, encoding="utf-8") as f:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    try:
+        with os.fdopen(fd, encoding="utf-8") as f:
             text = f.read()
-    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
+    except UnicodeDecodeError:
         return None
     mark, settings = parse(text)
     return PersistFile(path, mark, settings, text, parse_original(text))

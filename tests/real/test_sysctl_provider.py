@@ -347,3 +347,32 @@ def test_check_refuses_two_instances_mapped_to_one_file(provider, monkeypatch):
     path = os.path.join(provider.persist_dir, "90-kvmnet-same.conf")
     assert provider.check(RT, "sysctl_profile.b", attrs) == [
         (None, f"persist file {path} would also be the file of sysctl_profile.a")]
+
+
+@requires_root
+def test_a_fifo_among_the_persist_files_is_passed_over_without_blocking(provider, netns_ready):
+    """Every ``90-kvmnet-*.conf`` is read to find the profiles; a FIFO of that name
+    once blocked that read for good (holding the state lock). It is no profile's
+    file; a FIFO in place of the profile's own file is replaced by the file."""
+    import threading
+    os.makedirs(provider.persist_dir)
+    stray = os.path.join(provider.persist_dir, "90-kvmnet-stray.conf")
+    os.mkfifo(stray)
+    os.mkfifo(conf_path(provider))
+    outcome: list = []
+    t = threading.Thread(target=lambda: outcome.append(provider.create(
+        RT, ADDR, {"settings": {"net.core.somaxconn": 1003}, "persist": True}, MARK)), daemon=True)
+    t.start()
+    t.join(timeout=20)
+    if t.is_alive():                       # unblock the reader before failing
+        for p in (stray, conf_path(provider)):
+            try:
+                os.close(os.open(p, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass                       # no reader waits on this one
+    assert not t.is_alive() and outcome, "reading the persist files must not block"
+    assert outcome[0][0]["settings"] == {"net.core.somaxconn": "1003"}
+    assert stat.S_ISREG(os.lstat(conf_path(provider)).st_mode)
+    assert open(conf_path(provider)).read().startswith(f"# {MARK}\n")
+    assert set(provider.read(RT, [])) == {"net.core.somaxconn"}
+    assert stat.S_ISFIFO(os.lstat(stray).st_mode)
