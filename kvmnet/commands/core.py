@@ -67,8 +67,9 @@ def _open_intents(ctx: Ctx, be, ps, settle: bool) -> list:
         from kvmnet.engine.reconcile import settle as settle_intents
         for d in settle_intents(be, ps):
             if d.verdict == "rollback":
-                ctx.err(f"Warning: {d.intent.address}: an interrupted {d.intent.action} was "
-                        "rolled back (what it had made is removed; the plan makes it afresh).")
+                ctx.err(f"Warning: {d.intent.address}: an unfinished {d.intent.action} (the run was "
+                        "interrupted or the step failed) was rolled back (what it had made is "
+                        "removed; the plan makes it afresh).")
     return be.open_intents()
 
 
