@@ -5,6 +5,7 @@ ask for a slot, and audits under its own name. The operator's role owns the tabl
 and is not bound by the policies."""
 from __future__ import annotations
 
+import psycopg
 from psycopg import sql
 
 AGENTS = "kvmnet_agents"
@@ -22,6 +23,17 @@ CREATE POLICY kvmnet_own_update ON {t} FOR UPDATE TO kvmnet_agents
     USING (host = current_user) WITH CHECK (host = current_user);
 DROP POLICY IF EXISTS kvmnet_own_delete ON {t};
 CREATE POLICY kvmnet_own_delete ON {t} FOR DELETE TO kvmnet_agents USING (host = current_user);
+"""
+
+
+_LOST_POLICY = """
+CREATE POLICY kvmnet_lost_insert ON fleet_results FOR INSERT TO kvmnet_agents WITH CHECK (
+    result = 'failed' AND message LIKE 'agent lost:%' AND EXISTS (
+        SELECT 1 FROM fleet_slots s JOIN fleet_hosts h ON h.host = s.host
+                 JOIN fleet_rollouts o ON o.id = s.rollout_id
+         WHERE s.rollout_id = fleet_results.rollout_id AND s.host = fleet_results.host
+           AND s.lease_expires <= now()
+           AND greatest(h.last_seen, s.granted_at) <= now() - make_interval(secs => o.lost_after)))
 """
 
 
@@ -45,6 +57,10 @@ def enable(conn) -> None:
         conn.execute(sql.SQL("GRANT UPDATE (state, message, ended_at) ON fleet_rollouts TO {}").format(g))
         conn.execute(sql.SQL("GRANT INSERT ON fleet_audit TO {}").format(g))
         conn.execute(sql.SQL("GRANT USAGE ON SEQUENCE fleet_slot_tokens, fleet_audit_id_seq TO {}").format(g))
+        # any agent may record a lost host's failure (its lease lapsed, it is unseen
+        # for the rollout's lost_after), so a dead agent cannot hold a rollout open
+        conn.execute("DROP POLICY IF EXISTS kvmnet_lost_insert ON fleet_results")
+        conn.execute(_LOST_POLICY)
         conn.execute("ALTER TABLE fleet_audit ENABLE ROW LEVEL SECURITY")
         conn.execute("DROP POLICY IF EXISTS kvmnet_read ON fleet_audit")
         conn.execute("CREATE POLICY kvmnet_read ON fleet_audit FOR SELECT TO kvmnet_agents USING (true)")
@@ -70,3 +86,29 @@ def create_agent_role(conn, host: str, password: str | None = None) -> None:
             conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(AGENTS), role))
         if password is not None:
             conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(role, sql.Literal(password)))
+
+
+def drop_agent_role(conn, host: str) -> str:
+    """Drop the agent's login role of ``host`` (inside the caller's transaction);
+    what was done, for the audit and the operator. A role of that name that is not
+    an agent's is left alone. RoleError when it cannot be dropped: it owns objects
+    or holds privileges granted to it directly, or the operator may not drop roles."""
+    row = conn.execute(
+        "SELECT r.rolsuper, pg_has_role(r.oid, (SELECT oid FROM pg_roles WHERE rolname = %s), 'MEMBER') "
+        "FROM pg_roles r WHERE r.rolname = %s", (AGENTS, host)).fetchone()
+    if row is None:
+        return "no role"
+    if row[0] or not row[1]:
+        return "role left alone: not a kvmnet agent's"
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(host)))
+    except psycopg.errors.DependentObjectsStillExist as e:
+        detail = "; ".join(str(e.diag.message_detail or e).split("\n"))
+        raise RoleError(f'the PostgreSQL role "{host}" cannot be dropped: {detail}; reassign or drop '
+                        f'what it owns (REASSIGN OWNED BY / DROP OWNED BY, in each database), '
+                        f'then forget the host again') from None
+    except psycopg.errors.InsufficientPrivilege as e:
+        raise RoleError(f'the PostgreSQL role "{host}" cannot be dropped: {e.diag.message_primary}; '
+                        "forget the host as a role with CREATEROLE") from None
+    return "role dropped"

@@ -74,6 +74,8 @@ CREATE TABLE IF NOT EXISTS fleet_audit (
 -- fleet drift: the operator asks, the host's agent answers and clears it
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS drift_requested timestamptz;
 ALTER TABLE fleet_rollouts ADD COLUMN IF NOT EXISTS message text;
+-- a host whose lease lapsed and that is unseen this long counts as failed
+ALTER TABLE fleet_rollouts ADD COLUMN IF NOT EXISTS lost_after float8 NOT NULL DEFAULT 120;
 INSERT INTO fleet_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')
     ON CONFLICT (key) DO NOTHING;
 """

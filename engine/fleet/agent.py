@@ -73,6 +73,7 @@ class Agent:
         self.cfg = cfg
         self.conn: psycopg.Connection | None = None
         self.planned: int | None = None          # the rollout whose plan summary was reported
+        self.unchanged = False                   # that plan was empty: planned again before asking
         self.loaded: tuple[str, object] | None = None    # (commit, its prepared config)
         cfg.workdir.mkdir(parents=True, exist_ok=True)
 
@@ -171,16 +172,22 @@ class Agent:
                                 f"(required_version \"{need}\" at {self._in_repo(prepared.config.settings_at)}); "
                                 "upgrade this host's kvmnet")
         command = f"kvmnet agent (rollout #{rollout.id}, commit {commit[:12]})"
-        if self.planned != rollout.id:
+        if self.planned != rollout.id or self.unchanged:
             try:
                 hp = local.plan_host(prepared, self.cfg.state_path, command)
             except local.LocalError as e:
                 return self._finish(rollout.id, None, commit, "failed", "Failing", f"plan failed: {e}")
             hp.close()
+            self.unchanged = not hp.has_changes
             self._status("Pending", "planned; waiting for a slot", desired_commit=commit,
                          plan_summary=hp.summary)
             self.planned = rollout.id
-        slot, d = self._db(lambda c: slots.request_slot(c, self.cfg.host, self.cfg.lease_seconds))
+        unchanged = self.unchanged
+        slot, d = self._db(lambda c: slots.request_slot(c, self.cfg.host, self.cfg.lease_seconds,
+                                                        unchanged=unchanged))
+        if d.verdict == "unchanged":
+            self._status("Available", d.why, applied_commit=commit)
+            return "Available"
         if slot is None:
             if d.verdict == "skip":
                 return self._finish(rollout.id, None, commit, "skipped", "Failing", d.why)
@@ -226,8 +233,9 @@ class Agent:
 
     def _what_to_do(self, c):
         r = slots.active_rollout(c)
-        if r is not None and r.state == "aborting":
-            slots.settle(c, self.cfg.host)
+        if r is not None and (r.state == "aborting" or slots.lost_pending(c)):
+            r = slots.settle(c, self.cfg.host)     # drained, or a lost host to record
+        if r is not None and r.state not in ("running", "paused"):
             return None
         if r is None:
             return None

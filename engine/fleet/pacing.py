@@ -4,8 +4,10 @@ Pure functions over plain records (read by :mod:`kvmnet.engine.fleet.slots` in t
 row-locked transaction that grants): the budget (``--max-unavailable`` as a count or
 a percentage, rounded down, at least 1), the canaries (hosts labelled ``canary``,
 else the first N by name; the others wait until every canary is Available), the
-failure limit, pause and abort, and the skip of a host that already failed this
-commit (unless ``--retry-failed``)."""
+failure limit, pause and abort, the skip of a host that already failed this
+commit (unless ``--retry-failed``), a host whose agent is lost (its slot's lease
+lapsed and it has not been seen for ``--lost-after``: it counts as failed), and a
+host whose plan is empty (Available at once, taking no slot)."""
 from __future__ import annotations
 
 import fnmatch
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 
 ACTIVE = ("running", "paused", "aborting")
 FAILED_RESULTS = ("failed", "reverted")
+DEFAULT_LOST_AFTER = 120.0     # seconds: four default leases (slots.DEFAULT_LEASE)
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class Rollout:
     retry_failed: bool = False
     selector: str | None = None
     started_by: str = ""
+    lost_after: float = DEFAULT_LOST_AFTER
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class Fleet:
     results: dict[str, str] = field(default_factory=dict)
     failed_before: frozenset[str] = frozenset()
     lapsed: frozenset[str] = frozenset()       # slot lease expired without a result
+    # lapsed host → seconds since its last sign of life (heartbeat or grant, the later)
+    unseen: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,24 @@ def canaries(rollout: Rollout, hosts: dict[str, tuple[str, ...]]) -> list[str]:
 
 def failures(fleet: Fleet) -> int:
     return sum(1 for r in fleet.results.values() if r in FAILED_RESULTS)
+
+
+def lost(fleet: Fleet) -> dict[str, str]:
+    """The hosts whose agent is lost, each with its result message: the slot's lease
+    lapsed without a result and the host has not been seen for ``lost_after``
+    seconds (or never). They count as failed, so the rollout can end."""
+    r = fleet.rollout
+    if r.state not in ACTIVE:
+        return {}
+    out = {}
+    for host in sorted(fleet.lapsed):
+        age = fleet.unseen.get(host)
+        if host in fleet.results or (age is not None and age < r.lost_after):
+            continue
+        seen = "never seen" if age is None else f"last seen {age:.0f} s ago"
+        out[host] = (f"agent lost: {seen}, after its slot's lease lapsed "
+                     f"(--lost-after {r.lost_after:g} s)")
+    return out
 
 
 def _finished(fleet: Fleet, host: str) -> bool:
@@ -148,3 +172,14 @@ def decide(fleet: Fleet, host: str) -> Decision:
     if len(fleet.live_slots) >= cap:
         return Decision("wait", f"all {cap} slot(s) are taken (--max-unavailable {r.max_unavailable})")
     return Decision("grant", f"slot {len(fleet.live_slots) + 1} of {cap}")
+
+
+def decide_unchanged(fleet: Fleet, host: str) -> Decision:
+    """Whether ``host``, whose refreshing plan is empty, is Available now without a
+    slot (``unchanged``): it changes nothing, so neither the budget nor the canaries
+    hold it back; pause, abort, an existing result and the skip of a host that failed
+    this commit before still do."""
+    d = decide(fleet, host)
+    if d.verdict == "grant" or (d.verdict == "wait" and fleet.rollout.state == "running"):
+        return Decision("unchanged", f"no changes: commit {fleet.rollout.commit[:12]} is already in place")
+    return d

@@ -4,11 +4,13 @@ finish), and forget a retired host. Every change is a row in ``fleet_audit``."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import psycopg
 
-from kvmnet.engine.fleet.pacing import Rollout, parse_budget, parse_selector, selected
+from kvmnet.engine.fleet.pacing import DEFAULT_LOST_AFTER, Rollout, parse_budget, parse_selector, selected
 from kvmnet.engine.fleet.slots import active_rollout, audit, host_labels, read_fleet, settle_state
+from kvmnet.state.fleet_roles import RoleError, drop_agent_role
 
 
 class FleetError(Exception):
@@ -34,7 +36,8 @@ def _who_runs(conn) -> str:
 
 
 def start(conn, *, commit: str, actor: str, max_unavailable: str, canary: int, max_failures: int,
-          selector: str | None = None, retry_failed: bool = False) -> int:
+          selector: str | None = None, retry_failed: bool = False,
+          lost_after: float = DEFAULT_LOST_AFTER) -> int:
     """Create the rollout; its id. Refused while another one is active."""
     check_commit(commit)
     try:
@@ -45,19 +48,24 @@ def start(conn, *, commit: str, actor: str, max_unavailable: str, canary: int, m
         raise FleetError("--canary must be 0 or more")
     if max_failures < 0:
         raise FleetError("--max-failures must be 0 or more")
+    if not lost_after > 0:
+        raise FleetError(f"--lost-after must be more than 0 seconds, not {lost_after:g}")
     if selector is not None and not parse_selector(selector):
         raise FleetError(f'--hosts "{selector}" selects nothing; give one or more globs, comma-separated')
     try:
         with conn.transaction():
             rid = conn.execute(
                 "INSERT INTO fleet_rollouts (commit, started_by, max_unavailable, canary, max_failures, "
-                "retry_failed, selector, state) VALUES (%s, %s, %s, %s, %s, %s, %s, 'running') RETURNING id",
-                (commit, actor, max_unavailable, canary, max_failures, retry_failed, selector)).fetchone()[0]
+                "retry_failed, selector, lost_after, state) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'running') RETURNING id",
+                (commit, actor, max_unavailable, canary, max_failures, retry_failed, selector,
+                 lost_after)).fetchone()[0]
             names = selected(Rollout(rid, commit, "running", max_unavailable, canary, max_failures,
                                      retry_failed, selector), host_labels(conn))
             conn.execute("UPDATE fleet_hosts SET desired_commit = %s WHERE host = ANY(%s)", (commit, names))
             audit(conn, actor, "rollout started", rollout=rid, commit=commit, max_unavailable=max_unavailable,
-                  canary=canary, max_failures=max_failures, selector=selector, retry_failed=retry_failed)
+                  canary=canary, max_failures=max_failures, selector=selector, retry_failed=retry_failed,
+                  lost_after=lost_after)
     except psycopg.errors.UniqueViolation:
         raise FleetError(f"a rollout is already active: {_who_runs(conn)}; "
                          "wait for it, or pause or abort it first") from None
@@ -81,14 +89,15 @@ def change(conn, action: str, actor: str) -> Rollout:
         conn.execute("UPDATE fleet_rollouts SET state = %s, message = %s WHERE id = %s",
                      (to, f"{action} by {actor}", r.id))
         audit(conn, actor, f"rollout {action}", rollout=r.id, commit=r.commit)
-        r = Rollout(r.id, r.commit, to, r.max_unavailable, r.canary, r.max_failures, r.retry_failed,
-                    r.selector, r.started_by)
+        r = replace(r, state=to)
         return settle_state(conn, actor, read_fleet(conn, r))
 
 
-def forget(conn, host: str, actor: str) -> None:
+def forget(conn, host: str, actor: str) -> str:
     """Remove a retired host's row (its slots go with it; its results and the audit
-    stay). Refused while it holds a live slot."""
+    stay) and drop its agent's PostgreSQL role, in one transaction; what became of
+    the role. Refused, changing nothing, while it holds a live slot or when its role
+    cannot be dropped (it owns objects or holds privileges of its own)."""
     with conn.transaction():
         if conn.execute("SELECT 1 FROM fleet_hosts WHERE host = %s FOR UPDATE", (host,)).fetchone() is None:
             raise FleetError(f'no host "{host}" in the fleet')
@@ -98,4 +107,9 @@ def forget(conn, host: str, actor: str) -> None:
             raise FleetError(f"{host} holds a slot in rollout #{live[0]} (lease until "
                              f"{live[1]:%H:%M:%S %Z}); abort the rollout or wait for the host to finish")
         conn.execute("DELETE FROM fleet_hosts WHERE host = %s", (host,))
-        audit(conn, actor, "host forgotten", host=host)
+        try:
+            role = drop_agent_role(conn, host)
+        except RoleError as e:
+            raise FleetError(str(e)) from None
+        audit(conn, actor, "host forgotten", host=host, role=role)
+    return role

@@ -9,11 +9,12 @@ Times are the server's (``now()``): no agent's clock matters. The decisions
 themselves are :mod:`kvmnet.engine.fleet.pacing`'s."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from psycopg.types.json import Jsonb
 
-from kvmnet.engine.fleet.pacing import ACTIVE, FAILED_RESULTS, Decision, Fleet, Rollout, decide, next_state
+from kvmnet.engine.fleet.pacing import (ACTIVE, FAILED_RESULTS, Decision, Fleet, Rollout, decide,
+                                        decide_unchanged, lost, next_state)
 
 DEFAULT_LEASE = 30.0
 
@@ -33,7 +34,7 @@ def audit(conn, actor: str, action: str, **detail) -> None:
 
 
 _ROLLOUT_COLUMNS = ("id, commit, state, max_unavailable, canary, max_failures, retry_failed, "
-                    "selector, started_by")
+                    "selector, started_by, lost_after")
 
 
 def _rollout(row) -> Rollout:
@@ -57,23 +58,47 @@ def read_fleet(conn, rollout: Rollout) -> Fleet:
     hosts = host_labels(conn)
     live: set[str] = set()
     lapsed: set[str] = set()
-    for host, is_live in conn.execute(
-            "SELECT s.host, s.lease_expires > now() FROM fleet_slots s WHERE s.rollout_id = %s "
+    unseen: dict[str, float | None] = {}
+    for host, is_live, age in conn.execute(
+            "SELECT s.host, s.lease_expires > now(), "
+            "extract(epoch FROM now() - greatest(h.last_seen, s.granted_at))::float8 "
+            "FROM fleet_slots s JOIN fleet_hosts h ON h.host = s.host WHERE s.rollout_id = %s "
             "AND NOT EXISTS (SELECT 1 FROM fleet_results r WHERE r.rollout_id = s.rollout_id "
             "AND r.host = s.host)", (rollout.id,)):
         (live if is_live else lapsed).add(host)
+        if not is_live:
+            unseen[host] = age
     results = dict(conn.execute("SELECT host, result FROM fleet_results WHERE rollout_id = %s",
                                 (rollout.id,)).fetchall())
     before = {h for (h,) in conn.execute(
         "SELECT DISTINCT r.host FROM fleet_results r JOIN fleet_rollouts o ON o.id = r.rollout_id "
         "WHERE o.commit = %s AND o.id <> %s AND r.result = ANY(%s)",
         (rollout.commit, rollout.id, list(FAILED_RESULTS)))}
-    return Fleet(rollout, hosts, frozenset(live), results, frozenset(before), frozenset(lapsed))
+    return Fleet(rollout, hosts, frozenset(live), results, frozenset(before), frozenset(lapsed), unseen)
+
+
+def record_lost(conn, actor: str, fleet: Fleet) -> Fleet:
+    """Record each lost host (pacing.lost) as ``failed``, audited; the fleet with
+    those results. The row policy lets an agent write this for another host only
+    while that host's lease has lapsed and it is unseen for ``lost_after``."""
+    gone = lost(fleet)
+    r = fleet.rollout
+    for host, message in gone.items():
+        conn.execute("INSERT INTO fleet_results (rollout_id, host, result, message) "
+                     "VALUES (%s, %s, 'failed', %s) ON CONFLICT DO NOTHING", (r.id, host, message))
+        audit(conn, actor, "host lost", rollout=r.id, commit=r.commit, host=host, result="failed",
+              message=message)
+    if not gone:
+        return fleet
+    return replace(fleet, results={**fleet.results, **{h: "failed" for h in gone}},
+                   lapsed=fleet.lapsed - set(gone))
 
 
 def settle_state(conn, actor: str, fleet: Fleet) -> Rollout:
-    """Move the (locked) rollout to the state its rows call for, audited: step by
-    step (running → aborting → stopped when nothing is in flight)."""
+    """Move the (locked) rollout to the state its rows call for, audited: lost hosts
+    recorded as failed first, then step by step (running → aborting → stopped when
+    nothing is in flight)."""
+    fleet = record_lost(conn, actor, fleet)
     r = fleet.rollout
     while (step := next_state(fleet)) is not None:
         state, why = step
@@ -83,9 +108,8 @@ def settle_state(conn, actor: str, fleet: Fleet) -> Rollout:
                      "THEN message || '; ' || %(w)s ELSE %(w)s END WHERE id = %(id)s",
                      {"s": state, "e": ended, "w": why, "id": r.id})
         audit(conn, actor, f"rollout {state}", rollout=r.id, commit=r.commit, why=why)
-        r = Rollout(r.id, r.commit, state, r.max_unavailable, r.canary, r.max_failures,
-                    r.retry_failed, r.selector, r.started_by)
-        fleet = Fleet(r, fleet.hosts, fleet.live_slots, fleet.results, fleet.failed_before, fleet.lapsed)
+        r = replace(r, state=state)
+        fleet = replace(fleet, rollout=r)
     return r
 
 
@@ -97,18 +121,41 @@ def settle(conn, actor: str) -> Rollout | None:
         return settle_state(conn, actor, read_fleet(conn, rollout)) if rollout else None
 
 
-def request_slot(conn, host: str, lease_seconds: float = DEFAULT_LEASE) -> tuple[Slot | None, Decision]:
+def lost_pending(conn) -> bool:
+    """Whether the active rollout has a host to record as lost (no lock: a cheap
+    look an agent takes each pass before it settles)."""
+    return conn.execute(
+        "SELECT 1 FROM fleet_rollouts o JOIN fleet_slots s ON s.rollout_id = o.id "
+        "JOIN fleet_hosts h ON h.host = s.host WHERE o.state = ANY(%s) AND s.lease_expires <= now() "
+        "AND greatest(h.last_seen, s.granted_at) <= now() - make_interval(secs => o.lost_after) "
+        "AND NOT EXISTS (SELECT 1 FROM fleet_results r WHERE r.rollout_id = o.id AND r.host = s.host) "
+        "LIMIT 1", (list(ACTIVE),)).fetchone() is not None
+
+
+def request_slot(conn, host: str, lease_seconds: float = DEFAULT_LEASE, *,
+                 unchanged: bool = False) -> tuple[Slot | None, Decision]:
     """Ask for a slot in the active rollout for ``host`` (one transaction holding the
-    rollout row). A slot whose lease ran out is granted again with a new token."""
+    rollout row). A slot whose lease ran out is granted again with a new token.
+
+    ``unchanged``: the host's refreshing plan is empty. Where it could take a slot
+    or waits only for one (pacing.decide_unchanged), its result ``applied`` is
+    recorded here instead and no slot is taken: the verdict is ``unchanged``."""
     with conn.transaction():
         rollout = active_rollout(conn, lock=True)
         if rollout is None:
             return None, Decision("none", "no rollout is running")
         fleet = read_fleet(conn, rollout)
         rollout = settle_state(conn, host, fleet)
-        fleet = Fleet(rollout, fleet.hosts, fleet.live_slots, fleet.results, fleet.failed_before,
-                      fleet.lapsed)
-        d = decide(fleet, host)
+        fleet = read_fleet(conn, rollout)
+        d = decide_unchanged(fleet, host) if unchanged else decide(fleet, host)
+        if d.verdict == "unchanged":
+            conn.execute("INSERT INTO fleet_results (rollout_id, host, result, message) "
+                         "VALUES (%s, %s, 'applied', %s)", (rollout.id, host, d.why))
+            conn.execute("DELETE FROM fleet_slots WHERE rollout_id = %s AND host = %s", (rollout.id, host))
+            audit(conn, host, "host result", rollout=rollout.id, commit=rollout.commit, result="applied",
+                  message=d.why, unchanged=True)
+            settle_state(conn, host, read_fleet(conn, rollout))
+            return None, d
         if d.verdict != "grant":
             return None, d
         row = conn.execute(

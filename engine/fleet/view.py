@@ -11,13 +11,20 @@ from dataclasses import dataclass, field
 DEFAULT_INTERVAL = 60.0        # seconds between an agent's reports (agent install --interval)
 DEFAULT_STALE_INTERVALS = 3    # a host silent for more intervals than this is stale
 
+# a host the latest rollout recorded as lost (pacing.lost) and not seen since shows
+# that failure: its own row still says what its agent last reported
 STATUS_SQL = """
-SELECT host, labels, agent_version, desired_commit, applied_commit, condition, message,
-       plan_summary, drift,
-       extract(epoch FROM now() - drift_checked)::float8,
-       extract(epoch FROM now() - last_seen)::float8,
-       drift_requested IS NOT NULL
-  FROM fleet_hosts ORDER BY host
+SELECT h.host, h.labels, h.agent_version, h.desired_commit, h.applied_commit,
+       CASE WHEN l.message IS NULL THEN h.condition ELSE 'Failing' END, coalesce(l.message, h.message),
+       h.plan_summary, h.drift,
+       extract(epoch FROM now() - h.drift_checked)::float8,
+       extract(epoch FROM now() - h.last_seen)::float8,
+       h.drift_requested IS NOT NULL
+  FROM fleet_hosts h
+  LEFT JOIN fleet_results l ON l.host = h.host AND l.result = 'failed' AND l.message LIKE 'agent lost:%'
+       AND l.rollout_id = (SELECT max(id) FROM fleet_rollouts)
+       AND (h.last_seen IS NULL OR h.last_seen <= l.at)
+ ORDER BY h.host
 """
 
 ROLLOUT_SQL = """

@@ -18,14 +18,17 @@ from kvmnet.commands.fleet_group import fleet
               help="Stop handing out slots once more than N hosts failed")
 @click.option("--hosts", "selector", metavar="GLOB[,GLOB]", help="Only these hosts")
 @click.option("--retry-failed", is_flag=True, help="Retry hosts that failed or reverted this commit before")
+@click.option("--lost-after", default=120.0, show_default=True, type=float, metavar="SECONDS",
+              help="A host whose slot lease lapsed and that is unseen this long counts as failed")
 @conn_option
-def apply_(commit, max_unavailable, canary, max_failures, selector, retry_failed, conninfo):
+def apply_(commit, max_unavailable, canary, max_failures, selector, retry_failed, lost_after, conninfo):
     """Start a rollout of COMMIT; the agents take slots from it."""
     from kvmnet.engine.fleet.rollout import FleetError, start
     with connected(conninfo) as c:
         try:
             rid = start(c, commit=commit, actor=actor(), max_unavailable=max_unavailable, canary=canary,
-                        max_failures=max_failures, selector=selector, retry_failed=retry_failed)
+                        max_failures=max_failures, selector=selector, retry_failed=retry_failed,
+                        lost_after=lost_after)
         except FleetError as e:
             error(str(e))
     click.echo(f"Rollout #{rid} of {commit} started: --max-unavailable {max_unavailable}, "
@@ -68,15 +71,15 @@ def abort(conninfo):
 @click.argument("host")
 @conn_option
 def forget(host, conninfo):
-    """Remove a retired HOST from the fleet (its results and the audit stay)."""
+    """Remove a retired HOST and its agent's role (its results and the audit stay)."""
     from kvmnet.engine.fleet.rollout import FleetError
     from kvmnet.engine.fleet.rollout import forget as forget_host
     with connected(conninfo) as c:
         try:
-            forget_host(c, host, actor())
+            role = forget_host(c, host, actor())
         except FleetError as e:
             error(str(e))
-    click.echo(f"Forgot host {host}.")
+    click.echo(f"Forgot host {host} ({role}).")
 
 
 @fleet.command()

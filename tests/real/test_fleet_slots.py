@@ -162,3 +162,111 @@ def test_an_aborting_rollout_whose_last_holder_died_stops_once_its_lease_lapses(
     assert slots.settle(c, "kvm02").state == "aborting"        # kvm01 may still be applying
     time.sleep(0.7)
     assert slots.settle(c, "kvm02").state == "stopped"
+
+
+def test_a_lost_host_counts_as_failed_so_the_rollout_ends_and_status_says_so(pg_cluster, pg_db):
+    from kvmnet.engine.fleet import view
+    c = _db(pg_db, [])
+    for h in ("lost01", "lost02"):
+        fleet_roles.create_agent_role(c, h)
+        c.execute("INSERT INTO fleet_hosts (host, last_seen) VALUES (%s, now())", (h,))
+    rid = _start(c, canary=0, max_failures=1, lost_after=0.6)
+    with psycopg.connect(pg_cluster.conninfo(c.info.dbname, user="lost02"), autocommit=True) as k2:
+        s1, _ = slots.request_slot(c, "lost01", lease_seconds=0.3)   # lost01's agent dies
+        assert slots.request_slot(k2, "lost02")[1].verdict == "wait"
+        time.sleep(0.4)                                  # lease lapsed, but seen 0.4 s ago: not lost yet
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):   # no agent may claim it early
+            k2.execute("INSERT INTO fleet_results (rollout_id, host, result, message) "
+                       "VALUES (%s, 'lost01', 'failed', 'agent lost: lie')", (rid,))
+        assert not slots.lost_pending(k2)
+        time.sleep(0.4)
+        assert slots.lost_pending(k2)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):   # only a failure, only "agent lost"
+            k2.execute("INSERT INTO fleet_results (rollout_id, host, result, message) "
+                       "VALUES (%s, 'lost01', 'applied', 'agent lost: lie')", (rid,))
+        s2, _ = slots.request_slot(k2, "lost02")         # the other agent's grant records lost01
+        assert s2 is not None
+        assert slots.report(k2, rid, "lost02", "applied", "ok", token=s2.token)
+    result, message = c.execute("SELECT result, message FROM fleet_results WHERE host = 'lost01'").fetchone()
+    assert result == "failed" and message.startswith("agent lost: last seen ")
+    assert "--lost-after 0.6 s" in message
+    assert c.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "done"
+    assert c.execute("SELECT actor FROM fleet_audit WHERE action = 'host lost'").fetchone()[0] == "lost02"
+    lost01 = {h.host: h for h in view.read_hosts(c)}["lost01"]
+    assert lost01.condition == "Failing" and lost01.message == message
+    assert not slots.report(c, rid, "lost01", "applied", "zombie", token=s1.token + 1000)
+    c.execute("UPDATE fleet_hosts SET last_seen = now(), condition = 'Pending', message = 'back' "
+              "WHERE host = 'lost01'")
+    assert {h.host: h for h in view.read_hosts(c)}["lost01"].message == "back"   # seen since: its own row
+
+
+def test_lost_hosts_above_the_limit_stop_the_rollout(pg_db):
+    c = _db(pg_db, [("kvm01", []), ("kvm02", []), ("kvm03", [])])
+    _start(c, canary=0, max_unavailable="2", max_failures=1, lost_after=0.3)
+    slots.request_slot(c, "kvm01", lease_seconds=0.2)
+    slots.request_slot(c, "kvm02", lease_seconds=0.2)
+    time.sleep(0.5)
+    assert slots.settle(c, "ops").state == "stopped"
+    assert sorted(h for (h,) in c.execute("SELECT host FROM fleet_results WHERE result = 'failed'")) == \
+        ["kvm01", "kvm02"]
+    with pytest.raises(rollout.FleetError, match="--lost-after must be more than 0"):
+        _start(c, lost_after=0)
+
+
+def test_a_host_with_an_empty_plan_reports_applied_without_a_slot(pg_db):
+    c = _db(pg_db, [("kvm01", []), ("kvm02", []), ("kvm03", [])])
+    rid = _start(c, canary=1, max_unavailable="1")
+    none, d = slots.request_slot(c, "kvm02", unchanged=True)     # the canary kvm01 has not applied
+    assert none is None and d.verdict == "unchanged"
+    s1, _ = slots.request_slot(c, "kvm01")
+    assert slots.request_slot(c, "kvm03")[1].verdict == "wait"   # the one slot is kvm01's
+    assert slots.request_slot(c, "kvm03", unchanged=True)[1].verdict == "unchanged"
+    assert c.execute("SELECT count(*) FROM fleet_slots").fetchone()[0] == 1
+    assert slots.request_slot(c, "kvm03", unchanged=True)[1].verdict == "none"   # once
+    assert slots.report(c, rid, "kvm01", "applied", "ok", token=s1.token)
+    rows = dict(c.execute("SELECT host, result FROM fleet_results").fetchall())
+    assert rows == {"kvm01": "applied", "kvm02": "applied", "kvm03": "applied"}
+    assert c.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "done"
+    granted = [d["host"] if "host" in d else a for a, d in c.execute(
+        "SELECT actor, detail FROM fleet_audit WHERE action = 'slot granted'")]
+    assert granted == ["kvm01"]
+    _start(c, canary=0)
+    rollout.change(c, "pause", "ops")
+    assert slots.request_slot(c, "kvm02", unchanged=True)[1].verdict == "wait"   # paused: nothing recorded
+
+
+def test_forget_drops_the_agents_role_or_refuses_changing_nothing(pg_cluster, pg_db):
+    c = _db(pg_db, [])
+    for h in ("gone01", "gone02", "gone03"):
+        fleet_roles.create_agent_role(c, h)
+        c.execute("INSERT INTO fleet_hosts (host) VALUES (%s)", (h,))
+
+    def role(h):
+        return c.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (h,)).fetchone() is not None
+
+    assert rollout.forget(c, "gone01", "ops") == "role dropped"
+    assert not role("gone01")
+    c.execute("CREATE TABLE gone02_owns (x int)")
+    c.execute("ALTER TABLE gone02_owns OWNER TO gone02")
+    with pytest.raises(rollout.FleetError, match='role "gone02" cannot be dropped: owner of table gone02_owns'):
+        rollout.forget(c, "gone02", "ops")
+    assert role("gone02") and c.execute("SELECT 1 FROM fleet_hosts WHERE host = 'gone02'").fetchone()
+    c.execute("DROP TABLE gone02_owns")
+    assert rollout.forget(c, "gone02", "ops") == "role dropped"
+    c.execute("CREATE ROLE gone04 LOGIN")                # a role of that name that is no agent's
+    c.execute("INSERT INTO fleet_hosts (host) VALUES ('gone04'), ('gone05')")
+    assert rollout.forget(c, "gone04", "ops") == "role left alone: not a kvmnet agent's" and role("gone04")
+    assert rollout.forget(c, "gone05", "ops") == "no role"
+    # an operator that may not drop roles is refused, and nothing changes
+    c.execute("CREATE ROLE gone_op LOGIN NOCREATEROLE BYPASSRLS")
+    c.execute("GRANT SELECT, DELETE, UPDATE, INSERT ON ALL TABLES IN SCHEMA public TO gone_op")
+    c.execute("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO gone_op")
+    with psycopg.connect(pg_cluster.conninfo(c.info.dbname, user="gone_op"), autocommit=True) as op:
+        with pytest.raises(rollout.FleetError, match='role "gone03" cannot be dropped: permission denied'):
+            rollout.forget(op, "gone03", "gone_op")
+    assert role("gone03") and c.execute("SELECT 1 FROM fleet_hosts WHERE host = 'gone03'").fetchone()
+    actions = [(a, d.get("role")) for a, d in c.execute(
+        "SELECT action, detail FROM fleet_audit WHERE action = 'host forgotten' ORDER BY id")]
+    assert actions == [("host forgotten", "role dropped")] * 2 + [("host forgotten", "role left alone: "
+                                                                  "not a kvmnet agent's"),
+                                                                 ("host forgotten", "no role")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kvmnet.engine.fleet.pacing import Fleet, Rollout, budget, canaries, decide, next_state
+from kvmnet.engine.fleet.pacing import Fleet, Rollout, budget, canaries, decide, decide_unchanged, lost, next_state
 from kvmnet.engine.fleet.versions import BadConstraint, satisfies
 
 
@@ -91,3 +91,35 @@ def test_the_kvmnet_block_is_read_and_checked(tmp_path):
     (tmp_path / "main.hcl").write_text('kvmnet {\n  required_version = ">= 0.1"\n  backend "sqlite" {}\n}\n')
     cfg = load_config(str(tmp_path))
     assert cfg.required_version == ">= 0.1" and not cfg.diagnostics.errors
+
+
+def test_a_host_lapsed_and_unseen_for_lost_after_is_lost_and_counts_as_failed():
+    r = R(canary=0, max_failures=0, lost_after=60)
+    hosts = {"kvm01": (), "kvm02": (), "kvm03": ()}
+    f = Fleet(r, hosts, results={"kvm03": "applied"}, lapsed=frozenset({"kvm01", "kvm02"}),
+              unseen={"kvm01": 61.4, "kvm02": 59.0})
+    gone = lost(f)
+    assert list(gone) == ["kvm01"]                       # kvm02 was seen 59 s ago: not yet
+    assert gone["kvm01"] == "agent lost: last seen 61 s ago, after its slot's lease lapsed (--lost-after 60 s)"
+    assert "never seen" in lost(Fleet(r, hosts, lapsed=frozenset({"kvm02"})))["kvm02"]
+    assert lost(Fleet(R(state="stopped", lost_after=60), hosts, lapsed=frozenset({"kvm01"}),
+                      unseen={"kvm01": 999.0})) == {}
+    # recorded, it is a failure like any other: more than --max-failures 0 aborts
+    after = Fleet(r, hosts, results={"kvm03": "applied", "kvm01": "failed"}, lapsed=frozenset({"kvm02"}),
+                  unseen={"kvm02": 59.0})
+    assert next_state(after)[0] == "aborting"
+
+
+def test_a_host_with_an_empty_plan_is_available_without_a_slot_unless_paused():
+    hosts = {"kvm01": (), "kvm02": (), "kvm03": ()}
+    r = R(canary=1, max_unavailable="1")
+    waiting = Fleet(r, hosts, live_slots=frozenset({"kvm01"}))
+    assert decide(waiting, "kvm02").verdict == "wait"                 # the canary, and the one slot
+    d = decide_unchanged(waiting, "kvm02")
+    assert d.verdict == "unchanged" and "no changes: commit abcdef1" in d.why
+    assert decide_unchanged(Fleet(r, hosts), "kvm01").verdict == "unchanged"
+    for state in ("paused", "aborting"):
+        assert decide_unchanged(Fleet(R(state=state), hosts), "kvm02").verdict == "wait"
+    assert decide_unchanged(Fleet(r, hosts, results={"kvm02": "applied"}), "kvm02").verdict == "none"
+    assert decide_unchanged(Fleet(r, hosts, failed_before=frozenset({"kvm02"})), "kvm02").verdict == "skip"
+    assert decide_unchanged(Fleet(R(selector="kvm01"), hosts), "kvm02").verdict == "none"
