@@ -51,6 +51,8 @@ def test_fleet_command_refusals_are_one_error_line(pg_db, monkeypatch):
     for argv, words in [(["fleet", "apply", "--commit", "abcdef1"], "no PostgreSQL connection"),
                         (["fleet", "forget", "kvm09", "--conn-str", pg_db], 'no host "kvm09"'),
                         (["fleet", "pause", "--conn-str", pg_db], "nothing to pause"),
+                        (["fleet", "apply", "--commit", "abcdef1", "--lost-after", "0", "--conn-str", pg_db],
+                         "--lost-after must be more than 0"),
                         (["fleet", "apply", "--commit", "HEAD", "--conn-str", pg_db], "not a commit id"),
                         (["fleet", "apply", "--commit", "abcdef1", "--conn-str", "host=/nonexistent dbname=x"],
                          "cannot connect to PostgreSQL"),
@@ -154,3 +156,30 @@ def test_a_probe_the_change_breaks_reverts_the_host_and_counts_as_a_failure(pg_c
     assert c.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "stopped"     # over --max-failures 0
     gone = subprocess.run(["ip", "-n", ns, "link", "show", "br-probe"], capture_output=True)
     assert gone.returncode != 0                              # the revert removed what the apply made
+
+
+def test_an_agent_whose_plan_is_empty_is_available_without_a_slot(pg_cluster, pg_db, tmp_path):
+    c = psycopg.connect(pg_db, autocommit=True)
+    fleet_schema.ensure(c)
+    for h in ("kvm01", "kvm02"):
+        fleet_roles.create_agent_role(c, h)
+    repo = tmp_path / "repo"
+    (repo / "hosts" / "kvm02").mkdir(parents=True)
+    (repo / "hosts" / "kvm02" / "main.hcl").write_text("")        # nothing to change on kvm02
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01'), ('kvm02')")
+    assert _kvmnet("fleet", "apply", "--commit", sha, "--canary", "1", "--conn-str", pg_db).returncode == 0
+    r = _kvmnet("agent", "run", "--repo", str(repo), "--host", "kvm02", "--once", "--workdir",
+                str(tmp_path / "kvm02"), "--conn-str", pg_cluster.conninfo(c.info.dbname, user="kvm02"))
+    assert r.returncode == 0, r.stderr                      # not held back by the canary kvm01
+    cond, msg, applied = c.execute("SELECT condition, message, applied_commit FROM fleet_hosts "
+                                   "WHERE host = 'kvm02'").fetchone()
+    assert cond == "Available" and applied == sha and msg == f"no changes: commit {sha[:12]} is already in place"
+    assert c.execute("SELECT result FROM fleet_results WHERE host = 'kvm02'").fetchone()[0] == "applied"
+    assert c.execute("SELECT count(*) FROM fleet_audit WHERE action = 'slot granted'").fetchone()[0] == 0
+    assert not (tmp_path / "kvm02" / "applies.log").exists()
+    assert c.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "running"   # kvm01 still to go
