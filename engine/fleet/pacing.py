@@ -178,7 +178,11 @@ def decide_unchanged(fleet: Fleet, host: str) -> Decision:
     """Whether ``host``, whose refreshing plan is empty, is Available now without a
     slot (``unchanged``): it changes nothing, so neither the budget nor the canaries
     hold it back; pause, abort, an existing result and the skip of a host that failed
-    this commit before still do."""
+    this commit before still do. A host already ``applied`` in this rollout whose plan
+    is empty is ``unchanged`` again (an agent that asks again after a lost connection
+    learns its result), and nothing new is recorded."""
+    if fleet.results.get(host) == "applied":
+        return Decision("unchanged", f"no changes: commit {fleet.rollout.commit[:12]} is already in place")
     d = decide(fleet, host)
     if d.verdict == "grant" or (d.verdict == "wait" and fleet.rollout.state == "running"):
         return Decision("unchanged", f"no changes: commit {fleet.rollout.commit[:12]} is already in place")

@@ -149,6 +149,8 @@ def request_slot(conn, host: str, lease_seconds: float = DEFAULT_LEASE, *,
         fleet = read_fleet(conn, rollout)
         d = decide_unchanged(fleet, host) if unchanged else decide(fleet, host)
         if d.verdict == "unchanged":
+            if host in fleet.results:           # recorded already: asked again after a lost connection
+                return None, d
             conn.execute("INSERT INTO fleet_results (rollout_id, host, result, message) "
                          "VALUES (%s, %s, 'applied', %s)", (rollout.id, host, d.why))
             conn.execute("DELETE FROM fleet_slots WHERE rollout_id = %s AND host = %s", (rollout.id, host))

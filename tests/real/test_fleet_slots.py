@@ -222,7 +222,8 @@ def test_a_host_with_an_empty_plan_reports_applied_without_a_slot(pg_db):
     assert slots.request_slot(c, "kvm03")[1].verdict == "wait"   # the one slot is kvm01's
     assert slots.request_slot(c, "kvm03", unchanged=True)[1].verdict == "unchanged"
     assert c.execute("SELECT count(*) FROM fleet_slots").fetchone()[0] == 1
-    assert slots.request_slot(c, "kvm03", unchanged=True)[1].verdict == "none"   # once
+    assert slots.request_slot(c, "kvm03", unchanged=True)[1].verdict == "unchanged"   # asked again: same answer
+    assert c.execute("SELECT count(*) FROM fleet_audit WHERE action = 'host result'").fetchone()[0] == 2
     assert slots.report(c, rid, "kvm01", "applied", "ok", token=s1.token)
     rows = dict(c.execute("SELECT host, result FROM fleet_results").fetchall())
     assert rows == {"kvm01": "applied", "kvm02": "applied", "kvm03": "applied"}

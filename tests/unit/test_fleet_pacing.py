@@ -120,6 +120,7 @@ def test_a_host_with_an_empty_plan_is_available_without_a_slot_unless_paused():
     assert decide_unchanged(Fleet(r, hosts), "kvm01").verdict == "unchanged"
     for state in ("paused", "aborting"):
         assert decide_unchanged(Fleet(R(state=state), hosts), "kvm02").verdict == "wait"
-    assert decide_unchanged(Fleet(r, hosts, results={"kvm02": "applied"}), "kvm02").verdict == "none"
+    assert decide_unchanged(Fleet(r, hosts, results={"kvm02": "applied"}), "kvm02").verdict == "unchanged"
+    assert decide_unchanged(Fleet(r, hosts, results={"kvm02": "failed"}), "kvm02").verdict == "none"
     assert decide_unchanged(Fleet(r, hosts, failed_before=frozenset({"kvm02"})), "kvm02").verdict == "skip"
     assert decide_unchanged(Fleet(R(selector="kvm01"), hosts), "kvm02").verdict == "none"
