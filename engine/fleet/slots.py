@@ -98,6 +98,11 @@ def settle_state(conn, actor: str, fleet: Fleet) -> Rollout:
     """Move the (locked) rollout to the state its rows call for, audited: lost hosts
     recorded as failed first, then step by step (running → aborting → stopped when
     nothing is in flight)."""
+    return settle_fleet(conn, actor, fleet).rollout
+
+
+def settle_fleet(conn, actor: str, fleet: Fleet) -> Fleet:
+    """:func:`settle_state`, returning the fleet as it is now (rollout and results)."""
     fleet = record_lost(conn, actor, fleet)
     r = fleet.rollout
     while (step := next_state(fleet)) is not None:
@@ -110,7 +115,7 @@ def settle_state(conn, actor: str, fleet: Fleet) -> Rollout:
         audit(conn, actor, f"rollout {state}", rollout=r.id, commit=r.commit, why=why)
         r = replace(r, state=state)
         fleet = replace(fleet, rollout=r)
-    return r
+    return fleet
 
 
 def settle(conn, actor: str) -> Rollout | None:
@@ -144,9 +149,8 @@ def request_slot(conn, host: str, lease_seconds: float = DEFAULT_LEASE, *,
         rollout = active_rollout(conn, lock=True)
         if rollout is None:
             return None, Decision("none", "no rollout is running")
-        fleet = read_fleet(conn, rollout)
-        rollout = settle_state(conn, host, fleet)
-        fleet = read_fleet(conn, rollout)
+        fleet = settle_fleet(conn, host, read_fleet(conn, rollout))
+        rollout = fleet.rollout
         d = decide_unchanged(fleet, host) if unchanged else decide(fleet, host)
         if d.verdict == "unchanged":
             if host in fleet.results:           # recorded already: asked again after a lost connection
@@ -156,7 +160,9 @@ def request_slot(conn, host: str, lease_seconds: float = DEFAULT_LEASE, *,
             conn.execute("DELETE FROM fleet_slots WHERE rollout_id = %s AND host = %s", (rollout.id, host))
             audit(conn, host, "host result", rollout=rollout.id, commit=rollout.commit, result="applied",
                   message=d.why, unchanged=True)
-            settle_state(conn, host, read_fleet(conn, rollout))
+            settle_state(conn, host, replace(fleet, results={**fleet.results, host: "applied"},
+                                             live_slots=fleet.live_slots - {host},
+                                             lapsed=fleet.lapsed - {host}))
             return None, d
         if d.verdict != "grant":
             return None, d
