@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import psycopg
 
@@ -183,3 +184,33 @@ def test_an_agent_whose_plan_is_empty_is_available_without_a_slot(pg_cluster, pg
     assert c.execute("SELECT count(*) FROM fleet_audit WHERE action = 'slot granted'").fetchone()[0] == 0
     assert not (tmp_path / "kvm02" / "applies.log").exists()
     assert c.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "running"   # kvm01 still to go
+
+
+def test_an_agents_pass_records_a_lost_host_so_the_rollout_ends(pg_cluster, pg_db, tmp_path):
+    from kvmnet.engine.fleet import slots
+    c = psycopg.connect(pg_db, autocommit=True)
+    fleet_schema.ensure(c)
+    for h in ("kvm01", "kvm02"):
+        fleet_roles.create_agent_role(c, h)
+    repo = tmp_path / "repo"
+    (repo / "hosts" / "kvm02").mkdir(parents=True)
+    (repo / "hosts" / "kvm02" / "main.hcl").write_text("")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    c.execute("INSERT INTO fleet_hosts (host, last_seen) VALUES ('kvm01', now()), ('kvm02', now())")
+    assert _kvmnet("fleet", "apply", "--commit", sha, "--canary", "0", "--max-failures", "1",
+                   "--lost-after", "0.5", "--conn-str", pg_db).returncode == 0
+    assert slots.request_slot(c, "kvm01", lease_seconds=0.2)[0] is not None   # kvm01's agent then dies
+    agent = ["agent", "run", "--repo", str(repo), "--host", "kvm02", "--once", "--workdir", str(tmp_path / "kvm02"),
+             "--conn-str", pg_cluster.conninfo(c.info.dbname, user="kvm02")]
+    time.sleep(0.6)
+    assert _kvmnet(*agent).returncode == 0          # kvm02's pass finds kvm01 lost; nothing to change on kvm02
+    assert c.execute("SELECT result FROM fleet_results WHERE host = 'kvm02'").fetchone()[0] == "applied"
+    result, msg = c.execute("SELECT result, message FROM fleet_results WHERE host = 'kvm01'").fetchone()
+    assert result == "failed" and msg.startswith("agent lost: last seen ")
+    assert c.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "done"
+    status = _kvmnet("fleet", "status", "--conn-str", pg_db)
+    assert "kvm01 (Failing): agent lost: last seen" in status.stdout, status.stdout
