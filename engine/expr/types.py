@@ -182,6 +182,11 @@ def _convert(v, t: Type, path: str):
                 items = _unify_list_elements(items, elem, message)
             else:
                 _same_types([_effective_type(x, elem) for x in items], message)
+        elif k == "list" and type(v) is list and _has_any(elem):
+            # elements converted to a type still partly dynamic keep their own
+            # types, which must then agree (cty's conversionTupleToList)
+            items = _unify_list_elements(items, elem, f"{_where(path)}element types must all match "
+                                         "for conversion to list")
         if k == "set":
             if any(e is UNKNOWN for e in items):
                 return UNKNOWN
@@ -269,13 +274,13 @@ def unify(types: list[Type]) -> Type | None:
     if m and m + dyn == n:
         return _unify_collections("map", types, dyn)
     if m and m + obj + dyn == n:
-        as_map = _unify_as(types, "map", lambda t: [a[1] for a in t.attrs] if t.kind == "object" else [t.elem])
+        as_map = _unify_as(types, "map")
         if as_map is not None:
             return as_map
     elif lst and lst + dyn == n:
         return _unify_collections("list", types, dyn)
     elif lst and lst + tup + dyn == n:
-        as_list = _unify_as(types, "list", lambda t: list(t.elems) if t.kind == "tuple" else [t.elem])
+        as_list = _unify_as(types, "list")
         if as_list is not None:
             return as_list
     elif st and st + dyn == n:
@@ -367,9 +372,25 @@ def _unify_collections(kind: str, types: list[Type], dyn: int) -> Type | None:
     return None if elem is None else Type(kind, elem)
 
 
-def _unify_as(types: list[Type], kind: str, elems) -> Type | None:
-    """Objects as a map, tuples as a list: when all their elements share a type."""
-    elem = unify([e for t in types if t.kind != "any" for e in elems(t)])
+def _unify_as(types: list[Type], kind: str) -> Type | None:
+    """Lists with tuples (maps with objects): the tuples alone unified to one list type
+    first, then that type with the rest (cty's unifyTuplesAsList/unifyObjectsAsMaps)."""
+    src = "tuple" if kind == "list" else "object"
+    one = _unify_to_collection([t for t in types if t.kind == src], kind)
+    if one is None:
+        return None
+    out = unify([one if t.kind == src else t for t in types])
+    return out if out is not None and out.kind == kind else None
+
+
+def _members(t: Type) -> list[Type]:
+    return list(t.elems) if t.kind == "tuple" else [a[1] for a in t.attrs]
+
+
+def _unify_to_collection(types: list[Type], kind: str) -> Type | None:
+    """Tuples as one list type (objects as one map type): their elements unified, and
+    every one of them convertible to it (cty's unifyTupleTypesToList/ToMap)."""
+    elem = unify([e for t in types for e in _members(t)])
     if elem is None:
         return None
     out = Type(kind, elem)
@@ -379,34 +400,28 @@ def _unify_as(types: list[Type], kind: str, elems) -> Type | None:
 def _unify_objects(types: list[Type]) -> Type | None:
     names = {tuple(a[0] for a in t.attrs) for t in types}
     if len(names) != 1:
-        elem = unify([a[1] for t in types for a in t.attrs])
-        return None if elem is None else Type("map", elem)
+        return _unify_to_collection(types, "map")
     attrs = []
     for col in zip(*(t.attrs for t in types), strict=True):
         at = unify([a[1] for a in col])
         if at is None:
             return None
         attrs.append((col[0][0], at, False, None))
-    return Type("object", attrs=tuple(attrs))
+    out = Type("object", attrs=tuple(attrs))
+    return out if all(_convertible(t, out) for t in types) else _unify_to_collection(types, "map")
 
 
 def _unify_tuples(types: list[Type]) -> Type | None:
     if len({len(t.elems) for t in types}) != 1:
-        elem = unify([e for t in types for e in t.elems])
-        if elem is None:
-            return None
-        # to a list of any type, each tuple converts only if its own elements
-        # share a type (cty's tuple-to-list conversion unifies them)
-        if elem.kind == "any" and not all(not t.elems or unify(list(t.elems)) is not None for t in types):
-            return None
-        return Type("list", elem)
+        return _unify_to_collection(types, "list")
     elems = []
     for col in zip(*(t.elems for t in types), strict=True):
         et = unify(list(col))
         if et is None:
             return None
         elems.append(et)
-    return Type("tuple", elems=tuple(elems))
+    out = Type("tuple", elems=tuple(elems))
+    return out if all(_convertible(t, out) for t in types) else _unify_to_collection(types, "list")
 
 
 def _single_elem(elems: list[Type]) -> bool:
@@ -443,7 +458,9 @@ def _convertible(src: Type, dst: Type) -> bool:
             return _convertible(src.elem, dst.elem)
         if src.kind == "object":
             if dst.elem.kind == "any":
-                return _single_elem([a[1] for a in src.attrs])
+                # unlike a tuple to a list, no check that a dynamic result type
+                # comes only from dynamic attributes (cty's conversionObjectToMap)
+                return not src.attrs or unify([a[1] for a in src.attrs]) is not None
             return all(_convertible(a[1], dst.elem) for a in src.attrs)
         return False
     if dst.kind == "tuple":
