@@ -719,8 +719,8 @@ def static_kind(node, scope) -> str | None:
     if t is FunctionCall:
         return _FUNCTION_KINDS.get(node.name)
     if t is Conditional:
-        a, b = static_kind(node.then, scope), static_kind(node.otherwise, scope)
-        return a if a == b else None
+        kind = _partial_type(node, scope).kind
+        return None if kind == "any" else kind
     return None
 
 
@@ -772,21 +772,98 @@ def _partial_type(node, scope):
             except ExprError:
                 attrs[key] = _partial_type(v, scope)
         return T.Type("object", attrs=tuple((k, t, False, None) for k, t in sorted(attrs.items())))
-    return T.ANY
+    if type(node) is ForExpr:
+        return _partial_for_type(node, scope)
+    if type(node) is Conditional:
+        return _partial_conditional_type(node, scope)
+    if type(node) is FunctionCall:        # a failing call is dynamic in HCL
+        return T.ANY
+    kind = static_kind(node, scope)
+    return {"string": T.STRING, "number": T.NUMBER, "bool": T.BOOL}.get(kind or "", T.ANY)
+
+
+def _type_or_partial(node, scope):
+    from . import types as T
+    try:
+        return T.type_of(node.evaluate(scope))
+    except ExprError:
+        return _partial_type(node, scope)
+
+
+def _partial_conditional_type(node, scope):
+    """A failing conditional's type in HCL: what its two results unify to (a literal
+    null taking the other's), dynamic when they do not."""
+    from . import types as T
+    a, b = _type_or_partial(node.then, scope), _type_or_partial(node.otherwise, scope)
+    if _is_null_literal(node.then):
+        return b
+    if _is_null_literal(node.otherwise):
+        return a
+    if T.ANY in (a, b):
+        return T.ANY
+    return T.unify([a, b]) or T.ANY
+
+
+def _is_null_literal(node) -> bool:
+    return type(node) is Literal and node.value is None
+
+
+def _partial_for_type(node, scope):
+    """A failing ``for`` expression's type in HCL: dynamic when its collection, an
+    ``if`` or a key fails; else each element with its own (partial) type, the first
+    of duplicate object keys kept."""
+    from . import types as T
+    try:
+        coll = node.collection.evaluate(scope)
+        pairs = iterate_collection(coll, node.collection.offset) if coll is not UNKNOWN else None
+    except ExprError:
+        return T.ANY
+    if pairs is None:
+        return T.ANY
+    child = scope.child_loop()
+    items = []
+    for k, v in pairs:
+        if node.key_var is not None:
+            child.loop[node.key_var] = k
+        child.loop[node.value_var] = v
+        key = None
+        try:
+            if node.cond is not None:
+                c = node.cond.evaluate(child)
+                if c is UNKNOWN or c is None:
+                    return T.ANY
+                if not _bool(c, "if", node.cond.offset):
+                    continue
+            if node.key_expr is not None:
+                key = node.key_expr.evaluate(child)
+                if key is None or key is UNKNOWN:
+                    return T.ANY
+                key = key if type(key) is str else ops.to_string(key)
+        except ExprError:
+            return T.ANY
+        items.append((key, _type_or_partial(node.value_expr, child)))
+    if not node.is_object:
+        return T.Type("tuple", elems=tuple(vt for _, vt in items))
+    attrs: dict = {}
+    for key, vt in items:
+        if node.group:
+            attrs.setdefault(key, []).append(vt)
+        else:
+            attrs.setdefault(key, vt)
+    if node.group:
+        attrs = {key: T.Type("tuple", elems=tuple(vts)) for key, vts in attrs.items()}
+    return T.Type("object", attrs=tuple((k, t, False, None) for k, t in sorted(attrs.items())))
 
 
 def _unify_with_partial(value, other, scope, cond: bool, node):
     from . import types as T
-    t = T.unify([T.type_of(value), _partial_type(other, scope)])
+    partial = _partial_type(other, scope)
+    t = T.unify([T.type_of(value), partial])
     if t is None:
-        a, b = (ops.type_name(value), _kind_of_node(other)) if cond else (_kind_of_node(other), ops.type_name(value))
+        a, b = (ops.type_name(value), partial.kind) if cond else (partial.kind, ops.type_name(value))
         raise InconsistentResults(f"inconsistent conditional result types: the true result is {a} but "
                                   f"the false result is {b}", node.offset, node)
     return T.conform(value, t)
-
-
-def _kind_of_node(node) -> str:
-    return "tuple" if type(node) is TupleCons else "object"
 
 
 def _kind_of(v) -> str | None:
