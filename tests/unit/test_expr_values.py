@@ -141,3 +141,31 @@ def test_for_each_over_a_list_names_its_type(tmp_path, capsys):
     rc = main(["-C", str(tmp_path), "--no-color", "validate"])
     err = capsys.readouterr().err
     assert rc == 1 and "main.hcl:2: " in err and "got list" in err, err
+
+
+# -- a failing branch's type, and dynamic elements, as cty unifies them ------------
+@pytest.mark.parametrize("text", [
+    # a for expression with a duplicate key is still an object of its first keys
+    '10 <= 3 ? {for x in [-3, -3] : "k${x}" => x} : {k0 = false}',
+    # a tuple with a failing element keeps its length; that element is dynamic
+    'false ? [tolist([-3, true]), []] : [for x in [1] : x if false]',
+    # a conditional whose condition fails still has the type its results unify to
+    '[1] != true ? [1] : {} ? "a" : 2.25',
+    # a tuple to a list of lists: the converted elements must share one type
+    'false ? [toset([1])] : [tolist([{}]), tolist([]), tolist([null, true])]',
+    # tuples alone unified to a list first, then with the other lists
+    'tolist([[tomap({k0 = true, k1 = "false"}), {k0 = false}], tolist([])])',
+    'tomap({x = tomap({}), y = {k0 = tolist(["1.5", null]), k1 = [false, null, 0.1]}})',
+])
+def test_refused_as_opentofu_refuses(text):
+    with pytest.raises(ExprError):
+        ev(text)
+
+
+def test_object_to_map_of_dynamic_allows_mixed_attribute_types():
+    # unlike a tuple to a list: cty's object-to-map conversion has no all-dynamic check
+    assert ev('false ? {k0 = toset([[null], {k0 = 1}]), k1 = toset(["a"])} : {k0 = "1.5"}') == {"k0": "1.5"}
+    obj = Type("object", attrs=(("a", ANY, False, None), ("b", Type("set", STRING), False, None)))
+    assert unify([obj, Type("object", attrs=(("a", STRING, False, None),))]) == Type("map", ANY)
+    tup = Type("tuple", elems=(ANY, Type("tuple")))
+    assert unify([tup, Type("tuple")]) is None
