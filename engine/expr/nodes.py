@@ -685,11 +685,6 @@ class Conditional(Expr):
         self.otherwise.collect_refs(bound, out)
 
 
-_FUNCTION_KINDS = {"tobool": "bool", "tostring": "string", "upper": "string", "lower": "string", "format": "string",
-                   "join": "string", "tonumber": "number", "length": "number", "min": "number",
-                   "max": "number"}
-
-
 def static_kind(node, scope) -> str | None:
     """The kind of value an expression has even when evaluating it fails, as HCL types
     it (``[...]`` a tuple, ``a + b`` a number), or None when a failure leaves it
@@ -716,8 +711,6 @@ def static_kind(node, scope) -> str | None:
         return "number" if node.op == "-" else "bool"
     if t is Compare or t is Equality or t is Logical:
         return "bool"
-    if t is FunctionCall:
-        return _FUNCTION_KINDS.get(node.name)
     if t is Conditional:
         kind = _partial_type(node, scope).kind
         return None if kind == "any" else kind
@@ -776,8 +769,6 @@ def _partial_type(node, scope):
         return _partial_for_type(node, scope)
     if type(node) is Conditional:
         return _partial_conditional_type(node, scope)
-    if type(node) is FunctionCall:        # a failing call is dynamic in HCL
-        return T.ANY
     kind = static_kind(node, scope)
     return {"string": T.STRING, "number": T.NUMBER, "bool": T.BOOL}.get(kind or "", T.ANY)
 
