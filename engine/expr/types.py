@@ -503,7 +503,17 @@ def _effective_type(x, target: Type) -> Type:
         return target
     if isinstance(x, (list, dict)) and not x and target.elem is not None and target.elem.kind != "any":
         return target
+    # a tuple or object keeps the target's definite parts (a null in them included)
+    if target.kind == "tuple" and type(x) is list and len(x) == len(target.elems):
+        return Type("tuple", elems=tuple(_effective_part(e, et) for e, et in zip(x, target.elems, strict=True)))
+    if target.kind == "object" and type(x) is dict and {a[0] for a in target.attrs} == set(x):
+        return Type("object", attrs=tuple((a[0], _effective_part(x[a[0]], a[1]), False, None)
+                                          for a in target.attrs))
     return type_of(x)
+
+
+def _effective_part(x, target: Type) -> Type:
+    return target if not _has_any(target) else _effective_type(x, target)
 
 
 def _same_types(types: list[Type], message: str) -> None:
