@@ -12,11 +12,12 @@ import random
 from pathlib import Path
 
 CASES = Path(__file__).resolve().parent / "cases"
-# (seed, file, deepest nesting): the third run nests deeper, where a conditional's
+# (seed, file, deepest nesting): the later runs nest deeper, where a conditional's
 # unchosen or failing inner branch meets conversions of the outer one.
 RUNS = ((20261130, CASES / "generated.txt", 3), (7, CASES / "generated2.txt", 3),
         (3, CASES / "generated3.txt", 4), (11, CASES / "generated4.txt", 4),
-        (23, CASES / "generated5.txt", 4), (42, CASES / "generated6.txt", 4))
+        (23, CASES / "generated5.txt", 4), (42, CASES / "generated6.txt", 4),
+        (501, CASES / "generated7.txt", 5))
 COUNT = 1400                                                                 # per file
 
 NUMBERS = ["0", "1", "2", "3", "7", "10", "-1", "-3", "0.1", "0.2", "0.5", "1.5", "2.25", "-0.75",

@@ -169,3 +169,12 @@ def test_object_to_map_of_dynamic_allows_mixed_attribute_types():
     assert unify([obj, Type("object", attrs=(("a", STRING, False, None),))]) == Type("map", ANY)
     tup = Type("tuple", elems=(ANY, Type("tuple")))
     assert unify([tup, Type("tuple")]) is None
+
+
+def test_a_failing_call_is_dynamic_in_the_branch_not_taken():
+    # HCL gives a failing call no type, so the object is kept
+    assert ev('false ? tostring(true ? 1 : true) : {k = 1}') == {"k": 1}
+
+
+def test_nulls_converted_into_a_tuple_keep_its_definite_types():
+    assert len(ev('toset([[null, true, "é"], [null, "x y", null]])')) == 2
