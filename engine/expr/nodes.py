@@ -688,8 +688,8 @@ class Conditional(Expr):
 def static_kind(node, scope) -> str | None:
     """The kind of value an expression has even when evaluating it fails, as HCL types
     it (``[...]`` a tuple, ``a + b`` a number), or None when a failure leaves it
-    unknown (a ``for`` expression over a collection that fails, a call of a function
-    whose type depends on its arguments)."""
+    unknown (a ``for`` expression over a collection that fails, a function call: HCL
+    gives a failed call the dynamic type)."""
     t = type(node)
     if t is Literal:
         return _kind_of(node.value)
