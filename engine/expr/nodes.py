@@ -799,16 +799,26 @@ def _is_null_literal(node) -> bool:
     return type(node) is Literal and node.value is None
 
 
+def _unknown_elements(t) -> list | None:
+    """What HCL iterates in a failing collection of known shape: a tuple's indexes or
+    an object's attribute names, each with an unknown value; None for any other."""
+    if t.kind == "tuple":
+        return [(i, UNKNOWN) for i in range(len(t.elems))]
+    if t.kind == "object":
+        return [(a[0], UNKNOWN) for a in t.attrs]
+    return None
+
+
 def _partial_for_type(node, scope):
-    """A failing ``for`` expression's type in HCL: dynamic when its collection, an
-    ``if`` or a key fails; else each element with its own (partial) type, the first
-    of duplicate object keys kept."""
+    """A failing ``for`` expression's type in HCL: dynamic when an ``if`` or a key
+    fails or its collection has no known shape; else each element with its own
+    (partial) type, the first of duplicate object keys kept."""
     from . import types as T
     try:
         coll = node.collection.evaluate(scope)
         pairs = iterate_collection(coll, node.collection.offset) if coll is not UNKNOWN else None
     except ExprError:
-        return T.ANY
+        pairs = _unknown_elements(_partial_type(node.collection, scope))
     if pairs is None:
         return T.ANY
     child = scope.child_loop()

@@ -178,3 +178,9 @@ def test_a_failing_call_is_dynamic_in_the_branch_not_taken():
 
 def test_nulls_converted_into_a_tuple_keep_its_definite_types():
     assert len(ev('toset([[null, true, "é"], [null, "x y", null]])')) == 2
+
+
+def test_a_for_over_a_failing_tuple_keeps_its_length():
+    # HCL iterates the failing inner tuple's unknown elements: the 'false' tuple has length 1
+    with pytest.raises(ExprError, match="inconsistent conditional result types"):
+        ev('true ? [{k = 1}, toset([true])] : [for x in [for x in [1] : x + true ? 1.5 : 7] : x if true]')
