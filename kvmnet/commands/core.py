@@ -20,11 +20,9 @@ pass_ctx = click.make_pass_decorator(Ctx)
 def validate(ctx: Ctx):
     """Check the configuration (no root, no libvirt, no namespace needed)."""
     from kvmnet.engine.diagnostics import Diagnostics
-    from kvmnet.engine.registry import check_provider_blocks
-    prepared = prepare_or_fail(ctx)
+    prepared = prepare_or_fail(ctx)         # resources and provider blocks, all at once
     print_diagnostics(ctx, prepared.diagnostics)
     problems = Diagnostics()
-    check_provider_blocks(prepared.config, prepared.evaluator, problems)
     prepared.evaluator.output_values(problems)      # outputs: what plan would evaluate
     if problems.errors:
         print_diagnostics(ctx, problems)
