@@ -150,7 +150,7 @@ def plan(ctx: Ctx, out_file, as_json, fmt, detailed_exitcode, refresh_only, refr
             f.write(plan_.dumps())
         if fmt == "human":
             ctx.out(f"\nSaved the plan to: {out_file}\nTo perform exactly these actions, run: "
-                    f"kvmnet -C {ctx.dir} apply {out_file}")
+                    f"kvmnet -C {ctx.chdir} apply {out_file}")
     print_timings(ctx)
     if detailed_exitcode and plan_.has_changes:
         raise SystemExit(EXIT_CHANGES)
