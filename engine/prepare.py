@@ -139,7 +139,11 @@ def _prepare(config_dir: str, inputs: VariableInputs | None, timings: Timings,
             if diags:
                 raise DiagnosticError(diags)
         graph = build_graph(config, diags, evaluator)
+    # the provider blocks are checked up front, so that one run reports their
+    # errors together with the resources' (as ``terraform validate`` does)
+    provider_diags = _provider_block_diagnostics(evaluator) if validate else Diagnostics()
     if diags:
+        diags.extend(provider_diags)
         raise DiagnosticError(diags)
     order = topological_order(graph)
     from kvmnet.engine.config.sensitivity import Sensitivity
@@ -162,6 +166,7 @@ def _prepare(config_dir: str, inputs: VariableInputs | None, timings: Timings,
                     continue
                 values.add(addr, inst.key, inst)
         evaluator.reset_locals()
+        diags.extend(provider_diags)
         if validate and not diags:
             scopes = _provider_scopes(evaluator, diags)
             ordered = sorted(prepared.instances.values(), key=lambda i: (i.pos.file, i.pos.line))
@@ -173,6 +178,16 @@ def _prepare(config_dir: str, inputs: VariableInputs | None, timings: Timings,
     if config.outputs and _mentions_file_functions(evaluator):
         evaluator.output_values(Diagnostics())
     return prepared
+
+
+def _provider_block_diagnostics(evaluator) -> Diagnostics:
+    """Each root ``provider`` block's values against its provider's schema (unknown
+    attributes named with the closest known one), as a run checks them before
+    starting the provider."""
+    from kvmnet.engine.registry import check_provider_blocks
+    found = Diagnostics()
+    check_provider_blocks(evaluator.config, evaluator, found)
+    return found
 
 
 def _mentions_file_functions(evaluator) -> bool:

@@ -7,7 +7,8 @@ spelling is ``--out F`` with global settings before the command. Both work:
 - a single-dash word naming a long option that the command line knows
   (``-out``, ``-out=F``) becomes its double-dash form; short options (``-C``,
   ``-h``), negative numbers and option values are left alone;
-- ``-chdir=DIR`` (Terraform's, before the command) is ``--chdir`` (= ``-C``);
+- ``-chdir=DIR`` (Terraform's, before the command) is ``--chdir`` (= ``-C``: both change
+  into DIR first, as Terraform does);
 - a global option (``--var``, ``--var-file``, ``--state``, ``--no-color``,
   ``--lock-timeout``, ``-C``) found after the command name moves before it.
 

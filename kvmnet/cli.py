@@ -26,6 +26,7 @@ class Ctx:
     lock_timeout: float
     timings: Timings | None = None
     sensitive_vars: frozenset = frozenset()     # set once the config is loaded: masked in the command line
+    chdir: str = "."                            # -C/-chdir DIR as typed, for the commands kvmnet suggests
     _console: object = None
     _err: object = None
 
@@ -118,7 +119,9 @@ class Duration(click.ParamType):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-C", "--chdir", "directory", default=".", metavar="DIR", help="Config directory (default: .)")
+@click.option("-C", "--chdir", "directory", default=".", metavar="DIR",
+              help="Change into DIR first, as Terraform's -chdir: the config, the state and every "
+                   "relative path given are read there (default: .)")
 @click.option("--state", "state_path", envvar="KVMNET_STATE", default=None, metavar="PATH",
               help="State file (default: DIR/kvmnet.state.db; env KVMNET_STATE)")
 @click.option("--var", "vars_", multiple=True, metavar="NAME=VALUE", help="Set a variable")
@@ -130,9 +133,25 @@ class Duration(click.ParamType):
 @click.pass_context
 def cli(cctx, directory, state_path, vars_, var_files, no_color, lock_timeout):
     """kvmnet: plan and apply KVM host networking from HCL."""
-    cctx.obj = Ctx(dir=directory, state_path=state_path or os.path.join(directory, "kvmnet.state.db"),
+    if directory != ".":
+        enter_directory(cctx, directory)
+    cctx.obj = Ctx(dir=".", state_path=state_path or "kvmnet.state.db",
                    vars=list(vars_), var_files=list(var_files), no_color=no_color,
-                   lock_timeout=lock_timeout)
+                   lock_timeout=lock_timeout, chdir=directory)
+
+
+def enter_directory(cctx: click.Context, directory: str) -> None:
+    """Change into ``directory`` for the rest of the run, as Terraform's ``-chdir``
+    does: the config, the state and every relative path of the command line are then
+    read there. The start directory is restored when the command ends (a caller
+    running kvmnet in its own process keeps its directory)."""
+    start = os.getcwd()
+    try:
+        os.chdir(directory)
+    except OSError as e:
+        raise click.ClickException(
+            f"cannot change into the directory {directory!r} (-chdir/-C): {e.strerror}") from None
+    cctx.call_on_close(lambda: os.chdir(start))
 
 
 def main(argv=None) -> int:

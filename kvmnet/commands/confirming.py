@@ -41,7 +41,7 @@ READY_TIMEOUT = 15.0                   # how long the apply waits for the waiter
 
 
 def confirm_hint(ctx: Ctx) -> str:
-    return f"kvmnet -C {ctx.dir} --state {ctx.state_path} confirm"
+    return f"kvmnet -C {ctx.chdir} --state {ctx.state_path} confirm"
 
 
 # -- the foreground side ----------------------------------------------------------------------

@@ -20,11 +20,9 @@ pass_ctx = click.make_pass_decorator(Ctx)
 def validate(ctx: Ctx):
     """Check the configuration (no root, no libvirt, no namespace needed)."""
     from kvmnet.engine.diagnostics import Diagnostics
-    from kvmnet.engine.registry import check_provider_blocks
-    prepared = prepare_or_fail(ctx)
+    prepared = prepare_or_fail(ctx)         # resources and provider blocks, all at once
     print_diagnostics(ctx, prepared.diagnostics)
     problems = Diagnostics()
-    check_provider_blocks(prepared.config, prepared.evaluator, problems)
     prepared.evaluator.output_values(problems)      # outputs: what plan would evaluate
     if problems.errors:
         print_diagnostics(ctx, problems)
@@ -152,7 +150,7 @@ def plan(ctx: Ctx, out_file, as_json, fmt, detailed_exitcode, refresh_only, refr
             f.write(plan_.dumps())
         if fmt == "human":
             ctx.out(f"\nSaved the plan to: {out_file}\nTo perform exactly these actions, run: "
-                    f"kvmnet -C {ctx.dir} apply {out_file}")
+                    f"kvmnet -C {ctx.chdir} apply {out_file}")
     print_timings(ctx)
     if detailed_exitcode and plan_.has_changes:
         raise SystemExit(EXIT_CHANGES)

@@ -21,7 +21,7 @@ def _target(ctx: Ctx, file: str) -> Path:
     if p.parent.resolve() != Path(ctx.dir).resolve() or not p.name.endswith(".hcl") \
             or p.name.endswith(".vars.hcl"):
         fail(ctx, f"--generate-config-out {file}: give a new .hcl file in the configuration "
-                  f"directory {ctx.dir}, so that the next plan reads it")
+                  f"directory {ctx.chdir}, so that the next plan reads it")
     if os.path.lexists(p):
         fail(ctx, f"--generate-config-out {file}: the file already exists; kvmnet writes only a new file")
     return p

@@ -134,6 +134,7 @@ class SandboxNetworkConfig:
         self.sb = sb
         self.cfg = tmp_path / "cfg"
         self.state = tmp_path / "kvmnet.state.db"
+        self.cfg.mkdir(parents=True, exist_ok=True)     # -C enters it, as Terraform's -chdir
 
     def write(self, extra: str = "") -> None:
         write_config(self.cfg, f'provider "libvirt" {{\n  uri = "{self.sb.uri}"\n}}\n'

@@ -47,6 +47,7 @@ class Env:
         self.persist = tmp_path / "sysctl.d"
         self.state = tmp_path / "kvmnet.state.db"
         self.tmp = tmp_path
+        self.cfg.mkdir(parents=True, exist_ok=True)     # -C enters it, as Terraform's -chdir
 
     def write(self, body: str) -> Path:
         provider = (f'provider "sysctl" {{\n  netns       = "{self.ns}"\n'

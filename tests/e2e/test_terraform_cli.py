@@ -106,7 +106,7 @@ def test_fmt_diff_and_recursive(tmp_path):
     write_config(cfg / ".hidden", "locals {\nz=3\n}\n")
     rc, out, _ = run_kvmnet(cfg, "fmt", "-check", "-diff", "-recursive")
     assert rc == 1
-    assert f"--- old/{str(cfg).lstrip('/')}/main.hcl" in out and "-x=1\n+  x = 1\n" in out
+    assert "--- old/main.hcl" in out and "-x=1\n+  x = 1\n" in out
     assert "hosts/kvm01/main.hcl" in out and ".hidden" not in out
     rc, out, _ = run_kvmnet(cfg, "fmt", "--check")
     assert rc == 1 and "hosts" not in out                  # not recursive by default
@@ -128,6 +128,24 @@ def test_validate_checks_provider_blocks_with_suggestions(tmp_path):
     write_config(cfg, 'resource "netwrk" "a" {\n}\n')
     rc, _, err = run_kvmnet(cfg, "validate")
     assert rc == 1 and 'main.hcl:1' in err and '(did you mean "network"?)' in err
+
+
+def test_validate_and_plan_report_provider_and_resource_errors_in_one_run(tmp_path):
+    """A typo in a provider block is reported together with the resources' errors,
+    each with FILE:LINE and its suggestion; nothing is written."""
+    cfg = tmp_path / "cfg"
+    write_config(cfg, 'resource "bridge" "b" {\n  nmae = "br0"\n}\n\n'
+                      'provider "sysctl" {\n  netns = "x"\n  persist_dirr = "/tmp"\n}\n')
+    state = tmp_path / "s.db"
+    for args in (["validate"], ["plan", "--refresh=false"]):
+        rc, out, err = run_kvmnet(cfg, *args, state=state)
+        assert rc == 1 and out == "", (args, out, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 2, (args, err)
+        assert 'main.hcl:2: bridge.b: unknown attribute "nmae"' in lines[0] and '"name"' in lines[0], err
+        assert lines[1].endswith('main.hcl:7: provider.sysctl: unknown attribute "persist_dirr" in provider '
+                                 '"sysctl" (did you mean "persist_dir"?)'), err
+    assert not state.exists()
     rc, _, err = run_kvmnet(cfg, "plna")
     assert rc == 1 and "Did you mean 'plan'?" in err
 

@@ -46,6 +46,7 @@ class Env:
         self.sb = sb
         self.cfg = tmp_path / "cfg"
         self.state = tmp_path / "kvmnet.state.db"
+        self.cfg.mkdir(parents=True, exist_ok=True)     # -C enters it, as Terraform's -chdir
 
     def write(self, body: str) -> None:
         write_config(self.cfg, f'provider "libvirt" {{\n  uri = "{self.sb.uri}"\n}}\n' + body)
