@@ -10,7 +10,7 @@ CONDITIONS = ("Pending", "Progressing", "Available", "Failing", "Reverted")
 ROLLOUT_STATES = ("running", "paused", "aborting", "stopped", "done")
 RESULTS = ("applied", "failed", "reverted", "skipped")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 4    # 2: drift_requested; 3: rollout message; 4: lost_after
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS fleet_meta (
@@ -81,10 +81,26 @@ INSERT INTO fleet_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}'
 """
 
 
+def installed_version(conn) -> int | None:
+    """The fleet schema version the database holds (None: no fleet tables yet)."""
+    if conn.execute("SELECT to_regclass('fleet_meta')").fetchone()[0] is None:
+        return None
+    row = conn.execute("SELECT value FROM fleet_meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else None
+
+
 def ensure(conn) -> None:
-    """Create the fleet's tables where missing (a psycopg 3 connection; one
-    transaction, serialised by an advisory transaction lock so two first runs do not
-    race)."""
+    """Create or upgrade the fleet's tables where the database holds an older
+    version (a psycopg 3 connection; one transaction, serialised by an advisory
+    transaction lock so two first runs do not race). A current database is only
+    read: the DDL's ALTER TABLEs take ACCESS EXCLUSIVE locks, and running them on
+    every command deadlocked with agents holding row locks mid-rollout."""
     with conn.transaction():
+        if (installed_version(conn) or 0) >= SCHEMA_VERSION:
+            return
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('kvmnet fleet schema'))")
+        if (installed_version(conn) or 0) >= SCHEMA_VERSION:
+            return
         conn.execute(DDL)
+        conn.execute("UPDATE fleet_meta SET value = %s WHERE key = 'schema_version'",
+                     (str(SCHEMA_VERSION),))
