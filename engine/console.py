@@ -14,6 +14,7 @@ from typing import Any
 
 from kvmnet.engine import expr as X
 from kvmnet.engine.expr import ops
+from kvmnet.engine.expr.children import child_nodes
 from kvmnet.engine.expr.nodes import FunctionCall
 from kvmnet.engine.expr.ops import ListValue, MapValue, SetValue, TypeValue
 from kvmnet.sdk.values import UNKNOWN
@@ -82,9 +83,5 @@ def _calls_type(node) -> bool:
             continue
         if isinstance(n, FunctionCall) and n.name == "type":
             return True
-        for cls in type(n).__mro__:
-            for slot in getattr(cls, "__slots__", ()):
-                v = getattr(n, slot, None)
-                if isinstance(v, (list, tuple)) or hasattr(v, "evaluate"):
-                    stack.append(v)
+        stack.extend(child_nodes(n))
     return False

@@ -9,6 +9,7 @@ does; sensitive variables mark the same list when they are read.
 """
 from __future__ import annotations
 
+from kvmnet.engine.expr.children import child_nodes
 from kvmnet.sdk.values import UNKNOWN, contains_unknown
 
 from .. import ops
@@ -111,11 +112,7 @@ def uses_sensitive(node) -> bool:
             continue
         if name == "sensitive":
             return True
-        for cls in type(n).__mro__:
-            for slot in getattr(cls, "__slots__", ()):
-                v = getattr(n, slot, None)
-                if isinstance(v, (list, tuple)) or hasattr(v, "evaluate"):
-                    stack.append(v)
+        stack.extend(child_nodes(n))
     return False
 
 
