@@ -61,6 +61,17 @@ def is_number(v) -> bool:
     return t is int or t is float or t is Number
 
 
+def _scaled_divmod(n: int, d: int, e: int) -> tuple[int, int, int]:
+    """Quotient, remainder and divisor of ``n / (d * 2**e)`` in whole numbers: the
+    power of two shifts the divisor up or, for a negative ``e``, the dividend up."""
+    if e >= 0:
+        rd = d << e
+        m, r = divmod(n, rd)
+        return m, r, rd
+    m, r = divmod(n << -e, d)
+    return m, r, d
+
+
 def _round(q: Fraction) -> Fraction:
     """``q`` rounded to a 512-bit mantissa, ties to even."""
     n, d = q.numerator, q.denominator
@@ -70,28 +81,13 @@ def _round(q: Fraction) -> Fraction:
     n = abs(n)
     # e such that 2**(PREC-1) <= n / d / 2**e < 2**PREC
     e = n.bit_length() - d.bit_length() - PREC
-    if e >= 0:
-        m, r = divmod(n, d << e)
-        rd = d << e
-    else:
-        m, r = divmod(n << -e, d)
-        rd = d
+    m, r, rd = _scaled_divmod(n, d, e)
     if m >= 1 << PREC:        # the estimate was one too low
         e += 1
-        if e >= 0:
-            m, r = divmod(n, d << e)
-            rd = d << e
-        else:
-            m, r = divmod(n << -e, d)
-            rd = d
+        m, r, rd = _scaled_divmod(n, d, e)
     elif m < 1 << (PREC - 1):
         e -= 1
-        if e >= 0:
-            m, r = divmod(n, d << e)
-            rd = d << e
-        else:
-            m, r = divmod(n << -e, d)
-            rd = d
+        m, r, rd = _scaled_divmod(n, d, e)
     if 2 * r > rd or (2 * r == rd and m & 1):
         m += 1
     return sign * (Fraction(m << e) if e >= 0 else Fraction(m, 1 << -e))
