@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from kvmnet.engine import expr as X
 from kvmnet.engine import registry
+from kvmnet.engine.config.declared import is_new
 from kvmnet.engine.config.hcl import Block
 from kvmnet.engine.config.model import Config, DataDecl
 from kvmnet.engine.diagnostics import Diagnostics
@@ -26,10 +27,7 @@ def load_data(cfg: Config, b: Block, d: Diagnostics) -> None:
         d.add(f'unknown data source "{dtype}"; known: {", ".join(known) or "none"}',
               file=b.file, line=b.line, address=address)
         return
-    if address in cfg.data:
-        first = cfg.data[address]
-        d.add(f"{address} is declared twice (first in {first.file}:{first.line})",
-              file=b.file, line=b.line, address=address)
+    if not is_new(cfg.data, address, f"{address} is declared twice", b, d, address):
         return
     definition, _servers = known[dtype]
     decl = DataDecl(dtype, name, b.file, b.line)

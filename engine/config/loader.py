@@ -12,6 +12,7 @@ import os
 import stat
 from pathlib import Path
 
+from kvmnet.engine.config.declared import is_new
 from kvmnet.engine.config.hcl import Block, parse_files
 from kvmnet.engine.config.module_blocks import load_module_call, provider_alias
 from kvmnet.engine.config.checks import literal_bool
@@ -173,9 +174,7 @@ def _load_block(cfg: Config, b: Block, d: Diagnostics) -> None:
 
 def _load_variable(cfg: Config, b: Block, d: Diagnostics) -> None:
     name = b.labels[0]
-    if name in cfg.variables:
-        prev = cfg.variables[name]
-        d.add(f'variable "{name}" is declared twice (first in {prev.file}:{prev.line})', file=b.file, line=b.line)
+    if not is_new(cfg.variables, name, f'variable "{name}" is declared twice', b, d):
         return
     v = VariableDecl(name, b.file, b.line, default=b.attrs.get("default"), type=b.attrs.get("type"))
     desc = b.attrs.get("description")
@@ -197,10 +196,7 @@ def _load_resource(cfg: Config, b: Block, d: Diagnostics) -> None:
         d.add(f'unknown resource type "{rtype}"{did_you_mean(rtype, TYPES)}; known types: {", ".join(TYPES)}',
               file=b.file, line=b.line, address=address)
         return
-    if address in cfg.resources:
-        prev = cfg.resources[address]
-        d.add(f"resource {address} is defined twice (first in {prev.file}:{prev.line})",
-              file=b.file, line=b.line, address=address)
+    if not is_new(cfg.resources, address, f"resource {address} is defined twice", b, d, address):
         return
     body = Block(b.type, b.labels, b.line, b.file, dict(b.attrs), [])
     r = ResourceDecl(rtype, name, b.file, b.line, body)

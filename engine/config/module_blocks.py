@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kvmnet.engine.config.declared import is_new
 from kvmnet.engine.config.hcl import Block
 from kvmnet.engine.config.model import Config, ModuleCallDecl
 from kvmnet.engine.diagnostics import Diagnostics
@@ -21,10 +22,7 @@ def load_module_call(cfg: Config, b: Block, d: Diagnostics) -> None:
         d.add('a "module" block needs 1 label(s): module "NAME"', file=b.file, line=b.line)
         return
     name = b.labels[0]
-    if name in cfg.modules:
-        first = cfg.modules[name]
-        d.add(f'module "{name}" is defined twice (first in {first.file}:{first.line})',
-              file=b.file, line=b.line)
+    if not is_new(cfg.modules, name, f'module "{name}" is defined twice', b, d):
         return
     src = b.attrs.get("source")
     if src is None:
