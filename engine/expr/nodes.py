@@ -121,13 +121,25 @@ class Template(Expr):
                 p.collect_refs(bound, out)
 
 
-class TemplateIf(Expr):
-    """``%{ if c }a%{ else }b%{ endif }`` inside a template."""
+class _Choice(Expr):
+    """A condition and the two expressions it chooses between: what a template's
+    ``%{ if }`` and a conditional expression hold alike (they evaluate differently)."""
 
     __slots__ = ("cond", "then", "otherwise")
 
     def __init__(self, cond, then, otherwise, offset=0):
         self.cond, self.then, self.otherwise, self.offset = cond, then, otherwise, offset
+
+    def collect_refs(self, bound, out):
+        self.cond.collect_refs(bound, out)
+        self.then.collect_refs(bound, out)
+        self.otherwise.collect_refs(bound, out)
+
+
+class TemplateIf(_Choice):
+    """``%{ if c }a%{ else }b%{ endif }`` inside a template."""
+
+    __slots__ = ()
 
     def evaluate(self, scope):
         c = self.cond.evaluate(scope)
@@ -135,11 +147,6 @@ class TemplateIf(Expr):
             return UNKNOWN
         branch = self.then if ops.to_bool(c, "template condition: ") else self.otherwise
         return branch.evaluate(scope)
-
-    def collect_refs(self, bound, out):
-        self.cond.collect_refs(bound, out)
-        self.then.collect_refs(bound, out)
-        self.otherwise.collect_refs(bound, out)
 
 
 class TemplateFor(Expr):
@@ -634,11 +641,10 @@ class InconsistentResults(ExprError):
         self.node = node
 
 
-class Conditional(Expr):
-    __slots__ = ("cond", "then", "otherwise")
+class Conditional(_Choice):
+    """``cond ? then : otherwise``."""
 
-    def __init__(self, cond, then, otherwise, offset=0):
-        self.cond, self.then, self.otherwise, self.offset = cond, then, otherwise, offset
+    __slots__ = ()
 
     def evaluate(self, scope):
         c = self.cond.evaluate(scope)
@@ -678,11 +684,6 @@ class Conditional(Expr):
                     return _unify_with_partial(value, other, scope, c, self)
                 return value
         return _unify_results(value, o, c, self)
-
-    def collect_refs(self, bound, out):
-        self.cond.collect_refs(bound, out)
-        self.then.collect_refs(bound, out)
-        self.otherwise.collect_refs(bound, out)
 
 
 def static_kind(node, scope) -> str | None:
