@@ -269,30 +269,29 @@ def unify(types: list[Type]) -> Type | None:
     for t in types:
         if t.kind in count:
             count[t.kind] += 1
-    m, lst, st, obj, tup, dyn = (count[k] for k in ("map", "list", "set", "object", "tuple", "any"))
+    st, obj, tup, dyn = (count[k] for k in ("set", "object", "tuple", "any"))
     # the first matching case decides, as in cty's switch
-    if m and m + dyn == n:
-        return _unify_collections("map", types, dyn)
-    if m and m + obj + dyn == n:
-        as_map = _unify_as(types, "map")
-        if as_map is not None:
-            return as_map
-    elif lst and lst + dyn == n:
-        return _unify_collections("list", types, dyn)
-    elif lst and lst + tup + dyn == n:
-        as_list = _unify_as(types, "list")
-        if as_list is not None:
-            return as_list
-    elif st and st + dyn == n:
+    for kind, structural in (("map", "object"), ("list", "tuple")):
+        c = count[kind]
+        if c and c + dyn == n:
+            return _unify_collections(kind, types, dyn)
+        if c and c + count[structural] + dyn == n:
+            as_kind = _unify_as(types, kind)
+            return as_kind if as_kind is not None else _first_convertible(types)
+    if st and st + dyn == n:
         return _unify_collections("set", types, dyn)
-    elif obj and obj + dyn == n:
+    if obj and obj + dyn == n:
         return ANY if dyn else _unify_objects(types)
-    elif tup and tup + dyn == n:
+    if tup and tup + dyn == n:
         return ANY if dyn else _unify_tuples(types)
-    elif obj and tup:
+    if obj and tup:
         return None
-    # otherwise the first of the given types, most general first (null's dynamic type
-    # last), that all convert to
+    return _first_convertible(types)
+
+
+def _first_convertible(types: list[Type]) -> Type | None:
+    """The first of ``types``, most general first (null's dynamic type last), that
+    they all convert to; what cty's Unify falls back to when no case decides."""
     for i in _preference_order(types):
         want = types[i]
         if all(_convertible(t, want) for t in types):
