@@ -47,21 +47,23 @@ def mode_of(attrs: dict) -> Any:
     return one.get("mode", "nat") if one.get("mode") is not None else "nat"
 
 
+def _value_or_block(attrs: dict, name: str, key: str) -> Any:
+    """v1's ``NAME = value`` or the block ``NAME { KEY = value }``."""
+    v = attrs.get(name)
+    if isinstance(v, (list, dict)):
+        one = _one(v)
+        return one.get(key) if one else None
+    return v
+
+
 def bridge_of(attrs: dict) -> Any:
     """v1 ``bridge = "name"`` or ``bridge { name }``."""
-    br = attrs.get("bridge")
-    if isinstance(br, (list, dict)):
-        one = _one(br)
-        return one.get("name") if one else None
-    return br
+    return _value_or_block(attrs, "bridge", "name")
 
 
 def virtualport_of(attrs: dict) -> Any:
-    vp = attrs.get("virtualport")
-    if isinstance(vp, (list, dict)):
-        one = _one(vp)
-        return one.get("type") if one else None
-    return vp
+    """v1 ``virtualport = "type"`` or ``virtualport { type }``."""
+    return _value_or_block(attrs, "virtualport", "type")
 
 
 def _is_v6(ip: dict) -> bool:
