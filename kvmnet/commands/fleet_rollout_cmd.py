@@ -2,6 +2,8 @@
 rollout (engine.fleet.rollout), retire a host, give a host its agent's role."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import click
 
 from kvmnet.commands.fleet_conn import actor, conn_option, connected, error
@@ -24,25 +26,29 @@ from kvmnet.commands.fleet_group import fleet
 def apply_(commit, max_unavailable, canary, max_failures, selector, retry_failed, lost_after, conninfo):
     """Start a rollout of COMMIT; the agents take slots from it."""
     from kvmnet.engine.fleet.rollout import FleetError, start
-    with connected(conninfo) as c:
-        try:
-            rid = start(c, commit=commit, actor=actor(), max_unavailable=max_unavailable, canary=canary,
-                        max_failures=max_failures, selector=selector, retry_failed=retry_failed,
-                        lost_after=lost_after)
-        except FleetError as e:
-            error(str(e))
+    with connected(conninfo) as c, _refusal_is_error(FleetError):
+        rid = start(c, commit=commit, actor=actor(), max_unavailable=max_unavailable, canary=canary,
+                    max_failures=max_failures, selector=selector, retry_failed=retry_failed,
+                    lost_after=lost_after)
     click.echo(f"Rollout #{rid} of {commit} started: --max-unavailable {max_unavailable}, "
                f"--canary {canary}, --max-failures {max_failures}"
                + (f", hosts {selector}" if selector else "") + ".")
 
 
+@contextmanager
+def _refusal_is_error(refusal: type[Exception]):
+    """A ``refusal`` raised inside (the rollout or the role store saying no) is one
+    ``Error:`` line."""
+    try:
+        yield
+    except refusal as e:
+        error(str(e))
+
+
 def _steer(action: str, conninfo: str | None) -> None:
     from kvmnet.engine.fleet.rollout import FleetError, change
-    with connected(conninfo) as c:
-        try:
-            r = change(c, action, actor())
-        except FleetError as e:
-            error(str(e))
+    with connected(conninfo) as c, _refusal_is_error(FleetError):
+        r = change(c, action, actor())
     click.echo(f"Rollout #{r.id} of {r.commit}: {r.state}.")
 
 
@@ -74,11 +80,8 @@ def forget(host, conninfo):
     """Remove a retired HOST and its agent's role (its results and the audit stay)."""
     from kvmnet.engine.fleet.rollout import FleetError
     from kvmnet.engine.fleet.rollout import forget as forget_host
-    with connected(conninfo) as c:
-        try:
-            role = forget_host(c, host, actor())
-        except FleetError as e:
-            error(str(e))
+    with connected(conninfo) as c, _refusal_is_error(FleetError):
+        role = forget_host(c, host, actor())
     click.echo(f"Forgot host {host} ({role}).")
 
 
@@ -88,9 +91,6 @@ def forget(host, conninfo):
 def grant(host, conninfo):
     """Create HOST's PostgreSQL login role: it reads the fleet, writes only HOST's rows."""
     from kvmnet.state.fleet_roles import RoleError, create_agent_role
-    with connected(conninfo) as c:
-        try:
-            create_agent_role(c, host)
-        except RoleError as e:
-            error(str(e))
+    with connected(conninfo) as c, _refusal_is_error(RoleError):
+        create_agent_role(c, host)
     click.echo(f"Role {host} can now run the agent of host {host} (set its authentication in pg_hba.conf).")
