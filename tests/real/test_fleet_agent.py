@@ -9,6 +9,7 @@ import sys
 import time
 
 import psycopg
+import pytest
 
 from kvmnet.state import fleet_roles, fleet_schema
 from tests.conftest import ROOT, requires_root
@@ -21,24 +22,50 @@ def _kvmnet(*argv, env=None):
                           env={**os.environ, **(env or {})}, timeout=60)
 
 
-def test_an_agent_older_than_the_required_version_refuses_the_commit(pg_cluster, pg_db, tmp_path):
-    c = psycopg.connect(pg_db, autocommit=True)
-    fleet_schema.ensure(c)
-    fleet_roles.create_agent_role(c, "kvm01")
-    repo = tmp_path / "repo"
-    (repo / "hosts" / "kvm01").mkdir(parents=True)
-    (repo / "hosts" / "kvm01" / "main.hcl").write_text('kvmnet {\n  required_version = ">= 99.0"\n}\n')
+@pytest.fixture
+def fleet_db(pg_db):
+    """An administrator's connection to the test's database, the fleet schema in place."""
+    with psycopg.connect(pg_db, autocommit=True) as c:
+        fleet_schema.ensure(c)
+        yield c
+
+
+def _agent_roles(c, *hosts):
+    for h in hosts:
+        fleet_roles.create_agent_role(c, h)
+
+
+def _committed_repo(repo, files: dict[str, str]) -> str:
+    """A git repository at ``repo`` holding ``files`` (path: text) in one commit: its id."""
+    for path, text in files.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
     git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-qm", "x"], check=True)
-    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
-    conn = pg_cluster.conninfo(c.info.dbname, user="kvm01")
-    agent = ["agent", "run", "--repo", str(repo), "--host", "kvm01", "--once", "--workdir", str(tmp_path / "w"),
-             "--conn-str", conn]
-    assert _kvmnet(*agent).returncode == 0                   # no rollout: idle, heartbeat only
-    assert _kvmnet("fleet", "apply", "--commit", sha, "--canary", "0", "--conn-str", pg_db).returncode == 0
-    run = _kvmnet(*agent)
+    return subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _start_rollout(pg_db, sha, *options):
+    r = _kvmnet("fleet", "apply", "--commit", sha, *options, "--conn-str", pg_db)
+    assert r.returncode == 0, r.stderr
+
+
+def _agent_once(pg_cluster, c, host, repo, workdir, *options):
+    """``kvmnet agent run --once`` as HOST's agent, logged in as HOST's role."""
+    return _kvmnet("agent", "run", "--repo", str(repo), "--host", host, "--once", "--workdir", str(workdir),
+                   *options, "--conn-str", pg_cluster.conninfo(c.info.dbname, user=host))
+
+
+def test_an_agent_older_than_the_required_version_refuses_the_commit(pg_cluster, pg_db, fleet_db, tmp_path):
+    c = fleet_db
+    _agent_roles(c, "kvm01")
+    repo = tmp_path / "repo"
+    sha = _committed_repo(repo, {"hosts/kvm01/main.hcl": 'kvmnet {\n  required_version = ">= 99.0"\n}\n'})
+    assert _agent_once(pg_cluster, c, "kvm01", repo, tmp_path / "w").returncode == 0   # no rollout: idle
+    _start_rollout(pg_db, sha, "--canary", "0")
+    run = _agent_once(pg_cluster, c, "kvm01", repo, tmp_path / "w")
     assert run.returncode == 1
     cond, msg, version = c.execute("SELECT condition, message, agent_version FROM fleet_hosts").fetchone()
     assert cond == "Failing" and version == "0.1.0"
@@ -66,41 +93,28 @@ def test_fleet_command_refusals_are_one_error_line(pg_db, monkeypatch):
         assert r.stderr.count("Error:") == 1 and words in r.stderr, (argv, r.stderr)
 
 
-def test_an_agent_without_its_directory_or_repo_fails_and_says_so(pg_cluster, pg_db, tmp_path):
-    c = psycopg.connect(pg_db, autocommit=True)
-    fleet_schema.ensure(c)
-    for h in ("kvm01", "kvm02"):
-        fleet_roles.create_agent_role(c, h)
+def test_an_agent_without_its_directory_or_repo_fails_and_says_so(pg_cluster, pg_db, fleet_db, tmp_path):
+    c = fleet_db
+    _agent_roles(c, "kvm01", "kvm02")
     repo = tmp_path / "repo"
-    (repo / "hosts" / "kvm01").mkdir(parents=True)
-    (repo / "hosts" / "kvm01" / "main.hcl").write_text("")
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "x"], check=True)
-    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    sha = _committed_repo(repo, {"hosts/kvm01/main.hcl": ""})
     c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01'), ('kvm02')")
-    assert _kvmnet("fleet", "apply", "--commit", sha, "--canary", "0", "--max-failures", "5",
-                   "--conn-str", pg_db).returncode == 0
-    db = c.info.dbname
-    for host, where, words in [("kvm02", str(repo), "has no directory hosts/kvm02"),
-                               ("kvm01", str(tmp_path / "nowhere"), "cannot fetch commit: git clone")]:
-        r = _kvmnet("agent", "run", "--repo", where, "--host", host, "--once", "--workdir", str(tmp_path / host),
-                    "--conn-str", pg_cluster.conninfo(db, user=host))
+    _start_rollout(pg_db, sha, "--canary", "0", "--max-failures", "5")
+    for host, where, words in [("kvm02", repo, "has no directory hosts/kvm02"),
+                               ("kvm01", tmp_path / "nowhere", "cannot fetch commit: git clone")]:
+        r = _agent_once(pg_cluster, c, host, where, tmp_path / host)
         assert r.returncode == 1
         cond, msg = c.execute("SELECT condition, message FROM fleet_hosts WHERE host = %s", (host,)).fetchone()
         assert cond == "Failing" and words in msg, msg
         assert c.execute("SELECT result FROM fleet_results WHERE host = %s", (host,)).fetchone()[0] == "failed"
 
 
-def test_the_lease_keeper_stops_the_walk_when_the_slot_is_lost_or_unreachable(pg_cluster, pg_db, tmp_path):
-    import time
+def test_the_lease_keeper_stops_the_walk_when_the_slot_is_lost_or_unreachable(pg_db, fleet_db, tmp_path):
     from pathlib import Path
 
     from kvmnet.engine.fleet import rollout, slots
     from kvmnet.engine.fleet.agent import AgentConfig, LeaseKeeper
-    c = psycopg.connect(pg_db, autocommit=True)
-    fleet_schema.ensure(c)
+    c = fleet_db
     c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01')")
     rollout.start(c, commit="abcdef1", actor="ops", max_unavailable="1", canary=0, max_failures=0)
     slot, _ = slots.request_slot(c, "kvm01", lease_seconds=0.9)
@@ -123,33 +137,25 @@ def test_the_lease_keeper_stops_the_walk_when_the_slot_is_lost_or_unreachable(pg
     keeper.stop()
 
 
-def test_a_probe_the_change_breaks_reverts_the_host_and_counts_as_a_failure(pg_cluster, pg_db, tmp_path, ns):
-    c = psycopg.connect(pg_db, autocommit=True)
-    fleet_schema.ensure(c)
-    fleet_roles.create_agent_role(c, "kvm01")
+def test_a_probe_the_change_breaks_reverts_the_host_and_counts_as_a_failure(pg_cluster, pg_db, fleet_db, tmp_path,
+                                                                            ns):
+    c = fleet_db
+    _agent_roles(c, "kvm01")
     persist = tmp_path / "sysctl.d"
     repo = tmp_path / "repo"
-    (repo / "hosts" / "kvm01").mkdir(parents=True)
-    (repo / "hosts" / "kvm01" / "main.hcl").write_text(
+    sha = _committed_repo(repo, {"hosts/kvm01/main.hcl": (
         f'provider "iproute" {{\n  netns = "{ns}"\n}}\n'
         f'provider "sysctl" {{\n  netns       = "{ns}"\n  persist_dir = "{persist}"\n}}\n'
         'resource "bridge" "lab" {\n  name = "br-probe"\n}\n'
-        'resource "sysctl_profile" "tuning" {\n  settings = { "net.ipv4.ip_forward" = 1 }\n}\n')
+        'resource "sysctl_profile" "tuning" {\n  settings = { "net.ipv4.ip_forward" = 1 }\n}\n')})
     # passes before the change, fails once the change wrote its sysctl file
     (tmp_path / "probes.txt").write_text(
         'kvmnet {\n  probe "no-sysctl-file" {\n'
         f'    command = ["test", "!", "-e", "{persist}/90-kvmnet-tuning.conf"]\n    timeout = "1s"\n  }}\n}}\n')
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "x"], check=True)
-    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
     c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01')")
-    assert _kvmnet("fleet", "apply", "--commit", sha, "--canary", "0", "--max-failures", "0",
-                   "--conn-str", pg_db).returncode == 0
-    r = _kvmnet("agent", "run", "--repo", str(repo), "--host", "kvm01", "--once", "--workdir", str(tmp_path / "w"),
-                "--probe-file", str(tmp_path / "probes.txt"), "--probe-timeout", "1",
-                "--conn-str", pg_cluster.conninfo(c.info.dbname, user="kvm01"))
+    _start_rollout(pg_db, sha, "--canary", "0", "--max-failures", "0")
+    r = _agent_once(pg_cluster, c, "kvm01", repo, tmp_path / "w",
+                    "--probe-file", str(tmp_path / "probes.txt"), "--probe-timeout", "1")
     assert r.returncode == 1, r.stderr
     cond, msg, applied = c.execute("SELECT condition, message, applied_commit FROM fleet_hosts").fetchone()
     assert cond == "Reverted" and "no-sysctl-file" in msg and applied is None
@@ -159,23 +165,14 @@ def test_a_probe_the_change_breaks_reverts_the_host_and_counts_as_a_failure(pg_c
     assert gone.returncode != 0                              # the revert removed what the apply made
 
 
-def test_an_agent_whose_plan_is_empty_is_available_without_a_slot(pg_cluster, pg_db, tmp_path):
-    c = psycopg.connect(pg_db, autocommit=True)
-    fleet_schema.ensure(c)
-    for h in ("kvm01", "kvm02"):
-        fleet_roles.create_agent_role(c, h)
+def test_an_agent_whose_plan_is_empty_is_available_without_a_slot(pg_cluster, pg_db, fleet_db, tmp_path):
+    c = fleet_db
+    _agent_roles(c, "kvm01", "kvm02")
     repo = tmp_path / "repo"
-    (repo / "hosts" / "kvm02").mkdir(parents=True)
-    (repo / "hosts" / "kvm02" / "main.hcl").write_text("")        # nothing to change on kvm02
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "x"], check=True)
-    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    sha = _committed_repo(repo, {"hosts/kvm02/main.hcl": ""})        # nothing to change on kvm02
     c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01'), ('kvm02')")
-    assert _kvmnet("fleet", "apply", "--commit", sha, "--canary", "1", "--conn-str", pg_db).returncode == 0
-    r = _kvmnet("agent", "run", "--repo", str(repo), "--host", "kvm02", "--once", "--workdir",
-                str(tmp_path / "kvm02"), "--conn-str", pg_cluster.conninfo(c.info.dbname, user="kvm02"))
+    _start_rollout(pg_db, sha, "--canary", "1")
+    r = _agent_once(pg_cluster, c, "kvm02", repo, tmp_path / "kvm02")
     assert r.returncode == 0, r.stderr                      # not held back by the canary kvm01
     cond, msg, applied = c.execute("SELECT condition, message, applied_commit FROM fleet_hosts "
                                    "WHERE host = 'kvm02'").fetchone()
@@ -186,28 +183,18 @@ def test_an_agent_whose_plan_is_empty_is_available_without_a_slot(pg_cluster, pg
     assert c.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "running"   # kvm01 still to go
 
 
-def test_an_agents_pass_records_a_lost_host_so_the_rollout_ends(pg_cluster, pg_db, tmp_path):
+def test_an_agents_pass_records_a_lost_host_so_the_rollout_ends(pg_cluster, pg_db, fleet_db, tmp_path):
     from kvmnet.engine.fleet import slots
-    c = psycopg.connect(pg_db, autocommit=True)
-    fleet_schema.ensure(c)
-    for h in ("kvm01", "kvm02"):
-        fleet_roles.create_agent_role(c, h)
+    c = fleet_db
+    _agent_roles(c, "kvm01", "kvm02")
     repo = tmp_path / "repo"
-    (repo / "hosts" / "kvm02").mkdir(parents=True)
-    (repo / "hosts" / "kvm02" / "main.hcl").write_text("")
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "x"], check=True)
-    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    sha = _committed_repo(repo, {"hosts/kvm02/main.hcl": ""})
     c.execute("INSERT INTO fleet_hosts (host, last_seen) VALUES ('kvm01', now()), ('kvm02', now())")
-    assert _kvmnet("fleet", "apply", "--commit", sha, "--canary", "0", "--max-failures", "1",
-                   "--lost-after", "0.5", "--conn-str", pg_db).returncode == 0
+    _start_rollout(pg_db, sha, "--canary", "0", "--max-failures", "1", "--lost-after", "0.5")
     assert slots.request_slot(c, "kvm01", lease_seconds=0.2)[0] is not None   # kvm01's agent then dies
-    agent = ["agent", "run", "--repo", str(repo), "--host", "kvm02", "--once", "--workdir", str(tmp_path / "kvm02"),
-             "--conn-str", pg_cluster.conninfo(c.info.dbname, user="kvm02")]
     time.sleep(0.6)
-    assert _kvmnet(*agent).returncode == 0          # kvm02's pass finds kvm01 lost; nothing to change on kvm02
+    # kvm02's pass finds kvm01 lost; nothing to change on kvm02
+    assert _agent_once(pg_cluster, c, "kvm02", repo, tmp_path / "kvm02").returncode == 0
     assert c.execute("SELECT result FROM fleet_results WHERE host = 'kvm02'").fetchone()[0] == "applied"
     result, msg = c.execute("SELECT result, message FROM fleet_results WHERE host = 'kvm01'").fetchone()
     assert result == "failed" and msg.startswith("agent lost: last seen ")
