@@ -33,58 +33,54 @@ class Gen:
     def pick(self, xs):
         return self.r.choice(xs)
 
+    def one_of(self, *forms):
+        """One of ``forms`` (functions making an expression), drawn evenly, then made."""
+        return forms[self.r.randrange(len(forms))]()
+
     def number(self, d: int) -> str:
         if d <= 0 or self.r.random() < 0.3:
             return self.pick(NUMBERS)
-        form = self.r.randrange(8)
-        if form <= 2:
-            return f"{self.number(d - 1)} {self.pick(['+', '-', '*', '/', '%'])} {self.number(d - 1)}"
-        if form == 3:
-            return f"-{self.number(d - 1)}" if self.r.random() < 0.5 else f"({self.number(d - 1)})"
-        if form == 4:
-            return f"{self.boolean(d - 1)} ? {self.number(d - 1)} : {self.number(d - 1)}"
-        if form == 5:
-            return f"length({self.collection(d - 1)})"
-        if form == 6:
-            return "tonumber(" + self.pick(['"1"', '"2.5"', '"-4"', '"0.1"', '"1e2"']) + ")"
-        return f"{self.collection_num(d - 1)}[0]"
+        e = d - 1
+
+        def arithmetic():
+            return f"{self.number(e)} {self.pick(['+', '-', '*', '/', '%'])} {self.number(e)}"
+        return self.one_of(
+            arithmetic, arithmetic, arithmetic,             # three times as likely as the others
+            lambda: f"-{self.number(e)}" if self.r.random() < 0.5 else f"({self.number(e)})",
+            lambda: f"{self.boolean(e)} ? {self.number(e)} : {self.number(e)}",
+            lambda: f"length({self.collection(e)})",
+            lambda: "tonumber(" + self.pick(['"1"', '"2.5"', '"-4"', '"0.1"', '"1e2"']) + ")",
+            lambda: f"{self.collection_num(e)}[0]")
 
     def string(self, d: int) -> str:
         if d <= 0 or self.r.random() < 0.3:
             return self.pick(STRINGS)
-        form = self.r.randrange(7)
-        if form == 0:
-            return f'"${{{self.any(d - 1)}}}"'
-        if form == 1:
-            return f'"p-${{{self.number(d - 1)}}}-${{{self.string(d - 1)}}}"'
-        if form == 2:
-            return f"tostring({self.pick([self.number(d - 1), self.boolean(d - 1), self.string(d - 1)])})"
-        if form == 3:
-            return (f'"%{{ if {self.boolean(d - 1)} }}T%{{ else }}F%{{ endif }}"')
-        if form == 4:
+        e = d - 1
+
+        def template_for():
             strip = self.pick(["", "~"])
-            return f'"[%{{ for v in {self.collection(d - 1)} {strip}}} ${{v}} %{{{strip} endfor }}]"'
-        if form == 5:
-            return f"{self.boolean(d - 1)} ? {self.string(d - 1)} : {self.any(d - 1)}"
-        return f'"a ${{~ {self.string(d - 1)} ~}} b"'
+            return f'"[%{{ for v in {self.collection(e)} {strip}}} ${{v}} %{{{strip} endfor }}]"'
+        return self.one_of(
+            lambda: f'"${{{self.any(e)}}}"',
+            lambda: f'"p-${{{self.number(e)}}}-${{{self.string(e)}}}"',
+            lambda: f"tostring({self.pick([self.number(e), self.boolean(e), self.string(e)])})",
+            lambda: f'"%{{ if {self.boolean(e)} }}T%{{ else }}F%{{ endif }}"',
+            template_for,
+            lambda: f"{self.boolean(e)} ? {self.string(e)} : {self.any(e)}",
+            lambda: f'"a ${{~ {self.string(e)} ~}} b"')
 
     def boolean(self, d: int) -> str:
         if d <= 0 or self.r.random() < 0.3:
             return self.pick(BOOLS)
-        form = self.r.randrange(7)
-        if form == 0:
-            return f"{self.number(d - 1)} {self.pick(['<', '>', '<=', '>='])} {self.number(d - 1)}"
-        if form == 1:
-            return f"{self.any(d - 1)} {self.pick(['==', '!='])} {self.any(d - 1)}"
-        if form == 2:
-            return f"{self.boolean(d - 1)} {self.pick(['&&', '||'])} {self.boolean(d - 1)}"
-        if form == 3:
-            return f"!{self.boolean(d - 1)}"
-        if form == 4:
-            return "tobool(" + self.pick(["true", "false", '"true"', '"false"']) + ")"
-        if form == 5:
-            return f"length({self.collection(d - 1)}) {self.pick(['<', '>=', '=='])} {self.number(d - 1)}"
-        return f"{self.boolean(d - 1)} ? {self.boolean(d - 1)} : {self.boolean(d - 1)}"
+        e = d - 1
+        return self.one_of(
+            lambda: f"{self.number(e)} {self.pick(['<', '>', '<=', '>='])} {self.number(e)}",
+            lambda: f"{self.any(e)} {self.pick(['==', '!='])} {self.any(e)}",
+            lambda: f"{self.boolean(e)} {self.pick(['&&', '||'])} {self.boolean(e)}",
+            lambda: f"!{self.boolean(e)}",
+            lambda: "tobool(" + self.pick(["true", "false", '"true"', '"false"']) + ")",
+            lambda: f"length({self.collection(e)}) {self.pick(['<', '>=', '=='])} {self.number(e)}",
+            lambda: f"{self.boolean(e)} ? {self.boolean(e)} : {self.boolean(e)}")
 
     def primitive(self, d: int) -> str:
         return self.pick([self.number, self.string, self.boolean])(d)
@@ -100,34 +96,30 @@ class Gen:
         return "[" + ", ".join(self.number(d) for _ in range(self.r.randint(1, 3))) + "]"
 
     def collection(self, d: int) -> str:
-        form = self.r.randrange(12)
-        n = self.r.randint(0, 3)
-        if form == 0:
-            return "[" + ", ".join(self.primitive(d - 1) for _ in range(n)) + "]"
-        if form == 1:
-            return "{" + ", ".join(f"k{i} = {self.primitive(d - 1)}" for i in range(n)) + "}"
-        if form == 2:
-            return f"[for x in {self.collection_num(d - 1)} : x {self.pick(['+', '*', '-'])} {self.number(d - 1)}]"
-        if form == 3:
-            body = self.pick(["i", "x", '"${i}"'])
-            return f"[for i, x in {self.collection(d - 1)} : {body}]"
-        if form == 4:
-            return f'{{for x in {self.collection_num(d - 1)} : "k${{x}}" => x}}'
-        if form == 5:
-            conv = self.pick(["tolist", "toset"])
-            return f"{conv}([" + ", ".join(self.primitive(d - 1) for _ in range(n)) + "])"
-        if form == 6:
-            return "tomap({" + ", ".join(f"k{i} = {self.primitive(d - 1)}" for i in range(n)) + "})"
-        if form == 7:
-            return "[" + ", ".join(f"{{a = {self.primitive(d - 1)}}}" for _ in range(n + 1)) + "][*].a"
-        if form == 8:
-            return "[" + ", ".join(f"{{a = {self.primitive(d - 1)}}}" for _ in range(n + 1)) + "].*.a"
-        if form == 9:
-            return f"{self.boolean(d - 1)} ? {self.collection(d - 1)} : {self.collection(d - 1)}"
-        if form == 10:
-            return f"[for x in {self.collection(d - 1)} : x if {self.pick(['true', 'false', 'x != null'])}]"
-        return f"[{self.collection(d - 1)}, {self.collection(d - 1)}]"
+        e = d - 1
 
+        def indexed(n):
+            body = self.pick(["i", "x", '"${i}"'])            # drawn before the collection
+            return f"[for i, x in {self.collection(e)} : {body}]"
+
+        def converted(n):
+            conv = self.pick(["tolist", "toset"])
+            return f"{conv}([" + ", ".join(self.primitive(e) for _ in range(n)) + "])"
+        forms = (
+            lambda n: "[" + ", ".join(self.primitive(e) for _ in range(n)) + "]",
+            lambda n: "{" + ", ".join(f"k{i} = {self.primitive(e)}" for i in range(n)) + "}",
+            lambda n: f"[for x in {self.collection_num(e)} : x {self.pick(['+', '*', '-'])} {self.number(e)}]",
+            indexed,
+            lambda n: f'{{for x in {self.collection_num(e)} : "k${{x}}" => x}}',
+            converted,
+            lambda n: "tomap({" + ", ".join(f"k{i} = {self.primitive(e)}" for i in range(n)) + "})",
+            lambda n: "[" + ", ".join(f"{{a = {self.primitive(e)}}}" for _ in range(n + 1)) + "][*].a",
+            lambda n: "[" + ", ".join(f"{{a = {self.primitive(e)}}}" for _ in range(n + 1)) + "].*.a",
+            lambda n: f"{self.boolean(e)} ? {self.collection(e)} : {self.collection(e)}",
+            lambda n: f"[for x in {self.collection(e)} : x if {self.pick(['true', 'false', 'x != null'])}]",
+            lambda n: f"[{self.collection(e)}, {self.collection(e)}]")
+        form = self.r.randrange(len(forms))
+        return forms[form](self.r.randint(0, 3))        # the size is drawn after the form, for every form
 
     def typed(self, d: int) -> str:
         """A collection of a definite kind (tuple, list, set, object, map), for mixing kinds."""
@@ -144,20 +136,14 @@ class Gen:
 
     def mixed(self, d: int) -> str:
         a, b = self.typed(d), self.typed(d)
-        form = self.r.randrange(7)
-        if form == 0:
-            return f"{self.boolean(1)} ? {a} : {b}"
-        if form == 1:
-            return f"{a} {self.pick(['==', '!='])} {b}"
-        if form == 2:
-            return f"{self.pick(['tolist', 'toset'])}([{a}, {b}])"
-        if form == 3:
-            return f"tomap({{x = {a}, y = {b}}})"
-        if form == 4:
-            return f"[for k, v in {a} : {self.pick(['k', 'v', '[k, v]', '{k = k}'])}]"
-        if form == 5:
-            return f'{{for k, v in {a} : "${{k}}" => {self.pick(["v", "k", "[v]"])}}}'
-        return f'"%{{ for v in {a} }}${{v}},%{{ endfor }}"'
+        return self.one_of(
+            lambda: f"{self.boolean(1)} ? {a} : {b}",
+            lambda: f"{a} {self.pick(['==', '!='])} {b}",
+            lambda: f"{self.pick(['tolist', 'toset'])}([{a}, {b}])",
+            lambda: f"tomap({{x = {a}, y = {b}}})",
+            lambda: f"[for k, v in {a} : {self.pick(['k', 'v', '[k, v]', '{k = k}'])}]",
+            lambda: f'{{for k, v in {a} : "${{k}}" => {self.pick(["v", "k", "[v]"])}}}',
+            lambda: f'"%{{ for v in {a} }}${{v}},%{{ endfor }}"')
 
 
 def main() -> None:
