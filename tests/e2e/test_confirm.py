@@ -237,12 +237,27 @@ def _drain(fd: int, limit: float = 20) -> str:
     return seen.decode(errors="replace")
 
 
+def _apply_on_pty(env: Env, confirm_timeout: int) -> tuple[int, int]:
+    """``apply --auto-approve --confirm-timeout N`` on a new pseudo-terminal: (pid, master fd)."""
+    return _spawn_on_pty(env, "apply", "--auto-approve", "--confirm-timeout", str(confirm_timeout))
+
+
+def _exit_and_rest(pid: int, fd: int) -> tuple[int, str]:
+    """Once the CLI has exited: its exit code and what its terminal showed meanwhile
+    (the terminal is closed)."""
+    rest = _drain(fd)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.WIFEXITED(status), rest
+    return os.WEXITSTATUS(status), rest
+
+
 def test_waiter_reverts_after_the_terminal_hangs_up(env):
     """The apply prompts on its terminal; the terminal goes away (master closed: the
     kernel sends SIGHUP to the apply). The waiter still reverts at the deadline."""
     default = env.get(FIN)
     env.write(profiles(33))
-    pid, fd = _spawn_on_pty(env, "apply", "--auto-approve", "--confirm-timeout", "3")
+    pid, fd = _apply_on_pty(env, 3)
     _read_until(fd, "Type yes within 3 s to keep these changes")
     waiter = read_pending(str(env.state)).pid
     assert os.getsid(waiter) != os.getsid(pid)
@@ -258,13 +273,11 @@ def test_waiter_reverts_after_the_terminal_hangs_up(env):
 
 def test_yes_on_the_terminal_keeps_the_changes(env):
     env.write(profiles(33))
-    pid, fd = _spawn_on_pty(env, "apply", "--auto-approve", "--confirm-timeout", "20")
+    pid, fd = _apply_on_pty(env, 20)
     _read_until(fd, "Keep the changes? ")
     os.write(fd, b"yes\n")
-    rest = _drain(fd)
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, rest
+    code, rest = _exit_and_rest(pid, fd)
+    assert code == 0, rest
     assert "Confirmed: the changes stay." in rest and "Apply complete!" in rest
     assert last_history(env)["status"] == "applied"
     assert env.get(FIN) == "33"
@@ -274,11 +287,11 @@ def test_yes_on_the_terminal_keeps_the_changes(env):
 def test_no_answer_on_the_terminal_rolls_back_and_exits_1(env):
     default = env.get(FIN)
     env.write(profiles(33))
-    pid, fd = _spawn_on_pty(env, "apply", "--auto-approve", "--confirm-timeout", "1")
-    rest = _read_until(fd, "Keep the changes? ") + _drain(fd)
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 1, rest
+    pid, fd = _apply_on_pty(env, 1)
+    prompt = _read_until(fd, "Keep the changes? ")
+    code, rest = _exit_and_rest(pid, fd)
+    rest = prompt + rest
+    assert code == 1, rest
     assert "sysctl_profile.a: rolled back create (destroyed)" in rest
     assert "Not confirmed within 1 s" in rest
     assert env.get(FIN) == default
@@ -289,13 +302,11 @@ def test_end_of_input_on_the_terminal_leaves_the_decision_to_the_waiter(env):
     """Ctrl-D (end of input) at the prompt: the apply exits 0 and says the waiter
     keeps waiting; a confirm from another shell then keeps the changes."""
     env.write(profiles(33))
-    pid, fd = _spawn_on_pty(env, "apply", "--auto-approve", "--confirm-timeout", "20")
+    pid, fd = _apply_on_pty(env, 20)
     _read_until(fd, "Keep the changes? ")
     os.write(fd, b"\x04")
-    rest = _drain(fd)
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, rest
+    code, rest = _exit_and_rest(pid, fd)
+    assert code == 0, rest
     assert "keeps waiting" in rest
     assert last_history(env)["status"] == "awaiting-confirmation"
     assert "Confirmed apply #" in env.ok("confirm")
@@ -306,17 +317,15 @@ def test_end_of_input_on_the_terminal_leaves_the_decision_to_the_waiter(env):
 def test_no_on_the_terminal_rolls_back_at_once(env):
     default = env.get(FIN)
     env.write(profiles(33))
-    pid, fd = _spawn_on_pty(env, "apply", "--auto-approve", "--confirm-timeout", "30")
+    pid, fd = _apply_on_pty(env, 30)
     _read_until(fd, "Keep the changes? ")
     t0 = time.monotonic()
     os.write(fd, b"maybe\n")
     _read_until(fd, "Only yes keeps the changes")
     os.write(fd, b"no\n")
-    rest = _drain(fd)
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
+    code, rest = _exit_and_rest(pid, fd)
     assert time.monotonic() - t0 < 15
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 1, rest
+    assert code == 1, rest
     assert "sysctl_profile.a: rolled back create (destroyed)" in rest
     assert "Rolled back as asked" in rest
     assert env.get(FIN) == default
