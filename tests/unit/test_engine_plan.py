@@ -14,6 +14,7 @@ import textwrap
 import pytest
 
 from kvmnet.engine import registry
+from kvmnet.engine.diagnostics import DiagnosticError
 from kvmnet.sdk.ownership import Mark, format_mark, parse_mark
 from kvmnet.engine.plan.model import CREATE, DELETE, NOOP, REPLACE, UPDATE
 from kvmnet.engine.plan.planner import PlanOptions, make_plan
@@ -117,6 +118,19 @@ class Harness:
         assert not plan.errors, [str(e) for e in plan.errors]
         report = Walk(plan, prepared, be, ps, lineage=be.read().lineage).run()
         return plan, report
+
+    def plan_after(self, applied: str, config: str, **opts):
+        """The plan for ``config`` once ``applied`` is applied."""
+        self.config(applied)
+        assert self.apply()[1].ok
+        self.config(config)
+        return self.plan(**opts)[0]
+
+    def errors(self) -> list[str]:
+        """The errors of a plan that must fail, as printed."""
+        with pytest.raises(DiagnosticError) as e:
+            self.plan()
+        return [str(d) for d in e.value.diagnostics.errors]
 
     def state(self):
         return open_state(self.state_path).read()

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from kvmnet.engine.diagnostics import DiagnosticError, Diagnostics
+from kvmnet.engine.diagnostics import Diagnostics
 from kvmnet.engine.plan.data import read_data_sources
 from kvmnet.engine.plan.model import NOOP, REPLACE, UPDATE
 from kvmnet.engine.render.human import render_plan
@@ -59,15 +59,9 @@ def _call(label="m", name="lab", extra=""):
     return f'module "{label}" {{\n  source = "./lab"\n  name = "{name}"\n{extra}}}\n'
 
 
-def _errors(h):
-    with pytest.raises(DiagnosticError) as e:
-        h.plan()
-    return [str(d) for d in e.value.diagnostics.errors]
-
-
 def test_module_inputs_are_validated(h):
     h.config(_call(name="a-much-too-long-name"))
-    errs = _errors(h)
+    errs = h.errors()
     assert len(errs) == 1 and errs[0].startswith("cfg/main.hcl:3:")
     assert 'invalid value for variable "name" of module "m": a network name of at most 10 ' \
            "characters. (validation at cfg/lab/main.hcl:5)" in errs[0]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from kvmnet.engine.diagnostics import DiagnosticError
 from kvmnet.engine.plan.model import CREATE, NOOP, REPLACE, UPDATE
 from tests.unit.test_engine_plan import Harness, world  # noqa: F401  (fixture)
 
@@ -14,12 +13,6 @@ from tests.unit.test_engine_plan import Harness, world  # noqa: F401  (fixture)
 def h(tmp_path, world, monkeypatch):  # noqa: F811
     monkeypatch.chdir(tmp_path)
     return Harness(tmp_path, world)
-
-
-def _errors(h):
-    with pytest.raises(DiagnosticError) as e:
-        h.plan()
-    return [str(d) for d in e.value.diagnostics.errors]
 
 
 PRE = """
@@ -47,14 +40,14 @@ def test_precondition_holds(h):
 
 def test_precondition_fails_at_plan_with_file_line_and_message(h):
     h.config(PRE % "isolated")
-    errs = _errors(h)
+    errs = h.errors()
     assert errs == ["cfg/main.hcl:10: network.lab: precondition failed: "
                     "lab must be routed or NATed, not isolated."]
 
 
 def test_precondition_cannot_use_self(h):
     h.config(PRE.replace("var.mode ==", "self.mode ==", 1) % "nat")
-    errs = _errors(h)
+    errs = h.errors()
     assert len(errs) == 1 and "a precondition cannot refer to self" in errs[0]
 
 
@@ -66,7 +59,7 @@ def test_precondition_cannot_use_self(h):
 def test_malformed_condition_blocks(h, block, message):
     h.config('resource "network" "lab" {\n mode = "nat"\n lifecycle {\n' + block
              + "\n }\n}\n")
-    errs = _errors(h)
+    errs = h.errors()
     assert any(message in e for e in errs) and all(e.startswith("cfg/main.hcl:") for e in errs), errs
 
 
@@ -124,10 +117,7 @@ resource "network" "down" {
     ("network.up.mode", False),
 ])
 def test_replace_triggered_by(h, ref, replaced):
-    h.config(TRIGGER % ("true", ref))
-    assert h.apply()[1].ok
-    h.config(TRIGGER % ("false", ref))
-    plan, *_ = h.plan()
+    plan = h.plan_after(TRIGGER % ("true", ref), TRIGGER % ("false", ref))
     acts = h.actions(plan)
     assert acts["network.up"] == UPDATE
     assert acts["network.down"] == (REPLACE if replaced else NOOP)
@@ -138,14 +128,14 @@ def test_replace_triggered_by(h, ref, replaced):
 
 def test_replace_triggered_by_must_name_resources(h):
     h.config(TRIGGER % ("true", "var.x"))
-    errs = _errors(h)
+    errs = h.errors()
     assert len(errs) == 1 and "is not a resource reference" in errs[0]
     assert errs[0].startswith("cfg/main.hcl:10: network.down:")
 
 
 def test_replace_triggered_by_must_be_a_list(h):
     h.config(TRIGGER.replace("[%s]", "%s") % ("true", "network.up"))
-    errs = _errors(h)
+    errs = h.errors()
     assert errs == ["cfg/main.hcl:10: network.down: lifecycle.replace_triggered_by: must be a list "
                     "of resource references"]
 

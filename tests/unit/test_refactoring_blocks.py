@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from kvmnet.engine.diagnostics import DiagnosticError
 from kvmnet.engine.plan.model import FORGET, NOOP, UPDATE, Plan
 from kvmnet.engine.render.human import render_plan
 from kvmnet.engine.render.markdown import render_markdown
@@ -17,12 +16,6 @@ from tests.unit.test_engine_plan import Harness, world  # noqa: F401  (fixture)
 def h(tmp_path, world, monkeypatch):  # noqa: F811
     monkeypatch.chdir(tmp_path)
     return Harness(tmp_path, world)
-
-
-def _errors(h):
-    with pytest.raises(DiagnosticError) as e:
-        h.plan()
-    return [str(d) for d in e.value.diagnostics.errors]
 
 
 OLD = '''
@@ -46,10 +39,7 @@ moved {
 
 
 def test_moved_plans_no_replace_and_the_mark_follows(h):
-    h.config(OLD)
-    assert h.apply()[1].ok
-    h.config(NEW % "")
-    plan, *_ = h.plan()
+    plan = h.plan_after(OLD, NEW % "")
     (c,) = plan.resource_changes
     assert (c.address, c.moved_from, c.actions, c.changed_paths) == ("network.new", "network.old", UPDATE, [])
     assert plan.counts() == (0, 0, 0) and plan.has_changes
@@ -67,32 +57,25 @@ def test_moved_plans_no_replace_and_the_mark_follows(h):
 
 
 def test_moved_with_a_change_is_an_update_not_a_replace(h):
-    h.config(OLD)
-    assert h.apply()[1].ok
-    h.config(NEW % "\n  autostart = false")
-    plan, *_ = h.plan()
+    plan = h.plan_after(OLD, NEW % "\n  autostart = false")
     (c,) = plan.resource_changes
     assert c.actions == UPDATE and c.changed_paths == ["autostart"]
     assert "(moved from network.old)" in render_plan(plan, color=False)
 
 
 def test_moved_instances_keep_their_keys_and_chain(h):
-    h.config('resource "network" "a" {\n count = 2\n name = "n${count.index}"\n mode = "nat"\n}\n')
-    assert h.apply()[1].ok
-    h.config('resource "network" "c" {\n count = 2\n name = "n${count.index}"\n mode = "nat"\n}\n'
-             'moved {\n from = network.a\n to = network.b\n}\n'
-             'moved {\n from = network.b\n to = network.c\n}\n')
-    plan, *_ = h.plan()
+    plan = h.plan_after('resource "network" "a" {\n count = 2\n name = "n${count.index}"\n mode = "nat"\n}\n',
+                        'resource "network" "c" {\n count = 2\n name = "n${count.index}"\n mode = "nat"\n}\n'
+                        'moved {\n from = network.a\n to = network.b\n}\n'
+                        'moved {\n from = network.b\n to = network.c\n}\n')
     assert {c.address: c.moved_from for c in plan.resource_changes} == {
         "network.c[0]": "network.a[0]", "network.c[1]": "network.a[1]"}
 
 
 def test_moved_onto_an_address_in_the_state_is_ignored_with_a_warning(h):
-    h.config(OLD + 'resource "network" "new" {\n name = "other"\n mode = "nat"\n}\n')
-    assert h.apply()[1].ok
-    h.config('resource "network" "new" {\n name = "other"\n mode = "nat"\n}\n'
-             'moved {\n from = network.old\n to = network.new\n}\n')
-    plan, *_ = h.plan()
+    plan = h.plan_after(OLD + 'resource "network" "new" {\n name = "other"\n mode = "nat"\n}\n',
+                        'resource "network" "new" {\n name = "other"\n mode = "nat"\n}\n'
+                        'moved {\n from = network.old\n to = network.new\n}\n')
     assert any("already in the state" in str(w) for w in plan.warnings)
     assert h.actions(plan)["network.old"] == ["delete"]
 
@@ -115,16 +98,13 @@ def test_moved_onto_an_address_in_the_state_is_ignored_with_a_warning(h):
 ])
 def test_malformed_blocks(h, block, message):
     h.config('resource "network" "new" {\n name = "lab"\n mode = "nat"\n}\n' + block + "\n")
-    errs = _errors(h)
+    errs = h.errors()
     assert any(message in e for e in errs), errs
     assert all(e.startswith("cfg/main.hcl:") for e in errs), errs
 
 
 def test_removed_forgets_without_destroying(h):
-    h.config(OLD)
-    assert h.apply()[1].ok
-    h.config('removed {\n from = network.old\n lifecycle {\n destroy = false\n }\n}\n')
-    plan, *_ = h.plan()
+    plan = h.plan_after(OLD, 'removed {\n from = network.old\n lifecycle {\n destroy = false\n }\n}\n')
     (c,) = plan.resource_changes
     assert c.actions == FORGET
     text = render_plan(plan, color=False)
@@ -194,29 +174,24 @@ def test_import_of_a_missing_object_or_an_undeclared_address(h):
 
 
 def test_an_instance_moves_to_a_single_resource(h):
-    h.config('resource "network" "a" {\n count = 2\n name = "n${count.index}"\n mode = "nat"\n}\n')
-    assert h.apply()[1].ok
-    h.config('resource "network" "a" {\n count = 1\n name = "n${count.index}"\n mode = "nat"\n}\n'
-             'resource "network" "one" {\n name = "n1"\n mode = "nat"\n}\n'
-             'moved {\n from = network.a[1]\n to = network.one\n}\n')
-    plan, *_ = h.plan()
+    plan = h.plan_after('resource "network" "a" {\n count = 2\n name = "n${count.index}"\n mode = "nat"\n}\n',
+                        'resource "network" "a" {\n count = 1\n name = "n${count.index}"\n mode = "nat"\n}\n'
+                        'resource "network" "one" {\n name = "n1"\n mode = "nat"\n}\n'
+                        'moved {\n from = network.a[1]\n to = network.one\n}\n')
     assert {c.address: (c.moved_from, c.actions) for c in plan.resource_changes} == {
         "network.a[0]": (None, NOOP), "network.one": ("network.a[1]", UPDATE)}
 
 
 def test_import_of_an_object_already_managed_elsewhere(h):
-    h.config(OLD)
-    assert h.apply()[1].ok
-    h.config('resource "network" "again" {\n name = "lab"\n mode = "nat"\n}\n'
-             'import {\n to = network.again\n id = "lab"\n}\n')
-    plan, *_ = h.plan()
+    plan = h.plan_after(OLD, 'resource "network" "again" {\n name = "lab"\n mode = "nat"\n}\n'
+                             'import {\n to = network.again\n id = "lab"\n}\n')
     assert any("import: the network 'lab' is already managed as network.old" in str(e)
                for e in plan.errors), plan.errors
 
 
 def test_removed_lifecycle_takes_only_destroy(h):
     h.config('removed {\n from = network.gone\n lifecycle {\n keep = true\n }\n}\n')
-    errs = _errors(h)
+    errs = h.errors()
     assert errs == ['cfg/main.hcl:4: unknown attribute "keep" in removed.lifecycle']
 
 
