@@ -20,7 +20,7 @@ from typing import Any, Callable, TypeVar
 from kvmnet.state.backend import Lock, LockHolder, RowCheck, StateError
 from kvmnet.state.intents import Intent
 from kvmnet.state.pg_conn import connect_retrying, is_connection_lost, pg_error, where
-from kvmnet.state.pg_lease import LEASE_SECONDS, PgLease, PgLeaseManager
+from kvmnet.state.pg_lease import LEASE_SECONDS, PgLease, PgLeaseManager, held_lease
 from kvmnet.state.pg_schema import FORMAT_VERSION, TABLES, ddl, identity_problem, schema_name_problem
 from kvmnet.state.records import (
     FINAL_STATUSES, HISTORY_FIELDS, HISTORY_JSON_FIELDS, HistoryEntry, InstanceRecord, StateSnapshot,
@@ -67,6 +67,12 @@ class PgState(Store):
 
     # -- connections ---------------------------------------------------------------
     def _connection(self, role: str = "write") -> Any:
+        """This backend's connection for ``role``. A run whose lease on this
+        workspace is lost gets LeaseLost here, for a read too: it must stop, and
+        must not wait for a server that may be gone."""
+        lease = held_lease(self._leases.key)
+        if lease is not None:
+            lease.check_alive()
         conn = self._conns.get(role)
         if conn is None or conn.closed:
             conn = self._conns[role] = connect_retrying(self.conninfo)
@@ -196,6 +202,14 @@ class PgState(Store):
             values["pid_start"] = values["pid_start"] or 0
             out.append(HistoryEntry(**values))
         return out
+
+    def _cannot_finish(self, e: HistoryEntry) -> str:
+        """Under this process's exclusive lease, no other run can ever write again
+        (its lease is gone, and the fencing token refuses it), so a live process's
+        entry is left unfinished too."""
+        return super()._cannot_finish(e) or (
+            f"its run (pid {e.pid} on {e.host}) lost the state lock before it ended, and "
+            "can no longer write")
 
     def open_intents(self) -> list[Intent]:
         rows: list[Any] = self._read("read the state's intents", lambda conn: conn.execute(

@@ -8,7 +8,9 @@ conflicts, and inserts its own row. Nothing lives in the session, so it works
 behind a connection pooler and survives a reconnect.
 
 The holder renews its lease from a background thread every third of its length;
-a holder that cannot renew marks its lease lost, and its next state write raises.
+each try gets only the time the lease has left, and a holder that cannot renew
+marks its lease lost before the lease ends. Once lost, every state access of this
+process for the workspace raises :class:`LeaseLost` without contacting the server.
 Every state write checks, in its own transaction, that its lease's row with its
 token is still there and unexpired (``check_write``), so a holder that was paused
 past its lease and lost it to another run can never write again.
@@ -29,6 +31,7 @@ from kvmnet.state.records import now_iso
 
 LEASE_SECONDS = 30.0
 POLL_INTERVAL = 0.2
+MARGIN = 0.1            # of the lease: kept free for the run to stop once it is lost
 _COLUMNS = "id, mode, host, pid, started, command, boot_id, pid_start"
 
 # The exclusive leases this process holds, by (conninfo, schema, workspace): every
@@ -47,11 +50,18 @@ def _holder(row: tuple[Any, ...]) -> LockHolder:
                       command=row[5], boot_id=row[6], pid_start=int(row[7]))
 
 
+class LeaseLost(LockError):
+    """This process's lease is gone (not renewed in time, expired, taken over or
+    force-unlocked): the run must stop; nothing more of it may be written."""
+
+
 class PgLease(Lock):
     """One held lease; renewed in the background until released or lost."""
 
     def __init__(self, manager: PgLeaseManager, holder: LockHolder, token: int,
-                 stale: list[LockHolder]) -> None:
+                 stale: list[LockHolder], taken_at: float) -> None:
+        """``taken_at``: the monotonic time before the lease's row was written, so
+        the lease never ends later here than on the server."""
         self._manager = manager
         self.holder = holder
         self.token = token
@@ -62,9 +72,10 @@ class PgLease(Lock):
         # the CLI stops its run there (SIGTERM to itself: steps in progress finish)
         self.on_lost: Callable[[str], None] | None = None
         self._held = True
+        self._losing = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._expires_at = time.monotonic() + manager.lease_seconds
+        self._expires_at = taken_at + manager.lease_seconds
         if holder.mode == EXCLUSIVE:
             _HELD[manager.key] = self
         self._start_renewing()
@@ -86,43 +97,76 @@ class PgLease(Lock):
         self._thread = None
 
     def _renew_loop(self) -> None:
-        every = self._manager.lease_seconds / 3
+        lease = self._manager.lease_seconds
+        every, margin = lease / 3, lease * MARGIN
         while not self._stop.wait(every):
             started = time.monotonic()
+            if started >= self._expires_at - margin:     # paused (SIGSTOP) past it
+                self._lose("its lease ran out before it could be renewed")
+                return
             try:
-                renewed = self._manager._renew(self)
+                renewed = self._try_renew(self._expires_at - margin - started)
             except Exception as e:      # noqa: BLE001 - any failure to renew counts the same
-                if started + every >= self._expires_at:     # no later try would be in time
+                if started + every >= self._expires_at - margin:   # no later try in time
                     self._lose(f"could not renew the lease ({first_line(e)})")
                     return
                 continue
+            if renewed is None:
+                self._lose("the server did not answer the renewal before the lease would end")
+                return
             if not renewed:
                 self._lose("its lease expired or was force-unlocked")
                 return
-            self._expires_at = started + self._manager.lease_seconds
+            self._expires_at = started + lease
+
+    def _try_renew(self, budget: float) -> bool | None:
+        """One renewal, given at most ``budget`` seconds (a server that does not
+        answer must not hold the holder past its lease): None when it took longer."""
+        out: list[Any] = []
+
+        def attempt() -> None:
+            try:
+                out.append(self._manager._renew(self))
+            except Exception as e:      # noqa: BLE001 - handed to the renewing thread
+                out.append(e)
+        t = threading.Thread(target=attempt, name="kvmnet-lease-try", daemon=True)
+        t.start()
+        t.join(max(0.0, budget))
+        if not out:
+            return None
+        if isinstance(out[0], Exception):
+            raise out[0]
+        return bool(out[0])
 
     def _lose(self, why: str) -> None:
-        self.lost = why
+        """Mark the lease lost (the first reason found is kept) and tell ``on_lost``
+        once."""
+        with self._losing:
+            if self.lost:
+                return
+            self.lost = why
         if self.on_lost is not None and self._held:
             self.on_lost(why)
 
     def check_alive(self) -> None:
-        """Raise LockError when this process can no longer count on the lease."""
+        """Raise LeaseLost when this process can no longer count on the lease."""
+        if not self.lost and time.monotonic() >= self._expires_at:
+            self._lose("its lease ran out before it could be renewed")
         if self.lost:
-            raise LockError(f"the state lock {self.holder.id} was lost: {self.lost}; "
+            raise LeaseLost(f"the state lock {self.holder.id} was lost: {self.lost}; "
                             "nothing more was written: run the command again")
-        if time.monotonic() >= self._expires_at:
-            raise LockError(f"the state lock {self.holder.id} was lost: its lease ran out "
-                            "before it could be renewed; nothing more was written")
 
     def release(self) -> None:
+        """Delete the lease's row; a lost lease's row is left to expire (it is gone
+        already, or the server cannot be reached)."""
         if not self._held:
             return
         self._held = False
         self._stop_renewing()
         if _HELD.get(self._manager.key) is self:
             del _HELD[self._manager.key]
-        self._manager._delete(self.holder.id, self.token)
+        if not self.lost:
+            self._manager._delete(self.holder.id, self.token)
 
     def adopt(self) -> None:
         """In a forked child that takes the lease over (the confirm waiter): the row
@@ -170,10 +214,11 @@ class PgLeaseManager:
                             pid=os.getpid(), started=now_iso(), command=command,
                             boot_id=boot_id(), pid_start=process_start(os.getpid()) or 0)
         while True:
+            taken_at = time.monotonic()
             got = self._try(holder)
             if isinstance(got, tuple):
                 token, stale = got
-                return PgLease(self, holder, token, stale)
+                return PgLease(self, holder, token, stale, taken_at)
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 raise LockError(_conflict_message(got, now - start))
@@ -244,10 +289,9 @@ class PgLeaseManager:
         if mine is not None:
             mine.check_alive()
             if not any(r[0] == mine.holder.id and int(r[8]) == mine.token for r in rows):
-                raise LockError(
-                    f"the state lock {mine.holder.id} was lost (its lease expired or it was "
-                    "force-unlocked, and another run may hold the state now); this write was "
-                    "refused and nothing of it was written: run the command again")
+                mine._lose("its lease expired or was force-unlocked, and another run may "
+                           "hold the state now; this write was refused")
+                mine.check_alive()
             return
         if rows:
             raise LockError("state is locked by " + "; ".join(
@@ -314,4 +358,4 @@ def _conflict_message(blocking: list[LockHolder], waited: float) -> str:
     return f"state is locked by {who} (gave up after {waited:.1f} s)\n{hint}"
 
 
-__all__ = ["PgLease", "PgLeaseManager", "LEASE_SECONDS", "SHARED", "EXCLUSIVE", "held_lease"]
+__all__ = ["LeaseLost", "PgLease", "PgLeaseManager", "LEASE_SECONDS", "SHARED", "EXCLUSIVE", "held_lease"]

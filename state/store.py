@@ -169,19 +169,25 @@ class Store(StateBackend):
         writing history, so an entry of another host (which /proc cannot check) is
         dead too. Writes nothing when there is nothing to mark."""
         require_exclusive(lock, "marking interrupted runs")
-        dead = [e for e in self._history(only_open=True)
-                if process_alive(e.host, e.pid, e.boot_id, e.pid_start) is not True]
+        dead = [(e, why) for e in self._history(only_open=True)
+                for why in [self._cannot_finish(e)] if why]
         if not dead:
             return []
         finished = now_iso()
         with self.transaction() as w:
-            for e in dead:
-                why = (f"interrupted: its process (pid {e.pid} on {e.host}) ended before "
-                       f"the run did; {e.summary}").rstrip("; ")
+            for e, gone in dead:
+                why = f"interrupted: {gone}; {e.summary}".rstrip("; ")
                 assert e.id is not None          # entries read from the store have one
                 w.update_history(e.id, status=INTERRUPTED, finished=finished, summary=why)
                 e.status, e.finished, e.summary = INTERRUPTED, finished, why
-        return dead
+        return [e for e, _ in dead]
+
+    def _cannot_finish(self, e: HistoryEntry) -> str:
+        """Why the run of the unfinished entry ``e`` can no longer end it ("" when it
+        still may): its process is gone."""
+        if process_alive(e.host, e.pid, e.boot_id, e.pid_start) is True:
+            return ""
+        return f"its process (pid {e.pid} on {e.host}) ended before the run did"
 
 
 class StoreWriter(StateWriter):

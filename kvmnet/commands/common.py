@@ -79,7 +79,8 @@ def open_backend(ctx: Ctx, check=None):
 def locked(ctx: Ctx, be, mode: str, *, recover: bool = True):
     """Hold the state lock in ``mode`` around the block. Exclusive runs (with
     ``recover``) first mark runs that died ``interrupted``, and after a block that
-    ends normally keep the state as its last good copy (``<state>.backup``)."""
+    ends normally keep the state as its last good copy (``<state>.backup``). A run
+    whose lease is lost (PostgreSQL) says so in one ``Error:`` line and exits 1."""
     from kvmnet.state import EXCLUSIVE, LockError
     try:
         lock = be.lock(mode, ctx.command_line(), timeout=ctx.lock_timeout)
@@ -89,8 +90,9 @@ def locked(ctx: Ctx, be, mode: str, *, recover: bool = True):
             msg += ("\nAn apply is waiting to be confirmed: run 'kvmnet confirm' to keep its "
                     "changes or 'kvmnet confirm --revert' to roll them back.")
         fail(ctx, msg)
+    told: list[str] = []
     if mode == EXCLUSIVE and hasattr(lock, "on_lost"):      # a PostgreSQL lease
-        lock.on_lost = lambda why: _stop_run(ctx, why)
+        lock.on_lost = lambda why: _stop_run(ctx, why, told)
     for stale in getattr(lock, "stale", []) or []:
         desc = stale.describe() if hasattr(stale, "describe") else str(stale)
         ctx.err(f"Warning: cleared a stale lock left by a process that died: {desc}. "
@@ -99,22 +101,35 @@ def locked(ctx: Ctx, be, mode: str, *, recover: bool = True):
         if mode == EXCLUSIVE and recover:
             for entry in be.mark_interrupted(lock):
                 ctx.err(f"Warning: history entry #{entry.id} ({entry.command}) was left unfinished "
-                        f"by a process that is gone; marked it interrupted.")
+                        f"by a run that is gone or lost the state lock; marked it interrupted.")
         yield lock
+        if getattr(lock, "lost", ""):
+            raise KvmnetFailure()
         if mode == EXCLUSIVE and recover and getattr(lock, "held", True):
             keep_backup(ctx, be)
+    except LockError as e:
+        if not getattr(lock, "lost", ""):
+            raise
+        if not told:                        # lost before on_lost was set
+            ctx.err(f"Error: {e}")
+        raise KvmnetFailure() from None
     finally:
         lock.release()
 
 
-def _stop_run(ctx: Ctx, why: str) -> None:
-    """The run's lease was lost (it could not be renewed): stop before it ends, as
-    SIGTERM stops a run (steps in progress finish; their state writes are refused
-    once another run holds the lease)."""
+def _stop_run(ctx: Ctx, why: str, told: list[str]) -> None:
+    """The run's lease was lost: say so once, and stop the walk if one is running
+    (its SIGTERM handler is installed: steps in progress finish, no new one starts).
+    Whatever the run does next with the state raises at once (``LeaseLost``), before
+    any further change, so outside a walk nothing more is needed."""
     import os
     import signal
+    if told:
+        return
+    told.append(why)
     ctx.err(f"Error: the state lock was lost: {why}; stopping this run")
-    os.kill(os.getpid(), signal.SIGTERM)
+    if callable(signal.getsignal(signal.SIGTERM)):
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def keep_backup(ctx: Ctx, be) -> None:
