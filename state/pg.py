@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import socket
 import uuid
 from typing import Any, Callable, TypeVar
 
@@ -204,12 +206,14 @@ class PgState(Store):
         return out
 
     def _cannot_finish(self, e: HistoryEntry) -> str:
-        """Under this process's exclusive lease, no other run can ever write again
-        (its lease is gone, and the fencing token refuses it), so a live process's
-        entry is left unfinished too."""
-        return super()._cannot_finish(e) or (
-            f"its run (pid {e.pid} on {e.host}) lost the state lock before it ended, and "
-            "can no longer write")
+        """Under this process's exclusive lease, no other process can ever write
+        again (its lease is gone, and the fencing token refuses it), so the entry of
+        another live process is left unfinished too."""
+        gone = super()._cannot_finish(e)
+        if gone or (e.host == socket.gethostname() and e.pid == os.getpid()):
+            return gone
+        return (f"its run (pid {e.pid} on {e.host}) lost the state lock before it ended, "
+                "and can no longer write")
 
     def open_intents(self) -> list[Intent]:
         rows: list[Any] = self._read("read the state's intents", lambda conn: conn.execute(

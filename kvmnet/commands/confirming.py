@@ -246,6 +246,10 @@ def _waiter(ctx: Ctx, prepared, report, lock, deadline: float, timeout: float, r
     _detach_from_terminal(log)
     ctx.no_color, ctx._console = True, None          # the log is no terminal
     lock.holder.command = f"{lock.holder.command} (waiting for confirmation)"
+    # a lease lost during the wait (PostgreSQL) is logged; the decision's first state
+    # write then raises, before anything live is touched
+    if hasattr(lock, "on_lost"):
+        lock.on_lost = lambda why: _say(f"error: the state lock was lost: {why}")
     lock.adopt()
     be = open_backend(ctx)                           # never the parent's connection
     hid = report.history_id
@@ -261,6 +265,18 @@ def _waiter(ctx: Ctx, prepared, report, lock, deadline: float, timeout: float, r
         os.close(ready_fd)
 
     action = wait_for_request(ctx.state_path, pending, terminated=lambda: _terminated)
+    from kvmnet.state import LockError
+    try:
+        return _decide(ctx, be, prepared, report, lock, pending, action, timeout)
+    except LockError as e:
+        _say(f"error: apply #{hid}: the waiter stopped: {e}")
+        return 1
+
+
+def _decide(ctx: Ctx, be, prepared, report, lock, pending: Pending, action: str | None,
+            timeout: float) -> int:
+    """Keep or roll back the apply as decided; the waiter's exit code."""
+    hid = report.history_id
     if action == CONFIRM:
         confirmed(be, ctx.state_path, pending)
         _say(f"apply #{hid}: confirmed; the changes stay")
