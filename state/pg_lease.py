@@ -97,17 +97,21 @@ class PgLease(Lock):
         self._thread = None
 
     def _renew_loop(self) -> None:
+        """Renew every third of the lease. A try gets the time left until ``end``
+        (the lease's end less a margin for the run to stop); when a try fails and
+        the next one would come after ``end``, the lease is lost now."""
         lease = self._manager.lease_seconds
         every, margin = lease / 3, lease * MARGIN
         while not self._stop.wait(every):
             started = time.monotonic()
-            if started >= self._expires_at - margin:     # paused (SIGSTOP) past it
+            end = self._expires_at - margin
+            if started >= end:                         # paused (SIGSTOP) past it
                 self._lose("its lease ran out before it could be renewed")
                 return
             try:
-                renewed = self._try_renew(self._expires_at - margin - started)
+                renewed = self._try_renew(end - started)
             except Exception as e:      # noqa: BLE001 - any failure to renew counts the same
-                if started + every >= self._expires_at - margin:   # no later try in time
+                if time.monotonic() + every >= end:    # no later try would be in time
                     self._lose(f"could not renew the lease ({first_line(e)})")
                     return
                 continue
@@ -123,10 +127,11 @@ class PgLease(Lock):
         """One renewal, given at most ``budget`` seconds (a server that does not
         answer must not hold the holder past its lease): None when it took longer."""
         out: list[Any] = []
+        deadline = time.monotonic() + budget
 
         def attempt() -> None:
             try:
-                out.append(self._manager._renew(self))
+                out.append(self._manager._renew(self, deadline))
             except Exception as e:      # noqa: BLE001 - handed to the renewing thread
                 out.append(e)
         t = threading.Thread(target=attempt, name="kvmnet-lease-try", daemon=True)
@@ -253,8 +258,15 @@ class PgLeaseManager:
                  self.lease_seconds)).fetchone()[0]
             return int(token), expired + dead
 
-    def _renew(self, lease: PgLease) -> bool:
-        with _session(self.conninfo, "renew the state lock") as conn:
+    def _renew(self, lease: PgLease, deadline: float) -> bool:
+        """Extend ``lease`` unless it expired; the server gives up on the update
+        before ``deadline`` (monotonic), so a renewal the holder stopped waiting for
+        never lands later."""
+        with _session(self.conninfo, "renew the state lock") as conn, conn.transaction():
+            left_ms = int((deadline - time.monotonic()) * 800)
+            if left_ms < 1:
+                raise LockError("no time left to renew the lease")
+            conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{left_ms}ms",))
             cur = conn.execute(
                 f"UPDATE {self._t} SET expires = clock_timestamp() + make_interval(secs => %s) "
                 "WHERE id = %s AND token = %s AND expires > clock_timestamp()",

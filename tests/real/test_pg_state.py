@@ -142,6 +142,25 @@ def test_a_holder_whose_lease_is_lost_is_told_before_the_lease_would_end(pg_db):
         assert told and "force-unlocked" in told[0] and not lock.held
 
 
+def test_a_renewal_the_server_does_not_finish_in_time_loses_the_lease_before_it_ends(pg_db):
+    st = open_pg_state(pg_db, "kvm01", lease_seconds=3)
+    told: list[tuple[float, str]] = []
+    with st.lock(EXCLUSIVE, "kvmnet apply") as lock, psycopg.connect(pg_db) as blocker:
+        lock.on_lost = lambda why: told.append((time.time(), why))
+        [(expires,)] = blocker.execute("SELECT expires FROM kvmnet.locks").fetchall()
+        blocker.execute("LOCK TABLE kvmnet.locks IN ACCESS EXCLUSIVE MODE")  # renewals wait
+        deadline = time.monotonic() + 4
+        while not told and time.monotonic() < deadline:
+            time.sleep(0.05)
+        blocker.rollback()
+        [(when, why)] = told
+        assert when < expires.timestamp() and "could not renew the lease" in why
+        with pytest.raises(LockError, match="was lost: could not renew"):
+            st.read()                      # every access of the run now fails, at once
+        [(after,)] = blocker.execute("SELECT expires FROM kvmnet.locks").fetchall()
+        assert after == expires            # the renewal given up on never landed
+
+
 def test_a_server_restart_between_transactions_is_retried(pg_db, pg_cluster):
     st = open_pg_state(pg_db, "kvm01")
     with st.transaction() as w:
