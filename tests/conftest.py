@@ -13,6 +13,14 @@ ROOT = Path(__file__).resolve().parent.parent
 requires_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (real namespaces)")
 
 
+def pytest_configure(config):
+    """SIGTERM stops the session as Ctrl-C does, so the fixtures' teardowns still
+    stop the throwaway servers and delete the namespaces (by default it ends the
+    process at once, leaking them)."""
+    from kvmnet.sandbox.sigterm import raise_on_sigterm
+    raise_on_sigterm(KeyboardInterrupt)
+
+
 @pytest.fixture
 def ns():
     """A fresh network namespace for one test, always deleted."""
