@@ -18,7 +18,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -86,6 +85,7 @@ class PgBouncer:
         self.ini = self.root / "pgbouncer.ini"
         self.auth_file = self.root / "users.txt"
         self.log = self.root / "pgbouncer.log"
+        self.stderr = self.root / "stderr.log"
         self.pool_size = pool_size
         self.users: list[str] = [SUPERUSER]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -107,30 +107,32 @@ class PgBouncer:
         self._owned(self.ini)
         self._write_auth()
         user = SUPERUSER if os.geteuid() == 0 else None
-        self.proc = subprocess.Popen([binary(), "-q", str(self.ini)], user=user, group=user,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+        with open(self.stderr, "wb") as err:     # a file, not a pipe nobody drains
+            self.proc = subprocess.Popen([binary(), str(self.ini)], user=user, group=user,
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=err, start_new_session=True)
         self._wait_listening(timeout)
         return self
 
     def _wait_listening(self, timeout: float) -> None:
-        path = str(self.socket_dir / f".s.PGSQL.{PORT}")
+        """Until this process logs that it is up (it listens by then): another
+        PgBouncer's socket in the same place must not count."""
+        assert self.proc is not None
+        up = f"[{self.proc.pid}] LOG process up"
         deadline = time.monotonic() + timeout
         while True:
-            assert self.proc is not None
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                err = " | ".join(self.stderr.read_text(errors="replace").strip().splitlines()[-3:])
                 self.proc = None
-                raise RuntimeError(f"pgbouncer exited at start: {err.strip() or self._log_tail()}")
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                try:
-                    s.connect(path)
+                raise RuntimeError(f"pgbouncer exited at start: {err or self._log_tail()}")
+            try:
+                if up in self.log.read_text(errors="replace"):
                     return
-                except OSError:
-                    pass
+            except OSError:
+                pass
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"pgbouncer did not listen within {timeout} s: {self._log_tail()}")
+                raise RuntimeError(f"pgbouncer did not start within {timeout} s: {self._log_tail()}")
             time.sleep(0.02)
 
     def _log_tail(self) -> str:
@@ -139,14 +141,28 @@ class PgBouncer:
         except OSError:
             return "(no log)"
 
-    def add_user(self, name: str) -> None:
-        """Admit ``name`` (a role of the cluster, e.g. an agent's) and reload."""
-        if name not in self.users:
-            self.users.append(name)
-            self._write_auth()
-            if self.proc is not None and self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGHUP)
-                time.sleep(0.1)     # the reload is asynchronous; it reads one small file
+    def _reloads(self) -> int:
+        try:
+            return self.log.read_text(errors="replace").count("re-reading config")
+        except OSError:
+            return 0
+
+    def add_user(self, name: str, timeout: float = 5) -> None:
+        """Admit ``name`` (a role of the cluster, e.g. an agent's): rewrite the auth
+        file and reload (SIGHUP), waiting until PgBouncer has logged the reload."""
+        if name in self.users:
+            return
+        self.users.append(name)
+        self._write_auth()
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        before = self._reloads()
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while self._reloads() <= before:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"pgbouncer did not reload within {timeout} s: {self._log_tail()}")
+            time.sleep(0.01)
 
     def warm(self, conninfo: str, sessions: int = 2) -> str:
         """Make the pool of ``conninfo`` (a database and user through this pooler)
@@ -180,8 +196,6 @@ class PgBouncer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
-        if proc.stderr is not None:
-            proc.stderr.close()
 
     def destroy(self) -> None:
         try:

@@ -53,10 +53,15 @@ def test_a_user_name_with_a_quote_cannot_enter_the_auth_file():
 
 
 @requires_root
-def test_a_pooler_that_cannot_start_says_why_and_leaves_nothing_running(pg_cluster, tmp_path):
-    bad = PgBouncer(pg_cluster, root=tmp_path / "pgb")
-    (tmp_path / "pgb").mkdir()
-    bad.pool_size = -1                                # refused by pgbouncer's config parser
-    with pytest.raises(RuntimeError, match="pgbouncer"):
-        bad.start(timeout=5)
-    assert bad.proc is None
+def test_a_pooler_that_cannot_start_says_why_and_leaves_nothing_running(pg_cluster):
+    first = PgBouncer(pg_cluster).start()
+    try:
+        second = PgBouncer(pg_cluster, root=first.root)     # the same socket: refused
+        with pytest.raises(RuntimeError, match="pgbouncer exited at start: .*socket is in use"):
+            second.start(timeout=5)
+        assert second.proc is None
+        with psycopg.connect(first.conninfo(), prepare_threshold=None) as c:   # the first one serves on
+            assert c.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        first.destroy()
+    assert not first.root.exists()
