@@ -145,4 +145,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    from kvmnet.sandbox.sigterm import raise_on_sigterm
+    raise_on_sigterm()      # SIGTERM runs the clean-ups (servers, namespaces, temp dirs)
     raise SystemExit(main(sys.argv[1:]))

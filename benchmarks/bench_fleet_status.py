@@ -80,7 +80,7 @@ class Sim:
         import psycopg
 
         from kvmnet.state.fleet_schema import ensure
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+        with psycopg.connect(self.conninfo, autocommit=True, prepare_threshold=None) as conn:
             ensure(conn)
             with conn.cursor() as cur:
                 cur.executemany("INSERT INTO fleet_hosts (host, labels, desired_commit, last_seen) "
@@ -91,7 +91,7 @@ class Sim:
 
     def worker(self, hosts: list[str], rollout: int) -> None:
         import psycopg
-        conn = psycopg.connect(self.conninfo, autocommit=True)
+        conn = psycopg.connect(self.conninfo, autocommit=True, prepare_threshold=None)
         rnd = random.Random(hash(hosts[0]))
         start = time.monotonic()
         due = [(start + rnd.uniform(0, self.a.interval), h) for h in hosts]
@@ -135,7 +135,7 @@ class Sim:
         import psycopg
 
         from kvmnet.engine.fleet.view import read_hosts, read_rollout
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+        with psycopg.connect(self.conninfo, autocommit=True, prepare_threshold=None) as conn:
             while not self.stop.wait(0.5):
                 self.timed("status", lambda: (read_hosts(conn), read_rollout(conn)))
 
@@ -152,8 +152,9 @@ def main(argv: list[str]) -> int:
         print("bench_fleet_status needs root (a throwaway PostgreSQL cluster run as postgres); skipped")
         return 0
     from kvmnet.sandbox.pgcluster import PgCluster
-    cluster = PgCluster().start()
+    cluster = PgCluster()
     try:
+        cluster.start()
         sim = Sim(cluster.create_database("bench"), a)
         hosts = [f"kvm{i:05d}" for i in range(a.hosts)]
         rollout = sim.setup(hosts)
@@ -181,4 +182,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    from kvmnet.sandbox.sigterm import raise_on_sigterm
+    raise_on_sigterm()      # SIGTERM runs the clean-ups (servers, namespaces, temp dirs)
     raise SystemExit(main(sys.argv[1:]))

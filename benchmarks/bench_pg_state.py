@@ -5,12 +5,15 @@ apply --auto-approve`` of all of them (one state transaction per change), then
 ``kvmnet plan`` (a read of N rows and a refresh), once with the SQLite file and once
 with a ``kvmnet { backend "pg" { … } }`` block against a throwaway PostgreSQL cluster
 (Debian's binaries, a Unix socket, fsync off — as the tests run it). Medians of
-``--runs`` rounds, each measuring both backends in turn.
+``--runs`` rounds, each measuring both backends in turn. ``--pooled`` puts a
+throwaway PgBouncer in transaction mode (kvmnet.sandbox.pgbouncer) between kvmnet
+and the server.
 
 Target (issue 13): apply and plan on PostgreSQL within 1.5 x of the same on SQLite.
-Exits 1 when missed. Needs root; touches only its own namespaces and cluster.
+Exits 1 when missed. Needs root; touches only its own namespaces, cluster and
+pooler, and removes them also when killed with SIGTERM.
 
-    .venv/bin/python benchmarks/bench_pg_state.py [--bridges 1000] [--runs 1] [--json FILE]
+    .venv/bin/python benchmarks/bench_pg_state.py [--bridges 1000] [--runs 1] [--pooled] [--json FILE]
 """
 from __future__ import annotations
 
@@ -56,7 +59,7 @@ def one_round(n: int, conninfo: str, tmp: Path, rnd: int) -> dict[str, dict[str,
                        PG_CONN_STR=conninfo)
             if kind == "pg":
                 import psycopg
-                with psycopg.connect(conninfo, autocommit=True) as c:
+                with psycopg.connect(conninfo, autocommit=True, prepare_threshold=None) as c:
                     c.execute("DROP SCHEMA IF EXISTS kvmnet CASCADE")
             apply = run(cfg, env, "apply", "--auto-approve")
             plan = run(cfg, env, "plan", "--detailed-exitcode")
@@ -69,22 +72,36 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bridges", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--pooled", action="store_true",
+                    help="reach PostgreSQL through PgBouncer (transaction pooling)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("needs root (namespaces, a PostgreSQL cluster run as postgres)", file=sys.stderr)
         return 1
+    from kvmnet.sandbox.pgbouncer import PgBouncer
     from kvmnet.sandbox.pgcluster import PgCluster
-    cluster = PgCluster().start()
+    cluster = PgCluster()
+    bouncer = PgBouncer(cluster) if args.pooled else None
     rounds = []
     try:
+        cluster.start()
+        print(f"PostgreSQL cluster in {cluster.root}", flush=True)
         conninfo = cluster.create_database("bench")
+        if bouncer is not None:
+            bouncer.start()
+            print(f"through PgBouncer (transaction pooling) in {bouncer.root}", flush=True)
+            conninfo = bouncer.pooled(conninfo)
         with tempfile.TemporaryDirectory(prefix="kvmnet-bench-pg-") as tmp:
             for r in range(args.runs):
                 print(f"round {r + 1}: {args.bridges} bridges", flush=True)
                 rounds.append(one_round(args.bridges, conninfo, Path(tmp), r))
     finally:
-        cluster.destroy()
+        try:
+            if bouncer is not None:
+                bouncer.destroy()
+        finally:
+            cluster.destroy()
     result: dict[str, float] = {}
     ok = True
     for phase in ("apply", "plan"):
@@ -94,12 +111,15 @@ def main(argv: list[str]) -> int:
         result |= {f"{phase}_sqlite_s": lite, f"{phase}_pg_s": pg, f"{phase}_ratio": ratio}
         met = ratio <= TARGET
         ok = ok and met
-        print(f"{phase:<6} sqlite {lite:7.2f} s  pg {pg:7.2f} s  ratio {ratio:4.2f} "
+        print(f"{phase:<6} sqlite {lite:7.2f} s  pg{' pooled' if args.pooled else ''} {pg:7.2f} s  ratio {ratio:4.2f} "
               f"(target <= {TARGET}) {'ok' if met else 'MISSED'}")
+    result["pooled"] = float(args.pooled)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
+    from kvmnet.sandbox.sigterm import raise_on_sigterm
+    raise_on_sigterm()      # SIGTERM runs the clean-ups (servers, namespaces, temp dirs)
     raise SystemExit(main(sys.argv[1:]))

@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS="postgresql libvirt-dev libvirt-clients libvirt-daemon dnsmasq-base nftables iptables netplan.io
+# postgresql and pgbouncer: the tests run their own throwaway server and pooler
+# (kvmnet/sandbox/pgcluster.py, pgbouncer.py); the packages' system services are unused.
+PKGS="postgresql pgbouncer libvirt-dev libvirt-clients libvirt-daemon dnsmasq-base nftables iptables netplan.io
 pkg-config gcc qemu-system-x86 busybox-static iproute2 procps libvirt-doc systemd"
 missing=()
 for p in $PKGS; do

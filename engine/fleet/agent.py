@@ -85,7 +85,8 @@ class Agent:
         while True:
             try:
                 if self.conn is None or self.conn.closed:
-                    self.conn = psycopg.connect(self.cfg.conninfo, autocommit=True, connect_timeout=5)
+                    self.conn = psycopg.connect(self.cfg.conninfo, autocommit=True, connect_timeout=5,
+                                                 prepare_threshold=None)
                 return fn(self.conn)
             except psycopg.OperationalError as e:
                 if self.conn is not None:
@@ -313,7 +314,8 @@ class LeaseKeeper(threading.Thread):
         while not self._done.wait(every):
             try:
                 if conn is None or conn.closed:
-                    conn = psycopg.connect(self.cfg.conninfo, autocommit=True, connect_timeout=2)
+                    conn = psycopg.connect(self.cfg.conninfo, autocommit=True, connect_timeout=2,
+                                            prepare_threshold=None)
                 if slots.renew(conn, self.slot):
                     self.renewed = time.monotonic()
                 else:

@@ -35,7 +35,8 @@ def connected(conninfo: str | None, *, ensure_schema: bool = True):
     if not conninfo:
         error("no PostgreSQL connection: give --conn-str or set PG_CONN_STR")
     try:
-        conn = psycopg.connect(str(conninfo), autocommit=True, connect_timeout=10)
+        conn = psycopg.connect(str(conninfo), autocommit=True, connect_timeout=10,
+                               prepare_threshold=None)
     except psycopg.Error as e:
         error(f"cannot connect to PostgreSQL: {str(e).strip().splitlines()[0] if str(e).strip() else e}")
     try:

@@ -34,7 +34,8 @@ def fleet_db(ctx: Ctx, conn_str: str | None, *, required: bool = True):
         return
     import psycopg
     try:
-        conn = psycopg.connect(conn_str, autocommit=True, connect_timeout=10)
+        conn = psycopg.connect(conn_str, autocommit=True, connect_timeout=10,
+                               prepare_threshold=None)
     except psycopg.Error as e:
         fail(ctx, f"fleet database: {_first_line(e)}")
     try:

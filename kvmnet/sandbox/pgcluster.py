@@ -58,7 +58,9 @@ class PgCluster:
         return self
 
     def stop(self, mode: str = "fast") -> None:
-        if self.running:
+        """Stop the server, also one whose start was interrupted (its pid file is
+        there though :meth:`start` never returned)."""
+        if self.running or (self.data / "postmaster.pid").exists():
             self._run(self.bin / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
             self.running = False
 

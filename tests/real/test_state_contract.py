@@ -1,5 +1,7 @@
 """The state interface's contract, run against both backends: SQLite (a temp file)
-and PostgreSQL (a fresh database in the throwaway cluster)."""
+and PostgreSQL (a fresh database in the throwaway cluster), directly and through a
+transaction-mode PgBouncer (``pg-pooled``: every transaction may run in another
+server session)."""
 from __future__ import annotations
 
 import os
@@ -13,7 +15,7 @@ from kvmnet.state import (
 )
 
 
-@pytest.fixture(params=["sqlite", "pg"])
+@pytest.fixture(params=["sqlite", "pg", "pg-pooled"])
 def make(request, tmp_path):
     """A function giving a backend of the same state each call (with an optional
     row check)."""
@@ -23,7 +25,8 @@ def make(request, tmp_path):
         if request.param == "sqlite":
             be = open_state(tmp_path / "kvmnet.state.db", check=check)
         else:
-            be = open_pg_state(request.getfixturevalue("pg_db"), "kvm01", check=check)
+            db = "pg_db" if request.param == "pg" else "pg_pooled_db"
+            be = open_pg_state(request.getfixturevalue(db), "kvm01", check=check)
         opened.append(be)
         return be
     yield _make
