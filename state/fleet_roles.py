@@ -2,7 +2,9 @@
 host's (row-level security on fleet_hosts, fleet_slots and fleet_results keyed by
 ``current_user``, which is the host's name), takes the rollout row lock it needs to
 ask for a slot, and audits under its own name. The operator's role owns the tables
-and is not bound by the policies."""
+and is not bound by the policies; the policies bind the agents only, so any other
+role (a read-only monitoring role, a second operator's) keeps what its privileges
+give."""
 from __future__ import annotations
 
 import psycopg
@@ -25,6 +27,14 @@ DROP POLICY IF EXISTS kvmnet_own_delete ON {t};
 CREATE POLICY kvmnet_own_delete ON {t} FOR DELETE TO kvmnet_agents USING (host = current_user);
 """
 
+
+# the policies restrict the agents only: every other role keeps what its grants give
+_OTHERS = """
+DROP POLICY IF EXISTS kvmnet_not_agents ON {t};
+CREATE POLICY kvmnet_not_agents ON {t} FOR ALL TO PUBLIC
+    USING (NOT pg_has_role(current_user, 'kvmnet_agents', 'MEMBER'))
+    WITH CHECK (NOT pg_has_role(current_user, 'kvmnet_agents', 'MEMBER'));
+"""
 
 _LOST_POLICY = """
 CREATE POLICY kvmnet_lost_insert ON fleet_results FOR INSERT TO kvmnet_agents WITH CHECK (
@@ -61,6 +71,8 @@ def enable(conn) -> None:
         # for the rollout's lost_after), so a dead agent cannot hold a rollout open
         conn.execute("DROP POLICY IF EXISTS kvmnet_lost_insert ON fleet_results")
         conn.execute(_LOST_POLICY)
+        for t in (*_OWN_ROWS, "fleet_audit"):
+            conn.execute(sql.SQL(_OTHERS).format(t=sql.Identifier(t)))
         conn.execute("ALTER TABLE fleet_audit ENABLE ROW LEVEL SECURITY")
         conn.execute("DROP POLICY IF EXISTS kvmnet_read ON fleet_audit")
         conn.execute("CREATE POLICY kvmnet_read ON fleet_audit FOR SELECT TO kvmnet_agents USING (true)")

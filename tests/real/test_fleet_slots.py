@@ -3,6 +3,7 @@ real PostgreSQL (the session's throwaway cluster)."""
 from __future__ import annotations
 
 import time
+import uuid
 
 import psycopg
 import pytest
@@ -149,6 +150,17 @@ def test_an_agent_role_writes_only_its_own_rows(pg_cluster, pg_db):
         assert s is not None
         assert slots.report(k1, s.rollout_id, "kvm01", "applied", "ok", token=s.token)
     assert c.execute("SELECT message FROM fleet_hosts WHERE host = 'kvm02'").fetchone()[0] is None
+    # the policies bind the agents only: a monitoring role granted SELECT sees every row
+    viewer = f"viewer_{uuid.uuid4().hex[:8]}"
+    c.execute(f"CREATE ROLE {viewer} LOGIN")
+    c.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {viewer}")
+    try:
+        with psycopg.connect(pg_cluster.conninfo(dbname, user=viewer), autocommit=True) as v:
+            assert v.execute("SELECT count(*) FROM fleet_hosts").fetchone()[0] == 2
+            assert v.execute("SELECT count(*) FROM fleet_results").fetchone()[0] == 1
+    finally:
+        c.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {viewer}")
+        c.execute(f"DROP ROLE {viewer}")
     c.execute("CREATE ROLE postgresx LOGIN")
     with pytest.raises(fleet_roles.RoleError, match="not a kvmnet agent"):
         fleet_roles.create_agent_role(c, "postgresx")
