@@ -1,10 +1,11 @@
 """Each agent's own PostgreSQL role: it reads the fleet's rows but writes only its own
 host's (row-level security on fleet_hosts, fleet_slots and fleet_results keyed by
 ``current_user``, which is the host's name), takes the rollout row lock it needs to
-ask for a slot, and audits under its own name. The operator's role owns the tables
-and is not bound by the policies; the policies bind the agents only, so any other
-role (a read-only monitoring role, a second operator's) keeps what its privileges
-give."""
+ask for a slot, and audits under its own name. In the PostgreSQL state (schema
+``kvmnet``, one workspace per host, named after the host directory) it reads and
+writes only its own workspace's rows. The operator's role owns the tables and is
+not bound by the policies; the policies bind the agents only, so any other role (a
+read-only monitoring role, a second operator's) keeps what its privileges give."""
 from __future__ import annotations
 
 import psycopg
@@ -36,6 +37,17 @@ CREATE POLICY kvmnet_not_agents ON {t} FOR ALL TO PUBLIC
     WITH CHECK (NOT pg_has_role(current_user, 'kvmnet_agents', 'MEMBER'));
 """
 
+# the state's tables keyed by workspace (state/pg_schema.py): an agent's own only
+_STATE_OWN = ("workspaces", "instances", "history", "intents", "outputs", "backup_meta",
+              "backup_instances", "locks")
+
+_STATE_POLICY = """
+ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS kvmnet_own_workspace ON {t};
+CREATE POLICY kvmnet_own_workspace ON {t} FOR ALL TO kvmnet_agents
+    USING (workspace = current_user) WITH CHECK (workspace = current_user);
+"""
+
 _LOST_POLICY = """
 CREATE POLICY kvmnet_lost_insert ON fleet_results FOR INSERT TO kvmnet_agents WITH CHECK (
     result = 'failed' AND message LIKE 'agent lost:%' AND EXISTS (
@@ -51,8 +63,13 @@ class RoleError(Exception):
     """A host name that cannot be an agent's role."""
 
 
-def enable(conn) -> None:
-    """The agents' group role, its grants and the row policies (idempotent)."""
+def enable(conn, state_schema: str = "kvmnet") -> None:
+    """The agents' group role, its grants and the row policies (idempotent), on the
+    fleet's tables and on the PostgreSQL state's (in ``state_schema``, created here
+    when missing, so an agent never needs the right to create tables)."""
+    from kvmnet.state.pg_schema import schema_name_problem
+    if schema_name_problem(state_schema):
+        raise RoleError(schema_name_problem(state_schema))
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('kvmnet fleet roles'))")
         if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (AGENTS,)).fetchone() is None:
@@ -73,12 +90,40 @@ def enable(conn) -> None:
         conn.execute(_LOST_POLICY)
         for t in (*_OWN_ROWS, "fleet_audit"):
             conn.execute(sql.SQL(_OTHERS).format(t=sql.Identifier(t)))
+        _enable_state(conn, state_schema, g)
         conn.execute("ALTER TABLE fleet_audit ENABLE ROW LEVEL SECURITY")
         conn.execute("DROP POLICY IF EXISTS kvmnet_read ON fleet_audit")
         conn.execute("CREATE POLICY kvmnet_read ON fleet_audit FOR SELECT TO kvmnet_agents USING (true)")
         conn.execute("DROP POLICY IF EXISTS kvmnet_own_insert ON fleet_audit")
         conn.execute("CREATE POLICY kvmnet_own_insert ON fleet_audit FOR INSERT TO kvmnet_agents "
                      "WITH CHECK (actor = current_user)")
+
+
+def _enable_state(conn, schema: str, g: sql.Identifier) -> None:
+    """The state's tables in ``schema`` (made if missing, identified first: a foreign
+    or newer schema is refused), each agent reading and writing its own workspace."""
+    from kvmnet.state.pg_schema import TABLES, ddl, identity_problem
+    s = sql.Identifier(schema)
+    tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables "
+                                         "WHERE table_schema = %s", (schema,))}
+    identity = []
+    if "kvmnet_schema" in tables:
+        identity = [(a, int(v)) for a, v in conn.execute(
+            sql.SQL("SELECT app, format_version FROM {}.kvmnet_schema").format(s))]
+    problem = identity_problem(tables, identity, schema)
+    if problem:
+        raise RoleError(f"the PostgreSQL state: {problem}")
+    if not set(TABLES) <= tables:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('kvmnet state schema'))")
+        conn.execute(ddl(schema))
+    conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(s, g))
+    conn.execute(sql.SQL("GRANT SELECT ON {}.kvmnet_schema TO {}").format(s, g))
+    conn.execute(sql.SQL("GRANT USAGE ON SEQUENCE {}.lock_tokens TO {}").format(s, g))
+    for t in _STATE_OWN:
+        table = sql.SQL("{}.{}").format(s, sql.Identifier(t))
+        conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(table, g))
+        conn.execute(sql.SQL(_STATE_POLICY).format(t=table))
+        conn.execute(sql.SQL(_OTHERS).format(t=table))
 
 
 def create_agent_role(conn, host: str, password: str | None = None) -> None:

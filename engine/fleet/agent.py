@@ -74,7 +74,7 @@ class Agent:
         self.conn: psycopg.Connection | None = None
         self.planned: int | None = None          # the rollout whose plan summary was reported
         self.unchanged = False                   # that plan was empty: planned again before asking
-        self.loaded: tuple[str, object] | None = None    # (commit, its prepared config)
+        self.loaded: tuple[str, Any, local.StateOpener] | None = None    # (commit, its config, its state)
         cfg.workdir.mkdir(parents=True, exist_ok=True)
 
     # -- the database, through reconnects --------------------------------------------
@@ -162,10 +162,10 @@ class Agent:
         commit = rollout.commit
         if self.loaded is None or self.loaded[0] != commit:
             try:
-                self.loaded = (commit, self._load(commit))
+                self.loaded = (commit, *self._load(commit))
             except (CheckoutError, local.LocalError) as e:
                 return self._finish(rollout.id, None, commit, "failed", "Failing", str(e))
-        prepared: Any = self.loaded[1]
+        _, prepared, state = self.loaded
         need = prepared.config.required_version
         if need and not satisfies(self.cfg.version, need):
             return self._finish(rollout.id, None, commit, "skipped", "Failing",
@@ -175,7 +175,7 @@ class Agent:
         command = f"kvmnet agent (rollout #{rollout.id}, commit {commit[:12]})"
         if self.planned != rollout.id or self.unchanged:
             try:
-                hp = local.plan_host(prepared, self.cfg.state_path, command)
+                hp = local.plan_host(prepared, state, command)
             except local.LocalError as e:
                 return self._finish(rollout.id, None, commit, "failed", "Failing", f"plan failed: {e}")
             hp.close()
@@ -194,7 +194,7 @@ class Agent:
                 return self._finish(rollout.id, None, commit, "skipped", "Failing", d.why)
             self._status("Pending", d.why)
             return "Pending"
-        return self._apply(slot, prepared, command)
+        return self._apply(slot, prepared, state, command)
 
     def _in_repo(self, where: str) -> str:
         """``FILE:LINE`` of the checkout, as a path in the repo (``hosts/kvm01/main.hcl:2``)."""
@@ -214,15 +214,16 @@ class Agent:
         else:
             try:
                 if self.loaded is None or self.loaded[0] != commit:
-                    self.loaded = (commit, self._load(commit))
-                report = local.check_drift(self.loaded[1], self.cfg.state_path, "kvmnet agent (drift check)")
+                    self.loaded = (commit, *self._load(commit))
+                report = local.check_drift(self.loaded[1], self.loaded[2], "kvmnet agent (drift check)")
             except (CheckoutError, local.LocalError) as e:
                 report = {"resources": None, "addresses": [], "error": str(e)}
         self._db(lambda c: drift.report_drift(c, self.cfg.host, report, asked))
         self.cfg.log(f"drift check: {report.get('error') or str(report['resources']) + ' resource(s) drifted'}")
 
-    def _load(self, commit: str):
-        """The host's prepared config at ``commit`` (checked out first)."""
+    def _load(self, commit: str) -> tuple[Any, local.StateOpener]:
+        """The host's prepared config at ``commit`` (checked out first), and how to
+        open the state its directory names."""
         try:
             repo = checkout(self.cfg.repo, commit, self.cfg.workdir / "checkout")
         except CheckoutError as e:
@@ -230,7 +231,8 @@ class Agent:
         host_dir = repo / "hosts" / self.cfg.host
         if not host_dir.is_dir():
             raise CheckoutError(f"commit {commit[:12]} has no directory hosts/{self.cfg.host}")
-        return local.load(str(host_dir))
+        return (local.load(str(host_dir)),
+                local.state_opener(str(host_dir), self.cfg.state_path, self.cfg.conninfo))
 
     def _what_to_do(self, c):
         r = slots.active_rollout(c)
@@ -247,13 +249,13 @@ class Agent:
                          (r.id, self.cfg.host)).fetchone()
         return r, done is not None
 
-    def _apply(self, slot: slots.Slot, prepared, command: str) -> str:
+    def _apply(self, slot: slots.Slot, prepared, state: local.StateOpener, command: str) -> str:
         self._status("Progressing", f"applying commit {slot.commit[:12]} (slot token {slot.token})")
         keeper = LeaseKeeper(self.cfg, slot)
         keeper.start()
         try:
             try:
-                hp = local.plan_host(prepared, self.cfg.state_path, command)
+                hp = local.plan_host(prepared, state, command)
             except local.LocalError as e:
                 return self._finish(slot.rollout_id, slot.token, slot.commit, "failed", "Failing",
                                     f"plan failed: {e}")

@@ -1,9 +1,15 @@
 """One host's plan and apply, run by its agent on the host with the engine's library
-API: prepare the host's directory, refresh against the live system under the local
-state's lock, and run the plan as one recorded operation (engine.operations)."""
+API: prepare the host's directory, refresh against the live system under the host
+state's lock, and run the plan as one recorded operation (engine.operations).
+
+The state is the one the host's directory names, as for ``kvmnet -C hosts/NAME``:
+the PostgreSQL workspace of its ``kvmnet { backend "pg" }`` block (so ``fleet plan``
+reads what the agent wrote), else a SQLite file in the agent's workdir."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from kvmnet.engine import operations
@@ -15,7 +21,7 @@ from kvmnet.engine.reconcile import settle
 from kvmnet.engine.registry import ProviderSet
 from kvmnet.engine.state_rows import row_problem
 from kvmnet.sdk.provider import ProviderError
-from kvmnet.state import EXCLUSIVE, LockError, StateError, open_state
+from kvmnet.state import EXCLUSIVE, LockError, StateError
 
 
 class LocalError(Exception):
@@ -44,6 +50,10 @@ class HostPlan:
     def close(self) -> None:
         self.providers.close()
         self.lock.release()
+        self.backend.close()
+
+
+StateOpener = Callable[[], Any]     # opens the host's state backend (not yet locked)
 
 
 def load(config_dir: str):
@@ -54,18 +64,36 @@ def load(config_dir: str):
         raise LocalError(str(e)) from None
 
 
-def _open(prepared, state_path: str, command: str) -> HostPlan:
-    """The local state locked and every provider the config or the state uses started
-    (a HostPlan without a plan yet)."""
-    be = open_state(state_path, check=row_problem)
+def state_opener(host_dir: str, state_path: str, conninfo: str) -> StateOpener:
+    """How the agent opens the state ``host_dir`` names: its ``backend "pg"`` block's
+    workspace (``PG_CONN_STR`` there is the agent's own connection string, unless the
+    block names one), else the SQLite file ``state_path``. A bad backend block is a
+    LocalError now, before anything is planned."""
+    from kvmnet.engine.fleet.plan import open_host_state
+    env = {**os.environ, "PG_CONN_STR": conninfo}
     try:
+        open_host_state(Path(host_dir), state_path, row_problem, env).close()
+    except (DiagnosticError, StateError) as e:
+        raise LocalError(str(e)) from None
+    return lambda: open_host_state(Path(host_dir), state_path, row_problem, env)
+
+
+def _open(prepared, open_backend: StateOpener, command: str) -> HostPlan:
+    """The host's state locked and every provider the config or the state uses
+    started (a HostPlan without a plan yet)."""
+    be = None
+    try:
+        be = open_backend()
         lock = be.lock(EXCLUSIVE, command, timeout=30)
-    except (LockError, StateError) as e:
+    except (DiagnosticError, LockError, StateError) as e:
+        if be is not None:
+            be.close()
         raise LocalError(str(e)) from None
     diags = Diagnostics()
     configs = {n: prepared.evaluator.provider_config(n, diags) for n in prepared.config.providers}
     if diags:
         lock.release()
+        be.close()
         raise LocalError(str(DiagnosticError(diags)))
     ps = ProviderSet(configs, {n: (p.file, p.line) for n, p in prepared.config.providers.items()})
     try:
@@ -77,13 +105,14 @@ def _open(prepared, state_path: str, command: str) -> HostPlan:
     except (DiagnosticError, ProviderError, StateError, KeyError) as e:
         ps.close()
         lock.release()
+        be.close()
         raise LocalError(str(e)) from None
     return HostPlan(prepared, None, ps, be, lock)
 
 
-def plan_host(prepared, state_path: str, command: str) -> HostPlan:
-    """Lock the local state, refresh, settle open intents, plan."""
-    hp = _open(prepared, state_path, command)
+def plan_host(prepared, open_backend: StateOpener, command: str) -> HostPlan:
+    """Lock the host's state, refresh, settle open intents, plan."""
+    hp = _open(prepared, open_backend, command)
     try:
         settle(hp.backend, hp.providers)
         plan = make_plan(prepared, hp.backend.read(), hp.providers,
@@ -98,10 +127,10 @@ def plan_host(prepared, state_path: str, command: str) -> HostPlan:
     return hp
 
 
-def check_drift(prepared, state_path: str, command: str) -> dict:
+def check_drift(prepared, open_backend: StateOpener, command: str) -> dict:
     """The host's drift report (engine.fleet.drift): a refresh-only plan under the lock."""
     from kvmnet.engine.fleet.drift import run_drift_check
-    hp = _open(prepared, state_path, command)
+    hp = _open(prepared, open_backend, command)
     try:
         return run_drift_check(prepared, hp.backend.read(), hp.providers)
     except (DiagnosticError, ProviderError, StateError) as e:

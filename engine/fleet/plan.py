@@ -27,13 +27,14 @@ def default_state(host: str, host_dir: Path) -> str:
     return os.fspath(host_dir / STATE_FILE)
 
 
-def open_host_state(host_dir: Path, location: str, check):
+def open_host_state(host_dir: Path, location: str, check, env=None):
     """The state the host's own runs use: the PostgreSQL workspace its
-    ``kvmnet { backend "pg" }`` block names, else the SQLite file at ``location``."""
+    ``kvmnet { backend "pg" }`` block names, else the SQLite file at ``location``
+    (``env``: where ``PG_CONN_STR`` is looked up, default the process environment)."""
     from kvmnet.engine.backend_block import backend_settings
     from kvmnet.engine.diagnostics import DiagnosticError
     from kvmnet.state import open_pg_state, open_state
-    settings, diags = backend_settings(host_dir)
+    settings, diags = backend_settings(host_dir, env)
     if diags.errors:
         raise DiagnosticError(diags)
     if settings.kind == "pg":

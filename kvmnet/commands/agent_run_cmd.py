@@ -1,6 +1,7 @@
 """kvmnet agent run: the per-host agent (engine.fleet.agent), once or in a loop."""
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -36,6 +37,8 @@ def run(repo, host, mode, interval, labels, workdir, lease, probe_file, probe_ti
     from kvmnet.engine.fleet.probes import ProbeConfigError, load_probe_file
     if not conninfo:
         error("no PostgreSQL connection: give --conn-str or set PG_CONN_STR")
+    if not os.environ.get("PG_CONN_STR"):   # a host's backend "pg" block reads it: the agent's own connection
+        os.environ["PG_CONN_STR"] = conninfo
     if interval <= 0 or lease <= 0 or probe_timeout <= 0:
         error("--interval, --lease and --probe-timeout must be positive")
     try:

@@ -69,7 +69,8 @@ def test_an_agent_older_than_the_required_version_refuses_the_commit(pg_cluster,
     assert run.returncode == 1
     cond, msg, version = c.execute("SELECT condition, message, agent_version FROM fleet_hosts").fetchone()
     assert cond == "Failing" and version == "0.1.0"
-    assert 'kvmnet 0.1.0 is older than commit' in msg and '">= 99.0"' in msg and "(required_version \">= 99.0\" at hosts/kvm01/main.hcl:2)" in msg
+    assert 'kvmnet 0.1.0 is older than commit' in msg
+    assert '(required_version ">= 99.0" at hosts/kvm01/main.hcl:2)' in msg
     assert c.execute("SELECT result FROM fleet_results").fetchone()[0] == "skipped"
     assert c.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "done"
 
@@ -201,3 +202,47 @@ def test_an_agents_pass_records_a_lost_host_so_the_rollout_ends(pg_cluster, pg_d
     assert c.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "done"
     status = _kvmnet("fleet", "status", "--conn-str", pg_db)
     assert "kvm01 (Failing): agent lost: last seen" in status.stdout, status.stdout
+
+
+def test_an_agent_keeps_the_pg_state_its_host_names_and_only_its_own(pg_cluster, pg_db, tmp_path, ns):
+    """A host whose directory names ``backend "pg"`` is applied by its agent into its
+    PostgreSQL workspace (not a file on the host nobody else sees), so the operator's
+    ``fleet plan`` reads what the host holds; another agent's role can neither read
+    nor write that workspace's rows."""
+    c = psycopg.connect(pg_db, autocommit=True)
+    fleet_schema.ensure(c)
+    for h in ("kvm01", "kvm02"):
+        fleet_roles.create_agent_role(c, h)
+    repo = tmp_path / "repo"
+    (repo / "hosts" / "kvm01").mkdir(parents=True)
+    (repo / "hosts" / "kvm01" / "main.hcl").write_text(
+        'kvmnet {\n  backend "pg" {}\n}\n'
+        f'provider "iproute" {{\n  netns = "{ns}"\n}}\n'
+        'resource "bridge" "lab" {\n  name = "br-pgstate"\n}\n')
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01')")
+    assert _kvmnet("fleet", "apply", "--commit", sha, "--canary", "0", "--conn-str", pg_db).returncode == 0
+    db = c.info.dbname
+    r = _kvmnet("agent", "run", "--repo", str(repo), "--host", "kvm01", "--once", "--workdir", str(tmp_path / "w"),
+                "--conn-str", pg_cluster.conninfo(db, user="kvm01"), env={"PG_CONN_STR": ""})
+    assert r.returncode == 0, r.stderr
+    assert c.execute("SELECT result FROM fleet_results").fetchone()[0] == "applied"
+    assert not (tmp_path / "w" / "state.db").exists()
+    assert c.execute("SELECT address FROM kvmnet.instances WHERE workspace = 'kvm01'").fetchall() \
+        == [("bridge.lab",)]
+    plan = _kvmnet("fleet", "plan", "--hosts", "kvm01", str(repo), env={"PG_CONN_STR": pg_db})
+    assert plan.returncode == 0, plan.stderr
+    assert plan.stdout.startswith("kvm01: no changes (1 resources)"), plan.stdout
+    with psycopg.connect(pg_cluster.conninfo(db, user="kvm02"), autocommit=True) as k2:
+        assert k2.execute("SELECT count(*) FROM kvmnet.instances").fetchone()[0] == 0
+        assert k2.execute("UPDATE kvmnet.workspaces SET serial = 0 WHERE workspace = 'kvm01'").rowcount == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            k2.execute("INSERT INTO kvmnet.outputs (workspace, name, value, sensitive) "
+                       "VALUES ('kvm01', 'x', '1', false)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            k2.execute("CREATE TABLE kvmnet.mine (x int)")
+    assert c.execute("SELECT serial FROM kvmnet.workspaces WHERE workspace = 'kvm01'").fetchone()[0] > 0
