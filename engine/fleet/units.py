@@ -24,6 +24,8 @@ class AgentUnits:
     host: str
     env_file: str
     interval: float         # seconds between two runs of the agent
+    labels: tuple[str, ...] = ()     # agent run --label (canary: goes first in a rollout)
+    probe_file: str | None = None    # agent run --probe-file (absolute)
 
 
 def _no_control(what: str, value: str) -> str:
@@ -58,6 +60,9 @@ def seconds(value: float) -> str:
 def service(u: AgentUnits) -> str:
     words = [("kvmnet", u.kvmnet), ("", "agent"), ("", "run"), ("", "--repo"), ("the repository", u.repo),
              ("", "--host"), ("the host name", u.host), ("", "--once")]
+    words += [w for label in u.labels for w in (("", "--label"), ("the label", label))]
+    if u.probe_file is not None:
+        words += [("", "--probe-file"), ("the probe file", u.probe_file)]
     exec_start = " ".join(exec_arg(what, v) for what, v in words)
     return f"""\
 # Written by kvmnet agent install; run it again to change it.

@@ -31,8 +31,11 @@ def _kvmnet_executable() -> str:
 @click.option("--interval", type=Duration(), default=60.0, show_default=True, metavar="DURATION",
               help="Run the agent this long after its last run ended")
 @click.option("--kvmnet", "kvmnet_path", default=None, metavar="PATH", help="The kvmnet executable to run")
+@click.option("--label", "labels", multiple=True, metavar="LABEL",
+              help="A label of this host, passed to agent run (canary: it goes first in a rollout)")
+@click.option("--probe-file", default=None, metavar="FILE", help="User probes, passed to agent run")
 @pass_ctx
-def install(ctx: Ctx, repo, host, unit_dir, env_file, interval, kvmnet_path):
+def install(ctx: Ctx, repo, host, unit_dir, env_file, interval, kvmnet_path, labels, probe_file):
     """Write kvmnet-agent.service, kvmnet-agent.timer and the PG_CONN_STR env file."""
     from kvmnet.engine.fleet.units import SERVICE, TIMER, AgentUnits, UnitValueError
     from kvmnet.engine.fleet.units import env_file as env_text
@@ -43,8 +46,16 @@ def install(ctx: Ctx, repo, host, unit_dir, env_file, interval, kvmnet_path):
         fail(ctx, f"--kvmnet: {exe} is not an executable file")
     if os.path.isdir(repo):         # a local repository: the service runs from /var/lib/kvmnet
         repo = os.path.abspath(repo)
+    if probe_file is not None:      # checked now, not at every run of the service
+        from kvmnet.engine.fleet.probes import ProbeConfigError, load_probe_file
+        probe_file = os.path.abspath(probe_file)
+        try:
+            load_probe_file(probe_file)
+        except ProbeConfigError as e:
+            fail(ctx, str(e))
     units = AgentUnits(kvmnet=exe, repo=repo, host=host or socket.gethostname(),
-                       env_file=os.path.abspath(env_file), interval=interval)
+                       env_file=os.path.abspath(env_file), interval=interval, labels=tuple(labels),
+                       probe_file=probe_file)
     conn = os.environ.get("PG_CONN_STR")
     if not conn and not os.path.exists(units.env_file):
         fail(ctx, f"PG_CONN_STR is not set: export the agent's PostgreSQL connection string and run "

@@ -49,6 +49,19 @@ def test_install_writes_units_that_systemd_accepts(tmp_path, monkeypatch, capsys
     assert "systemctl enable --now kvmnet-agent.timer" in capsys.readouterr().out
 
 
+def test_labels_and_a_probe_file_are_passed_to_the_agent(tmp_path, monkeypatch):
+    """A canary host installed as one: agent run gets its --label (and the probes)."""
+    probes = tmp_path / "probes" / "user.probes"
+    probes.parent.mkdir()
+    probes.write_text('kvmnet {\n  probe "dns" {\n    command = ["true"]\n  }\n}\n')
+    assert install(tmp_path, monkeypatch, "--repo", "/srv/fleet", "--host", "kvm01", "--label", "canary",
+                   "--label", "rack 2", "--probe-file", str(probes)) == 0
+    service = tmp_path / units.SERVICE
+    assert f'"--once" "--label" "canary" "--label" "rack 2" "--probe-file" "{probes}"\n' in service.read_text()
+    cp = verify(service, tmp_path / units.TIMER)
+    assert cp.returncode == 0, cp.stderr
+
+
 def test_verify_does_catch_a_broken_unit(tmp_path, monkeypatch):
     """The check above can fail: a relative ExecStart is refused by systemd."""
     assert install(tmp_path, monkeypatch, "--repo", "/srv/fleet", "--host", "kvm01") == 0
@@ -81,6 +94,8 @@ def test_an_existing_env_file_is_kept_when_pg_conn_str_is_not_set(tmp_path, monk
     (["--repo", "/srv/fleet", "--kvmnet", "/nonexistent/kvmnet"], CONN, "is not an executable file"),
     (["--repo", "/srv/fleet", "--env-file", "/nonexistent/dir/agent.env"], CONN, "is not a directory"),
     (["--repo", "/srv/fleet", "--env-file", "/tmp/with space/agent.env"], CONN, "without spaces"),
+    (["--repo", "/srv/fleet", "--probe-file", "/nonexistent/probes"], CONN, "/nonexistent/probes"),
+    (["--repo", "/srv/fleet", "--label", "a\tb"], CONN, "holds a control character"),
 ])
 def test_refusals_write_nothing(tmp_path, monkeypatch, capsys, args, conn, message):
     assert install(tmp_path, monkeypatch, *args, conn=conn) == 1
