@@ -31,12 +31,15 @@ from psycopg.types.json import Jsonb
 from kvmnet.engine.fleet import drift, local, slots
 from kvmnet.engine.fleet.checkout import CheckoutError, checkout
 from kvmnet.engine.fleet.pacing import selected
-from kvmnet.engine.fleet.versions import satisfies
 from kvmnet.engine.operations import INTERRUPTED, ROLLED_BACK, SUCCESS, Outcome
 
 
 class AgentError(Exception):
     """The agent cannot go on (the database stayed unreachable); the message says why."""
+
+
+class AgentTooOld(local.LocalError):
+    """This agent's kvmnet is older than the commit requires; the message says where."""
 
 
 class ApplyChecks(Protocol):
@@ -163,15 +166,11 @@ class Agent:
         if self.loaded is None or self.loaded[0] != commit:
             try:
                 self.loaded = (commit, *self._load(commit))
+            except AgentTooOld as e:
+                return self._finish(rollout.id, None, commit, "skipped", "Failing", str(e))
             except (CheckoutError, local.LocalError) as e:
                 return self._finish(rollout.id, None, commit, "failed", "Failing", str(e))
         _, prepared, state = self.loaded
-        need = prepared.config.required_version
-        if need and not satisfies(self.cfg.version, need):
-            return self._finish(rollout.id, None, commit, "skipped", "Failing",
-                                f"kvmnet {self.cfg.version} is older than commit {commit[:12]} requires "
-                                f"(required_version \"{need}\" at {self._in_repo(prepared.config.settings_at)}); "
-                                "upgrade this host's kvmnet")
         command = f"kvmnet agent (rollout #{rollout.id}, commit {commit[:12]})"
         if self.planned != rollout.id or self.unchanged:
             try:
@@ -231,6 +230,12 @@ class Agent:
         host_dir = repo / "hosts" / self.cfg.host
         if not host_dir.is_dir():
             raise CheckoutError(f"commit {commit[:12]} has no directory hosts/{self.cfg.host}")
+        try:        # before loading: a configuration for a newer kvmnet may not load here
+            local.check_version(str(host_dir), self.cfg.version)
+        except local.TooOld as e:
+            raise AgentTooOld(f"kvmnet {e.version} is older than commit {commit[:12]} requires "
+                              f"(required_version \"{e.need}\" at {self._in_repo(e.where)}); "
+                              "upgrade this host's kvmnet") from None
         return (local.load(str(host_dir)),
                 local.state_opener(str(host_dir), self.cfg.state_path, self.cfg.conninfo))
 

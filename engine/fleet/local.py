@@ -56,6 +56,40 @@ class HostPlan:
 StateOpener = Callable[[], Any]     # opens the host's state backend (not yet locked)
 
 
+class TooOld(LocalError):
+    """This kvmnet does not meet the host directory's ``required_version``."""
+
+    def __init__(self, version: str, need: str, where: str):
+        super().__init__(f'kvmnet {version} is older than this configuration requires '
+                         f'(required_version "{need}" at {where})')
+        self.version, self.need, self.where = version, need, where
+
+
+def required_version(config_dir: str) -> tuple[str, str] | None:
+    """The host directory's ``kvmnet { required_version }`` and its ``FILE:LINE``, read
+    from the parsed files alone: a configuration written for a newer kvmnet may not
+    load here, and the version is what the agent must report then."""
+    from types import SimpleNamespace
+
+    from kvmnet.engine.config.hcl import parse_files
+    from kvmnet.engine.config.loader import config_files
+    from kvmnet.engine.config.settings import load_settings
+    found = SimpleNamespace(settings_at="", required_version=None)
+    for pf in parse_files([(p, str(p)) for p in config_files(Path(config_dir))]):
+        for block in pf.blocks:
+            if block.type == "kvmnet":
+                load_settings(found, block, Diagnostics())
+    return (found.required_version, found.settings_at) if found.required_version else None
+
+
+def check_version(config_dir: str, version: str) -> None:
+    """TooOld when kvmnet ``version`` does not meet the directory's required_version."""
+    from kvmnet.engine.fleet.versions import satisfies
+    need = required_version(config_dir)
+    if need and not satisfies(version, need[0]):
+        raise TooOld(version, *need)
+
+
 def load(config_dir: str):
     """The prepared config of the host's directory (LocalError with its diagnostics)."""
     try:

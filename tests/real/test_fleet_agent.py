@@ -62,7 +62,9 @@ def test_an_agent_older_than_the_required_version_refuses_the_commit(pg_cluster,
     c = fleet_db
     _agent_roles(c, "kvm01")
     repo = tmp_path / "repo"
-    sha = _committed_repo(repo, {"hosts/kvm01/main.hcl": 'kvmnet {\n  required_version = ">= 99.0"\n}\n'})
+    sha = _committed_repo(repo, {"hosts/kvm01/main.hcl":       # and something this kvmnet cannot load
+                                 'kvmnet {\n  required_version = ">= 99.0"\n}\n'
+                                 'resource "future_thing" "x" {\n  speed = 9\n}\n'})
     assert _agent_once(pg_cluster, c, "kvm01", repo, tmp_path / "w").returncode == 0   # no rollout: idle
     _start_rollout(pg_db, sha, "--canary", "0")
     run = _agent_once(pg_cluster, c, "kvm01", repo, tmp_path / "w")
