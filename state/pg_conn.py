@@ -38,6 +38,14 @@ def first_line(err: BaseException) -> str:
     return " ".join(text.splitlines()[0].split())
 
 
+def is_bad_conninfo(err: BaseException) -> bool:
+    """A connection string libpq refuses before connecting (an unknown option,
+    ``sslmode=sometimes``): retrying cannot help."""
+    import psycopg
+    text = str(err)
+    return isinstance(err, psycopg.ProgrammingError) or "invalid " in text and ("value" in text or "option" in text)
+
+
 def connect(conninfo: str, *, autocommit: bool = False) -> Any:
     """A new connection (psycopg 3), or one StateError line naming the server."""
     import psycopg
@@ -45,8 +53,7 @@ def connect(conninfo: str, *, autocommit: bool = False) -> Any:
         conn = psycopg.connect(conninfo, autocommit=autocommit, prepare_threshold=None,
                                connect_timeout=CONNECT_TIMEOUT)
     except psycopg.Error as e:
-        if isinstance(e, psycopg.ProgrammingError) or "invalid " in str(e) \
-                and ("value" in str(e) or "option" in str(e)):   # e.g. sslmode=sometimes
+        if is_bad_conninfo(e):   # e.g. sslmode=sometimes
             raise StateError(f"the PostgreSQL state's connection string is not valid: "
                              f"{first_line(e).removeprefix('connection is bad: ')}; fix "
                              "conn_str (or PG_CONN_STR)") from None

@@ -32,6 +32,11 @@ from kvmnet.engine.fleet import drift, local, slots
 from kvmnet.engine.fleet.checkout import CheckoutError, checkout
 from kvmnet.engine.fleet.pacing import selected
 from kvmnet.engine.operations import INTERRUPTED, ROLLED_BACK, SUCCESS, Outcome
+from kvmnet.state.pg_conn import first_line, is_bad_conninfo
+
+
+# a server that refuses the login says so at once: retrying does not change its mind
+_REFUSED = ("password authentication failed", "no pg_hba.conf entry", "does not exist")
 
 
 class AgentError(Exception):
@@ -95,8 +100,13 @@ class Agent:
                 if self.conn is not None:
                     self.conn.close()
                 self.conn = None
+                if is_bad_conninfo(e):
+                    raise AgentError(f"the PostgreSQL connection string is not valid: {first_line(e)}; "
+                                     "fix --conn-str or PG_CONN_STR") from None
+                if any(w in str(e) for w in _REFUSED):
+                    raise AgentError(f"PostgreSQL refused the agent's login: {first_line(e)}") from None
                 if time.monotonic() > deadline:
-                    raise AgentError(f"PostgreSQL unreachable for {self.cfg.retry_for:.0f} s: {e}") from None
+                    raise AgentError(f"PostgreSQL unreachable for {self.cfg.retry_for:g} s: {first_line(e)}") from None
                 self.cfg.log(f"database unavailable ({str(e).strip().splitlines()[0] if str(e) else e}); retrying")
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)

@@ -52,8 +52,13 @@ def run(repo, host, mode, interval, labels, workdir, lease, probe_file, probe_ti
     def log(line: str) -> None:
         print(f"{host}: {line}", file=sys.stderr, flush=True)
 
+    from kvmnet.state.pg_conn import RETRY_ENV
+    try:
+        retry_for = float(os.environ.get(RETRY_ENV) or 120.0)
+    except ValueError:
+        error(f"{RETRY_ENV}={os.environ[RETRY_ENV]!r} is not a number of seconds")
     cfg = AgentConfig(conninfo=conninfo, repo=repo, host=host, workdir=Path(workdir), version=__version__,
-                      labels=tuple(labels), lease_seconds=lease, log=log)
+                      labels=tuple(labels), lease_seconds=lease, retry_for=retry_for, log=log)
     cfg.checks = ProbeChecks(cfg.state_path, user_probes, probe_timeout)
     a = Agent(cfg)
     try:

@@ -90,10 +90,21 @@ def test_fleet_command_refusals_are_one_error_line(pg_db, monkeypatch):
                         (["fleet", "grant", "postgres", "--conn-str", pg_db], "is not a kvmnet agent's"),
                         (["agent", "run", "--repo", ".", "--host", "h", "--once", "--conn-str", pg_db,
                           "--probe-file", "/nonexistent/probes"], "/nonexistent/probes"),
-                        (["agent", "run", "--repo", ".", "--host", "h", "--once"], "no PostgreSQL connection")]:
-        r = _kvmnet(*argv)
+                        (["agent", "run", "--repo", ".", "--host", "h", "--once"], "no PostgreSQL connection"),
+                        (["fleet", "status", "--conn-str", "sslmode=sometimes"], 'invalid sslmode value: "sometimes"'),
+                        (["fleet", "apply", "--commit", "abcdef1", "--conn-str", "sslmode=sometimes"],
+                         'invalid sslmode value: "sometimes"'),
+                        (["agent", "run", "--repo", ".", "--host", "h", "--once", "--conn-str",
+                          pg_db + " sslmode=sometimes"], "connection string is not valid"),
+                        (["agent", "run", "--repo", ".", "--host", "h", "--once", "--conn-str",
+                          pg_db + " user=nosuchrole"], "PostgreSQL refused the agent's login"),
+                        (["agent", "run", "--repo", ".", "--host", "h", "--once", "--conn-str",
+                          "host=/nonexistent dbname=x"], "PostgreSQL unreachable for 1 s")]:
+        t0 = time.monotonic()
+        r = _kvmnet(*argv, env={"KVMNET_PG_RETRY_SECONDS": "1"})
         assert r.returncode == 1, argv
         assert r.stderr.count("Error:") == 1 and words in r.stderr, (argv, r.stderr)
+        assert time.monotonic() - t0 < 15, argv        # a bad string or a refused login is not retried
 
 
 def test_an_agent_without_its_directory_or_repo_fails_and_says_so(pg_cluster, pg_db, fleet_db, tmp_path):
@@ -248,3 +259,14 @@ def test_an_agent_keeps_the_pg_state_its_host_names_and_only_its_own(pg_cluster,
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             k2.execute("CREATE TABLE kvmnet.mine (x int)")
     assert c.execute("SELECT serial FROM kvmnet.workspaces WHERE workspace = 'kvm01'").fetchone()[0] > 0
+
+
+def test_an_agent_running_under_another_hosts_role_is_refused_by_postgresql(pg_cluster, pg_db, tmp_path):
+    c = psycopg.connect(pg_db, autocommit=True)
+    fleet_schema.ensure(c)
+    fleet_roles.create_agent_role(c, "kvm01")
+    r = _kvmnet("agent", "run", "--repo", str(tmp_path), "--host", "kvm02", "--once", "--workdir", str(tmp_path / "w"),
+                "--conn-str", pg_cluster.conninfo(c.info.dbname, user="kvm01"))
+    assert r.returncode == 1
+    assert r.stderr.count("Error:") == 1 and "row-level security policy for table \"fleet_hosts\"" in r.stderr, r.stderr
+    assert c.execute("SELECT count(*) FROM fleet_hosts").fetchone()[0] == 0
