@@ -1,9 +1,12 @@
 """A paced rollout over 20 hosts, each agent its own process in its own network
-namespace (iproute, nftables and sysctl providers), against the session's real PostgreSQL:
-canaries first, the slot budget held at every sampled moment, a host SIGKILLed
-mid-apply frees its slot when its lease lapses and, restarted, finishes; a second
-operator is refused; PostgreSQL restarted mid-rollout loses nothing and applies
-nothing twice; a second rollout stops at its failure limit."""
+namespace (iproute, nftables and sysctl providers; two also with a network in the
+sandboxed libvirtd), against the session's real PostgreSQL: canaries first, the slot
+budget held at every sampled moment, a host SIGKILLed mid-apply frees its slot when
+its lease lapses and, restarted, finishes; a second operator is refused; PostgreSQL
+restarted mid-rollout loses nothing and applies nothing twice; a probe that failed
+before the change is ignored on every host; a second rollout stops at its failure
+limit; in a third, a probe the change breaks reverts its host, which counts as a
+failure, while the libvirt network probe passes."""
 from __future__ import annotations
 
 import os
@@ -27,7 +30,16 @@ HOSTS = [f"kvm{i:02d}" for i in range(1, 21)]
 CANARIES = ("kvm03", "kvm04")           # labelled: they go before kvm01, kvm02
 KILLED = "kvm06"
 FAILING = [f"kvm{i:02d}" for i in range(13, 21)]
+LIBVIRT = ("kvm09", "kvm10")            # each also has a network in the sandboxed libvirtd
+BREAKS = "kvm07"                        # its probe fails once the third rollout's change is made
 LEASE = "8"
+
+
+def _libvirt(host: str, uri: str) -> str:
+    n = int(host[3:])
+    return (f'provider "libvirt" {{\n  uri = "{uri}"\n}}\n'
+            f'resource "network" "lab" {{\n  name   = "kvf{n:02d}"\n  mode   = "nat"\n  bridge = "kvfb{n:02d}"\n'
+            f'  ip {{\n    address = "10.69.{n}.1"\n    prefix  = 24\n  }}\n}}\n')
 
 
 def _config(ns: str, persist: Path, extra: str = "") -> str:
@@ -47,13 +59,19 @@ def _git(repo: Path, *argv: str) -> str:
                                "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}).stdout.strip()
 
 
-def _commit(repo: Path, namespaces: dict, tmp: Path, failing=()) -> str:
+def _commit(repo: Path, namespaces: dict, tmp: Path, uri: str, failing=(), breaker=()) -> str:
     for h in HOSTS:
         d = repo / "hosts" / h
         d.mkdir(parents=True, exist_ok=True)
         extra = ', "net.ipv4.ip_default_ttl" = 0' if h in failing else ', "net.ipv4.conf.all.rp_filter" = 2' \
             if failing else ""
-        (d / "main.hcl").write_text(_config(namespaces[h], tmp / "persist" / h, extra))
+        text = _config(namespaces[h], tmp / "persist" / h, extra)
+        if h in LIBVIRT:
+            text += _libvirt(h, uri)
+        if h in breaker:        # a second profile: its file is what BREAKS's probe looks for
+            text += ('resource "sysctl_profile" "breaker" {\n'
+                     '  settings = { "net.ipv4.conf.all.accept_redirects" = 0 }\n}\n')
+        (d / "main.hcl").write_text(text)
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "change")
     return _git(repo, "rev-parse", "HEAD")
@@ -66,13 +84,21 @@ class Fleet:
 
     def start(self, host: str) -> None:
         labels = ["--label", "canary"] if host in CANARIES else []
+        probes = self.tmp / "probes" / host
+        if not probes.exists():     # a probe that always fails (never counted), and BREAKS's own
+            probes.parent.mkdir(exist_ok=True)
+            mine = (f'  probe "no-breaker" {{\n    command = ["test", "!", "-e", '
+                    f'"{self.tmp}/persist/{host}/90-kvmnet-breaker.conf"]\n    timeout = "1s"\n  }}\n'
+                    if host == BREAKS else "")
+            probes.write_text(f'kvmnet {{\n  probe "already-broken" {{\n    command = ["false"]\n  }}\n{mine}}}\n')
         LOGS.append(self.tmp / f"{host}.log")
         log = open(LOGS[-1], "a")
         self.procs[host] = subprocess.Popen(
             ["ip", "netns", "exec", self.ns[host], sys.executable, "-m", "kvmnet", "agent", "run",
              "--repo", str(self.repo), "--host", host, "--loop", "--interval", "0.3", "--lease", LEASE,
              "--workdir", str(self.tmp / "agents" / host), "--conn-str", self.cluster.conninfo(self.db, user=host),
-             *labels], cwd=ROOT, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+             "--probe-file", str(probes), "--probe-timeout", "2", *labels],
+            cwd=ROOT, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def kill(self, host: str, sig=signal.SIGKILL) -> None:
         p = self.procs.pop(host)
@@ -131,7 +157,7 @@ def _kvmnet(*argv: str, env: dict) -> subprocess.CompletedProcess:
                           env={**os.environ, **env}, timeout=60)
 
 
-def test_a_paced_rollout_over_twenty_agent_processes(pg_cluster, pg_db, tmp_path):
+def test_a_paced_rollout_over_twenty_agent_processes(pg_cluster, pg_db, tmp_path, libvirt):
     admin = psycopg.connect(pg_db, autocommit=True)
     fleet_schema.ensure(admin)
     for h in HOSTS:
@@ -141,7 +167,7 @@ def test_a_paced_rollout_over_twenty_agent_processes(pg_cluster, pg_db, tmp_path
     repo = tmp_path / "repo"
     repo.mkdir()
     _git(repo, "init", "-q")
-    good = _commit(repo, namespaces, tmp_path)
+    good = _commit(repo, namespaces, tmp_path, libvirt.uri)
     fleet = Fleet(pg_cluster, db, repo, tmp_path, namespaces)
     sampler = Sampler(pg_db)
     try:
@@ -195,6 +221,7 @@ def test_a_paced_rollout_over_twenty_agent_processes(pg_cluster, pg_db, tmp_path
             rules = subprocess.run(["ip", "netns", "exec", namespaces[h], "nft", "list", "ruleset"],
                                    capture_output=True, text=True).stdout
             assert "10.78.0.5" in rules, h
+        assert {f"kvf{h[3:]}" for h in LIBVIRT} <= set(libvirt.virsh("net-list", "--name").stdout.split())
         assert max(sampler.samples) <= 2 and len(sampler.samples) > 20     # 10% of 20
         grants = [d["rollout"] and a for a, d in admin.execute(
             "SELECT actor, detail FROM fleet_audit WHERE action = 'slot granted' ORDER BY id")]
@@ -220,7 +247,7 @@ def test_a_paced_rollout_over_twenty_agent_processes(pg_cluster, pg_db, tmp_path
         assert "kvm02: no drift" in drift.stdout
 
         # a second rollout whose change fails on 8 hosts stops at its failure limit
-        bad = _commit(repo, namespaces, tmp_path, failing=FAILING)
+        bad = _commit(repo, namespaces, tmp_path, libvirt.uri, failing=FAILING)
         started = _kvmnet("fleet", "apply", "--commit", bad, "--max-unavailable", "3", "--canary", "0",
                           "--max-failures", "2", "--hosts", "kvm1*,kvm2*", env={**env, "KVMNET_ACTOR": "alice@ops1"})
         assert started.returncode == 0, started.stderr
@@ -235,6 +262,33 @@ def test_a_paced_rollout_over_twenty_agent_processes(pg_cluster, pg_db, tmp_path
         assert max(sampler.samples) <= 3
         msgs = dict(admin.execute("SELECT host, message FROM fleet_hosts").fetchall())
         assert "ip_default_ttl" in msgs[failed[0]]
+
+        # a third: the change breaks BREAKS's probe (reverted: a failure), not kvm08's;
+        # kvm09's libvirt network probe passed before and passes after; kvm01, whose
+        # commit is unchanged, gets its bridge back: the agent's plan refreshes
+        third = _commit(repo, namespaces, tmp_path, libvirt.uri, breaker=(BREAKS, "kvm08", "kvm09"))
+        started = _kvmnet("fleet", "apply", "--commit", third, "--max-unavailable", "3", "--canary", "0",
+                          "--max-failures", "1", "--hosts", f"kvm01,{BREAKS},kvm08,kvm09", env=env)
+        assert started.returncode == 0, started.stderr
+        _wait(lambda: admin.execute("SELECT state FROM fleet_rollouts ORDER BY id DESC").fetchone()[0]
+              == "done", 120, "rollout 3 done")
+        rid3 = admin.execute("SELECT max(id) FROM fleet_rollouts").fetchone()[0]
+        res = dict(admin.execute("SELECT host, result FROM fleet_results WHERE rollout_id = %s",
+                                 (rid3,)).fetchall())
+        assert res == {"kvm01": "applied", BREAKS: "reverted", "kvm08": "applied", "kvm09": "applied"}, res
+        assert subprocess.run(["ip", "-n", namespaces["kvm01"], "link", "show", "br-fleet"],
+                              capture_output=True).returncode == 0
+        cond, msg, applied_commit = admin.execute(
+            "SELECT condition, message, applied_commit FROM fleet_hosts WHERE host = %s", (BREAKS,)).fetchone()
+        assert cond == "Reverted" and 'probe failed after the change: command no-breaker' in msg, msg
+        assert "already-broken" not in msg.split("; reverted")[0]       # failed before: not counted
+        assert "that failed before the change not counted" in msg
+        assert applied_commit == good                                     # it still holds the first commit
+        assert not (tmp_path / "persist" / BREAKS / "90-kvmnet-breaker.conf").exists()
+        assert (tmp_path / "persist" / "kvm08" / "90-kvmnet-breaker.conf").exists()
+        status = _kvmnet("fleet", "status", env=env)
+        assert f"  {BREAKS} (Reverted): probe failed after the change" in status.stdout, status.stdout
+        assert f"Rollout #{rid3} of {third[:12]}: done, 0 slots in use; applied 3, reverted 1." in status.stdout
     finally:
         sampler.done.set()
         fleet.stop_all()
