@@ -38,7 +38,8 @@ def _who_runs(conn) -> str:
 def start(conn, *, commit: str, actor: str, max_unavailable: str, canary: int, max_failures: int,
           selector: str | None = None, retry_failed: bool = False,
           lost_after: float = DEFAULT_LOST_AFTER) -> int:
-    """Create the rollout; its id. Refused while another one is active."""
+    """Create the rollout; its id. Refused while another one is active, or when it
+    selects none of the hosts known to the fleet."""
     check_commit(commit)
     try:
         parse_budget(max_unavailable)
@@ -60,8 +61,14 @@ def start(conn, *, commit: str, actor: str, max_unavailable: str, canary: int, m
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'running') RETURNING id",
                 (commit, actor, max_unavailable, canary, max_failures, retry_failed, selector,
                  lost_after)).fetchone()[0]
+            known = host_labels(conn)
             names = selected(Rollout(rid, commit, "running", max_unavailable, canary, max_failures,
-                                     retry_failed, selector), host_labels(conn))
+                                     retry_failed, selector), known)
+            if not names:       # a typo in --hosts would start a rollout of nothing
+                raise FleetError(f'--hosts "{selector}" matches none of the {len(known)} hosts known to the '
+                                 "fleet; nothing was started" if known else
+                                 "no host has reported to the fleet yet (start the agents first); "
+                                 "nothing was started")
             conn.execute("UPDATE fleet_hosts SET desired_commit = %s WHERE host = ANY(%s)", (commit, names))
             audit(conn, actor, "rollout started", rollout=rid, commit=commit, max_unavailable=max_unavailable,
                   canary=canary, max_failures=max_failures, selector=selector, retry_failed=retry_failed,

@@ -85,6 +85,8 @@ def test_fleet_command_refusals_are_one_error_line(pg_db, monkeypatch):
                         (["fleet", "apply", "--commit", "abcdef1", "--lost-after", "0", "--conn-str", pg_db],
                          "--lost-after must be more than 0"),
                         (["fleet", "apply", "--commit", "HEAD", "--conn-str", pg_db], "not a commit id"),
+                        (["fleet", "apply", "--commit", "abcdef1", "--hosts", "web*", "--conn-str", pg_db],
+                         "nothing was started"),
                         (["fleet", "apply", "--commit", "abcdef1", "--conn-str", "host=/nonexistent dbname=x"],
                          "cannot connect to PostgreSQL"),
                         (["fleet", "grant", "postgres", "--conn-str", pg_db], "is not a kvmnet agent's"),

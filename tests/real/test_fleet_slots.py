@@ -118,6 +118,13 @@ def test_a_host_that_failed_the_commit_is_skipped_unless_retried(pg_db):
 
 def test_bad_rollout_arguments_are_refused(pg_db):
     c = _db(pg_db, [])
+    with pytest.raises(rollout.FleetError, match="no host has reported to the fleet yet"):
+        _start(c)
+    c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01'), ('kvm02')")
+    with pytest.raises(rollout.FleetError, match=r'--hosts "web\[0-9\]" matches none of the 2 hosts known'):
+        _start(c, selector="web[0-9]")
+    assert c.execute("SELECT count(*) FROM fleet_rollouts").fetchone()[0] == 0
+    assert c.execute("SELECT count(*) FROM fleet_audit").fetchone()[0] == 0
     for kw, msg in [({"commit": "main"}, "not a commit id"), ({"max_unavailable": "0"}, "at least one"),
                     ({"max_unavailable": "150%"}, "between 1% and 100%"), ({"max_unavailable": "ten"}, "neither"),
                     ({"canary": -1}, "--canary"), ({"max_failures": -1}, "--max-failures"),
