@@ -115,13 +115,17 @@ class Agent:
         if self.conn is not None:
             self.conn.close()
 
-    def _status(self, condition: str, message: str, **cols) -> None:
+    def _write_status(self, c, condition: str, message: str, **cols) -> None:
+        """The host's status row, on connection ``c`` (in the caller's transaction)."""
         cols = {"condition": condition, "message": message, **cols}
         names = list(cols)
         values = [Jsonb(v) if k in ("plan_summary",) else v for k, v in cols.items()]
         q = ("UPDATE fleet_hosts SET " + ", ".join(f"{n} = %s" for n in names)
              + ", last_seen = now() WHERE host = %s")
-        self._db(lambda c: c.execute(q, (*values, self.cfg.host)))   # names are ours, not input
+        c.execute(q, (*values, self.cfg.host))   # names are ours, not input
+
+    def _status(self, condition: str, message: str, **cols) -> None:
+        self._db(lambda c: self._write_status(c, condition, message, **cols))
         self.cfg.log(f"{condition}: {message}")
 
     def heartbeat(self) -> None:
@@ -141,12 +145,21 @@ class Agent:
         if not self._pending.exists():
             return
         p = json.loads(self._pending.read_text())
-        accepted = self._db(lambda c: slots.report(c, p["rollout"], self.cfg.host, p["result"], p["message"],
-                                                   token=p["token"]))
         cols = {"applied_commit": p["commit"]} if p["result"] == "applied" else {}
-        self._status(p["condition"], p["message"] if accepted else
-                     f"{p['message']} (not recorded in rollout #{p['rollout']}: its slot was granted again)",
-                     **cols)
+
+        def send(c) -> str:
+            """The result and the status row in one transaction: no moment where the
+            slot is free and the row still says Progressing."""
+            with c.transaction():
+                accepted = slots.report(c, p["rollout"], self.cfg.host, p["result"], p["message"],
+                                        token=p["token"])
+                message = p["message"] if accepted else \
+                    f"{p['message']} (not recorded in rollout #{p['rollout']}: its slot was granted again)"
+                self._write_status(c, p["condition"], message, **cols)
+            return message
+
+        message = self._db(send)
+        self.cfg.log(f"{p['condition']}: {message}")
         self._pending.unlink()
 
     def _finish(self, rollout_id: int, token: int | None, commit: str, result: str, condition: str,

@@ -112,19 +112,25 @@ class Fleet:
 
 
 class Sampler(threading.Thread):
-    """Samples the live slots every 50 ms (through PostgreSQL restarts)."""
+    """Samples every 50 ms (through PostgreSQL restarts) the live slots, and the status
+    rows that say Progressing (but KILLED's: its dead agent's row says so until it
+    comes back)."""
 
     def __init__(self, conninfo: str):
         super().__init__(daemon=True)
-        self.conninfo, self.samples, self.done = conninfo, [], threading.Event()
+        self.conninfo, self.samples, self.progressing, self.done = conninfo, [], [], threading.Event()
 
     def run(self) -> None:
         conn = None
         while not self.done.wait(0.05):
             try:
                 conn = conn or psycopg.connect(self.conninfo, autocommit=True)
-                n = conn.execute("SELECT count(*) FROM fleet_slots WHERE lease_expires > now()").fetchone()[0]
+                with conn.transaction():
+                    n = conn.execute("SELECT count(*) FROM fleet_slots WHERE lease_expires > now()").fetchone()[0]
+                    p = conn.execute("SELECT count(*) FROM fleet_hosts WHERE condition = 'Progressing' "
+                                     "AND host <> %s", (KILLED,)).fetchone()[0]
                 self.samples.append(n)
+                self.progressing.append(p)
             except psycopg.OperationalError:
                 conn = None
 
@@ -223,6 +229,7 @@ def test_a_paced_rollout_over_twenty_agent_processes(pg_cluster, pg_db, tmp_path
             assert "10.78.0.5" in rules, h
         assert {f"kvf{h[3:]}" for h in LIBVIRT} <= set(libvirt.virsh("net-list", "--name").stdout.split())
         assert max(sampler.samples) <= 2 and len(sampler.samples) > 20     # 10% of 20
+        assert max(sampler.progressing) in (1, 2)                          # and so say the status rows
         grants = [d["rollout"] and a for a, d in admin.execute(
             "SELECT actor, detail FROM fleet_audit WHERE action = 'slot granted' ORDER BY id")]
         assert set(grants[:2]) == set(CANARIES)
@@ -259,7 +266,7 @@ def test_a_paced_rollout_over_twenty_agent_processes(pg_cluster, pg_db, tmp_path
         failed = [h for h, r in res.items() if r == "failed"]
         assert 3 <= len(failed) <= 5 and len(res) < 11, res    # stopped: not every host was tried
         assert set(res) <= {f"kvm{i}" for i in range(10, 21)}
-        assert max(sampler.samples) <= 3
+        assert max(sampler.samples) <= 3 and max(sampler.progressing) <= 3
         msgs = dict(admin.execute("SELECT host, message FROM fleet_hosts").fetchall())
         assert "ip_default_ttl" in msgs[failed[0]]
 
