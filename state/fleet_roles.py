@@ -126,10 +126,10 @@ def _enable_state(conn, schema: str, g: sql.Identifier) -> None:
         conn.execute(sql.SQL(_OTHERS).format(t=table))
 
 
-def create_agent_role(conn, host: str, password: str | None = None) -> None:
+def create_agent_role(conn, host: str, password: str | None = None, state_schema: str = "kvmnet") -> None:
     """A login role named after ``host``, member of the agents' group (created if
     missing; a role of that name that is not an agent's is refused)."""
-    enable(conn)
+    enable(conn, state_schema)
     with conn.transaction():
         row = conn.execute(
             "SELECT r.rolsuper, pg_has_role(r.oid, (SELECT oid FROM pg_roles WHERE rolname = %s), 'MEMBER') "

@@ -87,10 +87,12 @@ def forget(host, conninfo):
 
 @fleet.command()
 @click.argument("host")
+@click.option("--state-schema", default="kvmnet", show_default=True, metavar="NAME",
+              help="The PostgreSQL state's schema (the hosts' backend \"pg\" schema_name)")
 @conn_option
-def grant(host, conninfo):
+def grant(host, state_schema, conninfo):
     """Create HOST's PostgreSQL login role: it reads the fleet, writes only HOST's rows."""
     from kvmnet.state.fleet_roles import RoleError, create_agent_role
     with connected(conninfo) as c, _refusal_is_error(RoleError):
-        create_agent_role(c, host)
+        create_agent_role(c, host, state_schema=state_schema)
     click.echo(f"Role {host} can now run the agent of host {host} (set its authentication in pg_hba.conf).")

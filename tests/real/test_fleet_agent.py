@@ -261,6 +261,17 @@ def test_an_agent_keeps_the_pg_state_its_host_names_and_only_its_own(pg_cluster,
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             k2.execute("CREATE TABLE kvmnet.mine (x int)")
     assert c.execute("SELECT serial FROM kvmnet.workspaces WHERE workspace = 'kvm01'").fetchone()[0] > 0
+    # a state kept in another schema (backend "pg" { schema_name = "lab" }): grant names it
+    r = _kvmnet("fleet", "grant", "kvm02", "--state-schema", "lab", "--conn-str", pg_db)
+    assert r.returncode == 0, r.stderr
+    with psycopg.connect(pg_cluster.conninfo(db, user="kvm02"), autocommit=True) as k2:
+        k2.execute("INSERT INTO lab.workspaces (workspace, lineage, serial, format_version) "
+                   "VALUES ('kvm02', 'l', 0, 1)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            k2.execute("INSERT INTO lab.workspaces (workspace, lineage, serial, format_version) "
+                       "VALUES ('kvm01', 'l', 0, 1)")
+    r = _kvmnet("fleet", "grant", "kvm02", "--state-schema", "Bad-Name", "--conn-str", pg_db)
+    assert r.returncode == 1 and r.stderr.count("Error:") == 1 and "schema_name 'Bad-Name'" in r.stderr, r.stderr
 
 
 def test_an_agent_running_under_another_hosts_role_is_refused_by_postgresql(pg_cluster, pg_db, tmp_path):
