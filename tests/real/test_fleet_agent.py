@@ -219,31 +219,21 @@ def test_an_agents_pass_records_a_lost_host_so_the_rollout_ends(pg_cluster, pg_d
     assert "kvm01 (Failing): agent lost: last seen" in status.stdout, status.stdout
 
 
-def test_an_agent_keeps_the_pg_state_its_host_names_and_only_its_own(pg_cluster, pg_db, tmp_path, ns):
+def test_an_agent_keeps_the_pg_state_its_host_names_and_only_its_own(pg_cluster, pg_db, fleet_db, tmp_path, ns):
     """A host whose directory names ``backend "pg"`` is applied by its agent into its
     PostgreSQL workspace (not a file on the host nobody else sees), so the operator's
     ``fleet plan`` reads what the host holds; another agent's role can neither read
     nor write that workspace's rows."""
-    c = psycopg.connect(pg_db, autocommit=True)
-    fleet_schema.ensure(c)
-    for h in ("kvm01", "kvm02"):
-        fleet_roles.create_agent_role(c, h)
+    c = fleet_db
+    _agent_roles(c, "kvm01", "kvm02")
     repo = tmp_path / "repo"
-    (repo / "hosts" / "kvm01").mkdir(parents=True)
-    (repo / "hosts" / "kvm01" / "main.hcl").write_text(
-        'kvmnet {\n  backend "pg" {}\n}\n'
-        f'provider "iproute" {{\n  netns = "{ns}"\n}}\n'
-        'resource "bridge" "lab" {\n  name = "br-pgstate"\n}\n')
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "x"], check=True)
-    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    sha = _committed_repo(repo, {"hosts/kvm01/main.hcl": 'kvmnet {\n  backend "pg" {}\n}\n'
+                                 f'provider "iproute" {{\n  netns = "{ns}"\n}}\n'
+                                 'resource "bridge" "lab" {\n  name = "br-pgstate"\n}\n'})
     c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01')")
-    assert _kvmnet("fleet", "apply", "--commit", sha, "--canary", "0", "--conn-str", pg_db).returncode == 0
-    db = c.info.dbname
+    _start_rollout(pg_db, sha, "--canary", "0")
     r = _kvmnet("agent", "run", "--repo", str(repo), "--host", "kvm01", "--once", "--workdir", str(tmp_path / "w"),
-                "--conn-str", pg_cluster.conninfo(db, user="kvm01"), env={"PG_CONN_STR": ""})
+                "--conn-str", pg_cluster.conninfo(c.info.dbname, user="kvm01"), env={"PG_CONN_STR": ""})
     assert r.returncode == 0, r.stderr
     assert c.execute("SELECT result FROM fleet_results").fetchone()[0] == "applied"
     assert not (tmp_path / "w" / "state.db").exists()
@@ -252,7 +242,7 @@ def test_an_agent_keeps_the_pg_state_its_host_names_and_only_its_own(pg_cluster,
     plan = _kvmnet("fleet", "plan", "--hosts", "kvm01", str(repo), env={"PG_CONN_STR": pg_db})
     assert plan.returncode == 0, plan.stderr
     assert plan.stdout.startswith("kvm01: no changes (1 resources)"), plan.stdout
-    with psycopg.connect(pg_cluster.conninfo(db, user="kvm02"), autocommit=True) as k2:
+    with psycopg.connect(pg_cluster.conninfo(c.info.dbname, user="kvm02"), autocommit=True) as k2:
         assert k2.execute("SELECT count(*) FROM kvmnet.instances").fetchone()[0] == 0
         assert k2.execute("UPDATE kvmnet.workspaces SET serial = 0 WHERE workspace = 'kvm01'").rowcount == 0
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
@@ -264,7 +254,7 @@ def test_an_agent_keeps_the_pg_state_its_host_names_and_only_its_own(pg_cluster,
     # a state kept in another schema (backend "pg" { schema_name = "lab" }): grant names it
     r = _kvmnet("fleet", "grant", "kvm02", "--state-schema", "lab", "--conn-str", pg_db)
     assert r.returncode == 0, r.stderr
-    with psycopg.connect(pg_cluster.conninfo(db, user="kvm02"), autocommit=True) as k2:
+    with psycopg.connect(pg_cluster.conninfo(c.info.dbname, user="kvm02"), autocommit=True) as k2:
         k2.execute("INSERT INTO lab.workspaces (workspace, lineage, serial, format_version) "
                    "VALUES ('kvm02', 'l', 0, 1)")
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
@@ -274,10 +264,9 @@ def test_an_agent_keeps_the_pg_state_its_host_names_and_only_its_own(pg_cluster,
     assert r.returncode == 1 and r.stderr.count("Error:") == 1 and "schema_name 'Bad-Name'" in r.stderr, r.stderr
 
 
-def test_an_agent_running_under_another_hosts_role_is_refused_by_postgresql(pg_cluster, pg_db, tmp_path):
-    c = psycopg.connect(pg_db, autocommit=True)
-    fleet_schema.ensure(c)
-    fleet_roles.create_agent_role(c, "kvm01")
+def test_an_agent_running_under_another_hosts_role_is_refused_by_postgresql(pg_cluster, fleet_db, tmp_path):
+    c = fleet_db
+    _agent_roles(c, "kvm01")
     r = _kvmnet("agent", "run", "--repo", str(tmp_path), "--host", "kvm02", "--once", "--workdir", str(tmp_path / "w"),
                 "--conn-str", pg_cluster.conninfo(c.info.dbname, user="kvm01"))
     assert r.returncode == 1
