@@ -32,31 +32,65 @@ class OptionTable:
     global_opts: frozenset[str]       # the group's options (long and short)
 
 
-def option_table(group: click.Group) -> OptionTable:
-    """The option table of ``group`` and every command below it."""
+def _own_options(cmd: click.Command, is_root: bool) -> OptionTable:
+    """The options ``cmd`` itself declares."""
     long: set[str] = set()
     takes_value: set[str] = set()
     global_opts: set[str] = set()
-
-    def visit(cmd: click.Command, is_root: bool) -> None:
-        for p in cmd.params:
-            if not isinstance(p, click.Option):
-                continue
-            names = list(p.opts) + list(p.secondary_opts)
-            long.update(n for n in names if n.startswith("--"))
-            if not p.is_flag and not p.count:
-                takes_value.update(p.opts)
-            if is_root:
-                global_opts.update(names)
-        if isinstance(cmd, click.Group):
-            for sub in cmd.commands.values():
-                visit(sub, False)
-
-    visit(group, True)
-    global_opts.discard("--help")
-    global_opts.discard("-h")
-    global_opts.discard("--version")
+    for p in cmd.params:
+        if not isinstance(p, click.Option):
+            continue
+        names = list(p.opts) + list(p.secondary_opts)
+        long.update(n for n in names if n.startswith("--"))
+        if not p.is_flag and not p.count:
+            takes_value.update(p.opts)
+        if is_root:
+            global_opts.update(n for n in names if n not in ("--help", "-h", "--version"))
     return OptionTable(frozenset(long), frozenset(takes_value), frozenset(global_opts))
+
+
+def _merge(a: OptionTable, b: OptionTable) -> OptionTable:
+    return OptionTable(a.long | b.long, a.takes_value | b.takes_value, a.global_opts | b.global_opts)
+
+
+def option_table(group: click.Group, argv: list[str] | None = None) -> OptionTable:
+    """The option table of ``group`` and of the commands below it: every one, or,
+    given ``argv``, only the commands its words name (``fleet plan`` in ``kvmnet
+    fleet plan -hosts=a*``), so that a group whose commands load lazily loads only
+    the one being run."""
+    if argv is None:
+        return _tree_table(group)
+    table = _own_options(group, True)
+    cctx = click.Context(group)
+    cmd: click.Command = group
+    words = _before_double_dash(argv)
+    while isinstance(cmd, click.Group):
+        spelled, is_value = _spell(words, table)
+        i = _first_positional(spelled, is_value)
+        if i is None:
+            break
+        sub = cmd.get_command(cctx, spelled[i])
+        if sub is None:
+            break
+        table = _merge(table, _own_options(sub, False))
+        cmd, words = sub, words[i + 1:]
+    return table
+
+
+def _tree_table(group: click.Group) -> OptionTable:
+    """The option table of ``group`` and every command below it (each loaded)."""
+    table = _own_options(group, True)
+    cctx = click.Context(group)
+    pending: list[click.Command] = [group]
+    while pending:
+        cmd = pending.pop()
+        if isinstance(cmd, click.Group):
+            for name in cmd.list_commands(cctx):
+                sub = cmd.get_command(cctx, name)
+                if sub is not None:
+                    table = _merge(table, _own_options(sub, False))
+                    pending.append(sub)
+    return table
 
 
 def _double_dash(word: str, table: OptionTable) -> str:
@@ -78,16 +112,12 @@ def _value_attached(word: str) -> bool:
     return "=" in word if word.startswith("--") else len(word) > 2
 
 
-def normalize(argv: list[str], table: OptionTable) -> list[str]:
-    """kvmnet's spelling of ``argv`` (see the module docstring)."""
-    words: list[str] = []
-    rest: list[str] = []
-    for i, word in enumerate(argv):
-        if word == "--":
-            rest = argv[i:]
-            break
-        words.append(word)
-    # pass 1: spellings; remember which words are option values
+def _before_double_dash(argv: list[str]) -> list[str]:
+    return argv[:argv.index("--")] if "--" in argv else list(argv)
+
+
+def _spell(words: list[str], table: OptionTable) -> tuple[list[str], list[bool]]:
+    """Each word in kvmnet's spelling, and which words are option values."""
     out: list[str] = []
     is_value: list[bool] = []
     expect_value = False
@@ -103,9 +133,24 @@ def normalize(argv: list[str], table: OptionTable) -> list[str]:
         name = _option_name(w)
         if name in table.takes_value and not _value_attached(w):
             expect_value = True
+    return out, is_value
+
+
+def _first_positional(words: list[str], is_value: list[bool]) -> int | None:
+    """The index of the first word that is neither an option nor an option's value
+    (the command's name), or None."""
+    return next((i for i, (w, v) in enumerate(zip(words, is_value, strict=True))
+                 if not v and not w.startswith("-")), None)
+
+
+def normalize(argv: list[str], table: OptionTable) -> list[str]:
+    """kvmnet's spelling of ``argv`` (see the module docstring)."""
+    words = _before_double_dash(argv)
+    rest = argv[len(words):]
+    # pass 1: spellings; remember which words are option values
+    out, is_value = _spell(words, table)
     # pass 2: global options after the first positional word (the command) move before it
-    first_cmd = next((i for i, (w, v) in enumerate(zip(out, is_value, strict=True))
-                      if not v and not w.startswith("-")), None)
+    first_cmd = _first_positional(out, is_value)
     if first_cmd is None:
         return out + rest
     head, moved, tail = out[:first_cmd], [], []

@@ -1,8 +1,16 @@
 """The ``kvmnet`` command line (SPEC §6). Thin: parse flags, call the engine, render,
-exit code. Heavy modules are imported inside the commands that need them, so
-``kvmnet validate`` stays fast and never imports a provider library."""
+exit code.
+
+Start-up imports only what the command being run uses: the commands are named in
+:data:`COMMANDS` and their modules imported on first use (:class:`LazyGroup`), and
+each command imports its engine modules inside its function. So ``kvmnet
+validate`` loads the config front end and nothing of the planner, the walk, a
+provider or its library; ``kvmnet --help`` loads the command modules (for their
+help texts) and no engine module. ``tests/unit/test_startup_imports.py`` holds this.
+"""
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from dataclasses import dataclass
@@ -118,7 +126,56 @@ class Duration(click.ParamType):
         return float(m.group(1)) * self._SCALE[m.group(2) or ""]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A click group whose commands are imported when first asked for: ``lazy`` maps
+    each command name to ``"module:attribute"`` (a click command or group). Listing
+    the names (``--help``'s list, did-you-mean) imports nothing; looking one up
+    imports its module."""
+
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module, _, attr = self.lazy[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return self.commands.get(cmd_name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as e:     # suggest among every name, loaded or not
+            raise click.exceptions.NoSuchCommand(
+                e.command_name, possibilities=self.list_commands(ctx), ctx=ctx) from None
+
+
+# kvmnet's commands: name -> "module:attribute" (a group names its own subcommands likewise)
+COMMANDS = {
+    "validate": "kvmnet.commands.core:validate",
+    "plan": "kvmnet.commands.core:plan",
+    "apply": "kvmnet.commands.core:apply",
+    "destroy": "kvmnet.commands.core:destroy",
+    "show": "kvmnet.commands.core:show",
+    "graph": "kvmnet.commands.core:graph",
+    "import": "kvmnet.commands.core:import_",
+    "force-unlock": "kvmnet.commands.core:force_unlock",
+    "state": "kvmnet.commands.state_cmds:state",
+    "fmt": "kvmnet.commands.fmt_cmd:fmt",
+    "confirm": "kvmnet.commands.confirm_cmd:confirm",
+    "doctor": "kvmnet.commands.doctor_cmd:doctor",
+    "output": "kvmnet.commands.output_cmd:output",
+    "console": "kvmnet.commands.console_cmd:console",
+    "sandbox": "kvmnet.commands.sandbox_cmd:sandbox",
+    "agent": "kvmnet.commands.agent_group:agent",
+    "fleet": "kvmnet.commands.fleet_group:fleet",
+}
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-C", "--chdir", "directory", default=".", metavar="DIR",
               help="Change into DIR first, as Terraform's -chdir: the config, the state and every "
                    "relative path given are read there (default: .)")
@@ -156,21 +213,14 @@ def enter_directory(cctx: click.Context, directory: str) -> None:
 
 def main(argv=None) -> int:
     from kvmnet.argv import normalize, option_table
-    from kvmnet.engine.diagnostics import DiagnosticError
-    from kvmnet.state.backend import StateError
-    argv = normalize(list(sys.argv[1:] if argv is None else argv), option_table(cli))
+    words = list(sys.argv[1:] if argv is None else argv)
+    argv = normalize(words, option_table(cli, words))
     try:
         cli.main(args=argv, prog_name="kvmnet", standalone_mode=False)
         return EXIT_OK
     except SystemExit as e:
         return int(e.code or 0) if isinstance(e.code, int) else 1
     except KvmnetFailure:
-        return EXIT_ERROR
-    except StateError as e:         # the state cannot be used: its message says why
-        click.echo(f"Error: {e}", err=True)
-        return EXIT_ERROR
-    except DiagnosticError as e:
-        print_diagnostics(Ctx(".", "", [], [], True, 0), e.diagnostics)
         return EXIT_ERROR
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
@@ -186,7 +236,22 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return 130
+    except Exception as e:
+        if not report_known_error(e):
+            raise
+        return EXIT_ERROR
 
 
-# the commands live in their own modules; importing registers them
-from kvmnet import commands  # noqa: E402,F401
+def report_known_error(e: Exception) -> bool:
+    """Print a state error (its message says why the state cannot be used) or a
+    config diagnostic as ``Error:`` lines; False for any other exception. Both
+    classes are imported only here: whatever raised one has loaded its module."""
+    from kvmnet.engine.diagnostics import DiagnosticError
+    from kvmnet.state.backend import StateError
+    if isinstance(e, StateError):
+        click.echo(f"Error: {e}", err=True)
+        return True
+    if isinstance(e, DiagnosticError):
+        print_diagnostics(Ctx(".", "", [], [], True, 0), e.diagnostics)
+        return True
+    return False

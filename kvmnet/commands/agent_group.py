@@ -1,9 +1,17 @@
-"""The ``kvmnet agent`` group: the per-host agent's commands (docs/fleet.md)."""
+"""The ``kvmnet agent`` group: the per-host agent's commands (docs/fleet.md), each
+in its own module, loaded when run."""
 from __future__ import annotations
 
-from kvmnet.cli import cli
+import click
+
+from kvmnet.cli import LazyGroup
+
+AGENT_COMMANDS = {
+    "install": "kvmnet.commands.agent_install_cmd:install",
+    "run": "kvmnet.commands.agent_run_cmd:run",
+}
 
 
-@cli.group()
+@click.group(cls=LazyGroup, lazy=AGENT_COMMANDS)
 def agent():
     """The per-host fleet agent: run it, or install it as systemd units."""

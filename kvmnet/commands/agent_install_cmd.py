@@ -12,7 +12,6 @@ import sys
 import click
 
 from kvmnet.cli import Ctx, Duration, fail
-from kvmnet.commands.agent_group import agent
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
@@ -22,7 +21,7 @@ def _kvmnet_executable() -> str:
     return beside if os.access(beside, os.X_OK) else (shutil.which("kvmnet") or beside)
 
 
-@agent.command()
+@click.command()
 @click.option("--repo", required=True, metavar="URL", help="The fleet repository (git URL or path)")
 @click.option("--host", default=None, metavar="NAME", help="This host's name in the fleet (default: hostname)")
 @click.option("--unit-dir", default="/etc/systemd/system", show_default=True, metavar="DIR")

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import click
 
-from kvmnet.commands.agent_group import agent
 from kvmnet.commands.fleet_conn import conn_option, error
 
 
-@agent.command("run")
+@click.command("run")
 @click.option("--repo", required=True, metavar="PATH|URL", help="The fleet's git repository")
 @click.option("--host", required=True, metavar="NAME", help="This host's name (its directory is hosts/NAME)")
 @click.option("--once", "mode", flag_value="once", help="One pass, then exit")

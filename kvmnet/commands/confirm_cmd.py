@@ -7,7 +7,7 @@ import time
 
 import click
 
-from kvmnet.cli import Ctx, cli, fail
+from kvmnet.cli import Ctx, fail
 from kvmnet.commands.common import backend
 from kvmnet.commands.confirming import no_pending_apply
 from kvmnet.engine import confirmation
@@ -17,7 +17,7 @@ pass_ctx = click.make_pass_decorator(Ctx)
 GRACE = 30.0     # how long past the deadline to wait for the waiter's answer
 
 
-@cli.command()
+@click.command()
 @click.option("--revert", is_flag=True, help="Roll the changes back now instead of keeping them")
 @click.option("--id", "apply_id", type=int, default=None, metavar="N",
               help="Only if the waiting apply is history entry N")

@@ -5,13 +5,13 @@ import sys
 
 import click
 
-from kvmnet.cli import Ctx, KvmnetFailure, cli
+from kvmnet.cli import Ctx, KvmnetFailure
 from kvmnet.commands.common import backend, prepare_or_fail
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
 
-@cli.command()
+@click.command()
 @pass_ctx
 def console(ctx: Ctx):
     """Evaluate one expression per line of stdin (variables, locals, the state's

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from kvmnet.cli import EXIT_CHANGES, Ctx, Duration, KvmnetFailure, cli, error_line, fail, print_diagnostics
+from kvmnet.cli import EXIT_CHANGES, Ctx, Duration, KvmnetFailure, error_line, fail, print_diagnostics
 from kvmnet.commands.common import (
     backend, confirm_on_terminal, locked, prepare_or_fail, print_timings, provider_set,
     start_providers, timings_for,
@@ -15,7 +15,7 @@ from kvmnet.commands.common import (
 pass_ctx = click.make_pass_decorator(Ctx)
 
 
-@cli.command()
+@click.command()
 @pass_ctx
 def validate(ctx: Ctx):
     """Check the configuration (no root, no libvirt, no namespace needed)."""
@@ -90,7 +90,7 @@ def _report_plan_errors(ctx: Ctx, plan) -> None:
         raise KvmnetFailure()
 
 
-@cli.command()
+@click.command()
 @click.option("--out", "out_file", metavar="FILE", help="Save the plan for a later apply")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as one JSON document")
 @click.option("--format", "fmt", type=click.Choice(["human", "json", "markdown"]), default=None)
@@ -262,14 +262,14 @@ def run_apply(ctx: Ctx, *, planfile=None, auto_approve=False, targets=(), destro
 
 def _parallelism_option(fn):
     """``--parallelism=N`` (``-parallelism=N`` through kvmnet.argv, as Terraform spells
-    it): at most N changes in flight at once; each provider caps its own share."""
-    from kvmnet.engine.walk import DEFAULT_PARALLELISM
-    return click.option("--parallelism", "parallelism", type=click.IntRange(min=1),
-                        default=DEFAULT_PARALLELISM, show_default=True, metavar="N",
-                        help="Apply at most N independent changes at once")(fn)
+    it): at most N changes in flight at once; each provider caps its own share. Left
+    out, the walk's own default applies (:data:`kvmnet.engine.walk.DEFAULT_PARALLELISM`,
+    named in the help text; the walk is not imported to show it)."""
+    return click.option("--parallelism", "parallelism", type=click.IntRange(min=1), default=None,
+                        metavar="N", help="Apply at most N independent changes at once (default 10)")(fn)
 
 
-@cli.command()
+@click.command()
 @click.argument("planfile", required=False)
 @click.option("--auto-approve", is_flag=True, help="Do not ask for 'yes'")
 @click.option("--target", "targets", multiple=True, metavar="ADDR")
@@ -311,7 +311,7 @@ def apply(ctx: Ctx, planfile, auto_approve, targets, rollback_on_failure, replac
               probe=(user_probes, probe_timeout) if probing else None, replace=replace)
 
 
-@cli.command()
+@click.command()
 @click.option("--auto-approve", is_flag=True)
 @click.option("--target", "targets", multiple=True, metavar="ADDR")
 @click.option("--timings", "show_timings", is_flag=True)
@@ -323,7 +323,7 @@ def destroy(ctx: Ctx, auto_approve, targets, show_timings, parallelism):
               show_timings=show_timings, parallelism=parallelism)
 
 
-@cli.command()
+@click.command()
 @click.argument("planfile", required=False)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
@@ -356,7 +356,7 @@ def show(ctx: Ctx, planfile, as_json):
             ctx.out(escape(line))
 
 
-@cli.command()
+@click.command()
 @click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot")
 @pass_ctx
 def graph(ctx: Ctx, fmt):
@@ -366,7 +366,7 @@ def graph(ctx: Ctx, fmt):
     click.echo(render_dot(prepared.graph) if fmt == "dot" else render_mermaid(prepared.graph), nl=False)
 
 
-@cli.command(name="import")
+@click.command(name="import")
 @click.argument("address", required=False)
 @click.argument("id_", required=False)
 @click.option("--generate-config", "generate_to", metavar="FILE",
@@ -434,7 +434,7 @@ def import_(ctx: Ctx, address, id_, generate_to, all_types, all_networks, all_ni
             "run kvmnet plan to see how it compares with the configuration.")
 
 
-@cli.command(name="force-unlock")
+@click.command(name="force-unlock")
 @click.argument("lock_id")
 @pass_ctx
 def force_unlock(ctx: Ctx, lock_id):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from kvmnet.cli import Ctx, KvmnetFailure, cli
+from kvmnet.cli import Ctx, KvmnetFailure
 from kvmnet.commands.common import backend, locked, prepare_or_fail, provider_set
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -46,7 +46,7 @@ def gather_checks(ps, managed: dict[str, dict[str, list]], config_providers, net
     return checks
 
 
-@cli.command(name="doctor")
+@click.command(name="doctor")
 @click.option("--json", "as_json", is_flag=True,
               help="A JSON list of {layer, check, address, ok, detail, hint}")
 @pass_ctx

@@ -6,7 +6,6 @@ from __future__ import annotations
 import click
 
 from kvmnet.cli import Ctx, KvmnetFailure, fail
-from kvmnet.commands.fleet_group import fleet
 from kvmnet.commands.fleet_view_cmd import conn_option, fleet_db
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -75,7 +74,7 @@ def markdown(plans, statuses, totals) -> str:
     return "\n".join(out) + "\n"
 
 
-@fleet.command(name="plan")
+@click.command(name="plan")
 @click.argument("repo", required=False, default=".", type=click.Path(file_okay=False))
 @click.option("--hosts", "patterns", multiple=True, metavar="GLOB",
               help="Only the hosts whose name matches GLOB, e.g. 'kvm0[1-9]' (repeatable)")

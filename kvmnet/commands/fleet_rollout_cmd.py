@@ -7,10 +7,9 @@ from contextlib import contextmanager
 import click
 
 from kvmnet.commands.fleet_conn import actor, conn_option, connected, error
-from kvmnet.commands.fleet_group import fleet
 
 
-@fleet.command("apply")
+@click.command("apply")
 @click.option("--commit", required=True, metavar="SHA", help="The repo commit every host converges to")
 @click.option("--max-unavailable", default="1", show_default=True, metavar="N|P%",
               help="Hosts applying at once: a count or a percentage (rounded down, at least 1)")
@@ -52,28 +51,28 @@ def _steer(action: str, conninfo: str | None) -> None:
     click.echo(f"Rollout #{r.id} of {r.commit}: {r.state}.")
 
 
-@fleet.command()
+@click.command()
 @conn_option
 def pause(conninfo):
     """Hand out no new slots until resumed (in-flight hosts finish)."""
     _steer("pause", conninfo)
 
 
-@fleet.command()
+@click.command()
 @conn_option
 def resume(conninfo):
     """Hand out slots again."""
     _steer("resume", conninfo)
 
 
-@fleet.command()
+@click.command()
 @conn_option
 def abort(conninfo):
     """End the rollout: no new slots; in-flight hosts finish."""
     _steer("abort", conninfo)
 
 
-@fleet.command()
+@click.command()
 @click.argument("host")
 @conn_option
 def forget(host, conninfo):
@@ -85,7 +84,7 @@ def forget(host, conninfo):
     click.echo(f"Forgot host {host} ({role}).")
 
 
-@fleet.command()
+@click.command()
 @click.argument("host")
 @click.option("--state-schema", default="kvmnet", show_default=True, metavar="NAME",
               help="The PostgreSQL state's schema (the hosts' backend \"pg\" schema_name)")

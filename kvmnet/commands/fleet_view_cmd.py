@@ -9,7 +9,6 @@ from contextlib import contextmanager
 import click
 
 from kvmnet.cli import Ctx, KvmnetFailure, fail
-from kvmnet.commands.fleet_group import fleet
 from kvmnet.engine.fleet.view import DEFAULT_INTERVAL, DEFAULT_STALE_INTERVALS
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -94,7 +93,7 @@ def status_lines(hosts, rollout, totals) -> list[str]:
     return lines
 
 
-@fleet.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON document: hosts, totals, the latest rollout")
 @click.option("--metrics", is_flag=True, help="Prometheus text exposition format")
 @click.option("--interval", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_INTERVAL, show_default=True,
@@ -126,7 +125,7 @@ def status(ctx: Ctx, as_json, metrics, interval, stale_after, conn_str):
             click.echo(line)
 
 
-@fleet.command()
+@click.command()
 @click.option("--hosts", "patterns", multiple=True, metavar="GLOB", help="Only hosts matching GLOB (repeatable)")
 @click.option("--wait", "wait", type=click.FloatRange(min=0), default=60.0, show_default=True, metavar="SECONDS",
               help="How long to wait for the agents' answers (0: only ask)")

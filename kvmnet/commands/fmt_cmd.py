@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from kvmnet.cli import Ctx, KvmnetFailure, cli, error_line
+from kvmnet.cli import Ctx, KvmnetFailure, error_line
 from kvmnet.sdk.files import atomic_write
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -83,7 +83,7 @@ def write_atomically(path: Path, text: str) -> None:
     atomic_write(path, text, path.stat().st_mode & 0o7777)
 
 
-@cli.command(name="fmt")
+@click.command(name="fmt")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 listing files that are not formatted")
 @click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff of each change")
 @click.option("--recursive", is_flag=True, help="Also format the files of subdirectories")

@@ -7,7 +7,7 @@ import click
 
 from kvmnet.cli import Ctx
 from kvmnet.commands.common import backend
-from kvmnet.commands.state_cmds import pass_ctx, state
+from kvmnet.commands.state_cmds import pass_ctx
 
 
 def history_line(e) -> str:
@@ -32,7 +32,7 @@ def entry_json(e) -> dict:
     return d
 
 
-@state.command(name="history")
+@click.command(name="history")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document")
 @click.option("--limit", type=int, default=None, metavar="N", help="Only the last N entries")
 @click.option("--full", is_flag=True, help="With --json: keep before/after values and provider snapshots")

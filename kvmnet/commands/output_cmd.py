@@ -6,7 +6,7 @@ import json
 
 import click
 
-from kvmnet.cli import Ctx, cli, fail
+from kvmnet.cli import Ctx, fail
 from kvmnet.commands.common import backend
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -18,7 +18,7 @@ def output_lines(values: dict, sensitive: frozenset[str]) -> list[str]:
     return [f"{n} = {'<sensitive>' if n in sensitive else fmt_value(values[n])}" for n in sorted(values)]
 
 
-@cli.command()
+@click.command()
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the values as JSON")
 @click.option("--raw", is_flag=True, help="Print a string, number or bool value as it is (with NAME)")

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from kvmnet.cli import Ctx, cli, fail
+from kvmnet.cli import Ctx, fail
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
 
-@cli.group()
+@click.group()
 def sandbox():
     """A real libvirtd and kernel namespaces to try a config in (needs root)."""
 

@@ -6,13 +6,13 @@ import os
 
 import click
 
-from kvmnet.cli import Ctx, cli, fail
+from kvmnet.cli import Ctx, LazyGroup, fail
 from kvmnet.commands.common import backend, locked
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
 
-@cli.group()
+@click.group(cls=LazyGroup, lazy={"history": "kvmnet.commands.history_cmd:state_history"})
 def state():
     """Inspect and edit the state."""
 
