@@ -22,14 +22,14 @@ from kvmnet.engine.timings import NULL, Timings
 from kvmnet.sdk.values import UNKNOWN
 
 if TYPE_CHECKING:
-    import networkx as nx
+    from kvmnet.engine.graph import DependencyGraph
 
 
 @dataclass
 class Prepared:
     config: Config
     evaluator: Evaluator
-    graph: nx.DiGraph[str]              # of resource addresses
+    graph: DependencyGraph              # of resource addresses
     order: list[str]                    # resource addresses, dependencies first
     instances: dict[str, ResourceInstance] = field(default_factory=dict)
     diagnostics: Diagnostics = field(default_factory=Diagnostics)

@@ -606,7 +606,6 @@ def _check_consumers(changes, recorded: dict, providers, diags: Diagnostics,
 def _apply_targets(prepared: Prepared, changes: list[ResourceChange], options: PlanOptions):
     if not options.targets:
         return changes
-    import networkx as nx
     g = prepared.graph
     by_res = defaultdict(list)
     for c in changes:
@@ -617,7 +616,7 @@ def _apply_targets(prepared: Prepared, changes: list[ResourceChange], options: P
         keep |= {c.address for c in chosen}
         for res in {resource_of(c.address) for c in chosen}:
             if res in g:
-                related = nx.descendants(g, res) if options.destroy else nx.ancestors(g, res)
+                related = g.descendants(res) if options.destroy else g.ancestors(res)
                 for r in related:
                     keep |= {c.address for c in by_res.get(r, [])}
     return [c for c in changes if c.address in keep]

@@ -28,6 +28,7 @@ TABLE = option_table(cli)
 ])
 def test_terraform_spelling(terraform, kvmnet):
     assert normalize(terraform, TABLE) == kvmnet
+    assert normalize(terraform, option_table(cli, terraform)) == kvmnet     # as main() reads it
 
 
 @pytest.mark.parametrize("argv", [
@@ -41,6 +42,7 @@ def test_terraform_spelling(terraform, kvmnet):
 ])
 def test_left_alone(argv):
     assert normalize(argv, TABLE) == argv
+    assert normalize(argv, option_table(cli, argv)) == argv
 
 
 def test_global_value_is_moved_with_its_option():
@@ -51,3 +53,10 @@ def test_table_reads_every_command():
     assert {"--out", "--auto-approve", "--json", "--var", "--chdir"} <= TABLE.long
     assert {"--var", "--var-file", "--state", "--no-color", "--lock-timeout", "-C"} <= TABLE.global_opts
     assert "--out" in TABLE.takes_value and "--json" not in TABLE.takes_value
+
+
+def test_table_of_a_command_line_reads_only_the_commands_it_names():
+    table = option_table(cli, ["-chdir=d", "fleet", "plan", "-hosts=a*"])
+    assert "--hosts" in table.long and "--chdir" in table.global_opts
+    assert "--auto-approve" not in table.long          # apply's: not named, not read
+    assert option_table(cli, ["-h"]).long == option_table(cli, []).long
