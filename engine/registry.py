@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from importlib.metadata import entry_points
 from typing import Iterable
 
 from kvmnet.engine.diagnostics import DiagnosticError, Diagnostics
@@ -38,6 +37,14 @@ def _wanted() -> set[str] | None:
     only = os.environ.get(ONLY_ENV, "")
     names = {n.strip() for n in only.split(",") if n.strip()}
     return names or None
+
+
+def entry_points(group: str):
+    """The installed entry points of ``group``. importlib.metadata is imported here,
+    when plugins are first looked for: a run that needs no resource type (``kvmnet
+    validate`` of an empty directory) does not pay for its import."""
+    from importlib.metadata import entry_points as installed
+    return installed(group=group)
 
 
 def plugins() -> dict[str, Plugin]:

@@ -76,9 +76,11 @@ with ``.with_count(i)``, ``.with_each(k, v)``, ``.replace(**fields)``;
 ``parse_cli_value(text, type)``; ``check_storable(value)`` (refuses an infinity
 before a value reaches JSON); numbers: see :mod:`.number`.
 """
+from typing import TYPE_CHECKING, Any
+
 from .compiled import Compiled, compile_value
 from .errors import ExprError
-from .functions import FUNCTIONS, FileAccess, Function, uses_sensitive
+from .functions import Function
 from .nodes import Expr
 from .number import check_storable
 from .ops import SetValue
@@ -87,8 +89,21 @@ from .reference import Reference
 from .scope import Scope
 from .types import Type, convert, parse_cli_value, parse_type
 
+if TYPE_CHECKING:
+    from .functions import FUNCTIONS, FileAccess, uses_sensitive
+
 __all__ = [
     "Compiled", "ExprError", "Expr", "FUNCTIONS", "FileAccess", "Function", "Reference", "Scope",
     "SetValue", "Type", "check_storable", "compile_value", "convert", "parse_cli_value", "parse_expression",
     "parse_template", "parse_type", "uses_sensitive",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The function table and its helpers, loaded on first use (see :mod:`.functions`)."""
+    if name in ("FUNCTIONS", "FileAccess", "uses_sensitive"):
+        from . import functions
+        value = getattr(functions, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -113,5 +113,7 @@ def lookup_findings(subjects: list[Subject]) -> Iterator[CrossFinding]:
 
 
 def cross_findings(subjects: list[Subject], scopes: Mapping[str, object] | None = None) -> Iterator[CrossFinding]:
+    if not subjects:        # nothing to compare: the plugins' types are not even loaded
+        return
     yield from claim_findings(subjects, scope_of(scopes))
     yield from lookup_findings(subjects)

@@ -18,15 +18,23 @@ Three kinds of function need more than their argument values:
   (``can`` and ``try`` evaluate them one by one and catch errors);
 - ``foldable=False``: never folded to a constant at parse time (everything
   scoped or lazy, whose result depends on more than the argument values).
+
+The kind modules (and what they import: YAML, RE2, ...) load when the table is
+first used, not with this package: a config that calls no function, and
+``kvmnet validate`` of an empty directory, never pay for them. ``FileAccess`` and
+``uses_sensitive`` likewise load their own module on first use.
 """
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from kvmnet.sdk.values import UNKNOWN, contains_unknown
 
 from ..errors import ExprError
-from . import collection, conversion, encoding, filesystem, hashing, ip, numeric, strings
-from .conversion import uses_sensitive
-from .filesystem import FileAccess
+
+if TYPE_CHECKING:
+    from .conversion import uses_sensitive
+    from .filesystem import FileAccess
 
 
 class Function:
@@ -87,6 +95,7 @@ class Function:
 
 
 def _table() -> dict[str, Function]:
+    from . import collection, conversion, encoding, filesystem, hashing, ip, numeric, strings
     out: dict[str, Function] = {}
     for kind in (numeric, strings, collection, encoding, filesystem, hashing, ip, conversion):
         for name, impl, lo, hi, opts in kind.FUNCTIONS:
@@ -96,10 +105,26 @@ def _table() -> dict[str, Function]:
     return dict(sorted(out.items()))
 
 
-FUNCTIONS: dict[str, Function] = _table()
-"""Every built-in function by name. ``type`` is among them but works only where
-the scope says ``console=True`` (``kvmnet console``), as in Terraform."""
+FUNCTIONS: dict[str, Function]
+"""Every built-in function by name, built on first use. ``type`` is among them but
+works only where the scope says ``console=True`` (``kvmnet console``), as in
+Terraform."""
 
 CONSOLE_ONLY = frozenset({"type"})
+
+
+def __getattr__(name: str) -> Any:
+    """``FUNCTIONS``, ``FileAccess`` and ``uses_sensitive``, loaded on first use (and
+    then kept as ordinary module attributes)."""
+    if name == "FUNCTIONS":
+        value: Any = _table()
+    elif name == "FileAccess":
+        from .filesystem import FileAccess as value
+    elif name == "uses_sensitive":
+        from .conversion import uses_sensitive as value
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 __all__ = ["CONSOLE_ONLY", "FUNCTIONS", "FileAccess", "Function", "uses_sensitive"]
