@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from kvmnet.engine.diagnostics import DiagnosticError, Diagnostics
-from kvmnet.sdk.provider import Provider
-from kvmnet.sdk.types import DataType, Plugin, ResourceType
+
+if TYPE_CHECKING:
+    from kvmnet.sdk.provider import Provider
+    from kvmnet.sdk.types import DataType, Plugin, ResourceType
 
 GROUP = "kvmnet.providers"
 ONLY_ENV = "KVMNET_PROVIDERS"
@@ -40,9 +42,9 @@ def _wanted() -> set[str] | None:
 
 
 def entry_points(group: str):
-    """The installed entry points of ``group``. importlib.metadata is imported here,
-    when plugins are first looked for: a run that needs no resource type (``kvmnet
-    validate`` of an empty directory) does not pay for its import."""
+    """The installed entry points of ``group``. importlib.metadata (like the SDK's
+    types) is imported when plugins are first looked for: a run that needs no
+    resource type (``kvmnet validate`` of an empty directory) does not pay for it."""
     from importlib.metadata import entry_points as installed
     return installed(group=group)
 
@@ -51,6 +53,7 @@ def plugins() -> dict[str, Plugin]:
     """The installed plugins (those ``KVMNET_PROVIDERS`` names, when set), by name."""
     global _plugins
     if _plugins is None:
+        from kvmnet.sdk.types import Plugin
         wanted = _wanted()
         found: dict[str, Plugin] = {}
         for ep in entry_points(group=GROUP):

@@ -8,14 +8,15 @@ with like.
 """
 from __future__ import annotations
 
-from typing import Iterator, Mapping, overload
-
-from kvmnet.sdk.types import ResourceType
+from typing import TYPE_CHECKING, Iterator, Mapping, overload
 
 from . import registry
 
+if TYPE_CHECKING:
+    from kvmnet.sdk.types import ResourceType
 
-class _Types(Mapping[str, ResourceType]):
+
+class _Types(Mapping[str, "ResourceType"]):
     """A read-only view of the registry's types, discovered on first access."""
 
     def __getitem__(self, name: str) -> ResourceType:

@@ -155,7 +155,7 @@ class LazyGroup(click.Group):
 
 # kvmnet's commands: name -> "module:attribute" (a group names its own subcommands likewise)
 COMMANDS = {
-    "validate": "kvmnet.commands.core:validate",
+    "validate": "kvmnet.commands.validate_cmd:validate",
     "plan": "kvmnet.commands.core:plan",
     "apply": "kvmnet.commands.core:apply",
     "destroy": "kvmnet.commands.core:destroy",

@@ -15,15 +15,37 @@ knows of providers (see docs/providers.md).
   tests SIGKILL kvmnet (``register`` at import, ``hit`` at the point).
 
 Every module here is light (standard library only), so importing a plugin costs
-nothing a ``kvmnet validate`` would notice.
+nothing a ``kvmnet validate`` would notice. The names below are also loaded only
+when first used (``from kvmnet.sdk import Provider`` imports :mod:`.provider`, not
+the probes' ``subprocess`` or the marks' ``hashlib``): the engine imports
+``kvmnet.sdk.values`` on every run, and that runs this package first.
 """
-from .doctor import Check, Managed, failed, in_netns, passed
-from .probes import Probe
-from .ownership import Mark, format_mark, parse_mark
-from .provider import Change, Consumer, LiveObject, Provider, ProviderError, Result
-from .rules import Finding, Subject, block, blocks, known, path_str, show
-from .types import Claim, DataType, Lookup, Offer, Plugin, ResourceType, Rule, label_name
-from .values import UNKNOWN, contains_unknown, is_unknown
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .doctor import Check, Managed, failed, in_netns, passed
+    from .ownership import Mark, format_mark, parse_mark
+    from .probes import Probe
+    from .provider import Change, Consumer, LiveObject, Provider, ProviderError, Result
+    from .rules import Finding, Subject, block, blocks, known, path_str, show
+    from .types import Claim, DataType, Lookup, Offer, Plugin, ResourceType, Rule, label_name
+    from .values import UNKNOWN, contains_unknown, is_unknown
+
+# each public name -> the module that defines it (tests/unit/test_startup_imports.py checks
+# that this, __all__ and the imports above agree)
+_HOME = {
+    **dict.fromkeys(["Check", "Managed", "failed", "in_netns", "passed"], "doctor"),
+    **dict.fromkeys(["Mark", "format_mark", "parse_mark"], "ownership"),
+    "Probe": "probes",
+    **dict.fromkeys(["Change", "Consumer", "LiveObject", "Provider", "ProviderError", "Result"], "provider"),
+    **dict.fromkeys(["Finding", "Subject", "block", "blocks", "known", "path_str", "show"], "rules"),
+    **dict.fromkeys(["Claim", "DataType", "Lookup", "Offer", "Plugin", "ResourceType", "Rule", "label_name"],
+                    "types"),
+    **dict.fromkeys(["UNKNOWN", "contains_unknown", "is_unknown"], "values"),
+}
 
 __all__ = [
     "Change", "Check", "Claim", "Consumer", "DataType", "Finding", "LiveObject", "Lookup", "Managed", "Mark",
@@ -31,3 +53,17 @@ __all__ = [
     "UNKNOWN", "block", "blocks", "contains_unknown", "failed", "format_mark", "in_netns",
     "is_unknown", "known", "label_name", "parse_mark", "passed", "path_str", "show",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported from its module on first use."""
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOME})

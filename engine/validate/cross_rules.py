@@ -11,15 +11,17 @@ the earlier.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
 from kvmnet.engine.registry import resource_types
 from kvmnet.sdk.rules import Finding, Subject
-from kvmnet.sdk.types import Claim
+
+if TYPE_CHECKING:
+    from kvmnet.sdk.types import Claim
 
 CrossFinding = tuple[Subject, Finding]
 Scope = Callable[[Subject], object]
-Held = tuple[Claim, Subject]
+Held = tuple["Claim", Subject]
 Spanned = tuple[tuple[int, int], Held]
 
 

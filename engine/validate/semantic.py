@@ -2,11 +2,13 @@
 provider serves its type, then the rules its type declares."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from kvmnet.engine.registry import resource_types
 from kvmnet.sdk.rules import Finding, Subject, show
-from kvmnet.sdk.types import ResourceType
+
+if TYPE_CHECKING:
+    from kvmnet.sdk.types import ResourceType
 
 
 def check_provider_serves_type(s: Subject, rtype: ResourceType) -> Iterator[Finding]:

@@ -9,8 +9,6 @@ import click
 
 from kvmnet.cli import Ctx, fail
 from kvmnet.commands.common import backend
-from kvmnet.commands.confirming import no_pending_apply
-from kvmnet.engine import confirmation
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
@@ -24,6 +22,8 @@ GRACE = 30.0     # how long past the deadline to wait for the waiter's answer
 @pass_ctx
 def confirm(ctx: Ctx, revert, apply_id):
     """Keep the changes of an apply --confirm-timeout that is waiting."""
+    from kvmnet.commands.confirming import no_pending_apply
+    from kvmnet.engine import confirmation
     from kvmnet.engine.operations import ROLLED_BACK, SUCCESS
     pending = confirmation.read_pending(ctx.state_path)
     if pending is None:

@@ -57,6 +57,7 @@ def _preload() -> None:
     points at import; the parent reads their owners)."""
     import kvmnet.cli  # noqa: F401
     import kvmnet.commands.applying  # noqa: F401
+    import kvmnet.commands.core  # noqa: F401  (commands load on first use: apply's, once here)
     import kvmnet.engine.walk  # noqa: F401
     import kvmnet.engine.plan.planner  # noqa: F401
     import kvmnet.state.sqlite  # noqa: F401
