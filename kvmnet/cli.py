@@ -213,8 +213,8 @@ def enter_directory(cctx: click.Context, directory: str) -> None:
 
 def main(argv=None) -> int:
     from kvmnet.argv import normalize, option_table
-    words = list(sys.argv[1:] if argv is None else argv)
-    argv = normalize(words, option_table(cli, words))
+    given = list(sys.argv[1:] if argv is None else argv)
+    argv = normalize(given, option_table(cli, given))
     try:
         cli.main(args=argv, prog_name="kvmnet", standalone_mode=False)
         return EXIT_OK
@@ -244,8 +244,8 @@ def main(argv=None) -> int:
 
 def report_known_error(e: Exception) -> bool:
     """Print a state error (its message says why the state cannot be used) or a
-    config diagnostic as ``Error:`` lines; False for any other exception. Both
-    classes are imported only here: whatever raised one has loaded its module."""
+    config diagnostic as ``Error:`` lines; False for any other exception. (The two
+    classes are imported here, on the way out of a failed run, not at start-up.)"""
     from kvmnet.engine.diagnostics import DiagnosticError
     from kvmnet.state.backend import StateError
     if isinstance(e, StateError):
