@@ -323,4 +323,6 @@ def main(argv=None) -> int:
 if __name__ == "__main__":
     from kvmnet.sandbox.sigterm import raise_on_sigterm
     raise_on_sigterm()      # SIGTERM runs the clean-ups (servers, namespaces, temp dirs)
+    from installed import like_installed
+    like_installed()        # bytecode, as an installed kvmnet has
     raise SystemExit(main())
