@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache, cached_property
 
 DNSMASQ_NS = "http://libvirt.org/schemas/network/dnsmasq/1.0"
 
@@ -21,8 +22,10 @@ STR, INT, YESNO, ONOFF, YES = "str", "int", "yesno", "onoff", "yes"
 BOOLS = {YESNO: ("yes", "no"), ONOFF: ("on", "off"), YES: ("yes", "no")}
 
 
+@cache
 def snake(name: str) -> str:
-    """``forwardPlainNames`` → ``forward_plain_names``."""
+    """``forwardPlainNames`` → ``forward_plain_names`` (memoised: the table's names
+    are few and every canonical form asks for them)."""
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
 
 
@@ -31,7 +34,7 @@ class Attr:
     xml: str
     kind: str = STR
 
-    @property
+    @cached_property
     def key(self) -> str:
         return snake(self.xml)
 
@@ -48,9 +51,14 @@ class El:
     text: bool = False
     key_name: str | None = None
 
-    @property
+    @cached_property
     def key(self) -> str:
         return self.key_name or snake(self.tag.rpartition("}")[2])
+
+    @cached_property
+    def by_key(self) -> dict[str, El]:
+        """The children by their attribute-side key, built once per element."""
+        return {c.key: c for c in self.children}
 
     def child(self, tag: str) -> El | None:
         for c in self.children:
@@ -132,11 +140,6 @@ LIBVIRT_FILLS = {
     "address": ("connections",),
     "bandwidth": ("classID",),
 }
-
-
-def by_key(el: El) -> dict[str, El]:
-    """An element's children by their attribute-side key."""
-    return {c.key: c for c in el.children}
 
 
 def walk(el: El = NETWORK, path: str = ""):

@@ -81,10 +81,11 @@ def _upgrade_ip(ip: dict) -> dict:
 def shape(block: dict, spec: El) -> dict:
     """Single blocks as dicts, repeated ones as lists, recursively; None values go."""
     out: dict[str, Any] = {}
+    children = spec.by_key
     for k, v in block.items():
         if v is None:
             continue
-        c = next((x for x in spec.children if x.key == k), None)
+        c = children.get(k)
         if c is None or c.text or is_unknown(v):
             out[k] = list(v) if (c is not None and c.many and isinstance(v, (list, tuple))) else v
         elif c.many:
