@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from kvmnet.engine import limits
 from kvmnet.engine.config.hcl import Block, parse_files
 from kvmnet.engine.diagnostics import Diagnostics
 
@@ -95,6 +96,17 @@ def _backend(b: Block, directory: str, d: Diagnostics, env: Mapping[str, str]) -
     return BackendSettings("pg", conn, schema, workspace, seconds)
 
 
+def _may_hold_block(path: Path) -> bool:
+    """Whether a file can hold a ``kvmnet`` block: one whose bytes never spell the
+    word cannot, and is not parsed again just to find none (a warm plan of 10,000
+    resources paid ≈0.1 s for it). An unreadable or oversized file is left to the
+    parse, which refuses it without reading it."""
+    try:
+        return path.stat().st_size > limits.MAX_FILE_BYTES or b"kvmnet" in path.read_bytes()
+    except OSError:
+        return True
+
+
 def backend_settings(directory: str | Path, env: Mapping[str, str] | None = None
                      ) -> tuple[BackendSettings, Diagnostics]:
     """The backend of the root in ``directory`` (SQLite when no block names one)."""
@@ -104,7 +116,7 @@ def backend_settings(directory: str | Path, env: Mapping[str, str] | None = None
     found: BackendSettings | None = None
     if not directory.is_dir():
         return BackendSettings("sqlite"), d
-    parsed = parse_files([(p, display_name(p)) for p in config_files(directory)])
+    parsed = parse_files([(p, display_name(p)) for p in config_files(directory) if _may_hold_block(p)])
     for pf in parsed:
         for block in pf.blocks:
             if block.type != "kvmnet":

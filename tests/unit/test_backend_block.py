@@ -68,3 +68,18 @@ def test_the_config_loader_accepts_the_block_and_reports_its_problems(tmp_path):
     assert not load_config(d, use_cache=False).diagnostics
     (d / "main.hcl").write_text('kvmnet {\n  backend "nfs" {}\n}\n')
     assert "one of sqlite, pg" in str(load_config(d, use_cache=False).diagnostics.items[0].message)
+
+
+def test_only_files_that_spell_kvmnet_are_parsed_for_the_block(tmp_path, monkeypatch):
+    import kvmnet.engine.backend_block as bb
+    d = tmp_path / "kvm07"
+    d.mkdir()
+    (d / "a.hcl").write_text('resource "bridge" "b" {\n  name = "b"\n}\n')
+    (d / "b.hcl").write_text('kvmnet {\n  backend "pg" {}\n}\n')
+    (d / "c.hcl").write_text('resource "bridge" "kvmnet_br" {\n  name = "c"\n}\n')
+    seen = []
+    real = bb.parse_files
+    monkeypatch.setattr(bb, "parse_files", lambda paths: seen.extend(p.name for p, _ in paths) or real(paths))
+    got, diags = backend_settings(d, env={"PG_CONN_STR": "dbname=x"})
+    assert (got.kind, list(diags.items)) == ("pg", [])
+    assert seen == ["b.hcl", "c.hcl"]
