@@ -94,24 +94,29 @@ def claim_findings(subjects: Iterable[Subject], scope: Scope) -> Iterator[CrossF
 
 
 def lookup_findings(subjects: list[Subject]) -> Iterator[CrossFinding]:
-    """Each lookup against the first instance offering its kind and key."""
-    offers: dict[tuple, tuple[object, Subject]] = {}
+    """Each lookup against the first instance offering its kind and key (the offers
+    are only gathered when there is a lookup: 10,000 networks offer their subnets,
+    and a config without port forwards asks for none)."""
     types = resource_types()
+    lookups = []
+    for s in subjects:
+        t = types.get(s.inst.type)
+        if t is not None and t.lookups is not None:
+            lookups += [(s, lookup) for lookup in t.lookups(s)]
+    if not lookups:
+        return
+    offers: dict[tuple, tuple[object, Subject]] = {}
     for s in subjects:
         t = types.get(s.inst.type)
         if t is not None and t.offers is not None:
             for offer in t.offers(s):
                 offers.setdefault((offer.kind, offer.key), (offer.value, s))
-    for s in subjects:
-        t = types.get(s.inst.type)
-        if t is None or t.lookups is None:
-            continue
-        for lookup in t.lookups(s):
-            found = offers.get((lookup.kind, lookup.key))
-            if found is not None:
-                message = lookup.check(found[0], found[1].address)
-                if message:
-                    yield s, Finding(lookup.path, message)
+    for s, lookup in lookups:
+        found = offers.get((lookup.kind, lookup.key))
+        if found is not None:
+            message = lookup.check(found[0], found[1].address)
+            if message:
+                yield s, Finding(lookup.path, message)
 
 
 def cross_findings(subjects: list[Subject], scopes: Mapping[str, object] | None = None) -> Iterator[CrossFinding]:
