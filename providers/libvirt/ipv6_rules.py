@@ -55,6 +55,16 @@ def _looks_v6(ip: dict) -> bool:
     return ip.get("family") == "ipv6" or (known(address) and ":" in str(address))
 
 
+def _v6_of(attrs: dict) -> list[tuple[int, dict]]:
+    return [(i, ip) for i, ip in _ips(attrs) if _looks_v6(ip)]
+
+
+def _v6_blocks(s: Subject) -> list[tuple[int, dict]]:
+    """(index, block) of each IPv6 ``ip`` block (by family or address), found once
+    per instance for the rules below."""
+    return s.memo("ipv6 blocks", _v6_of)
+
+
 def _has_dhcp(ip: dict) -> bool:
     return any(ip.get(k) is not None for k in ("dhcp", "dhcp_range", "dhcp_host"))
 
@@ -81,11 +91,9 @@ def check_ip_family(s: Subject) -> Iterator[Finding]:
 def check_ipv6_block(s: Subject) -> Iterator[Finding]:
     """An IPv6 block: a valid IPv6 address, prefix rather than netmask, no tftp,
     DHCPv6 hosts without MAC."""
-    for i, ip in _ips(s.attrs):
+    for i, ip in _v6_blocks(s):
         base = f"ip[{i}]"
         suffix, hosts = dhcp_list(ip, "host")
-        if not _looks_v6(ip):
-            continue
         address = ip.get("address")
         if known(address) and ":" in str(address) and _v6(address) is None:
             yield Finding(f"{base}.address", f"{base}.address = {show(address)} is not a valid IPv6 address")
@@ -108,8 +116,8 @@ def check_ipv6_block(s: Subject) -> Iterator[Finding]:
 def check_one_ipv6_dhcp(s: Subject) -> Iterator[Finding]:
     """libvirt serves DHCPv6 on one IPv6 address per network ("Multiple IPv6 dhcp sections found")."""
     first = None
-    for i, ip in _ips(s.attrs):
-        if not _looks_v6(ip) or not _has_dhcp(ip):
+    for i, ip in _v6_blocks(s):
+        if not _has_dhcp(ip):
             continue
         if first is None:
             first = i
@@ -128,9 +136,7 @@ def _subnet(ip: dict) -> ipaddress.IPv6Network | None:
 def check_ipv6_dhcp_ranges(s: Subject) -> Iterator[Finding]:
     """DHCPv6 ranges: IPv6 addresses, start <= end, inside the block's subnet; a
     prefix of at least 64 (dnsmasq's limit for DHCPv6)."""
-    for i, ip in _ips(s.attrs):
-        if not _looks_v6(ip):
-            continue
+    for i, ip in _v6_blocks(s):
         base, subnet = f"ip[{i}]", _subnet(ip)
         suffix, ranges = dhcp_list(ip, "range")
         prefix = ip.get("prefix")

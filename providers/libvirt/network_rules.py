@@ -137,9 +137,23 @@ def all_subnets(attrs: dict) -> list[ipaddress.IPv4Network | ipaddress.IPv6Netwo
     return out
 
 
+IPv4Block = tuple[int, dict, "Subnet | None", "int | None"]
+
+
+def _ipv4_facts(attrs: dict) -> list[IPv4Block]:
+    return [(i, ip, _subnet(ip), _gateway(ip)) for i, ip in ipv4_blocks(attrs)]
+
+
+def ipv4_facts(s: Subject) -> list[IPv4Block]:
+    """(index, block, subnet, gateway) of each IPv4 ``ip`` block, worked out once per
+    instance for every rule and claim that reads them."""
+    return s.memo("ipv4 blocks", _ipv4_facts)
+
+
 def subnet_of(s: Subject) -> Subnet | None:
     """The network's (first IPv4) subnet, computed once per instance."""
-    return s.memo("subnet", network_subnet)
+    facts = ipv4_facts(s)
+    return facts[0][2] if facts else None
 
 
 def _gateway(ip: dict) -> int | None:
@@ -177,11 +191,11 @@ def _address(path: str, value) -> tuple[int | None, Finding | None]:
 
 def check_ip_block(s: Subject) -> Iterator[Finding]:
     """Each IPv4 ip block: address is an IPv4 host address; exactly one of prefix or netmask, valid."""
-    for i, ip in ipv4_blocks(s.attrs):
-        yield from _check_ip(f"ip[{i}]", ip)
+    for i, ip, subnet, _ in ipv4_facts(s):
+        yield from _check_ip(f"ip[{i}]", ip, subnet)
 
 
-def _check_ip(base: str, ip: dict) -> Iterator[Finding]:
+def _check_ip(base: str, ip: dict, subnet: Subnet | None) -> Iterator[Finding]:
     _, bad = _address(f"{base}.address", ip.get("address"))
     if bad:
         yield bad
@@ -196,7 +210,6 @@ def _check_ip(base: str, ip: dict) -> Iterator[Finding]:
         problem = netmask_problem(netmask)
         if problem:
             yield Finding(f"{base}.netmask", f"{base}.netmask = {show(netmask)} is not a valid netmask: {problem}")
-    subnet = _subnet(ip)
     if subnet is not None:
         special = _special(subnet, ipv4.to_int(ip["address"]))
         if special:
@@ -209,12 +222,11 @@ def _check_ip(base: str, ip: dict) -> Iterator[Finding]:
 def check_dhcp_ranges(s: Subject) -> Iterator[Finding]:
     """Each range: valid addresses, start <= end, inside the subnet, not covering the
     gateway or the network/broadcast address; ranges do not overlap each other."""
-    for n, ip in ipv4_blocks(s.attrs):
-        yield from _check_ranges(f"ip[{n}]", ip)
+    for n, ip, subnet, gateway in ipv4_facts(s):
+        yield from _check_ranges(f"ip[{n}]", ip, subnet, gateway)
 
 
-def _check_ranges(base: str, ip: dict) -> Iterator[Finding]:
-    subnet, gateway = _subnet(ip), _gateway(ip)
+def _check_ranges(base: str, ip: dict, subnet: Subnet | None, gateway: int | None) -> Iterator[Finding]:
     seen: list[tuple[int, int, str]] = []
     suffix, ranges = dhcp_list(ip, "range")
     for i, rng in ranges:
@@ -251,12 +263,11 @@ def _check_ranges(base: str, ip: dict) -> Iterator[Finding]:
 def check_dhcp_hosts(s: Subject) -> Iterator[Finding]:
     """Static hosts: a valid unicast MAC or a name; ip inside the subnet, not the
     gateway; no two hosts share an IP or a MAC."""
-    for n, ip in ipv4_blocks(s.attrs):
-        yield from _check_hosts(f"ip[{n}]", ip)
+    for n, ip, subnet, gateway in ipv4_facts(s):
+        yield from _check_hosts(f"ip[{n}]", ip, subnet, gateway)
 
 
-def _check_hosts(base: str, ip: dict) -> Iterator[Finding]:
-    subnet, gateway = _subnet(ip), _gateway(ip)
+def _check_hosts(base: str, ip: dict, subnet: Subnet | None, gateway: int | None) -> Iterator[Finding]:
     by_ip: dict[int, str] = {}
     by_mac: dict[str, str] = {}
     suffix, hosts = dhcp_list(ip, "host")
@@ -400,7 +411,7 @@ def check_portgroup_vlan(s: Subject) -> Iterator[Finding]:
 def check_one_ipv4_dhcp(s: Subject) -> Iterator[Finding]:
     """libvirt serves DHCP on one IPv4 address per network ("Multiple IPv4 dhcp sections found")."""
     first = None
-    for i, ip in ipv4_blocks(s.attrs):
+    for i, ip, *_ in ipv4_facts(s):
         if ip.get("dhcp") is None and ip.get("dhcp_range") is None and ip.get("dhcp_host") is None:
             continue
         if first is None:

@@ -88,7 +88,7 @@ def network_claims(s: Subject) -> Iterator[Claim]:
         yield Claim("network name", name, "name", _name_taken, note=how)
     subnet = network_rules.subnet_of(s)
     if subnet is not None and mode != "bridge":   # bridge mode: the ip block is an error already
-        first = network_rules.ipv4_blocks(s.attrs)[0][0]
+        first = network_rules.ipv4_facts(s)[0][0]
         yield Claim("subnet", None, f"ip[{first}].address", _overlap,
                     span=(subnet.network, subnet.broadcast), order=(subnet.network, subnet.prefixlen))
 
