@@ -40,14 +40,15 @@ def row_problem(record) -> str:
     if t is None:
         return ""
     check = _check_for(record.type)
-    if check(strip_unknown(record.attrs).value):
+    if check(record.attrs):
         return ""
     try:
-        value = strip_unknown(t.upgraded(record.attrs)).value
+        upgraded = t.upgraded(record.attrs)
     except _UPGRADE_ERRORS as e:
         return f"attrs cannot be read as a {record.type} ({type(e).__name__}: {e})"
-    if check(value):
+    if check(upgraded):
         return ""
+    value = strip_unknown(upgraded).value
     errors = list(_validator_for(record.type).iter_errors(value))
     if not errors:          # the fast check and jsonschema disagree: trust jsonschema
         return ""
@@ -131,13 +132,15 @@ def _validator_for(rtype: str):
 
 
 def _check_for(rtype: str) -> Callable[[Any], bool]:
-    """The fast yes/no check of a type's state rows (jsonschema's when the fast
-    compiler does not know a keyword of the schema)."""
+    """The fast yes/no check of a type's state rows, nulls counting as not set
+    (jsonschema's of the stripped row when the fast compiler does not know a
+    keyword of the schema)."""
     check = _CHECKS.get(rtype)
     if check is None:
         try:
-            check = compile_precheck(_schema_for(rtype))
+            check = compile_precheck(_schema_for(rtype), absent=True)
         except Unsupported:
-            check = _validator_for(rtype).is_valid
+            validator = _validator_for(rtype)
+            check = lambda attrs: validator.is_valid(strip_unknown(attrs).value)  # noqa: E731
         _CHECKS[rtype] = check
     return check

@@ -39,13 +39,16 @@ def validator_for(rtype: str):
 
 
 def precheck_for(rtype: str):
-    """The fast yes/no check of a type (jsonschema's is_valid when the schema needs it)."""
+    """The fast yes/no check of a type's attributes as configured, nulls and unknown
+    values counting as not set (jsonschema's is_valid of the stripped value when
+    the schema needs it); compiled once per type."""
     check = _PRECHECKS.get(rtype)
     if check is None:
         try:
-            check = compile_precheck(TYPES[rtype].schema())
+            check = compile_precheck(TYPES[rtype].schema(), absent=True)
         except Unsupported:
-            check = validator_for(rtype).is_valid
+            validator = validator_for(rtype)
+            check = lambda attrs: validator.is_valid(strip_unknown(attrs).value)  # noqa: E731
         _PRECHECKS[rtype] = check
     return check
 
@@ -147,9 +150,9 @@ def check_schema(rtype: str, attrs: dict) -> SchemaResult:
         result.findings.append(Finding("", f"unknown resource type {rtype!r}; kvmnet knows "
                                            + ", ".join(TYPES)))
         return result
-    stripped = strip_unknown(attrs)
-    if precheck_for(rtype)(stripped.value):
+    if precheck_for(rtype)(attrs):
         return result
+    stripped = strip_unknown(attrs)
     validator = validator_for(rtype)
     seen: set[tuple[Path, str]] = set()
     errors = sorted(validator.iter_errors(stripped.value), key=lambda e: tuple(map(str, e.absolute_path)))

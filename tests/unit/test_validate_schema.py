@@ -90,7 +90,7 @@ def _paths(value, prefix=()):
             yield from _paths(v, prefix + (i,))
 
 
-def _mutate(value, rng: random.Random):
+def _mutate(value, rng: random.Random, pool: list = POOL):
     out = copy.deepcopy(value)
     for _ in range(rng.randint(1, 3)):
         paths = [p for p in _paths(out) if p]
@@ -104,9 +104,9 @@ def _mutate(value, rng: random.Random):
         if action < 0.2 and isinstance(parent, dict):
             del parent[path[-1]]
         elif action < 0.3 and isinstance(parent, dict):
-            parent[rng.choice(["colour", "prefix", "ip", "mac", "x"])] = copy.deepcopy(rng.choice(POOL))
+            parent[rng.choice(["colour", "prefix", "ip", "mac", "x"])] = copy.deepcopy(rng.choice(pool))
         else:
-            parent[path[-1]] = copy.deepcopy(rng.choice(POOL))
+            parent[path[-1]] = copy.deepcopy(rng.choice(pool))
     return out
 
 
@@ -123,6 +123,27 @@ def test_precheck_agrees_with_jsonschema(rtype):
         valid += expected
         invalid += not expected
     assert valid > 50 and invalid > 50
+
+
+@pytest.mark.parametrize("rtype", RESOURCE_TYPES)
+def test_the_precheck_of_values_with_nulls_and_unknowns_agrees_with_jsonschema_of_them_stripped(rtype):
+    """``absent=True``: nulls and UNKNOWN read as strip_unknown leaves them, without the copy."""
+    from kvmnet.engine.validate.schema import strip_unknown
+    from kvmnet.sdk.values import UNKNOWN
+    schema = load_schema(rtype)
+    fast, full = compile_precheck(schema, absent=True), Draft202012Validator(schema)
+    rng = random.Random(f"absent {rtype}")
+    pool = POOL + [UNKNOWN, UNKNOWN, None, [UNKNOWN], [UNKNOWN, "a"], [{"to": UNKNOWN}], {"a": None}]
+    valid = invalid = absent = 0
+    for _ in range(3000):
+        candidate = _mutate(VALID[rtype], rng, pool)
+        stripped = strip_unknown(candidate).value
+        expected = full.is_valid(stripped)
+        assert fast(candidate) == expected, candidate
+        valid += expected
+        invalid += not expected
+        absent += stripped is not candidate
+    assert valid > 50 and invalid > 50 and absent > 500
 
 
 def _instances(n):
