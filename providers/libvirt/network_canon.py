@@ -10,7 +10,7 @@ from typing import AbstractSet, Any
 
 from kvmnet.providers import ipv4
 from kvmnet.providers.libvirt.netshape import NETWORK, El
-from kvmnet.sdk.values import contains_unknown, is_unknown
+from kvmnet.sdk.values import UNKNOWN, contains_unknown, is_unknown
 
 # v1 top-level attributes, each a shorthand for a block of the full shape
 V1 = ("mode", "nat_port_range", "vlan_tag")
@@ -79,20 +79,23 @@ def _upgrade_ip(ip: dict) -> dict:
 
 
 def shape(block: dict, spec: El) -> dict:
-    """Single blocks as dicts, repeated ones as lists, recursively; None values go."""
+    """Single blocks as dicts, repeated ones as lists, recursively; None values go.
+    Builds new containers and never changes ``block``."""
     out: dict[str, Any] = {}
     children = spec.by_key
     for k, v in block.items():
         if v is None:
             continue
         c = children.get(k)
-        if c is None or c.text or is_unknown(v):
-            out[k] = list(v) if (c is not None and c.many and isinstance(v, (list, tuple))) else v
+        if c is None:                      # an attribute (most keys)
+            out[k] = v
+        elif c.text or v is UNKNOWN:
+            out[k] = list(v) if c.many and isinstance(v, (list, tuple)) else v
         elif c.many:
             items = v if isinstance(v, (list, tuple)) else [v]
             out[k] = [shape(x, c) if isinstance(x, dict) else x for x in items]
         else:
-            one = _single(v)
+            one = (v[0] if v and isinstance(v[0], dict) else None) if isinstance(v, list) else v
             out[k] = shape(one, c) if isinstance(one, dict) else one
     return out
 
