@@ -233,7 +233,9 @@ def build_graph(config: Config, diags: Diagnostics, evaluator=None):
         checks = [x for c in (*r.preconditions, *r.postconditions) for x in (c.condition, c.error_message)]
         for a in [*_block_attrs(r.body), r.count, r.for_each, r.replace_triggered_by, *checks]:
             if a is not None:
-                attrs.extend((a, ref) for ref in _references(a, diags, r.file, addr))
+                refs = _references(a, diags, r.file, addr)
+                if refs:            # most attributes refer to nothing
+                    attrs += [(a, ref) for ref in refs]
         for a, ref in attrs:
             for target in targets.of_ref(ev, ref, (diags, r.file, a.line, addr)):
                 g.add_edge(target, addr)

@@ -71,8 +71,17 @@ def compile_precheck(schema: dict, absent: bool = False) -> Check:
     return _compile(schema, schema, absent)
 
 
-def _any_of(tests: list[Check]) -> Check:
-    """A check passing when one of ``tests`` passes (``"type": [...]``)."""
+_PLAIN_TYPES: dict[str, type] = {"string": str, "array": list, "object": dict, "null": type(None),
+                                  "boolean": bool}
+
+
+def _any_type(kinds: list[str]) -> Check:
+    """A check passing when ``v`` is of one of ``kinds`` (``"type": [...]``): one
+    isinstance when no kind needs more (integer and number exclude bools)."""
+    if all(k in _PLAIN_TYPES for k in kinds):
+        classes = tuple(_PLAIN_TYPES[k] for k in kinds)
+        return lambda v: isinstance(v, classes)
+    tests = [_TYPE_TESTS[k] for k in kinds]
     return lambda v: any(t(v) for t in tests)
 
 
@@ -127,8 +136,7 @@ def _compile(node: dict, root: dict, absent: bool = False) -> Check:
         checks.append(_compile(_resolve(node["$ref"], root), root, absent))
     if "type" in node and not (fold_object or fold_list):
         kinds = [kind] if isinstance(kind, str) else list(kind)
-        tests = [_TYPE_TESTS[k] for k in kinds]
-        checks.append(tests[0] if len(tests) == 1 else _any_of(tests))
+        checks.append(_TYPE_TESTS[kinds[0]] if len(kinds) == 1 else _any_type(kinds))
     if "enum" in node:
         choices = node["enum"]
         if not all(type(c) is str for c in choices):
