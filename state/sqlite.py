@@ -108,7 +108,7 @@ class SqliteState(Store):
         except sqlite3.Error as e:
             raise sqlite_error("read state", self.path, e) from None
         make = InstanceRecord
-        with gc_paused():
+        with gc_paused(freeze=True):       # a snapshot lives as long as the run
             try:
                 rows = json.loads(text)
             except ValueError as e:
@@ -123,8 +123,8 @@ class SqliteState(Store):
                         or not _address_matches(row[0], row[1], row[2]):
                     raise self._bad_row(row)
                 instances[row[0]] = make(*row)
-        if self._check is not None:
-            self._check_rows(instances)
+            if self._check is not None:
+                self._check_rows(instances)
         return StateSnapshot(lineage=meta[0], serial=meta[1], instances=instances,
                              exists=True, outputs=outputs, sensitive_outputs=sensitive)
 
