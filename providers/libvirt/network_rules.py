@@ -191,14 +191,15 @@ def _address(path: str, value) -> tuple[int | None, Finding | None]:
 
 def check_ip_block(s: Subject) -> Iterator[Finding]:
     """Each IPv4 ip block: address is an IPv4 host address; exactly one of prefix or netmask, valid."""
-    for i, ip, subnet, _ in ipv4_facts(s):
-        yield from _check_ip(f"ip[{i}]", ip, subnet)
+    for i, ip, subnet, gateway in ipv4_facts(s):
+        yield from _check_ip(f"ip[{i}]", ip, subnet, gateway)
 
 
-def _check_ip(base: str, ip: dict, subnet: Subnet | None) -> Iterator[Finding]:
-    _, bad = _address(f"{base}.address", ip.get("address"))
-    if bad:
-        yield bad
+def _check_ip(base: str, ip: dict, subnet: Subnet | None, gateway: int | None) -> Iterator[Finding]:
+    if gateway is None:         # (else the address parsed: nothing to say about it)
+        _, bad = _address(f"{base}.address", ip.get("address"))
+        if bad:
+            yield bad
     prefix, netmask = ip.get("prefix"), ip.get("netmask")
     if prefix is not None and netmask is not None:
         yield Finding(f"{base}.netmask", f"{base} has both prefix and netmask: give one of them")
@@ -210,8 +211,8 @@ def _check_ip(base: str, ip: dict, subnet: Subnet | None) -> Iterator[Finding]:
         problem = netmask_problem(netmask)
         if problem:
             yield Finding(f"{base}.netmask", f"{base}.netmask = {show(netmask)} is not a valid netmask: {problem}")
-    if subnet is not None:
-        special = _special(subnet, ipv4.to_int(ip["address"]))
+    if subnet is not None and gateway is not None:
+        special = _special(subnet, gateway)
         if special:
             yield Finding(f"{base}.address",
                           f"{base}.address = {show(ip['address'])} is {special} of {subnet}; "
