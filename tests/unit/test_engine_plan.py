@@ -170,6 +170,49 @@ def test_create_then_no_op(h):
     assert h.actions(plan) == {"network.lab": NOOP} and not plan.has_changes
 
 
+NESTED = """
+resource "network" "lab" {
+  forward {
+    mode = "nat"
+  }
+  bridge {
+    name = "virbr7"
+  }
+  ip {
+    address = "10.7.0.1"
+    prefix  = 24
+    dhcp {
+      range {
+        start = "10.7.0.100"
+        end   = "10.7.0.200"
+      }
+      host {
+        mac  = "52:54:00:00:07:10"
+        ip   = "%s"
+        name = "vm"
+      }
+    }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("refresh", [True, False])
+def test_a_value_deep_in_a_block_still_differs_once_everything_else_is_built_once(h, refresh):
+    """The canonical form's per-element tables, the rules' per-instance memos and the
+    row check are built once; a changed value deep in a block still differs."""
+    h.config(NESTED % "10.7.0.10")
+    h.apply()
+    plan, _, _, _ = h.plan(refresh=refresh)
+    assert h.actions(plan) == {"network.lab": NOOP}
+    h.config(NESTED % "10.7.0.11")
+    plan, _, _, _ = h.plan(refresh=refresh)
+    (c,) = plan.resource_changes
+    assert c.actions == REPLACE and c.changed_paths == ["ip"] and c.replace_paths == ["ip"]
+    assert c.after["ip"][0]["dhcp"]["host"] == [{"mac": "52:54:00:00:07:10", "ip": "10.7.0.11", "name": "vm"}]
+    assert c.before["ip"][0]["dhcp"]["host"][0]["ip"] == "10.7.0.10"
+
+
 def test_update_in_place(h):
     h.config(LAB % "true")
     h.apply()
