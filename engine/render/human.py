@@ -42,22 +42,25 @@ SYMBOL = {
 
 
 def fmt_value(v) -> str:
-    if v is UNKNOWN:
-        return "(known after apply)"
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return str(v)
+    """A value as the plan shows it; the common types are tested first (a plan of
+    10,000 resources formats ≈200,000 values; the kinds never overlap but for bool
+    within int, tested before it)."""
     if isinstance(v, str):
         if v.isascii() and v.isprintable() and '"' not in v and "\\" not in v:
             return f'"{v}"'   # what json.dumps gives, without its machinery
         return json.dumps(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(fmt_value(x) for x in v) + "]"
     if isinstance(v, dict):
         return "{ " + ", ".join(f"{k} = {fmt_value(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, list):
+        return "[" + ", ".join(fmt_value(x) for x in v) + "]"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    if v is UNKNOWN:
+        return "(known after apply)"
+    if v is None:
+        return "null"
     return str(v)
 
 
