@@ -11,7 +11,8 @@ Contract, whatever the backend:
 * Every write happens inside :meth:`StateBackend.transaction`; a transaction is
   atomic (all or nothing, also across a SIGKILL) and bumps ``serial`` by one when it
   put or removed any instance (history writes alone do not count). The first write of a new state
-  assigns a fresh ``lineage``.
+  assigns a fresh ``lineage``. A commit is durable (on disk, across a power loss)
+  when ``transaction`` returns, unless the caller asked for ``durable=False``.
 * Every state problem (not a state, damaged, foreign, newer, unwritable, full)
   is a :class:`StateError` with a one-line message saying what to do, raised
   before anything is changed.
@@ -170,8 +171,14 @@ class StateBackend(abc.ABC):
         :data:`RowCheck`), a row it finds a problem in is a StateError."""
 
     @abc.abstractmethod
-    def transaction(self) -> ContextManager[StateWriter]:
-        """One atomic write transaction; an exception inside rolls it back."""
+    def transaction(self, durable: bool = True) -> ContextManager[StateWriter]:
+        """One atomic write transaction; an exception inside rolls it back.
+
+        ``durable=False``: the commit is atomic and survives the process being
+        killed, but a power loss may undo it until the next durable commit (which
+        makes every earlier one durable too). Only for a write whose loss the next
+        run recovers: the result of a change whose durable intent is still open.
+        """
 
     def record_intent(self, intent: Intent) -> int:
         """Record ``intent`` and commit it before its provider is called; its ID."""

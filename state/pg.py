@@ -528,6 +528,10 @@ class PgWriter(StoreWriter):
             st = self._state
             conn.execute(f"UPDATE {st._s}.workspaces SET serial = serial + 1 "
                          "WHERE workspace = %s", (st.workspace,))
+        if not self._durable:
+            # the commit returns before its WAL is flushed; a later durable commit
+            # flushes it too (PostgreSQL's WAL is one sequence)
+            conn.execute("SET LOCAL synchronous_commit TO OFF")
         conn.execute("COMMIT")
 
     def _abort(self, conn: Any) -> None:

@@ -10,7 +10,10 @@ Layout of the file (see ``docs/state.md``):
 
 The file is opened in WAL mode with ``synchronous=FULL``: a commit is on disk when
 :meth:`SqliteState.transaction` returns, and a SIGKILL (or power loss) at any moment
-leaves either the old or the new state, never a mix. Reads use a separate read-only
+leaves either the old or the new state, never a mix. A ``durable=False`` transaction
+commits with ``synchronous=NORMAL`` (no fsync: the WAL frames are in the page cache,
+safe from a SIGKILL; the next durable commit's fsync of the same WAL file makes them
+durable too). Reads use a separate read-only
 connection and plain ``sqlite3`` (no sqlite-utils import, no per-row overhead), so a
 plan neither creates nor modifies the file.
 """
@@ -52,6 +55,7 @@ TABLES = frozenset({"meta", "instances", "history"})
 HISTORY_ADDED_COLUMNS = (("boot_id", "TEXT"), ("pid_start", "INTEGER"))
 BUSY_TIMEOUT = 30.0           # seconds a connection waits for another's write
 SYNCHRONOUS = "FULL"          # see the module docstring and docs/state.md
+LAZY_SYNCHRONOUS = "NORMAL"   # a durable=False transaction's commit: no fsync
 
 INSTANCE_COLUMNS = ("address", "type", "name", "key", "provider", "id", "attrs",
                     "private", "dependencies", "created_at", "updated_at")
@@ -83,6 +87,7 @@ class SqliteState(Store):
         self._locks = FileLockManager(self.path)
         self._reader: sqlite3.Connection | None = None
         self._write_conn: sqlite3.Connection | None = None
+        self._synchronous = SYNCHRONOUS     # the write connection's current setting
         self._upgraded = False
 
     # -- reading ---------------------------------------------------------------
@@ -269,7 +274,16 @@ class SqliteState(Store):
 
         conn, _ = _open(self.path, "open for writing state", create, prepare)
         self._write_conn = conn
+        self._synchronous = SYNCHRONOUS
         return conn
+
+    def _set_synchronous(self, conn: sqlite3.Connection, durable: bool) -> None:
+        """FULL (fsync at commit) or NORMAL for the next transaction; set only when it
+        changes (outside a transaction, where SQLite takes it)."""
+        want = SYNCHRONOUS if durable else LAZY_SYNCHRONOUS
+        if want != self._synchronous:
+            conn.execute(f"PRAGMA synchronous={want}")
+            self._synchronous = want
 
     # -- the last good copy -----------------------------------------------------------
     def backup(self) -> str | None:
@@ -509,6 +523,7 @@ class SqliteWriter(StoreWriter):
             raise StateError("this state transaction is already finished")
         conn = self._state._write_connection()
         try:
+            self._state._set_synchronous(conn, self._durable)
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as e:
             raise sqlite_error("write state", self._state.path, e) from None

@@ -144,11 +144,12 @@ class Store(StateBackend):
             checked.add(seen)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def transaction(self, durable: bool = True) -> Iterator[Any]:
         if self._in_transaction:
             raise StateError("a state transaction is already open")
         self._in_transaction = True
         writer = self._writer()
+        writer._durable = durable
         try:
             yield writer
         except BaseException as e:
@@ -207,6 +208,7 @@ class StoreWriter(StateWriter):
         self._serial = 0
         self._changed = False
         self._committed = False
+        self._durable = True      # False: the commit need not survive a power loss
 
     # -- the primitives each backend provides -------------------------------------------
     @abc.abstractmethod
@@ -216,7 +218,8 @@ class StoreWriter(StateWriter):
 
     @abc.abstractmethod
     def _finish(self, conn: Any, bump: bool) -> None:
-        """Add one to the stored serial when ``bump``, then commit."""
+        """Add one to the stored serial when ``bump``, then commit (durably unless
+        ``_durable`` is False, see :meth:`StateBackend.transaction`)."""
 
     @abc.abstractmethod
     def _abort(self, conn: Any) -> None:

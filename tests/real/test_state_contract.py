@@ -146,6 +146,22 @@ def test_intents_are_recorded_and_closed(make):
     assert make().read().serial == 0
 
 
+def test_a_lazy_transaction_is_committed_like_any_other(make):
+    """durable=False (a change's result, covered by its intent) only skips the
+    flush at commit: the write is committed, seen by a new reader, the serial moves."""
+    st = make()
+    [iid] = st.record_intents([Intent("bridge.a", "create", "bridge", "iproute")])
+    with st.transaction(durable=False) as w:
+        w.put(rec("bridge.a"))
+        w.close_intent(iid)
+    fresh = make()
+    assert list(fresh.read().instances) == ["bridge.a"] and fresh.read().serial == 1
+    assert fresh.open_intents() == []
+    with st.transaction() as w:                  # the next one is durable as before
+        w.put(rec("bridge.b"))
+    assert make().read().serial == 2
+
+
 def test_outputs_change_the_serial_only_when_they_differ(make):
     st = make()
     with st.transaction() as w:

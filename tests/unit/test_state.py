@@ -159,6 +159,26 @@ def test_new_state_gets_a_lineage_and_serial_counts_changing_transactions(st, st
     other.close()
 
 
+def test_a_lazy_transaction_commits_without_fsync_and_the_next_durable_one_fsyncs(st, state_path):
+    """durable=False: committed (another reader sees it) with synchronous=NORMAL, no
+    fsync at its commit; every other transaction, intents included, is FULL."""
+    from kvmnet.state.intents import Intent
+
+    def synchronous(w) -> int:
+        return w._begin().execute("PRAGMA synchronous").fetchone()[0]
+
+    with st.transaction(durable=False) as w:
+        w.put(rec("sysctl_profile.a"))
+        assert synchronous(w) == 1                      # NORMAL
+    other = open_state(state_path)
+    assert list(other.read().instances) == ["sysctl_profile.a"]
+    other.close()
+    with st.transaction() as w:
+        assert synchronous(w) == 2                      # FULL again
+    st.record_intents([Intent("sysctl_profile.b", "create", "sysctl_profile", "sysctl")])
+    assert st._synchronous == "FULL"
+
+
 def test_lineage_is_known_before_the_first_change(st):
     """The engine puts the lineage into ownership marks before it creates anything."""
     with st.transaction() as w:
