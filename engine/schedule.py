@@ -4,9 +4,17 @@ A job runs once everything it depends on has finished successfully. At most
 ``limit`` jobs run at once overall, and at most ``caps[group]`` of one group (a
 provider instance says how much concurrency it takes). What a job does happens in
 a worker thread; everything else happens in the caller's thread, one at a time:
-``prepare`` (just before a job starts; it may refuse the job) and ``finished``
-(as each job ends, in the order they end), so the caller's own bookkeeping, such
-as the state writes, stays serial and ordered with no locks.
+``prepare`` (before a job starts; it may refuse the job), ``started`` (as it is
+handed to a worker) and ``finished`` (as each job ends, in the order they end), so
+the caller's own bookkeeping, such as the state writes, stays serial and ordered
+with no locks.
+
+Preparing ahead: while every slot of a group is busy, its next ready jobs (one per
+slot) are prepared already, so the caller's preparation (the walk commits an
+intent, an fsync) overlaps the running jobs instead of delaying the next start;
+when a slot frees, a prepared job starts at once. A job prepared ahead that never
+starts (the run stopped) is handed to ``abandon`` and counts as not started.
+Batched groups are not prepared ahead.
 
 With ``limit = 1`` no thread is started: each job runs in the caller's thread,
 in the order given, as a plain loop would. Otherwise the pool has as many threads
@@ -96,7 +104,9 @@ class Scheduler(Generic[K]):
                  run_batch: Callable[[list[Job[K]]], tuple[list, BaseException | None]] | None = None,
                  batched: frozenset[str] = frozenset(),
                  prepare: Callable[[Job[K]], None] = lambda job: None,
+                 started: Callable[[Job[K]], None] = lambda job: None,
                  finished: Callable[[Job[K], object, BaseException | None], None] = lambda j, v, e: None,
+                 abandon: Callable[[Job[K]], None] = lambda job: None,
                  should_stop: Callable[[], bool] = lambda: False):
         if limit < 1:
             raise ValueError("limit must be at least 1")
@@ -108,7 +118,9 @@ class Scheduler(Generic[K]):
         self.run_batch = run_batch
         self.batched = batched
         self.prepare = prepare
+        self.started = started
         self.finished = finished
+        self.abandon = abandon
         self.should_stop = should_stop
 
     def _cap(self, group: str) -> int:
@@ -130,20 +142,37 @@ class Scheduler(Generic[K]):
         running: dict[Future, list[Job[K]]] = {}
         load: dict[str, int] = {}
         started: set[K] = set()
+        ahead: dict[str, list[Job[K]]] = {}       # group -> jobs prepared ahead, in order
         stop = False
 
+        def first(g: str) -> int | None:
+            """The order of the job ``g`` would start next (prepared ones come first)."""
+            if ahead.get(g):
+                return order[ahead[g][0].key]
+            orders = ready.get(g)
+            return orders[0] if orders else None
+
         def next_group() -> str | None:
-            """The group whose first ready job comes first, among those with room."""
-            best = None
-            for g, orders in ready.items():
-                if orders and load.get(g, 0) < self._cap(g) and (best is None or orders[0] < ready[best][0]):
-                    best = g
+            """The group whose next job comes first, among those with room."""
+            best, best_order = None, None
+            for g in set(ready) | set(ahead):
+                o = first(g)
+                if o is not None and load.get(g, 0) < self._cap(g) and (best_order is None or o < best_order):
+                    best, best_order = g, o
             return best
+
+        def refuse(job: Job[K], e: Refused) -> None:
+            nonlocal stop
+            started.add(job.key)
+            out.failed.append((job.key, e))
+            self.finished(job, None, e)
+            stop = True
 
         groups = {j.group for j in self.jobs}
         workers = max(1, min(self.limit, sum(self._cap(g) for g in groups)))
         pool: ThreadPoolExecutor | _Inline
         pool = _Inline() if self.limit == 1 else ThreadPoolExecutor(workers, thread_name_prefix="kvmnet-apply")
+
         def start_ready() -> None:
             nonlocal stop
             while not stop and len(running) < self.limit:
@@ -153,29 +182,51 @@ class Scheduler(Generic[K]):
                 group = next_group()
                 if group is None:
                     return
-                orders = ready[group]
-                take = len(orders) if group in self.batched else 1
-                unit = [self.jobs[i] for i in orders[:take]]
-                del orders[:take]
+                if ahead.get(group):
+                    unit = [ahead[group].pop(0)]
+                else:
+                    orders = ready[group]
+                    take = len(orders) if group in self.batched else 1
+                    unit = [self.jobs[i] for i in orders[:take]]
+                    del orders[:take]
+                    refused = self._prepare(unit)
+                    if refused is not None:
+                        job, e = refused
+                        for j in unit[:unit.index(job)]:    # prepared, never to start
+                            self.abandon(j)
+                        refuse(job, e)
+                        return
                 started.update(j.key for j in unit)
-                refused = self._prepare(unit)
-                if refused is not None:
-                    job, e = refused
-                    started.difference_update(j.key for j in unit if j is not job)
-                    out.failed.append((job.key, e))
-                    self.finished(job, None, e)
-                    stop = True
-                    return
                 load[group] = load.get(group, 0) + 1
                 out.peak[group] = max(out.peak.get(group, 0), load[group])
+                for j in unit:
+                    self.started(j)
                 if group in self.batched:
                     running[pool.submit(self._batch, unit)] = unit
                 else:
                     running[pool.submit(self.run_one, unit[0])] = unit
 
+        def prepare_ahead() -> None:
+            """Prepare the next ready job of each busy group, one per slot."""
+            if isinstance(pool, _Inline):
+                return
+            for g in sorted(ready, key=lambda g: ready[g][0] if ready[g] else len(order)):
+                queue = ahead.setdefault(g, [])
+                while (not stop and g not in self.batched and ready[g]
+                       and len(queue) < self._cap(g)):
+                    if self.should_stop():
+                        return
+                    job = self.jobs[ready[g].pop(0)]
+                    refused = self._prepare([job])
+                    if refused is not None:
+                        refuse(*refused)
+                        return
+                    queue.append(job)
+
         with pool:
             while True:
                 start_ready()
+                prepare_ahead()
                 if not running:
                     break
                 done = set(running) if isinstance(pool, _Inline) else wait(running, return_when=FIRST_COMPLETED)[0]
@@ -200,6 +251,9 @@ class Scheduler(Generic[K]):
                             missing[other] -= 1
                             if not missing[other]:
                                 insort(ready.setdefault(by_key[other].group, []), order[other])
+        for queue in ahead.values():
+            for job in queue:
+                self.abandon(job)
         out.not_started = [j.key for j in self.jobs if j.key not in started]
         return out
 

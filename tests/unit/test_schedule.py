@@ -220,3 +220,66 @@ def test_a_stop_request_starts_nothing_new_and_lets_running_jobs_finish():
     assert out.stopped and out.ok
     assert out.done == ["a"] and out.not_started == ["b", "c"]
     assert finished == [("a", "value of a", None)]
+
+
+def test_a_busy_groups_next_job_is_prepared_ahead_and_starts_without_waiting():
+    # one slot: b is prepared while a runs (the caller's intent commit overlaps a),
+    # and is started as a ends, with no prepare in between
+    log = []
+    a_running = threading.Event()
+
+    def prepare(job):
+        log.append(("prepare", job.key, a_running.is_set()))
+
+    class Marking(Recorder):
+        def run(self, job):
+            if job.key == "a":
+                a_running.set()
+                time.sleep(0.05)
+                a_running.clear()
+            return super().run(job)
+
+    jobs = [Job("a", "p"), Job("b", "p"), Job("c", "p")]
+    out, finished = schedule(jobs, Marking(), limit=4, caps={"p": 1}, prepare=prepare,
+                             started=lambda job: log.append(("start", job.key)))
+    assert out.ok and out.done == ["a", "b", "c"]
+    assert log[:2] == [("prepare", "a", False), ("start", "a")]
+    assert ("prepare", "b", True) in log               # prepared while a was running
+    assert log.index(("prepare", "b", True)) < log.index(("start", "b"))
+    assert [k for k, _v, _e in finished] == ["a", "b", "c"]
+
+
+def test_jobs_prepared_ahead_that_never_start_are_abandoned():
+    abandoned, prepared = [], []
+    jobs = [Job("a", "p"), Job("b", "p"), Job("c", "p", frozenset({"a"}))]
+    out, _ = schedule(jobs, Recorder(delay=0.02, fail={"a"}), limit=4, caps={"p": 1},
+                      prepare=lambda job: prepared.append(job.key),
+                      abandon=lambda job: abandoned.append(job.key))
+    assert [k for k, _e in out.failed] == ["a"]
+    assert prepared == ["a", "b"] and abandoned == ["b"]   # c was never ready
+    assert out.not_started == ["b", "c"]
+
+
+def test_a_job_refused_while_prepared_ahead_stops_the_run_after_the_running_one():
+    def prepare(job):
+        if job.key == "b":
+            raise Refused("b is still in use")
+
+    jobs = [Job("a", "p"), Job("b", "p"), Job("c", "p")]
+    out, finished = schedule(jobs, Recorder(delay=0.02), limit=4, caps={"p": 1}, prepare=prepare)
+    assert out.done == ["a"]                                 # running already: finished
+    assert [(k, str(e)) for k, e in out.failed] == [("b", "b is still in use")]
+    assert out.not_started == ["c"]
+    assert ("a", "value of a", None) in finished and ("b", None, "b is still in use") in finished
+
+
+def test_nothing_is_prepared_ahead_when_running_serially():
+    prepared, events = [], []
+
+    def run(job):
+        events.append(("run", job.key))
+        return job.key
+
+    out = Scheduler([Job("a", "p"), Job("b", "p")], limit=1, caps={"p": 1}, run_one=run,
+                    prepare=lambda job: events.append(("prepare", job.key))).run()
+    assert out.ok and events == [("prepare", "a"), ("run", "a"), ("prepare", "b"), ("run", "b")]
