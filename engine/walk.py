@@ -6,7 +6,10 @@ creates and updates in dependency order. Independent changes run concurrently
 provider declares in ``Provider.concurrency``); everything but the provider calls
 stays in the walk's thread. Each step is handed to its provider; the state is
 written after every single change, one transaction each, in the order the changes
-finish (after each batch, for a transactional provider). Before a delete the live
+finish (after each batch, for a transactional provider). Each change's intent is
+committed (fsynced) before its provider is called; its result is committed without
+an fsync (the intent covers it until the next durable commit, see
+:meth:`Walk._commit`). Before a delete the live
 consumers are asked again (the world may have moved since the plan). Values known
 only after apply are filled in by evaluating a resource again once what it depends
 on exists. The first failure stops new work (changes already running finish);
@@ -249,8 +252,8 @@ class Walk:
     def _record(self, c: ResourceChange, attrs: dict, private: dict):
         return instance_record(c, attrs, private)
 
-    def _write(self, fn) -> None:
-        with self.backend.transaction() as w:
+    def _write(self, fn, durable: bool = True) -> None:
+        with self.backend.transaction(durable=durable) as w:
             fn(w)
             if self.lineage is None:
                 self.lineage = w.lineage
@@ -300,6 +303,7 @@ class Walk:
         self._forget_vanished(snap)
         self._keep_refreshed(snap)
         try:
+            self._prepare_providers(changes)
             with self.timings.phase("walk"):     # every change and its state write
                 for steps in phases:
                     self._run_phase(steps)
@@ -350,6 +354,22 @@ class Walk:
         self.report.forgotten = list(forget)
         return self.backend.read()
 
+    def _prepare_providers(self, changes: list[ResourceChange]) -> None:
+        """Each provider with changes loads what it needs to make them
+        (``Provider.prepare_apply``); one that cannot fails the run, nothing changed."""
+        import kvmnet.engine.schedule  # noqa: F401 - the walk's scheduler, loaded with the rest
+        from kvmnet.sdk.provider import ProviderError
+        first: dict[str, ResourceChange] = {}
+        for c in changes:
+            first.setdefault(c.provider, c)
+        for name, c in first.items():
+            try:
+                with self.timings.phase(f"prepare {name}"):
+                    self.providers.get(name).prepare_apply()
+            except ProviderError as e:
+                self.report.failed = (c.address, _steps_of(c)[0], f"provider {name}: {e}")
+                raise _Stop() from None
+
     def _forget_vanished(self, snap) -> None:
         """State entries whose objects are gone live and that nothing re-creates."""
         planned = {c.address for c in self.plan.resource_changes}
@@ -379,8 +399,11 @@ class Walk:
         change once its dependencies are done, at most ``parallelism`` at once and
         at most what its provider takes (``Provider.concurrency``); a transactional
         provider's ready changes go as one batch. Preparing a change (consumer
-        re-check, unknowns, the mark) and writing its result happen here, in this
-        thread, one at a time, in the order the changes finish. A stop request
+        re-check, unknowns, the mark, its intent committed) and writing its result
+        happen here, in this thread, one at a time, the results in the order the
+        changes finish. While a provider's slots are all busy its next ready change
+        is prepared already, so that commit overlaps the running change (a change
+        prepared but never started has its intent closed). A stop request
         (``stop``) starts nothing new; the changes already running finish and are
         recorded."""
         from kvmnet.engine.schedule import Job, Scheduler
@@ -395,9 +418,11 @@ class Walk:
             caps={n: getattr(p, "concurrency", 1) for n, p in providers.items()},
             batched=frozenset(n for n, p in providers.items() if getattr(p, "transactional", False)),
             prepare=lambda job: self._prepare(by_addr[job.key]),
+            started=lambda job: self.on_event(job.key, by_addr[job.key].action, "start"),
             run_one=lambda job: self._call(providers[job.group], [job])[0][0],
             run_batch=lambda unit: self._call(providers[unit[0].group], unit),
             finished=lambda job, result, error: self._finished(by_addr[job.key], result, error),
+            abandon=lambda job: self._abandon(job.key),
             should_stop=lambda: self.stop() is not None or self.report.failed is not None)
         outcome = sched.run()
         for group, peak in outcome.peak.items():
@@ -435,7 +460,12 @@ class Walk:
         except ProviderError as e:
             raise Refused(str(e)) from e
         self._changes[c.address] = change
-        self.on_event(c.address, s.action, "start")
+
+    def _abandon(self, address: str) -> None:
+        """A change prepared (its intent recorded) that will not start: the run
+        stopped first. Its intent is closed; nothing was done."""
+        iid = self.intents[address].pop()
+        self._write(lambda w: w.close_intent(iid), durable=False)
 
     def _call(self, provider, jobs) -> tuple[list, BaseException | None]:
         """In a worker thread: the provider applies these changes; (results, the
@@ -535,7 +565,10 @@ class Walk:
             else:
                 w.put(rec)
             self._close_intents(w, c.address)
-        self._write(write)
+        # not fsynced: until a later durable commit (the next intent, the history
+        # entry's end) a power loss may undo it, and the change's intent, durable
+        # and still open then, makes the next run reconcile it as after a kill here
+        self._write(write, durable=False)
         if rec is not None:
             self.values[_resource_of(c.address)][c.key] = rec.attrs
         kill_point("walk.state-written")

@@ -446,6 +446,11 @@ class Netlink:
         self._lock = threading.Lock()
         self._opened: list = []
 
+    def load(self) -> None:
+        """Import pyroute2 (≈0.13 s: asyncio, ssl, multiprocessing come with it);
+        only a run that changes links pays for it."""
+        from pyroute2 import IPRoute  # noqa: F401 - loading is the point
+
     def _open(self, **kw):
         from pyroute2 import IPRoute   # imported only when something changes
         if self.netns:
@@ -597,6 +602,10 @@ class LinkManager:
 
     def close(self) -> None:
         self.nl.close()
+
+    def prepare(self) -> None:
+        """Before the first change: load the netlink library."""
+        self.nl.load()
 
     # -- reading ----------------------------------------------------------
     def table(self, name: str | None = None) -> LinkTable:

@@ -109,6 +109,13 @@ class Provider:
         self.config: dict[str, Any] = dict(config or {})
         self.instance = instance or self.name   # the provider block's name (aliases later)
 
+    def prepare_apply(self) -> None:
+        """Load what changing things needs (libraries, connections) before the
+        first change: called once, before an apply's walk, on each provider that
+        has changes in it (timed as its own ``prepare PROVIDER`` phase, so the walk
+        times the changes alone). It changes nothing; a ProviderError fails the run
+        before anything is changed. Default: nothing."""
+
     # -- 1. what exists now ---------------------------------------------------
     def read(self, rtype: str, ids: Iterable[str]) -> dict[str, LiveObject]:
         """All live objects of ``rtype``, keyed by ID, read in bulk.

@@ -33,6 +33,9 @@ class IprouteProvider(Provider):
         super().__init__(config, instance)
         self.links = LinkManager(self.config.get("netns"), timeouts.timeout_of(self.config), owner="iproute")
 
+    def prepare_apply(self) -> None:
+        self.links.prepare()
+
     def read(self, rtype: str, ids: Iterable[str]) -> dict[str, LiveObject]:
         return self.links.read(rtype, ids)
 

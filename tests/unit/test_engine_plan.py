@@ -452,3 +452,56 @@ def test_a_replace_that_would_lose_configuration_is_refused_unless_allowed(h):
     h.config(LAB % "false")
     plan, _, _, _ = h.plan()
     assert plan.errors == []
+
+
+THREE_NETWORKS = """
+resource "network" "a" {
+  mode = "isolated"
+}
+resource "network" "b" {
+  mode = "isolated"
+}
+resource "network" "c" {
+  mode = "isolated"
+}
+"""
+
+
+def test_a_change_prepared_ahead_but_never_started_leaves_no_open_intent(h, monkeypatch):
+    # one change at a time: b is prepared (its intent committed) while a runs; a fails,
+    # so b never starts and its intent is closed; a's stays open for the next run
+    identified = []
+    monkeypatch.setattr(registry._classes["libvirt"], "identify",
+                        lambda self, change: identified.append(change.address) or {})
+    h.config(THREE_NETWORKS)
+    h.world.fail_on.add("network.a")
+    plan, report = h.apply()
+    assert identified == ["network.a", "network.b"]          # b's intent was recorded
+    assert report.failed[:2] == ("network.a", "create")
+    assert {("network.b", "create"), ("network.c", "create")} <= set(report.not_started)
+    assert h.world.calls == [("create", "network.a")]
+    assert [i.address for i in open_state(h.state_path).open_intents()] == ["network.a"]
+
+
+def test_each_provider_with_changes_is_prepared_once_before_the_walk(h, monkeypatch):
+    fake = registry._classes["libvirt"]
+    seen = []
+    monkeypatch.setattr(fake, "prepare_apply",
+                        lambda self: seen.append((self.instance, list(h.world.calls))))
+    h.config(THREE_NETWORKS)
+    h.apply()
+    assert seen == [("libvirt", [])]          # once, before any change; iproute has none
+
+
+def test_a_provider_that_cannot_prepare_fails_the_run_before_any_change(h, monkeypatch):
+    fake = registry._classes["libvirt"]
+
+    def refuse(self):
+        raise ProviderError("cannot reach the daemon")
+    monkeypatch.setattr(fake, "prepare_apply", refuse)
+    h.config(THREE_NETWORKS)
+    plan, report = h.apply()
+    assert report.failed == ("network.a", "create", "provider libvirt: cannot reach the daemon")
+    assert h.world.calls == [] and h.state().instances == {}
+    assert open_state(h.state_path).open_intents() == []
+    assert sorted(a for a, _ in report.not_started) == ["network.a", "network.b", "network.c"]
