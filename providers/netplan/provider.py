@@ -123,6 +123,10 @@ class NetplanProvider(Provider):
         kill_point("netplan.file-written")
         yield from done
 
+    def prepare_apply(self) -> None:
+        if self.live:
+            self.links.prepare()
+
     def identify(self, change: Change) -> dict:
         return {"parts": {"temp": temp_name(change.mark)}} if self.live else {}
 
