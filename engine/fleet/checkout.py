@@ -45,3 +45,37 @@ def checkout(repo: str, commit: str, dest: Path) -> Path:
             raise CheckoutError(f"commit {commit} is not in {repo}") from None
     _git("-c", "advice.detachedHead=false", "checkout", "--quiet", "--force", "--detach", commit, cwd=dest)
     return dest
+
+
+
+def _answers(where: Path, *argv: str) -> str | None:
+    """What ``git ARGV`` prints in ``where``, or None when it fails."""
+    try:
+        return _git(*argv, cwd=where, timeout=30).strip()
+    except CheckoutError:
+        return None
+
+
+def resolve(repo: str | None, commit: str) -> str:
+    """The full id of ``commit`` (a hex id, abbreviated to 7 digits or more) in the
+    local git repository ``repo`` (None: the current directory, when it is a git
+    work tree), so that a rollout names each commit one way only and never one
+    its repository lacks."""
+    if not _COMMIT.fullmatch(commit or ""):
+        raise CheckoutError(f'--commit "{commit}" is not a commit id (7 to 64 lowercase hex digits)')
+    if repo is None:
+        where = Path.cwd()
+        if _answers(where, "rev-parse", "--is-inside-work-tree") != "true":
+            raise CheckoutError(f"{where} is not a git work tree: give --repo DIR, the fleet repository "
+                                f"holding commit {commit}")
+    else:
+        where = Path(repo)
+        if not where.is_dir():
+            raise CheckoutError(f"--repo {repo}: no such directory")
+        if _answers(where, "rev-parse", "--git-dir") is None:
+            raise CheckoutError(f"--repo {repo}: not a git repository")
+    full = _answers(where, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
+    if full is None:
+        raise CheckoutError(f"commit {commit} is not in {where}, or names more than one there "
+                            f"(check it with git rev-parse {commit}; fetch it, or give more digits)")
+    return full
