@@ -48,12 +48,12 @@ def checkout(repo: str, commit: str, dest: Path) -> Path:
 
 
 
-def _answers(where: Path, *argv: str) -> str | None:
-    """What ``git ARGV`` prints in ``where``, or None when it fails."""
+def _ask(where: Path, *argv: str) -> tuple[str | None, str]:
+    """What ``git ARGV`` prints in ``where``, or None and git's reason when it fails."""
     try:
-        return _git(*argv, cwd=where, timeout=30).strip()
-    except CheckoutError:
-        return None
+        return _git(*argv, cwd=where, timeout=30).strip(), ""
+    except CheckoutError as e:
+        return None, str(e)
 
 
 def resolve(repo: str | None, commit: str) -> str:
@@ -65,16 +65,18 @@ def resolve(repo: str | None, commit: str) -> str:
         raise CheckoutError(f'--commit "{commit}" is not a commit id (7 to 64 lowercase hex digits)')
     if repo is None:
         where = Path.cwd()
-        if _answers(where, "rev-parse", "--is-inside-work-tree") != "true":
-            raise CheckoutError(f"{where} is not a git work tree: give --repo DIR, the fleet repository "
-                                f"holding commit {commit}")
+        inside, why = _ask(where, "rev-parse", "--is-inside-work-tree")
+        if inside != "true":
+            raise CheckoutError(f"{where} is not a git work tree ({why or 'no work tree here'}): give --repo DIR, "
+                                f"the fleet repository holding commit {commit}")
     else:
         where = Path(repo)
         if not where.is_dir():
             raise CheckoutError(f"--repo {repo}: no such directory")
-        if _answers(where, "rev-parse", "--git-dir") is None:
-            raise CheckoutError(f"--repo {repo}: not a git repository")
-    full = _answers(where, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
+        found, why = _ask(where, "rev-parse", "--git-dir")
+        if found is None:
+            raise CheckoutError(f"--repo {repo}: not a git repository ({why})")
+    full, _ = _ask(where, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
     if full is None:
         raise CheckoutError(f"commit {commit} is not in {where}, or names more than one there "
                             f"(check it with git rev-parse {commit}; fetch it, or give more digits)")

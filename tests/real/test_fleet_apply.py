@@ -39,7 +39,8 @@ def test_fleet_apply_refuses_a_commit_it_cannot_find_and_starts_nothing(pg_db, f
             (["--commit", "main"], repo, '--commit "main" is not a commit id'),
             (["--commit", sha, "--repo", str(plain)], ROOT, f"--repo {plain}: not a git repository"),
             (["--commit", sha, "--repo", str(tmp_path / "none")], ROOT, "no such directory"),
-            (["--commit", sha[:10]], plain, f"{plain} is not a git work tree: give --repo DIR")]:
+            (["--commit", sha[:10]], plain, f"{plain} is not a git work tree (git rev-parse: fatal: not a git"),
+            (["--commit", sha[:10]], repo / ".git", "is not a git work tree (no work tree here): give --repo DIR")]:
         r = _apply(pg_db, *argv, cwd=cwd)
         assert r.returncode == 1 and r.stderr.count("Error:") == 1 and words in r.stderr, (argv, r.stderr)
     assert c.execute("SELECT count(*) FROM fleet_rollouts").fetchone()[0] == 0
