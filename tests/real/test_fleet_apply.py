@@ -137,7 +137,7 @@ def test_abort_grants_no_new_slot_while_the_host_in_flight_finishes_with_its_pro
     try:
         for h in hosts:     # slow probes keep the host in flight; the second fails once the change is made
             probes = tmp_path / f"probes-{h}.hcl"
-            probes.write_text('kvmnet {\n  probe "slow" {\n    command = ["sleep", "3"]\n    timeout = "6s"\n  }\n'
+            probes.write_text('kvmnet {\n  probe "slow" {\n    command = ["sleep", "4"]\n    timeout = "8s"\n  }\n'
                               '  probe "no-sysctl-file" {\n    command = ["test", "!", "-e", '
                               f'"{tmp_path}/persist/{h}/90-kvmnet-tuning.conf"]\n    timeout = "1s"\n  }}\n}}\n')
             logs.append(tmp_path / f"{h}.log")
