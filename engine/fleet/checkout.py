@@ -45,3 +45,39 @@ def checkout(repo: str, commit: str, dest: Path) -> Path:
             raise CheckoutError(f"commit {commit} is not in {repo}") from None
     _git("-c", "advice.detachedHead=false", "checkout", "--quiet", "--force", "--detach", commit, cwd=dest)
     return dest
+
+
+
+def _ask(where: Path, *argv: str) -> tuple[str | None, str]:
+    """What ``git ARGV`` prints in ``where``, or None and git's reason when it fails."""
+    try:
+        return _git(*argv, cwd=where, timeout=30).strip(), ""
+    except CheckoutError as e:
+        return None, str(e)
+
+
+def resolve(repo: str | None, commit: str) -> str:
+    """The full id of ``commit`` (a hex id, abbreviated to 7 digits or more) in the
+    local git repository ``repo`` (None: the current directory, when it is a git
+    work tree), so that a rollout names each commit one way only and never one
+    its repository lacks."""
+    if not _COMMIT.fullmatch(commit or ""):
+        raise CheckoutError(f'--commit "{commit}" is not a commit id (7 to 64 lowercase hex digits)')
+    if repo is None:
+        where = Path.cwd()
+        inside, why = _ask(where, "rev-parse", "--is-inside-work-tree")
+        if inside != "true":
+            raise CheckoutError(f"{where} is not a git work tree ({why or 'no work tree here'}): give --repo DIR, "
+                                f"the fleet repository holding commit {commit}")
+    else:
+        where = Path(repo)
+        if not where.is_dir():
+            raise CheckoutError(f"--repo {repo}: no such directory")
+        found, why = _ask(where, "rev-parse", "--git-dir")
+        if found is None:
+            raise CheckoutError(f"--repo {repo}: not a git repository ({why})")
+    full, _ = _ask(where, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
+    if full is None:
+        raise CheckoutError(f"commit {commit} is not in {where}, or names more than one there "
+                            f"(check it with git rev-parse {commit}; fetch it, or give more digits)")
+    return full

@@ -17,12 +17,15 @@ class FleetError(Exception):
     """A refusal; its text is the one ``Error:`` line."""
 
 
-COMMIT = re.compile(r"[0-9a-f]{7,64}")
+COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def check_commit(commit: str) -> str:
+    """A rollout names its commit by the full id only: an abbreviation and the full
+    id of one commit must never count as two commits (``--retry-failed``)."""
     if not COMMIT.fullmatch(commit or ""):
-        raise FleetError(f'--commit "{commit}" is not a commit id (7 to 64 lowercase hex digits)')
+        raise FleetError(f'--commit "{commit}" is not a full commit id: give all its 40 (or 64) hex digits '
+                         f"(git rev-parse {commit or 'COMMIT'})")
     return commit
 
 
@@ -52,7 +55,7 @@ def start(conn, *, commit: str, actor: str, max_unavailable: str, canary: int, m
     if not lost_after > 0:
         raise FleetError(f"--lost-after must be more than 0 seconds, not {lost_after:g}")
     if selector is not None and not parse_selector(selector):
-        raise FleetError(f'--hosts "{selector}" selects nothing; give one or more globs, comma-separated')
+        raise FleetError(f'--hosts "{selector}" selects nothing; give one or more globs')
     try:
         with conn.transaction():
             rid = conn.execute(

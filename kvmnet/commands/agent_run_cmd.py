@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kvmnet.commands.fleet_conn import conn_option, error
+from kvmnet.commands.fleet_conn import NO_DATABASE, conn_option, error
 
 
 @click.command("run")
@@ -35,7 +35,7 @@ def run(repo, host, mode, interval, labels, workdir, lease, probe_file, probe_ti
     from kvmnet.engine.fleet.agent_checks import ProbeChecks
     from kvmnet.engine.fleet.probes import ProbeConfigError, load_probe_file
     if not conninfo:
-        error("no PostgreSQL connection: give --conn-str or set PG_CONN_STR")
+        error(NO_DATABASE)
     if not os.environ.get("PG_CONN_STR"):   # a host's backend "pg" block reads it: the agent's own connection
         os.environ["PG_CONN_STR"] = conninfo
     if interval <= 0 or lease <= 0 or probe_timeout <= 0:

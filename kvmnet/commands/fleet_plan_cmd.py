@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from kvmnet.cli import Ctx, KvmnetFailure, fail
-from kvmnet.commands.fleet_view_cmd import conn_option, fleet_db
+from kvmnet.commands.fleet_conn import conn_option, fleet_db, host_patterns, hosts_option
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
@@ -76,24 +76,24 @@ def markdown(plans, statuses, totals) -> str:
 
 @click.command(name="plan")
 @click.argument("repo", required=False, default=".", type=click.Path(file_okay=False))
-@click.option("--hosts", "patterns", multiple=True, metavar="GLOB",
-              help="Only the hosts whose name matches GLOB, e.g. 'kvm0[1-9]' (repeatable)")
+@hosts_option
 @click.option("--label", "labels", multiple=True, metavar="LABEL",
               help="Only the hosts whose agent reports LABEL (repeatable: all of them)")
 @click.option("--markdown", "as_markdown", is_flag=True, help="Markdown for a pull-request comment")
 @conn_option
 @pass_ctx
-def fleet_plan(ctx: Ctx, repo, patterns, labels, as_markdown, conn_str):
+def fleet_plan(ctx: Ctx, repo, patterns, labels, as_markdown, conninfo):
     """Plan every host directory of REPO (default: .) from the config and each host's
     stored state; show the drift each agent last reported."""
     from kvmnet.engine.fleet.plan import discover, plan_host, select, totals
     from kvmnet.engine.fleet.view import read_hosts
+    patterns = host_patterns(patterns)
     try:
         found = dict(discover(repo))
     except FileNotFoundError as e:
         fail(ctx, str(e))
     statuses = None
-    with fleet_db(ctx, conn_str, required=bool(labels)) as conn:
+    with fleet_db(conninfo, required=bool(labels)) as conn:
         if conn is not None:
             statuses = {h.host: h for h in read_hosts(conn)}
     names = select(found, patterns, {h: s.labels for h, s in (statuses or {}).items()}, labels)

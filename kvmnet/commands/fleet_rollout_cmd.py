@@ -6,26 +6,34 @@ from contextlib import contextmanager
 
 import click
 
-from kvmnet.commands.fleet_conn import actor, conn_option, connected, error
+from kvmnet.commands.fleet_conn import actor, conn_option, error, fleet_db, host_patterns, hosts_option
 
 
 @click.command("apply")
-@click.option("--commit", required=True, metavar="SHA", help="The repo commit every host converges to")
+@click.option("--commit", required=True, metavar="SHA",
+              help="The repo commit every host converges to (abbreviated: resolved in --repo)")
+@click.option("--repo", metavar="DIR", type=click.Path(file_okay=False),
+              help="The fleet repository holding COMMIT (default: the current directory, when a git work tree)")
 @click.option("--max-unavailable", default="1", show_default=True, metavar="N|P%",
               help="Hosts applying at once: a count or a percentage (rounded down, at least 1)")
 @click.option("--canary", default=1, show_default=True, type=int, metavar="N",
               help="Hosts labelled canary, else the first N by name, go first")
 @click.option("--max-failures", default=0, show_default=True, type=int, metavar="N",
               help="Stop handing out slots once more than N hosts failed")
-@click.option("--hosts", "selector", metavar="GLOB[,GLOB]", help="Only these hosts")
+@hosts_option
 @click.option("--retry-failed", is_flag=True, help="Retry hosts that failed or reverted this commit before")
 @click.option("--lost-after", default=120.0, show_default=True, type=float, metavar="SECONDS",
               help="A host whose slot lease lapsed and that is unseen this long counts as failed")
 @conn_option
-def apply_(commit, max_unavailable, canary, max_failures, selector, retry_failed, lost_after, conninfo):
-    """Start a rollout of COMMIT; the agents take slots from it."""
+def apply_(commit, repo, max_unavailable, canary, max_failures, patterns, retry_failed, lost_after, conninfo):
+    """Start a rollout of COMMIT; the agents take slots from it. COMMIT is checked in
+    the fleet repository first and the rollout names it by its full id."""
+    from kvmnet.engine.fleet.checkout import CheckoutError, resolve
     from kvmnet.engine.fleet.rollout import FleetError, start
-    with connected(conninfo) as c, _refusal_is_error(FleetError):
+    with _refusal_is_error(CheckoutError):
+        commit = resolve(repo, commit)
+    selector = ",".join(host_patterns(patterns)) if patterns else None
+    with fleet_db(conninfo) as c, _refusal_is_error(FleetError):
         rid = start(c, commit=commit, actor=actor(), max_unavailable=max_unavailable, canary=canary,
                     max_failures=max_failures, selector=selector, retry_failed=retry_failed,
                     lost_after=lost_after)
@@ -46,7 +54,7 @@ def _refusal_is_error(refusal: type[Exception]):
 
 def _steer(action: str, conninfo: str | None) -> None:
     from kvmnet.engine.fleet.rollout import FleetError, change
-    with connected(conninfo) as c, _refusal_is_error(FleetError):
+    with fleet_db(conninfo) as c, _refusal_is_error(FleetError):
         r = change(c, action, actor())
     click.echo(f"Rollout #{r.id} of {r.commit}: {r.state}.")
 
@@ -79,7 +87,7 @@ def forget(host, conninfo):
     """Remove a retired HOST and its agent's role (its results and the audit stay)."""
     from kvmnet.engine.fleet.rollout import FleetError
     from kvmnet.engine.fleet.rollout import forget as forget_host
-    with connected(conninfo) as c, _refusal_is_error(FleetError):
+    with fleet_db(conninfo) as c, _refusal_is_error(FleetError):
         role = forget_host(c, host, actor())
     click.echo(f"Forgot host {host} ({role}).")
 
@@ -92,6 +100,6 @@ def forget(host, conninfo):
 def grant(host, state_schema, conninfo):
     """Create HOST's PostgreSQL login role: it reads the fleet, writes only HOST's rows."""
     from kvmnet.state.fleet_roles import RoleError, create_agent_role
-    with connected(conninfo) as c, _refusal_is_error(RoleError):
+    with fleet_db(conninfo) as c, _refusal_is_error(RoleError):
         create_agent_role(c, host, state_schema=state_schema)
     click.echo(f"Role {host} can now run the agent of host {host} (set its authentication in pg_hba.conf).")

@@ -4,62 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
 
 import click
 
 from kvmnet.cli import Ctx, KvmnetFailure, fail
+from kvmnet.commands.fleet_conn import conn_option, fleet_db, host_patterns, hosts_option
 from kvmnet.engine.fleet.view import DEFAULT_INTERVAL, DEFAULT_STALE_INTERVALS
 
 pass_ctx = click.make_pass_decorator(Ctx)
-
-CONN_HELP = "The fleet's PostgreSQL database (libpq connection string; default: $PG_CONN_STR)"
-
-
-def conn_option(fn):
-    return click.option("--conn-str", "conn_str", envvar="PG_CONN_STR", default=None, metavar="CONNINFO",
-                        show_envvar=True, help=CONN_HELP)(fn)
-
-
-@contextmanager
-def fleet_db(ctx: Ctx, conn_str: str | None, *, required: bool = True):
-    """A psycopg connection to the fleet database (autocommit: each statement its own
-    transaction), or None when none is configured and it is not ``required``. Any
-    database error inside the block is one ``Error: fleet database: …`` line."""
-    if not conn_str:
-        if required:
-            fail(ctx, "no fleet database: pass --conn-str or set PG_CONN_STR (a libpq connection string)")
-        yield None
-        return
-    import psycopg
-    try:
-        conn = psycopg.connect(conn_str, autocommit=True, connect_timeout=10,
-                               prepare_threshold=None)
-    except psycopg.Error as e:
-        fail(ctx, f"fleet database: {_first_line(e)}")
-    try:
-        _ensure_tables(conn)
-        yield conn
-    except psycopg.Error as e:
-        fail(ctx, f"fleet database: {_first_line(e)}")
-    finally:
-        conn.close()
-
-
-def _ensure_tables(conn) -> None:
-    """Make the fleet's tables where missing; a role that may not (a read-only
-    monitoring role) reads them as they are."""
-    import psycopg
-
-    from kvmnet.state.fleet_schema import ensure
-    try:
-        ensure(conn)
-    except psycopg.errors.InsufficientPrivilege:
-        pass
-
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def _short(commit: str | None) -> str:
@@ -103,12 +55,12 @@ def status_lines(hosts, rollout, totals) -> list[str]:
               metavar="N", help="A host silent for more than N intervals is stale")
 @conn_option
 @pass_ctx
-def status(ctx: Ctx, as_json, metrics, interval, stale_after, conn_str):
+def status(ctx: Ctx, as_json, metrics, interval, stale_after, conninfo):
     """Per host: desired vs applied commit, condition, drift, last seen (stale flagged), failures."""
     from kvmnet.engine.fleet.view import metrics_text, read_hosts, read_rollout, summary
     if as_json and metrics:
         fail(ctx, "--json and --metrics: choose one")
-    with fleet_db(ctx, conn_str) as conn:
+    with fleet_db(conninfo) as conn:
         hosts = read_hosts(conn, interval, stale_after)
         rollout = read_rollout(conn)
     totals = summary(hosts)
@@ -126,17 +78,18 @@ def status(ctx: Ctx, as_json, metrics, interval, stale_after, conn_str):
 
 
 @click.command()
-@click.option("--hosts", "patterns", multiple=True, metavar="GLOB", help="Only hosts matching GLOB (repeatable)")
+@hosts_option
 @click.option("--wait", "wait", type=click.FloatRange(min=0), default=60.0, show_default=True, metavar="SECONDS",
               help="How long to wait for the agents' answers (0: only ask)")
 @conn_option
 @pass_ctx
-def drift(ctx: Ctx, patterns, wait, conn_str):
+def drift(ctx: Ctx, patterns, wait, conninfo):
     """Ask every selected host's agent to check for drift now, and show the answers as they arrive."""
     from kvmnet.engine.fleet import drift as fdrift
     from kvmnet.engine.fleet.plan import select
     from kvmnet.engine.fleet.view import read_hosts
-    with fleet_db(ctx, conn_str) as conn:
+    patterns = host_patterns(patterns)
+    with fleet_db(conninfo) as conn:
         known = read_hosts(conn)
         names = select([h.host for h in known], patterns)
         if not names:

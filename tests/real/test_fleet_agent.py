@@ -47,8 +47,8 @@ def _committed_repo(repo, files: dict[str, str]) -> str:
     return subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def _start_rollout(pg_db, sha, *options):
-    r = _kvmnet("fleet", "apply", "--commit", sha, *options, "--conn-str", pg_db)
+def _start_rollout(pg_db, repo, sha, *options):
+    r = _kvmnet("fleet", "apply", "--commit", sha, "--repo", str(repo), *options, "--conn-str", pg_db)
     assert r.returncode == 0, r.stderr
 
 
@@ -66,7 +66,7 @@ def test_an_agent_older_than_the_required_version_refuses_the_commit(pg_cluster,
                                  'kvmnet {\n  required_version = ">= 99.0"\n}\n'
                                  'resource "future_thing" "x" {\n  speed = 9\n}\n'})
     assert _agent_once(pg_cluster, c, "kvm01", repo, tmp_path / "w").returncode == 0   # no rollout: idle
-    _start_rollout(pg_db, sha, "--canary", "0")
+    _start_rollout(pg_db, repo, sha, "--canary", "0")
     run = _agent_once(pg_cluster, c, "kvm01", repo, tmp_path / "w")
     assert run.returncode == 1
     cond, msg, version = c.execute("SELECT condition, message, agent_version FROM fleet_hosts").fetchone()
@@ -77,25 +77,24 @@ def test_an_agent_older_than_the_required_version_refuses_the_commit(pg_cluster,
     assert c.execute("SELECT state FROM fleet_rollouts").fetchone()[0] == "done"
 
 
-def test_fleet_command_refusals_are_one_error_line(pg_db, monkeypatch):
+def test_fleet_command_refusals_are_one_error_line(pg_db, monkeypatch, tmp_path):
     monkeypatch.delenv("PG_CONN_STR", raising=False)
-    for argv, words in [(["fleet", "apply", "--commit", "abcdef1"], "no PostgreSQL connection"),
+    repo = tmp_path / "repo"
+    sha = _committed_repo(repo, {"hosts/kvm01/main.hcl": ""})
+    apply = ["fleet", "apply", "--commit", sha, "--repo", str(repo)]
+    for argv, words in [(apply, "no fleet database: pass --conn-str or set PG_CONN_STR"),
                         (["fleet", "forget", "kvm09", "--conn-str", pg_db], 'no host "kvm09"'),
                         (["fleet", "pause", "--conn-str", pg_db], "nothing to pause"),
-                        (["fleet", "apply", "--commit", "abcdef1", "--lost-after", "0", "--conn-str", pg_db],
-                         "--lost-after must be more than 0"),
+                        ([*apply, "--lost-after", "0", "--conn-str", pg_db], "--lost-after must be more than 0"),
                         (["fleet", "apply", "--commit", "HEAD", "--conn-str", pg_db], "not a commit id"),
-                        (["fleet", "apply", "--commit", "abcdef1", "--hosts", "web*", "--conn-str", pg_db],
-                         "nothing was started"),
-                        (["fleet", "apply", "--commit", "abcdef1", "--conn-str", "host=/nonexistent dbname=x"],
-                         "cannot connect to PostgreSQL"),
+                        ([*apply, "--hosts", "web*", "--conn-str", pg_db], "nothing was started"),
+                        ([*apply, "--conn-str", "host=/nonexistent dbname=x"], "fleet database: cannot connect: "),
                         (["fleet", "grant", "postgres", "--conn-str", pg_db], "is not a kvmnet agent's"),
                         (["agent", "run", "--repo", ".", "--host", "h", "--once", "--conn-str", pg_db,
                           "--probe-file", "/nonexistent/probes"], "/nonexistent/probes"),
-                        (["agent", "run", "--repo", ".", "--host", "h", "--once"], "no PostgreSQL connection"),
+                        (["agent", "run", "--repo", ".", "--host", "h", "--once"], "no fleet database"),
                         (["fleet", "status", "--conn-str", "sslmode=sometimes"], 'invalid sslmode value: "sometimes"'),
-                        (["fleet", "apply", "--commit", "abcdef1", "--conn-str", "sslmode=sometimes"],
-                         'invalid sslmode value: "sometimes"'),
+                        ([*apply, "--conn-str", "sslmode=sometimes"], 'invalid sslmode value: "sometimes"'),
                         (["agent", "run", "--repo", ".", "--host", "h", "--once", "--conn-str",
                           pg_db + " sslmode=sometimes"], "connection string is not valid"),
                         (["agent", "run", "--repo", ".", "--host", "h", "--once", "--conn-str",
@@ -115,7 +114,7 @@ def test_an_agent_without_its_directory_or_repo_fails_and_says_so(pg_cluster, pg
     repo = tmp_path / "repo"
     sha = _committed_repo(repo, {"hosts/kvm01/main.hcl": ""})
     c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01'), ('kvm02')")
-    _start_rollout(pg_db, sha, "--canary", "0", "--max-failures", "5")
+    _start_rollout(pg_db, repo, sha, "--canary", "0", "--max-failures", "5")
     for host, where, words in [("kvm02", repo, "has no directory hosts/kvm02"),
                                ("kvm01", tmp_path / "nowhere", "cannot fetch commit: git clone")]:
         r = _agent_once(pg_cluster, c, host, where, tmp_path / host)
@@ -132,7 +131,7 @@ def test_the_lease_keeper_stops_the_walk_when_the_slot_is_lost_or_unreachable(pg
     from kvmnet.engine.fleet.agent import AgentConfig, LeaseKeeper
     c = fleet_db
     c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01')")
-    rollout.start(c, commit="abcdef1", actor="ops", max_unavailable="1", canary=0, max_failures=0)
+    rollout.start(c, commit="abcdef1" * 5 + "0" * 5, actor="ops", max_unavailable="1", canary=0, max_failures=0)
     slot, _ = slots.request_slot(c, "kvm01", lease_seconds=0.9)
     cfg = AgentConfig(conninfo=pg_db, repo=".", host="kvm01", workdir=Path(tmp_path), version="0.1.0")
     keeper = LeaseKeeper(cfg, slot)
@@ -169,7 +168,7 @@ def test_a_probe_the_change_breaks_reverts_the_host_and_counts_as_a_failure(pg_c
         'kvmnet {\n  probe "no-sysctl-file" {\n'
         f'    command = ["test", "!", "-e", "{persist}/90-kvmnet-tuning.conf"]\n    timeout = "1s"\n  }}\n}}\n')
     c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01')")
-    _start_rollout(pg_db, sha, "--canary", "0", "--max-failures", "0")
+    _start_rollout(pg_db, repo, sha, "--canary", "0", "--max-failures", "0")
     r = _agent_once(pg_cluster, c, "kvm01", repo, tmp_path / "w",
                     "--probe-file", str(tmp_path / "probes.txt"), "--probe-timeout", "1")
     assert r.returncode == 1, r.stderr
@@ -187,7 +186,7 @@ def test_an_agent_whose_plan_is_empty_is_available_without_a_slot(pg_cluster, pg
     repo = tmp_path / "repo"
     sha = _committed_repo(repo, {"hosts/kvm02/main.hcl": ""})        # nothing to change on kvm02
     c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01'), ('kvm02')")
-    _start_rollout(pg_db, sha, "--canary", "1")
+    _start_rollout(pg_db, repo, sha, "--canary", "1")
     r = _agent_once(pg_cluster, c, "kvm02", repo, tmp_path / "kvm02")
     assert r.returncode == 0, r.stderr                      # not held back by the canary kvm01
     cond, msg, applied = c.execute("SELECT condition, message, applied_commit FROM fleet_hosts "
@@ -206,7 +205,7 @@ def test_an_agents_pass_records_a_lost_host_so_the_rollout_ends(pg_cluster, pg_d
     repo = tmp_path / "repo"
     sha = _committed_repo(repo, {"hosts/kvm02/main.hcl": ""})
     c.execute("INSERT INTO fleet_hosts (host, last_seen) VALUES ('kvm01', now()), ('kvm02', now())")
-    _start_rollout(pg_db, sha, "--canary", "0", "--max-failures", "1", "--lost-after", "0.5")
+    _start_rollout(pg_db, repo, sha, "--canary", "0", "--max-failures", "1", "--lost-after", "0.5")
     assert slots.request_slot(c, "kvm01", lease_seconds=0.2)[0] is not None   # kvm01's agent then dies
     time.sleep(0.6)
     # kvm02's pass finds kvm01 lost; nothing to change on kvm02
@@ -231,7 +230,7 @@ def test_an_agent_keeps_the_pg_state_its_host_names_and_only_its_own(pg_cluster,
                                  f'provider "iproute" {{\n  netns = "{ns}"\n}}\n'
                                  'resource "bridge" "lab" {\n  name = "br-pgstate"\n}\n'})
     c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01')")
-    _start_rollout(pg_db, sha, "--canary", "0")
+    _start_rollout(pg_db, repo, sha, "--canary", "0")
     r = _kvmnet("agent", "run", "--repo", str(repo), "--host", "kvm01", "--once", "--workdir", str(tmp_path / "w"),
                 "--conn-str", pg_cluster.conninfo(c.info.dbname, user="kvm01"), env={"PG_CONN_STR": ""})
     assert r.returncode == 0, r.stderr

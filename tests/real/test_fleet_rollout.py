@@ -181,11 +181,12 @@ def test_a_paced_rollout_over_twenty_agent_processes(pg_cluster, pg_db, tmp_path
             fleet.start(h)
         _wait(lambda: admin.execute("SELECT count(*) FROM fleet_hosts").fetchone()[0] == 20, 60, "heartbeats")
         env = {"PG_CONN_STR": pg_db}
-        started = _kvmnet("fleet", "apply", "--commit", good, "--max-unavailable", "10%", "--canary", "2",
-                          "--max-failures", "0", env={**env, "KVMNET_ACTOR": "alice@ops1"})
+        started = _kvmnet("fleet", "apply", "--commit", good, "--repo", str(repo), "--max-unavailable", "10%",
+                          "--canary", "2", "--max-failures", "0", env={**env, "KVMNET_ACTOR": "alice@ops1"})
         assert started.returncode == 0, started.stderr
         sampler.start()
-        second = _kvmnet("fleet", "apply", "--commit", good, env={**env, "KVMNET_ACTOR": "bob@ops2"})
+        second = _kvmnet("fleet", "apply", "--commit", good, "--repo", str(repo),
+                         env={**env, "KVMNET_ACTOR": "bob@ops2"})
         assert second.returncode == 1
         assert second.stderr.count("Error:") == 1 and "started by alice@ops1" in second.stderr
 
@@ -255,8 +256,8 @@ def test_a_paced_rollout_over_twenty_agent_processes(pg_cluster, pg_db, tmp_path
 
         # a second rollout whose change fails on 8 hosts stops at its failure limit
         bad = _commit(repo, namespaces, tmp_path, libvirt.uri, failing=FAILING)
-        started = _kvmnet("fleet", "apply", "--commit", bad, "--max-unavailable", "3", "--canary", "0",
-                          "--max-failures", "2", "--hosts", "kvm1*,kvm2*", env={**env, "KVMNET_ACTOR": "alice@ops1"})
+        started = _kvmnet("fleet", "apply", "--commit", bad, "--repo", str(repo), "--max-unavailable", "3",
+                          "--canary", "0", "--max-failures", "2", "--hosts", "kvm1*,kvm2*", env={**env, "KVMNET_ACTOR": "alice@ops1"})
         assert started.returncode == 0, started.stderr
         _wait(lambda: admin.execute("SELECT state FROM fleet_rollouts ORDER BY id DESC").fetchone()[0]
               == "stopped", 150, "rollout 2 stopped")
@@ -274,8 +275,9 @@ def test_a_paced_rollout_over_twenty_agent_processes(pg_cluster, pg_db, tmp_path
         # kvm09's libvirt network probe passed before and passes after; kvm01, whose
         # commit is unchanged, gets its bridge back: the agent's plan refreshes
         third = _commit(repo, namespaces, tmp_path, libvirt.uri, breaker=(BREAKS, "kvm08", "kvm09"))
-        started = _kvmnet("fleet", "apply", "--commit", third, "--max-unavailable", "3", "--canary", "0",
-                          "--max-failures", "1", "--hosts", f"kvm01,{BREAKS},kvm08,kvm09", env=env)
+        started = _kvmnet("fleet", "apply", "--commit", third, "--repo", str(repo), "--max-unavailable", "3",
+                          "--canary", "0", "--max-failures", "1", "--hosts", f"kvm01,{BREAKS},kvm08,kvm09",
+                          env=env)
         assert started.returncode == 0, started.stderr
         _wait(lambda: admin.execute("SELECT state FROM fleet_rollouts ORDER BY id DESC").fetchone()[0]
               == "done", 120, "rollout 3 done")

@@ -21,7 +21,7 @@ def _db(conninfo: str, hosts: list[tuple[str, list[str]]]) -> psycopg.Connection
 
 
 def _start(c, **kw):
-    args = dict(commit="abcdef1", actor="ops", max_unavailable="1", canary=1, max_failures=0)
+    args = dict(commit="abcdef1" * 5 + "0" * 5, actor="ops", max_unavailable="1", canary=1, max_failures=0)
     args.update(kw)
     return rollout.start(c, **args)
 
@@ -75,7 +75,7 @@ def test_a_second_rollout_is_refused_naming_who_runs_the_first(pg_db):
     c = _db(pg_db, [("kvm01", [])])
     _start(c, actor="alice@ops1")
     with pytest.raises(rollout.FleetError, match="started by alice@ops1"):
-        _start(c, actor="bob@ops2", commit="1234567")
+        _start(c, actor="bob@ops2", commit="1234567" * 5 + "0" * 5)
 
 
 def test_pause_resume_abort_and_forget(pg_db):
@@ -125,7 +125,8 @@ def test_bad_rollout_arguments_are_refused(pg_db):
         _start(c, selector="web[0-9]")
     assert c.execute("SELECT count(*) FROM fleet_rollouts").fetchone()[0] == 0
     assert c.execute("SELECT count(*) FROM fleet_audit").fetchone()[0] == 0
-    for kw, msg in [({"commit": "main"}, "not a commit id"), ({"max_unavailable": "0"}, "at least one"),
+    for kw, msg in [({"commit": "main"}, "not a full commit id"), ({"commit": "abcdef1"}, "not a full commit id"),
+                    ({"max_unavailable": "0"}, "at least one"),
                     ({"max_unavailable": "150%"}, "between 1% and 100%"), ({"max_unavailable": "ten"}, "neither"),
                     ({"canary": -1}, "--canary"), ({"max_failures": -1}, "--max-failures"),
                     ({"selector": " , "}, "selects nothing")]:

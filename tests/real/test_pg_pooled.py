@@ -99,7 +99,8 @@ def test_an_agent_loop_heartbeats_gets_renews_and_reports_its_slot_through_the_p
                     'resource "bridge" "lab" {\n  name = "br-pool"\n}\n'})
     c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01')")
     env = {**os.environ, "PG_CONN_STR": pg_pooled_db}
-    r = subprocess.run([sys.executable, "-m", "kvmnet", "fleet", "apply", "--commit", sha, "--canary", "0"],
+    r = subprocess.run([sys.executable, "-m", "kvmnet", "fleet", "apply", "--commit", sha,
+                        "--repo", str(tmp_path / "repo"), "--canary", "0"],
                        cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 0, r.stderr
     agent = subprocess.Popen(

@@ -71,8 +71,12 @@ def test_sslmode_require_is_honoured_by_every_connection(no_ssl_server, tmp_path
     host = tmp_path / "hosts" / "kvm01"
     host.mkdir(parents=True)
     (host / "main.hcl").write_text('kvmnet {\n  backend "pg" {}\n}\n')
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
     for argv, env in [(["fleet", "status", "--conn-str", conn], None),
-                      (["fleet", "apply", "--commit", "abcdef1", "--conn-str", conn], None),
+                      (["fleet", "apply", "--commit", sha, "--repo", str(tmp_path), "--conn-str", conn], None),
                       (["agent", "run", "--repo", str(tmp_path), "--host", "kvm01", "--once",
                         "--workdir", str(tmp_path / "w"), "--conn-str", conn], None),
                       (["-C", str(host), "state", "list"], {"PG_CONN_STR": conn})]:
