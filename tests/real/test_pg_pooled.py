@@ -17,10 +17,10 @@ import psycopg
 import pytest
 
 from kvmnet.sandbox.netns import in_ns
-from kvmnet.state import EXCLUSIVE, LockError, open_pg_state
+from kvmnet.state import EXCLUSIVE, open_pg_state
 from kvmnet.state import fleet_roles, fleet_schema
 from tests.conftest import ROOT
-from tests.real.test_pg_state import CONFIG, HOLDER, kvmnet, rec
+from tests.real.test_pg_state import CONFIG, kvmnet, assert_a_paused_holder_is_fenced_off
 
 pytestmark = [pytest.mark.real,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root (PostgreSQL and PgBouncer)")]
@@ -52,27 +52,7 @@ def test_apply_plan_destroy_through_the_pooler_and_a_second_apply_is_refused(ns,
 
 
 def test_a_paused_holders_lease_expires_and_its_write_is_fenced_off_through_the_pooler(pg_pooled_db):
-    child = subprocess.Popen([sys.executable, "-c", HOLDER, pg_pooled_db, "2"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        assert child.stdout.readline().strip() == "locked"
-        st = open_pg_state(pg_pooled_db, "kvm01", lease_seconds=2)
-        with pytest.raises(LockError, match=r"kvmnet apply \(paused\)"):
-            st.lock(EXCLUSIVE, "kvmnet apply", timeout=0)
-        os.kill(child.pid, signal.SIGSTOP)           # no renewal from here on
-        with st.lock(EXCLUSIVE, "kvmnet apply", timeout=10) as lock:
-            assert any("paused" in h.command for h in lock.stale)
-            os.kill(child.pid, signal.SIGCONT)
-            child.stdin.write("go\n")
-            child.stdin.flush()
-            out = child.stdout.readline()
-            assert out.startswith("refused:") and "lost" in out
-            with st.transaction() as w:              # the new holder writes
-                w.put(rec("new"))
-        assert set(st.read().instances) == {"bridge.new"}
-    finally:
-        child.kill()
-        child.wait()
+    assert_a_paused_holder_is_fenced_off(pg_pooled_db, lease=2)
 
 
 def _git_repo(repo, files: dict[str, str]) -> str:

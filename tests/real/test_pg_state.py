@@ -21,6 +21,7 @@ from kvmnet.state import (
     open_state,
 )
 from kvmnet.state.migrate import differences, migrate, take
+from tests.conftest import ROOT
 from tests.unit.test_state import lock_once_free
 
 KVMNET = [sys.executable, "-m", "kvmnet"]
@@ -88,11 +89,17 @@ HOLDER = textwrap.dedent("""
 
 
 def test_a_paused_holder_whose_lease_expired_cannot_write_after_another_took_the_lock(pg_db):
-    child = subprocess.Popen([sys.executable, "-c", HOLDER, pg_db, "3"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    assert_a_paused_holder_is_fenced_off(pg_db, lease=3)
+
+
+def assert_a_paused_holder_is_fenced_off(conninfo: str, lease: int) -> None:
+    """A holder SIGSTOPped past its lease: another takes the lock, and the holder's
+    write after SIGCONT is refused by the fencing token (also run through PgBouncer)."""
+    child = subprocess.Popen([sys.executable, "-c", HOLDER, conninfo, str(lease)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         assert child.stdout.readline().strip() == "locked"
-        st = open_pg_state(pg_db, "kvm01", lease_seconds=3)
+        st = open_pg_state(conninfo, "kvm01", lease_seconds=lease)
         with pytest.raises(LockError, match=r"kvmnet apply \(paused\)"):
             st.lock(EXCLUSIVE, "kvmnet apply", timeout=0)
         os.kill(child.pid, signal.SIGSTOP)           # no renewal from here on
