@@ -1,7 +1,9 @@
 """Each agent's own PostgreSQL role: it reads the fleet's rows but writes only its own
 host's (row-level security on fleet_hosts, fleet_slots and fleet_results keyed by
-``current_user``, which is the host's name), takes the rollout row lock it needs to
-ask for a slot, and audits under its own name. In the PostgreSQL state (schema
+``current_user``, which is the host's name), and audits under its own name. It may
+not write the rollout's row: it locks it and settles its state only through the
+table owner's ``SECURITY DEFINER`` functions (:mod:`kvmnet.state.fleet_settle`),
+which apply only what the rows justify. In the PostgreSQL state (schema
 ``kvmnet``, one workspace per host, named after the host directory) it reads and
 writes only its own workspace's rows. The operator's role owns the tables and is
 not bound by the policies; the policies bind the agents only, so any other role (a
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import psycopg
 from psycopg import sql
+
+from kvmnet.state.fleet_settle import FUNCTIONS
 
 AGENTS = "kvmnet_agents"
 
@@ -80,8 +84,11 @@ def enable(conn, state_schema: str = "kvmnet") -> None:
         for t in _OWN_ROWS:
             conn.execute(sql.SQL("GRANT INSERT, UPDATE, DELETE ON {} TO {}").format(sql.Identifier(t), g))
             conn.execute(sql.SQL(_POLICIES).format(t=sql.Identifier(t)))
-        # asking for a slot locks the rollout row and may settle its state
-        conn.execute(sql.SQL("GRANT UPDATE (state, message, ended_at) ON fleet_rollouts TO {}").format(g))
+        # asking for a slot locks the rollout row and may settle its state: through
+        # the owner's functions (state/fleet_settle.py), never by writing the row
+        conn.execute(sql.SQL("REVOKE UPDATE ON fleet_rollouts FROM {}").format(g))
+        for f in FUNCTIONS:
+            conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(f), g))
         conn.execute(sql.SQL("GRANT INSERT ON fleet_audit TO {}").format(g))
         conn.execute(sql.SQL("GRANT USAGE ON SEQUENCE fleet_slot_tokens, fleet_audit_id_seq TO {}").format(g))
         # any agent may record a lost host's failure (its lease lapsed, it is unseen

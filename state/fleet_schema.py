@@ -2,15 +2,18 @@
 rollouts, the slots a rollout grants (expiring leases with fencing tokens, granted in
 a row-locked transaction), each host's result per rollout, and the audit trail.
 
-One DDL shared by the agent, the rollout and the fleet view; :func:`ensure` creates
+One DDL shared by the agent, the rollout and the fleet view, plus the functions that
+settle a rollout's state (:mod:`kvmnet.state.fleet_settle`); :func:`ensure` creates
 what is missing (idempotent, in one transaction)."""
 from __future__ import annotations
+
+from kvmnet.state import fleet_settle
 
 CONDITIONS = ("Pending", "Progressing", "Available", "Failing", "Reverted")
 ROLLOUT_STATES = ("running", "paused", "aborting", "stopped", "done")
 RESULTS = ("applied", "failed", "reverted", "skipped")
 
-SCHEMA_VERSION = 4    # 2: drift_requested; 3: rollout message; 4: lost_after
+SCHEMA_VERSION = 5    # 2: drift_requested; 3: rollout message; 4: lost_after; 5: settle functions
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS fleet_meta (
@@ -102,5 +105,6 @@ def ensure(conn) -> None:
         if (installed_version(conn) or 0) >= SCHEMA_VERSION:
             return
         conn.execute(DDL)
+        fleet_settle.install(conn)
         conn.execute("UPDATE fleet_meta SET value = %s WHERE key = 'schema_version'",
                      (str(SCHEMA_VERSION),))

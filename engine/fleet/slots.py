@@ -6,7 +6,8 @@ slot holder names its token, and a holder whose slot was granted again, to a lat
 run of the same host, is refused).
 
 Times are the server's (``now()``): no agent's clock matters. The decisions
-themselves are :mod:`kvmnet.engine.fleet.pacing`'s."""
+themselves are :mod:`kvmnet.engine.fleet.pacing`'s, except the rollout's state
+transitions, which the server applies (:mod:`kvmnet.state.fleet_settle`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -14,7 +15,7 @@ from dataclasses import dataclass, replace
 from psycopg.types.json import Jsonb
 
 from kvmnet.engine.fleet.pacing import (ACTIVE, FAILED_RESULTS, Decision, Fleet, Rollout, decide,
-                                        decide_unchanged, lost, next_state)
+                                        decide_unchanged, lost)
 
 DEFAULT_LEASE = 30.0
 
@@ -44,8 +45,11 @@ def _rollout(row) -> Rollout:
 def active_rollout(conn, *, lock: bool = False) -> Rollout | None:
     """The running, paused or aborting rollout, if any (``lock``: its row, FOR UPDATE,
     inside the caller's transaction)."""
-    row = conn.execute(f"SELECT {_ROLLOUT_COLUMNS} FROM fleet_rollouts WHERE state = ANY(%s)"
-                       + (" FOR UPDATE" if lock else ""), (list(ACTIVE),)).fetchone()
+    if lock:     # through the owner's function: an agent may not lock the row itself
+        row = conn.execute(f"SELECT {_ROLLOUT_COLUMNS} FROM kvmnet_lock_rollout(NULL)").fetchone()
+    else:
+        row = conn.execute(f"SELECT {_ROLLOUT_COLUMNS} FROM fleet_rollouts WHERE state = ANY(%s)",
+                           (list(ACTIVE),)).fetchone()
     return _rollout(row) if row else None
 
 
@@ -102,20 +106,14 @@ def settle_state(conn, actor: str, fleet: Fleet) -> Rollout:
 
 
 def settle_fleet(conn, actor: str, fleet: Fleet) -> Fleet:
-    """:func:`settle_state`, returning the fleet as it is now (rollout and results)."""
+    """:func:`settle_state`, returning the fleet as it is now (rollout and results).
+    The transitions are the server's (``kvmnet_settle_rollout``, the only writer of
+    a rollout's state besides the operator's pause, resume and abort; its model is
+    :func:`pacing.next_state`), computed from the rows this transaction sees."""
     fleet = record_lost(conn, actor, fleet)
     r = fleet.rollout
-    while (step := next_state(fleet)) is not None:
-        state, why = step
-        ended = state in ("stopped", "done")
-        conn.execute("UPDATE fleet_rollouts SET state = %(s)s, ended_at = CASE WHEN %(e)s THEN now() "
-                     "ELSE ended_at END, message = CASE WHEN %(s)s = 'stopped' AND message IS NOT NULL "
-                     "THEN message || '; ' || %(w)s ELSE %(w)s END WHERE id = %(id)s",
-                     {"s": state, "e": ended, "w": why, "id": r.id})
-        audit(conn, actor, f"rollout {state}", rollout=r.id, commit=r.commit, why=why)
-        r = replace(r, state=state)
-        fleet = replace(fleet, rollout=r)
-    return fleet
+    state = conn.execute("SELECT kvmnet_settle_rollout(%s, %s)", (r.id, actor)).fetchone()[0]
+    return fleet if state == r.state else replace(fleet, rollout=replace(r, state=state))
 
 
 def settle(conn, actor: str) -> Rollout | None:
@@ -197,8 +195,7 @@ def report(conn, rollout_id: int, host: str, result: str, message: str, *, token
     changes nothing). With ``token``, only while that token still names the host's
     slot (fencing: a later grant to the same host supersedes it). False when refused."""
     with conn.transaction():
-        row = conn.execute(f"SELECT {_ROLLOUT_COLUMNS} FROM fleet_rollouts WHERE id = %s FOR UPDATE",
-                           (rollout_id,)).fetchone()
+        row = conn.execute(f"SELECT {_ROLLOUT_COLUMNS} FROM kvmnet_lock_rollout(%s)", (rollout_id,)).fetchone()
         if row is None:
             return False
         if token is not None and conn.execute(
