@@ -181,6 +181,7 @@ class Agent:
         self._answer_drift()
         found = self._db(self._what_to_do)
         if found is None:
+            self._db(self._give_up_desire)
             return "Idle"
         rollout, has_result = found
         if has_result:
@@ -277,6 +278,22 @@ class Agent:
                          (r.id, self.cfg.host)).fetchone()
         return r, done is not None
 
+    def _give_up_desire(self, c) -> None:
+        """No rollout will apply the commit the host's row desires (its rollout is
+        aborting, stopped or done and has no result for the host): while it aborts
+        the row says so (Pending: the rollout still runs); once it has ended the row
+        says what the host holds, Available, naming that rollout."""
+        row = c.execute(_UNMET_DESIRE, (self.cfg.host,)).fetchone()
+        if row is None:
+            return
+        rid, commit, state, held, said = row
+        condition, message = unmet_status(rid, commit, state, held)
+        if message == said:
+            return
+        cols = {} if condition == "Pending" else {"desired_commit": held}
+        self._write_status(c, condition, message, **cols)
+        self.cfg.log(f"{condition}: {message}")
+
     def _apply(self, slot: slots.Slot, prepared, state: local.StateOpener, command: str) -> str:
         self._status("Progressing", f"applying commit {slot.commit[:12]} (slot token {slot.token})")
         keeper = LeaseKeeper(self.cfg, slot)
@@ -324,6 +341,28 @@ class Agent:
             if not should_stop():
                 condition = self.cycle()
         return condition
+
+
+# the host's desired commit, when the latest rollout of it can no longer apply it here
+_UNMET_DESIRE = """
+SELECT o.id, o.commit, o.state, h.applied_commit, h.message FROM fleet_hosts h
+  JOIN LATERAL (SELECT r.id, r.commit, r.state FROM fleet_rollouts r WHERE r.commit = h.desired_commit
+                 ORDER BY r.id DESC LIMIT 1) o ON true
+ WHERE h.host = %s AND h.desired_commit IS DISTINCT FROM h.applied_commit
+   AND o.state NOT IN ('running', 'paused')
+   AND NOT EXISTS (SELECT 1 FROM fleet_results x WHERE x.rollout_id = o.id AND x.host = h.host)
+"""
+
+
+def unmet_status(rollout_id: int, commit: str, state: str, held: str | None) -> tuple[str, str]:
+    """The condition and message of a host whose rollout is aborting or ended before
+    applying its commit here."""
+    head = f"rollout #{rollout_id} of commit {commit[:12]}"
+    if state == "aborting":
+        return "Pending", f"{head} is aborting: it grants no new slots"
+    holds = f"this host holds commit {held[:12]}" if held else "no rollout has applied a commit on this host"
+    ended = "was stopped" if state == "stopped" else "ended"
+    return "Available", f"{head} {ended} without applying it here; {holds}"
 
 
 class LeaseKeeper(threading.Thread):

@@ -183,9 +183,54 @@ def test_abort_grants_no_new_slot_while_the_host_in_flight_finishes_with_its_pro
         assert not (tmp_path / h / "applies.log").exists()
         gone = subprocess.run(["ip", "-n", ns, "link", "show", f"br-{h}"], capture_output=True)
         assert gone.returncode != 0
+        cond, desired, msg = c.execute("SELECT condition, desired_commit, message FROM fleet_hosts "
+                                       "WHERE host = %s", (h,)).fetchone()
+        assert (cond, desired) == ("Available", None) and "was stopped without applying it here" in msg, msg
     assert subprocess.run(["ip", "-n", ns, "link", "show", f"br-{flying}"], capture_output=True).returncode != 0
     with psycopg.connect(pg_db, autocommit=True) as v:
         assert v.execute("SELECT count(*) FROM fleet_slots WHERE lease_expires > now()").fetchone()[0] == 0
+
+
+def test_a_host_whose_rollout_was_aborted_before_its_turn_says_what_it_holds(
+        pg_cluster, pg_db, fleet_db, tmp_path, ns):
+    c = fleet_db
+    _agent_roles(c, "kvm01", "kvm02", "kvm03")
+    repo = tmp_path / "repo"
+    held = _committed_repo(repo, {"hosts/kvm02/main.hcl": ""})
+    c.execute("INSERT INTO fleet_hosts (host) VALUES ('kvm01'), ('kvm02'), ('kvm03')")
+    assert _apply(pg_db, "--commit", held, "--repo", str(repo), "--hosts", "kvm02", "--canary", "0").returncode == 0
+    assert _agent_once(pg_cluster, c, "kvm02", repo, tmp_path / "kvm02").returncode == 0   # nothing to change
+    sha = _committed_repo(repo, {f"hosts/{h}/main.hcl": f'provider "iproute" {{\n  netns = "{ns}"\n}}\n'
+                                 f'resource "bridge" "lab" {{\n  name = "br-{h}"\n}}\n' for h in ("kvm02", "kvm03")})
+    assert _apply(pg_db, "--commit", sha, "--repo", str(repo), "--canary", "1").returncode == 0   # kvm01 first
+    canary, _ = slots.request_slot(c, "kvm01")                  # kvm01's agent is applying
+    for h in ("kvm02", "kvm03"):
+        assert _agent_once(pg_cluster, c, h, repo, tmp_path / h).returncode == 0
+
+    def row(h):
+        return c.execute("SELECT condition, desired_commit, applied_commit, message FROM fleet_hosts "
+                         "WHERE host = %s", (h,)).fetchone()
+    assert row("kvm02") == ("Pending", sha, held, "waiting for the canaries to be Available: kvm01")
+    assert _kvmnet("fleet", "abort", "--conn-str", pg_db).returncode == 0
+    rid = canary.rollout_id
+    assert _agent_once(pg_cluster, c, "kvm02", repo, tmp_path / "kvm02").returncode == 0
+    assert row("kvm02") == ("Pending", sha, held, f"rollout #{rid} of commit {sha[:12]} is aborting: "
+                                                  "it grants no new slots")
+    assert slots.report(c, rid, "kvm01", "applied", "ok", token=canary.token)
+    assert c.execute("SELECT state FROM fleet_rollouts WHERE id = %s", (rid,)).fetchone()[0] == "stopped"
+    for h in ("kvm02", "kvm03", "kvm02"):                      # a second pass changes nothing more
+        assert _agent_once(pg_cluster, c, h, repo, tmp_path / h).returncode == 0
+    stopped = f"rollout #{rid} of commit {sha[:12]} was stopped without applying it here; "
+    status = _kvmnet("fleet", "status", "--json", "--conn-str", pg_db)
+    rows = {h["host"]: h for h in json.loads(status.stdout)["hosts"]}
+    assert [rows["kvm02"][k] for k in ("condition", "desired_commit", "applied_commit", "in_sync", "message")] == \
+        ["Available", held, held, True, stopped + f"this host holds commit {held[:12]}"]
+    assert [rows["kvm03"][k] for k in ("condition", "desired_commit", "applied_commit", "message")] == \
+        ["Available", None, None, stopped + "no rollout has applied a commit on this host"]
+    for h in ("kvm02", "kvm03"):
+        assert not (tmp_path / h / "applies.log").exists()
+        assert subprocess.run(["ip", "-n", ns, "link", "show", f"br-{h}"], capture_output=True).returncode != 0
+    assert c.execute("SELECT count(*) FROM fleet_results WHERE rollout_id = %s", (rid,)).fetchone()[0] == 1
 
 
 @pytest.fixture(autouse=True)
