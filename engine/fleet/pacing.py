@@ -126,7 +126,9 @@ def _finished(fleet: Fleet, host: str) -> bool:
 
 
 def next_state(fleet: Fleet) -> tuple[str, str] | None:
-    """The rollout's next state and why, or None when it stays as it is.
+    """The rollout's next state and why, or None when it stays as it is. The server
+    decides and applies it (``kvmnet_settle_rollout``, state/fleet_settle.py); this
+    is its model, held equal by tests/real/test_fleet_settle.py.
 
     Failures above the limit, or a canary that is not Available, turn a running (or
     paused) rollout into ``aborting``: no new slots, in-flight hosts finish. An
