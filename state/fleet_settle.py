@@ -106,12 +106,12 @@ _SELECTED = """
 CREATE OR REPLACE FUNCTION {schema}.kvmnet_rollout_hosts(selector text)
 RETURNS TABLE (host text, labels text[])
 LANGUAGE sql STABLE SET search_path = {schema}, pg_temp AS $fn$
+    WITH pats AS MATERIALIZED (      -- each glob translated once, not once a host
+        SELECT kvmnet_glob_regex(btrim(g, E' \\t\\n\\r\\f\\v')) AS re
+          FROM unnest(string_to_array(coalesce(selector, ''), ',')) g
+         WHERE btrim(g, E' \\t\\n\\r\\f\\v') <> '')
     SELECT h.host, h.labels FROM fleet_hosts h
-     WHERE NOT EXISTS (SELECT 1 FROM unnest(string_to_array(coalesce(selector, ''), ',')) g
-                        WHERE btrim(g, E' \\t\\n\\r\\f\\v') <> '')
-        OR EXISTS (SELECT 1 FROM unnest(string_to_array(selector, ',')) g
-                    WHERE btrim(g, E' \\t\\n\\r\\f\\v') <> ''
-                      AND h.host ~ kvmnet_glob_regex(btrim(g, E' \\t\\n\\r\\f\\v')))
+     WHERE NOT EXISTS (SELECT 1 FROM pats) OR EXISTS (SELECT 1 FROM pats WHERE h.host ~ pats.re)
 $fn$;
 """
 
