@@ -13,7 +13,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from kvmnet.state.fleet_settle import FUNCTIONS
+from kvmnet.state.fleet_settle import grant_agents
 
 AGENTS = "kvmnet_agents"
 
@@ -86,9 +86,7 @@ def enable(conn, state_schema: str = "kvmnet") -> None:
             conn.execute(sql.SQL(_POLICIES).format(t=sql.Identifier(t)))
         # asking for a slot locks the rollout row and may settle its state: through
         # the owner's functions (state/fleet_settle.py), never by writing the row
-        conn.execute(sql.SQL("REVOKE UPDATE ON fleet_rollouts FROM {}").format(g))
-        for f in FUNCTIONS:
-            conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(f), g))
+        grant_agents(conn, AGENTS)
         conn.execute(sql.SQL("GRANT INSERT ON fleet_audit TO {}").format(g))
         conn.execute(sql.SQL("GRANT USAGE ON SEQUENCE fleet_slot_tokens, fleet_audit_id_seq TO {}").format(g))
         # any agent may record a lost host's failure (its lease lapsed, it is unseen

@@ -216,8 +216,9 @@ $fn$;
 
 def install(conn) -> None:
     """Create (or replace) the functions next to ``fleet_rollouts``, in the caller's
-    transaction; only the table owner (and, after fleet_roles.enable, the agents'
-    group) may execute the two that act with the owner's rights."""
+    transaction; only the table owner and the agents' group (when it exists: an
+    upgraded fleet's agents keep working) may execute the two that act with the
+    owner's rights."""
     from psycopg import sql
     schema, owner = conn.execute(
         "SELECT n.nspname, pg_get_userbyid(c.relowner) FROM pg_class c "
@@ -229,3 +230,15 @@ def install(conn) -> None:
         conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {}.{} FROM PUBLIC").format(s, sql.SQL(f)))
         # a superuser creating them must not leave them running with its rights
         conn.execute(sql.SQL("ALTER FUNCTION {}.{} OWNER TO {}").format(s, sql.SQL(f), sql.Identifier(owner)))
+    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'kvmnet_agents'").fetchone():
+        grant_agents(conn, "kvmnet_agents")
+
+
+def grant_agents(conn, group: str) -> None:
+    """The agents' group may execute the two functions and may not update the
+    rollout's row (an upgraded fleet's agents held that right)."""
+    from psycopg import sql
+    g = sql.Identifier(group)
+    conn.execute(sql.SQL("REVOKE UPDATE ON fleet_rollouts FROM {}").format(g))
+    for f in FUNCTIONS:
+        conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(f), g))

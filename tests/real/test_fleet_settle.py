@@ -37,6 +37,11 @@ def test_a_rogue_agent_cannot_write_or_unjustly_settle_a_rollout(pg_cluster, pg_
     c = _db(pg_db, [("rw01", []), ("rw02", [])])
     for h in ("rw01", "rw02"):
         fleet_roles.create_agent_role(c, h)
+    # a fleet of schema version 4 granted the agents this; the upgrade takes it back
+    c.execute("GRANT UPDATE (state, message, ended_at) ON fleet_rollouts TO kvmnet_agents")
+    c.execute("REVOKE EXECUTE ON FUNCTION kvmnet_settle_rollout(bigint, text) FROM kvmnet_agents")
+    c.execute("UPDATE fleet_meta SET value = '4' WHERE key = 'schema_version'")
+    fleet_schema.ensure(c)
     rid = rollout.start(c, commit=COMMIT, actor="ops", max_unavailable="1", canary=0, max_failures=0)
     before = c.execute("SELECT state, message, ended_at FROM fleet_rollouts WHERE id = %s", (rid,)).fetchone()
     with psycopg.connect(pg_cluster.conninfo(c.info.dbname, user="rw01"), autocommit=True) as rogue:
