@@ -14,7 +14,7 @@ from kvmnet.engine.config.evaluate import Evaluator, VariableInputs
 from kvmnet.engine.config.loader import load_config
 from kvmnet.engine.config.model import Config
 from kvmnet.engine.diagnostics import DiagnosticError, Diagnostics
-from kvmnet.engine.gcpause import gc_paused
+from kvmnet.gcpause import gc_paused
 from kvmnet.engine.model import ResourceInstance
 from kvmnet.engine.plan.diff import merge_planned
 from kvmnet.engine.resources import TYPES, canonical, with_defaults

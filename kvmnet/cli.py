@@ -212,7 +212,13 @@ def enter_directory(cctx: click.Context, directory: str) -> None:
 
 
 def main(argv=None) -> int:
+    """The ``kvmnet`` command. Without ``argv`` this process is the command (the
+    console script, ``python -m kvmnet``): it ends with it, so what a run builds may
+    be frozen out of the garbage collector's generations (kvmnet.gcpause)."""
     from kvmnet.argv import normalize, option_table
+    if argv is None:
+        from kvmnet import gcpause
+        gcpause.allow_freezing()
     given = list(sys.argv[1:] if argv is None else argv)
     argv = normalize(given, option_table(cli, given))
     try:

@@ -19,6 +19,7 @@ import socket
 import uuid
 from typing import Any, Callable, TypeVar
 
+from kvmnet.gcpause import gc_paused
 from kvmnet.state.backend import Lock, LockHolder, RowCheck, StateError
 from kvmnet.state.intents import Intent
 from kvmnet.state.pg_conn import connect_retrying, is_connection_lost, pg_error, where
@@ -29,7 +30,7 @@ from kvmnet.state.records import (
     now_iso, row_problem,
 )
 from kvmnet.state.store import (
-    Store, StoreWriter, dumps, gc_paused, history_values, instance_values, require_exclusive,
+    Store, StoreWriter, dumps, history_values, instance_values, require_exclusive,
     restored_entry, stored,
 )
 

@@ -26,6 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+from kvmnet.gcpause import gc_paused
 from kvmnet.state.backend import Lock, LockHolder, RowCheck, StateError
 from kvmnet.state.faults import (
     DATABASE, EMPTY, MISSING, backup_path, inspect_path, os_error, restore_hint,
@@ -40,7 +41,7 @@ from kvmnet.state.records import (
     HistoryEntry, InstanceRecord, StateSnapshot, now_iso, row_problem,
 )
 from kvmnet.state.store import (
-    Store, StoreWriter, dumps, gc_paused, history_values, instance_values, require_exclusive,
+    Store, StoreWriter, dumps, history_values, instance_values, require_exclusive,
     restored_entry, stored,
 )
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import gc
 import json
 from typing import Any, Iterator
 
@@ -22,24 +21,6 @@ from kvmnet.state.records import (
     StateSnapshot, now_iso,
 )
 from kvmnet.state.liveness import process_alive
-
-
-@contextlib.contextmanager
-def gc_paused(freeze: bool = False) -> Iterator[None]:
-    """Pause the cyclic garbage collector while decoding many small objects (it
-    would otherwise walk them again and again; PERF-FACTS.md); ``freeze``: then move
-    what is alive out of its generations, as kvmnet.engine.gcpause does for what
-    lives as long as the run (a snapshot of 10,000 rows left young cost ≈90 ms of
-    collections right after the read)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if freeze:
-            gc.freeze()
-        if was_enabled:
-            gc.enable()
 
 
 def dumps(value: Any, what: str) -> str:

@@ -20,7 +20,7 @@ value of one broke it (``main.hcl:3: bridge.b: mtu: number out of range``).
 
 Parsing is the slow part of a run, so:
 
-- the garbage collector is paused while a file is parsed (:mod:`kvmnet.engine.gcpause`);
+- the garbage collector is paused while a file is parsed (:mod:`kvmnet.gcpause`);
 - each successfully parsed file is cached as plain data in the user's cache
   (:mod:`~kvmnet.engine.config.cache`), keyed by the hash of its bytes, the
   kvmnet, lark and Python versions, the grammar and the limits: a file with an
@@ -41,7 +41,7 @@ from kvmnet.engine import limits
 from kvmnet.engine.config import cache, exprtree
 from kvmnet.engine.diagnostics import Diagnostic
 from kvmnet.engine.expr.build import Source
-from kvmnet.engine.gcpause import gc_paused
+from kvmnet.gcpause import gc_paused
 
 CACHE_FORMAT = "7"   # 7: fractions as ("num", text), NFC literals (6: expressions as (source, data))
 PARALLEL_MIN_CHARS = 100_000   # uncached text, all files together

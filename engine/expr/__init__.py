@@ -55,7 +55,7 @@ Design
   two substring tests; constant sub-expressions (``cidrhost("10.0.0.0/24", 1)``)
   are folded at parse time when they yield a scalar. Creating many small nodes
   makes Python's cyclic GC a third of the cost of a 10,000-resource load: callers
-  that load big configs should run the load under ``kvmnet.engine.gcpause.gc_paused``.
+  that load big configs should run the load under ``kvmnet.gcpause.gc_paused``.
 
 Public API
 ----------

@@ -14,8 +14,8 @@
 """
 from __future__ import annotations
 
-from kvmnet.engine import gcpause
-from kvmnet.engine.gcpause import gc_paused
+from kvmnet import gcpause
+from kvmnet.gcpause import gc_paused
 import re
 from collections import defaultdict
 from collections.abc import Set as AbstractSet

@@ -47,6 +47,8 @@ def run(repo, host, mode, interval, labels, workdir, lease, probe_file, probe_ti
     stopping = []
     if mode == "loop":
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+        from kvmnet import gcpause
+        gcpause.allow_freezing(False)       # a pass a minute for months: nothing may be frozen for good
 
     def log(line: str) -> None:
         print(f"{host}: {line}", file=sys.stderr, flush=True)
