@@ -241,17 +241,13 @@ class PgState(Store):
     def record_intents(self, intents: list[Intent]) -> list[int]:
         with self.transaction() as w:
             conn = w._begin()
-            first = w._next_id("intents")
             now = now_iso()
-            ids = []
-            for n, it in enumerate(intents):
-                conn.execute(
-                    f"INSERT INTO {self._s}.intents (workspace, id, address, action, type, "
-                    "provider, identity, created) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                    (self.workspace, first + n, it.address, it.action, it.type, it.provider,
-                     dumps(it.identity, f"the intent of {it.address}"), now))
-                ids.append(first + n)
-            return ids
+            rows = [(self.workspace, self.workspace, it.address, it.action, it.type, it.provider,
+                     dumps(it.identity, f"the intent of {it.address}"), now) for it in intents]
+            return [int(conn.execute(
+                f"INSERT INTO {self._s}.intents (workspace, id, address, action, type, "
+                f"provider, identity, created) VALUES (%s, {w._next_id('intents')}, %s, "
+                "%s, %s, %s, %s, %s) RETURNING id", row).fetchone()[0]) for row in rows]
 
     # -- the last good copy ----------------------------------------------------------
     def backup(self) -> str | None:
@@ -422,12 +418,8 @@ class PgWriter(StoreWriter):
             try:
                 st._ensure_schema()
                 conn = st._connection()
-                conn.execute("BEGIN")
                 try:
-                    st._leases.check_write(conn)
-                    row = conn.execute(f"SELECT lineage, serial, format_version FROM {st._s}."
-                                       "workspaces WHERE workspace = %s FOR UPDATE",
-                                       (st.workspace,)).fetchone()
+                    row = self._open(conn)
                 except BaseException:
                     with contextlib.suppress(Exception):
                         conn.execute("ROLLBACK")
@@ -453,11 +445,40 @@ class PgWriter(StoreWriter):
             self._lineage, self._serial, self._existed = row[0], int(row[1]), True
         return conn
 
-    def _next_id(self, table: str) -> int:
+    def _open(self, conn: Any) -> tuple[Any, ...] | None:
+        """Begin the transaction on ``conn`` in one message (one round trip, one wait
+        for the server): ``BEGIN``, the workspace's transaction lock, then one
+        statement that locks the workspace's row and reads the lease fence (and,
+        for a commit that need not be durable, turns ``synchronous_commit`` off for
+        this transaction only). The values are inlined as ``sql.Literal``s: a
+        message of several statements takes no parameters. Refuses the write
+        unless the fence holds; the workspace's row (lineage, serial, format), or
+        None."""
+        from psycopg import sql
         st = self._state
-        return int(self._begin().execute(
-            f"SELECT coalesce(max(id), 0) + 1 FROM {st._s}.{table} WHERE workspace = %s",
-            (st.workspace,)).fetchone()[0])
+        leases = st._leases
+        sync_off = "" if self._durable else ", set_config('synchronous_commit', 'off', true)"
+        cur = conn.execute(sql.SQL(
+            f"BEGIN; {{lock}}; SELECT lineage, serial, format_version, {{fence}}{sync_off} FROM "
+            f"{st._s}.workspaces WHERE workspace = {{ws}} FOR UPDATE").format(
+                lock=leases.xact_lock_sql(), fence=leases.fence(), ws=sql.Literal(st.workspace)))
+        cur.nextset()
+        cur.nextset()
+        row = cur.fetchone()
+        if row is None:       # a new workspace: no row to fold them into
+            holders = conn.execute(sql.SQL("SELECT {}").format(leases.fence())).fetchone()[0]
+            if sync_off:
+                conn.execute("SET LOCAL synchronous_commit TO OFF")
+        else:
+            holders = row[3]
+        leases.check_fence(holders)
+        return row
+
+    def _next_id(self, table: str) -> str:
+        """The SQL of the workspace's next id in ``table`` (the workspace's row is
+        locked, so no other writer takes it), computed by the insert itself."""
+        return (f"(SELECT coalesce(max(id), 0) + 1 FROM {self._state._s}.{table} "
+                "WHERE workspace = %s)")
 
     def put(self, record: InstanceRecord) -> InstanceRecord:
         conn = self._begin()
@@ -485,15 +506,13 @@ class PgWriter(StoreWriter):
 
     def add_history(self, entry: HistoryEntry) -> int:
         st = self._state
-        new_id = self._next_id("history")
         values = _history_row(entry)
         fields = [f for f in HISTORY_FIELDS if f != "id"]
-        self._begin().execute(
+        return int(self._begin().execute(
             f"INSERT INTO {st._s}.history (workspace, id, {', '.join(fields)}) VALUES "
-            f"(%s, %s, {', '.join('%s' for _ in fields)})",
-            (st.workspace, new_id, *(v for f, v in zip(HISTORY_FIELDS, values, strict=True)
-                                     if f != "id")))
-        return new_id
+            f"(%s, {self._next_id('history')}, {', '.join('%s' for _ in fields)}) RETURNING id",
+            (st.workspace, st.workspace, *(v for f, v in zip(HISTORY_FIELDS, values, strict=True)
+                                           if f != "id"))).fetchone()[0])
 
     def _set_history(self, entry_id: int, values: dict[str, Any]) -> bool:
         st = self._state
@@ -525,15 +544,16 @@ class PgWriter(StoreWriter):
             (st.workspace, intent_id)).rowcount > 0
 
     def _finish(self, conn: Any, bump: bool) -> None:
-        if bump:
-            st = self._state
-            conn.execute(f"UPDATE {st._s}.workspaces SET serial = serial + 1 "
-                         "WHERE workspace = %s", (st.workspace,))
-        if not self._durable:
-            # the commit returns before its WAL is flushed; a later durable commit
-            # flushes it too (PostgreSQL's WAL is one sequence)
-            conn.execute("SET LOCAL synchronous_commit TO OFF")
-        conn.execute("COMMIT")
+        # not durable: synchronous_commit is off for this transaction (see _open), so
+        # the commit returns before its WAL is flushed; a later durable commit flushes
+        # it too (PostgreSQL's WAL is one sequence)
+        if not bump:
+            conn.execute("COMMIT")
+            return
+        from psycopg import sql
+        st = self._state
+        conn.execute(sql.SQL(f"UPDATE {st._s}.workspaces SET serial = serial + 1 WHERE "   # one message
+                             "workspace = {}; COMMIT").format(sql.Literal(st.workspace)))
 
     def _abort(self, conn: Any) -> None:
         try:

@@ -12,7 +12,7 @@ each try gets only the time the lease has left, and a holder that cannot renew
 marks its lease lost before the lease ends. Once lost, every state access of this
 process for the workspace raises :class:`LeaseLost` without contacting the server.
 Every state write checks, in its own transaction, that its lease's row with its
-token is still there and unexpired (``check_write``), so a holder that was paused
+token is still there and unexpired (``fence``, ``check_fence``), so a holder that was paused
 past its lease and lost it to another run can never write again.
 """
 from __future__ import annotations
@@ -288,15 +288,30 @@ class PgLeaseManager:
         except LockError:
             return      # unreachable server: the lease simply expires
 
-    def check_write(self, conn: Any) -> None:
-        """Inside a state write transaction (on ``conn``): refuse unless this process
-        holds the workspace's unexpired exclusive lease (checked by token), or nobody
-        does. Takes the workspace's transaction lock, so no lease changes hands
-        before this transaction ends."""
-        self._xact_lock(conn)
-        rows = conn.execute(
-            f"SELECT {_COLUMNS}, token FROM {self._t} WHERE workspace = %s AND mode = %s "
-            "AND expires > clock_timestamp()", (self.workspace, EXCLUSIVE)).fetchall()
+    def xact_lock_sql(self) -> Any:
+        """:meth:`_xact_lock` as a statement with its key inlined (a
+        ``psycopg.sql.Literal``), for a message of several statements."""
+        from psycopg import sql
+        return sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(
+            sql.Literal(f"kvmnet state {self.schema} {self.workspace}"))
+
+    def fence(self) -> Any:
+        """A state write transaction's fence: after the transaction lock (which keeps
+        every lease where it is until the transaction ends, so a later statement
+        sees them as they stay), a scalar subquery selecting the unexpired exclusive
+        holders as one JSON array, for :meth:`check_fence` before anything of the
+        transaction is committed. The writer folds it into the statement that locks
+        the workspace's row, so it costs no round trip of its own."""
+        from psycopg import sql
+        return sql.SQL(
+            f"(SELECT coalesce(json_agg(json_build_array({_COLUMNS}, token)), '[]') "
+            f"FROM {self._t} WHERE workspace = {{}} AND mode = {{}} AND expires > "
+            "clock_timestamp())").format(sql.Literal(self.workspace), sql.Literal(EXCLUSIVE))
+
+    def check_fence(self, rows: list[tuple[Any, ...]]) -> None:
+        """Refuse the write (``rows``: what :meth:`fence` selected) unless this
+        process holds the workspace's unexpired exclusive lease, checked by token,
+        or nobody does."""
         mine = held_lease(self.key)
         if mine is not None:
             mine.check_alive()
