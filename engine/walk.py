@@ -560,11 +560,7 @@ class Walk:
         rec = None if action == "delete" else self._record(c, result.attrs or {}, result.private)
 
         def write(w) -> None:
-            if rec is None:
-                w.remove(c.address)
-            else:
-                w.put(rec)
-            self._close_intents(w, c.address)
+            w.settle(c.address, rec, self.intents.pop(c.address, []))
         # not fsynced: until a later durable commit (the next intent, the history
         # entry's end) a power loss may undo it, and the change's intent, durable
         # and still open then, makes the next run reconcile it as after a kill here

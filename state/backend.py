@@ -148,6 +148,17 @@ class StateWriter(abc.ABC):
         """Close an open intent in this transaction (with the state write of its
         result); True when it was open."""
 
+    def settle(self, address: str, record: InstanceRecord | None, intent_ids: list[int]) -> None:
+        """A change's result: put ``record`` at ``address`` (None: remove it) and close
+        its intents ``intent_ids``. A backend whose every statement is a round trip
+        to a server does it in one."""
+        if record is None:
+            self.remove(address)
+        else:
+            self.put(record)
+        for iid in intent_ids:
+            self.close_intent(iid)
+
     def set_outputs(self, values: dict[str, Any], sensitive: frozenset[str] = frozenset()) -> None:
         """Make the state's outputs ``values`` (a change only when they differ)."""
         raise NotImplementedError(f"{type(self).__name__} keeps no outputs")

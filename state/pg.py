@@ -62,6 +62,7 @@ class PgState(Store):
         self._conns: dict[str, Any] = {}   # "read" / "write": reads never share a writer's transaction
         self._complete = False          # every table there
         self._ready = False             # schema identified (and created, for writers)
+        self._seen = False              # the workspace's row was there: see PgWriter._execute
         self._leases = PgLeaseManager(conninfo, schema, workspace, lease_seconds)
         self._leases.ensure_schema = self._ensure_schema
 
@@ -240,11 +241,10 @@ class PgState(Store):
 
     def record_intents(self, intents: list[Intent]) -> list[int]:
         with self.transaction() as w:
-            conn = w._begin()
             now = now_iso()
             rows = [(self.workspace, self.workspace, it.address, it.action, it.type, it.provider,
                      dumps(it.identity, f"the intent of {it.address}"), now) for it in intents]
-            return [int(conn.execute(
+            return [int(w._execute(
                 f"INSERT INTO {self._s}.intents (workspace, id, address, action, type, "
                 f"provider, identity, created) VALUES (%s, {w._next_id('intents')}, %s, "
                 "%s, %s, %s, %s, %s) RETURNING id", row).fetchone()[0]) for row in rows]
@@ -391,6 +391,14 @@ class PgState(Store):
         self._checked.clear()
 
 
+def _inline(text: str, params: tuple[Any, ...]) -> Any:
+    """``text`` with its ``%s`` placeholders replaced by ``params`` as quoted
+    ``sql.Literal``s (the server's own quoting rules, applied by libpq), for a
+    message of several statements, which cannot carry parameters."""
+    from psycopg import sql
+    return sql.SQL(text.replace("%s", "{}")).format(*(sql.Literal(p) for p in params))
+
+
 def _instance_row(r: InstanceRecord) -> tuple[Any, ...]:
     return (*instance_values(r), r.created_at or None, r.updated_at or None)
 
@@ -411,15 +419,35 @@ class PgWriter(StoreWriter):
     def _begin(self) -> Any:
         if self._conn is not None:
             return self._conn
+        self._start(None)
+        return self._conn
+
+    def _execute(self, text: str, params: tuple[Any, ...]) -> Any:
+        """Run one statement of the transaction. The first one travels in the message
+        that begins the transaction (one round trip less) once this backend has seen
+        the workspace's row; when that message fails for another reason than a lost
+        connection (the row was deleted since: the statement's foreign key fails),
+        the plain path begins again and runs it alone."""
+        if self._conn is None and self._state._ready and self._state._seen:
+            cur = self._start(_inline(text, params))
+            if cur is not None:
+                return cur
+        return self._begin().execute(text, params)
+
+    def _start(self, first: Any) -> Any:
+        """Begin the transaction (see :meth:`_open`), with ``first`` (a composed
+        statement, or None) in the same message; ``first``'s cursor, or None when
+        it was not run."""
         if self._committed:
             raise StateError("this state transaction is already finished")
         st = self._state
-        for attempt in (1, 2):
+        lost = 0
+        while True:
             try:
                 st._ensure_schema()
                 conn = st._connection()
                 try:
-                    row = self._open(conn)
+                    row, cur = self._open(conn, first)
                 except BaseException:
                     with contextlib.suppress(Exception):
                         conn.execute("ROLLBACK")
@@ -428,11 +456,16 @@ class PgWriter(StoreWriter):
             except StateError:
                 raise
             except Exception as e:
+                if first is not None and not is_connection_lost(e):
+                    first = None        # the plain path: the workspace's row first, or the error alone
+                    continue
                 st._drop_connection("write")
                 st._ready = False
-                if attempt == 2 or not is_connection_lost(e):
+                lost += 1
+                if lost == 2 or not is_connection_lost(e):
                     raise pg_error("write the state", st.conninfo, e) from None
         self._conn = conn
+        st._seen = True         # there, or made by this transaction
         if row is None:
             self._lineage, self._serial = str(uuid.uuid4()), 0
             conn.execute(f"INSERT INTO {st._s}.workspaces (workspace, lineage, serial, "
@@ -443,25 +476,27 @@ class PgWriter(StoreWriter):
                 raise StateError(f"state {st.path} was written by a newer kvmnet (format "
                                  f"{row[2]}): upgrade kvmnet to use it; nothing was changed")
             self._lineage, self._serial, self._existed = row[0], int(row[1]), True
-        return conn
+        return cur
 
-    def _open(self, conn: Any) -> tuple[Any, ...] | None:
+    def _open(self, conn: Any, first: Any = None) -> tuple[tuple[Any, ...] | None, Any]:
         """Begin the transaction on ``conn`` in one message (one round trip, one wait
         for the server): ``BEGIN``, the workspace's transaction lock, then one
         statement that locks the workspace's row and reads the lease fence (and,
         for a commit that need not be durable, turns ``synchronous_commit`` off for
-        this transaction only). The values are inlined as ``sql.Literal``s: a
-        message of several statements takes no parameters. Refuses the write
-        unless the fence holds; the workspace's row (lineage, serial, format), or
-        None."""
+        this transaction only), then ``first`` when given. The values are inlined as
+        ``sql.Literal``s: a message of several statements takes no parameters.
+        Nothing is committed before the fence is checked: the write is refused
+        (and rolled back by the caller) unless it holds. The workspace's row
+        (lineage, serial, format) or None, and ``first``'s cursor or None."""
         from psycopg import sql
         st = self._state
         leases = st._leases
         sync_off = "" if self._durable else ", set_config('synchronous_commit', 'off', true)"
         cur = conn.execute(sql.SQL(
             f"BEGIN; {{lock}}; SELECT lineage, serial, format_version, {{fence}}{sync_off} FROM "
-            f"{st._s}.workspaces WHERE workspace = {{ws}} FOR UPDATE").format(
-                lock=leases.xact_lock_sql(), fence=leases.fence(), ws=sql.Literal(st.workspace)))
+            f"{st._s}.workspaces WHERE workspace = {{ws}} FOR UPDATE{{first}}").format(
+                lock=leases.xact_lock_sql(), fence=leases.fence(), ws=sql.Literal(st.workspace),
+                first=sql.SQL("; {}").format(first) if first is not None else sql.SQL("")))
         cur.nextset()
         cur.nextset()
         row = cur.fetchone()
@@ -472,7 +507,10 @@ class PgWriter(StoreWriter):
         else:
             holders = row[3]
         leases.check_fence(holders)
-        return row
+        if first is not None:
+            cur.nextset()
+            return row, cur
+        return row, None
 
     def _next_id(self, table: str) -> str:
         """The SQL of the workspace's next id in ``table`` (the workspace's row is
@@ -481,18 +519,41 @@ class PgWriter(StoreWriter):
                 "WHERE workspace = %s)")
 
     def put(self, record: InstanceRecord) -> InstanceRecord:
-        conn = self._begin()
+        return self._put(record, [])
+
+    def settle(self, address: str, record: InstanceRecord | None, intent_ids: list[int]) -> None:
+        """One statement: the intents are deleted by a data-modifying ``WITH``."""
+        if record is None:
+            st = self._state
+            closing, params = self._closing(intent_ids)
+            gone = self._execute(
+                f"{closing}DELETE FROM {st._s}.instances WHERE workspace = %s AND address = %s",
+                (*params, st.workspace, address)).rowcount > 0
+            self._changed = self._changed or gone
+        else:
+            self._put(record, intent_ids)
+
+    def _closing(self, intent_ids: list[int]) -> tuple[str, tuple[Any, ...]]:
+        """The ``WITH`` that closes the intents of a :meth:`settle`, and its
+        parameters (nothing when there are none)."""
+        if not intent_ids:
+            return "", ()
+        return (f"WITH closed AS (DELETE FROM {self._state._s}.intents WHERE workspace = %s "
+                "AND id = ANY(%s)) ", (self._state.workspace, [int(i) for i in intent_ids]))
+
+    def _put(self, record: InstanceRecord, intent_ids: list[int]) -> InstanceRecord:
         st = self._state
         row = _instance_row(record)
         now = now_iso()
-        created = conn.execute(
-            f"INSERT INTO {st._s}.instances (workspace, {_INSTANCE_COLUMNS}) VALUES "
+        closing, closing_params = self._closing(intent_ids)
+        created = self._execute(
+            f"{closing}INSERT INTO {st._s}.instances (workspace, {_INSTANCE_COLUMNS}) VALUES "
             "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (workspace, address) "
             "DO UPDATE SET type = EXCLUDED.type, name = EXCLUDED.name, key = EXCLUDED.key, "
             "provider = EXCLUDED.provider, id = EXCLUDED.id, attrs = EXCLUDED.attrs, "
             "private = EXCLUDED.private, dependencies = EXCLUDED.dependencies, "
             "updated_at = EXCLUDED.updated_at RETURNING created_at",
-            (st.workspace, *row[:9], record.created_at or now, now)).fetchone()[0]
+            (*closing_params, st.workspace, *row[:9], record.created_at or now, now)).fetchone()[0]
         self._changed = True
         return stored(record, sorted(record.dependencies), created, now)
 

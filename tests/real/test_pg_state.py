@@ -191,6 +191,31 @@ def test_a_lease_held_across_a_server_restart_keeps_its_holder_writing(pg_db, pg
     assert set(st.read().instances) == {"bridge.a", "bridge.b"}
 
 
+def test_a_first_statement_refused_with_the_begin_is_run_again_alone(pg_db):
+    """The first statement of a write travels with its BEGIN once the workspace's
+    row was seen. When the row has gone since (deleted by hand: its rows go with
+    it), that message fails on the foreign key; the plain path makes a new state
+    and writes, and a statement the server refuses is still one line."""
+    st = open_pg_state(pg_db, "kvm01")
+    with st.transaction() as w:
+        w.put(rec("a"))
+        old = w.lineage
+    with psycopg.connect(pg_db, autocommit=True) as c:
+        c.execute("DELETE FROM kvmnet.workspaces WHERE workspace = 'kvm01'")
+    [iid] = st.record_intents([Intent("bridge.b", "create", "bridge", "iproute")])
+    with st.transaction(durable=False) as w:
+        w.settle("bridge.b", rec("b"), [iid])
+    snap = open_pg_state(pg_db, "kvm01").read()
+    assert set(snap.instances) == {"bridge.b"} and snap.lineage != old and snap.serial == 1
+    assert st.open_intents() == []
+    with pytest.raises(StateError, match=r"^cannot write the state in PostgreSQL .*json") as e:
+        with st.transaction() as w:
+            w._execute("INSERT INTO kvmnet.intents (workspace, id, address, action, type, "
+                       "provider, identity, created) VALUES (%s, 99, 'x', 'create', 'bridge', "
+                       "'iproute', %s, 'now')", ("kvm01", "{not json"))
+    assert "\n" not in str(e.value) and st.open_intents() == []
+
+
 def test_a_server_restart_inside_a_transaction_writes_none_of_it(pg_db, pg_cluster):
     st = open_pg_state(pg_db, "kvm01")
     with st.transaction() as w:

@@ -162,6 +162,50 @@ def test_a_lazy_transaction_is_committed_like_any_other(make):
     assert make().read().serial == 2
 
 
+def test_settle_writes_a_result_and_closes_its_intents_at_once(make):
+    """A change's result (put, or remove for a delete) and the closing of its
+    intents, in the first statement of a transaction (PostgreSQL sends it with
+    the BEGIN) or a later one, with and without intents; a rollback undoes both."""
+    st = make()
+    a, b = st.record_intents([Intent("bridge.a", "create", "bridge", "iproute"),
+                              Intent("bridge.a", "update", "bridge", "iproute")])
+    [c] = st.record_intents([Intent("bridge.c", "create", "bridge", "iproute")])
+    with st.transaction(durable=False) as w:
+        w.settle("bridge.a", rec("bridge.a"), [a, b])
+        w.settle("bridge.c", rec("bridge.c"), [])
+    fresh = make()
+    assert sorted(fresh.read().instances) == ["bridge.a", "bridge.c"]
+    assert [i.id for i in fresh.open_intents()] == [c] and fresh.read().serial == 1
+    with pytest.raises(RuntimeError), st.transaction() as w:
+        w.settle("bridge.c", None, [c])
+        raise RuntimeError("rolled back")
+    assert [i.id for i in make().open_intents()] == [c] and "bridge.c" in make().read().instances
+    with st.transaction() as w:
+        w.settle("bridge.c", None, [c])
+        w.settle("bridge.gone", None, [])        # not there: nothing changes for it
+    fresh = make()
+    assert list(fresh.read().instances) == ["bridge.a"] and fresh.open_intents() == []
+    assert fresh.read().serial == 2
+
+
+def test_the_first_write_of_a_new_state_under_its_lock(make):
+    """Under the lock (so the schema is there) but before any write: the first
+    statement cannot travel with the BEGIN on PostgreSQL (the workspace's row is
+    not there yet) and is run again alone, once the row is made."""
+    st = make()
+    lock = st.lock(EXCLUSIVE, "apply")
+    try:
+        [iid] = st.record_intents([Intent("bridge.a", "create", "bridge", "iproute")])
+        with st.transaction(durable=False) as w:
+            w.settle("bridge.a", rec("bridge.a"), [iid])
+    finally:
+        lock.release()
+    fresh = make()
+    snap = fresh.read()
+    assert snap.exists and list(snap.instances) == ["bridge.a"] and snap.serial == 1
+    assert fresh.open_intents() == []
+
+
 def test_outputs_change_the_serial_only_when_they_differ(make):
     st = make()
     with st.transaction() as w:
