@@ -26,6 +26,7 @@ BENCHMARKS = {
     "fleet-plan": "bench_fleet_plan.py",       # fleet plan of 200 host dirs × 100 resources, per-host cost
     "fleet-status": "bench_fleet_status.py",   # 1,000 hosts heart-beating on PostgreSQL: p99 slot grant, status
     "pgstate": "bench_pg_state.py",    # apply / plan of 1,000 bridges: PostgreSQL state vs SQLite
+    "pgwrites": "bench_pg_writes.py",  # one change's state writes, SQLite vs PostgreSQL: client / server CPU
 }
 
 
