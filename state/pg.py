@@ -240,6 +240,10 @@ class PgState(Store):
         return None
 
     def record_intents(self, intents: list[Intent]) -> list[int]:
+        if len(intents) == 1 and self._ready and self._seen and not self._in_transaction:
+            got = self._record_intent_at_once(intents[0])
+            if got is not None:
+                return [got]
         with self.transaction() as w:
             now = now_iso()
             rows = [(self.workspace, self.workspace, it.address, it.action, it.type, it.provider,
@@ -248,6 +252,41 @@ class PgState(Store):
                 f"INSERT INTO {self._s}.intents (workspace, id, address, action, type, "
                 f"provider, identity, created) VALUES (%s, {w._next_id('intents')}, %s, "
                 "%s, %s, %s, %s, %s) RETURNING id", row).fetchone()[0]) for row in rows]
+
+    def _record_intent_at_once(self, it: Intent) -> int | None:
+        """One intent in one message, one round trip: ``BEGIN``, the workspace's
+        transaction lock, an ``INSERT`` that writes only while the lease fence holds
+        and the workspace's row is there in a format this kvmnet writes (checked by
+        the server, in the insert itself), ``COMMIT``. Its id, or None when it wrote
+        nothing (the fence, a missing row, any error: rolled back): then the plain
+        path writes it or says why not."""
+        from psycopg import sql
+        s, lit = self._s, sql.Literal
+        insert = sql.SQL(
+            f"INSERT INTO {s}.intents (workspace, id, address, action, type, provider, "
+            f"identity, created) SELECT {{ws}}, (SELECT coalesce(max(id), 0) + 1 FROM "
+            f"{s}.intents WHERE workspace = {{ws}}), {{address}}, {{action}}, {{type}}, "
+            f"{{provider}}, {{identity}}, {{created}} WHERE {{fence}} AND EXISTS (SELECT 1 "
+            f"FROM {s}.workspaces WHERE workspace = {{ws}} AND format_version <= "
+            f"{FORMAT_VERSION}) RETURNING id").format(
+                ws=lit(self.workspace), address=lit(it.address), action=lit(it.action),
+                type=lit(it.type), provider=lit(it.provider),
+                identity=lit(dumps(it.identity, f"the intent of {it.address}")),
+                created=lit(now_iso()), fence=self._leases.fence_holds())
+        conn = self._connection()
+        try:
+            cur = conn.execute(sql.SQL("BEGIN; {}; {}; COMMIT").format(
+                self._leases.xact_lock_sql(), insert))
+            cur.nextset()
+            cur.nextset()
+            row = cur.fetchone()
+        except Exception:      # noqa: BLE001 - the plain path reports it, or retries a lost connection
+            try:
+                conn.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001 - a lost connection rolled back already
+                self._drop_connection("write")
+            return None
+        return None if row is None else int(row[0])
 
     # -- the last good copy ----------------------------------------------------------
     def backup(self) -> str | None:

@@ -308,6 +308,22 @@ class PgLeaseManager:
             f"FROM {self._t} WHERE workspace = {{}} AND mode = {{}} AND expires > "
             "clock_timestamp())").format(sql.Literal(self.workspace), sql.Literal(EXCLUSIVE))
 
+    def fence_holds(self) -> Any:
+        """The fence as a condition for the server to check itself, in a statement
+        that must write nothing when it does not hold (its caller counts the rows
+        written, and finds out why by the plain path). LeaseLost at once when this
+        process knows its lease is gone."""
+        from psycopg import sql
+        live = (f"SELECT 1 FROM {self._t} WHERE workspace = {{ws}} AND mode = {{mode}} "
+                "AND expires > clock_timestamp()")
+        mine = held_lease(self.key)
+        values = {"ws": sql.Literal(self.workspace), "mode": sql.Literal(EXCLUSIVE)}
+        if mine is None:
+            return sql.SQL(f"NOT EXISTS ({live})").format(**values)
+        mine.check_alive()
+        return sql.SQL(f"EXISTS ({live} AND id = {{id}} AND token = {{token}})").format(
+            id=sql.Literal(mine.holder.id), token=sql.Literal(mine.token), **values)
+
     def check_fence(self, rows: list[tuple[Any, ...]]) -> None:
         """Refuse the write (``rows``: what :meth:`fence` selected) unless this
         process holds the workspace's unexpired exclusive lease, checked by token,

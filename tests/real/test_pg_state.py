@@ -216,6 +216,31 @@ def test_a_first_statement_refused_with_the_begin_is_run_again_alone(pg_db):
     assert "\n" not in str(e.value) and st.open_intents() == []
 
 
+def test_an_intent_the_server_fences_off_is_written_by_nobody(pg_db):
+    """An intent goes in one message whose insert the server makes only while the
+    fence holds. A writer without the lease while another process holds it, and a
+    holder whose lease row was deleted behind its back, write nothing and get the
+    plain path's one line."""
+    holder = open_pg_state(pg_db, "kvm01")
+    with holder.transaction() as w:
+        w.put(rec("a"))                              # the workspace's row is seen
+    other = open_pg_state(pg_db + " ", "kvm01")      # same database, not this lease's key
+    other.record_intents([Intent("bridge.x", "create", "bridge", "iproute")])
+    lock = holder.lock(EXCLUSIVE, "kvmnet apply")
+    try:
+        [mine] = holder.record_intents([Intent("bridge.b", "create", "bridge", "iproute")])
+        with pytest.raises(LockError, match=r"^state is locked by .*kvmnet apply.*this write was refused$"):
+            other.record_intents([Intent("bridge.c", "create", "bridge", "iproute")])
+        with psycopg.connect(pg_db, autocommit=True) as c:
+            c.execute("DELETE FROM kvmnet.locks WHERE id = %s", (lock.holder.id,))
+        with pytest.raises(LockError, match=r"was lost: its lease expired or was force-unlocked"):
+            holder.record_intents([Intent("bridge.d", "create", "bridge", "iproute")])
+    finally:
+        lock.release()
+    assert [i.address for i in other.open_intents()] == ["bridge.x", "bridge.b"]
+    assert mine == other.open_intents()[1].id
+
+
 def test_a_server_restart_inside_a_transaction_writes_none_of_it(pg_db, pg_cluster):
     st = open_pg_state(pg_db, "kvm01")
     with st.transaction() as w:
