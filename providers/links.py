@@ -33,7 +33,7 @@ from typing import Any, Iterable
 from kvmnet.sdk.ownership import parse_mark
 from kvmnet.sdk.provider import Consumer, LiveObject, ProviderError
 from kvmnet.providers.netns import command, netns_path, timed_out
-from kvmnet.providers.timeouts import DEFAULT
+from kvmnet.providers.timeouts import DEFAULT, describe
 from kvmnet.sdk.killpoints import hit as kill_point, register as register_kill_points
 
 LINK_TYPES = ("bridge", "vlan")
@@ -430,6 +430,29 @@ def snapshot_of(table: LinkTable, ids: Iterable[str]) -> dict:
 # side effects: changing through pyroute2
 # --------------------------------------------------------------------------
 
+# this thread's sockets: ``ipr``, and ``ipr_echo`` whose requests carry NLM_F_ECHO
+_SOCKETS: dict[str, dict] = {"ipr": {}, "ipr_echo": {"nlm_echo": True}}
+
+
+def _expire(loop, expired: list[bool]) -> None:
+    """A request's deadline passed: cancel what runs on its socket's loop (the sync
+    call's one task), so that ``run_until_complete`` returns."""
+    import asyncio     # loaded with pyroute2 already; not at start-up
+    expired.append(True)
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
+
+
+def _close(sock) -> None:
+    """Close an ``IPRoute``, also one whose reader failed (pyroute2 then re-raises
+    that error on every later use of the socket, ``close()`` included)."""
+    try:
+        sock.close()
+    except OSError:
+        sock.asyncore._error_event.clear()
+        sock.close()
+
+
 class Netlink:
     """rtnetlink sockets (pyroute2 ``IPRoute``) in the namespace, opened lazily, one
     per thread (an ``IPRoute`` socket must not be shared by threads: the engine may
@@ -438,10 +461,15 @@ class Netlink:
     Every step names links by ``ifname`` (the kernel looks them up), so no dump is
     ever needed to find an index; only ``master``/``link`` take an index, got with
     a single ``RTM_GETLINK``.
+
+    Every request has a deadline of ``timeout`` seconds (see :func:`_call`): a reply
+    the kernel never sends, or one pyroute2 never hands to the request, fails the
+    step instead of hanging the run with the state lock held.
     """
 
-    def __init__(self, netns: str | None = None):
+    def __init__(self, netns: str | None = None, timeout: float = DEFAULT):
         self.netns = netns
+        self.timeout = timeout
         self._local = threading.local()
         self._lock = threading.Lock()
         self._opened: list = []
@@ -463,49 +491,72 @@ class Netlink:
             self._opened.append(sock)
         return sock
 
-    def _socket(self, attr: str, **kw):
+    def _socket(self, attr: str):
         sock = getattr(self._local, attr, None)
         if sock is None:
-            sock = self._open(**kw)
+            sock = self._open(**_SOCKETS[attr])
             setattr(self._local, attr, sock)
         return sock
 
-    @property
-    def ipr(self):
-        return self._socket("ipr")
-
-    @property
-    def ipr_echo(self):
-        """A second socket whose requests carry NLM_F_ECHO: a link "add" answers with
-        the new link (its index), saving the RTM_GETLINK round trip."""
-        return self._socket("ipr_echo", nlm_echo=True)
+    def _drop(self, attr: str, sock) -> None:
+        """Close this thread's socket ``attr`` after a request on it timed out: its
+        reply may still come and must not be taken for the next request's; the next
+        request opens a fresh socket."""
+        setattr(self._local, attr, None)
+        with self._lock:
+            if sock in self._opened:
+                self._opened.remove(sock)
+        _close(sock)
 
     def close(self) -> None:
         """Close every thread's sockets (the threads may be gone already)."""
         with self._lock:
             opened, self._opened = self._opened, []
         for sock in opened:
-            sock.close()
+            _close(sock)
         self._local = threading.local()
+
+    def _call(self, what: str, attr: str, method: str, *args, **kw):
+        """One request on this thread's socket ``attr`` (``ipr``, or ``ipr_echo``
+        whose requests carry NLM_F_ECHO: a link "add" answers with the new link).
+
+        pyroute2 has no per-request timeout: its sync API runs the request on the
+        socket's own asyncio loop (``run_until_complete``) until the answer is
+        queued under the request's sequence number. A timer on that loop cancels
+        the request when the deadline passes; the request unwinds through
+        pyroute2's own cleanup, and the socket is dropped. The timer costs one
+        heap push and one cancel per request.
+        """
+        import asyncio     # loaded with pyroute2 already; not at start-up
+        from pyroute2.netlink.exceptions import NetlinkError
+        sock = self._socket(attr)
+        loop = sock.asyncore.event_loop
+        expired: list[bool] = []
+        timer = loop.call_later(self.timeout, _expire, loop, expired)
+        try:
+            return getattr(sock, method)(*args, **kw)
+        except NetlinkError as e:
+            raise ProviderError(f"{what}: {e.args[1] if len(e.args) > 1 else os.strerror(e.code)}") from e
+        except asyncio.CancelledError:
+            if not expired:
+                raise
+            self._drop(attr, sock)
+            raise ProviderError(f"{what}: no answer from the kernel within {describe(self.timeout)} "
+                                "(netlink timeout)") from None
+        finally:
+            timer.cancel()
 
     def _add(self, what: str, **kw) -> int:
         """Create a link; its index (from the echoed message, else one lookup)."""
-        msgs = self._do(what, self.ipr_echo.link, "add", **kw)
+        msgs = self._call(what, "ipr_echo", "link", "add", **kw)
         for m in msgs or ():
             if m.get("index") and m.get("ifname") == kw["ifname"]:
                 return m["index"]
         return self.index(kw["ifname"])
 
-    def _do(self, what: str, fn, *args, **kw):
-        from pyroute2.netlink.exceptions import NetlinkError
-        try:
-            return fn(*args, **kw)
-        except NetlinkError as e:
-            raise ProviderError(f"{what}: {e.args[1] if len(e.args) > 1 else os.strerror(e.code)}") from e
-
     # -- links ----------------------------------------------------------------
     def index(self, ifname: str) -> int:
-        msg = self._do(f"interface {ifname}", self.ipr.link, "get", ifname=ifname)
+        msg = self._call(f"interface {ifname}", "ipr", "link", "get", ifname=ifname)
         return msg[0]["index"]
 
     def add_bridge(self, name: str, opts: dict, ifname: str | None = None) -> int:
@@ -522,32 +573,32 @@ class Netlink:
     def name_and_mark(self, index: int, what: str, **kw) -> None:
         """Rename link ``index``, set its alias (and MTU, state) in one RTM_NEWLINK:
         the link gets its name and its mark together or not at all."""
-        self._do(what, self.ipr.link, "set", index=index, **kw)
+        self._call(what, "ipr", "link", "set", index=index, **kw)
 
     def set_link(self, name: str, **kw) -> None:
-        self._do(f"set {name}", self.ipr.link, "set", ifname=name, **kw)
+        self._call(f"set {name}", "ipr", "link", "set", ifname=name, **kw)
 
     def set_bridge(self, name: str, opts: dict) -> None:
-        self._do(f"set bridge {name}", self.ipr.link, "set", ifname=name, kind="bridge", **opts)
+        self._call(f"set bridge {name}", "ipr", "link", "set", ifname=name, kind="bridge", **opts)
 
     def enslave(self, port: str, master_index: int) -> None:
-        self._do(f"enslave {port}", self.ipr.link, "set", ifname=port, master=master_index, state="up")
+        self._call(f"enslave {port}", "ipr", "link", "set", ifname=port, master=master_index, state="up")
 
     def release(self, port: str) -> None:
-        self._do(f"release {port}", self.ipr.link, "set", ifname=port, master=0)
+        self._call(f"release {port}", "ipr", "link", "set", ifname=port, master=0)
 
     def delete(self, name: str) -> None:
-        self._do(f"delete {name}", self.ipr.link, "del", ifname=name)
+        self._call(f"delete {name}", "ipr", "link", "del", ifname=name)
 
     # -- addresses and routes -----------------------------------------------
     def add_address(self, index: int, cidr: str) -> None:
         ip = ipaddress.ip_interface(cidr)
-        self._do(f"add address {cidr}", self.ipr.addr, "add", index=index,
+        self._call(f"add address {cidr}", "ipr", "addr", "add", index=index,
                  address=str(ip.ip), prefixlen=ip.network.prefixlen)
 
     def del_address(self, index: int, cidr: str) -> None:
         ip = ipaddress.ip_interface(cidr)
-        self._do(f"remove address {cidr}", self.ipr.addr, "del", index=index,
+        self._call(f"remove address {cidr}", "ipr", "addr", "del", index=index,
                  address=str(ip.ip), prefixlen=ip.network.prefixlen)
 
     def _route(self, cmd: str, index: int, route: dict) -> None:
@@ -559,7 +610,7 @@ class Netlink:
         if cmd == "add":
             spec["proto"] = "static"
         verb = "add" if cmd == "add" else "remove"
-        self._do(f"{verb} route to {route['to']}", self.ipr.route, cmd, **spec)
+        self._call(f"{verb} route to {route['to']}", "ipr", "route", cmd, **spec)
 
     def add_route(self, index: int, route: dict) -> None:
         self._route("add", index, route)
@@ -593,8 +644,8 @@ class LinkManager:
 
     def __init__(self, netns: str | None = None, timeout: float = DEFAULT, owner: str = "iproute"):
         self.netns = netns
-        self.timeout = timeout      # for each ``ip`` read; netlink calls go to the kernel
-        self.nl = Netlink(netns)
+        self.timeout = timeout      # for each ``ip`` read and each netlink request
+        self.nl = Netlink(netns, timeout)
         self.owner = owner
 
     def _kill_point(self, point: str) -> None:
