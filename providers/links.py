@@ -24,6 +24,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -32,7 +33,7 @@ from typing import Any, Iterable
 
 from kvmnet.sdk.ownership import parse_mark
 from kvmnet.sdk.provider import Consumer, LiveObject, ProviderError
-from kvmnet.providers.netns import command, netns_path, timed_out
+from kvmnet.providers.netns import call_in, command, timed_out
 from kvmnet.providers.timeouts import DEFAULT, describe
 from kvmnet.sdk.killpoints import hit as kill_point, register as register_kill_points
 
@@ -443,6 +444,12 @@ def _expire(loop, expired: list[bool]) -> None:
         task.cancel()
 
 
+def _netlink_socket_fd() -> int:
+    """A new rtnetlink socket (in the calling thread's namespace); its descriptor,
+    owned by the caller from now on."""
+    return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, socket.NETLINK_ROUTE).detach()
+
+
 def _close(sock) -> None:
     """Close an ``IPRoute``, also one whose reader failed (pyroute2 then re-raises
     that error on every later use of the socket, ``close()`` included)."""
@@ -480,11 +487,19 @@ class Netlink:
         from pyroute2 import IPRoute  # noqa: F401 - loading is the point
 
     def _open(self, **kw):
+        """An ``IPRoute`` on a netlink socket made in the namespace by a thread that
+        entered it, not by pyroute2's ``IPRoute(netns=...)``: that forks the process,
+        and the child runs Python code of this process until it exits. pyroute2
+        ends the child with SIGTERM; where SIGTERM raises (the test session's
+        handler, or a program embedding kvmnet), the child unwound this process's
+        stack, and its ``finally:`` blocks closed sockets' transports, which removes
+        them from the epoll set the child shares with the parent: the parent's next
+        request then waited forever with its answer unread in the socket."""
         from pyroute2 import IPRoute   # imported only when something changes
         if self.netns:
-            netns_path(self.netns)
-            # flags=0: never create a namespace that is not there
-            sock = IPRoute(netns=self.netns, flags=0, **kw)
+            fd = call_in(self.netns, _netlink_socket_fd, timeout=self.timeout,
+                         what="open a netlink socket")
+            sock = IPRoute(fileno=fd, **kw)
         else:
             sock = IPRoute(**kw)
         with self._lock:

@@ -161,3 +161,27 @@ def test_apply_with_a_netlink_request_without_answer_fails_with_one_error_and_th
     assert sorted(link["ifname"] for link in links if not link["ifname"].startswith("noise")) == ["kvfirst0"]
     rc, out, err = run_kvmnet(cfg, "plan", "--detailed-exitcode", state=state)
     assert rc == 0, out + err
+
+
+_forks: list[int] = []
+os.register_at_fork(before=lambda: _forks.append(os.getpid()))
+
+
+def test_opening_sockets_in_a_namespace_never_forks(ns):
+    """pyroute2's ``IPRoute(netns=...)`` forks, and a child it ends with SIGTERM
+    while the signal raises (this session's handler) unwinds this process's stack:
+    its teardown removed the parent's sockets from their shared epoll set, and the
+    parent's next request waited forever. kvmnet opens the socket from a thread that
+    entered the namespace instead."""
+    from kvmnet.providers.links import Netlink
+    nl = Netlink(ns, timeout=ROOMY)
+    try:
+        before = len(_forks)
+        for attr in ("ipr", "ipr_echo"):
+            nl._call("look up lo", attr, "link", "get", ifname="lo")
+        nl.add_bridge("b0", {})
+        assert len(_forks) == before
+        # the sockets are in the namespace: the bridge is there, not in this one
+        assert json.loads(in_ns(ns, "ip", "-j", "link", "show", "b0").stdout)[0]["ifname"] == "b0"
+    finally:
+        nl.close()
