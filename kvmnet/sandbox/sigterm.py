@@ -5,12 +5,20 @@ test session killed politely would leak them. With :func:`raise_on_sigterm` the
 signal raises instead, so they run."""
 from __future__ import annotations
 
+import os
 import signal
 from typing import Any
 
 
 def _raiser(exc: type[BaseException]) -> Any:
+    owner = os.getpid()
+
     def handler(signum: int, frame: Any) -> None:
+        if os.getpid() != owner:
+            # a forked child (pyroute2 makes namespaced sockets in one, and ends it
+            # with SIGTERM) must die, not unwind its parent's stack and run the
+            # parent's clean-ups on the objects it shares with it
+            os._exit(128 + signum)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)   # a second SIGTERM ends it for good
         if exc is SystemExit:
             raise SystemExit(128 + signum)
