@@ -10,6 +10,7 @@ import errno
 import os
 import sqlite3
 import stat
+import time
 
 from kvmnet.state.backend import StateError
 
@@ -96,8 +97,29 @@ def inspect_path(path: str) -> str:
                             if not path.endswith(".backup") else "this copy cannot be used"))
     truncated = _truncated(path, header, st.st_size)
     if truncated:
+        truncated = _still_truncated(path)
+    if truncated:
         raise StateError(f"state {path} is truncated ({truncated}); {restore_hint(path)}")
     return DATABASE
+
+
+def _still_truncated(path: str, looks: int = 5, pause: float = 0.02) -> str:
+    """:func:`_truncated` once more, a few times: another connection's checkpoint
+    writes page 1 (the new size) before the pages that extend the file, and then
+    removes the log, so one look that straddles it sees a short file and no log. A
+    file that really is short stays short."""
+    why = ""
+    for _ in range(looks):
+        time.sleep(pause)
+        header = _read_header(path)
+        try:
+            size = os.stat(path).st_size
+        except OSError as e:
+            raise os_error("look at state", path, e) from None
+        why = _truncated(path, header, size)
+        if not why:
+            return ""
+    return why
 
 
 def _not_a_file(path: str) -> str | None:
