@@ -80,10 +80,18 @@ def view(net, name: str, active: bool, autostart: bool, persistent: bool) -> Net
 
 
 def view_of(conn, name: str) -> NetworkView | None:
+    """The network ``name`` as it is, or None when there is none (also when it goes
+    away while being read: another change of the same walk may be removing it)."""
+    lv = libvirt()
     net = lookup_network(conn, name)
     if net is None:
         return None
-    return view(net, name, bool(net.isActive()), bool(net.autostart()), bool(net.isPersistent()))
+    try:
+        return view(net, name, bool(net.isActive()), bool(net.autostart()), bool(net.isPersistent()))
+    except lv.libvirtError as e:
+        if e.get_error_code() == lv.VIR_ERR_NO_NETWORK:
+            return None
+        raise
 
 
 # -- changes -------------------------------------------------------------------------
